@@ -1,0 +1,59 @@
+//! Key kinds of Trellis and how they are made, stored and used.
+//!
+//! Two kinds of key exist, for two different jobs:
+//!
+//! | kind | curve | used for | identity derived from it |
+//! |---|---|---|---|
+//! | [`AccountKey`] | secp256k1 | signing Ethereum transactions (EIP-155/2930/1559) | 20-byte [`Address`] |
+//! | [`ValidatorKey`] | ed25519 | signing consensus votes and authenticating p2p links | 32-byte public key |
+//!
+//! Secret material is generated from the operating system's CSPRNG (`getrandom`) and never
+//! printed by `Debug`. [`write_secret_file`] stores a key file readable only by its owner and
+//! refuses to overwrite an existing file, so a key is never lost by a mistyped path.
+//!
+//! Not here yet: HSM (PKCS#11) signers, key expiry, rotation and revocation.
+
+mod account;
+mod file;
+mod validator;
+
+pub use account::AccountKey;
+pub use alloy_primitives::Address;
+pub use file::{KeyBundle, write_secret_file};
+pub use validator::ValidatorKey;
+
+/// Why a key could not be made, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the operating system's random source failed: {0}")]
+    Randomness(String),
+    #[error("invalid {kind} private key: {reason}")]
+    InvalidKey { kind: &'static str, reason: String },
+    #[error(
+        "refusing to overwrite existing key file {path}: move it away or choose another --out path"
+    )]
+    FileExists { path: String },
+    #[error("cannot write key file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Fills 32 bytes from the operating system's CSPRNG.
+fn random_32() -> Result<[u8; 32], KeyError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| KeyError::Randomness(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Parses a 32-byte secret given as hex, with or without a `0x` prefix.
+fn parse_hex_32(kind: &'static str, text: &str) -> Result<[u8; 32], KeyError> {
+    let invalid = |reason: String| KeyError::InvalidKey { kind, reason };
+    let digits = text.trim().strip_prefix("0x").unwrap_or(text.trim());
+    let bytes = hex::decode(digits).map_err(|e| invalid(format!("not hex: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| invalid(format!("expected 32 bytes, got {}", b.len())))
+}

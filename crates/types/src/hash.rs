@@ -1,0 +1,80 @@
+//! 32-byte digests with distinct meanings get distinct types, so a state root can never be
+//! passed where a block hash is expected.
+
+use alloy_primitives::B256;
+use bytes::{Buf, BufMut};
+use commonware_codec::{Error, FixedSize, Read, Write};
+use std::fmt;
+
+macro_rules! digest_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub B256);
+
+        impl $name {
+            /// The all-zero digest.
+            pub const ZERO: Self = Self(B256::ZERO);
+
+            /// The digest as raw bytes.
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0.0
+            }
+        }
+
+        impl From<B256> for $name {
+            fn from(value: B256) -> Self {
+                Self(value)
+            }
+        }
+
+        impl From<$name> for B256 {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl Write for $name {
+            fn write(&self, buf: &mut impl BufMut) {
+                buf.put_slice(self.0.as_slice());
+            }
+        }
+
+        impl FixedSize for $name {
+            const SIZE: usize = 32;
+        }
+
+        impl Read for $name {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
+                if buf.remaining() < 32 {
+                    return Err(Error::EndOfBuffer);
+                }
+                let mut bytes = [0u8; 32];
+                Buf::copy_to_slice(buf, &mut bytes);
+                Ok(Self(B256::from(bytes)))
+            }
+        }
+    };
+}
+
+digest_type!(
+    /// The identity of a block: keccak-256 of its header's canonical encoding.
+    BlockHash
+);
+digest_type!(
+    /// The commitment to the whole world state after a block.
+    StateRoot
+);

@@ -1,0 +1,107 @@
+//! Ethereum transactions as Trellis accepts them: decoded from EIP-2718 bytes by alloy, sender
+//! recovered once through libsecp256k1.
+
+use alloy_consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable};
+use alloy_eips::{Typed2718, eip2718::Decodable2718};
+use alloy_primitives::{Address, Bytes, TxHash, keccak256};
+
+/// Why bytes are not an acceptable transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    #[error(
+        "unsupported transaction type {0}: Trellis accepts legacy (0), EIP-2930 (1) and EIP-1559 (2)"
+    )]
+    UnsupportedType(u8),
+    #[error("invalid signature: the sender cannot be recovered")]
+    InvalidSignature,
+}
+
+/// A decoded transaction with its sender and hash, each computed exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredTx {
+    envelope: TxEnvelope,
+    sender: Address,
+    hash: TxHash,
+    raw: Bytes,
+}
+
+/// Decodes one EIP-2718 envelope (a legacy transaction is its plain RLP list) and recovers its
+/// sender. The chain id is *not* checked here: that is a rule of the chain executing it.
+pub fn decode(raw: Bytes) -> Result<RecoveredTx, TxError> {
+    let envelope =
+        TxEnvelope::decode_2718_exact(&raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+    if !matches!(
+        envelope,
+        TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_)
+    ) {
+        return Err(TxError::UnsupportedType(envelope.ty()));
+    }
+    // `recover_signer` also enforces EIP-2 (low `s`), so malleated copies are refused.
+    let sender = envelope
+        .recover_signer()
+        .map_err(|_| TxError::InvalidSignature)?;
+    Ok(RecoveredTx {
+        sender,
+        hash: keccak256(&raw),
+        envelope,
+        raw,
+    })
+}
+
+impl RecoveredTx {
+    /// The decoded transaction.
+    pub fn envelope(&self) -> &TxEnvelope {
+        &self.envelope
+    }
+
+    /// The address whose key signed it.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// keccak-256 of the envelope bytes: the hash wallets and explorers show.
+    pub fn hash(&self) -> TxHash {
+        self.hash
+    }
+
+    /// The envelope bytes as received.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The chain id it is signed for; `None` for a legacy transaction without EIP-155.
+    pub fn chain_id(&self) -> Option<u64> {
+        self.envelope.chain_id()
+    }
+
+    /// The EIP-2718 type byte (0 for legacy).
+    pub fn tx_type(&self) -> u8 {
+        self.envelope.ty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for raw in [
+            &b""[..],
+            b"\x02",
+            b"\x02\xc0",
+            b"\xff\x00",
+            b"\xc3\x01\x02\x03",
+        ] {
+            assert!(
+                matches!(
+                    decode(Bytes::copy_from_slice(raw)),
+                    Err(TxError::Malformed(_))
+                ),
+                "{raw:?}"
+            );
+        }
+    }
+}
