@@ -1,0 +1,108 @@
+//! Reading state, committing it, and reading it ahead of finality.
+
+use crate::{Account, ChangeSet};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use std::sync::Arc;
+use trellis_types::{Height, StateRoot};
+
+/// Why state could not be read or committed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("commit at height {got} refused: the next height to commit is {expected}")]
+    NonSequentialCommit { expected: Height, got: Height },
+    #[error("state backend failed: {0}")]
+    Backend(String),
+}
+
+/// Read access to the world state at one point of the chain.
+pub trait StateReader {
+    /// The account at `address`, or `None` if it does not exist.
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError>;
+
+    /// The value of a storage slot (zero if never written).
+    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError>;
+
+    /// Contract code by its keccak-256 hash.
+    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError>;
+}
+
+/// A state that commits one [`ChangeSet`] per block, in height order, and commits to its
+/// contents with a root.
+pub trait StateStore: StateReader {
+    /// The height and root of the last commit; `None` before genesis is committed.
+    fn committed(&self) -> Option<(Height, StateRoot)>;
+
+    /// The height the next [`commit`](Self::commit) must carry.
+    fn next_height(&self) -> Height {
+        self.committed()
+            .map_or(Height::GENESIS, |(height, _)| height.next())
+    }
+
+    /// Applies the changes of the block at `height` and returns the new root.
+    ///
+    /// Refuses (leaving the store unchanged) unless `height` is [`next_height`](Self::next_height).
+    fn commit(&mut self, height: Height, changes: &ChangeSet) -> Result<StateRoot, StateError>;
+
+    /// The root the store would have after committing `pending` in order, without writing.
+    fn speculative_root(&self, pending: &[&ChangeSet]) -> Result<StateRoot, StateError>;
+}
+
+/// A read view of committed state with unfinalized blocks' change sets layered on top
+/// (oldest first), so a block can execute on a parent that is not final yet.
+pub struct Speculative<'a, S: ?Sized> {
+    base: &'a S,
+    layers: Vec<Arc<ChangeSet>>,
+}
+
+impl<'a, S: StateReader + ?Sized> Speculative<'a, S> {
+    /// A view of `base` with `layers` applied, oldest first.
+    pub fn new(base: &'a S, layers: Vec<Arc<ChangeSet>>) -> Self {
+        Self { base, layers }
+    }
+
+    /// The layers, oldest first.
+    pub fn layers(&self) -> &[Arc<ChangeSet>] {
+        &self.layers
+    }
+}
+
+impl<S: StateReader + ?Sized> StateReader for Speculative<'_, S> {
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        for layer in self.layers.iter().rev() {
+            if let Some(change) = layer.account(address) {
+                return Ok(change.account);
+            }
+        }
+        self.base.account(address)
+    }
+
+    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
+        for layer in self.layers.iter().rev() {
+            if let Some(value) = layer.account(address).and_then(|change| change.slot(slot)) {
+                return Ok(value);
+            }
+        }
+        self.base.storage(address, slot)
+    }
+
+    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError> {
+        for layer in self.layers.iter().rev() {
+            if let Some(code) = layer.code(code_hash) {
+                return Ok(Some(code.clone()));
+            }
+        }
+        self.base.code(code_hash)
+    }
+}
+
+impl<T: StateReader + ?Sized> StateReader for &T {
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        (**self).account(address)
+    }
+    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
+        (**self).storage(address, slot)
+    }
+    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError> {
+        (**self).code(code_hash)
+    }
+}
