@@ -1,0 +1,153 @@
+//! The database revm runs on: committed (or speculative) state, plus the changes of the
+//! transactions already executed in this block.
+
+use crate::context::BlockContext;
+use alloy_primitives::{Address, B256};
+use revm::{
+    Database, DatabaseCommit,
+    bytecode::Bytecode,
+    database_interface::DBErrorMarker,
+    primitives::{AddressMap, KECCAK_EMPTY, StorageKey, StorageValue},
+    state::{Account as EvmAccount, AccountInfo},
+};
+use std::collections::BTreeMap;
+use trellis_state::{Account, ChangeSet, StateError, StateReader};
+use trellis_types::Height;
+
+/// A state read failure surfaced through revm.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct DbError(#[from] pub StateError);
+
+impl DBErrorMarker for DbError {}
+
+/// Reads go to this block's changes first, then to the parent state; commits from revm land in
+/// the block's [`ChangeSet`], which is the block's whole effect on state.
+pub(crate) struct BlockDb<'a, R: ?Sized> {
+    parent: &'a R,
+    context: &'a BlockContext,
+    changes: ChangeSet,
+    /// Analysed bytecode by hash, so each contract is analysed once per block, not per call.
+    code_cache: BTreeMap<B256, Bytecode>,
+}
+
+impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
+    pub(crate) fn new(parent: &'a R, context: &'a BlockContext) -> Self {
+        Self {
+            parent,
+            context,
+            changes: ChangeSet::new(),
+            code_cache: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn into_changes(self) -> ChangeSet {
+        self.changes
+    }
+
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        match self.changes.account(address) {
+            Some(change) => Ok(change.account),
+            None => self.parent.account(address),
+        }
+    }
+
+    /// Folds one transaction's state into the block's changes.
+    fn commit_account(&mut self, address: Address, account: EvmAccount) {
+        if !account.is_touched() {
+            return;
+        }
+        // EIP-161: a touched account left empty ceases to exist; so does a self-destructed one.
+        if account.is_selfdestructed() || account.is_empty() {
+            self.changes.delete_account(address);
+            return;
+        }
+        if account.is_created() {
+            // A contract created at this address starts with no storage.
+            self.changes.wipe_storage(address);
+            if let Some(code) = account.info.code.as_ref().filter(|c| !c.is_empty()) {
+                let hash = self.changes.insert_code(code.original_bytes());
+                assert_eq!(
+                    hash, account.info.code_hash,
+                    "code hash mismatch for {address}"
+                );
+                self.code_cache.insert(hash, code.clone());
+            }
+        }
+        self.changes.set_account(
+            address,
+            Account {
+                nonce: account.info.nonce,
+                balance: account.info.balance,
+                code_hash: account.info.code_hash,
+            },
+        );
+        for (slot, value) in account.changed_storage_slots() {
+            self.changes
+                .set_storage(address, *slot, value.present_value());
+        }
+    }
+}
+
+impl<R: StateReader + ?Sized> Database for BlockDb<'_, R> {
+    type Error = DbError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        Ok(self.account(&address)?.map(|account| AccountInfo {
+            balance: account.balance,
+            nonce: account.nonce,
+            code_hash: account.code_hash,
+            // Loaded on demand through `code_by_hash`.
+            code: None,
+            ..AccountInfo::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, DbError> {
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        if let Some(code) = self.code_cache.get(&code_hash) {
+            return Ok(code.clone());
+        }
+        let raw = match self.changes.code(&code_hash) {
+            Some(raw) => raw.clone(),
+            None => self.parent.code(&code_hash)?.ok_or_else(|| {
+                StateError::Backend(format!("code {code_hash} is referenced but not stored"))
+            })?,
+        };
+        let code = Bytecode::new_raw(raw);
+        self.code_cache.insert(code_hash, code.clone());
+        Ok(code)
+    }
+
+    fn storage(&mut self, address: Address, slot: StorageKey) -> Result<StorageValue, DbError> {
+        if let Some(value) = self
+            .changes
+            .account(&address)
+            .and_then(|change| change.slot(&slot))
+        {
+            return Ok(value);
+        }
+        Ok(self.parent.storage(&address, &slot)?)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
+        Ok(self
+            .context
+            .ancestors
+            .get(&Height(number))
+            .map_or(B256::ZERO, |hash| hash.0))
+    }
+}
+
+impl<R: StateReader + ?Sized> DatabaseCommit for BlockDb<'_, R> {
+    fn commit(&mut self, changes: AddressMap<EvmAccount>) {
+        // Sorted, so the order of writes never depends on the hash map's.
+        let mut sorted: Vec<(Address, EvmAccount)> = changes.into_iter().collect();
+        sorted.sort_unstable_by_key(|(address, _)| *address);
+        for (address, account) in sorted {
+            self.commit_account(address, account);
+        }
+    }
+}

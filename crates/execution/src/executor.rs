@@ -1,0 +1,383 @@
+//! The block executor: runs a block's transactions on revm, in order, over a parent state.
+
+use crate::{
+    config::ExecutionConfig,
+    context::BlockContext,
+    db::{BlockDb, DbError},
+    outcome::{BlockOutcome, SkipReason, SkippedTx, TxReceipt},
+};
+use alloy_consensus::{Transaction, proofs::calculate_receipt_root};
+use alloy_evm::FromRecoveredTx;
+use alloy_primitives::{Address, Bloom, Bytes, Log, TxKind, U256, keccak256, logs_bloom};
+use alloy_sol_types::{Panic, Revert, SolError};
+use revm::{
+    Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext,
+    context::{BlockEnv, CfgEnv, TxEnv, result::InvalidTransaction},
+    context_interface::{
+        block::BlobExcessGasAndPrice,
+        result::{EVMError, ExecutionResult, Output},
+    },
+    handler::MainnetEvm,
+    primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
+};
+use trellis_state::{StateError, StateReader};
+use trellis_types::{RecoveredTx, TxError, transaction, transactions_root};
+
+/// Failures that stop a whole block: the block cannot be executed at all, so no outcome exists.
+/// (A bad transaction is never one of these: it is skipped with a [`SkipReason`].)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecutionError {
+    #[error("reading state failed: {0}")]
+    State(#[from] StateError),
+    #[error("the EVM failed: {0}")]
+    Evm(String),
+}
+
+/// A read-only message call (`eth_call`): executed on a state, never committed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallRequest {
+    pub from: Option<Address>,
+    /// `None` runs `data` as init code.
+    pub to: Option<Address>,
+    pub data: Bytes,
+    pub value: U256,
+    /// Defaults to the block gas limit.
+    pub gas: Option<u64>,
+}
+
+/// What a call returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallOutcome {
+    pub success: bool,
+    /// Return data, or revert data exactly as produced.
+    pub output: Bytes,
+    pub gas_used: u64,
+    pub logs: Vec<Log>,
+    pub revert_reason: Option<String>,
+    pub halt_reason: Option<String>,
+}
+
+/// Executes blocks under one chain's rules. Holds no state between blocks: the same inputs give
+/// the same outcome, on any node, any number of times.
+#[derive(Clone, Debug)]
+pub struct Executor {
+    config: ExecutionConfig,
+}
+
+type BlockEvm<'a, R> =
+    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, BlockDb<'a, R>, revm::Journal<BlockDb<'a, R>>, ()>>;
+
+/// Blocks smaller than this recover their senders on the calling thread.
+const PARALLEL_RECOVERY_THRESHOLD: usize = 64;
+
+impl Executor {
+    /// An executor for `config`.
+    ///
+    /// # Panics
+    /// If the configuration is unusable (see [`ExecutionConfig::assert_valid`]).
+    pub fn new(config: ExecutionConfig) -> Self {
+        config.assert_valid();
+        Self { config }
+    }
+
+    pub fn config(&self) -> &ExecutionConfig {
+        &self.config
+    }
+
+    /// Executes `transactions` (EIP-2718 envelopes, in block order) on `parent`.
+    ///
+    /// Every transaction is either executed, giving a receipt (a reverted one too), or skipped
+    /// with a reason and no effect at all. Only a failure to read state aborts the block.
+    pub fn execute<R: StateReader + ?Sized>(
+        &self,
+        context: &BlockContext,
+        parent: &R,
+        transactions: &[Bytes],
+    ) -> Result<BlockOutcome, ExecutionError> {
+        let recovered = recover_all(transactions);
+        let mut evm = self.evm(context, parent, self.config.base_fee_per_gas, false);
+        let mut receipts: Vec<TxReceipt> = Vec::new();
+        let mut skipped = Vec::new();
+        let mut gas_used = 0u64;
+        let mut block_bloom = Bloom::ZERO;
+
+        for (index, (raw, decoded)) in transactions.iter().zip(recovered).enumerate() {
+            let tx = match decoded {
+                Ok(tx) => tx,
+                Err(error) => {
+                    skipped.push(SkippedTx {
+                        index,
+                        tx_hash: keccak256(raw),
+                        sender: None,
+                        reason: skip_reason_for_decode(error),
+                    });
+                    continue;
+                }
+            };
+            let skip = |reason| SkippedTx {
+                index,
+                tx_hash: tx.hash(),
+                sender: Some(tx.sender()),
+                reason,
+            };
+            if let Err(reason) = self.check_inclusion(&tx, gas_used) {
+                skipped.push(skip(reason));
+                continue;
+            }
+            let tx_env = TxEnv::from_recovered_tx(tx.envelope(), tx.sender());
+            let result = match evm.transact(tx_env) {
+                Ok(outcome) => {
+                    evm.commit(outcome.state);
+                    outcome.result
+                }
+                Err(EVMError::Transaction(invalid)) => {
+                    skipped.push(skip(self.skip_reason_for_invalid(invalid)));
+                    continue;
+                }
+                Err(EVMError::Database(DbError(error))) => return Err(error.into()),
+                Err(other) => return Err(ExecutionError::Evm(other.to_string())),
+            };
+            gas_used += result.tx_gas_used();
+            assert!(
+                gas_used <= self.config.block_gas_limit,
+                "block gas {gas_used} above the limit after an admitted transaction"
+            );
+            let receipt = self.receipt(&tx, index, gas_used, result);
+            block_bloom |= receipt.logs_bloom;
+            receipts.push(receipt);
+        }
+
+        let envelopes: Vec<_> = receipts.iter().map(TxReceipt::envelope).collect();
+        Ok(BlockOutcome {
+            receipts_root: calculate_receipt_root(&envelopes),
+            transactions_root: transactions_root(transactions),
+            changes: evm.ctx.journaled_state.database.into_changes(),
+            receipts,
+            skipped,
+            gas_used,
+            logs_bloom: block_bloom,
+        })
+    }
+
+    /// Runs a message call on `state` as if in the block `context`, without committing anything.
+    /// Nonces are not checked and gas is free, as `eth_call` does.
+    pub fn call<R: StateReader + ?Sized>(
+        &self,
+        context: &BlockContext,
+        state: &R,
+        request: &CallRequest,
+    ) -> Result<CallOutcome, ExecutionError> {
+        let mut evm = self.evm(context, state, 0, true);
+        let tx_env = TxEnv {
+            caller: request.from.unwrap_or_default(),
+            kind: request.to.map_or(TxKind::Create, TxKind::Call),
+            data: request.data.clone(),
+            value: request.value,
+            gas_limit: request.gas.unwrap_or(self.config.block_gas_limit),
+            gas_price: 0,
+            chain_id: Some(self.config.chain_id),
+            ..TxEnv::default()
+        };
+        let result = match evm.transact(tx_env) {
+            Ok(outcome) => outcome.result,
+            Err(EVMError::Database(DbError(error))) => return Err(error.into()),
+            Err(other) => return Err(ExecutionError::Evm(other.to_string())),
+        };
+        let gas_used = result.tx_gas_used();
+        let (success, output, logs, revert_reason, halt_reason) = split_result(result);
+        Ok(CallOutcome {
+            success,
+            output,
+            gas_used,
+            logs,
+            revert_reason,
+            halt_reason,
+        })
+    }
+
+    fn evm<'a, R: StateReader + ?Sized>(
+        &self,
+        context: &'a BlockContext,
+        parent: &'a R,
+        base_fee: u64,
+        is_call: bool,
+    ) -> BlockEvm<'a, R> {
+        let mut cfg = CfgEnv::new()
+            .with_chain_id(self.config.chain_id)
+            .with_spec_and_mainnet_gas_params(ExecutionConfig::SPEC);
+        cfg.disable_nonce_check = is_call;
+        let block = BlockEnv {
+            number: U256::from(context.height.get()),
+            beneficiary: context.coinbase(),
+            timestamp: U256::from(context.timestamp.seconds()),
+            gas_limit: self.config.block_gas_limit,
+            basefee: base_fee,
+            difficulty: U256::ZERO,
+            prevrandao: Some(context.prevrandao()),
+            // Blob transactions are refused; the blob fee market is inert.
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+                0,
+                BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
+            )),
+            slot_num: 0,
+        };
+        Context::mainnet()
+            .with_db(BlockDb::new(parent, context))
+            .with_cfg(cfg)
+            .with_block(block)
+            .build_mainnet()
+    }
+
+    /// The rules checked before the EVM sees a transaction.
+    fn check_inclusion(&self, tx: &RecoveredTx, gas_used: u64) -> Result<(), SkipReason> {
+        let expected = self.config.chain_id;
+        if tx.chain_id() != Some(expected) {
+            return Err(SkipReason::WrongChainId {
+                expected,
+                got: tx.chain_id(),
+            });
+        }
+        let gas_limit = tx.envelope().gas_limit();
+        let block_gas_limit = self.config.block_gas_limit;
+        if gas_limit > block_gas_limit {
+            return Err(SkipReason::GasLimitAboveBlockLimit {
+                gas_limit,
+                block_gas_limit,
+            });
+        }
+        let remaining = block_gas_limit - gas_used;
+        if gas_limit > remaining {
+            return Err(SkipReason::BlockGasExhausted {
+                gas_limit,
+                remaining,
+            });
+        }
+        Ok(())
+    }
+
+    fn skip_reason_for_invalid(&self, invalid: InvalidTransaction) -> SkipReason {
+        match invalid {
+            InvalidTransaction::NonceTooLow { tx, state } => SkipReason::NonceTooLow {
+                expected: state,
+                got: tx,
+            },
+            InvalidTransaction::NonceTooHigh { tx, state } => SkipReason::NonceTooHigh {
+                expected: state,
+                got: tx,
+            },
+            InvalidTransaction::LackOfFundForMaxFee { fee, balance } => {
+                SkipReason::InsufficientFunds {
+                    needed: *fee,
+                    balance: *balance,
+                }
+            }
+            InvalidTransaction::GasPriceLessThanBasefee => SkipReason::FeeBelowBaseFee {
+                base_fee: self.config.base_fee_per_gas,
+            },
+            other => SkipReason::Rejected(other.to_string()),
+        }
+    }
+
+    fn receipt(
+        &self,
+        tx: &RecoveredTx,
+        index: usize,
+        cumulative_gas_used: u64,
+        result: ExecutionResult,
+    ) -> TxReceipt {
+        let gas_used = result.tx_gas_used();
+        let contract_address = result.created_address();
+        let (success, output, logs, revert_reason, halt_reason) = split_result(result);
+        TxReceipt {
+            tx_hash: tx.hash(),
+            index,
+            tx_type: tx.envelope().tx_type(),
+            from: tx.sender(),
+            to: tx.envelope().to(),
+            contract_address,
+            success,
+            gas_used,
+            cumulative_gas_used,
+            effective_gas_price: tx
+                .envelope()
+                .effective_gas_price(Some(self.config.base_fee_per_gas)),
+            logs_bloom: logs_bloom(logs.iter()),
+            logs,
+            output,
+            revert_reason,
+            halt_reason,
+        }
+    }
+}
+
+type SplitResult = (bool, Bytes, Vec<Log>, Option<String>, Option<String>);
+
+fn split_result(result: ExecutionResult) -> SplitResult {
+    match result {
+        ExecutionResult::Success { logs, output, .. } => {
+            let data = match output {
+                Output::Call(data) => data,
+                // The receipt carries the address; the runtime code is in state.
+                Output::Create(_, _) => Bytes::new(),
+            };
+            (true, data, logs, None, None)
+        }
+        ExecutionResult::Revert { logs, output, .. } => {
+            let reason = decode_revert_reason(&output);
+            (false, output, logs, reason, None)
+        }
+        ExecutionResult::Halt { reason, logs, .. } => {
+            (false, Bytes::new(), logs, None, Some(format!("{reason:?}")))
+        }
+    }
+}
+
+/// The human-readable reason of `Error(string)` or `Panic(uint256)` revert data; `None` for
+/// custom errors, whose raw data the receipt keeps for the caller's ABI to decode.
+fn decode_revert_reason(output: &[u8]) -> Option<String> {
+    if let Ok(revert) = Revert::abi_decode(output) {
+        return Some(revert.reason);
+    }
+    Panic::abi_decode(output)
+        .ok()
+        .map(|panic| panic.to_string())
+}
+
+fn skip_reason_for_decode(error: TxError) -> SkipReason {
+    match error {
+        TxError::Malformed(detail) => SkipReason::Malformed(detail),
+        TxError::UnsupportedType(ty) => SkipReason::UnsupportedType(ty),
+        TxError::InvalidSignature => SkipReason::InvalidSignature,
+    }
+}
+
+/// Decodes and recovers every transaction, on all cores for large blocks. The result is in
+/// block order whatever the thread count, so it never affects what is agreed on.
+fn recover_all(transactions: &[Bytes]) -> Vec<Result<RecoveredTx, TxError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || transactions.len() < PARALLEL_RECOVERY_THRESHOLD {
+        return transactions
+            .iter()
+            .cloned()
+            .map(transaction::decode)
+            .collect();
+    }
+    let chunk = transactions.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = transactions
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .cloned()
+                        .map(transaction::decode)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("sender recovery thread panicked"))
+            .collect()
+    })
+}
