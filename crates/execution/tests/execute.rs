@@ -442,3 +442,79 @@ fn same_block_on_same_parent_gives_identical_results() {
     assert_ne!(first.receipts_root, B256::ZERO);
     assert_eq!(chain.apply(&txs).1, root_a);
 }
+
+#[test]
+fn blocks_execute_on_speculative_parents_as_on_committed_ones() {
+    let [alice, bob] = <[AccountKey; 2]>::try_from(keys(2)).unwrap();
+    let to = Address::repeat_byte(5);
+    let block_a = [transfer(&alice, 0, to, ether(1))];
+    let block_b = [
+        transfer(&alice, 1, to, ether(2)),
+        transfer(&bob, 0, to, ether(3)),
+    ];
+
+    // Speculatively: B runs on top of A's uncommitted changes.
+    let mut chain = TestChain::new(&[&alice, &bob]);
+    let a = chain.execute(&block_a);
+    let mut context_b = chain.context();
+    context_b.height = context_b.height.next();
+    let view =
+        trellis_state::Speculative::new(&chain.store, vec![std::sync::Arc::new(a.changes.clone())]);
+    let b = chain.executor.execute(&context_b, &view, &block_b).unwrap();
+    assert!(b.skipped.is_empty(), "{:?}", b.skipped);
+    let predicted = chain
+        .store
+        .speculative_root(&[&a.changes, &b.changes])
+        .unwrap();
+
+    // For real: A committed, then B.
+    chain.apply(&block_a);
+    let (b_committed, root) = chain.apply(&block_b);
+    assert_eq!(root, predicted);
+    assert_eq!(b_committed.receipts_root, b.receipts_root);
+    assert_eq!(b_committed.changes, b.changes);
+    assert_eq!(chain.balance(to), ether(6));
+}
+
+#[test]
+fn base_fee_is_burned_and_tip_goes_to_the_proposer() {
+    let [alice] = <[AccountKey; 1]>::try_from(keys(1)).unwrap();
+    let gwei = |n: u128| n * 1_000_000_000;
+    let mut config = ExecutionConfig::new(CHAIN_ID);
+    config.base_fee_per_gas = gwei(1) as u64;
+    let mut chain = TestChain::with_config(config, &[&alice]);
+    let coinbase = chain.context().coinbase();
+    let to = Address::repeat_byte(6);
+    let paying = |nonce, max_fee, tip| {
+        sign(
+            &alice,
+            alloy_consensus::TxEip1559 {
+                chain_id: CHAIN_ID,
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: max_fee,
+                max_priority_fee_per_gas: tip,
+                to: alloy_primitives::TxKind::Call(to),
+                value: ether(1),
+                access_list: Default::default(),
+                input: Bytes::new(),
+            },
+        )
+    };
+    let (outcome, _) = chain.apply(&[paying(0, gwei(3), gwei(1)), paying(1, gwei(1) / 2, 0)]);
+    assert_eq!(outcome.receipts.len(), 1);
+    assert_eq!(outcome.receipts[0].effective_gas_price, gwei(2));
+    assert_eq!(
+        outcome.skipped[0].reason,
+        SkipReason::FeeBelowBaseFee {
+            base_fee: gwei(1) as u64
+        }
+    );
+    let fee = U256::from(21_000 * gwei(2));
+    assert_eq!(chain.balance(alice.address()), ether(1000) - ether(1) - fee);
+    assert_eq!(
+        chain.balance(coinbase),
+        U256::from(21_000 * gwei(1)),
+        "only the tip is paid out"
+    );
+}
