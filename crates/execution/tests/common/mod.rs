@@ -10,7 +10,7 @@ use trellis_execution::{
     BlockContext, BlockOutcome, CallOutcome, CallRequest, ExecutionConfig, Executor,
 };
 use trellis_state::{Account, ChangeSet, MemoryStore, StateReader, StateStore};
-use trellis_types::{BlockHash, Height, StateRoot, Timestamp, ValidatorId};
+use trellis_types::{BlockHash, Header, Height, StateRoot, Timestamp, ValidatorId};
 
 pub const CHAIN_ID: u64 = 7_777;
 pub const GAS: u64 = 1_000_000;
@@ -38,6 +38,7 @@ pub struct TestChain {
     pub store: MemoryStore,
     pub parent: BlockHash,
     pub ancestors: BTreeMap<Height, BlockHash>,
+    pub last_header: Option<Header>,
 }
 
 impl TestChain {
@@ -59,6 +60,7 @@ impl TestChain {
             store,
             parent,
             ancestors: BTreeMap::from([(Height(0), parent)]),
+            last_header: None,
         }
     }
 
@@ -86,7 +88,13 @@ impl TestChain {
         let outcome = self.execute(txs);
         let root = self.store.commit(context.height, &outcome.changes).unwrap();
         let header = outcome.header(&context, self.executor.config().block_gas_limit, root);
+        if let Some(parent) = &self.last_header {
+            header
+                .check_child_of(parent)
+                .expect("blocks chain correctly");
+        }
         self.parent = header.hash();
+        self.last_header = Some(header);
         self.ancestors.insert(context.height, self.parent);
         (outcome, root)
     }
