@@ -63,3 +63,22 @@ fn two_runs_give_different_keys() {
     let b = trellis().args(["keys", "new"]).output().unwrap();
     assert_ne!(a.stdout, b.stdout);
 }
+
+#[test]
+fn unwritable_out_path_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("keys.json");
+    let out = trellis()
+        .args(["keys", "new", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot write key file"), "{stderr}");
+    assert!(stderr.contains("no-such-dir"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "no key is printed when it could not be stored"
+    );
+}

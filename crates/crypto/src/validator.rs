@@ -4,6 +4,7 @@ use crate::{KeyError, parse_hex_32, random_32};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Signer, ed25519};
 use std::fmt;
+use trellis_types::ValidatorId;
 
 const KIND: &str = "ed25519 validator";
 
@@ -43,6 +44,17 @@ impl ValidatorKey {
     /// The public key, the validator's identity.
     pub fn public_key(&self) -> ed25519::PublicKey {
         self.private.public_key()
+    }
+
+    /// The identity recorded in the headers of blocks this validator proposes.
+    pub fn validator_id(&self) -> ValidatorId {
+        let bytes: [u8; 32] = self
+            .public_key()
+            .encode()
+            .as_ref()
+            .try_into()
+            .expect("an ed25519 public key is 32 bytes");
+        ValidatorId(bytes)
     }
 
     /// The public key as `0x`-prefixed hex.
@@ -93,5 +105,9 @@ mod tests {
         assert!(!key.public_key().verify(b"other", b"message", &signature));
         let again = ValidatorKey::from_hex(&key.secret_hex()).unwrap();
         assert_eq!(again.public_key(), key.public_key());
+        assert_eq!(
+            format!("0x{}", hex::encode(key.validator_id().0)),
+            key.public_hex()
+        );
     }
 }

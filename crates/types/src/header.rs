@@ -219,6 +219,18 @@ mod tests {
         assert_eq!(Header::decode(bytes).unwrap(), header);
     }
 
+    /// Pins the canonical encoding: if this changes, every block hash changes, so it must only
+    /// ever change on purpose (and with a protocol version bump). The expected value was
+    /// computed independently (Python, pycryptodome keccak) from the layout in the crate docs.
+    #[test]
+    fn canonical_hash_test_vector() {
+        assert_eq!(sample().encode().len(), 448);
+        assert_eq!(
+            sample().hash().to_string(),
+            "0x1c77d1f96867a828f39b3d5c9ec524b3d5054dbd0ff356d971c64f6a56a8f19b"
+        );
+    }
+
     #[test]
     fn hash_changes_with_every_field() {
         let base = sample();
