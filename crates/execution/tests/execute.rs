@@ -25,6 +25,10 @@ sol! {
     error Unauthorized(address caller, uint256 code);
 }
 
+fn reasons(outcome: &trellis_execution::BlockOutcome) -> Vec<SkipReason> {
+    outcome.skipped.iter().map(|s| s.reason.clone()).collect()
+}
+
 fn keys(n: u64) -> Vec<AccountKey> {
     (1..=n).map(AccountKey::from_seed).collect()
 }
@@ -247,11 +251,7 @@ fn wrong_nonces_are_skipped_without_effect() {
     ]);
     assert!(outcome.receipts.is_empty());
     assert_eq!(
-        outcome
-            .skipped
-            .iter()
-            .map(|s| s.reason.clone())
-            .collect::<Vec<_>>(),
+        reasons(&outcome),
         vec![
             SkipReason::NonceTooLow {
                 expected: 1,
@@ -304,11 +304,7 @@ fn wrong_or_missing_chain_id_is_skipped() {
         legacy(&alice, 0, to, ether(1), None),
     ]);
     assert_eq!(
-        outcome
-            .skipped
-            .iter()
-            .map(|s| s.reason.clone())
-            .collect::<Vec<_>>(),
+        reasons(&outcome),
         vec![
             SkipReason::WrongChainId {
                 expected: CHAIN_ID,
@@ -330,20 +326,7 @@ fn gas_beyond_the_block_is_skipped() {
     config.block_gas_limit = 1_010_000;
     let chain = TestChain::with_config(config, &[&alice, &bob]);
     let to = Address::repeat_byte(3);
-    let over = sign(
-        &alice,
-        alloy_consensus::TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce: 0,
-            gas_limit: 2_000_000,
-            max_fee_per_gas: 0,
-            max_priority_fee_per_gas: 0,
-            to: alloy_primitives::TxKind::Call(to),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input: Bytes::new(),
-        },
-    );
+    let over = tx1559_priced(&alice, 0, to, U256::ZERO, 2_000_000, 0, 0);
     // A 1M-gas transfer fits once (using 21k); the second no longer fits in what is left.
     let outcome = chain.execute(&[
         over,
@@ -485,22 +468,8 @@ fn base_fee_is_burned_and_tip_goes_to_the_proposer() {
     let mut chain = TestChain::with_config(config, &[&alice]);
     let coinbase = chain.context().coinbase();
     let to = Address::repeat_byte(6);
-    let paying = |nonce, max_fee, tip| {
-        sign(
-            &alice,
-            alloy_consensus::TxEip1559 {
-                chain_id: CHAIN_ID,
-                nonce,
-                gas_limit: 21_000,
-                max_fee_per_gas: max_fee,
-                max_priority_fee_per_gas: tip,
-                to: alloy_primitives::TxKind::Call(to),
-                value: ether(1),
-                access_list: Default::default(),
-                input: Bytes::new(),
-            },
-        )
-    };
+    let paying =
+        |nonce, max_fee, tip| tx1559_priced(&alice, nonce, to, ether(1), 21_000, max_fee, tip);
     let (outcome, _) = chain.apply(&[paying(0, gwei(3), gwei(1)), paying(1, gwei(1) / 2, 0)]);
     assert_eq!(outcome.receipts.len(), 1);
     assert_eq!(outcome.receipts[0].effective_gas_price, gwei(2));
@@ -517,4 +486,44 @@ fn base_fee_is_burned_and_tip_goes_to_the_proposer() {
         U256::from(21_000 * gwei(1)),
         "only the tip is paid out"
     );
+}
+
+#[test]
+fn a_transaction_repeated_in_a_block_runs_once() {
+    let [alice] = <[AccountKey; 1]>::try_from(keys(1)).unwrap();
+    let to = Address::repeat_byte(7);
+    let mut chain = TestChain::new(&[&alice]);
+    let tx = transfer(&alice, 0, to, ether(10));
+    let (outcome, _) = chain.apply(&[tx.clone(), tx]);
+    assert_eq!(outcome.receipts.len(), 1);
+    assert_eq!(
+        reasons(&outcome),
+        vec![SkipReason::NonceTooLow {
+            expected: 1,
+            got: 0
+        }]
+    );
+    assert_eq!(outcome.skipped[0].tx_hash, outcome.receipts[0].tx_hash);
+    assert_eq!(chain.balance(to), ether(10));
+}
+
+#[test]
+fn touching_an_empty_account_does_not_create_it() {
+    // EIP-161: a zero-value transfer to a fresh address leaves no account behind.
+    let [alice] = <[AccountKey; 1]>::try_from(keys(1)).unwrap();
+    let ghost = Address::repeat_byte(0x99);
+    let mut chain = TestChain::new(&[&alice]);
+    let (outcome, _) = chain.apply(&[transfer(&alice, 0, ghost, U256::ZERO)]);
+    assert!(outcome.receipts[0].success);
+    assert!(
+        outcome
+            .changes
+            .account(&ghost)
+            .is_none_or(|c| c.account.is_none())
+    );
+    assert_eq!(
+        trellis_state::StateReader::account(&chain.store, &ghost).unwrap(),
+        None
+    );
+    assert_eq!(chain.store.account_count(), 1);
 }

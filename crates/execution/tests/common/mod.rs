@@ -142,12 +142,35 @@ pub fn tx1559(key: &AccountKey, nonce: u64, to: TxKind, value: U256, input: Byte
             chain_id: CHAIN_ID,
             nonce,
             gas_limit: GAS,
-            max_fee_per_gas: 0,
-            max_priority_fee_per_gas: 0,
             to,
             value,
-            access_list: Default::default(),
             input,
+            ..TxEip1559::default()
+        },
+    )
+}
+
+/// An EIP-1559 value transfer with the given gas limit and fees.
+pub fn tx1559_priced(
+    key: &AccountKey,
+    nonce: u64,
+    to: Address,
+    value: U256,
+    gas_limit: u64,
+    max_fee_per_gas: u128,
+    max_priority_fee_per_gas: u128,
+) -> Bytes {
+    sign(
+        key,
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce,
+            gas_limit,
+            max_fee_per_gas,
+            max_priority_fee_per_gas,
+            to: TxKind::Call(to),
+            value,
+            ..TxEip1559::default()
         },
     )
 }
