@@ -116,7 +116,13 @@ impl<R: StateReader + ?Sized> Database for BlockDb<'_, R> {
                 StateError::Backend(format!("code {code_hash} is referenced but not stored"))
             })?,
         };
-        let code = Bytecode::new_raw(raw);
+        // Deployed code never starts with 0xEF (EIP-3541), so a decode failure means the store
+        // returned something it was never given.
+        let code = Bytecode::new_raw_checked(raw).map_err(|e| {
+            StateError::Backend(format!(
+                "stored code {code_hash} is not valid bytecode: {e}"
+            ))
+        })?;
         self.code_cache.insert(code_hash, code.clone());
         Ok(code)
     }
