@@ -10,7 +10,7 @@ use trellis_crypto::{KeyBundle, write_secret_file};
 
 /// Trellis: a permissioned BFT blockchain that runs the EVM.
 #[derive(Debug, Parser)]
-#[command(name = "trellis", version, about, long_about = None)]
+#[command(name = "trellis", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create and inspect keys.
+    /// Create keys for accounts and validators.
     #[command(subcommand)]
     Keys(KeysCommand),
 }
