@@ -2,8 +2,8 @@
 //! passed where a block hash is expected.
 
 use alloy_primitives::B256;
-use bytes::{Buf, BufMut};
-use commonware_codec::{Error, FixedSize, Read, Write};
+use bytes::BufMut;
+use commonware_codec::{Error, FixedSize, Read, ReadExt, Write};
 use std::fmt;
 
 macro_rules! digest_type {
@@ -59,12 +59,7 @@ macro_rules! digest_type {
         impl Read for $name {
             type Cfg = ();
             fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
-                if buf.remaining() < 32 {
-                    return Err(Error::EndOfBuffer);
-                }
-                let mut bytes = [0u8; 32];
-                Buf::copy_to_slice(buf, &mut bytes);
-                Ok(Self(B256::from(bytes)))
+                Ok(Self(B256::from(<[u8; 32]>::read(buf)?)))
             }
         }
     };

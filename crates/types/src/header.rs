@@ -2,8 +2,8 @@
 
 use crate::{BlockHash, Height, StateRoot};
 use alloy_primitives::{Address, B256, Bloom, keccak256};
-use bytes::{Buf, BufMut};
-use commonware_codec::{Encode, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
+use bytes::BufMut;
+use commonware_codec::{Encode, Error, FixedSize, Read, ReadExt, Write};
 use std::fmt;
 
 /// Milliseconds since the Unix epoch, as chosen by the block's proposer.
@@ -40,12 +40,8 @@ impl ValidatorId {
 
 impl fmt::Debug for ValidatorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ValidatorId(0x{})", hex_string(&self.0))
+        write!(f, "ValidatorId({})", B256::from(self.0))
     }
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The header of a block. Its canonical encoding is laid out in the crate documentation.
@@ -153,15 +149,6 @@ impl FixedSize for Header {
         + u64::SIZE;
 }
 
-fn read_array<const N: usize>(buf: &mut impl commonware_codec::Buf) -> Result<[u8; N], Error> {
-    if buf.remaining() < N {
-        return Err(Error::EndOfBuffer);
-    }
-    let mut out = [0u8; N];
-    Buf::copy_to_slice(buf, &mut out);
-    Ok(out)
-}
-
 impl Read for Header {
     type Cfg = ();
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
@@ -169,11 +156,11 @@ impl Read for Header {
             parent: BlockHash::read(buf)?,
             height: Height::read(buf)?,
             timestamp: Timestamp(u64::read(buf)?),
-            proposer: ValidatorId(read_array(buf)?),
-            transactions_root: B256::from(read_array::<32>(buf)?),
-            receipts_root: B256::from(read_array::<32>(buf)?),
+            proposer: ValidatorId(<[u8; 32]>::read(buf)?),
+            transactions_root: B256::from(<[u8; 32]>::read(buf)?),
+            receipts_root: B256::from(<[u8; 32]>::read(buf)?),
             state_root: StateRoot::read(buf)?,
-            logs_bloom: Bloom::from(read_array::<256>(buf)?),
+            logs_bloom: Bloom::from(<[u8; 256]>::read(buf)?),
             gas_used: u64::read(buf)?,
             gas_limit: u64::read(buf)?,
         };
@@ -184,12 +171,8 @@ impl Read for Header {
     }
 }
 
-// `FixedSize` gives `EncodeSize`; assert the layout table in the crate docs stays true.
+// Keep the layout table in the crate docs true.
 const _: () = assert!(Header::SIZE == 32 + 8 + 8 + 32 + 32 + 32 + 32 + 256 + 8 + 8);
-#[allow(dead_code)]
-fn _encode_size_is_fixed(h: &Header) -> usize {
-    h.encode_size()
-}
 
 #[cfg(test)]
 mod tests {
