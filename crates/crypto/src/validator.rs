@@ -11,7 +11,6 @@ const KIND: &str = "ed25519 validator";
 /// An ed25519 signing key in the form commonware's consensus and p2p crates use.
 #[derive(Clone)]
 pub struct ValidatorKey {
-    seed: [u8; 32],
     private: ed25519::PrivateKey,
 }
 
@@ -25,10 +24,7 @@ impl ValidatorKey {
     pub fn from_bytes(seed: &[u8; 32]) -> Self {
         let private = ed25519::PrivateKey::decode(seed.to_vec())
             .expect("any 32 bytes decode as an ed25519 seed");
-        Self {
-            seed: *seed,
-            private,
-        }
+        Self { private }
     }
 
     /// Parses a hex seed (`0x` prefix optional).
@@ -64,7 +60,8 @@ impl ValidatorKey {
 
     /// The private seed as `0x`-prefixed hex.
     pub fn secret_hex(&self) -> String {
-        format!("0x{}", hex::encode(self.seed))
+        // The codec encoding of an ed25519 private key is its 32-byte seed.
+        format!("0x{}", hex::encode(self.private.encode()))
     }
 }
 
