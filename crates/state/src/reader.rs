@@ -59,11 +59,6 @@ impl<'a, S: StateReader + ?Sized> Speculative<'a, S> {
     pub fn new(base: &'a S, layers: Vec<Arc<ChangeSet>>) -> Self {
         Self { base, layers }
     }
-
-    /// The layers, oldest first.
-    pub fn layers(&self) -> &[Arc<ChangeSet>] {
-        &self.layers
-    }
 }
 
 impl<S: StateReader + ?Sized> StateReader for Speculative<'_, S> {
@@ -92,17 +87,5 @@ impl<S: StateReader + ?Sized> StateReader for Speculative<'_, S> {
             }
         }
         self.base.code(code_hash)
-    }
-}
-
-impl<T: StateReader + ?Sized> StateReader for &T {
-    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
-        (**self).account(address)
-    }
-    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
-        (**self).storage(address, slot)
-    }
-    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError> {
-        (**self).code(code_hash)
     }
 }
