@@ -6,7 +6,10 @@ use crate::{
     db::{BlockDb, DbError},
     outcome::{BlockOutcome, SkipReason, SkippedTx, TxReceipt},
 };
-use alloy_consensus::{Transaction, proofs::calculate_receipt_root};
+use alloy_consensus::{
+    Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction,
+    proofs::calculate_receipt_root,
+};
 use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, Bloom, Bytes, Log, TxKind, U256, keccak256, logs_bloom};
 use alloy_sol_types::{Panic, Revert, SolError};
@@ -143,11 +146,11 @@ impl Executor {
                 "block gas {gas_used} above the limit after an admitted transaction"
             );
             let receipt = self.receipt(&tx, index, gas_used, result);
-            block_bloom |= receipt.logs_bloom;
+            block_bloom |= *receipt.logs_bloom();
             receipts.push(receipt);
         }
 
-        let envelopes: Vec<_> = receipts.iter().map(TxReceipt::envelope).collect();
+        let envelopes: Vec<&ReceiptEnvelope> = receipts.iter().map(|r| &r.envelope).collect();
         Ok(BlockOutcome {
             receipts_root: calculate_receipt_root(&envelopes),
             transactions_root: transactions_root(transactions),
@@ -288,21 +291,26 @@ impl Executor {
         let gas_used = result.tx_gas_used();
         let contract_address = result.created_address();
         let (success, output, logs, revert_reason, halt_reason) = split_result(result);
+        let logs_bloom = logs_bloom(logs.iter());
+        let receipt = Receipt {
+            status: Eip658Value::Eip658(success),
+            cumulative_gas_used,
+            logs,
+        };
         TxReceipt {
             tx_hash: tx.hash(),
             index,
-            tx_type: tx.envelope().tx_type(),
             from: tx.sender(),
             to: tx.envelope().to(),
             contract_address,
-            success,
             gas_used,
-            cumulative_gas_used,
             effective_gas_price: tx
                 .envelope()
                 .effective_gas_price(Some(self.config.base_fee_per_gas)),
-            logs_bloom: logs_bloom(logs.iter()),
-            logs,
+            envelope: ReceiptEnvelope::from_typed(
+                tx.envelope().tx_type(),
+                ReceiptWithBloom::new(receipt, logs_bloom),
+            ),
             output,
             revert_reason,
             halt_reason,

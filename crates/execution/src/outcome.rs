@@ -1,7 +1,7 @@
 //! What executing a block produces: receipts, skipped transactions, state changes, and the
 //! header fields that commit to them.
 
-use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxType};
+use alloy_consensus::{ReceiptEnvelope, TxType};
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, TxHash, U256};
 use trellis_state::ChangeSet;
 use trellis_types::{Header, StateRoot};
@@ -14,20 +14,16 @@ pub struct TxReceipt {
     pub tx_hash: TxHash,
     /// Position in the block's transaction list (skipped transactions keep their places).
     pub index: usize,
-    pub tx_type: TxType,
     pub from: Address,
     /// `None` for a contract creation.
     pub to: Option<Address>,
     /// The created contract's address, for a successful creation.
     pub contract_address: Option<Address>,
-    /// EIP-658 status: true when execution succeeded.
-    pub success: bool,
     pub gas_used: u64,
-    /// Gas used by this and every earlier executed transaction of the block.
-    pub cumulative_gas_used: u64,
     pub effective_gas_price: u128,
-    pub logs: Vec<Log>,
-    pub logs_bloom: Bloom,
+    /// The Ethereum receipt (type, EIP-658 status, cumulative gas, logs, bloom), exactly as it
+    /// is hashed into the receipts root.
+    pub envelope: ReceiptEnvelope,
     /// Return data on success; on revert, the revert data exactly as the contract produced it
     /// (`Error(string)`, `Panic(uint256)` or a custom error, ABI-encoded).
     pub output: Bytes,
@@ -38,17 +34,26 @@ pub struct TxReceipt {
 }
 
 impl TxReceipt {
-    /// The Ethereum receipt envelope, as hashed into the receipts root.
-    pub fn envelope(&self) -> ReceiptEnvelope {
-        let receipt = Receipt {
-            status: Eip658Value::Eip658(self.success),
-            cumulative_gas_used: self.cumulative_gas_used,
-            logs: self.logs.clone(),
-        };
-        ReceiptEnvelope::from_typed(
-            self.tx_type,
-            ReceiptWithBloom::new(receipt, self.logs_bloom),
-        )
+    /// EIP-658 status: true when execution succeeded.
+    pub fn success(&self) -> bool {
+        self.envelope.status()
+    }
+
+    pub fn tx_type(&self) -> TxType {
+        self.envelope.tx_type()
+    }
+
+    /// Gas used by this and every earlier executed transaction of the block.
+    pub fn cumulative_gas_used(&self) -> u64 {
+        self.envelope.cumulative_gas_used()
+    }
+
+    pub fn logs(&self) -> &[Log] {
+        self.envelope.logs()
+    }
+
+    pub fn logs_bloom(&self) -> &Bloom {
+        self.envelope.logs_bloom()
     }
 }
 

@@ -52,7 +52,7 @@ fn thousand_erc20_transfers_from_hundred_senders() {
         .collect();
     let (funded, _) = chain.apply(&funding);
     assert_eq!(funded.receipts.len(), SENDERS as usize);
-    assert!(funded.receipts.iter().all(|r| r.success));
+    assert!(funded.receipts.iter().all(|r| r.success()));
 
     // Block 3: 1,000 transfers, interleaved across senders as a mempool would order them.
     let mut block = Vec::new();
@@ -98,14 +98,14 @@ fn thousand_erc20_transfers_from_hundred_senders() {
         outcome
             .receipts
             .iter()
-            .all(|r| r.success && r.logs.len() == 1)
+            .all(|r| r.success() && r.logs().len() == 1)
     );
     assert_eq!(
         outcome.gas_used,
         outcome.receipts.iter().map(|r| r.gas_used).sum::<u64>()
     );
     assert_eq!(
-        outcome.receipts.last().unwrap().cumulative_gas_used,
+        outcome.receipts.last().unwrap().cumulative_gas_used(),
         outcome.gas_used
     );
 

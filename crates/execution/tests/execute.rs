@@ -39,7 +39,7 @@ fn deploy_token(chain: &mut TestChain, owner: &AccountKey, supply: U256) -> Addr
     let (outcome, _) = chain.apply(&[deploy_tx(owner, 0, creation_code("TrellisToken"), &args)]);
     assert!(outcome.skipped.is_empty(), "{:?}", outcome.skipped);
     let receipt = &outcome.receipts[0];
-    assert!(receipt.success, "deployment failed: {receipt:?}");
+    assert!(receipt.success(), "deployment failed: {receipt:?}");
     let address = receipt.contract_address.expect("creation has an address");
     assert_eq!(address, owner.address().create(0));
     address
@@ -67,15 +67,15 @@ fn native_transfers_of_every_supported_type() {
         outcome
             .receipts
             .iter()
-            .all(|r| r.success && r.gas_used == 21_000)
+            .all(|r| r.success() && r.gas_used == 21_000)
     );
-    assert_eq!(outcome.receipts[2].cumulative_gas_used, 63_000);
+    assert_eq!(outcome.receipts[2].cumulative_gas_used(), 63_000);
     assert_eq!(outcome.gas_used, 63_000);
     assert_eq!(
         outcome
             .receipts
             .iter()
-            .map(|r| r.tx_type as u8)
+            .map(|r| r.tx_type() as u8)
             .collect::<Vec<_>>(),
         vec![2, 0, 1]
     );
@@ -104,12 +104,12 @@ fn erc20_deploy_transfer_balance_and_log() {
     };
     let (outcome, _) = chain.apply(&[call_tx(&owner, 1, token, call.abi_encode())]);
     let receipt = &outcome.receipts[0];
-    assert!(receipt.success, "{receipt:?}");
+    assert!(receipt.success(), "{receipt:?}");
     assert!(transferCall::abi_decode_returns(&receipt.output).unwrap());
 
     // The Transfer log: emitted by the token, topics = [signature, from, to], data = value.
-    assert_eq!(receipt.logs.len(), 1);
-    let log = &receipt.logs[0];
+    assert_eq!(receipt.logs().len(), 1);
+    let log = &receipt.logs()[0];
     assert_eq!(log.address, token);
     assert_eq!(
         log.topics(),
@@ -130,10 +130,10 @@ fn erc20_deploy_transfer_balance_and_log() {
     );
     assert!(
         receipt
-            .logs_bloom
+            .logs_bloom()
             .contains_input(alloy_primitives::BloomInput::Raw(token.as_slice()))
     );
-    assert_eq!(outcome.logs_bloom, receipt.logs_bloom);
+    assert_eq!(&outcome.logs_bloom, receipt.logs_bloom());
 
     assert_eq!(token_balance(&chain, token, holder.address()), amount);
     assert_eq!(
@@ -148,7 +148,7 @@ fn erc20_deploy_transfer_balance_and_log() {
     };
     let (outcome, _) = chain.apply(&[call_tx(&holder, 0, token, too_much.abi_encode())]);
     let receipt = &outcome.receipts[0];
-    assert!(!receipt.success);
+    assert!(!receipt.success());
     let error = InsufficientBalance::abi_decode(&receipt.output).unwrap();
     assert_eq!(error.account, holder.address());
     assert_eq!(error.balance, amount);
@@ -189,7 +189,7 @@ fn revert_reason_custom_error_and_panic_are_preserved() {
     ]);
     assert!(outcome.skipped.is_empty(), "{:?}", outcome.skipped);
     let r = &outcome.receipts;
-    assert!(!r[0].success);
+    assert!(!r[0].success());
     assert_eq!(r[0].revert_reason.as_deref(), Some("Reverter: not allowed"));
     assert_eq!(
         alloy_sol_types::Revert::abi_decode(&r[0].output)
@@ -198,7 +198,7 @@ fn revert_reason_custom_error_and_panic_are_preserved() {
         "Reverter: not allowed"
     );
 
-    assert!(!r[1].success);
+    assert!(!r[1].success());
     assert_eq!(
         r[1].revert_reason, None,
         "custom errors are left to the caller's ABI"
@@ -210,7 +210,7 @@ fn revert_reason_custom_error_and_panic_are_preserved() {
     );
     assert_eq!(&r[1].output[..4], Unauthorized::SELECTOR.as_slice());
 
-    assert!(!r[2].success);
+    assert!(!r[2].success());
     assert!(
         r[2].revert_reason
             .as_deref()
@@ -218,9 +218,9 @@ fn revert_reason_custom_error_and_panic_are_preserved() {
             .contains("division or modulo by zero")
     );
 
-    assert!(!r[3].success);
+    assert!(!r[3].success());
     assert_eq!(r[3].revert_reason.as_deref(), Some("Reverter: rolled back"));
-    assert!(r[4].success);
+    assert!(r[4].success());
 
     // The reverted increment left no trace; the successful one did. Failed calls still used
     // their nonces, as on Ethereum.
@@ -291,7 +291,7 @@ fn insufficient_funds_is_skipped() {
     // The skipped transaction did not consume the nonce: the next one with nonce 0 runs.
     assert_eq!(outcome.receipts.len(), 1);
     assert_eq!(outcome.receipts[0].index, 1);
-    assert!(outcome.receipts[0].success);
+    assert!(outcome.receipts[0].success());
 }
 
 #[test]
@@ -514,7 +514,7 @@ fn touching_an_empty_account_does_not_create_it() {
     let ghost = Address::repeat_byte(0x99);
     let mut chain = TestChain::new(&[&alice]);
     let (outcome, _) = chain.apply(&[transfer(&alice, 0, ghost, U256::ZERO)]);
-    assert!(outcome.receipts[0].success);
+    assert!(outcome.receipts[0].success());
     assert!(
         outcome
             .changes
