@@ -6,6 +6,14 @@ fn trellis() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trellis"))
 }
 
+fn keys_new_out(path: &std::path::Path) -> std::process::Output {
+    trellis()
+        .args(["keys", "new", "--out"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn version_names_the_crate_version() {
     let out = trellis().arg("--version").output().unwrap();
@@ -21,11 +29,7 @@ fn version_names_the_crate_version() {
 fn keys_new_prints_json_and_writes_owner_only_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.json");
-    let out = trellis()
-        .args(["keys", "new", "--out"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = keys_new_out(&path);
     assert!(
         out.status.success(),
         "{}",
@@ -45,11 +49,7 @@ fn keys_new_prints_json_and_writes_owner_only_file() {
     }
 
     // A second run must not clobber the first key file.
-    let again = trellis()
-        .args(["keys", "new", "--out"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let again = keys_new_out(&path);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
     let still: trellis_crypto::KeyBundle =
@@ -68,11 +68,7 @@ fn two_runs_give_different_keys() {
 fn unwritable_out_path_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-such-dir").join("keys.json");
-    let out = trellis()
-        .args(["keys", "new", "--out"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = keys_new_out(&path);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot write key file"), "{stderr}");
