@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Address, B256};
 use std::collections::BTreeMap;
-use trellis_types::{BlockHash, Height, Timestamp, ValidatorId};
+use trellis_types::{BlockHash, Epoch, Height, Timestamp, ValidatorId, View};
 
 /// The block being executed, as its proposer chose it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,6 +11,11 @@ pub struct BlockContext {
     pub parent: BlockHash,
     pub timestamp: Timestamp,
     pub proposer: ValidatorId,
+    /// The consensus round the block was proposed in. Recorded in the header; the EVM never
+    /// sees it.
+    pub epoch: Epoch,
+    pub view: View,
+    pub parent_view: View,
     /// Hashes of recent ancestors, for the `BLOCKHASH` opcode (at most the last 256 matter).
     /// A height missing here reads as zero, like a block outside the window.
     pub ancestors: BTreeMap<Height, BlockHash>,

@@ -12,6 +12,22 @@ pub struct BlockLimits {
     pub max_transactions: usize,
     /// Largest single transaction envelope, in bytes.
     pub max_transaction_bytes: usize,
+    /// Most bytes of transaction envelopes in one block, all transactions together. This, not
+    /// count × size, is what bounds a block on the wire.
+    pub max_block_bytes: usize,
+}
+
+impl BlockLimits {
+    /// The largest encoding the decoder accepts under these limits. Sizes the p2p messages that
+    /// carry blocks.
+    pub fn max_encoded_size(&self) -> usize {
+        use commonware_codec::{FixedSize, varint::UInt};
+        let prefix = |n: usize| UInt(n as u64).encode_size();
+        Header::SIZE
+            + prefix(self.max_transactions)
+            + self.max_transactions * prefix(self.max_transaction_bytes)
+            + self.max_block_bytes
+    }
 }
 
 impl Default for BlockLimits {
@@ -21,6 +37,9 @@ impl Default for BlockLimits {
             // Ethereum clients commonly cap a transaction at 128 KiB; contract deployments
             // (24 KiB code limit, EIP-170) fit well within it.
             max_transaction_bytes: 128 * 1024,
+            // A 60M-gas block of calldata costs at least 10 gas a byte (EIP-7623), so 6 MB; a
+            // block never needs more than this.
+            max_block_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -115,6 +134,13 @@ impl Read for Block {
         let tx_cfg: RangeCfg<usize> = (..=limits.max_transaction_bytes).into();
         let raw: Vec<bytes::Bytes> =
             Vec::read_cfg(buf, &((..=limits.max_transactions).into(), tx_cfg))?;
+        let bytes: usize = raw.iter().map(|tx| tx.len()).sum();
+        if bytes > limits.max_block_bytes {
+            return Err(Error::Invalid(
+                "Block",
+                "transactions exceed max_block_bytes",
+            ));
+        }
         let transactions = raw.into_iter().map(Bytes::from).collect();
         Self::new(header, transactions)
             .map_err(|_| Error::Invalid("Block", "transactions root mismatch"))
@@ -124,7 +150,7 @@ impl Read for Block {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{StateRoot, Timestamp, ValidatorId};
+    use crate::{StateRoot, Timestamp, ValidatorId, View};
     use alloy_primitives::Bloom;
     use commonware_codec::{Decode, Encode};
 
@@ -134,6 +160,9 @@ mod tests {
             height: Height(1),
             timestamp: Timestamp(5),
             proposer: ValidatorId([3; 32]),
+            epoch: Default::default(),
+            view: View(1),
+            parent_view: View(0),
             transactions_root: transactions_root(&transactions),
             receipts_root: B256::ZERO,
             state_root: StateRoot::ZERO,
@@ -187,12 +216,27 @@ mod tests {
         let tight = BlockLimits {
             max_transactions: 2,
             max_transaction_bytes: 1024,
+            max_block_bytes: 1 << 20,
         };
         assert!(Block::decode_cfg(block.encode(), &tight).is_err());
         let small = BlockLimits {
             max_transactions: 10,
             max_transaction_bytes: 63,
+            max_block_bytes: 1024,
         };
         assert!(Block::decode_cfg(block.encode(), &small).is_err());
+        let total = BlockLimits {
+            max_transactions: 10,
+            max_transaction_bytes: 64,
+            max_block_bytes: 191,
+        };
+        assert!(Block::decode_cfg(block.encode(), &total).is_err());
+        let fits = BlockLimits {
+            max_block_bytes: 192,
+            ..total
+        };
+        let bytes = block.encode();
+        assert!(bytes.len() <= fits.max_encoded_size());
+        assert_eq!(Block::decode_cfg(bytes, &fits).unwrap(), block);
     }
 }

@@ -73,3 +73,33 @@ digest_type!(
     /// The commitment to the whole world state after a block.
     StateRoot
 );
+
+// Consensus votes on block hashes directly: what the quorum certifies is the same keccak-256
+// hash that clients see as `blockHash`.
+impl std::ops::Deref for BlockHash {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for BlockHash {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl commonware_utils::Span for BlockHash {}
+impl commonware_utils::Array for BlockHash {}
+
+impl commonware_math::algebra::Random for BlockHash {
+    fn random(mut rng: impl rand_core::CryptoRng) -> Self {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Self(B256::from(bytes))
+    }
+}
+
+impl commonware_cryptography::Digest for BlockHash {
+    const EMPTY: Self = Self::ZERO;
+}

@@ -1,6 +1,6 @@
 //! Block headers: what a block commits to.
 
-use crate::{BlockHash, Height, StateRoot};
+use crate::{BlockHash, Epoch, Height, StateRoot, View};
 use alloy_primitives::{Address, B256, Bloom, keccak256};
 use bytes::BufMut;
 use commonware_codec::{Encode, Error, FixedSize, Read, ReadExt, Write};
@@ -51,6 +51,12 @@ pub struct Header {
     pub height: Height,
     pub timestamp: Timestamp,
     pub proposer: ValidatorId,
+    /// The consensus epoch and view in which the proposer led and proposed this block.
+    pub epoch: Epoch,
+    pub view: View,
+    /// The view in which the parent was proposed. With the fields above it is the consensus
+    /// context the block was built in, so a node can check a block it only fetched later.
+    pub parent_view: View,
     /// Ethereum ordered-trie root of the block's EIP-2718 transaction envelopes.
     pub transactions_root: B256,
     /// Ethereum ordered-trie root of the EIP-2718 receipts of the executed transactions.
@@ -127,6 +133,9 @@ impl Write for Header {
         self.height.write(buf);
         self.timestamp.0.write(buf);
         buf.put_slice(&self.proposer.0);
+        self.epoch.write(buf);
+        self.view.write(buf);
+        self.parent_view.write(buf);
         buf.put_slice(self.transactions_root.as_slice());
         buf.put_slice(self.receipts_root.as_slice());
         self.state_root.write(buf);
@@ -141,6 +150,9 @@ impl FixedSize for Header {
         + Height::SIZE
         + u64::SIZE
         + 32
+        + Epoch::SIZE
+        + View::SIZE
+        + View::SIZE
         + 32
         + 32
         + StateRoot::SIZE
@@ -157,6 +169,9 @@ impl Read for Header {
             height: Height::read(buf)?,
             timestamp: Timestamp(u64::read(buf)?),
             proposer: ValidatorId(<[u8; 32]>::read(buf)?),
+            epoch: Epoch::read(buf)?,
+            view: View::read(buf)?,
+            parent_view: View::read(buf)?,
             transactions_root: B256::from(<[u8; 32]>::read(buf)?),
             receipts_root: B256::from(<[u8; 32]>::read(buf)?),
             state_root: StateRoot::read(buf)?,
@@ -172,7 +187,7 @@ impl Read for Header {
 }
 
 // Keep the layout table in the crate docs true.
-const _: () = assert!(Header::SIZE == 32 + 8 + 8 + 32 + 32 + 32 + 32 + 256 + 8 + 8);
+const _: () = assert!(Header::SIZE == 32 + 8 + 8 + 32 + 8 + 8 + 8 + 32 + 32 + 32 + 256 + 8 + 8);
 
 #[cfg(test)]
 mod tests {
@@ -185,6 +200,9 @@ mod tests {
             height: Height(7),
             timestamp: Timestamp(1_700_000_000_123),
             proposer: ValidatorId([9; 32]),
+            epoch: Epoch(0),
+            view: View(11),
+            parent_view: View(10),
             transactions_root: B256::repeat_byte(2),
             receipts_root: B256::repeat_byte(3),
             state_root: StateRoot(B256::repeat_byte(4)),
@@ -207,10 +225,10 @@ mod tests {
     /// computed independently (Python, pycryptodome keccak) from the layout in the crate docs.
     #[test]
     fn canonical_hash_test_vector() {
-        assert_eq!(sample().encode().len(), 448);
+        assert_eq!(sample().encode().len(), 472);
         assert_eq!(
             sample().hash().to_string(),
-            "0x1c77d1f96867a828f39b3d5c9ec524b3d5054dbd0ff356d971c64f6a56a8f19b"
+            "0xc20cceb7d64b216c84056c0cafd75a54fe3ab9cb30e73f9262d4fb1f0732256b"
         );
     }
 
@@ -226,6 +244,12 @@ mod tests {
         variants.push(h);
         let mut h = base.clone();
         h.state_root = StateRoot(B256::repeat_byte(0xee));
+        variants.push(h);
+        let mut h = base.clone();
+        h.view = View(12);
+        variants.push(h);
+        let mut h = base.clone();
+        h.parent_view = View(9);
         variants.push(h);
         let mut h = base.clone();
         h.gas_used = 1;

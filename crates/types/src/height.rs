@@ -53,6 +53,51 @@ impl Read for Height {
     }
 }
 
+/// A consensus epoch: a span of views run by one validator set.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct Epoch(pub u64);
+
+/// A consensus view: one attempt, led by one validator, to extend the chain. Views that time out
+/// produce no block, so views and heights diverge.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct View(pub u64);
+
+macro_rules! fixed_u64 {
+    ($name:ident) => {
+        impl $name {
+            pub fn get(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        impl Write for $name {
+            fn write(&self, buf: &mut impl bytes::BufMut) {
+                self.0.write(buf);
+            }
+        }
+
+        impl FixedSize for $name {
+            const SIZE: usize = u64::SIZE;
+        }
+
+        impl Read for $name {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
+                Ok(Self(u64::read(buf)?))
+            }
+        }
+    };
+}
+
+fixed_u64!(Epoch);
+fixed_u64!(View);
+
 #[cfg(test)]
 mod tests {
     use super::*;

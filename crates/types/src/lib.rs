@@ -7,11 +7,15 @@
 //! # Header layout (canonical encoding, all integers big-endian, fixed width)
 //!
 //! ```text
-//! +-------------+--------+-----------+----------+---------+----------+------------+-----------+----------+-----------+
-//! | parent      | height | timestamp | proposer | tx root | rcpt root| state root | logs bloom| gas used | gas limit |
-//! | 32 B        | u64    | u64 (ms)  | 32 B     | 32 B    | 32 B     | 32 B       | 256 B     | u64      | u64       |
-//! +-------------+--------+-----------+----------+---------+----------+------------+-----------+----------+-----------+
+//! +--------+--------+-----------+----------+-------+------+-------------+---------+-----------+------------+------------+----------+-----------+
+//! | parent | height | timestamp | proposer | epoch | view | parent view | tx root | rcpt root | state root | logs bloom | gas used | gas limit |
+//! | 32 B   | u64    | u64 (ms)  | 32 B     | u64   | u64  | u64         | 32 B    | 32 B      | 32 B       | 256 B      | u64      | u64       |
+//! +--------+--------+-----------+----------+-------+------+-------------+---------+-----------+------------+------------+----------+-----------+
 //! ```
+//!
+//! 472 bytes. The proposer is the leader's ed25519 public key; with the epoch, the view and the
+//! parent's view it is the consensus context the block was proposed in, which consensus checks
+//! against the certificate that finalizes it.
 //!
 //! [`BlockHash`] is keccak-256 of that encoding. A [`Block`] is the header followed by the
 //! transactions as a length-prefixed list of EIP-2718 envelopes; the header's transactions root is
@@ -37,7 +41,7 @@ pub use alloy_primitives::{Address, B256, Bloom, Bytes, TxHash, U256};
 pub use block::{Block, BlockError, BlockLimits, transactions_root};
 pub use hash::{BlockHash, StateRoot};
 pub use header::{Header, HeaderError, Timestamp, ValidatorId};
-pub use height::Height;
+pub use height::{Epoch, Height, View};
 pub use transaction::{RecoveredTx, TxError};
 
 /// The chain id of an EVM network, as in EIP-155.

@@ -10,7 +10,7 @@ use trellis_execution::{
     BlockContext, BlockOutcome, CallOutcome, CallRequest, ExecutionConfig, Executor,
 };
 use trellis_state::{Account, ChangeSet, MemoryStore, StateReader, StateStore};
-use trellis_types::{BlockHash, Header, Height, StateRoot, Timestamp, ValidatorId};
+use trellis_types::{BlockHash, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId, View};
 
 pub const CHAIN_ID: u64 = 7_777;
 pub const GAS: u64 = 1_000_000;
@@ -71,6 +71,9 @@ impl TestChain {
             parent: self.parent,
             timestamp: Timestamp(1_750_000_000_000 + height.get() * 500),
             proposer: ValidatorId([7; 32]),
+            epoch: Epoch(0),
+            view: View(height.get()),
+            parent_view: View(height.get() - 1),
             ancestors: self.ancestors.clone(),
         }
     }

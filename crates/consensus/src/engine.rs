@@ -1,0 +1,428 @@
+//! Starts one validator's consensus: buffered broadcast of blocks, marshal (ordering, archives,
+//! backfill) and simplex, around the chain's [`App`].
+//!
+//! Generic over the runtime (tokio in the node, the deterministic simulator in tests) and the
+//! p2p network (authenticated `lookup` in the node, `simulated` in tests): only channel pairs,
+//! a peer provider and a blocker are needed.
+
+use crate::{
+    application::{App, BlockTiming, Finalizer},
+    block::{ConsensusBlock, validator_id},
+    ledger::Ledger,
+};
+use commonware_broadcast::buffered;
+use commonware_consensus::{
+    marshal::{
+        self,
+        core::Actor as Marshal,
+        resolver::p2p as marshal_resolver,
+        standard::{Deferred, Standard},
+    },
+    simplex::{
+        self,
+        config::{Floor, ForwardPolicy, SkipBudget, SkipPolicy},
+        elector::RoundRobin,
+        scheme::ed25519::Scheme,
+    },
+    types::{Epoch, FixedEpocher, ViewDelta},
+};
+use commonware_cryptography::{
+    Digested, Signer as _,
+    certificate::{ConstantProvider, Verifier as _},
+    ed25519::{PrivateKey, PublicKey},
+    sha256::Sha256,
+};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
+use commonware_storage::archive::immutable;
+use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize, ordered::Set};
+use rand::CryptoRng;
+use std::{num::NonZeroUsize, time::Duration};
+use trellis_types::{BlockLimits, ValidatorId};
+
+/// Channel ids, the same on every node. Each is its own rate-limited stream.
+pub mod channel {
+    /// Simplex votes.
+    pub const VOTES: u64 = 0;
+    /// Simplex certificates (notarizations, nullifications, finalizations).
+    pub const CERTIFICATES: u64 = 1;
+    /// Simplex fetching certificates it missed.
+    pub const SIMPLEX_RESOLVER: u64 = 2;
+    /// Full blocks, pushed by their proposer (buffered broadcast).
+    pub const BLOCKS: u64 = 3;
+    /// Marshal fetching finalized blocks and certificates it missed (backfill).
+    pub const BACKFILL: u64 = 4;
+}
+
+/// The `(sender, receiver)` pair of each consensus channel.
+pub struct Channels<S, R> {
+    pub votes: (S, R),
+    pub certificates: (S, R),
+    pub simplex_resolver: (S, R),
+    pub blocks: (S, R),
+    pub backfill: (S, R),
+}
+
+/// Simplex's timeouts.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// How long a follower waits for the leader's proposal. Must exceed the empty-block
+    /// interval, or an idle leader's views would time out.
+    pub leader: Duration,
+    /// How long a follower waits for a proposal to be certified before voting to skip the view.
+    pub certification: Duration,
+    /// How often a stuck view re-broadcasts its votes.
+    pub retry: Duration,
+    /// After a leader has been silent this long, its views are skipped at once instead of each
+    /// costing `leader`.
+    pub skip_silent_leader: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            leader: Duration::from_secs(2),
+            certification: Duration::from_secs(3),
+            retry: Duration::from_secs(4),
+            skip_silent_leader: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Inconsistent consensus settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "timeouts must satisfy leader < certification < skip and retry < skip (got leader {leader:?}, certification {certification:?}, retry {retry:?}, skip {skip:?})"
+    )]
+    TimeoutOrder {
+        leader: Duration,
+        certification: Duration,
+        retry: Duration,
+        skip: Duration,
+    },
+    #[error(
+        "the empty-block interval ({interval:?}) must be shorter than the leader timeout ({leader:?}), or idle leaders would miss their views"
+    )]
+    EmptyBlockInterval {
+        interval: Duration,
+        leader: Duration,
+    },
+    #[error("this validator's key {0:?} is not in the validator set")]
+    NotAValidator(ValidatorId),
+}
+
+/// Everything one validator's consensus needs.
+pub struct Config<L> {
+    pub signer: PrivateKey,
+    pub validators: Set<PublicKey>,
+    /// Domain separation for every consensus signature: distinct per chain, so a vote on one
+    /// chain is worthless on another.
+    pub namespace: Vec<u8>,
+    /// Prefix of this validator's storage partitions. Must stay stable across restarts.
+    pub partition_prefix: String,
+    /// Height 0, identical on every node.
+    pub genesis: ConsensusBlock,
+    pub limits: BlockLimits,
+    pub timeouts: Timeouts,
+    pub timing: BlockTiming,
+    pub ledger: L,
+}
+
+impl<L> Config<L> {
+    /// Checks the settings that simplex would otherwise reject with a panic.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = self.timeouts;
+        let skip = t.skip_silent_leader;
+        if !(t.leader < t.certification && t.certification < skip && t.retry < skip) {
+            return Err(ConfigError::TimeoutOrder {
+                leader: t.leader,
+                certification: t.certification,
+                retry: t.retry,
+                skip,
+            });
+        }
+        if self.timing.empty_block_interval >= t.leader {
+            return Err(ConfigError::EmptyBlockInterval {
+                interval: self.timing.empty_block_interval,
+                leader: t.leader,
+            });
+        }
+        let me = self.signer.public_key();
+        if self.validators.position(&me).is_none() {
+            return Err(ConfigError::NotAValidator(validator_id(&me)));
+        }
+        Ok(())
+    }
+}
+
+/// The largest p2p message consensus sends (a full block with its certificate) for `validators`
+/// participants. The p2p layer must admit it, and it must never shrink while blocks are stored.
+pub fn max_message_size(validators: u32, limits: &BlockLimits) -> u32 {
+    let size = marshal::max_payload_size::<Standard<ConsensusBlock>, Scheme>(validators, limits);
+    u32::try_from(size).expect("block limits keep messages under 4 GiB")
+}
+
+const MAILBOX: NonZeroUsize = NZUsize!(1_024);
+const IO_BUFFER: NonZeroUsize = NZUsize!(1 << 20);
+
+/// Starts every consensus actor of one validator and returns simplex's handle. Await it: when
+/// the task owning the actors ends, the runtime aborts them all.
+pub async fn start<E, P, B, S, R, L>(
+    context: E,
+    config: Config<L>,
+    provider: P,
+    blocker: B,
+    channels: Channels<S, R>,
+) -> Result<Handle<()>, ConfigError>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics,
+    P: Provider<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    L: Ledger,
+{
+    config.validate()?;
+    let me = config.signer.public_key();
+    let prefix = config.partition_prefix.clone();
+    let scheme = Scheme::signer(&config.namespace, config.validators.clone(), config.signer)
+        .expect("validated: the signer is a validator");
+    // One epoch that never ends: the validator set is fixed by the genesis for now.
+    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    let page_cache = CacheRef::new(NZU16!(4_096), NZUsize!(1_024));
+    let genesis = config.genesis;
+
+    let (broadcast, buffer) = buffered::Engine::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size: MAILBOX,
+            deque_size: 16,
+            priority: false,
+            codec_config: config.limits,
+            peer_provider: provider.clone(),
+            strategy: Sequential,
+        },
+    );
+    broadcast.start(channels.blocks);
+
+    let backfill = marshal_resolver::init(
+        context.child("backfill"),
+        marshal_resolver::Config {
+            public_key: me,
+            peer_provider: provider,
+            blocker: blocker.clone(),
+            mailbox_size: MAILBOX,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+
+    // The durable record: every finalized block and the certificate that finalized it.
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations"),
+        archive_config(
+            &prefix,
+            "finalizations",
+            &page_cache,
+            Scheme::certificate_codec_config_unbounded(),
+        ),
+    )
+    .await
+    .expect("open the finalizations archive");
+    let blocks = immutable::Archive::init(
+        context.child("blocks"),
+        archive_config(&prefix, "blocks", &page_cache, config.limits),
+    )
+    .await
+    .expect("open the finalized blocks archive");
+
+    let (marshal, marshal_mailbox, _floor) = Marshal::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider: ConstantProvider::new(scheme.clone()),
+            epocher: epocher.clone(),
+            // Ignored once storage holds progress.
+            start: marshal::Start::Genesis(Digested::precomputed(genesis.clone(), genesis.hash())),
+            partition_prefix: format!("{prefix}-marshal"),
+            mailbox_size: MAILBOX,
+            view_retention: ViewDelta::new(10),
+            prunable_items_per_section: NZU64!(64),
+            page_cache: page_cache.clone(),
+            replay_buffer: IO_BUFFER,
+            key_write_buffer: IO_BUFFER,
+            value_write_buffer: IO_BUFFER,
+            block_codec_config: config.limits,
+            max_repair: NZUsize!(16),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+    let finalizer = Finalizer::start(context.child("finalizer"), config.ledger.clone());
+    marshal.start(finalizer, buffer, backfill);
+
+    let app = App::new(config.ledger, config.timing);
+    // Deferred: simplex's automaton, relay and reporter; it checks each block's embedded context
+    // and runs the app's verification before certifying.
+    let deferred = Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
+
+    let t = config.timeouts;
+    let engine = simplex::Engine::new(
+        context.child("simplex"),
+        simplex::config::Config {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker,
+            automaton: deferred.clone(),
+            relay: deferred.clone(),
+            reporter: deferred,
+            strategy: Sequential,
+            partition: format!("{prefix}-simplex"),
+            mailbox_size: MAILBOX,
+            epoch: Epoch::zero(),
+            floor: Floor::Genesis(genesis.hash()),
+            replay_buffer: IO_BUFFER,
+            write_buffer: IO_BUFFER,
+            page_cache,
+            leader_timeout: t.leader,
+            certification_timeout: t.certification,
+            timeout_retry: t.retry,
+            view_retention: ViewDelta::new(256),
+            skip: SkipPolicy::Enabled {
+                timeout: t.skip_silent_leader,
+                budget: SkipBudget::Participants,
+            },
+            fetch_timeout: NZDuration!(Duration::from_secs(1)),
+            fetch_retry_delay: Duration::from_millis(100),
+            forward: ForwardPolicy::SilentVoters,
+            track_historical_votes: false,
+        },
+    );
+    Ok(engine.start(
+        channels.votes,
+        channels.certificates,
+        channels.simplex_resolver,
+    ))
+}
+
+/// One immutable archive (a freezer table for lookups by digest and an ordinal index by
+/// height). A function, not a closure, because the two archives differ in codec config type.
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: &CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
+    let partition = |part: &str| format!("{prefix}-{name}-{part}");
+    immutable::Config {
+        metadata_partition: partition("metadata"),
+        freezer_table_partition: partition("freezer-table"),
+        freezer_table_initial_size: 1 << 16,
+        freezer_table_resize_frequency: 4,
+        freezer_table_resize_chunk_size: 1 << 10,
+        freezer_key_partition: partition("freezer-key"),
+        freezer_key_page_cache: page_cache.clone(),
+        freezer_value_partition: partition("freezer-value"),
+        freezer_value_target_size: 1 << 28,
+        freezer_value_compression: None,
+        ordinal_partition: partition("ordinal"),
+        items_per_section: NZU64!(1 << 12),
+        codec_config,
+        replay_buffer: IO_BUFFER,
+        freezer_key_write_buffer: IO_BUFFER,
+        freezer_value_write_buffer: IO_BUFFER,
+        ordinal_write_buffer: IO_BUFFER,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Path, Proposal};
+    use trellis_types::{Block, BlockHash};
+
+    #[derive(Clone)]
+    struct NoLedger;
+
+    impl Ledger for NoLedger {
+        type Error = String;
+        fn knows(&self, _: &BlockHash) -> bool {
+            false
+        }
+        fn has_pending_transactions(&self) -> bool {
+            false
+        }
+        fn propose(&self, _: Path, _: Proposal) -> Option<Block> {
+            None
+        }
+        fn verify(&self, _: Path) -> Result<(), String> {
+            Err("unused".into())
+        }
+        async fn finalize(&self, _: Block) {}
+    }
+
+    fn config(signer: u64) -> Config<NoLedger> {
+        let keys: Vec<_> = (0..4).map(PrivateKey::from_seed).collect();
+        let genesis_key = keys[0].public_key();
+        let header = trellis_types::Header {
+            proposer: validator_id(&genesis_key),
+            transactions_root: trellis_types::transactions_root(&[]),
+            ..Default::default()
+        };
+        Config {
+            signer: PrivateKey::from_seed(signer),
+            validators: Set::from_iter_dedup(keys.iter().map(|k| k.public_key())),
+            namespace: b"test".to_vec(),
+            partition_prefix: "p".into(),
+            genesis: ConsensusBlock::new(Block::new(header, vec![]).unwrap()).unwrap(),
+            limits: BlockLimits::default(),
+            timeouts: Timeouts::default(),
+            timing: BlockTiming {
+                empty_block_interval: Duration::from_secs(1),
+                max_future_drift: Duration::from_secs(1),
+            },
+            ledger: NoLedger,
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        config(0).validate().unwrap();
+    }
+
+    #[test]
+    fn inconsistent_settings_are_named() {
+        let mut c = config(0);
+        c.timeouts.certification = c.timeouts.leader;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TimeoutOrder { .. })
+        ));
+
+        let mut c = config(0);
+        c.timing.empty_block_interval = c.timeouts.leader;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::EmptyBlockInterval { .. })
+        ));
+
+        let outsider = config(9);
+        let err = outsider.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::NotAValidator(_)));
+        assert!(err.to_string().contains("not in the validator set"));
+    }
+
+    #[test]
+    fn a_full_block_fits_in_one_message() {
+        let limits = BlockLimits::default();
+        assert!(max_message_size(4, &limits) as usize > limits.max_encoded_size());
+    }
+}

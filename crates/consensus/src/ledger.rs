@@ -1,0 +1,58 @@
+//! The seam between consensus and the rest of the node.
+//!
+//! Consensus decides *which* block comes next; the [`Ledger`] decides what a valid block is
+//! (execution, state) and what happens to a finalized one (storage). Consensus never looks
+//! inside transactions, and the ledger never sees votes or certificates.
+
+use std::{fmt::Display, future::Future};
+use trellis_types::{Block, BlockHash, Epoch, Timestamp, ValidatorId, View};
+
+/// What consensus fixes about a block before the ledger builds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    pub epoch: Epoch,
+    pub view: View,
+    /// The view in which the parent was proposed.
+    pub parent_view: View,
+    /// This validator: the round's leader.
+    pub proposer: ValidatorId,
+    /// Not before the parent's timestamp.
+    pub timestamp: Timestamp,
+}
+
+/// A chain of blocks ending in the one to build on (when proposing) or to check (when
+/// verifying), oldest first. The first block is one the ledger [`knows`](Ledger::knows); every
+/// block after it names the previous one as its parent. Blocks between the first and the last
+/// are certified by consensus but have not been executed here yet (this node missed them, or
+/// restarted); the ledger executes them first.
+pub type Path = Vec<Block>;
+
+/// The application side of the chain, as consensus sees it.
+///
+/// `propose` and `verify` are plain computations (execution); they must be deterministic in
+/// everything that ends up in a block. `finalize` receives each finalized block in height order,
+/// *at least once* (again after a restart), and must be idempotent.
+pub trait Ledger: Clone + Send + Sync + 'static {
+    /// Why a block was rejected. Shown in logs.
+    type Error: Display + Send;
+
+    /// Whether the ledger holds the state after `block`: it is finalized, or was executed while
+    /// proposing or verifying.
+    fn knows(&self, block: &BlockHash) -> bool;
+
+    /// Whether transactions are waiting to be proposed. A leader with nothing to propose waits
+    /// up to the empty-block interval for some to arrive.
+    fn has_pending_transactions(&self) -> bool;
+
+    /// Builds the block following the last block of `path`, or `None` to skip this turn.
+    fn propose(&self, path: Path, proposal: Proposal) -> Option<Block>;
+
+    /// Checks the last block of `path` against its parent: its transactions decode, recover and
+    /// execute to exactly the header's roots, gas and bloom. An error means the block is
+    /// invalid for good.
+    fn verify(&self, path: Path) -> Result<(), Self::Error>;
+
+    /// Applies and stores a finalized block. Called in height order, possibly more than once
+    /// for the same block. Returns once the block is durable.
+    fn finalize(&self, block: Block) -> impl Future<Output = ()> + Send;
+}

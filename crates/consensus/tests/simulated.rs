@@ -1,0 +1,409 @@
+//! Consensus over the deterministic runtime and simulated p2p: validators order blocks of
+//! transactions and agree on every finalized height.
+//!
+//! The ledger here is a minimal stand-in for the node's (which executes the EVM and is tested
+//! with consensus in the `chain` crate): a transaction is opaque bytes, and a block's "state
+//! root" is a hash chain over the transactions, so verification can still reject a block whose
+//! header lies about its contents.
+
+use alloy_primitives::keccak256;
+use commonware_cryptography::Signer as _;
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{
+    Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
+use commonware_utils::{NZU32, NZUsize, probability, sync::Mutex};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
+use trellis_consensus::{
+    BlockTiming, Channels, Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey,
+    Set, Timeouts, engine::channel, validator_id,
+};
+use trellis_types::{
+    B256, Block, BlockHash, BlockLimits, Bloom, Bytes, Epoch, Header, Height, StateRoot, Timestamp,
+    View, transactions_root,
+};
+
+const N: usize = 4;
+const GAS_LIMIT: u64 = 30_000_000;
+
+fn keys() -> Vec<PrivateKey> {
+    (0..N as u64).map(PrivateKey::from_seed).collect()
+}
+
+fn validators() -> Set<PublicKey> {
+    Set::from_iter_dedup(keys().iter().map(|k| k.public_key()))
+}
+
+/// The stand-in state transition: root' = keccak(root || tx...).
+fn next_root(parent: StateRoot, txs: &[Bytes]) -> StateRoot {
+    let mut bytes = parent.0.to_vec();
+    for tx in txs {
+        bytes.extend_from_slice(tx);
+    }
+    StateRoot(keccak256(bytes))
+}
+
+fn genesis() -> ConsensusBlock {
+    let first = validators().iter().next().unwrap().clone();
+    let header = Header {
+        parent: BlockHash::ZERO,
+        height: Height::GENESIS,
+        timestamp: Timestamp(0),
+        proposer: validator_id(&first),
+        epoch: Epoch(0),
+        view: View(0),
+        parent_view: View(0),
+        transactions_root: transactions_root(&[]),
+        receipts_root: B256::ZERO,
+        state_root: StateRoot::ZERO,
+        logs_bloom: Bloom::ZERO,
+        gas_used: 0,
+        gas_limit: GAS_LIMIT,
+    };
+    ConsensusBlock::new(Block::new(header, vec![]).unwrap()).unwrap()
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Blocks whose resulting state this ledger holds (executed or finalized).
+    known: BTreeMap<BlockHash, Block>,
+    pool: Vec<Bytes>,
+    finalized: Vec<Block>,
+}
+
+#[derive(Clone)]
+struct TestLedger(Arc<Mutex<Inner>>);
+
+#[derive(Debug)]
+struct Rejected(&'static str);
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl TestLedger {
+    fn new() -> Self {
+        let mut inner = Inner::default();
+        let genesis = genesis().into_block();
+        inner.known.insert(genesis.hash(), genesis.clone());
+        inner.finalized.push(genesis);
+        Self(Arc::new(Mutex::new(inner)))
+    }
+
+    fn add_transactions(&self, txs: impl IntoIterator<Item = Bytes>) {
+        self.0.lock().pool.extend(txs);
+    }
+
+    fn finalized(&self) -> Vec<Block> {
+        self.0.lock().finalized.clone()
+    }
+
+    /// Executes the unexecuted blocks of a path (certified by consensus) into `known`.
+    fn execute_path(inner: &mut Inner, path: &[Block]) {
+        for pair in path.windows(2) {
+            let (parent, block) = (&pair[0], &pair[1]);
+            let root = next_root(parent.header().state_root, block.transactions());
+            assert_eq!(root, block.header().state_root, "certified block is wrong");
+            inner.known.insert(block.hash(), block.clone());
+        }
+    }
+
+    /// Transactions already in the unfinalized blocks below `tip`.
+    fn in_flight(inner: &Inner, tip: &Block) -> BTreeSet<Bytes> {
+        let last_final = inner.finalized.last().unwrap().height();
+        let mut txs = BTreeSet::new();
+        let mut cursor = Some(tip.clone());
+        while let Some(block) = cursor.filter(|b| b.height() > last_final) {
+            txs.extend(block.transactions().iter().cloned());
+            cursor = inner.known.get(&block.parent()).cloned();
+        }
+        txs
+    }
+}
+
+impl Ledger for TestLedger {
+    type Error = Rejected;
+
+    fn knows(&self, block: &BlockHash) -> bool {
+        self.0.lock().known.contains_key(block)
+    }
+
+    fn has_pending_transactions(&self) -> bool {
+        !self.0.lock().pool.is_empty()
+    }
+
+    fn propose(&self, path: Path, proposal: Proposal) -> Option<Block> {
+        let mut inner = self.0.lock();
+        Self::execute_path(&mut inner, &path);
+        let parent = path.last().unwrap();
+        let in_flight = Self::in_flight(&inner, parent);
+        let txs: Vec<Bytes> = inner
+            .pool
+            .iter()
+            .filter(|tx| !in_flight.contains(*tx))
+            .take(5)
+            .cloned()
+            .collect();
+        let header = Header {
+            parent: parent.hash(),
+            height: parent.height().next(),
+            timestamp: proposal.timestamp,
+            proposer: proposal.proposer,
+            epoch: proposal.epoch,
+            view: proposal.view,
+            parent_view: proposal.parent_view,
+            transactions_root: transactions_root(&txs),
+            receipts_root: B256::ZERO,
+            state_root: next_root(parent.header().state_root, &txs),
+            logs_bloom: Bloom::ZERO,
+            gas_used: 0,
+            gas_limit: GAS_LIMIT,
+        };
+        let block = Block::new(header, txs).unwrap();
+        inner.known.insert(block.hash(), block.clone());
+        Some(block)
+    }
+
+    fn verify(&self, path: Path) -> Result<(), Rejected> {
+        let mut inner = self.0.lock();
+        let (block, ancestors) = path.split_last().unwrap();
+        Self::execute_path(&mut inner, ancestors);
+        let parent = ancestors.last().unwrap();
+        if next_root(parent.header().state_root, block.transactions()) != block.header().state_root
+        {
+            return Err(Rejected("state root does not match the transactions"));
+        }
+        inner.known.insert(block.hash(), block.clone());
+        Ok(())
+    }
+
+    async fn finalize(&self, block: Block) {
+        let mut inner = self.0.lock();
+        let last = inner.finalized.last().unwrap();
+        if block.height() <= last.height() {
+            // Redelivered: it must be the block we already hold.
+            let held = &inner.finalized[block.height().get() as usize];
+            assert_eq!(
+                held.hash(),
+                block.hash(),
+                "two blocks finalized at one height"
+            );
+            return;
+        }
+        assert_eq!(
+            block.height(),
+            last.height().next(),
+            "finalized heights skip"
+        );
+        assert_eq!(
+            block.parent(),
+            last.hash(),
+            "finalized block does not extend the chain"
+        );
+        let included: BTreeSet<_> = block.transactions().iter().cloned().collect();
+        inner.pool.retain(|tx| !included.contains(tx));
+        inner.known.insert(block.hash(), block.clone());
+        inner.finalized.push(block);
+    }
+}
+
+async fn network(
+    context: &deterministic::Context,
+    online: &[usize],
+) -> Oracle<PublicKey, deterministic::Context> {
+    let keys = keys();
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: trellis_consensus::max_message_size(N as u32, &BlockLimits::default()),
+            max_peers_per_set: NZUsize!(N),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.iter().map(|k| k.public_key()),
+    )
+    .await;
+    network.start();
+    let link = Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        success_rate: probability!(1.0),
+    };
+    for &a in online {
+        for &b in online {
+            if a != b {
+                oracle
+                    .add_link(keys[a].public_key(), keys[b].public_key(), link.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    oracle
+}
+
+async fn spawn_validator(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    index: usize,
+    ledger: TestLedger,
+) -> Handle<()> {
+    let signer = keys()[index].clone();
+    let control = oracle.control(signer.public_key());
+    let quota = Quota::per_second(NZU32!(1_024));
+    let register = async |id| control.register(id, quota).await.unwrap();
+    let channels = Channels {
+        votes: register(channel::VOTES).await,
+        certificates: register(channel::CERTIFICATES).await,
+        simplex_resolver: register(channel::SIMPLEX_RESOLVER).await,
+        blocks: register(channel::BLOCKS).await,
+        backfill: register(channel::BACKFILL).await,
+    };
+    let config = Config {
+        signer,
+        validators: validators(),
+        namespace: b"TRELLIS-TEST".to_vec(),
+        partition_prefix: format!("v{index}"),
+        genesis: genesis(),
+        limits: BlockLimits::default(),
+        timeouts: Timeouts::default(),
+        timing: BlockTiming {
+            empty_block_interval: Duration::from_millis(500),
+            max_future_drift: Duration::from_secs(1),
+        },
+        ledger,
+    };
+    let provider = oracle.manager();
+    context.child("validator").spawn(move |ctx| async move {
+        let engine = trellis_consensus::start(ctx, config, provider, control.clone(), channels)
+            .await
+            .expect("valid config");
+        let _ = engine.await;
+    })
+}
+
+fn runner(seed: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(600))),
+    )
+}
+
+fn transactions(range: std::ops::Range<u32>) -> Vec<Bytes> {
+    range
+        .map(|i| Bytes::from(format!("tx-{i:04}").into_bytes()))
+        .collect()
+}
+
+async fn wait_for_height(context: &deterministic::Context, ledgers: &[TestLedger], height: usize) {
+    while ledgers.iter().any(|l| l.finalized().len() <= height) {
+        context.sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every ledger holds the same blocks up to `height`, and the transactions in them are exactly
+/// `expected`, each once.
+fn assert_same_chain(ledgers: &[TestLedger], height: usize) -> Vec<Block> {
+    let reference = ledgers[0].finalized()[..=height].to_vec();
+    for (i, ledger) in ledgers.iter().enumerate() {
+        let chain = ledger.finalized();
+        for h in 0..=height {
+            assert_eq!(
+                chain[h].hash(),
+                reference[h].hash(),
+                "validator {i} differs at height {h}"
+            );
+        }
+    }
+    reference
+}
+
+fn assert_each_once(chain: &[Block], expected: &[Bytes]) {
+    let included: Vec<&Bytes> = chain.iter().flat_map(|b| b.transactions()).collect();
+    let unique: BTreeSet<&Bytes> = included.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        included.len(),
+        "a transaction was finalized twice"
+    );
+    for tx in expected {
+        assert!(unique.contains(tx), "transaction {tx} was never finalized");
+    }
+}
+
+#[test]
+fn four_validators_finalize_the_same_30_blocks_of_transactions() {
+    runner(7).start(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        let ledgers: Vec<TestLedger> = all.iter().map(|_| TestLedger::new()).collect();
+        let txs = transactions(0..100);
+        for ledger in &ledgers {
+            ledger.add_transactions(txs.clone());
+        }
+        for i in all {
+            spawn_validator(&context, &oracle, i, ledgers[i].clone()).await;
+        }
+        wait_for_height(&context, &ledgers, 30).await;
+        let chain = assert_same_chain(&ledgers, 30);
+        // 5 per block: the first 20 blocks carry all 100.
+        assert_each_once(&chain, &txs);
+        for (i, block) in chain.iter().enumerate().skip(1) {
+            assert_eq!(block.height(), Height(i as u64));
+            assert!(
+                block.header().view.get() >= i as u64,
+                "views never lag heights"
+            );
+        }
+    });
+}
+
+#[test]
+fn three_of_four_still_finalize() {
+    runner(8).start(|context| async move {
+        let online = [0, 1, 2];
+        let oracle = network(&context, &online).await;
+        let ledgers: Vec<TestLedger> = online.iter().map(|_| TestLedger::new()).collect();
+        let txs = transactions(0..40);
+        for ledger in &ledgers {
+            ledger.add_transactions(txs.clone());
+        }
+        for i in online {
+            spawn_validator(&context, &oracle, i, ledgers[i].clone()).await;
+        }
+        wait_for_height(&context, &ledgers, 30).await;
+        let chain = assert_same_chain(&ledgers, 30);
+        assert_each_once(&chain, &txs);
+        // The absent validator never proposed a finalized block.
+        let absent = validator_id(&keys()[3].public_key());
+        assert!(chain.iter().skip(1).all(|b| b.header().proposer != absent));
+    });
+}
+
+#[test]
+fn an_idle_chain_proposes_empty_blocks_at_the_configured_interval() {
+    runner(9).start(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        let ledgers: Vec<TestLedger> = all.iter().map(|_| TestLedger::new()).collect();
+        for i in all {
+            spawn_validator(&context, &oracle, i, ledgers[i].clone()).await;
+        }
+        wait_for_height(&context, &ledgers, 10).await;
+        let chain = assert_same_chain(&ledgers, 10);
+        for pair in chain[1..].windows(2) {
+            let gap = pair[1].header().timestamp.millis() - pair[0].header().timestamp.millis();
+            assert!(
+                gap >= 500,
+                "empty blocks {gap} ms apart, interval is 500 ms"
+            );
+        }
+    });
+}
