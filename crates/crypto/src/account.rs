@@ -2,7 +2,9 @@
 
 use crate::{KeyError, parse_hex_32, random_32};
 use alloy_consensus::crypto::secp256k1::{public_key_to_address, sign_message};
-use alloy_primitives::{Address, B256, Signature};
+use alloy_consensus::{SignableTransaction, Signed, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, B256, Bytes, Signature};
 use secp256k1::{PublicKey, SecretKey};
 use std::fmt;
 
@@ -62,6 +64,19 @@ impl AccountKey {
     pub fn sign_hash(&self, hash: B256) -> Signature {
         sign_message(B256::from(self.secret.secret_bytes()), hash)
             .expect("a validated secret key always signs")
+    }
+
+    /// Signs a transaction and returns its EIP-2718 envelope, ready for
+    /// `eth_sendRawTransaction`.
+    pub fn sign_transaction<T>(&self, tx: T) -> Bytes
+    where
+        T: SignableTransaction<Signature>,
+        TxEnvelope: From<Signed<T>>,
+    {
+        let signature = self.sign_hash(tx.signature_hash());
+        TxEnvelope::from(tx.into_signed(signature))
+            .encoded_2718()
+            .into()
     }
 }
 

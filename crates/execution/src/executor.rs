@@ -97,7 +97,35 @@ impl Executor {
         parent: &R,
         transactions: &[Bytes],
     ) -> Result<BlockOutcome, ExecutionError> {
-        let recovered = recover_all(transactions);
+        let decoded = recover_senders(transactions);
+        self.execute_decoded(context, parent, transactions, decoded)
+    }
+
+    /// [`Executor::execute`] for transactions whose senders are already recovered (by the
+    /// mempool at admission, say): recovery is the dominant cost per transaction.
+    pub fn execute_recovered<R: StateReader + ?Sized>(
+        &self,
+        context: &BlockContext,
+        parent: &R,
+        transactions: &[RecoveredTx],
+    ) -> Result<BlockOutcome, ExecutionError> {
+        let raw: Vec<Bytes> = transactions.iter().map(|tx| tx.raw().clone()).collect();
+        let decoded = transactions.iter().cloned().map(Ok).collect();
+        self.execute_decoded(context, parent, &raw, decoded)
+    }
+
+    fn execute_decoded<R: StateReader + ?Sized>(
+        &self,
+        context: &BlockContext,
+        parent: &R,
+        transactions: &[Bytes],
+        recovered: Vec<Result<RecoveredTx, TxError>>,
+    ) -> Result<BlockOutcome, ExecutionError> {
+        assert_eq!(
+            transactions.len(),
+            recovered.len(),
+            "one decoding per transaction"
+        );
         let mut evm = self.evm(context, parent, self.config.base_fee_per_gas, false);
         let mut receipts: Vec<TxReceipt> = Vec::new();
         let mut skipped = Vec::new();
@@ -359,9 +387,9 @@ fn skip_reason_for_decode(error: TxError) -> SkipReason {
     }
 }
 
-/// Decodes and recovers every transaction, on all cores for large blocks. The result is in
-/// block order whatever the thread count, so it never affects what is agreed on.
-fn recover_all(transactions: &[Bytes]) -> Vec<Result<RecoveredTx, TxError>> {
+/// Decodes and recovers every transaction, on all cores for large batches. The result is in
+/// input order whatever the thread count, so it never affects what is agreed on.
+pub fn recover_senders(transactions: &[Bytes]) -> Vec<Result<RecoveredTx, TxError>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads == 1 || transactions.len() < PARALLEL_RECOVERY_THRESHOLD {
         return transactions

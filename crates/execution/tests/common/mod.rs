@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use alloy_consensus::{SignableTransaction, Signed, TxEip1559, TxEip2930, TxEnvelope, TxLegacy};
-use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, Signature, TxKind, U256};
 use std::collections::BTreeMap;
 use trellis_crypto::AccountKey;
@@ -131,10 +130,7 @@ where
     T: SignableTransaction<Signature>,
     TxEnvelope: From<Signed<T>>,
 {
-    let signature = key.sign_hash(tx.signature_hash());
-    TxEnvelope::from(tx.into_signed(signature))
-        .encoded_2718()
-        .into()
+    key.sign_transaction(tx)
 }
 
 /// An EIP-1559 transaction with free gas.

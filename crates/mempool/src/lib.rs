@@ -1,0 +1,428 @@
+//! Pending transactions, waiting for a leader to propose them.
+//!
+//! Admission checks everything that can be checked before execution: size, decoding, signature
+//! (the sender is recovered once here and reused when the transaction comes back in a block),
+//! chain id, fee floor, gas limit, nonce window and the sender's balance for all its pending
+//! transactions. The pool is bounded: when full it refuses with [`AdmissionError::PoolFull`]
+//! instead of dropping anything silently.
+//!
+//! Proposers take [`Mempool::candidates`]: per sender in nonce order, senders interleaved by
+//! arrival. Transactions leave the pool when a finalized block includes them, or when the
+//! sender's nonce has moved past them.
+
+use alloy_consensus::Transaction as _;
+use alloy_primitives::{Address, TxHash, U256};
+use std::{
+    collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard},
+};
+use trellis_state::{StateError, StateReader};
+use trellis_types::{Bytes, ChainId, RecoveredTx, TxError, transaction};
+
+/// Pool limits and the chain rules admission applies.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub chain_id: ChainId,
+    /// Most transactions held at once.
+    pub capacity: usize,
+    /// How far ahead of an account's nonce a transaction may be.
+    pub nonce_window: u64,
+    /// Largest accepted EIP-2718 envelope.
+    pub max_transaction_bytes: usize,
+    /// A transaction's gas limit may not exceed a block's.
+    pub block_gas_limit: u64,
+    /// The fee floor: the chain's base fee per gas.
+    pub min_gas_price: u128,
+}
+
+impl PoolConfig {
+    pub fn new(chain_id: ChainId, block_gas_limit: u64, min_gas_price: u128) -> Self {
+        Self {
+            chain_id,
+            capacity: 50_000,
+            nonce_window: 1_024,
+            max_transaction_bytes: 128 * 1024,
+            block_gas_limit,
+            min_gas_price,
+        }
+    }
+}
+
+/// Why a transaction was refused. The messages follow the wording Ethereum clients and tools
+/// recognise (geth's), so users see the familiar reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("oversized data: transaction is {size} bytes, the limit is {limit}")]
+    Oversized { size: usize, limit: usize },
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    #[error("transaction type {0} not supported (send legacy, EIP-2930 or EIP-1559)")]
+    UnsupportedType(u8),
+    #[error("invalid sender: the signature does not recover to a public key")]
+    InvalidSignature,
+    #[error("invalid chain id: expected {expected}, got {}", got.map_or("none (pre-EIP-155)".to_string(), |id| id.to_string()))]
+    WrongChainId {
+        expected: ChainId,
+        got: Option<ChainId>,
+    },
+    #[error("nonce too low: next nonce {expected}, tx nonce {got}")]
+    NonceTooLow { expected: u64, got: u64 },
+    #[error(
+        "nonce too high: tx nonce {got} is more than {window} ahead of the account's nonce {expected}"
+    )]
+    NonceTooHigh {
+        expected: u64,
+        got: u64,
+        window: u64,
+    },
+    #[error("insufficient funds for gas * price + value: balance {balance}, cost {cost}")]
+    InsufficientFunds { balance: U256, cost: U256 },
+    #[error("exceeds block gas limit: gas limit {gas} above the block's {limit}")]
+    GasLimitTooHigh { gas: u64, limit: u64 },
+    #[error("intrinsic gas too low: gas limit {gas} is below the 21000 every transaction costs")]
+    GasLimitTooLow { gas: u64 },
+    #[error("max fee per gas less than block base fee: {got} < {min}")]
+    FeeTooLow { got: u128, min: u128 },
+    #[error("already known")]
+    AlreadyKnown,
+    #[error("replacement transaction underpriced: raise both fees by at least 10%")]
+    ReplacementUnderpriced,
+    #[error("txpool is full: {capacity} transactions pending, try again later")]
+    PoolFull { capacity: usize },
+    #[error("state unavailable: {0}")]
+    State(#[from] StateError),
+}
+
+impl From<TxError> for AdmissionError {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Malformed(detail) => Self::Malformed(detail),
+            TxError::UnsupportedType(ty) => Self::UnsupportedType(ty),
+            TxError::InvalidSignature => Self::InvalidSignature,
+        }
+    }
+}
+
+/// The gas every transaction pays before doing anything.
+const BASE_GAS: u64 = 21_000;
+
+/// A pending transaction.
+#[derive(Debug)]
+pub struct PooledTx {
+    tx: RecoveredTx,
+    /// Arrival order: earlier transactions are proposed first.
+    seq: u64,
+    /// gas limit × max fee + value: the most it can take from the sender.
+    cost: U256,
+}
+
+impl PooledTx {
+    pub fn tx(&self) -> &RecoveredTx {
+        &self.tx
+    }
+
+    pub fn nonce(&self) -> u64 {
+        self.tx.envelope().nonce()
+    }
+
+    pub fn gas_limit(&self) -> u64 {
+        self.tx.envelope().gas_limit()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    by_hash: HashMap<TxHash, Arc<PooledTx>>,
+    /// Per sender, nonce → transaction.
+    by_sender: HashMap<Address, BTreeMap<u64, Arc<PooledTx>>>,
+    next_seq: u64,
+}
+
+impl Inner {
+    fn insert(&mut self, pooled: Arc<PooledTx>) {
+        let sender = pooled.tx.sender();
+        let replaced = self
+            .by_sender
+            .entry(sender)
+            .or_default()
+            .insert(pooled.nonce(), pooled.clone());
+        if let Some(old) = replaced {
+            self.by_hash.remove(&old.tx.hash());
+        }
+        self.by_hash.insert(pooled.tx.hash(), pooled);
+    }
+
+    fn remove(&mut self, hash: &TxHash) -> Option<Arc<PooledTx>> {
+        let pooled = self.by_hash.remove(hash)?;
+        let sender = pooled.tx.sender();
+        if let Some(queue) = self.by_sender.get_mut(&sender) {
+            queue.remove(&pooled.nonce());
+            if queue.is_empty() {
+                self.by_sender.remove(&sender);
+            }
+        }
+        Some(pooled)
+    }
+}
+
+/// The pool. Cheap to clone; clones share the same transactions.
+#[derive(Clone)]
+pub struct Mempool {
+    config: Arc<PoolConfig>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Limits of one block's worth of candidates.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockBudget {
+    pub gas: u64,
+    pub bytes: usize,
+    pub transactions: usize,
+}
+
+impl Mempool {
+    pub fn new(config: PoolConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            inner: Arc::default(),
+        }
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().expect("mempool lock poisoned")
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().by_hash.is_empty()
+    }
+
+    pub fn contains(&self, hash: &TxHash) -> bool {
+        self.lock().by_hash.contains_key(hash)
+    }
+
+    /// The decoded transaction with its recovered sender, if pending.
+    pub fn get(&self, hash: &TxHash) -> Option<RecoveredTx> {
+        self.lock().by_hash.get(hash).map(|p| p.tx.clone())
+    }
+
+    /// Admits a raw EIP-2718 transaction, checked against `state` (the latest final state).
+    pub fn add(&self, raw: Bytes, state: &impl StateReader) -> Result<TxHash, AdmissionError> {
+        let limit = self.config.max_transaction_bytes;
+        if raw.len() > limit {
+            return Err(AdmissionError::Oversized {
+                size: raw.len(),
+                limit,
+            });
+        }
+        // Recovery is the expensive part: do it before taking the lock.
+        let tx = transaction::decode(raw)?;
+        if self.contains(&tx.hash()) {
+            return Err(AdmissionError::AlreadyKnown);
+        }
+        self.check_static(&tx)?;
+        let account = state.account(&tx.sender())?.unwrap_or_default();
+        let mut inner = self.lock();
+        let pooled = self.check_against(&inner, tx, account.nonce, account.balance)?;
+        let hash = pooled.tx.hash();
+        let pooled = Arc::new(PooledTx {
+            seq: inner.next_seq,
+            ..pooled
+        });
+        inner.next_seq += 1;
+        inner.insert(pooled);
+        Ok(hash)
+    }
+
+    /// The rules that need no state.
+    fn check_static(&self, tx: &RecoveredTx) -> Result<(), AdmissionError> {
+        let expected = self.config.chain_id;
+        if tx.chain_id() != Some(expected) {
+            return Err(AdmissionError::WrongChainId {
+                expected,
+                got: tx.chain_id(),
+            });
+        }
+        let envelope = tx.envelope();
+        let gas = envelope.gas_limit();
+        if gas < BASE_GAS {
+            return Err(AdmissionError::GasLimitTooLow { gas });
+        }
+        if gas > self.config.block_gas_limit {
+            return Err(AdmissionError::GasLimitTooHigh {
+                gas,
+                limit: self.config.block_gas_limit,
+            });
+        }
+        let fee = envelope.max_fee_per_gas();
+        if fee < self.config.min_gas_price {
+            return Err(AdmissionError::FeeTooLow {
+                got: fee,
+                min: self.config.min_gas_price,
+            });
+        }
+        Ok(())
+    }
+
+    /// The rules that depend on the sender's account and its other pending transactions.
+    fn check_against(
+        &self,
+        inner: &Inner,
+        tx: RecoveredTx,
+        account_nonce: u64,
+        balance: U256,
+    ) -> Result<PooledTx, AdmissionError> {
+        let nonce = tx.envelope().nonce();
+        if nonce < account_nonce {
+            return Err(AdmissionError::NonceTooLow {
+                expected: account_nonce,
+                got: nonce,
+            });
+        }
+        let window = self.config.nonce_window;
+        if nonce - account_nonce >= window {
+            return Err(AdmissionError::NonceTooHigh {
+                expected: account_nonce,
+                got: nonce,
+                window,
+            });
+        }
+        let envelope = tx.envelope();
+        let cost = U256::from(envelope.gas_limit()) * U256::from(envelope.max_fee_per_gas())
+            + envelope.value();
+        let queue = inner.by_sender.get(&tx.sender());
+        let existing = queue.and_then(|q| q.get(&nonce));
+        if let Some(old) = existing {
+            check_replacement(old.tx(), &tx)?;
+        } else if inner.by_hash.len() >= self.config.capacity {
+            return Err(AdmissionError::PoolFull {
+                capacity: self.config.capacity,
+            });
+        }
+        // Everything the sender's earlier pending transactions may spend comes first.
+        let earlier: U256 = queue
+            .map(|q| q.range(..nonce).map(|(_, p)| p.cost).sum())
+            .unwrap_or_default();
+        if earlier + cost > balance {
+            return Err(AdmissionError::InsufficientFunds {
+                balance,
+                cost: earlier + cost,
+            });
+        }
+        Ok(PooledTx { tx, seq: 0, cost })
+    }
+
+    /// The nonce `eth_getTransactionCount(…, "pending")` reports: past the pending transactions
+    /// that follow the account's nonce without a gap.
+    pub fn pending_nonce(&self, sender: &Address, account_nonce: u64) -> u64 {
+        let inner = self.lock();
+        let mut next = account_nonce;
+        if let Some(queue) = inner.by_sender.get(sender) {
+            while queue.contains_key(&next) {
+                next += 1;
+            }
+        }
+        next
+    }
+
+    /// Transactions for a block, within `budget`: each sender's run of consecutive nonces from
+    /// `nonce_of(sender)` (its nonce in the state the block builds on), senders interleaved by
+    /// arrival. Transactions in `exclude` (already in unfinalized ancestors) are passed over.
+    pub fn candidates(
+        &self,
+        budget: BlockBudget,
+        exclude: &HashSet<TxHash>,
+        mut nonce_of: impl FnMut(&Address) -> Option<u64>,
+    ) -> Vec<RecoveredTx> {
+        let inner = self.lock();
+        // One cursor per sender: the next nonce to take. Ordered by that transaction's arrival.
+        let mut heap = BinaryHeap::new();
+        for (sender, queue) in &inner.by_sender {
+            let Some(mut nonce) = nonce_of(sender) else {
+                continue;
+            };
+            while queue
+                .get(&nonce)
+                .is_some_and(|p| exclude.contains(&p.tx.hash()))
+            {
+                nonce += 1;
+            }
+            if let Some(p) = queue.get(&nonce) {
+                heap.push(std::cmp::Reverse((p.seq, *sender, nonce)));
+            }
+        }
+        let (mut gas, mut bytes) = (0u64, 0usize);
+        let mut picked = Vec::new();
+        while let Some(std::cmp::Reverse((_, sender, nonce))) = heap.pop() {
+            if picked.len() >= budget.transactions {
+                break;
+            }
+            let queue = &inner.by_sender[&sender];
+            let p = &queue[&nonce];
+            let size = p.tx.raw().len();
+            if gas + p.gas_limit() > budget.gas || bytes + size > budget.bytes {
+                continue; // Too big for what is left; this sender waits for the next block.
+            }
+            gas += p.gas_limit();
+            bytes += size;
+            picked.push(p.tx.clone());
+            if let Some(next) = queue.get(&(nonce + 1)) {
+                heap.push(std::cmp::Reverse((next.seq, sender, nonce + 1)));
+            }
+        }
+        picked
+    }
+
+    /// Removes transactions a finalized block included, and every pending transaction of
+    /// `senders` whose nonce the state has moved past (`nonce_of` reads the new state).
+    pub fn remove_finalized(
+        &self,
+        included: &[TxHash],
+        senders: impl IntoIterator<Item = (Address, u64)>,
+    ) {
+        let mut inner = self.lock();
+        for hash in included {
+            inner.remove(hash);
+        }
+        for (sender, nonce) in senders {
+            let stale: Vec<TxHash> = inner
+                .by_sender
+                .get(&sender)
+                .map(|q| q.range(..nonce).map(|(_, p)| p.tx.hash()).collect())
+                .unwrap_or_default();
+            for hash in stale {
+                inner.remove(&hash);
+            }
+        }
+    }
+
+    /// Drops transactions that can never be included (a proposer's execution refused them for
+    /// good).
+    pub fn evict(&self, hashes: &[TxHash]) {
+        let mut inner = self.lock();
+        for hash in hashes {
+            inner.remove(hash);
+        }
+    }
+}
+
+/// A transaction may replace a pending one with the same nonce only by paying clearly more.
+fn check_replacement(old: &RecoveredTx, new: &RecoveredTx) -> Result<(), AdmissionError> {
+    let bumped = |old: u128, new: u128| new >= old.saturating_add(old / 10).max(old + 1);
+    let (o, n) = (old.envelope(), new.envelope());
+    let tip = |t: &alloy_consensus::TxEnvelope| {
+        t.max_priority_fee_per_gas().unwrap_or(t.max_fee_per_gas())
+    };
+    if bumped(o.max_fee_per_gas(), n.max_fee_per_gas()) && bumped(tip(o), tip(n)) {
+        Ok(())
+    } else {
+        Err(AdmissionError::ReplacementUnderpriced)
+    }
+}
