@@ -313,9 +313,10 @@ where
     ))
 }
 
-/// One immutable archive (a freezer table for lookups by digest and an ordinal index by
-/// height). A function, not a closure, because the two archives differ in codec config type.
-fn archive_config<C>(
+/// The layout of one immutable archive (a freezer table for lookups by key and an ordinal
+/// index by position), as every archive of the node uses it. Partitions are named
+/// `{prefix}-{name}-…`.
+pub fn archive_config<C>(
     prefix: &str,
     name: &str,
     page_cache: &CacheRef,

@@ -1,0 +1,22 @@
+//! The ledger consensus builds on: the EVM executes proposals on the state they build on,
+//! finalized blocks are applied once and stored with their receipts and a transaction index.
+//!
+//! [`Chain`] implements [`trellis_consensus::Ledger`]. It holds the finalized state in memory
+//! (rebuilt at start by replaying the stored blocks, each checked against its state root, until
+//! durable state lands), the blocks executed but not yet finalized, and the node's
+//! [`trellis_mempool::Mempool`].
+//!
+//! # Guarantees
+//! - A finalized block is applied exactly once, in height order, and only after it and its
+//!   transaction index are durable; a block delivered again is checked to be the same one.
+//! - A block is voted for only if every transaction decodes, recovers and executes (none would
+//!   be skipped) and the header's roots, bloom and gas are exactly what execution produced.
+//! - A data directory of another chain (a different genesis block) is refused at open.
+
+mod genesis;
+mod ledger;
+mod store;
+
+pub use genesis::{Genesis, GenesisError};
+pub use ledger::{Chain, ChainConfig, ChainError};
+pub use store::{BlockStore, ReceiptRecord, StoreError, StoredBlock, TxLocation};

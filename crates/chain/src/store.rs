@@ -1,0 +1,281 @@
+//! Finalized blocks, their receipts and a transaction index, on disk.
+//!
+//! Two commonware immutable archives under the node's storage directory:
+//! - blocks: index = height, key = block hash, value = the block and its receipts;
+//! - transactions: index = the transaction's position in the whole chain, key = its hash,
+//!   value = where it is (height, index in block).
+//!
+//! A block is written after its transactions' index entries, and both are synced before
+//! consensus is told the block is durable, so after a crash the block archive's last height is
+//! the last block fully stored. Writes of an existing index are no-ops, so a block delivered
+//! again after a restart is harmless.
+
+use alloy_consensus::ReceiptEnvelope;
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{Address, B256, TxHash};
+use bytes::{Buf as _, BufMut};
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
+use commonware_runtime::{Clock, Metrics, Storage, buffer::paged::CacheRef};
+use commonware_storage::archive::{Archive as _, Identifier, immutable};
+use commonware_utils::{NZU16, NZUsize, sequence::FixedBytes};
+use futures::lock::Mutex;
+use trellis_execution::TxReceipt;
+use trellis_types::{Block, BlockHash, BlockLimits, Height};
+
+/// What a receipt needs beyond its Ethereum envelope (status, gas, logs, bloom) to answer
+/// `eth_getTransactionReceipt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub tx_hash: TxHash,
+    pub from: Address,
+    pub to: Option<Address>,
+    pub contract_address: Option<Address>,
+    pub gas_used: u64,
+    pub effective_gas_price: u128,
+    pub envelope: ReceiptEnvelope,
+}
+
+impl From<&TxReceipt> for ReceiptRecord {
+    fn from(r: &TxReceipt) -> Self {
+        Self {
+            tx_hash: r.tx_hash,
+            from: r.from,
+            to: r.to,
+            contract_address: r.contract_address,
+            gas_used: r.gas_used,
+            effective_gas_price: r.effective_gas_price,
+            envelope: r.envelope.clone(),
+        }
+    }
+}
+
+/// The largest stored receipt envelope. Logs are bounded by gas (375 gas a topic, 8 a byte), so
+/// a 60M-gas transaction cannot emit more than ~7.5 MB of log data.
+const MAX_RECEIPT_BYTES: usize = 16 << 20;
+
+fn write_address(address: &Option<Address>, buf: &mut impl BufMut) {
+    match address {
+        Some(a) => {
+            buf.put_u8(1);
+            buf.put_slice(a.as_slice());
+        }
+        None => buf.put_u8(0),
+    }
+}
+
+fn read_address(buf: &mut impl Buf) -> Result<Option<Address>, CodecError> {
+    match u8::read(buf)? {
+        0 => Ok(None),
+        1 => Ok(Some(Address::from(<[u8; 20]>::read(buf)?))),
+        _ => Err(CodecError::Invalid("ReceiptRecord", "address tag")),
+    }
+}
+
+impl Write for ReceiptRecord {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_slice(self.tx_hash.as_slice());
+        buf.put_slice(self.from.as_slice());
+        write_address(&self.to, buf);
+        write_address(&self.contract_address, buf);
+        self.gas_used.write(buf);
+        self.effective_gas_price.write(buf);
+        bytes::Bytes::from(self.envelope.encoded_2718()).write(buf);
+    }
+}
+
+impl EncodeSize for ReceiptRecord {
+    fn encode_size(&self) -> usize {
+        let address = |a: &Option<Address>| 1 + a.map_or(0, |_| 20);
+        let envelope = self.envelope.encode_2718_len();
+        32 + 20
+            + address(&self.to)
+            + address(&self.contract_address)
+            + 8
+            + 16
+            + envelope.encode_size()
+            + envelope
+    }
+}
+
+impl Read for ReceiptRecord {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let tx_hash = B256::from(<[u8; 32]>::read(buf)?);
+        let from = Address::from(<[u8; 20]>::read(buf)?);
+        let to = read_address(buf)?;
+        let contract_address = read_address(buf)?;
+        let gas_used = u64::read(buf)?;
+        let effective_gas_price = u128::read(buf)?;
+        let raw = bytes::Bytes::read_cfg(buf, &RangeCfg::new(..=MAX_RECEIPT_BYTES))?;
+        let mut slice = raw.chunk();
+        let envelope = ReceiptEnvelope::decode_2718(&mut slice)
+            .map_err(|_| CodecError::Invalid("ReceiptRecord", "receipt envelope"))?;
+        Ok(Self {
+            tx_hash,
+            from,
+            to,
+            contract_address,
+            gas_used,
+            effective_gas_price,
+            envelope,
+        })
+    }
+}
+
+/// A finalized block with its receipts, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlock {
+    pub block: Block,
+    pub receipts: Vec<ReceiptRecord>,
+}
+
+impl Write for StoredBlock {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.block.write(buf);
+        self.receipts.write(buf);
+    }
+}
+
+impl EncodeSize for StoredBlock {
+    fn encode_size(&self) -> usize {
+        self.block.encode_size() + self.receipts.encode_size()
+    }
+}
+
+impl Read for StoredBlock {
+    type Cfg = BlockLimits;
+    fn read_cfg(buf: &mut impl Buf, limits: &BlockLimits) -> Result<Self, CodecError> {
+        let block = Block::read_cfg(buf, limits)?;
+        let receipts = Vec::<ReceiptRecord>::read_cfg(
+            buf,
+            &(RangeCfg::new(..=block.transactions().len()), ()),
+        )?;
+        if receipts.len() != block.transactions().len() {
+            return Err(CodecError::Invalid(
+                "StoredBlock",
+                "one receipt per transaction",
+            ));
+        }
+        Ok(Self { block, receipts })
+    }
+}
+
+/// Where a transaction is in the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    pub height: Height,
+    pub index: u32,
+}
+
+impl Write for TxLocation {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.height.write(buf);
+        self.index.write(buf);
+    }
+}
+
+impl commonware_codec::FixedSize for TxLocation {
+    const SIZE: usize = 8 + 4;
+}
+
+impl Read for TxLocation {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            height: Height::read(buf)?,
+            index: u32::read(buf)?,
+        })
+    }
+}
+
+/// A storage failure. The node cannot continue without its storage, so callers stop.
+#[derive(Debug, thiserror::Error)]
+#[error("block store: {0}")]
+pub struct StoreError(#[from] commonware_storage::archive::Error);
+
+type TxKey = FixedBytes<32>;
+type BlockArchive<E> = immutable::Archive<E, BlockHash, StoredBlock>;
+type TxArchive<E> = immutable::Archive<E, TxKey, TxLocation>;
+
+/// The durable record of the finalized chain.
+pub struct BlockStore<E: Storage + Clock + Metrics> {
+    // The archives' writes consume and return them; `None` only while a write is in flight.
+    blocks: Mutex<Option<BlockArchive<E>>>,
+    transactions: Mutex<Option<TxArchive<E>>>,
+}
+
+impl<E: Storage + Clock + Metrics> BlockStore<E> {
+    pub async fn open(context: E, prefix: &str, limits: BlockLimits) -> Result<Self, StoreError> {
+        let cache = CacheRef::new(NZU16!(4_096), NZUsize!(1_024));
+        let blocks = immutable::Archive::init(
+            context.child("ledger_blocks"),
+            trellis_consensus::engine::archive_config(prefix, "ledger-blocks", &cache, limits),
+        )
+        .await?;
+        let transactions = immutable::Archive::init(
+            context.child("ledger_transactions"),
+            trellis_consensus::engine::archive_config(prefix, "ledger-transactions", &cache, ()),
+        )
+        .await?;
+        Ok(Self {
+            blocks: Mutex::new(Some(blocks)),
+            transactions: Mutex::new(Some(transactions)),
+        })
+    }
+
+    /// The height of the last stored block, if any.
+    pub async fn last_height(&self) -> Option<Height> {
+        let blocks = self.blocks.lock().await;
+        blocks
+            .as_ref()
+            .expect("not mid-write")
+            .last_index()
+            .map(Height)
+    }
+
+    /// Stores a finalized block; `first_tx` is the chain-wide position of its first transaction.
+    /// Returns once both archives are durable.
+    pub async fn put(&self, stored: &StoredBlock, first_tx: u64) -> Result<(), StoreError> {
+        let height = stored.block.height();
+        {
+            let mut slot = self.transactions.lock().await;
+            let mut archive = slot.take().expect("not mid-write");
+            for (i, receipt) in stored.receipts.iter().enumerate() {
+                let location = TxLocation {
+                    height,
+                    index: u32::try_from(i).expect("fewer than 2^32 transactions a block"),
+                };
+                let key = TxKey::new(receipt.tx_hash.0);
+                archive = archive.put(first_tx + i as u64, key, &location).await?;
+            }
+            *slot = Some(archive.sync().await?);
+        }
+        let mut slot = self.blocks.lock().await;
+        let archive = slot.take().expect("not mid-write");
+        *slot = Some(
+            archive
+                .put_sync(height.get(), stored.block.hash(), stored)
+                .await?,
+        );
+        Ok(())
+    }
+
+    pub async fn block(&self, height: Height) -> Result<Option<StoredBlock>, StoreError> {
+        let blocks = self.blocks.lock().await;
+        let archive = blocks.as_ref().expect("not mid-write");
+        Ok(archive.get(Identifier::Index(height.get())).await?)
+    }
+
+    pub async fn block_by_hash(&self, hash: &BlockHash) -> Result<Option<StoredBlock>, StoreError> {
+        let blocks = self.blocks.lock().await;
+        let archive = blocks.as_ref().expect("not mid-write");
+        Ok(archive.get(Identifier::Key(hash)).await?)
+    }
+
+    pub async fn transaction(&self, hash: &TxHash) -> Result<Option<TxLocation>, StoreError> {
+        let transactions = self.transactions.lock().await;
+        let archive = transactions.as_ref().expect("not mid-write");
+        let key = TxKey::new(hash.0);
+        Ok(archive.get(Identifier::Key(&key)).await?)
+    }
+}

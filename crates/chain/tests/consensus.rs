@@ -1,0 +1,373 @@
+//! The real ledger under consensus, in the deterministic runtime with simulated p2p: validators
+//! order blocks of signed transfers, execute them on the EVM, and agree on every block, state
+//! root and balance. A validator restarted from its storage continues from where it stopped.
+
+use alloy_consensus::TxEip1559;
+use alloy_primitives::{Address, TxKind, U256};
+use commonware_cryptography::{Signer as _, ed25519};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{
+    Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
+use commonware_utils::{NZU32, NZUsize, probability};
+use std::{collections::BTreeMap, time::Duration};
+use trellis_chain::{Chain, ChainConfig, Genesis};
+use trellis_consensus::{
+    BlockTiming, Channels, Config, ConsensusBlock, PublicKey, Set, Timeouts, engine::channel,
+    validator_id,
+};
+use trellis_crypto::AccountKey;
+use trellis_types::{BlockLimits, Bytes, Height};
+
+const N: usize = 4;
+const CHAIN_ID: u64 = 31_337;
+const SENDERS: u64 = 10;
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+type TestChain = Chain<deterministic::Context>;
+
+fn validator_keys() -> Vec<ed25519::PrivateKey> {
+    (0..N as u64).map(ed25519::PrivateKey::from_seed).collect()
+}
+
+fn validators() -> Set<PublicKey> {
+    Set::from_iter_dedup(validator_keys().iter().map(|k| k.public_key()))
+}
+
+fn senders() -> Vec<AccountKey> {
+    (1..=SENDERS).map(AccountKey::from_seed).collect()
+}
+
+fn recipient(i: u64) -> Address {
+    Address::with_last_byte(0xa0 + i as u8)
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN_ID,
+        timestamp: 0,
+        block_gas_limit: 30_000_000,
+        gas_price: 0,
+        validators: validator_keys()
+            .iter()
+            .map(|k| validator_id(&k.public_key()))
+            .collect(),
+        alloc: senders()
+            .iter()
+            .map(|k| (k.address(), U256::from(ETH)))
+            .collect(),
+    }
+}
+
+/// `per_sender` transfers of 1,000 wei from each sender, in nonce order, to one of ten
+/// recipients.
+fn transfers(per_sender: u64) -> Vec<Bytes> {
+    let mut txs = Vec::new();
+    for nonce in 0..per_sender {
+        for (i, key) in senders().iter().enumerate() {
+            txs.push(key.sign_transaction(TxEip1559 {
+                chain_id: CHAIN_ID,
+                nonce,
+                gas_limit: 21_000,
+                to: TxKind::Call(recipient((i as u64 + nonce) % 10)),
+                value: U256::from(1_000),
+                ..TxEip1559::default()
+            }));
+        }
+    }
+    txs
+}
+
+async fn network(
+    context: &deterministic::Context,
+    online: &[usize],
+) -> Oracle<PublicKey, deterministic::Context> {
+    let keys = validator_keys();
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: trellis_consensus::max_message_size(N as u32, &BlockLimits::default()),
+            max_peers_per_set: NZUsize!(N),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.iter().map(|k| k.public_key()),
+    )
+    .await;
+    network.start();
+    let link = Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        success_rate: probability!(1.0),
+    };
+    for &a in online {
+        for &b in online {
+            if a != b {
+                oracle
+                    .add_link(keys[a].public_key(), keys[b].public_key(), link.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    oracle
+}
+
+async fn open_chain(context: &deterministic::Context, index: usize) -> TestChain {
+    Chain::open(
+        context.child("chain").with_attribute("validator", index),
+        ChainConfig {
+            genesis: genesis(),
+            limits: BlockLimits::default(),
+            partition_prefix: format!("v{index}-chain"),
+        },
+    )
+    .await
+    .expect("open the chain")
+}
+
+async fn spawn_validator(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    index: usize,
+    chain: TestChain,
+) -> Handle<()> {
+    let signer = validator_keys()[index].clone();
+    let control = oracle.control(signer.public_key());
+    let quota = Quota::per_second(NZU32!(1_024));
+    let register = async |id| control.register(id, quota).await.unwrap();
+    let channels = Channels {
+        votes: register(channel::VOTES).await,
+        certificates: register(channel::CERTIFICATES).await,
+        simplex_resolver: register(channel::SIMPLEX_RESOLVER).await,
+        blocks: register(channel::BLOCKS).await,
+        backfill: register(channel::BACKFILL).await,
+    };
+    let config = Config {
+        signer,
+        validators: validators(),
+        namespace: b"TRELLIS-CHAIN-TEST".to_vec(),
+        partition_prefix: format!("v{index}"),
+        genesis: ConsensusBlock::new(chain.genesis_block()).unwrap(),
+        limits: BlockLimits::default(),
+        timeouts: Timeouts::default(),
+        timing: BlockTiming {
+            empty_block_interval: Duration::from_millis(500),
+            max_future_drift: Duration::from_secs(1),
+        },
+        ledger: chain,
+    };
+    let provider = oracle.manager();
+    context
+        .child("validator")
+        .with_attribute("index", index)
+        .spawn(move |ctx| async move {
+            let engine = trellis_consensus::start(ctx, config, provider, control.clone(), channels)
+                .await
+                .expect("valid config");
+            let _ = engine.await;
+        })
+}
+
+fn runner(seed: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(600))),
+    )
+}
+
+fn submit_all(chain: &TestChain, txs: &[Bytes]) {
+    for tx in txs {
+        chain
+            .submit(tx.clone())
+            .expect("a valid transfer is admitted");
+    }
+}
+
+async fn wait_for_height(context: &deterministic::Context, chains: &[TestChain], height: u64) {
+    while chains.iter().any(|c| c.latest().0.height < Height(height)) {
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The stored blocks of every chain agree up to `height`; returns how many transactions they
+/// carry.
+async fn assert_same_blocks(chains: &[TestChain], height: u64) -> usize {
+    let mut transactions = 0;
+    for h in 0..=height {
+        let reference = chains[0].store().block(Height(h)).await.unwrap().unwrap();
+        for (i, chain) in chains.iter().enumerate().skip(1) {
+            let stored = chain.store().block(Height(h)).await.unwrap().unwrap();
+            assert_eq!(stored, reference, "validator {i} stored another block {h}");
+        }
+        assert_eq!(
+            reference.receipts.len(),
+            reference.block.transactions().len()
+        );
+        assert!(reference.receipts.iter().all(|r| r.envelope.status()));
+        transactions += reference.block.transactions().len();
+    }
+    transactions
+}
+
+/// Every transfer landed: each sender paid exactly its transfers, the recipients got them all.
+fn assert_balances(chain: &TestChain, per_sender: u64) {
+    for key in senders() {
+        let account = chain.account(&key.address()).unwrap().unwrap();
+        assert_eq!(account.nonce, per_sender);
+        assert_eq!(
+            account.balance,
+            U256::from(ETH - u128::from(per_sender) * 1_000)
+        );
+    }
+    let received: U256 = (0..10)
+        .map(|i| {
+            chain
+                .account(&recipient(i))
+                .unwrap()
+                .map_or(U256::ZERO, |a| a.balance)
+        })
+        .sum();
+    assert_eq!(received, U256::from(SENDERS * per_sender * 1_000));
+}
+
+#[test]
+fn four_validators_execute_the_same_30_blocks_of_transfers() {
+    runner(11).start(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        let mut chains = Vec::new();
+        for i in all {
+            chains.push(open_chain(&context, i).await);
+        }
+        // No gossip yet: every validator's pool gets the transactions directly.
+        let txs = transfers(10);
+        for chain in &chains {
+            submit_all(chain, &txs);
+        }
+        for i in all {
+            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
+        }
+        wait_for_height(&context, &chains, 30).await;
+        let included = assert_same_blocks(&chains, 30).await;
+        assert!(included <= txs.len());
+        // Everything submitted is finalized well before height 30 (a block holds them all).
+        assert_eq!(included, txs.len(), "every transfer finalized exactly once");
+        let roots: BTreeMap<_, _> = chains
+            .iter()
+            .map(|c| (c.latest().0.state_root, c.latest().0.height))
+            .collect();
+        assert_eq!(roots.len(), 1, "the validators reached different states");
+        for chain in &chains {
+            assert_balances(chain, 10);
+            assert!(
+                chain.mempool().is_empty(),
+                "included transactions leave the pool"
+            );
+        }
+    });
+}
+
+#[test]
+fn with_one_validator_down_the_others_still_finalize_transfers() {
+    runner(12).start(|context| async move {
+        let online = [0, 1, 2];
+        let oracle = network(&context, &online).await;
+        let mut chains = Vec::new();
+        for i in online {
+            chains.push(open_chain(&context, i).await);
+        }
+        let txs = transfers(5);
+        for chain in &chains {
+            submit_all(chain, &txs);
+        }
+        for i in online {
+            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
+        }
+        wait_for_height(&context, &chains, 10).await;
+        assert_eq!(assert_same_blocks(&chains, 10).await, txs.len());
+        for chain in &chains {
+            assert_balances(chain, 5);
+        }
+    });
+}
+
+#[test]
+fn a_restarted_chain_continues_from_its_stored_blocks() {
+    // First run: four validators finalize the transfers; then everything stops.
+    let (state, checkpoint) = runner(13).start_and_recover(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        let mut chains = Vec::new();
+        for i in all {
+            chains.push(open_chain(&context, i).await);
+        }
+        let txs = transfers(3);
+        for chain in &chains {
+            submit_all(chain, &txs);
+        }
+        for i in all {
+            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
+        }
+        wait_for_height(&context, &chains, 5).await;
+        // Stop at a height every validator has finalized and stored.
+        let (header, hash) = chains[0].latest();
+        (header.height, hash, header.state_root)
+    });
+    // Second run on the same storage: the chain reopens at least where it was, with the same
+    // block there, and the replayed state has every transfer.
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let chain = open_chain(&context, 0).await;
+        let (header, _) = chain.latest();
+        assert!(header.height >= state.0, "height went back after restart");
+        let stored = chain.store().block(state.0).await.unwrap().unwrap();
+        assert_eq!(stored.block.hash(), state.1);
+        assert_eq!(stored.block.header().state_root, state.2);
+        assert_balances(&chain, 3);
+        let mut indexed = 0;
+        for h in 1..=state.0.get() {
+            let stored = chain.store().block(Height(h)).await.unwrap().unwrap();
+            for receipt in &stored.receipts {
+                let location = chain
+                    .store()
+                    .transaction(&receipt.tx_hash)
+                    .await
+                    .unwrap()
+                    .expect("finalized transactions are indexed");
+                assert_eq!(location.height, Height(h));
+                indexed += 1;
+            }
+        }
+        assert_eq!(
+            indexed,
+            3 * SENDERS,
+            "every transfer is indexed where it was finalized"
+        );
+    });
+}
+
+#[test]
+fn a_data_directory_of_another_chain_is_refused() {
+    let (_, checkpoint) = runner(14).start_and_recover(|context| async move {
+        open_chain(&context, 0).await;
+    });
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let mut other = genesis();
+        other.chain_id += 1;
+        let result = Chain::open(
+            context.child("chain"),
+            ChainConfig {
+                genesis: other,
+                limits: BlockLimits::default(),
+                partition_prefix: "v0-chain".into(),
+            },
+        )
+        .await;
+        let error = result
+            .err()
+            .expect("another genesis is refused")
+            .to_string();
+        assert!(error.contains("holds the chain with genesis"), "{error}");
+    });
+}

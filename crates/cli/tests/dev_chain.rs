@@ -1,0 +1,269 @@
+//! `trellis dev` as a user runs it: a real process, JSON-RPC over HTTP on loopback, signed
+//! transactions, a kill and a restart.
+
+mod support;
+
+use alloy_consensus::{TxEip1559, TxLegacy};
+use alloy_primitives::{Address, TxKind, U256};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::{DevNode, hex_u64, hex_u128};
+use trellis_crypto::AccountKey;
+
+const CHAIN_ID: u64 = 1337;
+const VALUE: u64 = 1_000_000;
+
+fn accounts(dir: &std::path::Path) -> Vec<AccountKey> {
+    let text = std::fs::read_to_string(dir.join("dev-accounts.json")).unwrap();
+    let entries: Vec<Value> = serde_json::from_str(&text).unwrap();
+    entries
+        .iter()
+        .map(|e| {
+            let key = AccountKey::from_hex(e["private_key"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                key.address().to_checksum(None),
+                e["address"].as_str().unwrap()
+            );
+            key
+        })
+        .collect()
+}
+
+fn transfer(key: &AccountKey, nonce: u64, to: Address, value: u64) -> String {
+    let raw = key.sign_transaction(TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 0,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(to),
+        value: U256::from(value),
+        ..TxEip1559::default()
+    });
+    format!("{raw}")
+}
+
+fn balance(node: &DevNode, address: Address) -> u128 {
+    hex_u128(&node.call("eth_getBalance", json!([address, "latest"])))
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+#[test]
+fn four_validators_finalize_200_transfers_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &["--validators", "4", "--accounts", "20"]);
+    assert_eq!(hex_u64(&node.call("eth_chainId", json!([]))), CHAIN_ID);
+    assert_eq!(node.call("net_version", json!([])), json!("1337"));
+    let keys = accounts(dir.path());
+    assert_eq!(keys.len(), 20);
+    let initial = balance(&node, keys[0].address());
+    assert_eq!(initial, 1_000_000 * 10u128.pow(18));
+
+    // 10 transfers from each of 20 accounts, each to an account that starts empty.
+    // Not 0x01..0x11: those are precompiles, and a plain transfer to one fails.
+    let recipient = |i: usize| Address::repeat_byte(0xa0 + (i % 5) as u8);
+    let mut sent = Vec::new();
+    for nonce in 0..10u64 {
+        for (i, key) in keys.iter().enumerate() {
+            let raw = transfer(key, nonce, recipient(i), VALUE);
+            let start = Instant::now();
+            let hash = node.call("eth_sendRawTransaction", json!([raw]));
+            sent.push((hash.as_str().unwrap().to_string(), start));
+        }
+        let pending = node.call(
+            "eth_getTransactionCount",
+            json!([keys[0].address(), "pending"]),
+        );
+        assert!(
+            hex_u64(&pending) > nonce,
+            "pending nonce counts pooled transactions"
+        );
+    }
+    let mut latencies = Vec::new();
+    for (hash, start) in &sent {
+        let receipt = node.wait_for_receipt(hash, Duration::from_secs(120));
+        latencies.push(start.elapsed());
+        assert_eq!(receipt["status"], json!("0x1"));
+        assert_eq!(receipt["transactionHash"], json!(hash));
+        let block = node.call(
+            "eth_getBlockByNumber",
+            json!([receipt["blockNumber"], false]),
+        );
+        assert_eq!(block["hash"], receipt["blockHash"]);
+        assert!(
+            block["transactions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(hash))
+        );
+    }
+    latencies.sort();
+    println!(
+        "4 validators: send → receipt p50 {:?}, p99 {:?} ({} transfers)",
+        percentile(&latencies, 50),
+        percentile(&latencies, 99),
+        latencies.len()
+    );
+
+    for key in &keys {
+        assert_eq!(
+            balance(&node, key.address()),
+            initial - 10 * u128::from(VALUE)
+        );
+        let nonce = node.call("eth_getTransactionCount", json!([key.address(), "latest"]));
+        assert_eq!(hex_u64(&nonce), 10);
+    }
+    let received: u128 = (0..5).map(|i| balance(&node, recipient(i))).sum();
+    assert_eq!(received, 200 * u128::from(VALUE));
+
+    let height = hex_u64(&node.call("eth_blockNumber", json!([])));
+    let block = node.call(
+        "eth_getBlockByNumber",
+        json!([format!("{height:#x}"), true]),
+    );
+    node.kill();
+
+    let node = DevNode::start(dir.path(), &["--validators", "4"]);
+    let after = hex_u64(&node.call("eth_blockNumber", json!([])));
+    assert!(after >= height, "height went back from {height} to {after}");
+    let same = node.call(
+        "eth_getBlockByNumber",
+        json!([format!("{height:#x}"), true]),
+    );
+    assert_eq!(same, block, "block {height} changed across the restart");
+    for key in &keys {
+        assert_eq!(
+            balance(&node, key.address()),
+            initial - 10 * u128::from(VALUE)
+        );
+    }
+    // And the chain goes on.
+    let hash = node.call(
+        "eth_sendRawTransaction",
+        json!([transfer(&keys[0], 10, recipient(0), VALUE)]),
+    );
+    node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(60));
+}
+
+/// The error a rejected `eth_sendRawTransaction` gets.
+fn rejection(node: &DevNode, raw: &str) -> (i64, String) {
+    let response = node.request("eth_sendRawTransaction", json!([raw]));
+    let error = &response["error"];
+    assert!(error.is_object(), "accepted: {response}");
+    (
+        error["code"].as_i64().unwrap(),
+        error["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn bad_transactions_get_precise_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = DevNode::start(dir.path(), &["--accounts", "2"]);
+    let keys = accounts(dir.path());
+    let rich = &keys[0];
+    let before = balance(&node, rich.address());
+    let to = Address::with_last_byte(0x77);
+
+    // A first transfer, finalized, so that nonce 0 is then too low.
+    let hash = node.call("eth_sendRawTransaction", json!([transfer(rich, 0, to, 5)]));
+    node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+
+    let (code, message) = rejection(&node, "0xdeadbeef");
+    assert_eq!(code, -32000);
+    assert!(message.starts_with("malformed transaction"), "{message}");
+
+    let (code, message) = rejection(&node, "0x1234zz");
+    assert_eq!(code, -32602, "{message}");
+
+    let wrong_chain = rich.sign_transaction(TxLegacy {
+        chain_id: Some(CHAIN_ID + 1),
+        nonce: 1,
+        gas_limit: 21_000,
+        to: TxKind::Call(to),
+        value: U256::from(1),
+        ..TxLegacy::default()
+    });
+    let (_, message) = rejection(&node, &format!("{wrong_chain}"));
+    assert!(
+        message.contains("invalid chain id: expected 1337, got 1338"),
+        "{message}"
+    );
+
+    // Flip a byte of the signature's s: it no longer recovers to a valid key (or recovers to
+    // another account with no funds).
+    let good = transfer(rich, 1, to, 1);
+    let mut bytes = alloy_primitives::hex::decode(&good).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let (_, message) = rejection(
+        &node,
+        &format!("0x{}", alloy_primitives::hex::encode(&bytes)),
+    );
+    assert!(
+        message.contains("invalid sender") || message.contains("insufficient funds"),
+        "{message}"
+    );
+
+    let (_, message) = rejection(&node, &transfer(rich, 0, to, 1));
+    assert_eq!(message, "nonce too low: next nonce 1, tx nonce 0");
+
+    let pauper = AccountKey::from_seed(4242);
+    let (_, message) = rejection(&node, &transfer(&pauper, 0, to, 1));
+    assert!(
+        message.starts_with("insufficient funds for gas * price + value"),
+        "{message}"
+    );
+
+    let oversized = rich.sign_transaction(TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce: 1,
+        gas_limit: 30_000_000,
+        to: TxKind::Call(to),
+        input: vec![1u8; 200 * 1024].into(),
+        ..TxEip1559::default()
+    });
+    let (_, message) = rejection(&node, &format!("{oversized}"));
+    assert!(message.starts_with("oversized data"), "{message}");
+
+    // Nothing was applied, and the node still serves and finalizes.
+    assert!(node.is_running());
+    assert_eq!(balance(&node, rich.address()), before - 5);
+    assert_eq!(balance(&node, to), 5);
+    let nonce = node.call(
+        "eth_getTransactionCount",
+        json!([rich.address(), "pending"]),
+    );
+    assert_eq!(hex_u64(&nonce), 1);
+    let hash = node.call("eth_sendRawTransaction", json!([transfer(rich, 1, to, 5)]));
+    node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+    assert_eq!(balance(&node, to), 10);
+}
+
+#[test]
+fn a_dev_directory_with_another_validator_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    node.kill();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args([
+            "dev",
+            "--validators",
+            "3",
+            "--rpc-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("holds a dev chain of 1 validator(s), not 3"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,130 @@
+//! Helpers for tests that run the `trellis` binary: a dev chain in a child process and a
+//! minimal JSON-RPC client over plain HTTP on loopback.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+/// A `trellis dev` process; killed when dropped.
+pub struct DevNode {
+    child: Child,
+    pub rpc: SocketAddr,
+}
+
+impl DevNode {
+    /// Starts `trellis dev` on `dir` with the given extra arguments and waits until its RPC
+    /// server listens.
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+            .arg("dev")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--rpc-addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start trellis dev");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("JSON-RPC listening on http://") {
+                    let _ = sender.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let rpc = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("trellis dev did not start its RPC server within 60 s");
+        Self { child, rpc }
+    }
+
+    /// Stops the process abruptly (SIGKILL): nothing is flushed on the way out.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends one JSON-RPC request and returns the whole response object.
+    pub fn request(&self, method: &str, params: Value) -> Value {
+        rpc_request(self.rpc, method, params)
+    }
+
+    /// The `result` of a call that must succeed.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        let response = self.request(method, params);
+        assert!(
+            response.get("error").is_none(),
+            "{method} failed: {response}"
+        );
+        response["result"].clone()
+    }
+
+    /// Waits up to `timeout` for the receipt of `hash`.
+    pub fn wait_for_receipt(&self, hash: &str, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let receipt = self.call("eth_getTransactionReceipt", json!([hash]));
+            if !receipt.is_null() {
+                return receipt;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no receipt for {hash} after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 POST with `Connection: close`.
+pub fn rpc_request(addr: SocketAddr, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let mut stream = TcpStream::connect(addr).expect("connect to the RPC server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "HTTP error: {head}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
+}
+
+pub fn hex_u64(value: &Value) -> u64 {
+    let text = value.as_str().expect("a hex quantity");
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()
+}
+
+pub fn hex_u128(value: &Value) -> u128 {
+    let text = value.as_str().expect("a hex quantity");
+    u128::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()
+}

@@ -1,0 +1,209 @@
+//! A development chain in one directory, created on first use and reused after:
+//!
+//! ```text
+//! DIR/genesis.toml          chain id 1337, free gas, the validators and the funded accounts
+//! DIR/validator-<i>.json    validator i's ed25519 key (mode 0600)
+//! DIR/dev-accounts.json     the funded accounts: [{"address", "private_key"}] (mode 0600)
+//! DIR/storage/              every validator's blocks, receipts, consensus journal
+//! ```
+
+use crate::{
+    NodeError,
+    genesis_file::{GenesisFile, ValidatorEntry},
+    validator::{self, ValidatorSetup},
+};
+use alloy_primitives::U256;
+use commonware_runtime::{Runner as _, Supervisor as _, tokio};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+};
+use trellis_crypto::{AccountKey, ValidatorKey, write_secret_file};
+
+/// The dev chain's id (the one local Ethereum tools assume for a dev network).
+pub const DEV_CHAIN_ID: u64 = 1337;
+/// Each dev account starts with one million ether.
+const DEV_BALANCE_ETHER: u64 = 1_000_000;
+const GAS_LIMIT: u64 = 60_000_000;
+
+/// How to run a dev chain.
+#[derive(Clone, Debug)]
+pub struct DevOptions {
+    pub data_dir: PathBuf,
+    pub validators: usize,
+    pub accounts: usize,
+    pub rpc_addr: SocketAddr,
+}
+
+/// One funded account, as `dev-accounts.json` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevAccount {
+    pub address: String,
+    pub private_key: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ValidatorKeyFile {
+    public_key: String,
+    private_key: String,
+}
+
+/// A prepared dev chain directory.
+pub struct DevChain {
+    pub genesis: GenesisFile,
+    pub validator_keys: Vec<ValidatorKey>,
+    pub accounts: Vec<DevAccount>,
+    pub storage: PathBuf,
+}
+
+fn dir_error(path: &Path, message: impl std::fmt::Display) -> NodeError {
+    NodeError::DataDir {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+fn free_port() -> Result<SocketAddr, NodeError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| dir_error(Path::new("127.0.0.1"), format!("no free port: {e}")))?;
+    listener
+        .local_addr()
+        .map_err(|e| dir_error(Path::new("127.0.0.1"), e))
+}
+
+/// Creates the dev chain in `options.data_dir`, or loads it if it is there.
+pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
+    let dir = &options.data_dir;
+    let genesis_path = dir.join("genesis.toml");
+    if !genesis_path.exists() {
+        create(options)?;
+    }
+    let genesis = GenesisFile::load(&genesis_path)?;
+    if genesis.validators.len() != options.validators {
+        return Err(dir_error(
+            dir,
+            format!(
+                "holds a dev chain of {} validator(s), not {}: pass --validators {} or use another --data-dir",
+                genesis.validators.len(),
+                options.validators,
+                genesis.validators.len()
+            ),
+        ));
+    }
+    let validator_keys = (0..options.validators)
+        .map(|i| load_validator_key(&dir.join(format!("validator-{i}.json"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let accounts_path = dir.join("dev-accounts.json");
+    let text = std::fs::read_to_string(&accounts_path).map_err(|e| dir_error(&accounts_path, e))?;
+    let accounts: Vec<DevAccount> =
+        serde_json::from_str(&text).map_err(|e| dir_error(&accounts_path, e))?;
+    Ok(DevChain {
+        genesis,
+        validator_keys,
+        accounts,
+        storage: dir.join("storage"),
+    })
+}
+
+fn create(options: &DevOptions) -> Result<(), NodeError> {
+    let dir = &options.data_dir;
+    if options.validators == 0 {
+        return Err(dir_error(dir, "a chain needs at least one validator"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| dir_error(dir, e))?;
+    let key_error = |path: &Path, e: trellis_crypto::KeyError| NodeError::KeyFile {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut validators = Vec::new();
+    for i in 0..options.validators {
+        let key = ValidatorKey::generate().map_err(|e| key_error(dir, e))?;
+        let path = dir.join(format!("validator-{i}.json"));
+        let file = ValidatorKeyFile {
+            public_key: key.public_hex(),
+            private_key: key.secret_hex(),
+        };
+        let json = serde_json::to_string_pretty(&file).expect("serializes");
+        write_secret_file(&path, &format!("{json}\n")).map_err(|e| key_error(&path, e))?;
+        validators.push(ValidatorEntry {
+            public_key: key.public_hex(),
+            p2p: free_port()?,
+        });
+    }
+    let mut accounts = Vec::new();
+    let mut alloc = BTreeMap::new();
+    let balance = U256::from(DEV_BALANCE_ETHER) * U256::from(10u64).pow(U256::from(18));
+    for _ in 0..options.accounts {
+        let key = AccountKey::generate().map_err(|e| key_error(dir, e))?;
+        alloc.insert(key.address(), balance.to_string());
+        accounts.push(DevAccount {
+            address: key.address().to_checksum(None),
+            private_key: key.secret_hex(),
+        });
+    }
+    let path = dir.join("dev-accounts.json");
+    let json = serde_json::to_string_pretty(&accounts).expect("serializes");
+    write_secret_file(&path, &format!("{json}\n")).map_err(|e| key_error(&path, e))?;
+    let genesis = GenesisFile {
+        chain_id: DEV_CHAIN_ID,
+        timestamp: 0,
+        block_gas_limit: GAS_LIMIT,
+        gas_price: 0,
+        validators,
+        alloc,
+    };
+    // Written last: its presence marks a complete directory.
+    genesis.write_new(&dir.join("genesis.toml"))?;
+    Ok(())
+}
+
+fn load_validator_key(path: &Path) -> Result<ValidatorKey, NodeError> {
+    let key_error = |message: String| NodeError::KeyFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+    let file: ValidatorKeyFile =
+        serde_json::from_str(&text).map_err(|e| key_error(e.to_string()))?;
+    let key = ValidatorKey::from_hex(&file.private_key).map_err(|e| key_error(e.to_string()))?;
+    if !key.public_hex().eq_ignore_ascii_case(&file.public_key) {
+        return Err(key_error(
+            "the public key does not belong to the private key".into(),
+        ));
+    }
+    Ok(key)
+}
+
+/// Runs a prepared dev chain until interrupted: every validator, and the JSON-RPC server on
+/// validator 0's chain. `ready` is called with the RPC address once it listens.
+pub fn run(
+    chain: DevChain,
+    rpc_addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr) + Send + 'static,
+) -> Result<(), NodeError> {
+    let runtime = tokio::Config::new()
+        .with_storage_directory(&chain.storage)
+        .with_catch_panics(false);
+    tokio::Runner::new(runtime).start(|context| async move {
+        let genesis = chain.genesis.genesis()?;
+        let peers = chain.genesis.peers()?;
+        let mut running = Vec::new();
+        for (i, key) in chain.validator_keys.into_iter().enumerate() {
+            let setup = ValidatorSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
+            running.push(validator::start(&context.child("validator"), setup).await?);
+        }
+        let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone()).await?;
+        ready(server.local_addr());
+        // Validators run until the process is interrupted; every finalized block is already
+        // durable, so stopping at any point loses nothing.
+        let first = running.swap_remove(0);
+        let _ = first.consensus.await;
+        Err(NodeError::DataDir {
+            path: "consensus".into(),
+            message: "validator 0's consensus stopped".into(),
+        })
+    })
+}

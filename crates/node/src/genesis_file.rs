@@ -1,0 +1,230 @@
+//! The genesis file (TOML): what every member of a consortium starts its node from.
+//!
+//! ```toml
+//! chain_id = 1337
+//! timestamp = 0                # milliseconds since the Unix epoch
+//! block_gas_limit = 30000000
+//! gas_price = 0                # fixed base fee per gas, wei; 0 makes gas free
+//!
+//! [[validators]]
+//! public_key = "0x…"           # ed25519, 32 bytes
+//! p2p = "127.0.0.1:30300"      # where the other validators reach it
+//!
+//! [alloc]
+//! "0x…" = "1000000000000000000" # initial balance in wei, decimal or 0x-hex
+//! ```
+
+use alloy_primitives::{Address, U256};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path};
+use trellis_chain::{Genesis, GenesisError};
+use trellis_types::ValidatorId;
+
+/// One validator as the genesis file lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorEntry {
+    /// The ed25519 public key, `0x`-prefixed hex.
+    pub public_key: String,
+    /// Its p2p address.
+    pub p2p: SocketAddr,
+}
+
+/// The genesis file as written on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFile {
+    pub chain_id: u64,
+    #[serde(default)]
+    pub timestamp: u64,
+    pub block_gas_limit: u64,
+    #[serde(default)]
+    pub gas_price: u64,
+    pub validators: Vec<ValidatorEntry>,
+    #[serde(default)]
+    pub alloc: BTreeMap<Address, String>,
+}
+
+/// Why a genesis file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisFileError {
+    #[error("cannot read the genesis file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write the genesis file {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the genesis file {path} is not valid TOML for a genesis: {message}")]
+    Parse { path: String, message: String },
+    #[error("validator {index} in the genesis file: {reason}")]
+    BadValidator { index: usize, reason: String },
+    #[error(
+        "balance of {address} in the genesis file: {value:?} is not a decimal or 0x-hex amount of wei"
+    )]
+    BadBalance { address: Address, value: String },
+    #[error("the genesis is invalid: {0}")]
+    Invalid(#[from] GenesisError),
+}
+
+/// A validator's identity and address, parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub id: ValidatorId,
+    pub p2p: SocketAddr,
+}
+
+impl GenesisFile {
+    pub fn load(path: &Path) -> Result<Self, GenesisFileError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| GenesisFileError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        let file: Self = toml::from_str(&text).map_err(|e| GenesisFileError::Parse {
+            path: display,
+            message: e.to_string(),
+        })?;
+        file.genesis()?;
+        Ok(file)
+    }
+
+    /// Writes the file; never overwrites an existing one.
+    pub fn write_new(&self, path: &Path) -> Result<(), GenesisFileError> {
+        let write_error = |source| GenesisFileError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let text = toml::to_string_pretty(self).expect("a genesis file serializes");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(write_error)?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(write_error)
+    }
+
+    pub fn peers(&self) -> Result<Vec<Peer>, GenesisFileError> {
+        self.validators
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let id = parse_validator_id(&entry.public_key)
+                    .map_err(|reason| GenesisFileError::BadValidator { index, reason })?;
+                Ok(Peer { id, p2p: entry.p2p })
+            })
+            .collect()
+    }
+
+    /// The chain's genesis, checked.
+    pub fn genesis(&self) -> Result<Genesis, GenesisFileError> {
+        let validators = self.peers()?.into_iter().map(|p| p.id).collect();
+        let alloc = self
+            .alloc
+            .iter()
+            .map(|(address, value)| {
+                parse_wei(value).map(|wei| (*address, wei)).ok_or_else(|| {
+                    GenesisFileError::BadBalance {
+                        address: *address,
+                        value: value.clone(),
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let genesis = Genesis {
+            chain_id: self.chain_id,
+            timestamp: self.timestamp,
+            block_gas_limit: self.block_gas_limit,
+            gas_price: self.gas_price,
+            validators,
+            alloc,
+        };
+        genesis.validate()?;
+        Ok(genesis)
+    }
+}
+
+fn parse_wei(text: &str) -> Option<U256> {
+    match text.strip_prefix("0x") {
+        Some(hex) => U256::from_str_radix(hex, 16).ok(),
+        None => U256::from_str_radix(text, 10).ok(),
+    }
+}
+
+fn parse_validator_id(text: &str) -> Result<ValidatorId, String> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let bytes: [u8; 32] = alloy_primitives::hex::decode(digits)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("public key {text:?} is not 32 bytes of hex"))?;
+    <trellis_consensus::PublicKey as commonware_codec::DecodeExt<()>>::decode(bytes.to_vec())
+        .map(|_| ValidatorId(bytes))
+        .map_err(|_| format!("public key {text:?} is not a valid ed25519 point"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> GenesisFile {
+        GenesisFile {
+            chain_id: 1337,
+            timestamp: 0,
+            block_gas_limit: 30_000_000,
+            gas_price: 0,
+            validators: vec![ValidatorEntry {
+                public_key: trellis_crypto::ValidatorKey::from_bytes(&[7; 32]).public_hex(),
+                p2p: "127.0.0.1:30300".parse().unwrap(),
+            }],
+            alloc: BTreeMap::from([(Address::repeat_byte(1), "0x10".to_string())]),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genesis.toml");
+        sample().write_new(&path).unwrap();
+        let loaded = GenesisFile::load(&path).unwrap();
+        assert_eq!(loaded, sample());
+        let genesis = loaded.genesis().unwrap();
+        assert_eq!(genesis.alloc[&Address::repeat_byte(1)], U256::from(16));
+        assert!(sample().write_new(&path).is_err(), "never overwritten");
+    }
+
+    #[test]
+    fn bad_files_are_named_precisely() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genesis.toml");
+        std::fs::write(&path, "chain_id = 'x'").unwrap();
+        let error = GenesisFile::load(&path).unwrap_err().to_string();
+        assert!(error.contains("not valid TOML for a genesis"), "{error}");
+
+        let mut file = sample();
+        file.validators[0].public_key = "0x1234".into();
+        let error = file.genesis().unwrap_err().to_string();
+        assert!(error.contains("not 32 bytes of hex"), "{error}");
+
+        let mut file = sample();
+        file.alloc.insert(Address::ZERO, "ten".into());
+        let error = file.genesis().unwrap_err().to_string();
+        assert!(error.contains("not a decimal or 0x-hex amount"), "{error}");
+
+        let mut file = sample();
+        file.chain_id = 0;
+        assert!(
+            file.genesis()
+                .unwrap_err()
+                .to_string()
+                .contains("chain id 0")
+        );
+
+        let error = GenesisFile::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot read the genesis file"), "{error}");
+    }
+}

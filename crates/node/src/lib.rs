@@ -1,0 +1,39 @@
+//! A Trellis node: wires the chain, p2p, consensus and the JSON-RPC server together, and knows
+//! the files an operator handles (the genesis file, key files, a dev chain's directory).
+//!
+//! - [`validator::start`] starts one validator on the tokio runtime.
+//! - [`dev`] prepares and runs a development chain: N validators in one process, each with its
+//!   own keys, storage partitions and p2p port on 127.0.0.1, so even a dev chain uses the real,
+//!   encrypted network path. One process per validator is the same [`validator::start`] with
+//!   one validator per runtime.
+
+pub mod dev;
+pub mod genesis_file;
+pub mod validator;
+
+use std::net::SocketAddr;
+use trellis_types::ValidatorId;
+
+/// Why a node could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Genesis(#[from] genesis_file::GenesisFileError),
+    #[error(transparent)]
+    Chain(#[from] trellis_chain::ChainError),
+    #[error("consensus settings: {0}")]
+    Consensus(#[from] trellis_consensus::ConfigError),
+    #[error(transparent)]
+    Rpc(#[from] trellis_rpc::RpcError),
+    #[error("this node's validator key {0:?} is not in the genesis validator set")]
+    NotAValidator(ValidatorId),
+    #[error("cannot listen for p2p on {addr}: {source} (is another node using that port?)")]
+    P2pPort {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    DataDir { path: String, message: String },
+    #[error("key file {path}: {message}")]
+    KeyFile { path: String, message: String },
+}

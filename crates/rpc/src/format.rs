@@ -1,0 +1,133 @@
+//! Ledger values in the JSON shapes of the Ethereum JSON-RPC specification.
+
+use alloy_consensus::TxEnvelope;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{B256, U256, b256};
+use commonware_codec::EncodeSize as _;
+use serde_json::{Map, Value, json};
+use trellis_chain::StoredBlock;
+
+/// keccak-256 of the RLP of an empty list: the uncles hash of a block without uncles.
+const EMPTY_UNCLES_HASH: B256 =
+    b256!("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347");
+
+pub fn quantity(n: impl Into<u128>) -> String {
+    format!("{:#x}", n.into())
+}
+
+pub fn u256(n: U256) -> String {
+    format!("{n:#x}")
+}
+
+fn hash(h: &B256) -> String {
+    format!("{h:#x}")
+}
+
+/// The receipt of the `index`th transaction of `stored`.
+pub fn receipt(stored: &StoredBlock, index: usize) -> Value {
+    let block = &stored.block;
+    let record = &stored.receipts[index];
+    let block_hash = hash(&block.hash().0);
+    let number = quantity(block.height().get());
+    // Log indexes count across the whole block.
+    let first_log: usize = stored.receipts[..index]
+        .iter()
+        .map(|r| r.envelope.logs().len())
+        .sum();
+    let logs: Vec<Value> = record
+        .envelope
+        .logs()
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            json!({
+                "address": log.address,
+                "topics": log.topics(),
+                "data": log.data.data,
+                "blockHash": block_hash,
+                "blockNumber": number,
+                "transactionHash": hash(&record.tx_hash),
+                "transactionIndex": quantity(index as u64),
+                "logIndex": quantity((first_log + i) as u64),
+                "removed": false,
+            })
+        })
+        .collect();
+    json!({
+        "transactionHash": hash(&record.tx_hash),
+        "transactionIndex": quantity(index as u64),
+        "blockHash": block_hash,
+        "blockNumber": number,
+        "from": record.from,
+        "to": record.to,
+        "contractAddress": record.contract_address,
+        "cumulativeGasUsed": quantity(record.envelope.cumulative_gas_used()),
+        "gasUsed": quantity(record.gas_used),
+        "effectiveGasPrice": quantity(record.effective_gas_price),
+        "logs": logs,
+        "logsBloom": record.envelope.logs_bloom(),
+        "status": quantity(u64::from(record.envelope.status())),
+        "type": quantity(u64::from(u8::from(record.envelope.tx_type()))),
+    })
+}
+
+/// A transaction as `eth_getBlockByNumber(…, true)` lists it.
+fn transaction(stored: &StoredBlock, index: usize) -> Value {
+    let block = &stored.block;
+    let record = &stored.receipts[index];
+    let raw = &block.transactions()[index];
+    let envelope = TxEnvelope::decode_2718(&mut raw.as_ref())
+        .expect("stored blocks hold only transactions that decoded when executed");
+    let mut object = match serde_json::to_value(&envelope) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    object.insert("hash".into(), hash(&record.tx_hash).into());
+    object.insert("from".into(), json!(record.from));
+    object.insert("blockHash".into(), hash(&block.hash().0).into());
+    object.insert("blockNumber".into(), quantity(block.height().get()).into());
+    object.insert("transactionIndex".into(), quantity(index as u64).into());
+    object.insert(
+        "gasPrice".into(),
+        quantity(record.effective_gas_price).into(),
+    );
+    Value::Object(object)
+}
+
+/// A block; its transactions as hashes, or as objects when `full`.
+pub fn block(stored: &StoredBlock, base_fee: u64, full: bool) -> Value {
+    let block = &stored.block;
+    let header = block.header();
+    let transactions: Vec<Value> = (0..block.transactions().len())
+        .map(|i| {
+            if full {
+                transaction(stored, i)
+            } else {
+                hash(&stored.receipts[i].tx_hash).into()
+            }
+        })
+        .collect();
+    json!({
+        "number": quantity(header.height.get()),
+        "hash": hash(&block.hash().0),
+        "parentHash": hash(&header.parent.0),
+        "nonce": "0x0000000000000000",
+        "sha3Uncles": hash(&EMPTY_UNCLES_HASH),
+        "logsBloom": header.logs_bloom,
+        "transactionsRoot": hash(&header.transactions_root),
+        "stateRoot": hash(&header.state_root.0),
+        "receiptsRoot": hash(&header.receipts_root),
+        "miner": header.proposer.coinbase(),
+        "difficulty": "0x0",
+        "totalDifficulty": "0x0",
+        "extraData": "0x",
+        "size": quantity(block.encode_size() as u64),
+        "gasLimit": quantity(header.gas_limit),
+        "gasUsed": quantity(header.gas_used),
+        "timestamp": quantity(header.timestamp.seconds()),
+        "mixHash": hash(&header.parent.0),
+        "baseFeePerGas": quantity(base_fee),
+        "transactions": transactions,
+        "uncles": [],
+    })
+}
