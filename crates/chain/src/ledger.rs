@@ -119,6 +119,8 @@ struct Shared<E: Storage + Clock + Metrics> {
     mempool: Mempool,
     store: BlockStore<E>,
     inner: Mutex<Inner>,
+    /// Where client transactions go to be gossiped, once gossip runs.
+    gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<trellis_types::Bytes>>>,
 }
 
 /// The chain as one validator holds it. Cheap to clone; clones share everything.
@@ -194,6 +196,7 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
                     finalized,
                     pending: HashMap::new(),
                 }),
+                gossip: Mutex::new(None),
             }),
         })
     }
@@ -234,14 +237,37 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
         self.lock().finalized.state.account(address)
     }
 
-    /// Admits a transaction to the pool, checked against the latest finalized state.
+    /// Admits a transaction from a client to the pool, checked against the latest finalized
+    /// state, and queues it for gossip to the other validators.
     pub fn submit(
+        &self,
+        raw: trellis_types::Bytes,
+    ) -> Result<TxHash, trellis_mempool::AdmissionError> {
+        let hash = self.admit(raw.clone())?;
+        let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
+        if let Some(feed) = feed.as_ref() {
+            // Unbounded, but fed only by admitted transactions: the pool's capacity bounds it.
+            let _ = feed.unbounded_send(raw);
+        }
+        Ok(hash)
+    }
+
+    /// Admits a transaction another validator gossiped (not gossiped again: every validator
+    /// is connected to every other).
+    pub fn admit(
         &self,
         raw: trellis_types::Bytes,
     ) -> Result<TxHash, trellis_mempool::AdmissionError> {
         // Recovery happens inside `add` before any state is read; the chain lock is taken
         // per read, never across it.
         self.shared.mempool.add(raw, &LatestState(self))
+    }
+
+    /// The transactions clients submit from now on, for gossip. Replaces any earlier feed.
+    pub fn gossip_feed(&self) -> futures::channel::mpsc::UnboundedReceiver<trellis_types::Bytes> {
+        let (sender, receiver) = futures::channel::mpsc::unbounded();
+        *self.shared.gossip.lock().expect("gossip lock poisoned") = Some(sender);
+        receiver
     }
 }
 

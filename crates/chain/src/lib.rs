@@ -14,6 +14,7 @@
 //! - A data directory of another chain (a different genesis block) is refused at open.
 
 mod genesis;
+pub mod gossip;
 mod ledger;
 mod store;
 

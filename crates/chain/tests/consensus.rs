@@ -143,6 +143,8 @@ async fn spawn_validator(
         blocks: register(channel::BLOCKS).await,
         backfill: register(channel::BACKFILL).await,
     };
+    let transactions = register(channel::TRANSACTIONS).await;
+    trellis_chain::gossip::start(context.child("gossip"), chain.clone(), transactions);
     let config = Config {
         signer,
         validators: validators(),
@@ -264,6 +266,57 @@ fn four_validators_execute_the_same_30_blocks_of_transfers() {
             assert!(
                 chain.mempool().is_empty(),
                 "included transactions leave the pool"
+            );
+        }
+    });
+}
+
+#[test]
+fn transactions_sent_to_one_validator_reach_every_leader() {
+    runner(15).start(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        let mut chains = Vec::new();
+        for i in all {
+            chains.push(open_chain(&context, i).await);
+        }
+        for i in all {
+            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
+        }
+        // Submitted in rounds to validator 0 only, while the chain runs.
+        let txs = transfers(8);
+        for round in txs.chunks(SENDERS as usize) {
+            submit_all(&chains[0], round);
+            context.sleep(Duration::from_millis(300)).await;
+        }
+        let mut height = 1;
+        let mut included = 0;
+        let mut proposers = std::collections::BTreeSet::new();
+        while included < txs.len() {
+            wait_for_height(&context, &chains, height).await;
+            let block = chains[1]
+                .store()
+                .block(Height(height))
+                .await
+                .unwrap()
+                .unwrap();
+            if !block.block.transactions().is_empty() {
+                proposers.insert(block.block.header().proposer);
+            }
+            included += block.block.transactions().len();
+            height += 1;
+        }
+        assert_eq!(included, txs.len());
+        assert!(
+            proposers.len() > 1,
+            "only one validator proposed transactions: gossip did not reach the others"
+        );
+        wait_for_height(&context, &chains, height).await;
+        for chain in &chains {
+            assert_balances(chain, 8);
+            assert!(
+                chain.mempool().is_empty(),
+                "gossiped copies leave every pool"
             );
         }
     });

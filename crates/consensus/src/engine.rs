@@ -53,6 +53,9 @@ pub mod channel {
     pub const BLOCKS: u64 = 3;
     /// Marshal fetching finalized blocks and certificates it missed (backfill).
     pub const BACKFILL: u64 = 4;
+    /// Transaction gossip between pools. Not consensus's own, listed here so that every
+    /// channel id of the node is in one place.
+    pub const TRANSACTIONS: u64 = 5;
 }
 
 /// The `(sender, receiver)` pair of each consensus channel.

@@ -144,7 +144,13 @@ pub async fn start(
         blocks: network.register(channel::BLOCKS, quota),
         backfill: network.register(channel::BACKFILL, quota),
     };
+    let transactions = network.register(channel::TRANSACTIONS, quota);
     network.start();
+    trellis_chain::gossip::start(
+        context.child("gossip").with_attribute("validator", &prefix),
+        chain.clone(),
+        transactions,
+    );
 
     let config = Config {
         signer,

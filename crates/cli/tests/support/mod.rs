@@ -128,3 +128,77 @@ pub fn hex_u128(value: &Value) -> u128 {
     let text = value.as_str().expect("a hex quantity");
     u128::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()
 }
+
+/// Watches a node's finalized blocks from a thread, recording when each block and each
+/// transaction first became visible over RPC.
+pub struct BlockWatcher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Seen>,
+}
+
+/// What a [`BlockWatcher`] saw.
+#[derive(Default)]
+pub struct Seen {
+    /// Transaction hash → when its block was first seen.
+    pub transactions: std::collections::HashMap<String, Instant>,
+    /// Height → when the block was first seen.
+    pub blocks: Vec<(u64, Instant)>,
+}
+
+impl BlockWatcher {
+    pub fn start(rpc: SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = Seen::default();
+            let mut next = hex_u64(&rpc_request(rpc, "eth_blockNumber", json!([]))["result"]) + 1;
+            while !flag.load(Ordering::Relaxed) {
+                let latest = hex_u64(&rpc_request(rpc, "eth_blockNumber", json!([]))["result"]);
+                let now = Instant::now();
+                while next <= latest {
+                    let block = rpc_request(
+                        rpc,
+                        "eth_getBlockByNumber",
+                        json!([format!("{next:#x}"), false]),
+                    );
+                    for hash in block["result"]["transactions"].as_array().unwrap() {
+                        seen.transactions
+                            .insert(hash.as_str().unwrap().to_string(), now);
+                    }
+                    seen.blocks.push((next, now));
+                    next += 1;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            seen
+        });
+        Self { stop, thread }
+    }
+
+    pub fn finish(self) -> Seen {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// p50 and p99 of `durations`.
+pub fn percentiles(mut durations: Vec<Duration>) -> (Duration, Duration) {
+    durations.sort();
+    let at = |p: usize| durations[(durations.len() * p / 100).min(durations.len() - 1)];
+    (at(50), at(99))
+}
+
+impl DevNode {
+    /// Waits until the node has finalized `height`.
+    pub fn wait_for_height(&self, height: u64, timeout: Duration) {
+        let start = Instant::now();
+        while hex_u64(&self.call("eth_blockNumber", json!([]))) < height {
+            assert!(
+                start.elapsed() < timeout,
+                "height {height} not reached in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
