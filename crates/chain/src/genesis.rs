@@ -4,7 +4,7 @@ use alloy_consensus::constants::EMPTY_ROOT_HASH;
 use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
-use trellis_state::{Account, ChangeSet};
+use trellis_state::{Account, ChangeSet, MemoryStore, StateStore};
 use trellis_types::{
     Block, BlockHash, Bloom, ChainId, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId,
     View, transactions_root,
@@ -73,6 +73,15 @@ impl Genesis {
             changes.set_account(*address, Account::with_balance(*balance));
         }
         changes
+    }
+
+    /// Block 0 of this genesis: its state root computed from the allocations.
+    pub fn initial_block(&self) -> Block {
+        let mut state = MemoryStore::new();
+        let root = state
+            .commit(Height::GENESIS, &self.changes())
+            .expect("a fresh store accepts height 0");
+        self.block(root)
     }
 
     /// keccak-256 of every genesis setting in a fixed order: chain id, timestamp, gas limit,

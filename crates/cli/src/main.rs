@@ -7,7 +7,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
 use trellis_crypto::{KeyBundle, write_secret_file};
-use trellis_node::dev::{self, DevOptions};
+use trellis_node::{
+    dev::{self, DevOptions},
+    genesis_file::{GenesisFile, ValidatorEntry},
+    node_config::{self, NodeConfig},
+};
 
 /// Trellis: a permissioned BFT blockchain that runs the EVM.
 #[derive(Debug, Parser)]
@@ -37,6 +41,43 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8545")]
         rpc_addr: SocketAddr,
     },
+    /// Write a genesis file: the chain id, validators, initial balances and gas rules every
+    /// member's node starts from.
+    Init(InitArgs),
+    /// Run one validator configured by FILE (genesis, validator key, data directory, RPC).
+    Node {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// Where to write the genesis (TOML); an existing file is never overwritten.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The EIP-155 chain id transactions are signed for.
+    #[arg(long)]
+    chain_id: u64,
+    /// A validator: its ed25519 public key (from `trellis keys new`) and p2p address.
+    #[arg(
+        long = "validator",
+        value_name = "PUBLIC_KEY@HOST:PORT",
+        required = true
+    )]
+    validators: Vec<String>,
+    /// An initial balance in wei (decimal or 0x-hex).
+    #[arg(long = "alloc", value_name = "ADDRESS=WEI")]
+    alloc: Vec<String>,
+    /// The fixed base fee per gas, in wei (0: free gas).
+    #[arg(long, default_value_t = 0)]
+    gas_price: u64,
+    /// Most gas one block may use.
+    #[arg(long, default_value_t = 60_000_000)]
+    block_gas_limit: u64,
+    /// The genesis time in milliseconds since the Unix epoch (default: now).
+    #[arg(long)]
+    timestamp: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,7 +104,74 @@ fn main() -> Result<()> {
             accounts,
             rpc_addr,
         }),
+        Command::Init(args) => init(args),
+        Command::Node { config } => run_node(&config),
     }
+}
+
+fn init(args: InitArgs) -> Result<()> {
+    let validators = args
+        .validators
+        .iter()
+        .map(|v| {
+            let (key, addr) = v
+                .rsplit_once('@')
+                .with_context(|| format!("--validator {v:?}: expected PUBLIC_KEY@HOST:PORT"))?;
+            let p2p = addr.parse().with_context(|| {
+                format!("--validator {v:?}: {addr:?} is not an IP:PORT address")
+            })?;
+            Ok(ValidatorEntry {
+                public_key: key.to_string(),
+                p2p,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let alloc = args
+        .alloc
+        .iter()
+        .map(|a| {
+            let (address, wei) = a
+                .split_once('=')
+                .with_context(|| format!("--alloc {a:?}: expected ADDRESS=WEI"))?;
+            let address = address
+                .parse()
+                .with_context(|| format!("--alloc {a:?}: {address:?} is not an address"))?;
+            Ok((address, wei.to_string()))
+        })
+        .collect::<Result<_>>()?;
+    let timestamp = args.timestamp.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.map_or(0, |d| d.as_millis() as u64)
+    });
+    let file = GenesisFile {
+        chain_id: args.chain_id,
+        timestamp,
+        block_gas_limit: args.block_gas_limit,
+        gas_price: args.gas_price,
+        validators,
+        alloc,
+    };
+    let genesis = file.genesis()?;
+    file.write_new(&args.out)?;
+    println!(
+        "genesis written to {} (chain id {}, {} validator(s)); block 0 is {}",
+        args.out.display(),
+        genesis.chain_id,
+        genesis.validators.len(),
+        genesis.initial_block().hash()
+    );
+    Ok(())
+}
+
+fn run_node(path: &std::path::Path) -> Result<()> {
+    init_logging();
+    let config = NodeConfig::load(path)?;
+    let data_dir = config.data_dir.display().to_string();
+    node_config::run(config, move |rpc| {
+        println!("Trellis validator running, data in {data_dir}");
+        println!("JSON-RPC listening on http://{rpc}");
+    })
+    .context("running the node")
 }
 
 fn init_logging() {

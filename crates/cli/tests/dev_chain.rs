@@ -70,7 +70,7 @@ fn report(label: &str, sent: &[(String, Instant)], seen: &Seen) {
 fn two_hundred_transfers(validators: usize) -> (tempfile::TempDir, DevNode, Vec<AccountKey>) {
     let dir = tempfile::tempdir().unwrap();
     let count = validators.to_string();
-    let node = DevNode::start(dir.path(), &["--validators", &count, "--accounts", "20"]);
+    let node = DevNode::dev(dir.path(), &["--validators", &count, "--accounts", "20"]);
     assert_eq!(hex_u64(&node.call("eth_chainId", json!([]))), CHAIN_ID);
     assert_eq!(node.call("net_version", json!([])), json!("1337"));
     let keys = accounts(dir.path());
@@ -151,7 +151,7 @@ fn four_validators_finalize_200_transfers_and_survive_a_restart() {
     );
     node.kill();
 
-    let node = DevNode::start(dir.path(), &["--validators", "4"]);
+    let node = DevNode::dev(dir.path(), &["--validators", "4"]);
     let after = hex_u64(&node.call("eth_blockNumber", json!([])));
     assert!(after >= height, "height went back from {height} to {after}");
     let same = node.call(
@@ -193,7 +193,7 @@ fn rejection(node: &DevNode, raw: &str) -> (i64, String) {
 #[test]
 fn bad_transactions_get_precise_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut node = DevNode::start(dir.path(), &["--accounts", "2"]);
+    let mut node = DevNode::dev(dir.path(), &["--accounts", "2"]);
     let keys = accounts(dir.path());
     let rich = &keys[0];
     let before = balance(&node, rich.address());
@@ -277,7 +277,7 @@ fn bad_transactions_get_precise_errors_and_change_nothing() {
 #[test]
 fn a_dev_directory_with_another_validator_count_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let node = DevNode::start(dir.path(), &[]);
+    let node = DevNode::dev(dir.path(), &[]);
     node.kill();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"))
         .args([

@@ -184,9 +184,8 @@ pub fn run(
     rpc_addr: SocketAddr,
     ready: impl FnOnce(SocketAddr) + Send + 'static,
 ) -> Result<(), NodeError> {
-    let runtime = tokio::Config::new()
-        .with_storage_directory(&chain.storage)
-        .with_catch_panics(false);
+    crate::check_rpc_port(rpc_addr)?;
+    let runtime = tokio::Config::new().with_storage_directory(&chain.storage);
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = chain.genesis.genesis()?;
         let peers = chain.genesis.peers()?;
@@ -201,9 +200,6 @@ pub fn run(
         // durable, so stopping at any point loses nothing.
         let first = running.swap_remove(0);
         let _ = first.consensus.await;
-        Err(NodeError::DataDir {
-            path: "consensus".into(),
-            message: "validator 0's consensus stopped".into(),
-        })
+        Err(NodeError::Stopped)
     })
 }

@@ -9,6 +9,7 @@
 
 pub mod dev;
 pub mod genesis_file;
+pub mod node_config;
 pub mod validator;
 
 use std::net::SocketAddr;
@@ -36,4 +37,20 @@ pub enum NodeError {
     DataDir { path: String, message: String },
     #[error("key file {path}: {message}")]
     KeyFile { path: String, message: String },
+    #[error("configuration file {path}: {message}")]
+    Config { path: String, message: String },
+    #[error("cannot listen for JSON-RPC on {addr}: {source} (is another node using that port?)")]
+    RpcPort {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("consensus stopped")]
+    Stopped,
+}
+
+/// Refuses early, before any validator starts, if the RPC port is taken.
+pub fn check_rpc_port(addr: SocketAddr) -> Result<(), NodeError> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| NodeError::RpcPort { addr, source })
 }

@@ -13,26 +13,34 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A `trellis dev` process; killed when dropped.
-pub struct DevNode {
+/// A `trellis dev` or `trellis node` process; killed when dropped.
+pub struct NodeProcess {
     child: Child,
     pub rpc: SocketAddr,
 }
 
-impl DevNode {
+/// The dev chain's process.
+pub type DevNode = NodeProcess;
+
+impl NodeProcess {
     /// Starts `trellis dev` on `dir` with the given extra arguments and waits until its RPC
     /// server listens.
-    pub fn start(dir: &Path, args: &[&str]) -> Self {
+    pub fn dev(dir: &Path, args: &[&str]) -> Self {
+        let mut all: Vec<String> = vec!["dev".into(), "--data-dir".into()];
+        all.push(dir.display().to_string());
+        all.extend(["--rpc-addr".into(), "127.0.0.1:0".into()]);
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::start(&all)
+    }
+
+    /// Starts `trellis ARGS` and waits until its RPC server listens.
+    pub fn start(args: &[String]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
-            .arg("dev")
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--rpc-addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start trellis dev");
+            .expect("start trellis");
         let stdout = child.stdout.take().unwrap();
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -45,7 +53,7 @@ impl DevNode {
         });
         let rpc = receiver
             .recv_timeout(Duration::from_secs(60))
-            .expect("trellis dev did not start its RPC server within 60 s");
+            .expect("trellis did not start its RPC server within 60 s");
         Self { child, rpc }
     }
 
@@ -92,7 +100,7 @@ impl DevNode {
     }
 }
 
-impl Drop for DevNode {
+impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -189,7 +197,7 @@ pub fn percentiles(mut durations: Vec<Duration>) -> (Duration, Duration) {
     (at(50), at(99))
 }
 
-impl DevNode {
+impl NodeProcess {
     /// Waits until the node has finalized `height`.
     pub fn wait_for_height(&self, height: u64, timeout: Duration) {
         let start = Instant::now();

@@ -1,0 +1,202 @@
+//! `trellis init` and `trellis node --config`: an operator's path from keys to a running
+//! validator, and the errors a misconfiguration gets.
+
+mod support;
+
+use alloy_consensus::TxEip1559;
+use alloy_primitives::{Address, TxKind, U256};
+use serde_json::{Value, json};
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::Duration,
+};
+use support::{NodeProcess, hex_u64, hex_u128};
+use trellis_crypto::AccountKey;
+
+fn trellis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(args)
+        .output()
+        .expect("run trellis")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `trellis keys new --out` in `dir`; returns the file and its parsed contents.
+fn new_keys(dir: &Path, name: &str) -> (PathBuf, Value) {
+    let path = dir.join(name);
+    let output = trellis(&["keys", "new", "--out", path.to_str().unwrap()]);
+    assert!(output.status.success());
+    let keys = serde_json::from_slice(&output.stdout).unwrap();
+    (path, keys)
+}
+
+/// A one-validator chain in `dir`: keys, a genesis funding the key's account, a node config.
+/// Returns the config path and the funded account's key.
+fn one_validator_chain(dir: &Path, chain_id: u64) -> (PathBuf, AccountKey) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (key_file, keys) = new_keys(dir, "keys.json");
+    let account = AccountKey::from_hex(keys["account"]["private_key"].as_str().unwrap()).unwrap();
+    let genesis = dir.join(format!("genesis-{chain_id}.toml"));
+    let validator = format!(
+        "{}@127.0.0.1:{}",
+        keys["validator"]["public_key"].as_str().unwrap(),
+        free_port()
+    );
+    let alloc = format!("{}=1000000000000000000", account.address());
+    let output = trellis(&[
+        "init",
+        "--out",
+        genesis.to_str().unwrap(),
+        "--chain-id",
+        &chain_id.to_string(),
+        "--validator",
+        &validator,
+        "--alloc",
+        &alloc,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("block 0 is 0x"), "{stdout}");
+    let config = dir.join(format!("node-{chain_id}.toml"));
+    let text = format!(
+        "genesis = {:?}\nvalidator_key = {:?}\ndata_dir = \"data\"\nrpc_addr = \"127.0.0.1:{}\"\n",
+        genesis.file_name().unwrap(),
+        key_file.file_name().unwrap(),
+        free_port()
+    );
+    std::fs::write(&config, text).unwrap();
+    (config, account)
+}
+
+fn node_args(config: &Path) -> Vec<String> {
+    vec![
+        "node".into(),
+        "--config".into(),
+        config.display().to_string(),
+    ]
+}
+
+/// Runs `trellis node` expecting it to fail; returns its error output.
+fn failing_node(config: &Path) -> String {
+    let output = trellis(&["node", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success(), "the node started: {output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn an_initialized_validator_finalizes_a_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, account) = one_validator_chain(dir.path(), 4242);
+    let node = NodeProcess::start(&node_args(&config));
+    assert_eq!(hex_u64(&node.call("eth_chainId", json!([]))), 4242);
+    let to = Address::repeat_byte(0xcd);
+    let raw = account.sign_transaction(TxEip1559 {
+        chain_id: 4242,
+        nonce: 0,
+        gas_limit: 21_000,
+        to: TxKind::Call(to),
+        value: U256::from(7),
+        ..TxEip1559::default()
+    });
+    let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+    let receipt = node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+    assert_eq!(receipt["status"], json!("0x1"));
+    assert_eq!(
+        hex_u128(&node.call("eth_getBalance", json!([to, "latest"]))),
+        7
+    );
+    assert!(
+        dir.path().join("data").is_dir(),
+        "data_dir is relative to the config"
+    );
+}
+
+#[test]
+fn misconfigurations_are_named_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = one_validator_chain(dir.path(), 5151);
+
+    // A configuration that is not valid TOML for a node.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "genesis = 12\n").unwrap();
+    let error = failing_node(&bad);
+    assert!(error.contains("configuration file"), "{error}");
+    assert!(error.contains("bad.toml"), "{error}");
+
+    // A genesis file that is missing.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let missing = dir.path().join("missing.toml");
+    std::fs::write(&missing, text.replace("genesis-5151.toml", "nowhere.toml")).unwrap();
+    let error = failing_node(&missing);
+    assert!(error.contains("cannot read the genesis file"), "{error}");
+
+    // A key that is not one of the genesis validators.
+    let (other_key, _) = new_keys(dir.path(), "other.json");
+    let outsider = dir.path().join("outsider.toml");
+    let other_name = other_key.file_name().unwrap().to_str().unwrap();
+    std::fs::write(&outsider, text.replace("keys.json", other_name)).unwrap();
+    let error = failing_node(&outsider);
+    assert!(
+        error.contains("not in the genesis validator set"),
+        "{error}"
+    );
+
+    // A busy RPC port.
+    let rpc_port: u16 = text
+        .split("127.0.0.1:")
+        .last()
+        .unwrap()
+        .trim()
+        .trim_end_matches('"')
+        .parse()
+        .unwrap();
+    let busy = TcpListener::bind(("127.0.0.1", rpc_port)).unwrap();
+    let error = failing_node(&config);
+    assert!(
+        error.contains(&format!(
+            "cannot listen for JSON-RPC on 127.0.0.1:{rpc_port}"
+        )),
+        "{error}"
+    );
+    drop(busy);
+
+    // A bad genesis given to init: an invalid validator key.
+    let output = trellis(&[
+        "init",
+        "--out",
+        dir.path().join("g.toml").to_str().unwrap(),
+        "--chain-id",
+        "1",
+        "--validator",
+        "0x1234@127.0.0.1:1",
+    ]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("not 32 bytes of hex"), "{error}");
+}
+
+#[test]
+fn a_data_directory_of_another_chain_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = one_validator_chain(dir.path(), 6161);
+    let node = NodeProcess::start(&node_args(&first));
+    node.wait_for_height(1, Duration::from_secs(30));
+    node.kill();
+    // Same directory, same data_dir, another genesis.
+    let (second, _) = one_validator_chain(&dir.path().join("second"), 6262);
+    let text = std::fs::read_to_string(&second)
+        .unwrap()
+        .replace("data_dir = \"data\"", "data_dir = \"../data\"");
+    std::fs::write(&second, text).unwrap();
+    let error = failing_node(&second);
+    assert!(error.contains("holds the chain with genesis"), "{error}");
+}

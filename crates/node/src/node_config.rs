@@ -1,0 +1,111 @@
+//! One configured validator per process: `trellis node --config FILE`.
+//!
+//! ```toml
+//! genesis = "genesis.toml"          # written by `trellis init`; relative to this file
+//! validator_key = "keys.json"       # written by `trellis keys new --out`
+//! data_dir = "data"                 # this validator's storage
+//! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
+//! ```
+
+use crate::{
+    NodeError,
+    genesis_file::GenesisFile,
+    validator::{self, ValidatorSetup},
+};
+use commonware_runtime::{Runner as _, Supervisor as _, tokio};
+use serde::Deserialize;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+use trellis_crypto::{KeyBundle, ValidatorKey};
+
+fn default_rpc_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8545))
+}
+
+/// The node's configuration file, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    genesis: PathBuf,
+    validator_key: PathBuf,
+    data_dir: PathBuf,
+    #[serde(default = "default_rpc_addr")]
+    rpc_addr: SocketAddr,
+}
+
+/// A loaded and checked node configuration.
+pub struct NodeConfig {
+    pub genesis: GenesisFile,
+    pub key: ValidatorKey,
+    pub data_dir: PathBuf,
+    pub rpc_addr: SocketAddr,
+}
+
+fn config_error(path: &Path, message: impl std::fmt::Display) -> NodeError {
+    NodeError::Config {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl NodeConfig {
+    /// Reads the configuration and everything it names: the genesis file and the key file.
+    /// Relative paths are taken from the configuration file's directory.
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| config_error(path, e))?;
+        let file: NodeFile = toml::from_str(&text).map_err(|e| config_error(path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| base.join(p);
+        let genesis = GenesisFile::load(&resolve(&file.genesis))?;
+        let key = load_key(&resolve(&file.validator_key))?;
+        let me = key.validator_id();
+        if !genesis.peers()?.iter().any(|p| p.id == me) {
+            return Err(NodeError::NotAValidator(me));
+        }
+        Ok(Self {
+            genesis,
+            key,
+            data_dir: resolve(&file.data_dir),
+            rpc_addr: file.rpc_addr,
+        })
+    }
+}
+
+/// The validator key of a key file written by `trellis keys new --out`.
+fn load_key(path: &Path) -> Result<ValidatorKey, NodeError> {
+    let key_error = |message: String| NodeError::KeyFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+    let bundle: KeyBundle = serde_json::from_str(&text)
+        .map_err(|e| key_error(format!("not a key file of `trellis keys new`: {e}")))?;
+    let (_, validator) = bundle.keys().map_err(|e| key_error(e.to_string()))?;
+    Ok(validator)
+}
+
+/// Runs the configured validator and its JSON-RPC server until the process ends. `ready` is
+/// called with the RPC address once it listens.
+pub fn run(
+    config: NodeConfig,
+    ready: impl FnOnce(SocketAddr) + Send + 'static,
+) -> Result<(), NodeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::DataDir {
+        path: config.data_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    crate::check_rpc_port(config.rpc_addr)?;
+    let runtime = tokio::Config::new().with_storage_directory(&config.data_dir);
+    tokio::Runner::new(runtime).start(|context| async move {
+        let genesis = config.genesis.genesis()?;
+        let peers = config.genesis.peers()?;
+        let setup = ValidatorSetup::new(config.key, genesis, peers, "validator".into());
+        let running = validator::start(&context.child("validator"), setup).await?;
+        let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone()).await?;
+        ready(server.local_addr());
+        let _ = running.consensus.await;
+        Err(NodeError::Stopped)
+    })
+}
