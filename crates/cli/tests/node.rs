@@ -169,6 +169,22 @@ fn misconfigurations_are_named_and_exit_non_zero() {
     );
     drop(busy);
 
+    // A busy p2p port (the validator's own address in the genesis).
+    let genesis = std::fs::read_to_string(dir.path().join("genesis-5151.toml")).unwrap();
+    let p2p = genesis
+        .lines()
+        .find_map(|l| l.strip_prefix("p2p = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let busy = TcpListener::bind(&p2p).unwrap();
+    let error = failing_node(&config);
+    assert!(
+        error.contains(&format!("cannot listen for p2p on {p2p}")),
+        "{error}"
+    );
+    drop(busy);
+
     // A bad genesis given to init: an invalid validator key.
     let output = trellis(&[
         "init",
