@@ -5,15 +5,13 @@
 use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, TxKind, U256};
 use commonware_cryptography::{Signer as _, ed25519};
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{
-    Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
-};
-use commonware_utils::{NZU32, NZUsize, probability};
+use commonware_runtime::{Clock as _, Handle, Runner as _, Supervisor as _, deterministic};
 use std::{collections::BTreeMap, time::Duration};
 use trellis_chain::{Chain, ChainConfig, Genesis};
 use trellis_consensus::{
-    BlockTiming, Channels, Config, ConsensusBlock, PublicKey, Set, Timeouts, engine::channel,
+    Config, ConsensusBlock, PublicKey, Set, Timeouts,
+    engine::channel,
+    simulation::{self, SimOracle},
     validator_id,
 };
 use trellis_crypto::AccountKey;
@@ -78,41 +76,6 @@ fn transfers(per_sender: u64) -> Vec<Bytes> {
     txs
 }
 
-async fn network(
-    context: &deterministic::Context,
-    online: &[usize],
-) -> Oracle<PublicKey, deterministic::Context> {
-    let keys = validator_keys();
-    let (network, oracle) = Network::new_with_peers(
-        context.child("network"),
-        simulated::Config {
-            max_size: trellis_consensus::max_message_size(N as u32, &BlockLimits::default()),
-            max_peers_per_set: NZUsize!(N),
-            disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
-        },
-        keys.iter().map(|k| k.public_key()),
-    )
-    .await;
-    network.start();
-    let link = Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        success_rate: probability!(1.0),
-    };
-    for &a in online {
-        for &b in online {
-            if a != b {
-                oracle
-                    .add_link(keys[a].public_key(), keys[b].public_key(), link.clone())
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-    oracle
-}
-
 async fn open_chain(context: &deterministic::Context, index: usize) -> TestChain {
     Chain::open(
         context.child("chain").with_attribute("validator", index),
@@ -128,22 +91,14 @@ async fn open_chain(context: &deterministic::Context, index: usize) -> TestChain
 
 async fn spawn_validator(
     context: &deterministic::Context,
-    oracle: &Oracle<PublicKey, deterministic::Context>,
+    oracle: &SimOracle,
     index: usize,
     chain: TestChain,
 ) -> Handle<()> {
     let signer = validator_keys()[index].clone();
     let control = oracle.control(signer.public_key());
-    let quota = Quota::per_second(NZU32!(1_024));
-    let register = async |id| control.register(id, quota).await.unwrap();
-    let channels = Channels {
-        votes: register(channel::VOTES).await,
-        certificates: register(channel::CERTIFICATES).await,
-        simplex_resolver: register(channel::SIMPLEX_RESOLVER).await,
-        blocks: register(channel::BLOCKS).await,
-        backfill: register(channel::BACKFILL).await,
-    };
-    let transactions = register(channel::TRANSACTIONS).await;
+    let channels = simulation::channels(&control).await;
+    let transactions = simulation::register(&control, channel::TRANSACTIONS).await;
     trellis_chain::gossip::start(context.child("gossip"), chain.clone(), transactions);
     let config = Config {
         signer,
@@ -153,22 +108,15 @@ async fn spawn_validator(
         genesis: ConsensusBlock::new(chain.genesis_block()).unwrap(),
         limits: BlockLimits::default(),
         timeouts: Timeouts::default(),
-        timing: BlockTiming {
-            empty_block_interval: Duration::from_millis(500),
-            max_future_drift: Duration::from_secs(1),
-        },
+        timing: simulation::timing(),
         ledger: chain,
     };
-    let provider = oracle.manager();
-    context
-        .child("validator")
-        .with_attribute("index", index)
-        .spawn(move |ctx| async move {
-            let engine = trellis_consensus::start(ctx, config, provider, control.clone(), channels)
-                .await
-                .expect("valid config");
-            let _ = engine.await;
-        })
+    simulation::spawn(context, oracle, control, channels, config)
+}
+
+async fn network(context: &deterministic::Context, online: &[usize]) -> SimOracle {
+    let keys: Vec<PublicKey> = validator_keys().iter().map(|k| k.public_key()).collect();
+    simulation::network(context, &keys, online).await
 }
 
 fn runner(seed: u64) -> deterministic::Runner {

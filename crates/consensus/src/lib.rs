@@ -10,6 +10,7 @@ mod application;
 mod block;
 pub mod engine;
 mod ledger;
+pub mod simulation;
 
 pub use application::BlockTiming;
 pub use block::{ConsensusBlock, ConsensusBlockError, ProposalContext, validator_id};

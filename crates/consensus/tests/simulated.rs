@@ -8,19 +8,17 @@
 
 use alloy_primitives::keccak256;
 use commonware_cryptography::Signer as _;
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{
-    Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
-};
-use commonware_utils::{NZU32, NZUsize, probability, sync::Mutex};
+use commonware_runtime::{Clock as _, Handle, Runner as _, deterministic};
+use commonware_utils::sync::Mutex;
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
     time::Duration,
 };
 use trellis_consensus::{
-    BlockTiming, Channels, Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey,
-    Set, Timeouts, engine::channel, validator_id,
+    Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey, Set, Timeouts,
+    simulation::{self, SimOracle},
+    validator_id,
 };
 use trellis_types::{
     B256, Block, BlockHash, BlockLimits, Bloom, Bytes, Epoch, Header, Height, StateRoot, Timestamp,
@@ -213,58 +211,20 @@ impl Ledger for TestLedger {
     }
 }
 
-async fn network(
-    context: &deterministic::Context,
-    online: &[usize],
-) -> Oracle<PublicKey, deterministic::Context> {
-    let keys = keys();
-    let (network, oracle) = Network::new_with_peers(
-        context.child("network"),
-        simulated::Config {
-            max_size: trellis_consensus::max_message_size(N as u32, &BlockLimits::default()),
-            max_peers_per_set: NZUsize!(N),
-            disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
-        },
-        keys.iter().map(|k| k.public_key()),
-    )
-    .await;
-    network.start();
-    let link = Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        success_rate: probability!(1.0),
-    };
-    for &a in online {
-        for &b in online {
-            if a != b {
-                oracle
-                    .add_link(keys[a].public_key(), keys[b].public_key(), link.clone())
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-    oracle
+async fn network(context: &deterministic::Context, online: &[usize]) -> SimOracle {
+    let keys: Vec<PublicKey> = keys().iter().map(|k| k.public_key()).collect();
+    simulation::network(context, &keys, online).await
 }
 
 async fn spawn_validator(
     context: &deterministic::Context,
-    oracle: &Oracle<PublicKey, deterministic::Context>,
+    oracle: &SimOracle,
     index: usize,
     ledger: TestLedger,
 ) -> Handle<()> {
     let signer = keys()[index].clone();
     let control = oracle.control(signer.public_key());
-    let quota = Quota::per_second(NZU32!(1_024));
-    let register = async |id| control.register(id, quota).await.unwrap();
-    let channels = Channels {
-        votes: register(channel::VOTES).await,
-        certificates: register(channel::CERTIFICATES).await,
-        simplex_resolver: register(channel::SIMPLEX_RESOLVER).await,
-        blocks: register(channel::BLOCKS).await,
-        backfill: register(channel::BACKFILL).await,
-    };
+    let channels = simulation::channels(&control).await;
     let config = Config {
         signer,
         validators: validators(),
@@ -273,19 +233,10 @@ async fn spawn_validator(
         genesis: genesis(),
         limits: BlockLimits::default(),
         timeouts: Timeouts::default(),
-        timing: BlockTiming {
-            empty_block_interval: Duration::from_millis(500),
-            max_future_drift: Duration::from_secs(1),
-        },
+        timing: simulation::timing(),
         ledger,
     };
-    let provider = oracle.manager();
-    context.child("validator").spawn(move |ctx| async move {
-        let engine = trellis_consensus::start(ctx, config, provider, control.clone(), channels)
-            .await
-            .expect("valid config");
-        let _ = engine.await;
-    })
+    simulation::spawn(context, oracle, control, channels, config)
 }
 
 fn runner(seed: u64) -> deterministic::Runner {

@@ -1,0 +1,112 @@
+//! Validators on commonware's simulated network, in the deterministic runtime: the harness of
+//! every test that runs consensus end to end (here with a stand-in ledger, in `trellis-chain`
+//! with the real one). A seed reproduces a run exactly.
+
+use crate::{
+    application::BlockTiming,
+    engine::{Channels, Config, channel, max_message_size, start},
+    ledger::Ledger,
+};
+use commonware_cryptography::ed25519::PublicKey;
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Handle, Quota, Spawner as _, Supervisor as _, deterministic};
+use commonware_utils::{NZU32, NZUsize, probability};
+use std::time::Duration;
+use trellis_types::BlockLimits;
+
+/// The simulated network's control of its peers.
+pub type SimOracle = Oracle<PublicKey, deterministic::Context>;
+/// One peer's handle on the simulated network.
+pub type SimControl = simulated::Control<PublicKey, deterministic::Context>;
+pub type SimSender = simulated::Sender<PublicKey, deterministic::Context>;
+pub type SimReceiver = simulated::Receiver<PublicKey>;
+/// One registered channel of a simulated peer.
+pub type SimChannel = (SimSender, SimReceiver);
+
+/// Messages per second per peer and channel.
+const QUOTA: u32 = 1_024;
+
+/// Timing for simulations: empty blocks every 500 ms.
+pub fn timing() -> BlockTiming {
+    BlockTiming {
+        empty_block_interval: Duration::from_millis(500),
+        max_future_drift: Duration::from_secs(1),
+    }
+}
+
+/// A network of `validators` in which the ones listed in `online` are linked to each other
+/// (20 ms ± 5 ms, no loss); the others are cut off, as if down.
+pub async fn network(
+    context: &deterministic::Context,
+    validators: &[PublicKey],
+    online: &[usize],
+) -> SimOracle {
+    let n = validators.len();
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: max_message_size(n as u32, &BlockLimits::default()),
+            max_peers_per_set: NZUsize!(n),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        validators.iter().cloned(),
+    )
+    .await;
+    network.start();
+    let link = Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        success_rate: probability!(1.0),
+    };
+    for &a in online {
+        for &b in online {
+            if a != b {
+                oracle
+                    .add_link(validators[a].clone(), validators[b].clone(), link.clone())
+                    .await
+                    .expect("link two simulated peers");
+            }
+        }
+    }
+    oracle
+}
+
+/// Registers channel `id` for the peer behind `control`.
+pub async fn register(control: &SimControl, id: u64) -> SimChannel {
+    control
+        .register(id, Quota::per_second(NZU32!(QUOTA)))
+        .await
+        .expect("register a simulated channel")
+}
+
+/// Registers the consensus channels of one peer.
+pub async fn channels(control: &SimControl) -> Channels<SimSender, SimReceiver> {
+    Channels {
+        votes: register(control, channel::VOTES).await,
+        certificates: register(control, channel::CERTIFICATES).await,
+        simplex_resolver: register(control, channel::SIMPLEX_RESOLVER).await,
+        blocks: register(control, channel::BLOCKS).await,
+        backfill: register(control, channel::BACKFILL).await,
+    }
+}
+
+/// Starts one validator's consensus on the simulated network, in a task of its own.
+pub fn spawn<L: Ledger>(
+    context: &deterministic::Context,
+    oracle: &SimOracle,
+    control: SimControl,
+    channels: Channels<SimSender, SimReceiver>,
+    config: Config<L>,
+) -> Handle<()> {
+    let provider = oracle.manager();
+    context
+        .child("validator")
+        .with_attribute("prefix", &config.partition_prefix)
+        .spawn(move |ctx| async move {
+            let engine = start(ctx, config, provider, control, channels)
+                .await
+                .expect("a valid simulation config");
+            let _ = engine.await;
+        })
+}
