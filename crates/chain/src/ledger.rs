@@ -84,6 +84,10 @@ pub enum ChainError {
     },
     #[error("stored block {height} does not replay to its own state root (stored data is corrupt)")]
     CorruptReplay { height: Height },
+    #[error(
+        "stored block {height} is missing, though blocks up to {last} are stored (stored data is corrupt)"
+    )]
+    MissingBlock { height: Height, last: Height },
 }
 
 /// A block executed here but not finalized yet.
@@ -168,20 +172,17 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
                     expected: genesis_block.hash(),
                 });
             }
-            Some(_) => replay(&executor, &store, state, genesis_block).await?,
+            Some(_) => {
+                let at_genesis = Finalized::at_genesis(state, &genesis_block);
+                replay(&executor, &store, at_genesis).await?
+            }
             None => {
                 let stored = StoredBlock {
                     block: genesis_block.clone(),
                     receipts: Vec::new(),
                 };
                 store.put(&stored, 0).await?;
-                Finalized {
-                    state,
-                    tip: genesis_block.header().clone(),
-                    tip_hash: genesis_block.hash(),
-                    recent: BTreeMap::from([(Height::GENESIS, genesis_block.hash())]),
-                    next_tx_position: 0,
-                }
+                Finalized::at_genesis(state, &genesis_block)
             }
         };
         info!(height = %finalized.tip.height, hash = %finalized.tip_hash, "chain opened");
@@ -292,40 +293,41 @@ impl<E: Storage + Clock + Metrics> StateReader for LatestState<'_, E> {
 async fn replay<E: Storage + Clock + Metrics>(
     executor: &Executor,
     store: &BlockStore<E>,
-    mut state: MemoryStore,
-    genesis: Block,
+    mut finalized: Finalized,
 ) -> Result<Finalized, ChainError> {
     let last = store.last_height().await.unwrap_or(Height::GENESIS);
-    let mut finalized = Finalized {
-        state: MemoryStore::new(),
-        tip: genesis.header().clone(),
-        tip_hash: genesis.hash(),
-        recent: BTreeMap::from([(Height::GENESIS, genesis.hash())]),
-        next_tx_position: 0,
-    };
-    let mut height = Height::GENESIS;
-    while height < last {
-        height = height.next();
-        let stored = store
+    while finalized.tip.height < last {
+        let height = finalized.tip.height.next();
+        let block = store
             .block(height)
             .await?
-            .ok_or(ChainError::CorruptReplay { height })?;
-        let block = stored.block;
+            .ok_or(ChainError::MissingBlock { height, last })?
+            .block;
         let context = context_of(block.header(), &finalized.recent);
-        let outcome = executor.execute(&context, &state, block.transactions())?;
-        let root = state.commit(height, &outcome.changes)?;
+        let outcome = executor.execute(&context, &finalized.state, block.transactions())?;
+        let root = finalized.state.commit(height, &outcome.changes)?;
         if root != block.header().state_root || block.parent() != finalized.tip_hash {
             return Err(ChainError::CorruptReplay { height });
         }
         finalized.next_tx_position += block.transactions().len() as u64;
         finalized.advance(&block);
     }
-    finalized.state = state;
     info!(blocks = last.get(), "replayed stored blocks");
     Ok(finalized)
 }
 
 impl Finalized {
+    /// The chain at block 0, with `state` the genesis state.
+    fn at_genesis(state: MemoryStore, genesis: &Block) -> Self {
+        Self {
+            state,
+            tip: genesis.header().clone(),
+            tip_hash: genesis.hash(),
+            recent: BTreeMap::from([(Height::GENESIS, genesis.hash())]),
+            next_tx_position: 0,
+        }
+    }
+
     /// Moves the tip to `block`, which was just committed.
     fn advance(&mut self, block: &Block) {
         assert_eq!(
