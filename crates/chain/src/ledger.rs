@@ -501,11 +501,6 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
     /// Executes a block proposed by someone else and checks it against its header.
     fn execute_block(&self, inner: &Inner, block: &Block) -> Result<Executed, ChainError> {
         let hash = block.hash();
-        if inner.layers(&block.parent()).is_none() {
-            return Err(ChainError::UnknownParent {
-                parent: block.parent(),
-            });
-        }
         let transactions = self.recover(block)?;
         let mut context = context_of(block.header(), &BTreeMap::new());
         let (outcome, root) = self.run(inner, &mut context, &transactions)?;

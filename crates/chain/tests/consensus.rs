@@ -119,6 +119,26 @@ async fn network(context: &deterministic::Context, online: &[usize]) -> SimOracl
     simulation::network(context, &keys, online).await
 }
 
+/// Opens the chains of the validators in `online` (the others are down), gives every pool
+/// `txs`, and starts their consensus and gossip.
+async fn start_chains(
+    context: &deterministic::Context,
+    online: &[usize],
+    txs: &[Bytes],
+) -> Vec<TestChain> {
+    let oracle = network(context, online).await;
+    let mut chains = Vec::new();
+    for &i in online {
+        let chain = open_chain(context, i).await;
+        submit_all(&chain, txs);
+        chains.push(chain);
+    }
+    for (chain, &i) in chains.iter().zip(online) {
+        spawn_validator(context, &oracle, i, chain.clone()).await;
+    }
+    chains
+}
+
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
         deterministic::Config::new()
@@ -185,20 +205,8 @@ fn assert_balances(chain: &TestChain, per_sender: u64) {
 #[test]
 fn four_validators_execute_the_same_30_blocks_of_transfers() {
     runner(11).start(|context| async move {
-        let all = [0, 1, 2, 3];
-        let oracle = network(&context, &all).await;
-        let mut chains = Vec::new();
-        for i in all {
-            chains.push(open_chain(&context, i).await);
-        }
-        // No gossip yet: every validator's pool gets the transactions directly.
         let txs = transfers(10);
-        for chain in &chains {
-            submit_all(chain, &txs);
-        }
-        for i in all {
-            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
-        }
+        let chains = start_chains(&context, &[0, 1, 2, 3], &txs).await;
         wait_for_height(&context, &chains, 30).await;
         let included = assert_same_blocks(&chains, 30).await;
         assert!(included <= txs.len());
@@ -222,15 +230,7 @@ fn four_validators_execute_the_same_30_blocks_of_transfers() {
 #[test]
 fn transactions_sent_to_one_validator_reach_every_leader() {
     runner(15).start(|context| async move {
-        let all = [0, 1, 2, 3];
-        let oracle = network(&context, &all).await;
-        let mut chains = Vec::new();
-        for i in all {
-            chains.push(open_chain(&context, i).await);
-        }
-        for i in all {
-            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
-        }
+        let chains = start_chains(&context, &[0, 1, 2, 3], &[]).await;
         // Submitted in rounds to validator 0 only, while the chain runs.
         let txs = transfers(8);
         for round in txs.chunks(SENDERS as usize) {
@@ -273,19 +273,8 @@ fn transactions_sent_to_one_validator_reach_every_leader() {
 #[test]
 fn with_one_validator_down_the_others_still_finalize_transfers() {
     runner(12).start(|context| async move {
-        let online = [0, 1, 2];
-        let oracle = network(&context, &online).await;
-        let mut chains = Vec::new();
-        for i in online {
-            chains.push(open_chain(&context, i).await);
-        }
         let txs = transfers(5);
-        for chain in &chains {
-            submit_all(chain, &txs);
-        }
-        for i in online {
-            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
-        }
+        let chains = start_chains(&context, &[0, 1, 2], &txs).await;
         wait_for_height(&context, &chains, 10).await;
         assert_eq!(assert_same_blocks(&chains, 10).await, txs.len());
         for chain in &chains {
@@ -298,19 +287,8 @@ fn with_one_validator_down_the_others_still_finalize_transfers() {
 fn a_restarted_chain_continues_from_its_stored_blocks() {
     // First run: four validators finalize the transfers; then everything stops.
     let (state, checkpoint) = runner(13).start_and_recover(|context| async move {
-        let all = [0, 1, 2, 3];
-        let oracle = network(&context, &all).await;
-        let mut chains = Vec::new();
-        for i in all {
-            chains.push(open_chain(&context, i).await);
-        }
         let txs = transfers(3);
-        for chain in &chains {
-            submit_all(chain, &txs);
-        }
-        for i in all {
-            spawn_validator(&context, &oracle, i, chains[i].clone()).await;
-        }
+        let chains = start_chains(&context, &[0, 1, 2, 3], &txs).await;
         wait_for_height(&context, &chains, 5).await;
         // Stop at a height every validator has finalized and stored.
         let (header, hash) = chains[0].latest();
