@@ -4,7 +4,7 @@ use alloy_consensus::constants::EMPTY_ROOT_HASH;
 use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
-use trellis_state::{Account, ChangeSet, MemoryStore, StateStore};
+use trellis_state::{Account, ChangeSet, MemoryStore};
 use trellis_types::{
     Block, BlockHash, Bloom, ChainId, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId,
     View, transactions_root,

@@ -32,9 +32,7 @@ use trellis_execution::{
     BlockContext, BlockOutcome, ExecutionError, Executor, SkipReason, SkippedTx,
 };
 use trellis_mempool::{BlockBudget, Mempool, PoolConfig};
-use trellis_state::{
-    Account, ChangeSet, MemoryStore, Speculative, StateError, StateReader, StateStore,
-};
+use trellis_state::{Account, ChangeSet, MemoryStore, Speculative, StateError, StateReader};
 use trellis_types::{
     Block, BlockHash, BlockLimits, Header, Height, RecoveredTx, StateRoot, TxError, transaction,
 };

@@ -8,7 +8,6 @@ use alloy_sol_types::{SolCall, SolValue, sol};
 use common::*;
 use std::time::Instant;
 use trellis_crypto::AccountKey;
-use trellis_state::StateStore;
 
 sol! {
     function transfer(address to, uint256 value) external returns (bool);

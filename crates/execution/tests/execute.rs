@@ -7,7 +7,6 @@ use alloy_sol_types::{SolCall, SolError, SolEvent, SolValue, sol};
 use common::*;
 use trellis_crypto::AccountKey;
 use trellis_execution::{ExecutionConfig, SkipReason};
-use trellis_state::StateStore;
 
 sol! {
     function transfer(address to, uint256 value) external returns (bool);

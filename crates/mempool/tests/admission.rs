@@ -5,7 +5,7 @@ use alloy_primitives::{Address, TxKind, U256};
 use std::collections::HashSet;
 use trellis_crypto::AccountKey;
 use trellis_mempool::{AdmissionError, BlockBudget, Mempool, PoolConfig};
-use trellis_state::{Account, ChangeSet, MemoryStore, StateStore};
+use trellis_state::{Account, ChangeSet, MemoryStore};
 use trellis_types::{Bytes, Height};
 
 const CHAIN_ID: u64 = 7_777;

@@ -31,11 +31,14 @@
 //! will implement the same traits.
 
 mod change;
+pub mod entry;
 mod memory;
+mod qmdb;
 mod reader;
 
 pub use change::{Account, AccountChange, ChangeSet};
 pub use memory::MemoryStore;
+pub use qmdb::{QmdbConfig, QmdbStore, Staged};
 pub use reader::{Speculative, StateError, StateReader, StateStore};
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};
 

@@ -1,6 +1,6 @@
 //! An in-memory [`StateStore`] whose root is a hash of its whole contents.
 
-use crate::{Account, AccountChange, ChangeSet, StateError, StateReader, StateStore};
+use crate::{Account, AccountChange, ChangeSet, StateError, StateReader};
 use alloy_primitives::{Address, B256, Bytes, Keccak256, U256};
 use std::collections::BTreeMap;
 use trellis_types::{Height, StateRoot};
@@ -8,7 +8,8 @@ use trellis_types::{Height, StateRoot};
 /// Domain separator of the root, so it can never equal another structure's hash.
 const ROOT_DOMAIN: &[u8] = b"trellis.memory-state.v1";
 
-/// State held in memory: for tests, tools and development chains. It is lost with the process.
+/// State held in memory, for tests of execution and admission: no proofs, no durability, and a
+/// root that rehashes every account. Nodes keep their state in [`crate::QmdbStore`].
 ///
 /// Root: keccak-256 of the domain separator followed by, for each account in address order,
 /// keccak-256(address ‖ nonce (8 B) ‖ balance (32 B) ‖ code hash ‖ storage hash), where the
@@ -113,12 +114,22 @@ impl StateReader for MemoryStore {
     }
 }
 
-impl StateStore for MemoryStore {
-    fn committed(&self) -> Option<(Height, StateRoot)> {
+impl MemoryStore {
+    /// The height and root of the last commit; `None` before genesis is committed.
+    pub fn committed(&self) -> Option<(Height, StateRoot)> {
         self.committed
     }
 
-    fn commit(&mut self, height: Height, changes: &ChangeSet) -> Result<StateRoot, StateError> {
+    /// The height the next [`commit`](Self::commit) must carry.
+    pub fn next_height(&self) -> Height {
+        self.committed
+            .map_or(Height::GENESIS, |(height, _)| height.next())
+    }
+
+    /// Applies the changes of the block at `height` and returns the new root.
+    ///
+    /// Refuses (leaving the store unchanged) unless `height` is [`next_height`](Self::next_height).
+    pub fn commit(&mut self, height: Height, changes: &ChangeSet) -> Result<StateRoot, StateError> {
         let expected = self.next_height();
         if height != expected {
             return Err(StateError::NonSequentialCommit {
@@ -140,7 +151,8 @@ impl StateStore for MemoryStore {
         Ok(root)
     }
 
-    fn speculative_root(&self, pending: &[&ChangeSet]) -> Result<StateRoot, StateError> {
+    /// The root the store would have after committing `pending` in order, without writing.
+    pub fn speculative_root(&self, pending: &[&ChangeSet]) -> Result<StateRoot, StateError> {
         let mut merged = ChangeSet::new();
         for changes in pending {
             merged.extend(changes);

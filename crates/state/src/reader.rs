@@ -28,23 +28,44 @@ pub trait StateReader {
 
 /// A state that commits one [`ChangeSet`] per block, in height order, and commits to its
 /// contents with a root.
+///
+/// A block's changes are first *staged* on top of its parent (a committed block, or another
+/// staged one): that yields the root its header carries and writes nothing. Once the block is
+/// final, its staged changes are committed. Staged blocks that never finalize are dropped.
 pub trait StateStore: StateReader {
+    /// A block's changes, staged on its parent's state.
+    type Staged;
+
     /// The height and root of the last commit; `None` before genesis is committed.
     fn committed(&self) -> Option<(Height, StateRoot)>;
 
-    /// The height the next [`commit`](Self::commit) must carry.
+    /// The height the next commit must carry.
     fn next_height(&self) -> Height {
         self.committed()
             .map_or(Height::GENESIS, |(height, _)| height.next())
     }
 
-    /// Applies the changes of the block at `height` and returns the new root.
+    /// Stages `changes` of the block at `height` on `parent` (`None`: on committed state).
     ///
-    /// Refuses (leaving the store unchanged) unless `height` is [`next_height`](Self::next_height).
-    fn commit(&mut self, height: Height, changes: &ChangeSet) -> Result<StateRoot, StateError>;
+    /// Refuses unless `height` follows the parent's height.
+    fn stage(
+        &self,
+        parent: Option<&Self::Staged>,
+        height: Height,
+        changes: &ChangeSet,
+    ) -> Result<Self::Staged, StateError>;
 
-    /// The root the store would have after committing `pending` in order, without writing.
-    fn speculative_root(&self, pending: &[&ChangeSet]) -> Result<StateRoot, StateError>;
+    /// The root the store will have once `staged` is committed.
+    fn staged_root(staged: &Self::Staged) -> StateRoot;
+
+    /// Commits a staged block durably and returns the new root.
+    ///
+    /// Refuses (leaving the store unchanged) unless it is the block at
+    /// [`next_height`](Self::next_height), staged on the last commit.
+    fn commit(
+        &mut self,
+        staged: &Self::Staged,
+    ) -> impl Future<Output = Result<StateRoot, StateError>> + Send;
 }
 
 /// A read view of committed state with unfinalized blocks' change sets layered on top

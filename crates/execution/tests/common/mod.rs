@@ -8,7 +8,7 @@ use trellis_crypto::AccountKey;
 use trellis_execution::{
     BlockContext, BlockOutcome, CallOutcome, CallRequest, ExecutionConfig, Executor,
 };
-use trellis_state::{Account, ChangeSet, MemoryStore, StateReader, StateStore};
+use trellis_state::{Account, ChangeSet, MemoryStore, StateReader};
 use trellis_types::{BlockHash, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId, View};
 
 pub const CHAIN_ID: u64 = 7_777;

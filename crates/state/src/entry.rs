@@ -1,0 +1,215 @@
+//! How the world state is laid out as key/value entries of the authenticated store.
+//!
+//! Every entry's key is the SHA-256 of a domain separator, a kind tag and the entry's identity,
+//! so keys are spread uniformly whatever addresses or slot numbers a contract picks (the store's
+//! in-memory index buckets keys by their first bytes). A verifier who knows the address and slot
+//! recomputes the key; nothing else about the layout needs trusting.
+//!
+//! | entry | identity | value |
+//! |---|---|---|
+//! | account | address | nonce, balance, code hash |
+//! | storage generation | address | how many times the account's storage was dropped |
+//! | storage slot | address, generation, slot | non-zero value |
+//! | code | code hash | bytecode |
+//!
+//! Dropping an account's storage (self-destruct, a contract created where storage was) cannot
+//! enumerate its slots in an unordered store, so it bumps the account's *generation* instead:
+//! slot keys include the generation, and the old slots become unreachable. The generation
+//! entry exists only for accounts whose storage was ever dropped.
+
+use crate::Account;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
+use commonware_cryptography::{Hasher, Sha256, sha256::Digest};
+use trellis_types::Height;
+
+/// Domain separator of every key: a key can never equal another structure's hash.
+const KEY_DOMAIN: &[u8] = b"trellis.state.v1";
+
+/// The largest contract code stored. EIP-170 limits deployed code to 24 KiB; genesis may place
+/// larger code, so the bound is generous.
+pub const MAX_CODE_BYTES: usize = 1 << 20;
+
+/// One entry's identity, before hashing into the store's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateKey {
+    Account(Address),
+    Generation(Address),
+    Slot {
+        address: Address,
+        generation: u64,
+        slot: U256,
+    },
+    Code(B256),
+}
+
+impl StateKey {
+    /// The key under which the store holds this entry.
+    pub fn digest(&self) -> Digest {
+        let mut hasher = Sha256::default();
+        hasher.update(KEY_DOMAIN);
+        match self {
+            Self::Account(address) => {
+                hasher.update(&[0]);
+                hasher.update(address.as_slice());
+            }
+            Self::Generation(address) => {
+                hasher.update(&[1]);
+                hasher.update(address.as_slice());
+            }
+            Self::Slot {
+                address,
+                generation,
+                slot,
+            } => {
+                hasher.update(&[2]);
+                hasher.update(address.as_slice());
+                hasher.update(&generation.to_be_bytes());
+                hasher.update(&slot.to_be_bytes::<32>());
+            }
+            Self::Code(hash) => {
+                hasher.update(&[3]);
+                hasher.update(hash.as_slice());
+            }
+        }
+        hasher.finalize().1
+    }
+}
+
+/// A value of the store. The variant is fixed by the key's kind; a stored value of the wrong
+/// kind is corruption and reads report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateValue {
+    Account(Account),
+    Generation(u64),
+    Slot(U256),
+    Code(Bytes),
+    /// Not an entry: the metadata of each commit, naming the block whose state it holds.
+    Commit(Height),
+}
+
+impl StateValue {
+    fn tag(&self) -> u8 {
+        match self {
+            Self::Account(_) => 0,
+            Self::Generation(_) => 1,
+            Self::Slot(_) => 2,
+            Self::Code(_) => 3,
+            Self::Commit(_) => 4,
+        }
+    }
+
+    /// A short name of the variant, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Account(_) => "account",
+            Self::Generation(_) => "generation",
+            Self::Slot(_) => "slot",
+            Self::Code(_) => "code",
+            Self::Commit(_) => "commit",
+        }
+    }
+}
+
+impl Write for StateValue {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u8(self.tag());
+        match self {
+            Self::Account(account) => {
+                account.nonce.write(buf);
+                buf.put_slice(&account.balance.to_be_bytes::<32>());
+                buf.put_slice(account.code_hash.as_slice());
+            }
+            Self::Generation(generation) => generation.write(buf),
+            Self::Slot(value) => buf.put_slice(&value.to_be_bytes::<32>()),
+            Self::Code(code) => bytes::Bytes::copy_from_slice(code).write(buf),
+            Self::Commit(height) => height.get().write(buf),
+        }
+    }
+}
+
+impl EncodeSize for StateValue {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Account(_) => 8 + 32 + 32,
+            Self::Generation(_) | Self::Commit(_) => 8,
+            Self::Slot(_) => 32,
+            Self::Code(code) => code.len().encode_size() + code.len(),
+        }
+    }
+}
+
+impl Read for StateValue {
+    type Cfg = ();
+
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        match u8::read(buf)? {
+            0 => Ok(Self::Account(Account {
+                nonce: u64::read(buf)?,
+                balance: U256::from_be_bytes(<[u8; 32]>::read(buf)?),
+                code_hash: B256::from(<[u8; 32]>::read(buf)?),
+            })),
+            1 => Ok(Self::Generation(u64::read(buf)?)),
+            2 => Ok(Self::Slot(U256::from_be_bytes(<[u8; 32]>::read(buf)?))),
+            3 => {
+                let code = bytes::Bytes::read_cfg(buf, &RangeCfg::new(..=MAX_CODE_BYTES))?;
+                Ok(Self::Code(Bytes::from(code)))
+            }
+            4 => Ok(Self::Commit(Height(u64::read(buf)?))),
+            _ => Err(CodecError::Invalid("StateValue", "unknown tag")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::{DecodeExt, Encode};
+
+    #[test]
+    fn values_round_trip() {
+        let values = [
+            StateValue::Account(Account {
+                nonce: 7,
+                balance: U256::MAX,
+                code_hash: B256::repeat_byte(9),
+            }),
+            StateValue::Generation(3),
+            StateValue::Slot(U256::from(42)),
+            StateValue::Code(Bytes::from_static(&[0x60, 0x00, 0x60])),
+            StateValue::Commit(Height(12)),
+        ];
+        for value in values {
+            let encoded = value.encode();
+            assert_eq!(encoded.len(), value.encode_size());
+            assert_eq!(StateValue::decode(encoded).unwrap(), value);
+        }
+        assert!(
+            StateValue::decode(bytes::Bytes::from_static(&[9u8])).is_err(),
+            "unknown tag"
+        );
+    }
+
+    #[test]
+    fn keys_of_different_kinds_or_generations_differ() {
+        let address = Address::repeat_byte(1);
+        let slot = |generation| StateKey::Slot {
+            address,
+            generation,
+            slot: U256::ZERO,
+        };
+        let keys = [
+            StateKey::Account(address).digest(),
+            StateKey::Generation(address).digest(),
+            slot(0).digest(),
+            slot(1).digest(),
+            StateKey::Code(B256::ZERO).digest(),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The QMDB state store on the deterministic runtime's storage: staging, commits, forks,
+//! dropped storage and restarts.
+
+use alloy_primitives::{Address, Bytes, U256};
+use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+use trellis_state::{
+    Account, ChangeSet, QmdbConfig, QmdbStore, StateError, StateReader, StateStore,
+};
+use trellis_types::Height;
+
+fn addr(n: u8) -> Address {
+    Address::repeat_byte(n)
+}
+
+fn config() -> QmdbConfig {
+    let mut config = QmdbConfig::new("test");
+    config.page_cache_bytes = 1 << 20;
+    config
+}
+
+fn genesis() -> ChangeSet {
+    let mut set = ChangeSet::new();
+    for n in 1..=3 {
+        set.set_account(addr(n), Account::with_balance(U256::from(n)));
+    }
+    set
+}
+
+/// A contract at address 9 with slot 1 = 42, and account 2 deleted.
+fn contract() -> ChangeSet {
+    let mut set = ChangeSet::new();
+    let code_hash = set.insert_code(Bytes::from_static(&[0x60, 0x00]));
+    set.set_account(
+        addr(9),
+        Account {
+            nonce: 1,
+            balance: U256::ZERO,
+            code_hash,
+        },
+    );
+    set.set_storage(addr(9), U256::from(1), U256::from(42));
+    set.delete_account(addr(2));
+    set
+}
+
+fn transfer(to: u8, balance: u64) -> ChangeSet {
+    let mut set = ChangeSet::new();
+    set.set_account(addr(to), Account::with_balance(U256::from(balance)));
+    set
+}
+
+async fn commit_next<E>(store: &mut QmdbStore<E>, changes: &ChangeSet) -> trellis_types::StateRoot
+where
+    E: commonware_runtime::Storage
+        + commonware_runtime::Clock
+        + commonware_runtime::Metrics
+        + commonware_runtime::Spawner,
+{
+    let staged = store.stage(None, store.next_height(), changes).unwrap();
+    store.commit(&staged).await.unwrap()
+}
+
+#[test]
+fn commits_apply_changes_and_keep_the_staged_root() {
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context.child("state"), &config())
+            .await
+            .unwrap();
+        assert_eq!(store.committed(), None);
+        let staged = store.stage(None, Height(0), &genesis()).unwrap();
+        let r0 = store.commit(&staged).await.unwrap();
+        assert_eq!(r0, staged.root());
+        let r1 = commit_next(&mut store, &contract()).await;
+        assert_ne!(r0, r1);
+        assert_eq!(store.committed(), Some((Height(1), r1)));
+        assert_eq!(store.account(&addr(2)).unwrap(), None);
+        assert_eq!(
+            store.account(&addr(3)).unwrap().unwrap().balance,
+            U256::from(3)
+        );
+        assert_eq!(
+            store.storage(&addr(9), &U256::from(1)).unwrap(),
+            U256::from(42)
+        );
+        assert_eq!(store.storage(&addr(9), &U256::from(2)).unwrap(), U256::ZERO);
+        let code_hash = store.account(&addr(9)).unwrap().unwrap().code_hash;
+        assert_eq!(
+            store.code(&code_hash).unwrap().unwrap().as_ref(),
+            &[0x60, 0x00]
+        );
+    });
+}
+
+#[test]
+fn heights_must_follow_the_parent() {
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context.child("state"), &config())
+            .await
+            .unwrap();
+        let err = store.stage(None, Height(1), &genesis()).unwrap_err();
+        assert_eq!(
+            err,
+            StateError::NonSequentialCommit {
+                expected: Height(0),
+                got: Height(1)
+            }
+        );
+        let g = store.stage(None, Height(0), &genesis()).unwrap();
+        let a = store.stage(Some(&g), Height(1), &contract()).unwrap();
+        // A child cannot be committed before its parent.
+        assert!(store.commit(&a).await.is_err());
+        assert_eq!(store.committed(), None, "a refused commit changes nothing");
+        store.commit(&g).await.unwrap();
+        assert!(store.commit(&g).await.is_err(), "a height commits once");
+        store.commit(&a).await.unwrap();
+        assert_eq!(store.committed().unwrap().0, Height(1));
+    });
+}
+
+#[test]
+fn staged_chains_predict_their_roots_and_losing_forks_are_refused() {
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context.child("state"), &config())
+            .await
+            .unwrap();
+        commit_next(&mut store, &genesis()).await;
+        let before = store.committed().unwrap();
+
+        // Two chains of unfinalized blocks on the committed tip: a (then b on a), and a fork c.
+        let a = store.stage(None, Height(1), &contract()).unwrap();
+        let b = store.stage(Some(&a), Height(2), &transfer(1, 100)).unwrap();
+        let c = store.stage(None, Height(1), &transfer(3, 7)).unwrap();
+        assert_ne!(a.root(), c.root());
+        assert_eq!(store.committed(), Some(before), "staging writes nothing");
+        assert_eq!(
+            store.account(&addr(1)).unwrap().unwrap().balance,
+            U256::from(1)
+        );
+
+        assert_eq!(store.commit(&a).await.unwrap(), a.root());
+        // The fork lost: its batch cannot be applied any more, and the store is intact.
+        assert!(store.commit(&c).await.is_err());
+        assert_eq!(store.commit(&b).await.unwrap(), b.root());
+        assert_eq!(
+            store.account(&addr(1)).unwrap().unwrap().balance,
+            U256::from(100)
+        );
+        assert_eq!(
+            store.account(&addr(3)).unwrap().unwrap().balance,
+            U256::from(3)
+        );
+    });
+}
+
+#[test]
+fn dropped_storage_is_gone_and_recreated_accounts_start_empty() {
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context.child("state"), &config())
+            .await
+            .unwrap();
+        commit_next(&mut store, &contract()).await;
+        let contract_account = store.account(&addr(9)).unwrap().unwrap();
+
+        // Created again where it was: old storage is dropped, new storage written.
+        let mut recreate = ChangeSet::new();
+        recreate.wipe_storage(addr(9));
+        recreate.set_account(addr(9), contract_account);
+        recreate.set_storage(addr(9), U256::from(2), U256::from(5));
+        commit_next(&mut store, &recreate).await;
+        assert_eq!(store.storage(&addr(9), &U256::from(1)).unwrap(), U256::ZERO);
+        assert_eq!(
+            store.storage(&addr(9), &U256::from(2)).unwrap(),
+            U256::from(5)
+        );
+
+        // Deleted, then created again in a later block: nothing of the old storage survives.
+        let mut delete = ChangeSet::new();
+        delete.delete_account(addr(9));
+        commit_next(&mut store, &delete).await;
+        assert_eq!(store.account(&addr(9)).unwrap(), None);
+        assert_eq!(store.storage(&addr(9), &U256::from(2)).unwrap(), U256::ZERO);
+        let mut again = ChangeSet::new();
+        again.wipe_storage(addr(9));
+        again.set_account(addr(9), contract_account);
+        commit_next(&mut store, &again).await;
+        assert_eq!(store.storage(&addr(9), &U256::from(2)).unwrap(), U256::ZERO);
+
+        // Writing zero deletes a slot.
+        let mut set = ChangeSet::new();
+        set.set_account(addr(9), contract_account);
+        set.set_storage(addr(9), U256::from(3), U256::from(8));
+        commit_next(&mut store, &set).await;
+        let mut clear = ChangeSet::new();
+        clear.set_account(addr(9), contract_account);
+        clear.set_storage(addr(9), U256::from(3), U256::ZERO);
+        commit_next(&mut store, &clear).await;
+        assert_eq!(store.storage(&addr(9), &U256::from(3)).unwrap(), U256::ZERO);
+    });
+}
+
+#[test]
+fn reopening_restores_height_root_and_contents_and_forgets_staged_blocks() {
+    deterministic::Runner::default().start(|context| async move {
+        let (root, unfinished) = {
+            let mut store = QmdbStore::open(context.child("first"), &config())
+                .await
+                .unwrap();
+            commit_next(&mut store, &genesis()).await;
+            let root = commit_next(&mut store, &contract()).await;
+            // Staged but never committed: must not survive.
+            let staged = store.stage(None, Height(2), &transfer(1, 999)).unwrap();
+            (root, staged.root())
+        };
+        let store = QmdbStore::open(context.child("second"), &config())
+            .await
+            .unwrap();
+        assert_eq!(store.committed(), Some((Height(1), root)));
+        assert_ne!(root, unfinished);
+        assert_eq!(
+            store.account(&addr(1)).unwrap().unwrap().balance,
+            U256::from(1)
+        );
+        assert_eq!(
+            store.storage(&addr(9), &U256::from(1)).unwrap(),
+            U256::from(42)
+        );
+    });
+}
+
+#[test]
+fn equal_histories_give_equal_roots() {
+    deterministic::Runner::default().start(|context| async move {
+        let mut roots = Vec::new();
+        for (name, prefix) in [("one", "one"), ("two", "two")] {
+            let mut store = QmdbStore::open(context.child(name), &QmdbConfig::new(prefix))
+                .await
+                .unwrap();
+            commit_next(&mut store, &genesis()).await;
+            commit_next(&mut store, &contract()).await;
+            roots.push(commit_next(&mut store, &transfer(3, 30)).await);
+        }
+        assert_eq!(roots[0], roots[1]);
+    });
+}
