@@ -4,7 +4,7 @@ use alloy_consensus::constants::EMPTY_ROOT_HASH;
 use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
-use trellis_state::{Account, ChangeSet, MemoryStore};
+use trellis_state::{Account, ChangeSet};
 use trellis_types::{
     Block, BlockHash, Bloom, ChainId, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId,
     View, transactions_root,
@@ -75,12 +75,13 @@ impl Genesis {
         changes
     }
 
-    /// Block 0 of this genesis: its state root computed from the allocations.
+    /// Block 0 of this genesis, its state root computed in memory from the allocations (a node
+    /// computes the same root in its data directory).
+    ///
+    /// Runs a runtime of its own: not for use inside one.
     pub fn initial_block(&self) -> Block {
-        let mut state = MemoryStore::new();
-        let root = state
-            .commit(Height::GENESIS, &self.changes())
-            .expect("a fresh store accepts height 0");
+        let root = trellis_state::genesis_root(&self.changes())
+            .unwrap_or_else(|e| panic!("the genesis state cannot be built in memory: {e}"));
         self.block(root)
     }
 

@@ -12,12 +12,12 @@
 //! A batch is a commonware-codec `Vec<Bytes>`: a varint count, then each EIP-2718 envelope as a
 //! varint length and its bytes. A batch that does not decode within the limits is dropped.
 
-use crate::Chain;
+use crate::{Chain, Runtime};
 use bytes::Bytes;
 use commonware_codec::{Decode as _, Encode as _, RangeCfg};
 use commonware_cryptography::PublicKey;
 use commonware_p2p::{Receiver, Recipients, Sender};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_runtime::Spawner;
 use futures::StreamExt as _;
 use tracing::{debug, warn};
 use trellis_mempool::AdmissionError;
@@ -32,7 +32,7 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 pub fn start<E, X, S, R>(context: E, chain: Chain<X>, (sender, receiver): (S, R))
 where
     E: Spawner,
-    X: Storage + Clock + Metrics,
+    X: Runtime,
     S: Sender,
     R: Receiver,
 {
@@ -67,7 +67,7 @@ async fn send_batches<S: Sender>(
     }
 }
 
-async fn receive_batches<R: Receiver, X: Storage + Clock + Metrics>(
+async fn receive_batches<R: Receiver, X: Runtime>(
     mut receiver: R,
     chain: Chain<X>,
     max_tx_bytes: usize,
@@ -88,11 +88,7 @@ async fn receive_batches<R: Receiver, X: Storage + Clock + Metrics>(
     }
 }
 
-fn admit_batch<X: Storage + Clock + Metrics>(
-    chain: &Chain<X>,
-    peer: &impl PublicKey,
-    batch: Vec<Bytes>,
-) {
+fn admit_batch<X: Runtime>(chain: &Chain<X>, peer: &impl PublicKey, batch: Vec<Bytes>) {
     for raw in batch {
         match chain.admit(raw.into()) {
             // Already here: the client sent it to several validators, or it is back.

@@ -11,17 +11,23 @@
 //! milliseconds against a ~25 ms network round (ARCHITECTURE.md has the figures).
 //!
 //! # Unfinalized blocks
-//! A block executed while proposing or verifying is kept as [`Executed`]: its change set and
-//! receipts. A child executes on a [`Speculative`] view: the finalized state with the change
-//! sets of its unfinalized ancestors layered on top. When the block is finalized its change set
-//! is committed as is: each finalized block is executed once.
+//! A block executed while proposing or verifying is kept as [`Executed`]: its change set, its
+//! receipts and its state staged in QMDB on top of its parent's (which gives the header's state
+//! root). A child executes on a [`Speculative`] view: the finalized state with the change sets
+//! of its unfinalized ancestors layered on top. When the block is finalized its staged state is
+//! committed as is: each finalized block is executed once.
+//!
+//! # Restart
+//! Finalized blocks are stored before their state is committed, so after a crash the state is
+//! at most a few blocks behind the block store. Opening re-executes the stored blocks above the
+//! state's height (each checked against its header's root); state is never rebuilt from genesis.
 
+use crate::Runtime;
 use crate::{
     genesis::Genesis,
     store::{BlockStore, ReceiptRecord, StoreError, StoredBlock},
 };
 use alloy_primitives::{Address, TxHash, keccak256};
-use commonware_runtime::{Clock, Metrics, Storage};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
@@ -32,7 +38,10 @@ use trellis_execution::{
     BlockContext, BlockOutcome, ExecutionError, Executor, SkipReason, SkippedTx,
 };
 use trellis_mempool::{BlockBudget, Mempool, PoolConfig};
-use trellis_state::{Account, ChangeSet, MemoryStore, Speculative, StateError, StateReader};
+use trellis_state::{
+    Account, ChangeSet, QmdbConfig, QmdbStore, Speculative, Staged, StateError, StateReader,
+    StateStore,
+};
 use trellis_types::{
     Block, BlockHash, BlockLimits, Header, Height, RecoveredTx, StateRoot, TxError, transaction,
 };
@@ -83,6 +92,22 @@ pub enum ChainError {
     #[error("stored block {height} does not replay to its own state root (stored data is corrupt)")]
     CorruptReplay { height: Height },
     #[error(
+        "the state is at block {state}, but the block store ends at block {stored}: the block store was truncated or belongs to another data directory"
+    )]
+    StateAhead { state: Height, stored: Height },
+    #[error(
+        "the state at block {height} has root {state}, but stored block {height} commits to {header}: the state or the block store is corrupt"
+    )]
+    StateRootMismatch {
+        height: Height,
+        state: StateRoot,
+        header: StateRoot,
+    },
+    #[error(
+        "blocks are stored but the state is empty: its partitions were deleted; restore them or start from an empty data directory"
+    )]
+    StateMissing,
+    #[error(
         "stored block {height} is missing, though blocks up to {last} are stored (stored data is corrupt)"
     )]
     MissingBlock { height: Height, last: Height },
@@ -93,12 +118,13 @@ pub enum ChainError {
 pub struct Executed {
     block: Block,
     changes: Arc<ChangeSet>,
+    staged: Staged,
     outcome_receipts: Vec<ReceiptRecord>,
 }
 
 /// The last finalized block and the state after it.
-struct Finalized {
-    state: MemoryStore,
+struct Finalized<E: Runtime> {
+    state: QmdbStore<E>,
     tip: Header,
     tip_hash: BlockHash,
     /// The hashes of the last [`RECENT_BLOCKS`] finalized blocks.
@@ -108,29 +134,30 @@ struct Finalized {
     next_tx_position: u64,
 }
 
-struct Inner {
-    finalized: Finalized,
+struct Inner<E: Runtime> {
+    finalized: Finalized<E>,
     /// Executed, unfinalized blocks by hash.
     pending: HashMap<BlockHash, Arc<Executed>>,
 }
 
-struct Shared<E: Storage + Clock + Metrics> {
+struct Shared<E: Runtime> {
     executor: Executor,
     genesis: Genesis,
     limits: BlockLimits,
     mempool: Mempool,
     store: BlockStore<E>,
-    inner: Mutex<Inner>,
+    genesis_block: Block,
+    inner: Mutex<Inner<E>>,
     /// Where client transactions go to be gossiped, once gossip runs.
     gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<trellis_types::Bytes>>>,
 }
 
 /// The chain as one validator holds it. Cheap to clone; clones share everything.
-pub struct Chain<E: Storage + Clock + Metrics> {
+pub struct Chain<E: Runtime> {
     shared: Arc<Shared<E>>,
 }
 
-impl<E: Storage + Clock + Metrics> Clone for Chain<E> {
+impl<E: Runtime> Clone for Chain<E> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -145,11 +172,16 @@ pub struct ChainConfig {
     pub limits: BlockLimits,
     /// Prefix of the chain's storage partitions (distinct per validator sharing a directory).
     pub partition_prefix: String,
+    /// Memory for the state's page cache (allocated up front).
+    pub state_cache_bytes: usize,
 }
 
-impl<E: Storage + Clock + Metrics> Chain<E> {
+impl<E: Runtime> Chain<E> {
     /// Opens the chain stored under `config.partition_prefix`, or starts it from the genesis.
-    /// Stored blocks are replayed into the in-memory state, each checked against its state root.
+    ///
+    /// The state comes back as of its last commit; stored blocks above it (a crash between
+    /// storing a block and committing its state) are executed again, each checked against its
+    /// header's state root.
     pub async fn open(context: E, config: ChainConfig) -> Result<Self, ChainError> {
         let genesis = config.genesis;
         let executor = Executor::new(genesis.execution_config());
@@ -158,31 +190,35 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
             genesis.block_gas_limit,
             u128::from(genesis.gas_price),
         ));
-        let store = BlockStore::open(context, &config.partition_prefix, config.limits).await?;
+        let store = BlockStore::open(
+            context.child("store"),
+            &config.partition_prefix,
+            config.limits,
+        )
+        .await?;
+        let mut state_config = QmdbConfig::new(&config.partition_prefix);
+        state_config.page_cache_bytes = config.state_cache_bytes;
+        let state = QmdbStore::open(context.child("state"), &state_config).await?;
 
-        let mut state = MemoryStore::new();
-        let root = state.commit(Height::GENESIS, &genesis.changes())?;
-        let genesis_block = genesis.block(root);
-        let finalized = match store.block(Height::GENESIS).await? {
-            Some(stored) if stored.block.hash() != genesis_block.hash() => {
-                return Err(ChainError::OtherChain {
-                    stored: stored.block.hash(),
-                    expected: genesis_block.hash(),
-                });
+        let stored_genesis = store.block(Height::GENESIS).await?;
+        let (state, genesis_block) = match (state.committed(), stored_genesis) {
+            (None, Some(_)) => return Err(ChainError::StateMissing),
+            (None, None) | (Some((Height::GENESIS, _)), None) => {
+                start_from_genesis(state, &genesis, &store).await?
             }
-            Some(_) => {
-                let at_genesis = Finalized::at_genesis(state, &genesis_block);
-                replay(&executor, &store, at_genesis).await?
-            }
-            None => {
-                let stored = StoredBlock {
-                    block: genesis_block.clone(),
-                    receipts: Vec::new(),
-                };
-                store.put(&stored, 0).await?;
-                Finalized::at_genesis(state, &genesis_block)
+            (Some(_), None) => return Err(ChainError::StateMissing),
+            (Some(_), Some(stored)) => {
+                let expected = genesis.block(stored.block.header().state_root);
+                if stored.block.hash() != expected.hash() {
+                    return Err(ChainError::OtherChain {
+                        stored: stored.block.hash(),
+                        expected: expected.hash(),
+                    });
+                }
+                (state, stored.block)
             }
         };
+        let finalized = resume(&executor, &store, state, &genesis_block).await?;
         info!(height = %finalized.tip.height, hash = %finalized.tip_hash, "chain opened");
         Ok(Self {
             shared: Arc::new(Shared {
@@ -191,6 +227,7 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
                 limits: config.limits,
                 mempool,
                 store,
+                genesis_block,
                 inner: Mutex::new(Inner {
                     finalized,
                     pending: HashMap::new(),
@@ -200,7 +237,7 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<E>> {
         self.shared.inner.lock().expect("chain lock poisoned")
     }
 
@@ -218,7 +255,7 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
 
     /// The block consensus starts from (height 0).
     pub fn genesis_block(&self) -> Block {
-        self.shared.genesis.initial_block()
+        self.shared.genesis_block.clone()
     }
 
     /// The last finalized block's header and hash.
@@ -267,9 +304,9 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
 }
 
 /// The latest finalized state, locked for each read only.
-struct LatestState<'a, E: Storage + Clock + Metrics>(&'a Chain<E>);
+struct LatestState<'a, E: Runtime>(&'a Chain<E>);
 
-impl<E: Storage + Clock + Metrics> StateReader for LatestState<'_, E> {
+impl<E: Runtime> StateReader for LatestState<'_, E> {
     fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
         self.0.lock().finalized.state.account(address)
     }
@@ -287,45 +324,93 @@ impl<E: Storage + Clock + Metrics> StateReader for LatestState<'_, E> {
     }
 }
 
-/// Rebuilds the finalized state from the stored blocks (until state is durable on its own).
-async fn replay<E: Storage + Clock + Metrics>(
+/// Commits the genesis state and stores block 0. Either step may already be done (a crash
+/// between them); doing it again is harmless.
+async fn start_from_genesis<E: Runtime>(
+    mut state: QmdbStore<E>,
+    genesis: &Genesis,
+    store: &BlockStore<E>,
+) -> Result<(QmdbStore<E>, Block), ChainError> {
+    let root = match state.committed() {
+        Some((_, root)) => root,
+        None => {
+            let staged = state.stage(None, Height::GENESIS, &genesis.changes())?;
+            state.commit(&staged).await?
+        }
+    };
+    let block = genesis.block(root);
+    let stored = StoredBlock {
+        block: block.clone(),
+        receipts: Vec::new(),
+    };
+    store.put(&stored, 0).await?;
+    Ok((state, block))
+}
+
+/// The finalized chain from its committed state and its block store: checks that they agree,
+/// re-executes stored blocks the state has not committed yet, and loads the recent hashes.
+async fn resume<E: Runtime>(
     executor: &Executor,
     store: &BlockStore<E>,
-    mut finalized: Finalized,
-) -> Result<Finalized, ChainError> {
+    state: QmdbStore<E>,
+    genesis_block: &Block,
+) -> Result<Finalized<E>, ChainError> {
+    let (state_height, state_root) = state.committed().expect("genesis is committed");
     let last = store.last_height().await.unwrap_or(Height::GENESIS);
-    while finalized.tip.height < last {
-        let height = finalized.tip.height.next();
-        let block = store
+    if state_height > last {
+        return Err(ChainError::StateAhead {
+            state: state_height,
+            stored: last,
+        });
+    }
+    let stored_block = |height: Height| async move {
+        store
             .block(height)
             .await?
-            .ok_or(ChainError::MissingBlock { height, last })?
-            .block;
+            .map(|stored| stored.block)
+            .ok_or(ChainError::MissingBlock { height, last })
+    };
+    let tip = stored_block(state_height).await?;
+    if tip.header().state_root != state_root {
+        return Err(ChainError::StateRootMismatch {
+            height: state_height,
+            state: state_root,
+            header: tip.header().state_root,
+        });
+    }
+    let mut recent = BTreeMap::new();
+    let first_recent = Height(state_height.get().saturating_sub(RECENT_BLOCKS - 1));
+    for height in first_recent.get()..state_height.get() {
+        let height = Height(height);
+        recent.insert(height, stored_block(height).await?.hash());
+    }
+    recent.insert(state_height, tip.hash());
+    let mut finalized = Finalized {
+        state,
+        tip: tip.header().clone(),
+        tip_hash: tip.hash(),
+        recent,
+        next_tx_position: store.transactions_stored().await,
+    };
+    debug_assert!(state_height > Height::GENESIS || tip.hash() == genesis_block.hash());
+    // Blocks stored but not committed to state: a crash came between the two.
+    while finalized.tip.height < last {
+        let height = finalized.tip.height.next();
+        let block = stored_block(height).await?;
         let context = context_of(block.header(), &finalized.recent);
         let outcome = executor.execute(&context, &finalized.state, block.transactions())?;
-        let root = finalized.state.commit(height, &outcome.changes)?;
-        if root != block.header().state_root || block.parent() != finalized.tip_hash {
+        let staged = finalized.state.stage(None, height, &outcome.changes)?;
+        if staged.root() != block.header().state_root || block.parent() != finalized.tip_hash {
             return Err(ChainError::CorruptReplay { height });
         }
-        finalized.next_tx_position += block.transactions().len() as u64;
+        finalized.state.commit(&staged).await?;
         finalized.advance(&block);
+        info!(%height, "re-executed a stored block whose state was not committed");
     }
-    info!(blocks = last.get(), "replayed stored blocks");
     Ok(finalized)
 }
 
-impl Finalized {
-    /// The chain at block 0, with `state` the genesis state.
-    fn at_genesis(state: MemoryStore, genesis: &Block) -> Self {
-        Self {
-            state,
-            tip: genesis.header().clone(),
-            tip_hash: genesis.hash(),
-            recent: BTreeMap::from([(Height::GENESIS, genesis.hash())]),
-            next_tx_position: 0,
-        }
-    }
-
+impl<E: Runtime> Finalized<E> {
     /// Moves the tip to `block`, which was just committed.
     fn advance(&mut self, block: &Block) {
         assert_eq!(
@@ -412,7 +497,7 @@ struct Layers {
     hashes: BTreeMap<Height, BlockHash>,
 }
 
-impl Inner {
+impl<E: Runtime> Inner<E> {
     /// The unfinalized blocks from the finalized tip up to and including `block`; `None` if
     /// `block` does not descend from the tip through blocks executed here.
     fn layers(&self, block: &BlockHash) -> Option<Layers> {
@@ -444,7 +529,7 @@ impl Inner {
     }
 }
 
-impl<E: Storage + Clock + Metrics> Chain<E> {
+impl<E: Runtime> Chain<E> {
     /// Decodes a block's transactions, reusing the senders the pool recovered at admission.
     fn recover(&self, block: &Block) -> Result<Vec<RecoveredTx>, ChainError> {
         block
@@ -470,10 +555,10 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
     /// Runs `transactions` as the block `context` on top of `context.parent`.
     fn run(
         &self,
-        inner: &Inner,
+        inner: &Inner<E>,
         context: &mut BlockContext,
         transactions: &[RecoveredTx],
-    ) -> Result<(BlockOutcome, StateRoot), ChainError> {
+    ) -> Result<(BlockOutcome, Staged), ChainError> {
         let Layers {
             changes: layers,
             hashes,
@@ -490,18 +575,17 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
             .shared
             .executor
             .execute_recovered(context, &view, transactions)?;
-        let mut pending: Vec<&ChangeSet> = layers.iter().map(|l| l.as_ref()).collect();
-        pending.push(&outcome.changes);
-        let root = state.speculative_root(&pending)?;
-        Ok((outcome, root))
+        let parent = inner.pending.get(&context.parent).map(|e| &e.staged);
+        let staged = state.stage(parent, context.height, &outcome.changes)?;
+        Ok((outcome, staged))
     }
 
     /// Executes a block proposed by someone else and checks it against its header.
-    fn execute_block(&self, inner: &Inner, block: &Block) -> Result<Executed, ChainError> {
+    fn execute_block(&self, inner: &Inner<E>, block: &Block) -> Result<Executed, ChainError> {
         let hash = block.hash();
         let transactions = self.recover(block)?;
         let mut context = context_of(block.header(), &BTreeMap::new());
-        let (outcome, root) = self.run(inner, &mut context, &transactions)?;
+        let (outcome, staged) = self.run(inner, &mut context, &transactions)?;
         if let Some(SkippedTx { index, reason, .. }) = outcome.skipped.first() {
             return Err(ChainError::SkippedTransaction {
                 block: hash,
@@ -509,19 +593,19 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
                 reason: reason.clone(),
             });
         }
-        let expected = outcome.header(&context, self.shared.genesis.block_gas_limit, root);
+        let expected = outcome.header(&context, self.shared.genesis.block_gas_limit, staged.root());
         if &expected != block.header() {
             return Err(ChainError::HeaderMismatch {
                 block: hash,
                 fields: header_diff(&expected, block.header()),
             });
         }
-        Ok(executed(block.clone(), outcome))
+        Ok(executed(block.clone(), outcome, staged))
     }
 
     /// Makes sure every block of `path` after the first is executed here (they are certified by
     /// consensus; this node missed them or restarted).
-    fn catch_up(&self, inner: &mut Inner, path: &[Block]) -> Result<(), ChainError> {
+    fn catch_up(&self, inner: &mut Inner<E>, path: &[Block]) -> Result<(), ChainError> {
         for block in path.iter().skip(1) {
             let hash = block.hash();
             let finalized = &inner.finalized;
@@ -556,7 +640,7 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
     /// run (evicting those that never will), and executes the rest again if any were dropped.
     fn build(
         &self,
-        inner: &Inner,
+        inner: &Inner<E>,
         parent: &Block,
         proposal: Proposal,
     ) -> Result<Executed, ChainError> {
@@ -586,7 +670,7 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
             parent_view: proposal.parent_view,
             ancestors: BTreeMap::new(),
         };
-        let (mut outcome, mut root) = self.run(inner, &mut context, &candidates)?;
+        let (mut outcome, mut staged) = self.run(inner, &mut context, &candidates)?;
         if !outcome.skipped.is_empty() {
             let dropped: HashSet<usize> = outcome.skipped.iter().map(|s| s.index).collect();
             let evict: Vec<TxHash> = outcome
@@ -607,20 +691,20 @@ impl<E: Storage + Clock + Metrics> Chain<E> {
                 .filter(|(i, _)| !dropped.contains(i))
                 .map(|(_, tx)| tx)
                 .collect();
-            (outcome, root) = self.run(inner, &mut context, &candidates)?;
+            (outcome, staged) = self.run(inner, &mut context, &candidates)?;
             assert!(
                 outcome.skipped.is_empty(),
                 "a skipped transaction has no effect, so without them none is skipped"
             );
         }
-        let header = outcome.header(&context, self.shared.genesis.block_gas_limit, root);
+        let header = outcome.header(&context, self.shared.genesis.block_gas_limit, staged.root());
         let raw = candidates.iter().map(|tx| tx.raw().clone()).collect();
         let block = Block::new(header, raw).expect("the header commits to these transactions");
-        Ok(executed(block, outcome))
+        Ok(executed(block, outcome, staged))
     }
 }
 
-fn executed(block: Block, outcome: BlockOutcome) -> Executed {
+fn executed(block: Block, outcome: BlockOutcome, staged: Staged) -> Executed {
     assert_eq!(
         outcome.receipts.len(),
         block.transactions().len(),
@@ -629,11 +713,12 @@ fn executed(block: Block, outcome: BlockOutcome) -> Executed {
     Executed {
         outcome_receipts: outcome.receipts.iter().map(ReceiptRecord::from).collect(),
         changes: Arc::new(outcome.changes),
+        staged,
         block,
     }
 }
 
-impl<E: Storage + Clock + Metrics> Ledger for Chain<E> {
+impl<E: Runtime> Ledger for Chain<E> {
     type Error = ChainError;
 
     fn knows(&self, block: &BlockHash) -> bool {
@@ -717,15 +802,15 @@ impl<E: Storage + Clock + Metrics> Ledger for Chain<E> {
     }
 }
 
-impl<E: Storage + Clock + Metrics> Chain<E> {
+impl<E: Runtime> Chain<E> {
     /// Commits a stored finalized block's changes and moves the tip. Returns the new nonces of
     /// its senders, for the pool.
     fn apply(&self, block: &Block, executed: &Executed) -> Vec<(Address, u64)> {
         let mut inner = self.lock();
         let finalized = &mut inner.finalized;
-        let root = finalized
-            .state
-            .commit(block.height(), &executed.changes)
+        // Under the chain's lock, so no proposal or vote reads the state mid-commit. The commit
+        // waits only on storage, never on another task (see `trellis_state::QmdbStore`).
+        let root = futures::executor::block_on(finalized.state.commit(&executed.staged))
             .unwrap_or_else(|e| panic!("cannot commit finalized block: {e}"));
         assert_eq!(
             root,

@@ -1,10 +1,9 @@
 //! The ledger consensus builds on: the EVM executes proposals on the state they build on,
 //! finalized blocks are applied once and stored with their receipts and a transaction index.
 //!
-//! [`Chain`] implements [`trellis_consensus::Ledger`]. It holds the finalized state in memory
-//! (rebuilt at start by replaying the stored blocks, each checked against its state root, until
-//! durable state lands), the blocks executed but not yet finalized, and the node's
-//! [`trellis_mempool::Mempool`].
+//! [`Chain`] implements [`trellis_consensus::Ledger`]. It holds the finalized state (durable, on
+//! QMDB: [`trellis_state::QmdbStore`]), the blocks executed but not yet finalized with their
+//! state staged on top, and the node's [`trellis_mempool::Mempool`].
 //!
 //! # Guarantees
 //! - A finalized block is applied exactly once, in height order, and only after it and its
@@ -19,5 +18,22 @@ mod ledger;
 mod store;
 
 pub use genesis::{Genesis, GenesisError};
+
+/// What the chain needs of its runtime: storage, a clock, metrics and spawning (QMDB's).
+pub trait Runtime:
+    commonware_runtime::Storage
+    + commonware_runtime::Clock
+    + commonware_runtime::Metrics
+    + commonware_runtime::Spawner
+{
+}
+
+impl<T> Runtime for T where
+    T: commonware_runtime::Storage
+        + commonware_runtime::Clock
+        + commonware_runtime::Metrics
+        + commonware_runtime::Spawner
+{
+}
 pub use ledger::{Chain, ChainConfig, ChainError};
 pub use store::{BlockStore, ReceiptRecord, StoreError, StoredBlock, TxLocation};

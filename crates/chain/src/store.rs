@@ -233,6 +233,20 @@ impl<E: Storage + Clock + Metrics> BlockStore<E> {
             .map(Height)
     }
 
+    /// How many transactions the index holds: the chain-wide position of the next one.
+    ///
+    /// A crash between indexing a block's transactions and storing the block leaves their
+    /// entries behind; the block, delivered again, indexes them again at later positions. Both
+    /// entries name the same place, so lookups are unaffected.
+    pub async fn transactions_stored(&self) -> u64 {
+        let transactions = self.transactions.lock().await;
+        transactions
+            .as_ref()
+            .expect("not mid-write")
+            .last_index()
+            .map_or(0, |last| last + 1)
+    }
+
     /// Stores a finalized block; `first_tx` is the chain-wide position of its first transaction.
     /// Returns once both archives are durable.
     pub async fn put(&self, stored: &StoredBlock, first_tx: u64) -> Result<(), StoreError> {

@@ -18,6 +18,8 @@ use trellis_crypto::AccountKey;
 use trellis_types::{BlockLimits, Bytes, Height};
 
 const N: usize = 4;
+/// A small state page cache: the test state is tiny, and four validators share the process.
+const STATE_CACHE_BYTES: usize = 2 << 20;
 const CHAIN_ID: u64 = 31_337;
 const SENDERS: u64 = 10;
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -83,6 +85,7 @@ async fn open_chain(context: &deterministic::Context, index: usize) -> TestChain
             genesis: genesis(),
             limits: BlockLimits::default(),
             partition_prefix: format!("v{index}-chain"),
+            state_cache_bytes: STATE_CACHE_BYTES,
         },
     )
     .await
@@ -295,7 +298,7 @@ fn a_restarted_chain_continues_from_its_stored_blocks() {
         (header.height, hash, header.state_root)
     });
     // Second run on the same storage: the chain reopens at least where it was, with the same
-    // block there, and the replayed state has every transfer.
+    // block there, and its durable state (not replayed from genesis) has every transfer.
     deterministic::Runner::from(checkpoint).start(|context| async move {
         let chain = open_chain(&context, 0).await;
         let (header, _) = chain.latest();
@@ -327,6 +330,18 @@ fn a_restarted_chain_continues_from_its_stored_blocks() {
 }
 
 #[test]
+fn the_genesis_block_computed_in_memory_is_the_one_a_chain_stores() {
+    let stored = runner(15).start(|context| async move {
+        let chain = open_chain(&context, 0).await;
+        let stored = chain.store().block(Height::GENESIS).await.unwrap().unwrap();
+        assert_eq!(stored.block, chain.genesis_block());
+        stored.block
+    });
+    // What `trellis init` prints: no data directory, its own in-memory runtime.
+    assert_eq!(genesis().initial_block(), stored);
+}
+
+#[test]
 fn a_data_directory_of_another_chain_is_refused() {
     let (_, checkpoint) = runner(14).start_and_recover(|context| async move {
         open_chain(&context, 0).await;
@@ -340,6 +355,7 @@ fn a_data_directory_of_another_chain_is_refused() {
                 genesis: other,
                 limits: BlockLimits::default(),
                 partition_prefix: "v0-chain".into(),
+                state_cache_bytes: STATE_CACHE_BYTES,
             },
         )
         .await;

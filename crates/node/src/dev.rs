@@ -27,6 +27,8 @@ pub const DEV_CHAIN_ID: u64 = 1337;
 /// Each dev account starts with one million ether.
 const DEV_BALANCE_ETHER: u64 = 1_000_000;
 const GAS_LIMIT: u64 = 60_000_000;
+/// State page cache per dev validator: several validators share one machine.
+const DEV_STATE_CACHE_BYTES: usize = 64 << 20;
 
 /// How to run a dev chain.
 #[derive(Clone, Debug)]
@@ -191,7 +193,9 @@ pub fn run(
         let peers = chain.genesis.peers()?;
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
-            let setup = ValidatorSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
+            let mut setup =
+                ValidatorSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
+            setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             running.push(validator::start(&context.child("validator"), setup).await?);
         }
         let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone()).await?;

@@ -33,6 +33,13 @@ struct NodeFile {
     data_dir: PathBuf,
     #[serde(default = "default_rpc_addr")]
     rpc_addr: SocketAddr,
+    /// MiB of memory for the state's page cache.
+    #[serde(default = "default_state_cache_mib")]
+    state_cache_mib: usize,
+}
+
+fn default_state_cache_mib() -> usize {
+    crate::validator::DEFAULT_STATE_CACHE_BYTES >> 20
 }
 
 /// A loaded and checked node configuration.
@@ -41,6 +48,7 @@ pub struct NodeConfig {
     pub key: ValidatorKey,
     pub data_dir: PathBuf,
     pub rpc_addr: SocketAddr,
+    pub state_cache_bytes: usize,
 }
 
 fn config_error(path: &Path, message: impl std::fmt::Display) -> NodeError {
@@ -60,6 +68,15 @@ impl NodeConfig {
         let resolve = |p: &Path| base.join(p);
         let genesis = GenesisFile::load(&resolve(&file.genesis))?;
         let key = load_key(&resolve(&file.validator_key))?;
+        if !(1..=1 << 20).contains(&file.state_cache_mib) {
+            return Err(config_error(
+                path,
+                format!(
+                    "state_cache_mib = {} is out of range: give between 1 and 1048576 MiB",
+                    file.state_cache_mib
+                ),
+            ));
+        }
         let me = key.validator_id();
         if !genesis.peers()?.iter().any(|p| p.id == me) {
             return Err(NodeError::NotAValidator(me));
@@ -69,6 +86,7 @@ impl NodeConfig {
             key,
             data_dir: resolve(&file.data_dir),
             rpc_addr: file.rpc_addr,
+            state_cache_bytes: file.state_cache_mib << 20,
         })
     }
 }
@@ -101,7 +119,8 @@ pub fn run(
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = config.genesis.genesis()?;
         let peers = config.genesis.peers()?;
-        let setup = ValidatorSetup::new(config.key, genesis, peers, "validator".into());
+        let mut setup = ValidatorSetup::new(config.key, genesis, peers, "validator".into());
+        setup.state_cache_bytes = config.state_cache_bytes;
         let running = validator::start(&context.child("validator"), setup).await?;
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone()).await?;
         ready(server.local_addr());

@@ -34,7 +34,12 @@ pub struct ValidatorSetup {
     pub partition_prefix: String,
     pub timing: BlockTiming,
     pub timeouts: Timeouts,
+    /// Memory for the state's page cache, allocated at start.
+    pub state_cache_bytes: usize,
 }
+
+/// A validator's default state page cache: enough to hold the hot part of a large state.
+pub const DEFAULT_STATE_CACHE_BYTES: usize = 256 << 20;
 
 impl ValidatorSetup {
     /// Default timing: an empty block at most every second when idle.
@@ -49,6 +54,7 @@ impl ValidatorSetup {
                 max_future_drift: Duration::from_millis(500),
             },
             timeouts: Timeouts::default(),
+            state_cache_bytes: DEFAULT_STATE_CACHE_BYTES,
         }
     }
 }
@@ -92,6 +98,7 @@ pub async fn start(
             genesis: setup.genesis.clone(),
             limits,
             partition_prefix: format!("{prefix}-chain"),
+            state_cache_bytes: setup.state_cache_bytes,
         },
     )
     .await?;

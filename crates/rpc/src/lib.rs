@@ -22,7 +22,6 @@
 mod format;
 
 use alloy_primitives::{Address, B256, Bytes};
-use commonware_runtime::{Clock, Metrics, Storage};
 use jsonrpsee::{
     RpcModule,
     server::{Server, ServerConfig, ServerHandle},
@@ -31,6 +30,7 @@ use jsonrpsee::{
 use serde_json::Value;
 use std::{net::SocketAddr, sync::Arc};
 use trellis_chain::Chain;
+use trellis_chain::Runtime;
 use trellis_types::Height;
 
 /// Error codes.
@@ -82,7 +82,7 @@ const MAX_REQUEST_BYTES: u32 = 16 << 20;
 /// Serves `chain` on `addr`. Must run inside a tokio runtime.
 pub async fn serve<E>(addr: SocketAddr, chain: Chain<E>) -> Result<RpcServer, RpcError>
 where
-    E: Storage + Clock + Metrics,
+    E: Runtime,
 {
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
@@ -159,10 +159,7 @@ fn value_and_tag<T: serde::de::DeserializeOwned>(
 }
 
 /// Refuses a state query at a block other than the latest.
-fn latest_state_only<E: Storage + Clock + Metrics>(
-    chain: &Chain<E>,
-    tag: BlockTag,
-) -> Result<(), ErrorObjectOwned> {
+fn latest_state_only<E: Runtime>(chain: &Chain<E>, tag: BlockTag) -> Result<(), ErrorObjectOwned> {
     let latest = chain.latest().0.height;
     match tag {
         BlockTag::Latest | BlockTag::Pending => Ok(()),
@@ -179,7 +176,7 @@ fn latest_state_only<E: Storage + Clock + Metrics>(
     }
 }
 
-fn methods<E: Storage + Clock + Metrics>(chain: Chain<E>) -> RpcModule<Chain<E>> {
+fn methods<E: Runtime>(chain: Chain<E>) -> RpcModule<Chain<E>> {
     let mut module = RpcModule::new(chain);
     let register = "method names are unique";
     module
@@ -263,7 +260,7 @@ fn methods<E: Storage + Clock + Metrics>(chain: Chain<E>) -> RpcModule<Chain<E>>
     module
 }
 
-async fn receipt<E: Storage + Clock + Metrics>(chain: &Arc<Chain<E>>, hash: B256) -> Reply {
+async fn receipt<E: Runtime>(chain: &Arc<Chain<E>>, hash: B256) -> Reply {
     let store = chain.store();
     let Some(location) = store.transaction(&hash).await.map_err(internal)? else {
         return Ok(Value::Null);
@@ -276,11 +273,7 @@ async fn receipt<E: Storage + Clock + Metrics>(chain: &Arc<Chain<E>>, hash: B256
     Ok(format::receipt(&stored, location.index as usize))
 }
 
-async fn block_by_number<E: Storage + Clock + Metrics>(
-    chain: &Arc<Chain<E>>,
-    tag: BlockTag,
-    full: bool,
-) -> Reply {
+async fn block_by_number<E: Runtime>(chain: &Arc<Chain<E>>, tag: BlockTag, full: bool) -> Reply {
     let height = match tag {
         BlockTag::Latest | BlockTag::Pending => chain.latest().0.height,
         BlockTag::Earliest => Height::GENESIS,

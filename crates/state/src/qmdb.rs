@@ -23,6 +23,7 @@ use crate::{
 use alloy_primitives::{Address, B256, Bytes, U256};
 use commonware_cryptography::{Sha256, sha256::Digest};
 use commonware_parallel::Sequential;
+use commonware_runtime::Runner as _;
 use commonware_runtime::{
     BLOB_PAGE_SIZE, Clock, Metrics, Spawner, Storage,
     buffer::paged::{CacheRef, page_size},
@@ -279,6 +280,21 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore for QmdbStore<E> {
         self.committed = Some((staged.height, root));
         Ok(root)
     }
+}
+
+/// The root of a fresh store after committing `changes` at height 0: the genesis state root,
+/// computed in memory without a data directory (for `trellis init`, which prints block 0's hash).
+///
+/// Runs its own deterministic runtime, so it must not be called from inside one.
+pub fn genesis_root(changes: &ChangeSet) -> Result<StateRoot, StateError> {
+    let changes = changes.clone();
+    commonware_runtime::deterministic::Runner::default().start(|context| async move {
+        let mut config = QmdbConfig::new("genesis");
+        config.page_cache_bytes = 1 << 20;
+        let mut store = QmdbStore::open(context, &config).await?;
+        let staged = store.stage(None, Height::GENESIS, &changes)?;
+        store.commit(&staged).await
+    })
 }
 
 /// Turns one block's changes into writes, reading its parent's state through the batch.
