@@ -147,6 +147,7 @@ struct Shared<E: Runtime> {
     mempool: Mempool,
     store: BlockStore<E>,
     genesis_block: Block,
+    kill_during_commit: Option<Height>,
     inner: Mutex<Inner<E>>,
     /// Where client transactions go to be gossiped, once gossip runs.
     gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<trellis_types::Bytes>>>,
@@ -174,6 +175,9 @@ pub struct ChainConfig {
     pub partition_prefix: String,
     /// Memory for the state's page cache (allocated up front).
     pub state_cache_bytes: usize,
+    /// Crash test hook, `None` in service: while committing this block's state (applied to the
+    /// state's log but not yet durable), the process kills itself with SIGKILL.
+    pub kill_during_commit: Option<Height>,
 }
 
 impl<E: Runtime> Chain<E> {
@@ -228,6 +232,7 @@ impl<E: Runtime> Chain<E> {
                 mempool,
                 store,
                 genesis_block,
+                kill_during_commit: config.kill_during_commit,
                 inner: Mutex::new(Inner {
                     finalized,
                     pending: HashMap::new(),
@@ -808,6 +813,10 @@ impl<E: Runtime> Chain<E> {
     fn apply(&self, block: &Block, executed: &Executed) -> Vec<(Address, u64)> {
         let mut inner = self.lock();
         let finalized = &mut inner.finalized;
+        if self.shared.kill_during_commit == Some(block.height()) {
+            let _ = futures::executor::block_on(finalized.state.apply(&executed.staged));
+            kill_this_process(block.height());
+        }
         // Under the chain's lock, so no proposal or vote reads the state mid-commit. The commit
         // waits only on storage, never on another task (see `trellis_state::QmdbStore`).
         let root = futures::executor::block_on(finalized.state.commit(&executed.staged))
@@ -836,4 +845,14 @@ impl<E: Runtime> Chain<E> {
             })
             .collect()
     }
+}
+
+/// The crash test hook: SIGKILL, as an operator's `kill -9` or the kernel's OOM killer would.
+fn kill_this_process(height: Height) -> ! {
+    warn!(%height, "crash test hook: killing this process in the middle of a state commit");
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &std::process::id().to_string()])
+        .status();
+    // Only if `kill` could not run: still abrupt, with no cleanup.
+    std::process::abort()
 }

@@ -19,21 +19,7 @@ mod store;
 
 pub use genesis::{Genesis, GenesisError};
 
-/// What the chain needs of its runtime: storage, a clock, metrics and spawning (QMDB's).
-pub trait Runtime:
-    commonware_runtime::Storage
-    + commonware_runtime::Clock
-    + commonware_runtime::Metrics
-    + commonware_runtime::Spawner
-{
-}
-
-impl<T> Runtime for T where
-    T: commonware_runtime::Storage
-        + commonware_runtime::Clock
-        + commonware_runtime::Metrics
-        + commonware_runtime::Spawner
-{
-}
 pub use ledger::{Chain, ChainConfig, ChainError};
 pub use store::{BlockStore, ReceiptRecord, StoreError, StoredBlock, TxLocation};
+/// What the chain needs of its runtime: storage, a clock, metrics and spawning (QMDB's).
+pub use trellis_state::Runtime;

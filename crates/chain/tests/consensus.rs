@@ -86,6 +86,7 @@ async fn open_chain(context: &deterministic::Context, index: usize) -> TestChain
             limits: BlockLimits::default(),
             partition_prefix: format!("v{index}-chain"),
             state_cache_bytes: STATE_CACHE_BYTES,
+            kill_during_commit: None,
         },
     )
     .await
@@ -356,6 +357,7 @@ fn a_data_directory_of_another_chain_is_refused() {
                 limits: BlockLimits::default(),
                 partition_prefix: "v0-chain".into(),
                 state_cache_bytes: STATE_CACHE_BYTES,
+                kill_during_commit: None,
             },
         )
         .await;

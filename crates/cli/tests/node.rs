@@ -77,6 +77,49 @@ fn one_validator_chain(dir: &Path, chain_id: u64) -> (PathBuf, AccountKey) {
     (config, account)
 }
 
+/// A chain of `n` validators in `dir`, each with its own key, data directory and RPC port.
+/// Returns the node configs and the account key of validator 0, which the genesis funds.
+fn validator_chain(dir: &Path, chain_id: u64, n: usize) -> (Vec<PathBuf>, AccountKey) {
+    std::fs::create_dir_all(dir).unwrap();
+    let keys: Vec<(PathBuf, Value)> = (0..n)
+        .map(|i| new_keys(dir, &format!("keys-{i}.json")))
+        .collect();
+    let account =
+        AccountKey::from_hex(keys[0].1["account"]["private_key"].as_str().unwrap()).unwrap();
+    let genesis = dir.join("genesis.toml");
+    let mut args: Vec<String> = ["init", "--out", genesis.to_str().unwrap(), "--chain-id"]
+        .map(String::from)
+        .to_vec();
+    args.push(chain_id.to_string());
+    for (_, key) in &keys {
+        args.push("--validator".into());
+        args.push(format!(
+            "{}@127.0.0.1:{}",
+            key["validator"]["public_key"].as_str().unwrap(),
+            free_port()
+        ));
+    }
+    args.push("--alloc".into());
+    args.push(format!("{}=1000000000000000000", account.address()));
+    let output = trellis(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{output:?}");
+    let configs = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (key_file, _))| {
+            let config = dir.join(format!("node-{i}.toml"));
+            let text = format!(
+                "genesis = \"genesis.toml\"\nvalidator_key = {:?}\ndata_dir = \"data-{i}\"\nrpc_addr = \"127.0.0.1:{}\"\nstate_cache_mib = 16\n",
+                key_file.file_name().unwrap(),
+                free_port()
+            );
+            std::fs::write(&config, text).unwrap();
+            config
+        })
+        .collect();
+    (configs, account)
+}
+
 fn node_args(config: &Path) -> Vec<String> {
     vec![
         "node".into(),
@@ -215,4 +258,78 @@ fn a_data_directory_of_another_chain_is_refused() {
     std::fs::write(&second, text).unwrap();
     let error = failing_node(&second);
     assert!(error.contains("holds the chain with genesis"), "{error}");
+}
+
+#[test]
+fn a_validator_killed_during_a_state_commit_recovers_and_agrees_with_its_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain_id = 7171;
+    let (configs, account) = validator_chain(dir.path(), chain_id, 4);
+    let mut nodes: Vec<NodeProcess> = configs[..3]
+        .iter()
+        .map(|c| NodeProcess::start(&node_args(c)))
+        .collect();
+    // Validator 3 kills itself (SIGKILL) after storing block `crash_at` and applying its state
+    // to the log, before the state is durable.
+    let crash_at = 6;
+    let mut victim = NodeProcess::start_with_env(
+        &node_args(&configs[3]),
+        &[("TRELLIS_TEST_KILL_DURING_COMMIT", &crash_at.to_string())],
+    );
+    let to = Address::repeat_byte(0xee);
+    let mut sent = Vec::new();
+    for nonce in 0..20u64 {
+        let raw = account.sign_transaction(TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(to),
+            value: U256::from(1),
+            ..TxEip1559::default()
+        });
+        sent.push(nodes[0].call("eth_sendRawTransaction", json!([format!("{raw}")])));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let status = victim.wait_for_exit(Duration::from_secs(60));
+    assert!(!status.success(), "the hook killed it: {status:?}");
+    assert!(victim.logged("crash test hook"), "it died in the hook");
+
+    // The others go on (3 of 4 is a quorum); then the victim restarts without the hook.
+    let peer_height = hex_u64(&nodes[0].call("eth_blockNumber", json!([])));
+    let restarted = NodeProcess::start(&node_args(&configs[3]));
+    assert!(
+        restarted.logged("re-executed a stored block whose state was not committed"),
+        "the stored block above the durable state was executed again"
+    );
+    let target = peer_height.max(crash_at) + 3;
+    nodes.push(restarted);
+    for node in &nodes {
+        node.wait_for_height(target, Duration::from_secs(60));
+    }
+    for height in 1..=target {
+        let block = |node: &NodeProcess| {
+            node.call(
+                "eth_getBlockByNumber",
+                json!([format!("{height:#x}"), false]),
+            )
+        };
+        let reference = block(&nodes[0]);
+        for node in &nodes[1..] {
+            let other = block(node);
+            assert_eq!(other["hash"], reference["hash"], "block {height}");
+            assert_eq!(other["stateRoot"], reference["stateRoot"], "block {height}");
+        }
+    }
+    for hash in &sent {
+        let receipt = nodes[3].wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+        assert_eq!(receipt["status"], json!("0x1"));
+    }
+    for node in &nodes {
+        assert_eq!(
+            hex_u128(&node.call("eth_getBalance", json!([to, "latest"]))),
+            20,
+            "every transfer applied exactly once"
+        );
+    }
 }

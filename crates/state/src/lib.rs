@@ -38,7 +38,7 @@ mod reader;
 
 pub use change::{Account, AccountChange, ChangeSet};
 pub use memory::MemoryStore;
-pub use qmdb::{QmdbConfig, QmdbStore, Staged, genesis_root};
+pub use qmdb::{QmdbConfig, QmdbStore, Runtime, Staged, genesis_root};
 pub use reader::{Speculative, StateError, StateReader, StateStore};
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};
 

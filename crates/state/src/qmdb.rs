@@ -25,7 +25,7 @@ use commonware_cryptography::{Sha256, sha256::Digest};
 use commonware_parallel::Sequential;
 use commonware_runtime::Runner as _;
 use commonware_runtime::{
-    BLOB_PAGE_SIZE, Clock, Metrics, Spawner, Storage,
+    BLOB_PAGE_SIZE,
     buffer::paged::{CacheRef, page_size},
 };
 use commonware_storage::{
@@ -48,6 +48,23 @@ use trellis_types::{Height, StateRoot};
 
 /// Bytes of one bitmap chunk of the `current` database (256 operations per chunk).
 const CHUNK: usize = 32;
+
+/// What the store needs of its runtime: storage, a clock, metrics and spawning.
+pub trait Runtime:
+    commonware_runtime::Storage
+    + commonware_runtime::Clock
+    + commonware_runtime::Metrics
+    + commonware_runtime::Spawner
+{
+}
+
+impl<T> Runtime for T where
+    T: commonware_runtime::Storage
+        + commonware_runtime::Clock
+        + commonware_runtime::Metrics
+        + commonware_runtime::Spawner
+{
+}
 
 type Family = mmr::Family;
 type Db<E> = current::unordered::variable::Db<
@@ -147,7 +164,7 @@ impl std::fmt::Debug for Staged {
 }
 
 /// The world state on QMDB. See the [module documentation](self).
-pub struct QmdbStore<E: Storage + Clock + Metrics + Spawner> {
+pub struct QmdbStore<E: Runtime> {
     /// `None` only while a commit is under way, or after one failed (then every call errs).
     db: Option<Db<E>>,
     committed: Option<(Height, StateRoot)>,
@@ -155,6 +172,10 @@ pub struct QmdbStore<E: Storage + Clock + Metrics + Spawner> {
 
 fn backend<T: std::fmt::Display>(error: T) -> StateError {
     StateError::Backend(error.to_string())
+}
+
+fn failed() -> StateError {
+    StateError::Backend("the state store failed during an earlier commit; restart the node".into())
 }
 
 fn root_of(digest: Digest) -> StateRoot {
@@ -168,7 +189,7 @@ fn corrupt(key: &StateKey, value: &StateValue) -> StateError {
     ))
 }
 
-impl<E: Storage + Clock + Metrics + Spawner> QmdbStore<E> {
+impl<E: Runtime> QmdbStore<E> {
     /// Opens the store under `config.partition_prefix`, empty if nothing is stored there yet.
     /// The state comes back as of the last commit that completed.
     pub async fn open(context: E, config: &QmdbConfig) -> Result<Self, StateError> {
@@ -192,9 +213,7 @@ impl<E: Storage + Clock + Metrics + Spawner> QmdbStore<E> {
     }
 
     fn db(&self) -> Result<&Db<E>, StateError> {
-        self.db.as_ref().ok_or_else(|| {
-            StateError::Backend("the state store failed during an earlier commit".into())
-        })
+        self.db.as_ref().ok_or_else(failed)
     }
 
     fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
@@ -202,7 +221,7 @@ impl<E: Storage + Clock + Metrics + Spawner> QmdbStore<E> {
     }
 }
 
-impl<E: Storage + Clock + Metrics + Spawner> StateStore for QmdbStore<E> {
+impl<E: Runtime> StateStore for QmdbStore<E> {
     type Staged = Staged;
 
     fn committed(&self) -> Option<(Height, StateRoot)> {
@@ -258,6 +277,17 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore for QmdbStore<E> {
 
     /// Applies the staged batch and makes it durable.
     async fn commit(&mut self, staged: &Staged) -> Result<StateRoot, StateError> {
+        let root = self.apply(staged).await?;
+        self.sync().await?;
+        Ok(root)
+    }
+}
+
+impl<E: Runtime> QmdbStore<E> {
+    /// The first half of [`commit`](StateStore::commit): publishes the staged block to readers
+    /// and appends it to the log, without waiting for the disk. A crash before
+    /// [`sync`](Self::sync) returns the store to its previous commit.
+    pub async fn apply(&mut self, staged: &Staged) -> Result<StateRoot, StateError> {
         let expected = self.next_height();
         if staged.height != expected {
             return Err(StateError::NonSequentialCommit {
@@ -265,20 +295,24 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore for QmdbStore<E> {
                 got: staged.height,
             });
         }
-        let db = self.db.take().ok_or_else(|| {
-            StateError::Backend("the state store failed during an earlier commit".into())
-        })?;
-        db.validate_batch(&staged.batch).map_err(backend)?;
+        self.db()?.validate_batch(&staged.batch).map_err(backend)?;
+        let db = self.db.take().expect("checked above");
         let db = db
             .apply_batch(staged.batch.clone())
             .await
             .map_err(backend)?;
-        let db = db.commit().await.map_err(backend)?;
         let root = root_of(db.root());
-        assert_eq!(root, staged.root, "a committed batch keeps its staged root");
+        assert_eq!(root, staged.root, "an applied batch keeps its staged root");
         self.db = Some(db);
         self.committed = Some((staged.height, root));
         Ok(root)
+    }
+
+    /// The second half of [`commit`](StateStore::commit): makes every applied block durable.
+    pub async fn sync(&mut self) -> Result<(), StateError> {
+        let db = self.db.take().ok_or_else(failed)?;
+        self.db = Some(db.commit().await.map_err(backend)?);
+        Ok(())
     }
 }
 
@@ -301,7 +335,7 @@ pub fn genesis_root(changes: &ChangeSet) -> Result<StateRoot, StateError> {
 ///
 /// A change set touches each address and code hash once, so no write depends on another write
 /// of the same block: reads see the parent's state, and the writes go into the batch at the end.
-struct Writer<'a, E: Storage + Clock + Metrics + Spawner> {
+struct Writer<'a, E: Runtime> {
     db: &'a Db<E>,
     batch: &'a current::batch::UnmerkleizedBatch<
         Family,
@@ -313,7 +347,7 @@ struct Writer<'a, E: Storage + Clock + Metrics + Spawner> {
     writes: Vec<(StateKey, Option<StateValue>)>,
 }
 
-impl<E: Storage + Clock + Metrics + Spawner> Writer<'_, E> {
+impl<E: Runtime> Writer<'_, E> {
     /// Reads the parent's state: its ancestors' writes, then committed state.
     fn read(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
         block_on(self.batch.get(&key.digest(), self.db)).map_err(backend)
@@ -395,7 +429,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Writer<'_, E> {
     }
 }
 
-impl<E: Storage + Clock + Metrics + Spawner> StateReader for QmdbStore<E> {
+impl<E: Runtime> StateReader for QmdbStore<E> {
     fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
         let key = StateKey::Account(*address);
         match self.get(&key)? {

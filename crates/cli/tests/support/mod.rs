@@ -9,7 +9,7 @@ use std::{
     net::{SocketAddr, TcpStream},
     path::Path,
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{Arc, Mutex, mpsc},
     time::{Duration, Instant},
 };
 
@@ -17,6 +17,8 @@ use std::{
 pub struct NodeProcess {
     child: Child,
     pub rpc: SocketAddr,
+    /// Every line the process wrote to stderr (its log) so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// The dev chain's process.
@@ -35,12 +37,28 @@ impl NodeProcess {
 
     /// Starts `trellis ARGS` and waits until its RPC server listens.
     pub fn start(args: &[String]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables.
+    pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start trellis");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                lines.lock().unwrap().push(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -54,7 +72,38 @@ impl NodeProcess {
         let rpc = receiver
             .recv_timeout(Duration::from_secs(60))
             .expect("trellis did not start its RPC server within 60 s");
-        Self { child, rpc }
+        Self { child, rpc, log }
+    }
+
+    /// Whether a line of the process's log contains `text`, waiting up to 5 s for it (the log
+    /// is read on another thread).
+    pub fn logged(&self, text: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(text))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Waits up to `timeout` for the process to end on its own.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < timeout, "still running after {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the process abruptly (SIGKILL): nothing is flushed on the way out.
