@@ -814,12 +814,12 @@ impl<E: Runtime> Chain<E> {
         let mut inner = self.lock();
         let finalized = &mut inner.finalized;
         if self.shared.kill_during_commit == Some(block.height()) {
-            let _ = futures::executor::block_on(finalized.state.apply(&executed.staged));
+            let _ = trellis_state::block_on(finalized.state.apply(&executed.staged));
             kill_this_process(block.height());
         }
         // Under the chain's lock, so no proposal or vote reads the state mid-commit. The commit
         // waits only on storage, never on another task (see `trellis_state::QmdbStore`).
-        let root = futures::executor::block_on(finalized.state.commit(&executed.staged))
+        let root = trellis_state::block_on(finalized.state.commit(&executed.staged))
             .unwrap_or_else(|e| panic!("cannot commit finalized block: {e}"));
         assert_eq!(
             root,

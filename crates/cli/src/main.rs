@@ -49,6 +49,33 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Measure a component and print its figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The state layer: committed slot updates per second over a large state, and bytes on
+    /// disk per account. Run it on a release build.
+    State {
+        /// How many accounts (each with one slot in a token contract).
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: u64,
+        /// Slot updates per block.
+        #[arg(long, default_value_t = 10_000)]
+        block_updates: usize,
+        /// How many blocks to measure.
+        #[arg(long, default_value_t = 20)]
+        blocks: usize,
+        /// MiB of page cache for the state.
+        #[arg(long, default_value_t = 256)]
+        cache_mib: usize,
+        /// A directory to create for the run (removed afterwards). Default: in the system's
+        /// temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +133,24 @@ fn main() -> Result<()> {
         }),
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
+        Command::Bench(BenchCommand::State {
+            accounts,
+            block_updates,
+            blocks,
+            cache_mib,
+            dir,
+        }) => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("trellis-bench-state-{}", std::process::id()))
+            });
+            let config = trellis_state::bench::BenchConfig {
+                accounts,
+                updates_per_block: block_updates,
+                blocks,
+                page_cache_bytes: cache_mib << 20,
+            };
+            trellis_node::bench::state(dir, config).context("state benchmark")
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //!   encrypted network path. One process per validator is the same [`validator::start`] with
 //!   one validator per runtime.
 
+pub mod bench;
 pub mod dev;
 pub mod genesis_file;
 pub mod node_config;

@@ -30,6 +30,7 @@
 //! authenticated store on commonware-storage QMDB (with proofs and history) is a later step and
 //! will implement the same traits.
 
+pub mod bench;
 mod change;
 pub mod entry;
 mod memory;
@@ -38,7 +39,7 @@ mod reader;
 
 pub use change::{Account, AccountChange, ChangeSet};
 pub use memory::MemoryStore;
-pub use qmdb::{QmdbConfig, QmdbStore, Runtime, Staged, genesis_root};
+pub use qmdb::{QmdbConfig, QmdbStore, Runtime, Staged, block_on, genesis_root};
 pub use reader::{Speculative, StateError, StateReader, StateStore};
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};
 

@@ -11,7 +11,7 @@
 //!
 //! # Reading synchronously
 //! The EVM reads state synchronously, and QMDB reads are `async`. Reads (and staging) therefore
-//! drive QMDB's futures to completion on the calling thread with `block_on`. That is sound
+//! drive QMDB's futures to completion on the calling thread with [`block_on`]. That is sound
 //! because those futures never wait on another task of the runtime: they resolve from memory
 //! (index, page cache) or from a blocking file read, which the tokio runtime runs on its
 //! blocking pool and the deterministic runtime resolves from memory.
@@ -39,7 +39,6 @@ use commonware_storage::{
     },
     translator::EightCap,
 };
-use futures::executor::block_on;
 use std::{
     num::{NonZeroU64, NonZeroUsize},
     sync::Arc,
@@ -172,6 +171,16 @@ pub struct QmdbStore<E: Runtime> {
 
 fn backend<T: std::fmt::Display>(error: T) -> StateError {
     StateError::Backend(error.to_string())
+}
+
+/// Drives `future` to completion on this thread.
+///
+/// Unconstrained by tokio's cooperative budget: the budget belongs to the task this thread is
+/// polling, and it is only refilled when that task yields to the scheduler, which a blocked
+/// thread never does. A constrained storage read would then return `Pending` and wake itself
+/// forever, spinning at full CPU (observed once the state outgrew the page cache).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    futures::executor::block_on(tokio::task::unconstrained(future))
 }
 
 fn failed() -> StateError {

@@ -242,3 +242,46 @@ fn equal_histories_give_equal_roots() {
         assert_eq!(roots[0], roots[1]);
     });
 }
+
+/// On the tokio runtime, with a state far larger than its page cache, reads that miss the cache
+/// go to disk from inside a synchronous call on a runtime thread. They must complete (they once
+/// spun forever on tokio's cooperative budget).
+#[test]
+fn reads_beyond_the_page_cache_complete_on_the_tokio_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().to_path_buf();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = commonware_runtime::tokio::Config::new()
+            .with_worker_threads(1)
+            .with_storage_directory(storage);
+        commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+            let mut config = QmdbConfig::new("small-cache");
+            config.page_cache_bytes = 64 << 10;
+            let mut store = QmdbStore::open(context, &config).await.unwrap();
+            let contract_account = Account::with_balance(U256::from(1));
+            let mut populate = ChangeSet::new();
+            populate.set_account(addr(9), contract_account);
+            for slot in 0..20_000u64 {
+                populate.set_storage(addr(9), U256::from(slot), U256::from(slot + 1));
+            }
+            commit_next(&mut store, &populate).await;
+            for round in 0..3u64 {
+                let mut update = ChangeSet::new();
+                update.set_account(addr(9), contract_account);
+                for slot in (round..20_000).step_by(7) {
+                    update.set_storage(addr(9), U256::from(slot), U256::from(round + 100));
+                }
+                commit_next(&mut store, &update).await;
+            }
+            assert_eq!(
+                store.storage(&addr(9), &U256::from(7)).unwrap(),
+                U256::from(100)
+            );
+        });
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("updates of a state larger than the page cache did not finish in 120 s");
+}

@@ -1,0 +1,65 @@
+//! `trellis bench state`: the state layer's benchmark on real disk, with figures printed.
+
+use crate::NodeError;
+use commonware_runtime::{Runner as _, tokio};
+use std::path::{Path, PathBuf};
+use trellis_state::bench::{self, BenchConfig};
+
+/// Runs the state benchmark in `dir` (which must not exist yet, and is removed afterwards) on
+/// one worker thread, printing progress and the figures.
+pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
+    if dir.exists() {
+        return Err(NodeError::DataDir {
+            path: dir.display().to_string(),
+            message: "already exists: the benchmark needs a fresh directory it may delete".into(),
+        });
+    }
+    let runtime = tokio::Config::new()
+        .with_worker_threads(1)
+        .with_storage_directory(&dir);
+    let settings = config.clone();
+    let result = tokio::Runner::new(runtime).start(|context| async move {
+        bench::run(context, &settings, |line| eprintln!("  {line}")).await
+    });
+    let bytes = disk_usage(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result.map_err(|e| NodeError::DataDir {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let entries = 2 * config.accounts;
+    println!(
+        "state: {} accounts, each with a slot in one token contract ({entries} entries); page cache {} MiB",
+        config.accounts,
+        config.page_cache_bytes >> 20
+    );
+    println!("populate: {:.1} s", report.populate.as_secs_f64());
+    println!(
+        "committed slot updates: {:.0} per second ({} blocks of {}, median block {:.1} ms: stage + durable commit)",
+        report.updates_per_second(),
+        report.blocks.len(),
+        report.updates_per_block,
+        report.median_block().as_secs_f64() * 1e3
+    );
+    println!(
+        "disk: {:.1} MiB, {:.0} bytes per account (account and slot, every version kept)",
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / config.accounts as f64
+    );
+    Ok(())
+}
+
+/// Total size of the files under `dir`.
+fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

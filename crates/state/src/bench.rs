@@ -1,0 +1,164 @@
+//! A benchmark of the state layer as nodes use it: blocks of storage updates staged and
+//! committed through [`QmdbStore`], over a large population of accounts.
+//!
+//! The workload is a token contract: `accounts` holders, each an account with a balance and
+//! a storage slot in the contract (2 × `accounts` entries). Each measured block updates the
+//! slots of `updates_per_block` distinct holders chosen at random (seeded, so runs compare).
+
+use crate::{Account, ChangeSet, QmdbConfig, QmdbStore, StateError, StateStore, qmdb::Runtime};
+use alloy_primitives::{Address, B256, U256};
+use std::time::{Duration, Instant};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub accounts: u64,
+    pub updates_per_block: usize,
+    pub blocks: usize,
+    pub page_cache_bytes: usize,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        Self {
+            accounts: 1_000_000,
+            updates_per_block: 10_000,
+            blocks: 20,
+            page_cache_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What was measured.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    /// Writing the initial state (accounts and their slots), in blocks of 100,000 entries.
+    pub populate: Duration,
+    /// Each measured block: staging (writes, merkleization) plus the durable commit.
+    pub blocks: Vec<Duration>,
+    pub updates_per_block: usize,
+}
+
+impl BenchReport {
+    /// Committed slot updates per second over all measured blocks.
+    pub fn updates_per_second(&self) -> f64 {
+        let total: Duration = self.blocks.iter().sum();
+        (self.blocks.len() * self.updates_per_block) as f64 / total.as_secs_f64()
+    }
+
+    /// The median block's duration.
+    pub fn median_block(&self) -> Duration {
+        let mut sorted = self.blocks.clone();
+        sorted.sort();
+        sorted[sorted.len() / 2]
+    }
+}
+
+/// The token contract every holder has a slot in.
+pub fn token() -> Address {
+    Address::repeat_byte(0x70)
+}
+
+/// Holder `i`'s address.
+pub fn holder(i: u64) -> Address {
+    let mut bytes = [0u8; 20];
+    bytes[0] = 0x01;
+    bytes[12..].copy_from_slice(&i.to_be_bytes());
+    Address::from(bytes)
+}
+
+/// A seeded generator (splitmix64): the same holders are updated on every run.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn token_account() -> Account {
+    Account {
+        nonce: 1,
+        balance: U256::ZERO,
+        code_hash: B256::repeat_byte(0x7c),
+    }
+}
+
+async fn commit<E: Runtime>(
+    store: &mut QmdbStore<E>,
+    changes: &ChangeSet,
+) -> Result<(), StateError> {
+    let staged = store.stage(None, store.next_height(), changes)?;
+    store.commit(&staged).await?;
+    Ok(())
+}
+
+/// Runs the benchmark on a fresh store in `context`'s storage; `progress` hears each phase.
+pub async fn run<E: Runtime>(
+    context: E,
+    config: &BenchConfig,
+    mut progress: impl FnMut(&str),
+) -> Result<BenchReport, StateError> {
+    let mut state_config = QmdbConfig::new("bench");
+    state_config.page_cache_bytes = config.page_cache_bytes;
+    let mut store = QmdbStore::open(context, &state_config).await?;
+    if store.committed().is_some() {
+        return Err(StateError::Backend(
+            "the benchmark needs an empty storage directory".into(),
+        ));
+    }
+
+    let start = Instant::now();
+    let chunk = 50_000;
+    let mut first = 0;
+    while first < config.accounts {
+        let last = (first + chunk).min(config.accounts);
+        let mut changes = ChangeSet::new();
+        changes.set_account(token(), token_account());
+        for i in first..last {
+            changes.set_account(holder(i), Account::with_balance(U256::from(1_000 + i)));
+            changes.set_storage(token(), U256::from(i), U256::from(i + 1));
+        }
+        commit(&mut store, &changes).await?;
+        first = last;
+        progress(&format!("populated {last} accounts"));
+    }
+    let populate = start.elapsed();
+
+    let mut random = Random(42);
+    let mut blocks = Vec::with_capacity(config.blocks);
+    for block in 0..config.blocks {
+        let mut changes = ChangeSet::new();
+        changes.set_account(token(), token_account());
+        while changes
+            .account(&token())
+            .map_or(0, |change| change.storage.len())
+            < config.updates_per_block
+        {
+            let i = random.next() % config.accounts;
+            changes.set_storage(token(), U256::from(i), U256::from(random.next()));
+        }
+        let start = Instant::now();
+        let staged = store.stage(None, store.next_height(), &changes)?;
+        let staged_at = start.elapsed();
+        store.apply(&staged).await?;
+        let applied_at = start.elapsed();
+        store.sync().await?;
+        blocks.push(start.elapsed());
+        progress(&format!(
+            "block {}: staged (writes, merkleize) {staged_at:?}, applied {:?}, synced {:?}",
+            block + 1,
+            applied_at - staged_at,
+            blocks[block] - applied_at
+        ));
+    }
+    Ok(BenchReport {
+        populate,
+        blocks,
+        updates_per_block: config.updates_per_block,
+    })
+}
