@@ -7,15 +7,16 @@
 //!
 //! | entry | identity | value |
 //! |---|---|---|
-//! | account | address | nonce, balance, code hash |
-//! | storage generation | address | how many times the account's storage was dropped |
+//! | account | address | nonce, balance, code hash, storage generation (or: retired) |
 //! | storage slot | address, generation, slot | non-zero value |
 //! | code | code hash | bytecode |
 //!
 //! Dropping an account's storage (self-destruct, a contract created where storage was) cannot
-//! enumerate its slots in an unordered store, so it bumps the account's *generation* instead:
-//! slot keys include the generation, and the old slots become unreachable. The generation
-//! entry exists only for accounts whose storage was ever dropped.
+//! enumerate its slots in an unordered store, so it moves the account to a new storage
+//! *generation* instead: slot keys include the generation, and the old slots become
+//! unreachable. The generation lives in the account's own entry, so a proof of the account
+//! proves which slots are its current ones. A deleted account that had existed leaves a
+//! *retired* entry holding the next generation, so an account created there later starts empty.
 
 use crate::Account;
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -35,7 +36,6 @@ pub const MAX_CODE_BYTES: usize = 1 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateKey {
     Account(Address),
-    Generation(Address),
     Slot {
         address: Address,
         generation: u64,
@@ -52,10 +52,6 @@ impl StateKey {
         match self {
             Self::Account(address) => {
                 hasher.update(&[0]);
-                hasher.update(address.as_slice());
-            }
-            Self::Generation(address) => {
-                hasher.update(&[1]);
                 hasher.update(address.as_slice());
             }
             Self::Slot {
@@ -81,8 +77,14 @@ impl StateKey {
 /// kind is corruption and reads report it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateValue {
-    Account(Account),
-    Generation(u64),
+    Account {
+        account: Account,
+        generation: u64,
+    },
+    /// A deleted account; an account created here later uses `generation` for its storage.
+    Retired {
+        generation: u64,
+    },
     Slot(U256),
     Code(Bytes),
     /// Not an entry: the metadata of each commit, naming the block whose state it holds.
@@ -92,8 +94,8 @@ pub enum StateValue {
 impl StateValue {
     fn tag(&self) -> u8 {
         match self {
-            Self::Account(_) => 0,
-            Self::Generation(_) => 1,
+            Self::Account { .. } => 0,
+            Self::Retired { .. } => 1,
             Self::Slot(_) => 2,
             Self::Code(_) => 3,
             Self::Commit(_) => 4,
@@ -103,8 +105,8 @@ impl StateValue {
     /// A short name of the variant, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Account(_) => "account",
-            Self::Generation(_) => "generation",
+            Self::Account { .. } => "account",
+            Self::Retired { .. } => "retired account",
             Self::Slot(_) => "slot",
             Self::Code(_) => "code",
             Self::Commit(_) => "commit",
@@ -116,12 +118,16 @@ impl Write for StateValue {
     fn write(&self, buf: &mut impl BufMut) {
         buf.put_u8(self.tag());
         match self {
-            Self::Account(account) => {
+            Self::Account {
+                account,
+                generation,
+            } => {
                 account.nonce.write(buf);
                 buf.put_slice(&account.balance.to_be_bytes::<32>());
                 buf.put_slice(account.code_hash.as_slice());
+                generation.write(buf);
             }
-            Self::Generation(generation) => generation.write(buf),
+            Self::Retired { generation } => generation.write(buf),
             Self::Slot(value) => buf.put_slice(&value.to_be_bytes::<32>()),
             Self::Code(code) => bytes::Bytes::copy_from_slice(code).write(buf),
             Self::Commit(height) => height.get().write(buf),
@@ -132,8 +138,8 @@ impl Write for StateValue {
 impl EncodeSize for StateValue {
     fn encode_size(&self) -> usize {
         1 + match self {
-            Self::Account(_) => 8 + 32 + 32,
-            Self::Generation(_) | Self::Commit(_) => 8,
+            Self::Account { .. } => 8 + 32 + 32 + 8,
+            Self::Retired { .. } | Self::Commit(_) => 8,
             Self::Slot(_) => 32,
             Self::Code(code) => code.len().encode_size() + code.len(),
         }
@@ -145,12 +151,17 @@ impl Read for StateValue {
 
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         match u8::read(buf)? {
-            0 => Ok(Self::Account(Account {
-                nonce: u64::read(buf)?,
-                balance: U256::from_be_bytes(<[u8; 32]>::read(buf)?),
-                code_hash: B256::from(<[u8; 32]>::read(buf)?),
-            })),
-            1 => Ok(Self::Generation(u64::read(buf)?)),
+            0 => Ok(Self::Account {
+                account: Account {
+                    nonce: u64::read(buf)?,
+                    balance: U256::from_be_bytes(<[u8; 32]>::read(buf)?),
+                    code_hash: B256::from(<[u8; 32]>::read(buf)?),
+                },
+                generation: u64::read(buf)?,
+            }),
+            1 => Ok(Self::Retired {
+                generation: u64::read(buf)?,
+            }),
             2 => Ok(Self::Slot(U256::from_be_bytes(<[u8; 32]>::read(buf)?))),
             3 => {
                 let code = bytes::Bytes::read_cfg(buf, &RangeCfg::new(..=MAX_CODE_BYTES))?;
@@ -170,12 +181,15 @@ mod tests {
     #[test]
     fn values_round_trip() {
         let values = [
-            StateValue::Account(Account {
-                nonce: 7,
-                balance: U256::MAX,
-                code_hash: B256::repeat_byte(9),
-            }),
-            StateValue::Generation(3),
+            StateValue::Account {
+                account: Account {
+                    nonce: 7,
+                    balance: U256::MAX,
+                    code_hash: B256::repeat_byte(9),
+                },
+                generation: 2,
+            },
+            StateValue::Retired { generation: 3 },
             StateValue::Slot(U256::from(42)),
             StateValue::Code(Bytes::from_static(&[0x60, 0x00, 0x60])),
             StateValue::Commit(Height(12)),
@@ -201,7 +215,6 @@ mod tests {
         };
         let keys = [
             StateKey::Account(address).digest(),
-            StateKey::Generation(address).digest(),
             slot(0).digest(),
             slot(1).digest(),
             StateKey::Code(B256::ZERO).digest(),

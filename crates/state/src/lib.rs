@@ -34,11 +34,13 @@ pub mod bench;
 mod change;
 pub mod entry;
 mod memory;
+mod proof;
 mod qmdb;
 mod reader;
 
 pub use change::{Account, AccountChange, ChangeSet};
 pub use memory::MemoryStore;
+pub use proof::{AccountProof, ProofError, SlotProof, StateProof};
 pub use qmdb::{QmdbConfig, QmdbStore, Runtime, Staged, block_on, genesis_root};
 pub use reader::{Speculative, StateError, StateReader, StateStore};
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};

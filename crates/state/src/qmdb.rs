@@ -46,7 +46,7 @@ use std::{
 use trellis_types::{Height, StateRoot};
 
 /// Bytes of one bitmap chunk of the `current` database (256 operations per chunk).
-const CHUNK: usize = 32;
+pub(crate) const CHUNK: usize = 32;
 
 /// What the store needs of its runtime: storage, a clock, metrics and spawning.
 pub trait Runtime:
@@ -65,7 +65,7 @@ impl<T> Runtime for T where
 {
 }
 
-type Family = mmr::Family;
+pub(crate) type Family = mmr::Family;
 type Db<E> = current::unordered::variable::Db<
     Family,
     E,
@@ -76,6 +76,9 @@ type Db<E> = current::unordered::variable::Db<
     CHUNK,
     Sequential,
 >;
+/// The database type with a runtime that is never started: for verifying proofs, which needs
+/// no storage.
+pub(crate) type VerifierDb = Db<commonware_runtime::deterministic::Context>;
 type Batch = MerkleizedBatch<Family, Digest, Update<Digest, StateValue>, CHUNK, Sequential>;
 
 /// Where and how the state is stored.
@@ -366,65 +369,41 @@ impl<E: Runtime> Writer<'_, E> {
         self.writes.push((key, value));
     }
 
-    fn existed(&self, address: &Address) -> Result<bool, StateError> {
-        let key = StateKey::Account(*address);
-        match self.read(&key)? {
-            None => Ok(false),
-            Some(StateValue::Account(_)) => Ok(true),
-            Some(other) => Err(corrupt(&key, &other)),
-        }
-    }
-
-    fn generation(&self, address: &Address) -> Result<u64, StateError> {
-        let key = StateKey::Generation(*address);
-        match self.read(&key)? {
-            None => Ok(0),
-            Some(StateValue::Generation(generation)) => Ok(generation),
-            Some(other) => Err(corrupt(&key, &other)),
-        }
-    }
-
-    /// Drops the storage an existing account had, by moving it to a fresh generation.
-    fn drop_storage(&mut self, address: &Address) -> Result<u64, StateError> {
-        let generation = self.generation(address)?;
-        if !self.existed(address)? {
-            // An account that does not exist has no reachable storage: its last deletion
-            // already moved it to a fresh generation.
-            return Ok(generation);
-        }
-        let next = generation + 1;
-        self.write(
-            StateKey::Generation(*address),
-            Some(StateValue::Generation(next)),
-        );
-        Ok(next)
-    }
-
     fn account(&mut self, address: &Address, change: &AccountChange) -> Result<(), StateError> {
-        let Some(account) = change.account else {
-            self.drop_storage(address)?;
-            self.write(StateKey::Account(*address), None);
-            return Ok(());
-        };
-        let generation = if change.storage_wiped {
-            self.drop_storage(address)?
-        } else if change.storage.is_empty() {
-            0 // unused
-        } else {
-            self.generation(address)?
-        };
-        self.write(
-            StateKey::Account(*address),
-            Some(StateValue::Account(account)),
-        );
-        for (slot, value) in &change.storage {
-            let key = StateKey::Slot {
-                address: *address,
-                generation,
-                slot: *slot,
-            };
-            let value = (!value.is_zero()).then_some(StateValue::Slot(*value));
-            self.write(key, value);
+        let key = StateKey::Account(*address);
+        let before = Record::from_stored(&key, self.read(&key)?)?;
+        match change.account {
+            None => {
+                // Deleting an account that never existed (an empty account touched and
+                // removed within one block) leaves nothing behind.
+                if before.exists {
+                    let generation = before.generation + 1;
+                    self.write(key, Some(StateValue::Retired { generation }));
+                }
+            }
+            Some(account) => {
+                let generation = if change.storage_wiped && before.exists {
+                    before.generation + 1
+                } else {
+                    before.generation
+                };
+                self.write(
+                    key,
+                    Some(StateValue::Account {
+                        account,
+                        generation,
+                    }),
+                );
+                for (slot, value) in &change.storage {
+                    let key = StateKey::Slot {
+                        address: *address,
+                        generation,
+                        slot: *slot,
+                    };
+                    let value = (!value.is_zero()).then_some(StateValue::Slot(*value));
+                    self.write(key, value);
+                }
+            }
         }
         Ok(())
     }
@@ -438,26 +417,120 @@ impl<E: Runtime> Writer<'_, E> {
     }
 }
 
+/// An account entry as stored: whether the account exists and which storage generation it
+/// (or an account created there next) uses.
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    account: Option<Account>,
+    exists: bool,
+    generation: u64,
+}
+
+impl Record {
+    fn from_stored(key: &StateKey, value: Option<StateValue>) -> Result<Self, StateError> {
+        match value {
+            None => Ok(Self {
+                account: None,
+                exists: false,
+                generation: 0,
+            }),
+            Some(StateValue::Account {
+                account,
+                generation,
+            }) => Ok(Self {
+                account: Some(account),
+                exists: true,
+                generation,
+            }),
+            Some(StateValue::Retired { generation }) => Ok(Self {
+                account: None,
+                exists: false,
+                generation,
+            }),
+            Some(other) => Err(corrupt(key, &other)),
+        }
+    }
+}
+
+impl<E: Runtime> QmdbStore<E> {
+    fn record(&self, address: &Address) -> Result<Record, StateError> {
+        let key = StateKey::Account(*address);
+        Record::from_stored(&key, self.get(&key)?)
+    }
+}
+
+impl<E: Runtime> QmdbStore<E> {
+    /// Proofs of `address`'s account and of `slots`, against the root of the last commit.
+    pub async fn prove(
+        &self,
+        address: &Address,
+        slots: &[U256],
+    ) -> Result<crate::StateProof, StateError> {
+        let db = self.db()?;
+        let key = StateKey::Account(*address);
+        let record = Record::from_stored(&key, db.get(&key.digest()).await.map_err(backend)?)?;
+        let account = match record.account {
+            None => None,
+            Some(account) => {
+                let proof = db.key_value_proof(key.digest()).await.map_err(backend)?;
+                Some(crate::AccountProof {
+                    nonce: alloy_primitives::U64::from(account.nonce),
+                    balance: account.balance,
+                    code_hash: account.code_hash,
+                    storage_generation: alloy_primitives::U64::from(record.generation),
+                    proof: crate::proof::encode(&proof),
+                })
+            }
+        };
+        let mut storage = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let key = StateKey::Slot {
+                address: *address,
+                generation: record.generation,
+                slot: *slot,
+            };
+            let stored = match record.exists {
+                true => db.get(&key.digest()).await.map_err(backend)?,
+                false => None,
+            };
+            let proven = match stored {
+                None => crate::SlotProof {
+                    key: *slot,
+                    value: U256::ZERO,
+                    proof: None,
+                },
+                Some(StateValue::Slot(value)) => crate::SlotProof {
+                    key: *slot,
+                    value,
+                    proof: Some(crate::proof::encode(
+                        &db.key_value_proof(key.digest()).await.map_err(backend)?,
+                    )),
+                },
+                Some(other) => return Err(corrupt(&key, &other)),
+            };
+            storage.push(proven);
+        }
+        Ok(crate::StateProof {
+            address: *address,
+            account,
+            storage,
+        })
+    }
+}
+
 impl<E: Runtime> StateReader for QmdbStore<E> {
     fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
-        let key = StateKey::Account(*address);
-        match self.get(&key)? {
-            None => Ok(None),
-            Some(StateValue::Account(account)) => Ok(Some(account)),
-            Some(other) => Err(corrupt(&key, &other)),
-        }
+        Ok(self.record(address)?.account)
     }
 
     fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
-        let generation_key = StateKey::Generation(*address);
-        let generation = match self.get(&generation_key)? {
-            None => 0,
-            Some(StateValue::Generation(generation)) => generation,
-            Some(other) => return Err(corrupt(&generation_key, &other)),
-        };
+        let record = self.record(address)?;
+        if !record.exists {
+            return Ok(U256::ZERO);
+        }
         let key = StateKey::Slot {
             address: *address,
-            generation,
+            generation: record.generation,
             slot: *slot,
         };
         match self.get(&key)? {

@@ -285,3 +285,98 @@ fn reads_beyond_the_page_cache_complete_on_the_tokio_runtime() {
         .recv_timeout(std::time::Duration::from_secs(120))
         .expect("updates of a state larger than the page cache did not finish in 120 s");
 }
+
+#[test]
+fn proofs_verify_against_the_root_and_tampering_fails() {
+    use trellis_state::ProofError;
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context.child("state"), &config())
+            .await
+            .unwrap();
+        commit_next(&mut store, &genesis()).await;
+        let root = commit_next(&mut store, &contract()).await;
+
+        let proof = store.prove(&addr(9), &[U256::from(1)]).await.unwrap();
+        assert_eq!(proof.account.as_ref().unwrap().nonce.to::<u64>(), 1);
+        assert_eq!(proof.storage[0].value, U256::from(42));
+        proof.verify(&root).unwrap();
+        let json = serde_json::to_string(&proof).unwrap();
+        let parsed: trellis_state::StateProof = serde_json::from_str(&json).unwrap();
+        parsed.verify(&root).unwrap();
+
+        let mismatch = |result: Result<(), ProofError>| {
+            assert!(
+                matches!(result, Err(ProofError::Mismatch { .. })),
+                "{result:?}"
+            )
+        };
+        // A tampered value.
+        let mut value = proof.clone();
+        value.storage[0].value = U256::from(43);
+        mismatch(value.verify(&root));
+        let mut balance = proof.clone();
+        balance.account.as_mut().unwrap().balance = U256::from(1_000_000);
+        mismatch(balance.verify(&root));
+        // A tampered key: the same proof claimed for another slot, or another address.
+        let mut slot = proof.clone();
+        slot.storage[0].key = U256::from(2);
+        mismatch(slot.verify(&root));
+        let mut address = proof.clone();
+        address.address = addr(8);
+        mismatch(address.verify(&root));
+        // A tampered root.
+        let mut other_root = root;
+        other_root.0.0[0] ^= 1;
+        mismatch(proof.verify(&other_root));
+        let message = proof.verify(&other_root).unwrap_err().to_string();
+        assert!(
+            message.contains("does not verify against state root"),
+            "{message}"
+        );
+        // Damaged proof bytes.
+        let mut damaged = proof.clone();
+        damaged.storage[0].proof = Some(Bytes::from_static(&[1, 2, 3]));
+        assert!(matches!(
+            damaged.verify(&root),
+            Err(ProofError::Malformed { .. })
+        ));
+
+        // What does not exist cannot be proven, and verification says so.
+        let absent = store.prove(&addr(2), &[]).await.unwrap();
+        assert!(absent.account.is_none());
+        assert!(matches!(
+            absent.verify(&root),
+            Err(ProofError::Unprovable { .. })
+        ));
+        let zero = store.prove(&addr(9), &[U256::from(5)]).await.unwrap();
+        assert!(zero.storage[0].proof.is_none());
+        assert!(matches!(
+            zero.verify(&root),
+            Err(ProofError::Unprovable { .. })
+        ));
+
+        // Once the slot changes, the old proof no longer holds under the new root.
+        let mut update = ChangeSet::new();
+        update.set_account(
+            addr(9),
+            proof
+                .account
+                .as_ref()
+                .map(|a| Account {
+                    nonce: a.nonce.to(),
+                    balance: a.balance,
+                    code_hash: a.code_hash,
+                })
+                .unwrap(),
+        );
+        update.set_storage(addr(9), U256::from(1), U256::from(77));
+        let new_root = commit_next(&mut store, &update).await;
+        mismatch(proof.verify(&new_root));
+        store
+            .prove(&addr(9), &[U256::from(1)])
+            .await
+            .unwrap()
+            .verify(&new_root)
+            .unwrap();
+    });
+}
