@@ -274,6 +274,19 @@ impl<E: Runtime> Chain<E> {
         self.lock().finalized.state.account(address)
     }
 
+    /// Proofs of an account and some of its slots in the latest finalized state, with the
+    /// header whose state root they verify against (read together, under the chain's lock).
+    pub fn prove(
+        &self,
+        address: &Address,
+        slots: &[trellis_types::U256],
+    ) -> Result<(Header, BlockHash, trellis_state::StateProof), StateError> {
+        let inner = self.lock();
+        let finalized = &inner.finalized;
+        let proof = trellis_state::block_on(finalized.state.prove(address, slots))?;
+        Ok((finalized.tip.clone(), finalized.tip_hash, proof))
+    }
+
     /// Admits a transaction from a client to the pool, checked against the latest finalized
     /// state, and queues it for gossip to the other validators.
     pub fn submit(

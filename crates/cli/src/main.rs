@@ -52,6 +52,17 @@ enum Command {
     /// Measure a component and print its figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check a state proof (the JSON of `trellis_getProof`) against a state root, without a
+    /// node. Exits non-zero, naming the value, if anything in it is not proven.
+    VerifyProof {
+        /// The proof, as `trellis_getProof` returned it.
+        #[arg(long, value_name = "FILE")]
+        proof: PathBuf,
+        /// The state root of a block header you trust. Default: the `stateRoot` in the file,
+        /// which only shows the proof is consistent with what the node claimed.
+        #[arg(long, value_name = "HEX")]
+        root: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +144,7 @@ fn main() -> Result<()> {
         }),
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
+        Command::VerifyProof { proof, root } => verify_proof(&proof, root.as_deref()),
         Command::Bench(BenchCommand::State {
             accounts,
             block_updates,
@@ -205,6 +217,48 @@ fn init(args: InitArgs) -> Result<()> {
         genesis.validators.len(),
         genesis.initial_block().hash()
     );
+    Ok(())
+}
+
+fn verify_proof(path: &std::path::Path, root: Option<&str>) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the proof file {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    // The whole JSON-RPC response, or only its result.
+    let json = json.get("result").cloned().unwrap_or(json);
+    let proof: trellis_state::StateProof = serde_json::from_value(json.clone())
+        .with_context(|| format!("{} is not a proof of trellis_getProof", path.display()))?;
+    let (root, trusted) = match root {
+        Some(root) => (root.to_string(), true),
+        None => {
+            let root = json["stateRoot"]
+                .as_str()
+                .with_context(|| format!("{} has no stateRoot: pass --root", path.display()))?;
+            (root.to_string(), false)
+        }
+    };
+    let root: trellis_types::B256 = root
+        .parse()
+        .with_context(|| format!("{root:?} is not a 32-byte hex state root"))?;
+    let root = trellis_types::StateRoot(root);
+    proof.verify(&root).context("the proof does not hold")?;
+    let account = proof
+        .account
+        .as_ref()
+        .expect("verified proofs have an account");
+    println!(
+        "proven against state root {root}: account {} has nonce {}, balance {} wei, code hash {}",
+        proof.address, account.nonce, account.balance, account.code_hash
+    );
+    for slot in &proof.storage {
+        println!("  slot {:#x} = {:#x}", slot.key, slot.value);
+    }
+    if !trusted {
+        println!(
+            "note: checked against the stateRoot inside the file; pass --root with the root of a header you trust"
+        );
+    }
     Ok(())
 }
 

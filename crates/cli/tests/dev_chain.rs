@@ -302,3 +302,82 @@ fn a_dev_directory_with_another_validator_count_is_refused() {
         "{stderr}"
     );
 }
+
+/// Runs `trellis verify-proof --proof FILE [--root ROOT]`.
+fn verify_proof(file: &std::path::Path, root: Option<&str>) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"));
+    command.args(["verify-proof", "--proof", file.to_str().unwrap()]);
+    if let Some(root) = root {
+        command.args(["--root", root]);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn state_proofs_verify_without_a_node_and_tampering_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::dev(dir.path(), &["--validators", "1", "--accounts", "2"]);
+    let keys = accounts(dir.path());
+    let to = Address::repeat_byte(0x99);
+    let hash = node.call(
+        "eth_sendRawTransaction",
+        json!([transfer(&keys[0], 0, to, 1234)]),
+    );
+    node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+
+    let proof = node.call("trellis_getProof", json!([to, [], "latest"]));
+    assert_eq!(hex_u128(&proof["account"]["balance"]), 1234);
+    let header = node.call("eth_getBlockByNumber", json!([proof["blockNumber"], false]));
+    let root = header["stateRoot"].as_str().unwrap().to_string();
+    assert_eq!(
+        proof["stateRoot"].as_str().unwrap(),
+        root,
+        "the header's root"
+    );
+    let file = dir.path().join("proof.json");
+    let write = |value: &Value| std::fs::write(&file, value.to_string()).unwrap();
+
+    write(&proof);
+    let output = verify_proof(&file, Some(&root));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("balance 1234 wei"), "{stdout}");
+
+    let refused = |output: std::process::Output, expected: &str| {
+        assert!(!output.status.success(), "accepted: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    };
+    // A tampered value.
+    let mut value = proof.clone();
+    value["account"]["balance"] = json!("0x10000");
+    write(&value);
+    refused(
+        verify_proof(&file, Some(&root)),
+        "does not verify against state root",
+    );
+    // A tampered key (another address).
+    let mut key = proof.clone();
+    key["address"] = json!(Address::repeat_byte(0x98));
+    write(&key);
+    refused(
+        verify_proof(&file, Some(&root)),
+        "does not verify against state root",
+    );
+    // A tampered root.
+    write(&proof);
+    let other_root = format!("0x{}", "11".repeat(32));
+    refused(
+        verify_proof(&file, Some(&other_root)),
+        "does not verify against state root",
+    );
+
+    // An account that does not exist cannot be proven, and the verifier says so.
+    let absent = node.call("trellis_getProof", json!([Address::repeat_byte(0x55), []]));
+    write(&absent);
+    refused(verify_proof(&file, Some(&root)), "does not exist");
+    // Proofs are made against the latest state only.
+    let old = node.request("trellis_getProof", json!([to, [], "0x0"]));
+    let message = old["error"]["message"].as_str().unwrap();
+    assert!(message.contains("latest state"), "{old}");
+}

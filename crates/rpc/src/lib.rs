@@ -7,7 +7,8 @@
 //! # Methods
 //! `eth_chainId`, `net_version`, `eth_blockNumber`, `eth_getBalance`,
 //! `eth_getTransactionCount` (`pending` counts the pool), `eth_gasPrice`,
-//! `eth_sendRawTransaction`, `eth_getTransactionReceipt`, `eth_getBlockByNumber`.
+//! `eth_sendRawTransaction`, `eth_getTransactionReceipt`, `eth_getBlockByNumber`, and
+//! `trellis_getProof` (QMDB proofs of an account and its slots; see [`trellis_state::StateProof`]).
 //!
 //! # Conventions
 //! - Quantities are `0x`-prefixed hex without leading zeros; data is `0x`-prefixed hex.
@@ -176,9 +177,74 @@ fn latest_state_only<E: Runtime>(chain: &Chain<E>, tag: BlockTag) -> Result<(), 
     }
 }
 
+/// Most storage slots one `trellis_getProof` call proves.
+const MAX_PROOF_SLOTS: usize = 1_024;
+
+/// `trellis_getProof(address, [slots], block)`: QMDB proofs of an account and its slots in the
+/// latest state, with the block whose state root they verify against.
+fn get_proof<E: Runtime>(params: &Params<'_>, chain: &Chain<E>) -> Reply {
+    let mut seq = params.sequence();
+    let address: Address = seq
+        .next()
+        .map_err(|e| invalid(format!("expected an address as the first parameter: {e}")))?;
+    let slots: Vec<trellis_types::U256> = seq.next().map_err(|e| {
+        invalid(format!(
+            "expected an array of storage slots (hex) as the second parameter: {e}"
+        ))
+    })?;
+    let tag: Option<String> = seq
+        .optional_next()
+        .map_err(|e| invalid(format!("expected a block tag as the third parameter: {e}")))?;
+    let tag = parse_tag(tag.as_deref())?;
+    if slots.len() > MAX_PROOF_SLOTS {
+        return Err(invalid(format!(
+            "{} storage slots asked: at most {MAX_PROOF_SLOTS} per call",
+            slots.len()
+        )));
+    }
+    let (header, hash, proof) = chain.prove(&address, &slots).map_err(internal)?;
+    match tag {
+        BlockTag::Latest | BlockTag::Pending => {}
+        BlockTag::Number(h) if h == header.height => {}
+        BlockTag::Number(h) if h > header.height => {
+            return Err(rejected(format!(
+                "block {} is not finalized yet (latest is {})",
+                h.get(),
+                header.height.get()
+            )));
+        }
+        _ => {
+            return Err(rejected(format!(
+                "proofs are made against the latest state (block {}) only",
+                header.height.get()
+            )));
+        }
+    }
+    let mut result = serde_json::to_value(&proof).map_err(internal)?;
+    let fields = result.as_object_mut().expect("a proof is a JSON object");
+    fields.insert(
+        "blockNumber".into(),
+        format::quantity(header.height.get()).into(),
+    );
+    fields.insert(
+        "blockHash".into(),
+        serde_json::to_value(hash.0).map_err(internal)?,
+    );
+    fields.insert(
+        "stateRoot".into(),
+        serde_json::to_value(header.state_root.0).map_err(internal)?,
+    );
+    Ok(result)
+}
+
 fn methods<E: Runtime>(chain: Chain<E>) -> RpcModule<Chain<E>> {
     let mut module = RpcModule::new(chain);
     let register = "method names are unique";
+    module
+        .register_method("trellis_getProof", |params, chain, _| {
+            get_proof(&params, chain)
+        })
+        .expect(register);
     module
         .register_method("eth_chainId", |_, chain, _| -> Reply {
             Ok(format::quantity(chain.genesis().chain_id).into())
