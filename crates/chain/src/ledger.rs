@@ -175,6 +175,8 @@ pub struct ChainConfig {
     pub partition_prefix: String,
     /// Memory for the state's page cache (allocated up front).
     pub state_cache_bytes: usize,
+    /// State history to keep: `None` keeps all (see [`QmdbConfig::keep_blocks`]).
+    pub state_keep_blocks: Option<u64>,
     /// Crash test hook, `None` in service: while committing this block's state (applied to the
     /// state's log but not yet durable), the process kills itself with SIGKILL.
     pub kill_during_commit: Option<Height>,
@@ -202,6 +204,7 @@ impl<E: Runtime> Chain<E> {
         .await?;
         let mut state_config = QmdbConfig::new(&config.partition_prefix);
         state_config.page_cache_bytes = config.state_cache_bytes;
+        state_config.keep_blocks = config.state_keep_blocks;
         let state = QmdbStore::open(context.child("state"), &state_config).await?;
 
         let stored_genesis = store.block(Height::GENESIS).await?;

@@ -87,6 +87,7 @@ async fn open_chain(context: &deterministic::Context, index: usize) -> TestChain
             partition_prefix: format!("v{index}-chain"),
             state_cache_bytes: STATE_CACHE_BYTES,
             kill_during_commit: None,
+            state_keep_blocks: None,
         },
     )
     .await
@@ -358,6 +359,7 @@ fn a_data_directory_of_another_chain_is_refused() {
                 partition_prefix: "v0-chain".into(),
                 state_cache_bytes: STATE_CACHE_BYTES,
                 kill_during_commit: None,
+                state_keep_blocks: None,
             },
         )
         .await;

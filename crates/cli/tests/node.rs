@@ -161,6 +161,11 @@ fn an_initialized_validator_finalizes_a_transfer() {
         dir.path().join("data").is_dir(),
         "data_dir is relative to the config"
     );
+    drop(node);
+    // Restarted, it reports what its data directory holds.
+    let node = NodeProcess::start(&node_args(&config));
+    assert!(node.logged("data directory uses"));
+    assert!(!node.logged("state 0.0 MiB"), "the state is on disk");
 }
 
 #[test]
@@ -192,6 +197,17 @@ fn misconfigurations_are_named_and_exit_non_zero() {
         error.contains("not in the genesis validator set"),
         "{error}"
     );
+
+    // State settings out of range.
+    for (setting, named) in [
+        ("state_keep_blocks = 0", "state_keep_blocks = 0"),
+        ("state_cache_mib = 0", "state_cache_mib = 0"),
+    ] {
+        let bad_state = dir.path().join("bad-state.toml");
+        std::fs::write(&bad_state, format!("{text}{setting}\n")).unwrap();
+        let error = failing_node(&bad_state);
+        assert!(error.contains(named), "{error}");
+    }
 
     // A busy RPC port.
     let rpc_port: u16 = text

@@ -2,7 +2,7 @@
 
 use crate::NodeError;
 use commonware_runtime::{Runner as _, tokio};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use trellis_state::bench::{self, BenchConfig};
 
 /// Runs the state benchmark in `dir` (which must not exist yet, and is removed afterwards) on
@@ -21,7 +21,7 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
     let result = tokio::Runner::new(runtime).start(|context| async move {
         bench::run(context, &settings, |line| eprintln!("  {line}")).await
     });
-    let bytes = disk_usage(&dir);
+    let bytes = crate::disk::usage(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let report = result.map_err(|e| NodeError::DataDir {
         path: dir.display().to_string(),
@@ -47,19 +47,4 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
         bytes as f64 / config.accounts as f64
     );
     Ok(())
-}
-
-/// Total size of the files under `dir`.
-fn disk_usage(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }

@@ -188,6 +188,7 @@ pub fn run(
 ) -> Result<(), NodeError> {
     crate::check_rpc_port(rpc_addr)?;
     let runtime = tokio::Config::new().with_storage_directory(&chain.storage);
+    crate::disk::log_usage(&chain.storage);
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = chain.genesis.genesis()?;
         let peers = chain.genesis.peers()?;

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod dev;
+pub mod disk;
 pub mod genesis_file;
 pub mod node_config;
 pub mod validator;

@@ -36,6 +36,9 @@ struct NodeFile {
     /// MiB of memory for the state's page cache.
     #[serde(default = "default_state_cache_mib")]
     state_cache_mib: usize,
+    /// Blocks of state history to keep; absent keeps all of it.
+    #[serde(default)]
+    state_keep_blocks: Option<u64>,
 }
 
 fn default_state_cache_mib() -> usize {
@@ -49,6 +52,7 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub rpc_addr: SocketAddr,
     pub state_cache_bytes: usize,
+    pub state_keep_blocks: Option<u64>,
 }
 
 fn config_error(path: &Path, message: impl std::fmt::Display) -> NodeError {
@@ -68,6 +72,12 @@ impl NodeConfig {
         let resolve = |p: &Path| base.join(p);
         let genesis = GenesisFile::load(&resolve(&file.genesis))?;
         let key = load_key(&resolve(&file.validator_key))?;
+        if file.state_keep_blocks == Some(0) {
+            return Err(config_error(
+                path,
+                "state_keep_blocks = 0 would keep no history at all: give at least 1, or leave it out to keep everything",
+            ));
+        }
         if !(1..=1 << 20).contains(&file.state_cache_mib) {
             return Err(config_error(
                 path,
@@ -87,6 +97,7 @@ impl NodeConfig {
             data_dir: resolve(&file.data_dir),
             rpc_addr: file.rpc_addr,
             state_cache_bytes: file.state_cache_mib << 20,
+            state_keep_blocks: file.state_keep_blocks,
         })
     }
 }
@@ -121,6 +132,8 @@ pub fn run(
         let peers = config.genesis.peers()?;
         let mut setup = ValidatorSetup::new(config.key, genesis, peers, "validator".into());
         setup.state_cache_bytes = config.state_cache_bytes;
+        setup.state_keep_blocks = config.state_keep_blocks;
+        crate::disk::log_usage(&config.data_dir);
         let running = validator::start(&context.child("validator"), setup).await?;
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone()).await?;
         ready(server.local_addr());

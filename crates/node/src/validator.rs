@@ -36,6 +36,8 @@ pub struct ValidatorSetup {
     pub timeouts: Timeouts,
     /// Memory for the state's page cache, allocated at start.
     pub state_cache_bytes: usize,
+    /// State history to keep, in blocks; `None` keeps all (a ledger's default).
+    pub state_keep_blocks: Option<u64>,
 }
 
 /// A validator's default state page cache: enough to hold the hot part of a large state.
@@ -55,6 +57,7 @@ impl ValidatorSetup {
             },
             timeouts: Timeouts::default(),
             state_cache_bytes: DEFAULT_STATE_CACHE_BYTES,
+            state_keep_blocks: None,
         }
     }
 }
@@ -100,6 +103,7 @@ pub async fn start(
             partition_prefix: format!("{prefix}-chain"),
             state_cache_bytes: setup.state_cache_bytes,
             kill_during_commit: kill_during_commit_hook(),
+            state_keep_blocks: setup.state_keep_blocks,
         },
     )
     .await?;

@@ -30,7 +30,7 @@ use commonware_runtime::{
 };
 use commonware_storage::{
     journal::contiguous::variable::Config as JournalConfig,
-    merkle::full::Config as MerkleConfig,
+    merkle::{Location, full::Config as MerkleConfig},
     mmr,
     qmdb::{
         any::unordered::variable::Update,
@@ -92,6 +92,10 @@ pub struct QmdbConfig {
     pub page_cache_bytes: usize,
     /// Operations per log file.
     pub items_per_section: NonZeroU64,
+    /// How much history to keep: `None` (the default, for a ledger) keeps every operation, so
+    /// every past value stays provable; `Some(n)` lets operations older than the last `n`
+    /// committed blocks be pruned once they are inactive (superseded), freeing disk.
+    pub keep_blocks: Option<u64>,
 }
 
 impl QmdbConfig {
@@ -101,6 +105,7 @@ impl QmdbConfig {
             partition_prefix: partition_prefix.into(),
             page_cache_bytes: 256 << 20,
             items_per_section: NonZeroU64::new(65_536).expect("non-zero"),
+            keep_blocks: None,
         }
     }
 
@@ -170,6 +175,10 @@ pub struct QmdbStore<E: Runtime> {
     /// `None` only while a commit is under way, or after one failed (then every call errs).
     db: Option<Db<E>>,
     committed: Option<(Height, StateRoot)>,
+    keep_blocks: Option<u64>,
+    /// Where each recent commit ended in the log (since this process started), oldest first:
+    /// what pruning by blocks translates into log locations with.
+    commit_ends: std::collections::VecDeque<(Height, u64)>,
 }
 
 fn backend<T: std::fmt::Display>(error: T) -> StateError {
@@ -221,6 +230,8 @@ impl<E: Runtime> QmdbStore<E> {
         Ok(Self {
             db: Some(db),
             committed,
+            keep_blocks: config.keep_blocks,
+            commit_ends: std::collections::VecDeque::new(),
         })
     }
 
@@ -320,10 +331,47 @@ impl<E: Runtime> QmdbStore<E> {
         Ok(root)
     }
 
-    /// The second half of [`commit`](StateStore::commit): makes every applied block durable.
+    /// The second half of [`commit`](StateStore::commit): makes every applied block durable,
+    /// then prunes history beyond [`QmdbConfig::keep_blocks`], if set.
     pub async fn sync(&mut self) -> Result<(), StateError> {
         let db = self.db.take().ok_or_else(failed)?;
         self.db = Some(db.commit().await.map_err(backend)?);
+        self.prune().await
+    }
+
+    /// The log's retained operations, `[first, end)`: pruning moves `first` up.
+    pub fn retained_operations(&self) -> Result<std::ops::Range<u64>, StateError> {
+        let bounds = self.db()?.bounds();
+        Ok(*bounds.start..*bounds.end)
+    }
+
+    /// Prunes operations older than the last `keep_blocks` commits, as far as QMDB allows
+    /// (only wholly inactive log sections go).
+    async fn prune(&mut self) -> Result<(), StateError> {
+        let (Some(keep), Some((height, _))) = (self.keep_blocks, self.committed) else {
+            return Ok(());
+        };
+        let end = *self.db()?.bounds().end;
+        self.commit_ends.push_back((height, end));
+        let oldest_kept = height.get().saturating_sub(keep);
+        let mut prune_to = None;
+        while let Some(&(h, end)) = self.commit_ends.front() {
+            if h.get() > oldest_kept {
+                break;
+            }
+            prune_to = Some(end);
+            self.commit_ends.pop_front();
+        }
+        let Some(prune_to) = prune_to else {
+            return Ok(());
+        };
+        let db = self.db.as_ref().ok_or_else(failed)?;
+        let target = Location::new(prune_to).min(db.sync_boundary());
+        if target <= db.bounds().start {
+            return Ok(());
+        }
+        let db = self.db.take().ok_or_else(failed)?;
+        self.db = Some(db.prune(target).await.map_err(backend)?);
         Ok(())
     }
 }

@@ -380,3 +380,34 @@ fn proofs_verify_against_the_root_and_tampering_fails() {
             .unwrap();
     });
 }
+
+#[test]
+fn history_is_kept_by_default_and_pruned_only_when_configured() {
+    deterministic::Runner::default().start(|context| async move {
+        let mut first_retained = Vec::new();
+        for (name, keep_blocks) in [("all", None), ("pruned", Some(3))] {
+            let mut config = config();
+            config.partition_prefix = name.into();
+            config.items_per_section = std::num::NonZeroU64::new(16).unwrap();
+            config.keep_blocks = keep_blocks;
+            let mut store = QmdbStore::open(context.child(name), &config).await.unwrap();
+            commit_next(&mut store, &genesis()).await;
+            // The same three accounts rewritten block after block: old operations go inactive.
+            for block in 0..60u64 {
+                let mut changes = ChangeSet::new();
+                for n in 1..=3 {
+                    changes
+                        .set_account(addr(n), Account::with_balance(U256::from(block * n as u64)));
+                }
+                commit_next(&mut store, &changes).await;
+            }
+            assert_eq!(
+                store.account(&addr(2)).unwrap().unwrap().balance,
+                U256::from(59 * 2)
+            );
+            first_retained.push(store.retained_operations().unwrap().start);
+        }
+        assert_eq!(first_retained[0], 0, "keep-all retains every operation");
+        assert!(first_retained[1] > 0, "old operations were pruned");
+    });
+}
