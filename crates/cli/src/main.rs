@@ -160,6 +160,7 @@ fn main() -> Result<()> {
                 updates_per_block: block_updates,
                 blocks,
                 page_cache_bytes: cache_mib << 20,
+                proofs: 1_000,
             };
             trellis_node::bench::state(dir, config).context("state benchmark")
         }

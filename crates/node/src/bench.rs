@@ -41,6 +41,13 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
         report.updates_per_block,
         report.median_block().as_secs_f64() * 1e3
     );
+    let per_second = |d: std::time::Duration| report.proofs as f64 / d.as_secs_f64();
+    println!(
+        "proofs (a slot and its account): {:.0} generated per second, {:.0} verified per second ({} of each)",
+        per_second(report.proving),
+        per_second(report.verifying),
+        report.proofs
+    );
     println!(
         "disk: {:.1} MiB, {:.0} bytes per account (account and slot, every version kept)",
         bytes as f64 / (1 << 20) as f64,

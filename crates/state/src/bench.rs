@@ -16,6 +16,8 @@ pub struct BenchConfig {
     pub updates_per_block: usize,
     pub blocks: usize,
     pub page_cache_bytes: usize,
+    /// How many holders' slots to prove (and verify) after the blocks.
+    pub proofs: usize,
 }
 
 impl Default for BenchConfig {
@@ -25,6 +27,7 @@ impl Default for BenchConfig {
             updates_per_block: 10_000,
             blocks: 20,
             page_cache_bytes: 256 << 20,
+            proofs: 1_000,
         }
     }
 }
@@ -37,6 +40,11 @@ pub struct BenchReport {
     /// Each measured block: staging (writes, merkleization) plus the durable commit.
     pub blocks: Vec<Duration>,
     pub updates_per_block: usize,
+    /// Generating proofs of `proofs` slots (each with its account's proof).
+    pub proving: Duration,
+    /// Verifying them.
+    pub verifying: Duration,
+    pub proofs: usize,
 }
 
 impl BenchReport {
@@ -156,9 +164,30 @@ pub async fn run<E: Runtime>(
             blocks[block] - applied_at
         ));
     }
+    let root = store.committed().expect("committed above").1;
+    let holders: Vec<U256> = (0..config.proofs)
+        .map(|_| U256::from(random.next() % config.accounts))
+        .collect();
+    let start = Instant::now();
+    let mut proofs = Vec::with_capacity(holders.len());
+    for slot in &holders {
+        proofs.push(store.prove(&token(), std::slice::from_ref(slot)).await?);
+    }
+    let proving = start.elapsed();
+    let start = Instant::now();
+    for proof in &proofs {
+        proof
+            .verify(&root)
+            .map_err(|e| StateError::Backend(format!("a fresh proof fails: {e}")))?;
+    }
+    let verifying = start.elapsed();
+    progress(&format!("proved and verified {} slots", proofs.len()));
     Ok(BenchReport {
         populate,
         blocks,
         updates_per_block: config.updates_per_block,
+        proving,
+        verifying,
+        proofs: proofs.len(),
     })
 }
