@@ -267,11 +267,12 @@ fn run_node(path: &std::path::Path) -> Result<()> {
     init_logging();
     let config = NodeConfig::load(path)?;
     let data_dir = config.data_dir.display().to_string();
+    let context = format!("running the node (data directory {data_dir})");
     node_config::run(config, move |rpc| {
         println!("Trellis validator running, data in {data_dir}");
         println!("JSON-RPC listening on http://{rpc}");
     })
-    .context("running the node")
+    .context(context)
 }
 
 fn init_logging() {

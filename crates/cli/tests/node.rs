@@ -349,3 +349,118 @@ fn a_validator_killed_during_a_state_commit_recovers_and_agrees_with_its_peers()
         );
     }
 }
+
+/// Every directory under `data` whose name marks it as part of the state.
+fn state_partitions(data: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(data)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains("-state-")
+        })
+        .collect()
+}
+
+/// The largest file under `dir`.
+fn largest_file(dir: &Path) -> PathBuf {
+    let mut files: Vec<(u64, PathBuf)> = Vec::new();
+    for partition in state_partitions(dir) {
+        for entry in std::fs::read_dir(&partition).unwrap().flatten() {
+            files.push((entry.metadata().unwrap().len(), entry.path()));
+        }
+    }
+    files.sort();
+    files.pop().expect("the state has files").1
+}
+
+#[test]
+fn a_damaged_state_is_refused_or_recovered_never_silently_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, account) = one_validator_chain(dir.path(), 8181);
+    let node = NodeProcess::start(&node_args(&config));
+    let to = Address::repeat_byte(0x42);
+    for nonce in 0..5 {
+        let raw = account.sign_transaction(TxEip1559 {
+            chain_id: 8181,
+            nonce,
+            gas_limit: 21_000,
+            to: TxKind::Call(to),
+            value: U256::from(1),
+            ..TxEip1559::default()
+        });
+        let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+        node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+    }
+    node.kill();
+    let data = dir.path().join("data");
+    let pristine = dir.path().join("pristine");
+    copy_dir(&data, &pristine);
+
+    // The state's partitions deleted: blocks without state are refused, not started from empty.
+    for partition in state_partitions(&data) {
+        std::fs::remove_dir_all(partition).unwrap();
+    }
+    let error = failing_node(&config);
+    assert!(error.contains("the state is empty"), "{error}");
+
+    // A state file damaged in its middle: either refused with the reason, or recovered to a
+    // consistent state (an older commit, then the stored blocks executed again).
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_dir(&pristine, &data);
+    let victim = largest_file(&data);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let middle = bytes.len() / 2;
+    for byte in &mut bytes[middle..middle + 64] {
+        *byte ^= 0xff;
+    }
+    std::fs::write(&victim, bytes).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["node", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut child = output;
+    match child.try_wait().unwrap() {
+        Some(status) => {
+            assert!(!status.success());
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            eprintln!("damaged state refused: {stderr}");
+            assert!(
+                stderr
+                    .contains("cannot open the state stored in partitions validator-chain-state-*"),
+                "the error names the state's files: {stderr}"
+            );
+            assert!(stderr.contains("data directory"), "{stderr}");
+        }
+        None => {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            eprintln!("damaged state recovered");
+            let node = NodeProcess::start(&node_args(&config));
+            assert_eq!(
+                hex_u128(&node.call("eth_getBalance", json!([to, "latest"]))),
+                5,
+                "recovered with every transfer"
+            );
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.metadata().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

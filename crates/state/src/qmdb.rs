@@ -214,15 +214,23 @@ impl<E: Runtime> QmdbStore<E> {
     /// Opens the store under `config.partition_prefix`, empty if nothing is stored there yet.
     /// The state comes back as of the last commit that completed.
     pub async fn open(context: E, config: &QmdbConfig) -> Result<Self, StateError> {
+        let opening = |reason: String| StateError::Open {
+            partitions: config.partition_prefix.clone(),
+            reason,
+        };
         let db = Db::init(context, config.qmdb(), None)
             .await
-            .map_err(backend)?;
-        let committed = match db.get_metadata().await.map_err(backend)? {
+            .map_err(|e| opening(e.to_string()))?;
+        let committed = match db
+            .get_metadata()
+            .await
+            .map_err(|e| opening(e.to_string()))?
+        {
             None => None,
             Some(StateValue::Commit(height)) => Some((height, root_of(db.root()))),
             Some(other) => {
-                return Err(StateError::Backend(format!(
-                    "stored state is corrupt: its last commit carries a {} value",
+                return Err(opening(format!(
+                    "its last commit carries a {} value",
                     other.kind()
                 )));
             }

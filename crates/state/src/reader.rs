@@ -12,6 +12,10 @@ pub enum StateError {
     NonSequentialCommit { expected: Height, got: Height },
     #[error("state backend failed: {0}")]
     Backend(String),
+    #[error(
+        "cannot open the state stored in partitions {partitions}-state-*: {reason}. The data directory is damaged: restore it from a backup, or start from an empty data directory and let the node catch up from its peers"
+    )]
+    Open { partitions: String, reason: String },
 }
 
 /// Read access to the world state at one point of the chain.
