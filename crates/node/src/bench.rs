@@ -49,6 +49,10 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
         report.proofs
     );
     println!(
+        "restart: the state reopened in {:.2} s (QMDB rebuilds its index from the log)",
+        report.reopen.as_secs_f64()
+    );
+    println!(
         "disk: {:.1} MiB, {:.0} bytes per account (account and slot, every version kept)",
         bytes as f64 / (1 << 20) as f64,
         bytes as f64 / config.accounts as f64

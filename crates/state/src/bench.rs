@@ -45,6 +45,8 @@ pub struct BenchReport {
     /// Verifying them.
     pub verifying: Duration,
     pub proofs: usize,
+    /// Reopening the store afterwards (a node's restart): rebuilding QMDB's index from its log.
+    pub reopen: Duration,
 }
 
 impl BenchReport {
@@ -113,7 +115,7 @@ pub async fn run<E: Runtime>(
 ) -> Result<BenchReport, StateError> {
     let mut state_config = QmdbConfig::new("bench");
     state_config.page_cache_bytes = config.page_cache_bytes;
-    let mut store = QmdbStore::open(context, &state_config).await?;
+    let mut store = QmdbStore::open(context.child("state"), &state_config).await?;
     if store.committed().is_some() {
         return Err(StateError::Backend(
             "the benchmark needs an empty storage directory".into(),
@@ -182,6 +184,15 @@ pub async fn run<E: Runtime>(
     }
     let verifying = start.elapsed();
     progress(&format!("proved and verified {} slots", proofs.len()));
+    drop(store);
+    let start = Instant::now();
+    let reopened = QmdbStore::open(context.child("reopened"), &state_config).await?;
+    let reopen = start.elapsed();
+    assert_eq!(
+        reopened.committed().map(|c| c.1),
+        Some(root),
+        "reopened at the same root"
+    );
     Ok(BenchReport {
         populate,
         blocks,
@@ -189,5 +200,6 @@ pub async fn run<E: Runtime>(
         proving,
         verifying,
         proofs: proofs.len(),
+        reopen,
     })
 }
