@@ -7,14 +7,16 @@ pub fn usage(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => usage(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
+    entries.flatten().map(|entry| entry_bytes(&entry)).sum()
+}
+
+/// Size of a file, or of everything under a directory.
+fn entry_bytes(entry: &std::fs::DirEntry) -> u64 {
+    match entry.metadata() {
+        Ok(meta) if meta.is_dir() => usage(&entry.path()),
+        Ok(meta) => meta.len(),
+        Err(_) => 0,
+    }
 }
 
 /// Bytes used by the state's partitions and by everything else (blocks, consensus), from the
@@ -26,11 +28,7 @@ pub fn breakdown(dir: &Path) -> (u64, u64) {
     let mut state = 0;
     let mut other = 0;
     for entry in entries.flatten() {
-        let bytes = match entry.metadata() {
-            Ok(meta) if meta.is_dir() => usage(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        };
+        let bytes = entry_bytes(&entry);
         if entry.file_name().to_string_lossy().contains("-state-") {
             state += bytes;
         } else {

@@ -161,7 +161,11 @@ fn value_and_tag<T: serde::de::DeserializeOwned>(
 
 /// Refuses a state query at a block other than the latest.
 fn latest_state_only<E: Runtime>(chain: &Chain<E>, tag: BlockTag) -> Result<(), ErrorObjectOwned> {
-    let latest = chain.latest().0.height;
+    require_latest(tag, chain.latest().0.height)
+}
+
+/// Refuses `tag` unless it names `latest`, the height of the latest finalized state.
+fn require_latest(tag: BlockTag, latest: Height) -> Result<(), ErrorObjectOwned> {
     match tag {
         BlockTag::Latest | BlockTag::Pending => Ok(()),
         BlockTag::Number(h) if h == latest => Ok(()),
@@ -202,24 +206,9 @@ fn get_proof<E: Runtime>(params: &Params<'_>, chain: &Chain<E>) -> Reply {
             slots.len()
         )));
     }
+    // The proof and its header are read together, then the tag is checked against that header.
     let (header, hash, proof) = chain.prove(&address, &slots).map_err(internal)?;
-    match tag {
-        BlockTag::Latest | BlockTag::Pending => {}
-        BlockTag::Number(h) if h == header.height => {}
-        BlockTag::Number(h) if h > header.height => {
-            return Err(rejected(format!(
-                "block {} is not finalized yet (latest is {})",
-                h.get(),
-                header.height.get()
-            )));
-        }
-        _ => {
-            return Err(rejected(format!(
-                "proofs are made against the latest state (block {}) only",
-                header.height.get()
-            )));
-        }
-    }
+    require_latest(tag, header.height)?;
     let mut result = serde_json::to_value(&proof).map_err(internal)?;
     let fields = result.as_object_mut().expect("a proof is a JSON object");
     fields.insert(
