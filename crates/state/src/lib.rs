@@ -3,32 +3,32 @@
 //! # The contract with execution
 //!
 //! Execution reads state through [`StateReader`] and produces one [`ChangeSet`] per block. A
-//! [`StateStore`] commits change sets strictly in height order and returns the [`StateRoot`]
-//! that commits to everything it holds:
+//! [`StateStore`] stages each block's changes on its parent and commits them, strictly in
+//! height order, once the block is final:
 //!
 //! ```text
-//!            read (StateReader)                      commit(height, &ChangeSet) -> StateRoot
-//! execution ───────────────────► StateStore ◄──────────────────────────────────────────── node
-//!     │                              ▲
-//!     └── ChangeSet per block ───────┘ speculative_root(&[pending...]) -> StateRoot, no write
+//!            read (StateReader)              stage(parent, height, &ChangeSet) -> Staged (root,
+//! execution ───────────────────► StateStore ◄────────────────────────────────── node   no write)
+//!     │                              ▲        commit(&Staged) -> StateRoot (durable)
+//!     └── ChangeSet per block ───────┘
 //! ```
 //!
 //! Blocks that consensus has not finalized yet are executed against a [`Speculative`] view: the
 //! last committed state with the change sets of the unfinalized ancestors layered on top, newest
-//! last. Their roots come from [`StateStore::speculative_root`], which writes nothing. When a block
-//! finalizes, its change set is committed and the speculative layers below it are dropped.
+//! last. Their roots come from staging, which writes nothing. When a block finalizes, its staged
+//! changes are committed; staged blocks that lose their view are dropped.
 //!
 //! # Guarantees
-//! - Deterministic: change sets and stores iterate in key order (`BTreeMap`); the root depends
-//!   only on the contents, never on insertion order or the host.
+//! - Deterministic: change sets iterate in key order (`BTreeMap`) and staging writes in that
+//!   order, so the same blocks give the same root on every node and host.
 //! - Commits advance by exactly one height; a gap or a repeat is refused with an error, and the
 //!   store is left unchanged.
 //! - Storage slots holding zero do not exist: writing zero deletes the slot.
 //!
 //! # Implementations
-//! [`MemoryStore`] keeps everything in memory and hashes its contents into the root. The durable,
-//! authenticated store on commonware-storage QMDB (with proofs and history) is a later step and
-//! will implement the same traits.
+//! [`QmdbStore`] is the durable, authenticated state on commonware-storage QMDB, with proofs
+//! ([`StateProof`]) and configurable history. [`MemoryStore`] keeps everything in memory, for
+//! tests of execution and admission.
 
 pub mod bench;
 mod change;

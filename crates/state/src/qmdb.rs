@@ -151,10 +151,6 @@ pub struct Staged {
 }
 
 impl Staged {
-    pub fn height(&self) -> Height {
-        self.height
-    }
-
     /// The root the store will have once this block is committed.
     pub fn root(&self) -> StateRoot {
         self.root
@@ -170,7 +166,7 @@ impl std::fmt::Debug for Staged {
     }
 }
 
-/// The world state on QMDB. See the [module documentation](self).
+/// The world state on QMDB: one batch per block, staged on its parent's, committed once final.
 pub struct QmdbStore<E: Runtime> {
     /// `None` only while a commit is under way, or after one failed (then every call errs).
     db: Option<Db<E>>,
@@ -300,10 +296,6 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
             root: root_of(batch.root()),
             batch,
         })
-    }
-
-    fn staged_root(staged: &Staged) -> StateRoot {
-        staged.root
     }
 
     /// Applies the staged batch and makes it durable.

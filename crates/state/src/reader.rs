@@ -59,9 +59,6 @@ pub trait StateStore: StateReader {
         changes: &ChangeSet,
     ) -> Result<Self::Staged, StateError>;
 
-    /// The root the store will have once `staged` is committed.
-    fn staged_root(staged: &Self::Staged) -> StateRoot;
-
     /// Commits a staged block durably and returns the new root.
     ///
     /// Refuses (leaving the store unchanged) unless it is the block at
