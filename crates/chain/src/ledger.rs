@@ -290,6 +290,21 @@ impl<E: Runtime> Chain<E> {
         Ok((finalized.tip.clone(), finalized.tip_hash, proof))
     }
 
+    /// The history of an account (`slot` = `None`) or one of its storage slots, proven against
+    /// the latest finalized state root, with that block's header (read together, under the
+    /// chain's lock). Transaction hashes are not filled in (see the block store).
+    pub fn history(
+        &self,
+        address: &Address,
+        slot: Option<trellis_types::U256>,
+        limit: usize,
+    ) -> Result<(Header, BlockHash, trellis_state::History), StateError> {
+        let inner = self.lock();
+        let finalized = &inner.finalized;
+        let history = trellis_state::block_on(finalized.state.history(address, slot, limit))?;
+        Ok((finalized.tip.clone(), finalized.tip_hash, history))
+    }
+
     /// Admits a transaction from a client to the pool, checked against the latest finalized
     /// state, and queues it for gossip to the other validators.
     pub fn submit(

@@ -63,6 +63,18 @@ enum Command {
         #[arg(long, value_name = "HEX")]
         root: Option<String>,
     },
+    /// Check a history (the JSON of `trellis_getHistory`) against a state root, without a
+    /// node: every write it lists is in the state's log with its value, in its block. Exits
+    /// non-zero, naming the entry, if anything in it is not proven.
+    VerifyHistory {
+        /// The history, as `trellis_getHistory` returned it.
+        #[arg(long, value_name = "FILE")]
+        history: PathBuf,
+        /// The state root of a block header you trust. Default: the `stateRoot` in the file,
+        /// which only shows the history is consistent with what the node claimed.
+        #[arg(long, value_name = "HEX")]
+        root: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +157,7 @@ fn main() -> Result<()> {
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
         Command::VerifyProof { proof, root } => verify_proof(&proof, root.as_deref()),
+        Command::VerifyHistory { history, root } => verify_history(&history, root.as_deref()),
         Command::Bench(BenchCommand::State {
             accounts,
             block_updates,
@@ -221,15 +234,21 @@ fn init(args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-fn verify_proof(path: &std::path::Path, root: Option<&str>) -> Result<()> {
+/// Reads the JSON answer of a `trellis_` proof method from `path` (the whole JSON-RPC
+/// response, or only its result) with the state root to check it against: `root` if given
+/// (trusted), else the file's own `stateRoot`.
+fn read_proven<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    root: Option<&str>,
+    method: &str,
+) -> Result<(T, trellis_types::StateRoot, bool)> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the proof file {}", path.display()))?;
+        .with_context(|| format!("cannot read the file {}", path.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    // The whole JSON-RPC response, or only its result.
     let json = json.get("result").cloned().unwrap_or(json);
-    let proof: trellis_state::StateProof = serde_json::from_value(json.clone())
-        .with_context(|| format!("{} is not a proof of trellis_getProof", path.display()))?;
+    let value: T = serde_json::from_value(json.clone())
+        .with_context(|| format!("{} is not an answer of {method}", path.display()))?;
     let (root, trusted) = match root {
         Some(root) => (root.to_string(), true),
         None => {
@@ -242,7 +261,54 @@ fn verify_proof(path: &std::path::Path, root: Option<&str>) -> Result<()> {
     let root: trellis_types::B256 = root
         .parse()
         .with_context(|| format!("{root:?} is not a 32-byte hex state root"))?;
-    let root = trellis_types::StateRoot(root);
+    Ok((value, trellis_types::StateRoot(root), trusted))
+}
+
+fn untrusted_root_note() {
+    println!(
+        "note: checked against the stateRoot inside the file; pass --root with the root of a header you trust"
+    );
+}
+
+fn verify_history(path: &std::path::Path, root: Option<&str>) -> Result<()> {
+    let (history, root, trusted) =
+        read_proven::<trellis_state::History>(path, root, "trellis_getHistory")?;
+    history.verify(&root).context("the history does not hold")?;
+    let what = match history.slot {
+        None => format!("account {}", history.address),
+        Some(slot) => format!("slot {slot:#x} of {}", history.address),
+    };
+    println!(
+        "proven against state root {root}: {} write(s) of {what}",
+        history.entries.len()
+    );
+    for entry in &history.entries {
+        let tx = match (entry.transaction_hash, entry.transaction_index) {
+            (Some(hash), _) => format!("transaction {hash}"),
+            (None, Some(index)) => format!("transaction #{index}"),
+            (None, None) => "genesis".to_string(),
+        };
+        let value = match &entry.value {
+            trellis_state::HistoryValue::Account { nonce, balance, .. } => {
+                format!("nonce {nonce}, balance {balance} wei")
+            }
+            trellis_state::HistoryValue::Deleted { .. } => "deleted".to_string(),
+            trellis_state::HistoryValue::Slot { value, .. } => format!("{value:#x}"),
+        };
+        println!("  block {}, {tx}: {value}", entry.block_number);
+    }
+    if history.truncated {
+        println!("note: older writes exist; the node listed the newest only");
+    }
+    if !trusted {
+        untrusted_root_note();
+    }
+    Ok(())
+}
+
+fn verify_proof(path: &std::path::Path, root: Option<&str>) -> Result<()> {
+    let (proof, root, trusted) =
+        read_proven::<trellis_state::StateProof>(path, root, "trellis_getProof")?;
     proof.verify(&root).context("the proof does not hold")?;
     let account = proof
         .account
@@ -256,9 +322,7 @@ fn verify_proof(path: &std::path::Path, root: Option<&str>) -> Result<()> {
         println!("  slot {:#x} = {:#x}", slot.key, slot.value);
     }
     if !trusted {
-        println!(
-            "note: checked against the stateRoot inside the file; pass --root with the root of a header you trust"
-        );
+        untrusted_root_note();
     }
     Ok(())
 }

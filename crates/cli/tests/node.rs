@@ -348,6 +348,44 @@ fn a_validator_killed_during_a_state_commit_recovers_and_agrees_with_its_peers()
             "every transfer applied exactly once"
         );
     }
+    // The victim indexed block `crash_at`'s writes before it died and again when it executed
+    // the block anew: its history of the recipient lists each write once, as its peers' do,
+    // and proves against its own state root.
+    let summary = |history: &Value| -> Vec<(Value, Value, Value)> {
+        history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["blockNumber"].clone(),
+                    e["transactionHash"].clone(),
+                    e["value"]["balance"].clone(),
+                )
+            })
+            .collect()
+    };
+    let histories: Vec<Value> = nodes
+        .iter()
+        .map(|node| node.call("trellis_getHistory", json!([to])))
+        .collect();
+    for (i, history) in histories.iter().enumerate() {
+        assert_eq!(summary(history), summary(&histories[0]), "validator {i}");
+        let parsed: trellis_state::History = serde_json::from_value(history.clone()).unwrap();
+        let root: trellis_types::B256 = history["stateRoot"].as_str().unwrap().parse().unwrap();
+        parsed
+            .verify(&trellis_types::StateRoot(root))
+            .unwrap_or_else(|e| panic!("validator {i}: {e}"));
+    }
+    let balances: Vec<u128> = summary(&histories[0])
+        .iter()
+        .map(|(_, _, balance)| hex_u128(balance))
+        .collect();
+    assert_eq!(balances.last(), Some(&20), "{balances:?}");
+    assert!(
+        balances.windows(2).all(|w| w[0] < w[1]),
+        "each block's write once: {balances:?}"
+    );
 }
 
 /// Every directory under `data` whose name marks it as part of the state.

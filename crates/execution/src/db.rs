@@ -27,6 +27,9 @@ pub(crate) struct BlockDb<'a, R: ?Sized> {
     parent: &'a R,
     context: &'a BlockContext,
     changes: ChangeSet,
+    /// The index in the block of the transaction whose state revm commits next: what each
+    /// change is attributed to, for state history.
+    pub(crate) tx_index: u32,
     /// Analysed bytecode by hash, so each contract is analysed once per block, not per call.
     code_cache: BTreeMap<B256, Bytecode>,
 }
@@ -37,6 +40,7 @@ impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
             parent,
             context,
             changes: ChangeSet::new(),
+            tx_index: 0,
             code_cache: BTreeMap::new(),
         }
     }
@@ -60,6 +64,7 @@ impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
         // EIP-161: a touched account left empty ceases to exist; so does a self-destructed one.
         if account.is_selfdestructed() || account.is_empty() {
             self.changes.delete_account(address);
+            self.changes.attribute(address, self.tx_index, []);
             return;
         }
         if account.is_created() {
@@ -82,10 +87,13 @@ impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
                 code_hash: account.info.code_hash,
             },
         );
+        let mut written = Vec::new();
         for (slot, value) in account.changed_storage_slots() {
             self.changes
                 .set_storage(address, *slot, value.present_value());
+            written.push(*slot);
         }
+        self.changes.attribute(address, self.tx_index, written);
     }
 }
 

@@ -158,6 +158,8 @@ impl Executor {
             let tx_env = TxEnv::from_recovered_tx(tx.envelope(), tx.sender());
             let result = match evm.transact(tx_env) {
                 Ok(outcome) => {
+                    evm.ctx.journaled_state.database.tx_index =
+                        u32::try_from(index).expect("a block holds fewer than 2^32 transactions");
                     evm.commit(outcome.state);
                     outcome.result
                 }

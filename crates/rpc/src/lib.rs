@@ -8,7 +8,9 @@
 //! `eth_chainId`, `net_version`, `eth_blockNumber`, `eth_getBalance`,
 //! `eth_getTransactionCount` (`pending` counts the pool), `eth_gasPrice`,
 //! `eth_sendRawTransaction`, `eth_getTransactionReceipt`, `eth_getBlockByNumber`, and
-//! `trellis_getProof` (QMDB proofs of an account and its slots; see [`trellis_state::StateProof`]).
+//! `trellis_getProof` (QMDB proofs of an account and its slots; see [`trellis_state::StateProof`])
+//! and `trellis_getHistory` (every value an account or slot has had, each proven; see
+//! [`trellis_state::History`]).
 //!
 //! # Conventions
 //! - Quantities are `0x`-prefixed hex without leading zeros; data is `0x`-prefixed hex.
@@ -226,12 +228,91 @@ fn get_proof<E: Runtime>(params: &Params<'_>, chain: &Chain<E>) -> Reply {
     Ok(result)
 }
 
+/// Most writes one `trellis_getHistory` call returns (the newest; `truncated` says if older
+/// ones exist), and the default.
+const MAX_HISTORY_ENTRIES: usize = 1_000;
+const DEFAULT_HISTORY_ENTRIES: usize = 100;
+
+/// The options of `trellis_getHistory`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryOptions {
+    limit: Option<usize>,
+}
+
+/// `trellis_getHistory(address, slot?, {limit}?)`: every value the account (slot `null` or
+/// absent) or the storage slot has had, oldest first, each with its block, transaction and a
+/// proof against the latest state root, which is returned with its block.
+async fn get_history<E: Runtime>(params: Params<'static>, chain: Arc<Chain<E>>) -> Reply {
+    let mut seq = params.sequence();
+    let address: Address = seq
+        .next()
+        .map_err(|e| invalid(format!("expected an address as the first parameter: {e}")))?;
+    let slot: Option<trellis_types::U256> = seq.optional_next().map_err(|e| {
+        invalid(format!(
+            "expected a storage slot (hex) or null as the second parameter: {e}"
+        ))
+    })?;
+    let options: Option<HistoryOptions> = seq.optional_next().map_err(|e| {
+        invalid(format!(
+            "expected {{\"limit\": N}} as the third parameter: {e}"
+        ))
+    })?;
+    let limit = options
+        .and_then(|o| o.limit)
+        .unwrap_or(DEFAULT_HISTORY_ENTRIES);
+    if limit == 0 || limit > MAX_HISTORY_ENTRIES {
+        return Err(invalid(format!(
+            "limit {limit} is out of range: ask for 1 to {MAX_HISTORY_ENTRIES} entries"
+        )));
+    }
+    let (header, hash, mut history) = chain.history(&address, slot, limit).map_err(internal)?;
+    for entry in &mut history.entries {
+        let Some(index) = entry.transaction_index else {
+            continue;
+        };
+        let height = Height(entry.block_number.to());
+        let stored = chain
+            .store()
+            .block(height)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("block {height} of the history is not stored")))?;
+        let receipt = stored.receipts.get(index.to::<usize>()).ok_or_else(|| {
+            internal(format!(
+                "block {height} has no transaction {index} that the history names"
+            ))
+        })?;
+        entry.transaction_hash = Some(receipt.tx_hash);
+    }
+    let mut result = serde_json::to_value(&history).map_err(internal)?;
+    let fields = result.as_object_mut().expect("a history is a JSON object");
+    fields.insert(
+        "blockNumber".into(),
+        format::quantity(header.height.get()).into(),
+    );
+    fields.insert(
+        "blockHash".into(),
+        serde_json::to_value(hash.0).map_err(internal)?,
+    );
+    fields.insert(
+        "stateRoot".into(),
+        serde_json::to_value(header.state_root.0).map_err(internal)?,
+    );
+    Ok(result)
+}
+
 fn methods<E: Runtime>(chain: Chain<E>) -> RpcModule<Chain<E>> {
     let mut module = RpcModule::new(chain);
     let register = "method names are unique";
     module
         .register_method("trellis_getProof", |params, chain, _| {
             get_proof(&params, chain)
+        })
+        .expect(register);
+    module
+        .register_async_method("trellis_getHistory", |params, chain, _| {
+            get_history(params, chain)
         })
         .expect(register);
     module

@@ -48,6 +48,11 @@ pub struct AccountChange {
     pub storage_wiped: bool,
     /// Slots written afterwards; a zero value deletes the slot.
     pub storage: BTreeMap<U256, U256>,
+    /// Which transaction of the block (by index) last changed the account, if one did; changes
+    /// made outside transactions (genesis allocations) have none. Recorded for history.
+    pub written_by: Option<u32>,
+    /// Which transaction of the block last wrote each of `storage`'s slots.
+    pub slots_written_by: BTreeMap<U256, u32>,
 }
 
 impl AccountChange {
@@ -90,6 +95,7 @@ impl ChangeSet {
         change.account = None;
         change.storage_wiped = true;
         change.storage.clear();
+        change.slots_written_by.clear();
     }
 
     /// Drops every storage slot the account had before (a contract created at the address).
@@ -97,6 +103,7 @@ impl ChangeSet {
         let change = self.accounts.entry(address).or_default();
         change.storage_wiped = true;
         change.storage.clear();
+        change.slots_written_by.clear();
     }
 
     /// Writes one storage slot (zero deletes it).
@@ -112,6 +119,16 @@ impl ChangeSet {
             .filter(|change| change.account.is_some())
             .unwrap_or_else(|| panic!("storage written to account {address} that is not set"));
         change.storage.insert(slot, value);
+    }
+
+    /// Records that transaction `tx` of the block was the last to change `address` and the given
+    /// slots of it (what [`QmdbStore`](crate::QmdbStore)'s history attributes each value to).
+    pub fn attribute(&mut self, address: Address, tx: u32, slots: impl IntoIterator<Item = U256>) {
+        let change = self.accounts.entry(address).or_default();
+        change.written_by = Some(tx);
+        change
+            .slots_written_by
+            .extend(slots.into_iter().map(|slot| (slot, tx)));
     }
 
     /// Stores contract code, keyed by its hash.
@@ -148,11 +165,16 @@ impl ChangeSet {
             if change.storage_wiped {
                 merged.storage_wiped = true;
                 merged.storage.clear();
+                merged.slots_written_by.clear();
             }
             merged.account = change.account;
             merged
                 .storage
                 .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+            merged.written_by = change.written_by.or(merged.written_by);
+            merged
+                .slots_written_by
+                .extend(change.slots_written_by.iter().map(|(k, v)| (*k, *v)));
         }
         self.code
             .extend(later.code.iter().map(|(k, v)| (*k, v.clone())));

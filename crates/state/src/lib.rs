@@ -33,12 +33,15 @@
 pub mod bench;
 mod change;
 pub mod entry;
+mod history;
+mod history_index;
 mod memory;
 mod proof;
 mod qmdb;
 mod reader;
 
 pub use change::{Account, AccountChange, ChangeSet};
+pub use history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
 pub use memory::MemoryStore;
 pub use proof::{AccountProof, ProofError, SlotProof, StateProof};
 pub use qmdb::{QmdbConfig, QmdbStore, Runtime, Staged, block_on, genesis_root};

@@ -70,6 +70,8 @@ pub enum ProofError {
         "{what} does not exist (or is zero), which the state cannot prove: only values that exist carry proofs"
     )]
     Unprovable { what: String },
+    #[error("{what}: the proof does not show what the entry claims: {reason}")]
+    Claim { what: String, reason: String },
 }
 
 impl AccountProof {

@@ -16,6 +16,8 @@
 //! (index, page cache) or from a blocking file read, which the tokio runtime runs on its
 //! blocking pool and the deterministic runtime resolves from memory.
 
+use crate::history::{History, HistoryEntry, HistoryValue, Operation, OperationProof, WriteProof};
+use crate::history_index::{BlockWrites, HistoryIndex};
 use crate::{
     Account, AccountChange, ChangeSet, StateError, StateReader, StateStore,
     entry::{StateKey, StateValue},
@@ -40,6 +42,7 @@ use commonware_storage::{
     translator::EightCap,
 };
 use std::{
+    collections::HashMap,
     num::{NonZeroU64, NonZeroUsize},
     sync::Arc,
 };
@@ -109,10 +112,15 @@ impl QmdbConfig {
         }
     }
 
-    fn qmdb(&self) -> VariableConfig<EightCap, ((), ()), Sequential> {
+    /// One page cache for the log, the Merkle nodes and the history index.
+    fn page_cache(&self) -> CacheRef {
         let page = page_size(BLOB_PAGE_SIZE);
         let pages = (self.page_cache_bytes / BLOB_PAGE_SIZE as usize).max(16);
-        let cache = CacheRef::new(page, NonZeroUsize::new(pages).expect("at least 16 pages"));
+        CacheRef::new(page, NonZeroUsize::new(pages).expect("at least 16 pages"))
+    }
+
+    fn qmdb(&self) -> VariableConfig<EightCap, ((), ()), Sequential> {
+        let cache = self.page_cache();
         let buffer = NonZeroUsize::new(1 << 20).expect("non-zero");
         let prefix = &self.partition_prefix;
         VariableConfig {
@@ -148,6 +156,8 @@ pub struct Staged {
     height: Height,
     root: StateRoot,
     batch: Arc<Batch>,
+    /// What the history index records for this block once it is committed.
+    writes: BlockWrites,
 }
 
 impl Staged {
@@ -172,6 +182,7 @@ pub struct QmdbStore<E: Runtime> {
     db: Option<Db<E>>,
     committed: Option<(Height, StateRoot)>,
     keep_blocks: Option<u64>,
+    history: HistoryIndex<E>,
     /// Where each recent commit ended in the log (since this process started), oldest first:
     /// what pruning by blocks translates into log locations with.
     commit_ends: std::collections::VecDeque<(Height, u64)>,
@@ -214,6 +225,13 @@ impl<E: Runtime> QmdbStore<E> {
             partitions: config.partition_prefix.clone(),
             reason,
         };
+        let history = HistoryIndex::open(
+            context.child("history"),
+            &config.partition_prefix,
+            config.page_cache(),
+        )
+        .await
+        .map_err(|e| opening(e.to_string()))?;
         let db = Db::init(context, config.qmdb(), None)
             .await
             .map_err(|e| opening(e.to_string()))?;
@@ -231,10 +249,12 @@ impl<E: Runtime> QmdbStore<E> {
                 )));
             }
         };
+        check_history(committed.map(|(height, _)| height), history.range()).map_err(opening)?;
         Ok(Self {
             db: Some(db),
             committed,
             keep_blocks: config.keep_blocks,
+            history,
             commit_ends: std::collections::VecDeque::new(),
         })
     }
@@ -278,6 +298,7 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
             db,
             batch: &batch,
             writes: Vec::new(),
+            tracked: HashMap::new(),
         };
         for (address, change) in changes.accounts() {
             writer.account(address, change)?;
@@ -285,16 +306,21 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
         for (hash, code) in changes.codes() {
             writer.code(hash, code)?;
         }
-        for (key, value) in std::mem::take(&mut writer.writes) {
-            batch = batch.write(key.digest(), value);
+        let Writer {
+            writes, tracked, ..
+        } = writer;
+        for (key, value) in writes {
+            batch = batch.write(key, value);
         }
         let batch =
             block_on(batch.merkleize(db, Some(StateValue::Commit(height)), &mut Proportional))
                 .map_err(backend)?;
+        let writes = locate_writes(&batch, tracked);
         Ok(Staged {
             height,
             root: root_of(batch.root()),
             batch,
+            writes,
         })
     }
 
@@ -319,6 +345,9 @@ impl<E: Runtime> QmdbStore<E> {
             });
         }
         self.db()?.validate_batch(&staged.batch).map_err(backend)?;
+        // The index first: a crash before the state's commit is durable makes the node execute
+        // this block again, and recording it again is harmless (see `history_index`).
+        self.history.record(staged.height, &staged.writes).await?;
         let db = self.db.take().expect("checked above");
         let db = db
             .apply_batch(staged.batch.clone())
@@ -404,7 +433,10 @@ struct Writer<'a, E: Runtime> {
         CHUNK,
         Sequential,
     >,
-    writes: Vec<(StateKey, Option<StateValue>)>,
+    writes: Vec<(Digest, Option<StateValue>)>,
+    /// The account and slot entries written, with the transaction that wrote each: what the
+    /// history index records.
+    tracked: HashMap<Digest, Option<u32>>,
 }
 
 impl<E: Runtime> Writer<'_, E> {
@@ -414,7 +446,14 @@ impl<E: Runtime> Writer<'_, E> {
     }
 
     fn write(&mut self, key: StateKey, value: Option<StateValue>) {
-        self.writes.push((key, value));
+        self.writes.push((key.digest(), value));
+    }
+
+    /// A write the history index records, made by transaction `tx` of the block.
+    fn write_tracked(&mut self, key: StateKey, value: Option<StateValue>, tx: Option<u32>) {
+        let digest = key.digest();
+        self.tracked.insert(digest, tx);
+        self.writes.push((digest, value));
     }
 
     fn account(&mut self, address: &Address, change: &AccountChange) -> Result<(), StateError> {
@@ -426,7 +465,11 @@ impl<E: Runtime> Writer<'_, E> {
                 // removed within one block) leaves nothing behind.
                 if before.exists {
                     let generation = before.generation + 1;
-                    self.write(key, Some(StateValue::Retired { generation }));
+                    self.write_tracked(
+                        key,
+                        Some(StateValue::Retired { generation }),
+                        change.written_by,
+                    );
                 }
             }
             Some(account) => {
@@ -435,12 +478,13 @@ impl<E: Runtime> Writer<'_, E> {
                 } else {
                     before.generation
                 };
-                self.write(
+                self.write_tracked(
                     key,
                     Some(StateValue::Account {
                         account,
                         generation,
                     }),
+                    change.written_by,
                 );
                 for (slot, value) in &change.storage {
                     let key = StateKey::Slot {
@@ -449,7 +493,8 @@ impl<E: Runtime> Writer<'_, E> {
                         slot: *slot,
                     };
                     let value = (!value.is_zero()).then_some(StateValue::Slot(*value));
-                    self.write(key, value);
+                    let tx = change.slots_written_by.get(slot).copied();
+                    self.write_tracked(key, value, tx);
                 }
             }
         }
@@ -566,6 +611,119 @@ impl<E: Runtime> QmdbStore<E> {
     }
 }
 
+impl<E: Runtime> QmdbStore<E> {
+    /// The history of `address`'s account entry (`slot` = `None`) or of one of its storage
+    /// slots, in every generation of its storage: the newest `limit` writes, oldest first, each
+    /// proven against the root of the last commit. Writes whose operations were pruned
+    /// ([`QmdbConfig::keep_blocks`]) are left out, and `truncated` says so.
+    pub async fn history(
+        &self,
+        address: &Address,
+        slot: Option<U256>,
+        limit: usize,
+    ) -> Result<History, StateError> {
+        let keys: Vec<StateKey> = match slot {
+            None => vec![StateKey::Account(*address)],
+            Some(slot) => {
+                let key = StateKey::Account(*address);
+                let stored = self.db()?.get(&key.digest()).await.map_err(backend)?;
+                let generation = Record::from_stored(&key, stored)?.generation;
+                (0..=generation)
+                    .rev()
+                    .map(|generation| StateKey::Slot {
+                        address: *address,
+                        generation,
+                        slot,
+                    })
+                    .collect()
+            }
+        };
+        let retained_from = *self.db()?.bounds().start;
+        let mut found = Vec::new();
+        let mut truncated = false;
+        for key in keys {
+            let remaining = limit - found.len();
+            let records = self.history.records(&key.digest(), remaining + 1).await?;
+            for record in records {
+                let provable = record.block_start.saturating_sub(1) >= retained_from;
+                if found.len() == limit || !provable {
+                    truncated = true;
+                    break;
+                }
+                found.push((key, record));
+            }
+            if truncated {
+                break;
+            }
+        }
+        found.sort_by_key(|(_, record)| record.height);
+        let mut entries = Vec::with_capacity(found.len());
+        for (key, record) in found {
+            entries.push(self.prove_write(&key, &record).await?);
+        }
+        Ok(History {
+            address: *address,
+            slot,
+            indexed_from: self
+                .history
+                .range()
+                .map(|(first, _)| alloy_primitives::U64::from(first.get())),
+            entries,
+            truncated,
+        })
+    }
+
+    /// One operation of the log with its range proof against the last commit's root.
+    async fn prove_operation(
+        &self,
+        location: u64,
+    ) -> Result<(OperationProof, Operation), StateError> {
+        let one = NonZeroU64::new(1).expect("non-zero");
+        let (proof, operations, chunks) = self
+            .db()?
+            .range_proof(Location::new(location), one)
+            .await
+            .map_err(backend)?;
+        let operation = operations.into_iter().next().ok_or_else(|| {
+            StateError::Backend(format!(
+                "no operation at location {location} of the state log"
+            ))
+        })?;
+        let encoded = OperationProof::encode(location, &proof, &operation, &chunks);
+        Ok((encoded, operation))
+    }
+
+    async fn prove_write(
+        &self,
+        key: &StateKey,
+        record: &crate::history_index::Record,
+    ) -> Result<HistoryEntry, StateError> {
+        let (write, operation) = self.prove_operation(record.location).await?;
+        let value = HistoryValue::from_operation(key, &operation).ok_or_else(|| {
+            StateError::Backend(format!(
+                "the history index points {key:?} at block {} to an operation that does not write it",
+                record.height
+            ))
+        })?;
+        let (commit, _) = self.prove_operation(record.block_end).await?;
+        let previous_commit = match record.block_start.checked_sub(1) {
+            None => None,
+            Some(location) => Some(self.prove_operation(location).await?.0),
+        };
+        Ok(HistoryEntry {
+            block_number: alloy_primitives::U64::from(record.height.get()),
+            transaction_index: record.tx.map(alloy_primitives::U64::from),
+            transaction_hash: None,
+            value,
+            proof: WriteProof {
+                previous_commit,
+                write,
+                commit,
+            },
+        })
+    }
+}
+
 impl<E: Runtime> StateReader for QmdbStore<E> {
     fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
         Ok(self.record(address)?.account)
@@ -595,5 +753,54 @@ impl<E: Runtime> StateReader for QmdbStore<E> {
             Some(StateValue::Code(code)) => Ok(Some(code)),
             Some(other) => Err(corrupt(&key, &other)),
         }
+    }
+}
+
+/// Where in the log the block's tracked writes landed: the merkleized batch's operations are
+/// the block's writes (in the order given), then the floor walk's moves of older entries (not
+/// writes: their values are unchanged), then the commit.
+fn locate_writes(batch: &Batch, mut tracked: HashMap<Digest, Option<u32>>) -> BlockWrites {
+    let (start, operations) = batch.operations();
+    let start = *start;
+    let end = start + operations.len() as u64 - 1;
+    assert!(
+        matches!(operations.last(), Some(Operation::CommitFloor(..))),
+        "a block's operations end with its commit"
+    );
+    let mut writes = Vec::with_capacity(tracked.len());
+    for (offset, operation) in operations.iter().enumerate() {
+        let key = match operation {
+            Operation::Update(commonware_storage::qmdb::any::unordered::Update(key, _))
+            | Operation::Delete(key) => key,
+            Operation::CommitFloor(..) => continue,
+        };
+        // The first operation of a key is the block's write; a later one would be a move.
+        if let Some(tx) = tracked.remove(key) {
+            writes.push((*key, tx, start + offset as u64));
+        }
+    }
+    BlockWrites { writes, start, end }
+}
+
+/// The history index must cover the committed state: it is written first, so it may be one
+/// block ahead (a crash before the state's commit), never behind.
+fn check_history(
+    committed: Option<Height>,
+    indexed: Option<(Height, Height)>,
+) -> Result<(), String> {
+    match (committed, indexed) {
+        (None, None) => Ok(()),
+        (None, Some((_, last))) if last == Height::GENESIS => Ok(()),
+        (Some(committed), Some((_, last))) if last == committed || last == committed.next() => {
+            Ok(())
+        }
+        (committed, indexed) => Err(format!(
+            "the history index ({}) does not match the state (committed through {}): the \
+             partitions '-state-history-*' are missing, damaged or from another data directory",
+            indexed.map_or("empty".to_string(), |(first, last)| format!(
+                "blocks {first} to {last}"
+            )),
+            committed.map_or("no block".to_string(), |h| format!("block {h}")),
+        )),
     }
 }
