@@ -526,3 +526,60 @@ fn touching_an_empty_account_does_not_create_it() {
     );
     assert_eq!(chain.store.account_count(), 1);
 }
+
+#[test]
+fn each_change_is_attributed_to_the_last_transaction_that_made_it() {
+    let [alice, bob] = <[AccountKey; 2]>::try_from(keys(2)).unwrap();
+    let mut chain = TestChain::new(&[&alice, &bob]);
+    let token = deploy_token(&mut chain, &alice, U256::from(1_000));
+    let carol = Address::repeat_byte(0xca);
+    let dave = Address::repeat_byte(0xda);
+    // A skipped transaction (a nonce far ahead) still takes an index in the block.
+    let outcome = chain.execute(&[
+        call_tx(
+            &alice,
+            1,
+            token,
+            transferCall {
+                to: carol,
+                value: U256::from(5),
+            }
+            .abi_encode(),
+        ),
+        transfer(&bob, 7, dave, ether(1)),
+        transfer(&bob, 0, dave, ether(1)),
+        call_tx(
+            &alice,
+            2,
+            token,
+            transferCall {
+                to: dave,
+                value: U256::from(7),
+            }
+            .abi_encode(),
+        ),
+    ]);
+    assert_eq!(reasons(&outcome).len(), 1, "{:?}", outcome.skipped);
+    let change = |address: &Address| outcome.changes.account(address).unwrap();
+    let balance_slot = |owner: Address| {
+        U256::from_be_bytes(alloy_primitives::keccak256((owner, U256::from(3)).abi_encode()).0)
+    };
+    assert_eq!(change(&bob.address()).written_by, Some(2));
+    assert_eq!(
+        change(&alice.address()).written_by,
+        Some(3),
+        "alice's last transaction"
+    );
+    let token_change = change(&token);
+    assert_eq!(token_change.slots_written_by[&balance_slot(carol)], 0);
+    assert_eq!(token_change.slots_written_by[&balance_slot(dave)], 3);
+    assert_eq!(
+        token_change.slots_written_by[&balance_slot(alice.address())],
+        3
+    );
+    assert_eq!(
+        change(&dave).written_by,
+        Some(2),
+        "dave's ether came in transaction 2"
+    );
+}
