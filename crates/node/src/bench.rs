@@ -49,11 +49,17 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
         report.proofs
     );
     println!(
+        "histories (of the same slots, {} writes listed, each with 3 proofs): {:.0} read per second, {:.0} verified per second",
+        report.history_entries,
+        per_second(report.history_reading),
+        per_second(report.history_verifying),
+    );
+    println!(
         "restart: the state reopened in {:.2} s (QMDB rebuilds its index from the log)",
         report.reopen.as_secs_f64()
     );
     println!(
-        "disk: {:.1} MiB, {:.0} bytes per account (account and slot, every version kept)",
+        "disk: {:.1} MiB, {:.0} bytes per account (account and slot, every version kept, with the history index)",
         bytes as f64 / (1 << 20) as f64,
         bytes as f64 / config.accounts as f64
     );

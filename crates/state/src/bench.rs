@@ -45,6 +45,12 @@ pub struct BenchReport {
     /// Verifying them.
     pub verifying: Duration,
     pub proofs: usize,
+    /// Reading the histories of the same slots (each write with its three proofs).
+    pub history_reading: Duration,
+    /// Verifying them.
+    pub history_verifying: Duration,
+    /// Writes listed over all those histories.
+    pub history_entries: usize,
     /// Reopening the store afterwards (a node's restart): rebuilding QMDB's index from its log.
     pub reopen: Duration,
 }
@@ -184,6 +190,24 @@ pub async fn run<E: Runtime>(
     }
     let verifying = start.elapsed();
     progress(&format!("proved and verified {} slots", proofs.len()));
+    let start = Instant::now();
+    let mut histories = Vec::with_capacity(holders.len());
+    for slot in &holders {
+        histories.push(store.history(&token(), Some(*slot), 100).await?);
+    }
+    let history_reading = start.elapsed();
+    let start = Instant::now();
+    for history in &histories {
+        history
+            .verify(&root)
+            .map_err(|e| StateError::Backend(format!("a fresh history fails: {e}")))?;
+    }
+    let history_verifying = start.elapsed();
+    let history_entries = histories.iter().map(|h| h.entries.len()).sum();
+    progress(&format!(
+        "read and verified {} slot histories",
+        histories.len()
+    ));
     drop(store);
     let start = Instant::now();
     let reopened = QmdbStore::open(context.child("reopened"), &state_config).await?;
@@ -200,6 +224,9 @@ pub async fn run<E: Runtime>(
         proving,
         verifying,
         proofs: proofs.len(),
+        history_reading,
+        history_verifying,
+        history_entries,
         reopen,
     })
 }

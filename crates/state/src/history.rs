@@ -51,8 +51,6 @@ pub struct History {
     pub address: Address,
     /// The slot whose history this is; `None` for the account's own entry.
     pub slot: Option<U256>,
-    /// The first block the node's index covers: writes before it are not listed.
-    pub indexed_from: Option<U64>,
     /// The writes found, oldest first.
     pub entries: Vec<HistoryEntry>,
     /// Older writes exist than the ones listed.

@@ -8,85 +8,122 @@
 //! it makes is checked against the log by [`crate::History::verify`].
 //!
 //! # Layout
-//! One [`Record`] per key a block writes, in a commonware freezer (a disk-resident hash table:
-//! memory use does not grow with the number of keys), stored twice:
-//! - under the state key itself: the freezer returns the newest value of a key, so this is the
-//!   head of the key's history;
-//! - under `hash(state key, height)`: the record of one block, reached from the next newer
-//!   record's `previous`.
+//! Two append-only journals of fixed-size items, written once per block and read by position:
+//! - *writes*: one [`Record`] per key a block writes, naming the position of the key's
+//!   previous record (a list per key, newest first);
+//! - *blocks*: at position `h`, where block `h`'s records end and where its operations are in
+//!   the log.
+//!
+//! The head of each key's list (its newest record) is kept in memory and rebuilt at open by
+//! reading the writes journal once: a write costs an append and a map update, never a disk
+//! read. Memory grows with the number of keys ever written (~60 bytes each).
 //!
 //! # Durability
-//! A block's records are made durable before its state commit is (see
-//! [`QmdbStore::apply`](crate::QmdbStore::apply)). A crash in between leaves the index one
-//! block ahead; the node then re-executes that block, and recording it again finds its own
-//! head record and keeps the older `previous`, so the index holds one list per key either way.
-//! A metadata record names the freezer checkpoint and the blocks covered; freezer data beyond
-//! the checkpoint is discarded on open.
+//! A block's records are made durable before its state commit (see
+//! [`QmdbStore::apply`](crate::QmdbStore::apply)). Open cuts the index back to the last block
+//! the state committed, so a block recorded before a crash is recorded afresh when the node
+//! executes it again.
 
 use crate::{StateError, qmdb::Runtime};
 use bytes::BufMut;
-use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
-use commonware_cryptography::{Hasher, Sha256, sha256::Digest};
+use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, ReadExt, Write};
+use commonware_cryptography::sha256::Digest;
 use commonware_runtime::buffer::paged::CacheRef;
-use commonware_storage::{
-    freezer::{self, Checkpoint, Freezer, Identifier},
-    metadata::{self, Metadata},
+use commonware_storage::journal::contiguous::{
+    Contiguous as _,
+    fixed::{Config as JournalConfig, Journal},
 };
-use commonware_utils::sequence::U64;
-use std::num::NonZeroUsize;
+use std::{
+    collections::HashMap,
+    num::{NonZeroU64, NonZeroUsize},
+};
 use trellis_types::Height;
 
-/// Domain separator of the per-block record keys.
-const AT_DOMAIN: &[u8] = b"trellis.history.at.v1";
+/// "None" in a fixed-size field.
+const NONE: u64 = u64::MAX;
+/// Records read per request while rebuilding the heads.
+const REPLAY_CHUNK: u64 = 4_096;
 
-/// The metadata key of the index's [`Progress`].
-fn progress_key() -> U64 {
-    U64::new(0)
-}
-
-/// One write of one key: by which block and transaction, and where in the log.
+/// One write of one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Record {
+    pub key: Digest,
     pub height: Height,
     /// The transaction's index in the block; `None` for changes outside transactions (genesis).
     pub tx: Option<u32>,
     /// The write's operation in the log.
     pub location: u64,
-    /// The block's first operation; the operation before it is the previous block's commit.
-    pub block_start: u64,
-    /// The block's commit operation, the last of its operations.
-    pub block_end: u64,
-    /// The block that wrote this key before, if any.
-    pub previous: Option<Height>,
+    /// The position of the key's previous record, if any.
+    pub previous: Option<u64>,
 }
 
 impl Write for Record {
     fn write(&self, buf: &mut impl BufMut) {
+        self.key.write(buf);
         self.height.get().write(buf);
-        self.tx.write(buf);
+        self.tx.map_or(NONE, u64::from).write(buf);
         self.location.write(buf);
-        self.block_start.write(buf);
-        self.block_end.write(buf);
-        self.previous.map(Height::get).write(buf);
+        self.previous.unwrap_or(NONE).write(buf);
     }
 }
 
-impl EncodeSize for Record {
-    fn encode_size(&self) -> usize {
-        8 + self.tx.encode_size() + 8 * 3 + self.previous.map(Height::get).encode_size()
-    }
+impl FixedSize for Record {
+    const SIZE: usize = 32 + 8 * 4;
 }
 
 impl Read for Record {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let key = Digest::read(buf)?;
+        let height = Height(u64::read(buf)?);
+        let tx = match u64::read(buf)? {
+            NONE => None,
+            tx => {
+                Some(u32::try_from(tx).map_err(|_| CodecError::Invalid("Record", "transaction"))?)
+            }
+        };
+        let location = u64::read(buf)?;
+        let previous = Some(u64::read(buf)?).filter(|p| *p != NONE);
         Ok(Self {
-            height: Height(u64::read(buf)?),
-            tx: Option::<u32>::read(buf)?,
-            location: u64::read(buf)?,
-            block_start: u64::read(buf)?,
-            block_end: u64::read(buf)?,
-            previous: Option::<u64>::read(buf)?.map(Height),
+            key,
+            height,
+            tx,
+            location,
+            previous,
+        })
+    }
+}
+
+/// Where one block's records end and where its operations are in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockRecord {
+    /// The writes journal's size after this block's records.
+    pub records_end: u64,
+    /// The block's first operation; the operation before it is the previous block's commit.
+    pub start: u64,
+    /// The block's commit operation, the last of its operations.
+    pub end: u64,
+}
+
+impl Write for BlockRecord {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.records_end.write(buf);
+        self.start.write(buf);
+        self.end.write(buf);
+    }
+}
+
+impl FixedSize for BlockRecord {
+    const SIZE: usize = 8 * 3;
+}
+
+impl Read for BlockRecord {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            records_end: u64::read(buf)?,
+            start: u64::read(buf)?,
+            end: u64::read(buf)?,
         })
     }
 }
@@ -100,37 +137,11 @@ pub(crate) struct BlockWrites {
     pub end: u64,
 }
 
-/// What the index covers, committed with the freezer checkpoint that holds it.
+/// One write as the history reads it: the record with its block's operation range.
 #[derive(Clone, Copy, Debug)]
-struct Progress {
-    checkpoint: Checkpoint,
-    /// The first block indexed: blocks committed before the index existed have no records.
-    first: Height,
-    /// The last block indexed.
-    last: Height,
-}
-
-impl Write for Progress {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.checkpoint.write(buf);
-        self.first.get().write(buf);
-        self.last.get().write(buf);
-    }
-}
-
-impl FixedSize for Progress {
-    const SIZE: usize = Checkpoint::SIZE + 8 + 8;
-}
-
-impl Read for Progress {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self {
-            checkpoint: Checkpoint::read(buf)?,
-            first: Height(u64::read(buf)?),
-            last: Height(u64::read(buf)?),
-        })
-    }
+pub(crate) struct Found {
+    pub record: Record,
+    pub block: BlockRecord,
 }
 
 fn failure<T: std::fmt::Display>(error: T) -> StateError {
@@ -143,165 +154,166 @@ fn failed() -> StateError {
     )
 }
 
-/// The key of `key`'s record for the block at `height`.
-fn at(key: &Digest, height: Height) -> Digest {
-    let mut hasher = Sha256::default();
-    hasher.update(AT_DOMAIN);
-    hasher.update(key.as_ref());
-    hasher.update(&height.get().to_be_bytes());
-    hasher.finalize().1
-}
-
 /// The history index of one state store.
 pub(crate) struct HistoryIndex<E: Runtime> {
     /// `None` only while a write is under way, or after one failed.
-    freezer: Option<Freezer<E, Digest, Record>>,
-    metadata: Option<Metadata<E, U64, Progress>>,
-    progress: Option<Progress>,
+    writes: Option<Journal<E, Record>>,
+    blocks: Option<Journal<E, BlockRecord>>,
+    /// Each key's newest record.
+    heads: HashMap<Digest, u64>,
+}
+
+fn journal_config(partition: String, page_cache: &CacheRef) -> JournalConfig {
+    let buffer = NonZeroUsize::new(1 << 20).expect("non-zero");
+    JournalConfig {
+        partition,
+        items_per_blob: NonZeroU64::new(1 << 20).expect("non-zero"),
+        page_cache: page_cache.clone(),
+        write_buffer: buffer,
+        replay_buffer: buffer,
+    }
 }
 
 impl<E: Runtime> HistoryIndex<E> {
-    /// Opens the index under `prefix`, as of its last durable block.
-    pub async fn open(context: E, prefix: &str, page_cache: CacheRef) -> Result<Self, StateError> {
-        let metadata = Metadata::<E, U64, Progress>::init(
-            context.child("history_metadata"),
-            metadata::Config {
-                partition: format!("{prefix}-state-history-meta"),
-                codec_config: (),
-            },
+    /// Opens the index under `prefix`, cut back to the blocks up to `committed` (the state's last
+    /// commit), and rebuilds each key's head.
+    pub async fn open(
+        context: E,
+        prefix: &str,
+        page_cache: CacheRef,
+        committed: Option<Height>,
+    ) -> Result<Self, StateError> {
+        let blocks_wanted = committed.map_or(0, |h| h.get() + 1);
+        let blocks = Journal::<E, BlockRecord>::init_at_most(
+            context.child("history_blocks"),
+            journal_config(format!("{prefix}-state-history-blocks"), &page_cache),
+            blocks_wanted,
         )
         .await
         .map_err(failure)?;
-        let progress = metadata.get(&progress_key()).copied();
-        let buffer = NonZeroUsize::new(1 << 20).expect("non-zero");
-        let freezer = Freezer::init(
-            context.child("history"),
-            freezer::Config {
-                key_partition: format!("{prefix}-state-history-keys"),
-                key_write_buffer: buffer,
-                key_page_cache: page_cache,
-                value_partition: format!("{prefix}-state-history-values"),
-                value_compression: None,
-                value_write_buffer: buffer,
-                value_target_size: 256 << 20,
-                table_partition: format!("{prefix}-state-history-table"),
-                table_initial_size: 1 << 16,
-                table_resize_frequency: 4,
-                table_resize_chunk_size: 1 << 16,
-                table_replay_buffer: buffer,
-                codec_config: (),
-            },
-            progress.map(|p| p.checkpoint),
+        if blocks.size() != blocks_wanted {
+            return Err(failure(format!(
+                "it covers {} block(s) but the state has {blocks_wanted}: the partitions \
+                 '{prefix}-state-history-*' are missing, damaged or from another data directory",
+                blocks.size()
+            )));
+        }
+        let records_end = match blocks_wanted {
+            0 => 0,
+            n => blocks.read(n - 1).await.map_err(failure)?.records_end,
+        };
+        let writes = Journal::<E, Record>::init_at_most(
+            context.child("history_writes"),
+            journal_config(format!("{prefix}-state-history-writes"), &page_cache),
+            records_end,
         )
         .await
         .map_err(failure)?;
+        if writes.size() != records_end {
+            return Err(failure(format!(
+                "its blocks name {records_end} record(s) but {} are stored: the partition \
+                 '{prefix}-state-history-writes' is damaged",
+                writes.size()
+            )));
+        }
+        let heads = rebuild_heads(&writes).await?;
         Ok(Self {
-            freezer: Some(freezer),
-            metadata: Some(metadata),
-            progress,
+            writes: Some(writes),
+            blocks: Some(blocks),
+            heads,
         })
     }
 
-    /// The blocks indexed, first and last, if any.
-    pub fn range(&self) -> Option<(Height, Height)> {
-        self.progress.map(|p| (p.first, p.last))
+    fn writes(&self) -> Result<&Journal<E, Record>, StateError> {
+        self.writes.as_ref().ok_or_else(failed)
     }
 
-    fn freezer(&self) -> Result<&Freezer<E, Digest, Record>, StateError> {
-        self.freezer.as_ref().ok_or_else(failed)
+    fn blocks(&self) -> Result<&Journal<E, BlockRecord>, StateError> {
+        self.blocks.as_ref().ok_or_else(failed)
     }
 
-    /// Records the writes of the block at `height` and makes them durable.
-    ///
-    /// The block must follow the last one indexed, or be that block again (after a crash
-    /// between this and the state commit).
+    /// Records the writes of the block at `height` (the block after the last one recorded) and
+    /// makes them durable.
     pub async fn record(&mut self, height: Height, block: &BlockWrites) -> Result<(), StateError> {
-        if let Some(progress) = self.progress {
-            let again = height == progress.last;
-            if !again && height != progress.last.next() {
-                return Err(failure(format!(
-                    "block {height} does not follow block {} (the last indexed)",
-                    progress.last
-                )));
-            }
+        let expected = self.blocks()?.size();
+        if height.get() != expected {
+            return Err(failure(format!(
+                "block {height} recorded, but the index expects block {expected}"
+            )));
         }
-        let mut freezer = self.freezer.take().ok_or_else(failed)?;
+        let mut writes = self.writes.take().ok_or_else(failed)?;
         for &(key, tx, location) in &block.writes {
-            let previous = match freezer.get(Identifier::Key(&key)).await.map_err(failure)? {
-                None => None,
-                Some(head) if head.height == height => head.previous,
-                Some(head) if head.height < height => Some(head.height),
-                Some(head) => {
-                    return Err(failure(format!(
-                        "key {key} was indexed at block {}, after block {height}",
-                        head.height
-                    )));
-                }
-            };
             let record = Record {
+                key,
                 height,
                 tx,
                 location,
-                block_start: block.start,
-                block_end: block.end,
-                previous,
+                previous: self.heads.get(&key).copied(),
             };
-            (freezer, _) = freezer
-                .put(at(&key, height), &record)
-                .await
-                .map_err(failure)?;
-            (freezer, _) = freezer.put(key, &record).await.map_err(failure)?;
+            let position;
+            (writes, position) = writes.append(&record).await.map_err(failure)?;
+            self.heads.insert(key, position);
         }
-        let (freezer, checkpoint) = freezer.sync().await.map_err(failure)?;
-        self.freezer = Some(freezer);
-        let progress = Progress {
-            checkpoint,
-            first: self.progress.map_or(height, |p| p.first),
-            last: height,
-        };
-        let metadata = self.metadata.take().ok_or_else(failed)?;
-        self.metadata = Some(
-            metadata
-                .put_sync(progress_key(), progress)
-                .await
-                .map_err(failure)?,
-        );
-        self.progress = Some(progress);
+        let records_end = writes.size();
+        self.writes = Some(writes.sync().await.map_err(failure)?);
+        let blocks = self.blocks.take().ok_or_else(failed)?;
+        let (blocks, _) = blocks
+            .append(&BlockRecord {
+                records_end,
+                start: block.start,
+                end: block.end,
+            })
+            .await
+            .map_err(failure)?;
+        self.blocks = Some(blocks.sync().await.map_err(failure)?);
         Ok(())
     }
 
-    /// Up to `limit` records of `key`, newest first.
-    pub async fn records(&self, key: &Digest, limit: usize) -> Result<Vec<Record>, StateError> {
-        let freezer = self.freezer()?;
-        let mut records = Vec::new();
-        let mut next = freezer.get(Identifier::Key(key)).await.map_err(failure)?;
-        while let Some(record) = next {
-            if records.len() == limit {
+    /// Up to `limit` writes of `key`, newest first.
+    pub async fn records(&self, key: &Digest, limit: usize) -> Result<Vec<Found>, StateError> {
+        let (writes, blocks) = (self.writes()?, self.blocks()?);
+        let mut found: Vec<Found> = Vec::new();
+        let mut next = self.heads.get(key).copied();
+        while let Some(position) = next {
+            if found.len() == limit {
                 break;
             }
-            next = match record.previous {
-                None => None,
-                Some(previous) => {
-                    let older = freezer
-                        .get(Identifier::Key(&at(key, previous)))
-                        .await
-                        .map_err(failure)?
-                        .ok_or_else(|| {
-                            failure(format!(
-                                "the record of key {key} at block {previous} is missing"
-                            ))
-                        })?;
-                    assert!(
-                        older.height < record.height,
-                        "history records of a key go back in height"
-                    );
-                    Some(older)
-                }
-            };
-            records.push(record);
+            let record = writes.read(position).await.map_err(failure)?;
+            if record.key != *key {
+                return Err(failure(format!(
+                    "record {position} belongs to another key than the list it is on"
+                )));
+            }
+            if let Some(newer) = found.last() {
+                assert!(
+                    record.height < newer.record.height,
+                    "a key's records go back in height"
+                );
+            }
+            let block = blocks.read(record.height.get()).await.map_err(failure)?;
+            found.push(Found { record, block });
+            next = record.previous;
         }
-        Ok(records)
+        Ok(found)
     }
+}
+
+/// Each key's newest record, from one pass over the writes journal.
+async fn rebuild_heads<E: Runtime>(
+    writes: &Journal<E, Record>,
+) -> Result<HashMap<Digest, u64>, StateError> {
+    let mut heads = HashMap::new();
+    let end = writes.size();
+    let mut position = 0;
+    while position < end {
+        let chunk: Vec<u64> = (position..end.min(position + REPLAY_CHUNK)).collect();
+        let records = writes.read_many(&chunk).await.map_err(failure)?;
+        for (offset, record) in records.iter().enumerate() {
+            heads.insert(record.key, position + offset as u64);
+        }
+        position += chunk.len() as u64;
+    }
+    Ok(heads)
 }
 
 #[cfg(test)]
@@ -313,35 +325,30 @@ mod tests {
     fn records_round_trip() {
         let records = [
             Record {
+                key: Digest([7; 32]),
                 height: Height(7),
                 tx: Some(3),
                 location: 1_000,
-                block_start: 990,
-                block_end: 1_200,
-                previous: Some(Height(2)),
+                previous: Some(12),
             },
             Record {
+                key: Digest([1; 32]),
                 height: Height(0),
                 tx: None,
                 location: 1,
-                block_start: 1,
-                block_end: 10,
                 previous: None,
             },
         ];
         for record in records {
             let encoded = record.encode();
-            assert_eq!(encoded.len(), record.encode_size());
+            assert_eq!(encoded.len(), Record::SIZE);
             assert_eq!(Record::decode(encoded).unwrap(), record);
         }
-    }
-
-    #[test]
-    fn per_block_keys_differ_by_key_and_height() {
-        let a = Digest([1; 32]);
-        let b = Digest([2; 32]);
-        assert_ne!(at(&a, Height(1)), at(&a, Height(2)));
-        assert_ne!(at(&a, Height(1)), at(&b, Height(1)));
-        assert_ne!(at(&a, Height(1)), a);
+        let block = BlockRecord {
+            records_end: 9,
+            start: 100,
+            end: 180,
+        };
+        assert_eq!(BlockRecord::decode(block.encode()).unwrap(), block);
     }
 }

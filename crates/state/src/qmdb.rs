@@ -112,7 +112,7 @@ impl QmdbConfig {
         }
     }
 
-    /// One page cache for the log, the Merkle nodes and the history index.
+    /// One page cache for the log and the Merkle nodes.
     fn page_cache(&self) -> CacheRef {
         let page = page_size(BLOB_PAGE_SIZE);
         let pages = (self.page_cache_bytes / BLOB_PAGE_SIZE as usize).max(16);
@@ -225,13 +225,7 @@ impl<E: Runtime> QmdbStore<E> {
             partitions: config.partition_prefix.clone(),
             reason,
         };
-        let history = HistoryIndex::open(
-            context.child("history"),
-            &config.partition_prefix,
-            config.page_cache(),
-        )
-        .await
-        .map_err(|e| opening(e.to_string()))?;
+        let history_context = context.child("history");
         let db = Db::init(context, config.qmdb(), None)
             .await
             .map_err(|e| opening(e.to_string()))?;
@@ -249,7 +243,14 @@ impl<E: Runtime> QmdbStore<E> {
                 )));
             }
         };
-        check_history(committed.map(|(height, _)| height), history.range()).map_err(opening)?;
+        let history = HistoryIndex::open(
+            history_context,
+            &config.partition_prefix,
+            history_cache(),
+            committed.map(|(height, _)| height),
+        )
+        .await
+        .map_err(|e| opening(e.to_string()))?;
         Ok(Self {
             db: Some(db),
             committed,
@@ -645,7 +646,7 @@ impl<E: Runtime> QmdbStore<E> {
             let remaining = limit - found.len();
             let records = self.history.records(&key.digest(), remaining + 1).await?;
             for record in records {
-                let provable = record.block_start.saturating_sub(1) >= retained_from;
+                let provable = record.block.start.saturating_sub(1) >= retained_from;
                 if found.len() == limit || !provable {
                     truncated = true;
                     break;
@@ -656,7 +657,7 @@ impl<E: Runtime> QmdbStore<E> {
                 break;
             }
         }
-        found.sort_by_key(|(_, record)| record.height);
+        found.sort_by_key(|(_, found)| found.record.height);
         let mut entries = Vec::with_capacity(found.len());
         for (key, record) in found {
             entries.push(self.prove_write(&key, &record).await?);
@@ -664,10 +665,6 @@ impl<E: Runtime> QmdbStore<E> {
         Ok(History {
             address: *address,
             slot,
-            indexed_from: self
-                .history
-                .range()
-                .map(|(first, _)| alloy_primitives::U64::from(first.get())),
             entries,
             truncated,
         })
@@ -696,8 +693,9 @@ impl<E: Runtime> QmdbStore<E> {
     async fn prove_write(
         &self,
         key: &StateKey,
-        record: &crate::history_index::Record,
+        found: &crate::history_index::Found,
     ) -> Result<HistoryEntry, StateError> {
+        let (record, block) = (&found.record, &found.block);
         let (write, operation) = self.prove_operation(record.location).await?;
         let value = HistoryValue::from_operation(key, &operation).ok_or_else(|| {
             StateError::Backend(format!(
@@ -705,8 +703,8 @@ impl<E: Runtime> QmdbStore<E> {
                 record.height
             ))
         })?;
-        let (commit, _) = self.prove_operation(record.block_end).await?;
-        let previous_commit = match record.block_start.checked_sub(1) {
+        let (commit, _) = self.prove_operation(block.end).await?;
+        let previous_commit = match block.start.checked_sub(1) {
             None => None,
             Some(location) => Some(self.prove_operation(location).await?.0),
         };
@@ -782,25 +780,11 @@ fn locate_writes(batch: &Batch, mut tracked: HashMap<Digest, Option<u32>>) -> Bl
     BlockWrites { writes, start, end }
 }
 
-/// The history index must cover the committed state: it is written first, so it may be one
-/// block ahead (a crash before the state's commit), never behind.
-fn check_history(
-    committed: Option<Height>,
-    indexed: Option<(Height, Height)>,
-) -> Result<(), String> {
-    match (committed, indexed) {
-        (None, None) => Ok(()),
-        (None, Some((_, last))) if last == Height::GENESIS => Ok(()),
-        (Some(committed), Some((_, last))) if last == committed || last == committed.next() => {
-            Ok(())
-        }
-        (committed, indexed) => Err(format!(
-            "the history index ({}) does not match the state (committed through {}): the \
-             partitions '-state-history-*' are missing, damaged or from another data directory",
-            indexed.map_or("empty".to_string(), |(first, last)| format!(
-                "blocks {first} to {last}"
-            )),
-            committed.map_or("no block".to_string(), |h| format!("block {h}")),
-        )),
-    }
+/// The history index's own page cache, so that reading histories never evicts the state's pages.
+fn history_cache() -> CacheRef {
+    let pages = (16 << 20) / BLOB_PAGE_SIZE as usize;
+    CacheRef::new(
+        page_size(BLOB_PAGE_SIZE),
+        NonZeroUsize::new(pages).expect("non-zero"),
+    )
 }

@@ -134,7 +134,6 @@ fn every_write_of_a_slot_is_listed_with_its_block_and_transaction_and_proven() {
             .unwrap();
         assert_eq!(slot_values(&history), expected_slot_history());
         assert!(!history.truncated);
-        assert_eq!(history.indexed_from, Some(U64::ZERO));
         history.verify(&root(&store)).unwrap();
 
         // The holder's account: genesis, then each nonce bump.
@@ -322,7 +321,7 @@ fn deletes_appear_as_zero_slots_and_deleted_accounts() {
 }
 
 #[test]
-fn a_missing_history_index_is_refused_naming_its_partitions() {
+fn a_missing_or_damaged_history_index_is_refused_naming_it() {
     deterministic::Runner::default().start(|context| async move {
         {
             let mut store = QmdbStore::open(context.child("first"), &config())
@@ -331,16 +330,69 @@ fn a_missing_history_index_is_refused_naming_its_partitions() {
             build(&mut store).await;
         }
         use commonware_runtime::Storage as _;
+        // The blocks journal's files gone, its metadata left: damaged.
         context
-            .remove("history-state-history-meta", None)
+            .remove("history-state-history-blocks-blobs", None)
             .await
             .unwrap();
         let err = QmdbStore::open(context.child("second"), &config())
             .await
             .err()
+            .expect("a damaged history index is refused");
+        let message = err.to_string();
+        assert!(message.contains("history-state-"), "{message}");
+        assert!(message.contains("state history index"), "{message}");
+
+        // Every history partition gone: the index covers nothing of the state.
+        for partition in [
+            "history-state-history-blocks-metadata",
+            "history-state-history-writes-blobs",
+            "history-state-history-writes-metadata",
+        ] {
+            let _ = context.remove(partition, None).await;
+        }
+        let err = QmdbStore::open(context.child("third"), &config())
+            .await
+            .err()
             .expect("a state without its history index is refused");
         let message = err.to_string();
         assert!(message.contains("-state-history-"), "{message}");
-        assert!(message.contains("does not match the state"), "{message}");
+        assert!(
+            message.contains("covers 0 block(s) but the state has 31"),
+            "{message}"
+        );
+    });
+}
+
+#[test]
+fn a_block_indexed_before_a_crash_is_listed_once_after_it_is_committed_again() {
+    deterministic::Runner::default().start(|context| async move {
+        {
+            let mut store = QmdbStore::open(context.child("first"), &config())
+                .await
+                .unwrap();
+            build(&mut store).await;
+            // The next block is indexed and applied, but the state is never synced: a crash.
+            let staged = store
+                .stage(None, store.next_height(), &token_write(6, 4, 300))
+                .unwrap();
+            store.apply(&staged).await.unwrap();
+        }
+        let mut store = QmdbStore::open(context.child("second"), &config())
+            .await
+            .unwrap();
+        let height = store.next_height();
+        if height.get() == 31 {
+            // The state came back without the block: the node executes it again.
+            commit(&mut store, &token_write(6, 4, 300)).await;
+        }
+        let history = store
+            .history(&addr(TOKEN), Some(slot()), 100)
+            .await
+            .unwrap();
+        let mut expected = expected_slot_history();
+        expected.push((31, Some(4), U256::from(300)));
+        assert_eq!(slot_values(&history), expected);
+        history.verify(&root(&store)).unwrap();
     });
 }
