@@ -91,8 +91,8 @@ enum BenchCommand {
         /// How many blocks to measure.
         #[arg(long, default_value_t = 20)]
         blocks: usize,
-        /// MiB of page cache for the state.
-        #[arg(long, default_value_t = 256)]
+        /// MiB of page cache for the state (a validator's default).
+        #[arg(long, default_value_t = 512)]
         cache_mib: usize,
         /// A directory to create for the run (removed afterwards). Default: in the system's
         /// temporary directory.

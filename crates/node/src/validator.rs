@@ -41,7 +41,7 @@ pub struct ValidatorSetup {
 }
 
 /// A validator's default state page cache: enough to hold the hot part of a large state.
-pub const DEFAULT_STATE_CACHE_BYTES: usize = 256 << 20;
+pub const DEFAULT_STATE_CACHE_BYTES: usize = 512 << 20;
 
 impl ValidatorSetup {
     /// Default timing: an empty block at most every second when idle.

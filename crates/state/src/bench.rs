@@ -26,7 +26,7 @@ impl Default for BenchConfig {
             accounts: 1_000_000,
             updates_per_block: 10_000,
             blocks: 20,
-            page_cache_bytes: 256 << 20,
+            page_cache_bytes: 512 << 20,
             proofs: 1_000,
         }
     }

@@ -30,7 +30,7 @@ use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, ReadExt, Write
 use commonware_cryptography::sha256::Digest;
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_storage::journal::contiguous::{
-    Contiguous as _,
+    Contiguous as _, Many,
     fixed::{Config as JournalConfig, Journal},
 };
 use std::{
@@ -232,8 +232,8 @@ impl<E: Runtime> HistoryIndex<E> {
         self.blocks.as_ref().ok_or_else(failed)
     }
 
-    /// Records the writes of the block at `height` (the block after the last one recorded) and
-    /// makes them durable.
+    /// Appends the records of the block at `height` (the block after the last one recorded);
+    /// [`commit`](Self::commit) makes them durable.
     pub async fn record(&mut self, height: Height, block: &BlockWrites) -> Result<(), StateError> {
         let expected = self.blocks()?.size();
         if height.get() != expected {
@@ -241,21 +241,38 @@ impl<E: Runtime> HistoryIndex<E> {
                 "block {height} recorded, but the index expects block {expected}"
             )));
         }
-        let mut writes = self.writes.take().ok_or_else(failed)?;
-        for &(key, tx, location) in &block.writes {
-            let record = Record {
+        let writes = self.writes.take().ok_or_else(failed)?;
+        let first = writes.size();
+        let mut records = Vec::with_capacity(block.writes.len());
+        for (offset, &(key, tx, location)) in block.writes.iter().enumerate() {
+            let position = first + offset as u64;
+            let previous = self.heads.insert(key, position);
+            records.push(Record {
                 key,
                 height,
                 tx,
                 location,
-                previous: self.heads.get(&key).copied(),
-            };
-            let position;
-            (writes, position) = writes.append(&record).await.map_err(failure)?;
-            self.heads.insert(key, position);
+                previous,
+            });
         }
+        // An empty block (no transactions) writes nothing; the journal refuses empty appends.
+        let writes = match records.is_empty() {
+            true => writes,
+            false => {
+                writes
+                    .append_many(Many::Flat(&records))
+                    .await
+                    .map_err(failure)?
+                    .0
+            }
+        };
         let records_end = writes.size();
-        self.writes = Some(writes.sync().await.map_err(failure)?);
+        assert_eq!(
+            records_end,
+            first + records.len() as u64,
+            "one position a record"
+        );
+        self.writes = Some(writes);
         let blocks = self.blocks.take().ok_or_else(failed)?;
         let (blocks, _) = blocks
             .append(&BlockRecord {
@@ -265,7 +282,18 @@ impl<E: Runtime> HistoryIndex<E> {
             })
             .await
             .map_err(failure)?;
-        self.blocks = Some(blocks.sync().await.map_err(failure)?);
+        self.blocks = Some(blocks);
+        Ok(())
+    }
+
+    /// Makes every recorded block durable.
+    pub async fn commit(&mut self) -> Result<(), StateError> {
+        let writes = self.writes.take().ok_or_else(failed)?;
+        let blocks = self.blocks.take().ok_or_else(failed)?;
+        let (writes, blocks) =
+            futures::try_join!(writes.commit(), blocks.commit()).map_err(failure)?;
+        self.writes = Some(writes);
+        self.blocks = Some(blocks);
         Ok(())
     }
 

@@ -83,11 +83,13 @@ fn root<E: trellis_state::Runtime>(store: &QmdbStore<E>) -> StateRoot {
     store.committed().unwrap().1
 }
 
-/// Genesis, then five token writes (blocks 2, 4, 6, 8, 10 by transactions 0..5) between
-/// filler blocks, then 20 more filler blocks.
+/// Genesis, then five token writes (blocks 3, 6, 9, 12, 15 by transactions 0..5), each after
+/// an empty block and a filler block, then 20 more filler blocks.
 async fn build<E: trellis_state::Runtime>(store: &mut QmdbStore<E>) {
     commit(store, &genesis()).await;
     for i in 0..5u32 {
+        // An empty block (no transactions) writes nothing and is indexed all the same.
+        commit(store, &ChangeSet::new()).await;
         commit(store, &filler(i as u8)).await;
         commit(store, &token_write(u64::from(i) + 1, i, 200 + u64::from(i))).await;
     }
@@ -116,7 +118,7 @@ fn slot_values(history: &History) -> Vec<(u64, Option<u64>, U256)> {
 fn expected_slot_history() -> Vec<(u64, Option<u64>, U256)> {
     let mut expected = vec![(0, None, U256::from(100))];
     for i in 0..5u64 {
-        expected.push((2 + 2 * i, Some(i), U256::from(200 + i)));
+        expected.push((3 + 3 * i, Some(i), U256::from(200 + i)));
     }
     expected
 }
@@ -148,7 +150,7 @@ fn every_write_of_a_slot_is_listed_with_its_block_and_transaction_and_proven() {
             .collect();
         assert_eq!(
             nonces,
-            vec![(0, 0), (2, 1), (4, 2), (6, 3), (8, 4), (10, 5)]
+            vec![(0, 0), (3, 1), (6, 2), (9, 3), (12, 4), (15, 5)]
         );
         account.verify(&root(&store)).unwrap();
 
@@ -197,9 +199,9 @@ fn tampered_histories_fail_with_the_reason() {
 
         // A write moved to another block.
         let mut moved = history.clone();
-        moved.entries[2].block_number = U64::from(5);
+        moved.entries[2].block_number = U64::from(7);
         let err = moved.verify(&root).unwrap_err();
-        assert!(err.to_string().contains("not block 5's commit"), "{err}");
+        assert!(err.to_string().contains("not block 7's commit"), "{err}");
 
         // Another slot's history passed off as this one's.
         let mut other_key = history.clone();
@@ -358,7 +360,7 @@ fn a_missing_or_damaged_history_index_is_refused_naming_it() {
         let message = err.to_string();
         assert!(message.contains("-state-history-"), "{message}");
         assert!(
-            message.contains("covers 0 block(s) but the state has 31"),
+            message.contains("covers 0 block(s) but the state has 36"),
             "{message}"
         );
     });
@@ -382,7 +384,7 @@ fn a_block_indexed_before_a_crash_is_listed_once_after_it_is_committed_again() {
             .await
             .unwrap();
         let height = store.next_height();
-        if height.get() == 31 {
+        if height.get() == 36 {
             // The state came back without the block: the node executes it again.
             commit(&mut store, &token_write(6, 4, 300)).await;
         }
@@ -391,7 +393,7 @@ fn a_block_indexed_before_a_crash_is_listed_once_after_it_is_committed_again() {
             .await
             .unwrap();
         let mut expected = expected_slot_history();
-        expected.push((31, Some(4), U256::from(300)));
+        expected.push((36, Some(4), U256::from(300)));
         assert_eq!(slot_values(&history), expected);
         history.verify(&root(&store)).unwrap();
     });
