@@ -41,6 +41,18 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
         report.updates_per_block,
         report.median_block().as_secs_f64() * 1e3
     );
+    if let (Some(rate), Some(cpu)) = (report.updates_per_cpu_second(), report.blocks_cpu) {
+        println!(
+            "per CPU second: {rate:.0} committed slot updates (all threads of the process used {:.0} ms of CPU over those blocks, which took {:.0} ms)",
+            cpu.as_secs_f64() * 1e3,
+            report
+                .blocks
+                .iter()
+                .sum::<std::time::Duration>()
+                .as_secs_f64()
+                * 1e3
+        );
+    }
     let per_second = |d: std::time::Duration| report.proofs as f64 / d.as_secs_f64();
     println!(
         "proofs (a slot and its account): {:.0} generated per second, {:.0} verified per second ({} of each)",

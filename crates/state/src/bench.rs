@@ -39,6 +39,10 @@ pub struct BenchReport {
     pub populate: Duration,
     /// Each measured block: staging (writes, merkleization) plus the durable commit.
     pub blocks: Vec<Duration>,
+    /// CPU time the whole process used over the measured blocks (every thread, user and
+    /// system), where the platform reports it (Linux): the work the blocks cost, wherever the
+    /// runtime ran it.
+    pub blocks_cpu: Option<Duration>,
     pub updates_per_block: usize,
     /// Generating proofs of `proofs` slots (each with its account's proof).
     pub proving: Duration,
@@ -60,6 +64,12 @@ impl BenchReport {
     pub fn updates_per_second(&self) -> f64 {
         let total: Duration = self.blocks.iter().sum();
         (self.blocks.len() * self.updates_per_block) as f64 / total.as_secs_f64()
+    }
+
+    /// Committed slot updates per second of the process's CPU time, where it was measured.
+    pub fn updates_per_cpu_second(&self) -> Option<f64> {
+        let cpu = self.blocks_cpu?;
+        Some((self.blocks.len() * self.updates_per_block) as f64 / cpu.as_secs_f64())
     }
 
     /// The median block's duration.
@@ -147,6 +157,7 @@ pub async fn run<E: Runtime>(
 
     let mut random = Random(42);
     let mut blocks = Vec::with_capacity(config.blocks);
+    let cpu_before = process_cpu();
     for block in 0..config.blocks {
         let mut changes = ChangeSet::new();
         changes.set_account(token(), token_account());
@@ -172,6 +183,9 @@ pub async fn run<E: Runtime>(
             blocks[block] - applied_at
         ));
     }
+    let blocks_cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let root = store.committed().expect("committed above").1;
     let holders: Vec<U256> = (0..config.proofs)
         .map(|_| U256::from(random.next() % config.accounts))
@@ -220,6 +234,7 @@ pub async fn run<E: Runtime>(
     Ok(BenchReport {
         populate,
         blocks,
+        blocks_cpu,
         updates_per_block: config.updates_per_block,
         proving,
         verifying,
@@ -229,4 +244,20 @@ pub async fn run<E: Runtime>(
         history_entries,
         reopen,
     })
+}
+
+/// The CPU time this process has used so far, all threads, user and system: fields 14 and 15
+/// of `/proc/self/stat`, in clock ticks (100 per second on Linux). `None` elsewhere.
+fn process_cpu() -> Option<Duration> {
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // `after_name` starts at field 3, so fields 14 and 15 are at indices 11 and 12.
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis(
+        (user + system) * 1_000 / TICKS_PER_SECOND,
+    ))
 }
