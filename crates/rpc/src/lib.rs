@@ -211,21 +211,7 @@ fn get_proof<E: Runtime>(params: &Params<'_>, chain: &Chain<E>) -> Reply {
     // The proof and its header are read together, then the tag is checked against that header.
     let (header, hash, proof) = chain.prove(&address, &slots).map_err(internal)?;
     require_latest(tag, header.height)?;
-    let mut result = serde_json::to_value(&proof).map_err(internal)?;
-    let fields = result.as_object_mut().expect("a proof is a JSON object");
-    fields.insert(
-        "blockNumber".into(),
-        format::quantity(header.height.get()).into(),
-    );
-    fields.insert(
-        "blockHash".into(),
-        serde_json::to_value(hash.0).map_err(internal)?,
-    );
-    fields.insert(
-        "stateRoot".into(),
-        serde_json::to_value(header.state_root.0).map_err(internal)?,
-    );
-    Ok(result)
+    anchored(&proof, &header, &hash)
 }
 
 /// Most writes one `trellis_getHistory` call returns (the newest; `truncated` says if older
@@ -285,8 +271,20 @@ async fn get_history<E: Runtime>(params: Params<'static>, chain: Arc<Chain<E>>) 
         })?;
         entry.transaction_hash = Some(receipt.tx_hash);
     }
-    let mut result = serde_json::to_value(&history).map_err(internal)?;
-    let fields = result.as_object_mut().expect("a history is a JSON object");
+    anchored(&history, &header, &hash)
+}
+
+/// `value` (a JSON object) with the block it was proven against: its number, hash and state
+/// root, which a verifier checks against a header it trusts.
+fn anchored(
+    value: &impl serde::Serialize,
+    header: &trellis_types::Header,
+    hash: &trellis_types::BlockHash,
+) -> Reply {
+    let mut result = serde_json::to_value(value).map_err(internal)?;
+    let fields = result
+        .as_object_mut()
+        .ok_or_else(|| internal("a proven answer is not a JSON object"))?;
     fields.insert(
         "blockNumber".into(),
         format::quantity(header.height.get()).into(),
