@@ -24,6 +24,7 @@
 //! the state committed, so a block recorded before a crash is recorded afresh when the node
 //! executes it again.
 
+use crate::entry::DigestMap;
 use crate::{StateError, qmdb::Runtime};
 use bytes::BufMut;
 use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, ReadExt, Write};
@@ -33,10 +34,7 @@ use commonware_storage::journal::contiguous::{
     Contiguous as _, Many,
     fixed::{Config as JournalConfig, Journal},
 };
-use std::{
-    collections::HashMap,
-    num::{NonZeroU64, NonZeroUsize},
-};
+use std::num::{NonZeroU64, NonZeroUsize};
 use trellis_types::Height;
 
 /// "None" in a fixed-size field.
@@ -160,7 +158,7 @@ pub(crate) struct HistoryIndex<E: Runtime> {
     writes: Option<Journal<E, Record>>,
     blocks: Option<Journal<E, BlockRecord>>,
     /// Each key's newest record.
-    heads: HashMap<Digest, u64>,
+    heads: DigestMap<u64>,
 }
 
 fn journal_config(partition: String, page_cache: &CacheRef) -> JournalConfig {
@@ -329,8 +327,8 @@ impl<E: Runtime> HistoryIndex<E> {
 /// Each key's newest record, from one pass over the writes journal.
 async fn rebuild_heads<E: Runtime>(
     writes: &Journal<E, Record>,
-) -> Result<HashMap<Digest, u64>, StateError> {
-    let mut heads = HashMap::new();
+) -> Result<DigestMap<u64>, StateError> {
+    let mut heads = DigestMap::default();
     let end = writes.size();
     let mut position = 0;
     while position < end {

@@ -20,7 +20,7 @@ use crate::history::{History, HistoryEntry, HistoryValue, Operation, OperationPr
 use crate::history_index::{BlockWrites, HistoryIndex};
 use crate::{
     Account, AccountChange, ChangeSet, StateError, StateReader, StateStore,
-    entry::{StateKey, StateValue},
+    entry::{DigestMap, StateKey, StateValue},
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
 use commonware_cryptography::{Sha256, sha256::Digest};
@@ -42,7 +42,6 @@ use commonware_storage::{
     translator::EightCap,
 };
 use std::{
-    collections::HashMap,
     num::{NonZeroU64, NonZeroUsize},
     sync::Arc,
 };
@@ -299,7 +298,7 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
             db,
             batch: &batch,
             writes: Vec::new(),
-            tracked: HashMap::new(),
+            tracked: DigestMap::default(),
         };
         for (address, change) in changes.accounts() {
             writer.account(address, change)?;
@@ -438,7 +437,7 @@ struct Writer<'a, E: Runtime> {
     writes: Vec<(Digest, Option<StateValue>)>,
     /// The account and slot entries written, with the transaction that wrote each: what the
     /// history index records.
-    tracked: HashMap<Digest, Option<u32>>,
+    tracked: DigestMap<Option<u32>>,
 }
 
 impl<E: Runtime> Writer<'_, E> {
@@ -758,7 +757,7 @@ impl<E: Runtime> StateReader for QmdbStore<E> {
 /// Where in the log the block's tracked writes landed: the merkleized batch's operations are
 /// the block's writes (in the order given), then the floor walk's moves of older entries (not
 /// writes: their values are unchanged), then the commit.
-fn locate_writes(batch: &Batch, mut tracked: HashMap<Digest, Option<u32>>) -> BlockWrites {
+fn locate_writes(batch: &Batch, mut tracked: DigestMap<Option<u32>>) -> BlockWrites {
     let (start, operations) = batch.operations();
     let start = *start;
     let end = start + operations.len() as u64 - 1;
