@@ -248,7 +248,7 @@ pub async fn run<E: Runtime>(
 
 /// The CPU time this process has used so far, all threads, user and system: fields 14 and 15
 /// of `/proc/self/stat`, in clock ticks (100 per second on Linux). `None` elsewhere.
-fn process_cpu() -> Option<Duration> {
+pub fn process_cpu() -> Option<Duration> {
     const TICKS_PER_SECOND: u64 = 100;
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name (field 2) may hold spaces; the fields after it are plain numbers.

@@ -1,0 +1,247 @@
+//! Raw QMDB (`current`, unordered keys) with fixed-size values against variable-size values, on
+//! the state benchmark's workload: 2,000,000 keys, then blocks of 10,000 updates at random keys,
+//! each written, merkleized, applied and committed durably, with Trellis's floor policy.
+//!
+//! Trellis stores variable-size values (contract code is one); this measures what a layout in
+//! which every value has one size (code kept elsewhere) would gain. Run it on a release build:
+//! `cargo bench -p trellis-state --bench qmdb_layouts`.
+
+use alloy_primitives::U256;
+use commonware_cryptography::{Hasher, Sha256, sha256::Digest};
+use commonware_parallel::Sequential;
+use commonware_runtime::{
+    BLOB_PAGE_SIZE, Runner as _,
+    buffer::paged::{CacheRef, page_size},
+    tokio,
+};
+use commonware_storage::{
+    journal::contiguous::{fixed::Config as FixedJournal, variable::Config as VariableJournal},
+    merkle::full::Config as MerkleConfig,
+    mmr,
+    qmdb::{
+        current::{self, FixedConfig, VariableConfig},
+        floor::{Decision, Entry, Limits, Policy},
+    },
+    translator::EightCap,
+};
+use std::{
+    num::{NonZeroU64, NonZeroUsize},
+    time::{Duration, Instant},
+};
+use trellis_state::{bench::process_cpu, entry::StateValue};
+use trellis_types::Height;
+
+const KEYS: u64 = 2_000_000;
+const UPDATES: u64 = 10_000;
+const BLOCKS: usize = 40;
+const CACHE_BYTES: usize = 512 << 20;
+
+type Fixed<E> =
+    current::unordered::fixed::Db<mmr::Family, E, Digest, Digest, Sha256, EightCap, 32, Sequential>;
+type Variable<E> = current::unordered::variable::Db<
+    mmr::Family,
+    E,
+    Digest,
+    StateValue,
+    Sha256,
+    EightCap,
+    32,
+    Sequential,
+>;
+
+/// Trellis's floor policy: one move for every four operations made inactive.
+struct QuarterFloor;
+
+impl<F: commonware_storage::merkle::Family, K, V> Policy<F, K, V> for QuarterFloor {
+    fn evicts(&self) -> bool {
+        false
+    }
+
+    fn limits(&self, made_inactive: usize) -> Limits {
+        Limits {
+            entries: made_inactive / 4 + 1,
+            skips: u64::MAX,
+        }
+    }
+
+    fn decide<'a>(&mut self, entry: Entry<'a, F, K, V>) -> Decision<'a, V> {
+        entry.keep()
+    }
+}
+
+fn key(i: u64) -> Digest {
+    Sha256::hash(&[&i.to_be_bytes()])
+}
+
+/// splitmix64, seeded: both layouts update the same keys.
+fn random(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn merkle(prefix: &str, cache: &CacheRef) -> MerkleConfig<Sequential> {
+    let buffer = NonZeroUsize::new(1 << 20).unwrap();
+    MerkleConfig {
+        journal_partition: format!("{prefix}-merkle"),
+        metadata_partition: format!("{prefix}-merkle-meta"),
+        items_per_blob: NonZeroU64::new(65_536).unwrap(),
+        write_buffer: buffer,
+        replay_buffer: buffer,
+        strategy: Sequential,
+        page_cache: cache.clone(),
+    }
+}
+
+fn cache() -> CacheRef {
+    let pages = CACHE_BYTES / BLOB_PAGE_SIZE as usize;
+    CacheRef::new(page_size(BLOB_PAGE_SIZE), NonZeroUsize::new(pages).unwrap())
+}
+
+fn fixed_config() -> FixedConfig<EightCap, Sequential> {
+    let cache = cache();
+    let buffer = NonZeroUsize::new(1 << 20).unwrap();
+    FixedConfig {
+        merkle_config: merkle("fixed", &cache),
+        journal_config: FixedJournal {
+            partition: "fixed-log".into(),
+            items_per_blob: NonZeroU64::new(65_536).unwrap(),
+            page_cache: cache,
+            write_buffer: buffer,
+            replay_buffer: buffer,
+        },
+        grafted_metadata_partition: "fixed-grafted".into(),
+        translator: EightCap,
+        init_cache: NonZeroUsize::new(1 << 16),
+        init_buffer: buffer,
+        init_concurrency: (),
+    }
+}
+
+fn variable_config() -> VariableConfig<EightCap, ((), ()), Sequential> {
+    let cache = cache();
+    let buffer = NonZeroUsize::new(1 << 20).unwrap();
+    VariableConfig {
+        merkle_config: merkle("variable", &cache),
+        journal_config: VariableJournal {
+            partition: "variable-log".into(),
+            items_per_section: NonZeroU64::new(65_536).unwrap(),
+            compression: None,
+            codec_config: ((), ()),
+            page_cache: cache,
+            write_buffer: buffer,
+            replay_buffer: buffer,
+        },
+        grafted_metadata_partition: "variable-grafted".into(),
+        translator: EightCap,
+        init_cache: NonZeroUsize::new(1 << 16),
+        init_buffer: buffer,
+        init_concurrency: (),
+    }
+}
+
+/// Each measured block's wall time, and the process's CPU time over them.
+struct Measured {
+    blocks: Vec<Duration>,
+    cpu: Option<Duration>,
+}
+
+impl Measured {
+    fn print(&self, layout: &str) {
+        let total: Duration = self.blocks.iter().sum();
+        let updates = (self.blocks.len() as u64 * UPDATES) as f64;
+        let mut sorted = self.blocks.clone();
+        sorted.sort();
+        print!(
+            "{layout}: {:.0} committed updates per second, median block {:.1} ms",
+            updates / total.as_secs_f64(),
+            sorted[sorted.len() / 2].as_secs_f64() * 1e3
+        );
+        match self.cpu {
+            Some(cpu) => println!(
+                ", {:.0} per CPU second ({:.0} ns of CPU per update)",
+                updates / cpu.as_secs_f64(),
+                cpu.as_secs_f64() * 1e9 / updates
+            ),
+            None => println!(),
+        }
+    }
+}
+
+/// Writes `value(i, round)` under each key of `keys`, merkleizes, applies and commits.
+macro_rules! commit {
+    ($db:ident, $keys:expr, $value:expr, $metadata:expr) => {{
+        let mut batch = $db.new_batch();
+        for (key, value) in $keys.map(|i| (key(i), $value(i))) {
+            batch = batch.write(key, Some(value));
+        }
+        let batch = batch
+            .merkleize(&$db, $metadata, &mut QuarterFloor)
+            .await
+            .unwrap();
+        $db = $db.apply_batch(batch).await.unwrap();
+        $db = $db.commit().await.unwrap();
+    }};
+}
+
+macro_rules! measure {
+    ($db:ident, $value:expr, $metadata:expr) => {{
+        for first in (0..KEYS).step_by(100_000) {
+            commit!($db, first..(first + 100_000).min(KEYS), $value, $metadata);
+        }
+        let mut seed = 42;
+        let mut blocks = Vec::with_capacity(BLOCKS);
+        let before = process_cpu();
+        for _ in 0..BLOCKS {
+            let mut picked = std::collections::BTreeSet::new();
+            while (picked.len() as u64) < UPDATES {
+                picked.insert(random(&mut seed) % KEYS);
+            }
+            let start = Instant::now();
+            commit!($db, picked.into_iter(), $value, $metadata);
+            blocks.push(start.elapsed());
+        }
+        let cpu = process_cpu()
+            .zip(before)
+            .map(|(after, before)| after.saturating_sub(before));
+        Measured { blocks, cpu }
+    }};
+}
+
+fn run(layout: &str) -> Measured {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = tokio::Config::new()
+        .with_worker_threads(1)
+        .with_storage_directory(dir.path());
+    tokio::Runner::new(config).start(|context| async move {
+        match layout {
+            "fixed" => {
+                let mut db = Fixed::init(context, fixed_config(), None).await.unwrap();
+                measure!(db, |i: u64| key(i ^ 0x5555), None)
+            }
+            _ => {
+                let mut db = Variable::init(context, variable_config(), None)
+                    .await
+                    .unwrap();
+                measure!(
+                    db,
+                    |i: u64| StateValue::Slot(U256::from(i)),
+                    Some(StateValue::Commit(Height(1)))
+                )
+            }
+        }
+    })
+}
+
+fn main() {
+    println!(
+        "raw QMDB current: {KEYS} keys, {BLOCKS} blocks of {UPDATES} updates, {} MiB page cache, \
+         one worker thread",
+        CACHE_BYTES >> 20
+    );
+    for layout in ["fixed", "variable"] {
+        run(layout).print(layout);
+    }
+}
