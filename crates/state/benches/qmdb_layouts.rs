@@ -31,6 +31,7 @@ use std::{
 use trellis_state::{bench::process_cpu, entry::StateValue};
 use trellis_types::Height;
 
+/// Keys by default; a number among the arguments replaces it (`cargo bench … -- 1000000`).
 const KEYS: u64 = 2_000_000;
 const UPDATES: u64 = 10_000;
 const BLOCKS: usize = 40;
@@ -187,9 +188,10 @@ macro_rules! commit {
 }
 
 macro_rules! measure {
-    ($db:ident, $value:expr, $metadata:expr) => {{
-        for first in (0..KEYS).step_by(100_000) {
-            commit!($db, first..(first + 100_000).min(KEYS), $value, $metadata);
+    ($db:ident, $keys:expr, $value:expr, $metadata:expr) => {{
+        let keys: u64 = $keys;
+        for first in (0..keys).step_by(100_000) {
+            commit!($db, first..(first + 100_000).min(keys), $value, $metadata);
         }
         let mut seed = 42;
         let mut blocks = Vec::with_capacity(BLOCKS);
@@ -197,7 +199,7 @@ macro_rules! measure {
         for _ in 0..BLOCKS {
             let mut picked = std::collections::BTreeSet::new();
             while (picked.len() as u64) < UPDATES {
-                picked.insert(random(&mut seed) % KEYS);
+                picked.insert(random(&mut seed) % keys);
             }
             let start = Instant::now();
             commit!($db, picked.into_iter(), $value, $metadata);
@@ -210,7 +212,7 @@ macro_rules! measure {
     }};
 }
 
-fn run(layout: &str) -> Measured {
+fn run(layout: &str, keys: u64) -> Measured {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = tokio::Config::new()
         .with_worker_threads(1)
@@ -219,7 +221,7 @@ fn run(layout: &str) -> Measured {
         match layout {
             "fixed" => {
                 let mut db = Fixed::init(context, fixed_config(), None).await.unwrap();
-                measure!(db, |i: u64| key(i ^ 0x5555), None)
+                measure!(db, keys, |i: u64| key(i ^ 0x5555), None)
             }
             _ => {
                 let mut db = Variable::init(context, variable_config(), None)
@@ -227,6 +229,7 @@ fn run(layout: &str) -> Measured {
                     .unwrap();
                 measure!(
                     db,
+                    keys,
                     |i: u64| StateValue::Slot(U256::from(i)),
                     Some(StateValue::Commit(Height(1)))
                 )
@@ -236,12 +239,16 @@ fn run(layout: &str) -> Measured {
 }
 
 fn main() {
+    let keys = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(KEYS);
     println!(
-        "raw QMDB current: {KEYS} keys, {BLOCKS} blocks of {UPDATES} updates, {} MiB page cache, \
+        "raw QMDB current: {keys} keys, {BLOCKS} blocks of {UPDATES} updates, {} MiB page cache, \
          one worker thread",
         CACHE_BYTES >> 20
     );
     for layout in ["fixed", "variable"] {
-        run(layout).print(layout);
+        run(layout, keys).print(layout);
     }
 }
