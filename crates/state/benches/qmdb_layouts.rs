@@ -39,6 +39,18 @@ const CACHE_BYTES: usize = 512 << 20;
 
 type Fixed<E> =
     current::unordered::fixed::Db<mmr::Family, E, Digest, Digest, Sha256, EightCap, 32, Sequential>;
+/// Values the size of an account entry (tag, nonce, balance, code hash, storage generation).
+type Wide<E> = current::unordered::fixed::Db<
+    mmr::Family,
+    E,
+    Digest,
+    [u8; WIDE],
+    Sha256,
+    EightCap,
+    32,
+    Sequential,
+>;
+const WIDE: usize = 81;
 type Variable<E> = current::unordered::variable::Db<
     mmr::Family,
     E,
@@ -223,6 +235,19 @@ fn run(layout: &str, keys: u64) -> Measured {
                 let mut db = Fixed::init(context, fixed_config(), None).await.unwrap();
                 measure!(db, keys, |i: u64| key(i ^ 0x5555), None)
             }
+            "fixed, 81-byte values" => {
+                let mut db = Wide::init(context, fixed_config(), None).await.unwrap();
+                measure!(
+                    db,
+                    keys,
+                    |i: u64| {
+                        let mut value = [0u8; WIDE];
+                        value[..8].copy_from_slice(&i.to_be_bytes());
+                        value
+                    },
+                    None
+                )
+            }
             _ => {
                 let mut db = Variable::init(context, variable_config(), None)
                     .await
@@ -248,7 +273,7 @@ fn main() {
          one worker thread",
         CACHE_BYTES >> 20
     );
-    for layout in ["fixed", "variable"] {
+    for layout in ["fixed", "fixed, 81-byte values", "variable"] {
         run(layout, keys).print(layout);
     }
 }
