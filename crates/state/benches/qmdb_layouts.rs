@@ -18,17 +18,14 @@ use commonware_storage::{
     journal::contiguous::{fixed::Config as FixedJournal, variable::Config as VariableJournal},
     merkle::full::Config as MerkleConfig,
     mmr,
-    qmdb::{
-        current::{self, FixedConfig, VariableConfig},
-        floor::{Decision, Entry, Limits, Policy},
-    },
+    qmdb::current::{self, FixedConfig, VariableConfig},
     translator::EightCap,
 };
 use std::{
     num::{NonZeroU64, NonZeroUsize},
     time::{Duration, Instant},
 };
-use trellis_state::{bench::process_cpu, entry::StateValue};
+use trellis_state::{QuarterFloor, bench::process_cpu, entry::StateValue};
 use trellis_types::Height;
 
 /// Keys by default; a number among the arguments replaces it (`cargo bench … -- 1000000`).
@@ -61,26 +58,6 @@ type Variable<E> = current::unordered::variable::Db<
     32,
     Sequential,
 >;
-
-/// Trellis's floor policy: one move for every four operations made inactive.
-struct QuarterFloor;
-
-impl<F: commonware_storage::merkle::Family, K, V> Policy<F, K, V> for QuarterFloor {
-    fn evicts(&self) -> bool {
-        false
-    }
-
-    fn limits(&self, made_inactive: usize) -> Limits {
-        Limits {
-            entries: made_inactive / 4 + 1,
-            skips: u64::MAX,
-        }
-    }
-
-    fn decide<'a>(&mut self, entry: Entry<'a, F, K, V>) -> Decision<'a, V> {
-        entry.keep()
-    }
-}
 
 fn key(i: u64) -> Digest {
     Sha256::hash(&[&i.to_be_bytes()])

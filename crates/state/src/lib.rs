@@ -44,7 +44,7 @@ pub use change::{Account, AccountChange, ChangeSet};
 pub use history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
 pub use memory::MemoryStore;
 pub use proof::{AccountProof, ProofError, SlotProof, StateProof};
-pub use qmdb::{QmdbConfig, QmdbStore, Runtime, Staged, block_on, genesis_root};
+pub use qmdb::{QmdbConfig, QmdbStore, QuarterFloor, Runtime, Staged, block_on, genesis_root};
 pub use reader::{Speculative, StateError, StateReader, StateStore};
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};
 

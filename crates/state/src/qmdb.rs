@@ -797,7 +797,7 @@ fn history_cache() -> CacheRef {
 /// cost: a read and a write, and more log to replay at restart than to prune. The policy
 /// decides which operations
 /// every validator appends, so it is part of the protocol: fixed here, never configurable.
-struct QuarterFloor;
+pub struct QuarterFloor;
 
 impl<F: commonware_storage::merkle::Family, K, V> Policy<F, K, V> for QuarterFloor {
     fn evicts(&self) -> bool {
