@@ -25,7 +25,11 @@ use std::{
     num::{NonZeroU64, NonZeroUsize},
     time::{Duration, Instant},
 };
-use trellis_state::{QuarterFloor, bench::process_cpu, entry::StateValue};
+use trellis_state::{
+    QuarterFloor,
+    bench::{Random, process_cpu},
+    entry::StateValue,
+};
 use trellis_types::Height;
 
 /// Keys by default; a number among the arguments replaces it (`cargo bench … -- 1000000`).
@@ -61,15 +65,6 @@ type Variable<E> = current::unordered::variable::Db<
 
 fn key(i: u64) -> Digest {
     Sha256::hash(&[&i.to_be_bytes()])
-}
-
-/// splitmix64, seeded: both layouts update the same keys.
-fn random(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn merkle(prefix: &str, cache: &CacheRef) -> MerkleConfig<Sequential> {
@@ -182,13 +177,13 @@ macro_rules! measure {
         for first in (0..keys).step_by(100_000) {
             commit!($db, first..(first + 100_000).min(keys), $value, $metadata);
         }
-        let mut seed = 42;
+        let mut random = Random(42);
         let mut blocks = Vec::with_capacity(BLOCKS);
         let before = process_cpu();
         for _ in 0..BLOCKS {
             let mut picked = std::collections::BTreeSet::new();
             while (picked.len() as u64) < UPDATES {
-                picked.insert(random(&mut seed) % keys);
+                picked.insert(random.next_u64() % keys);
             }
             let start = Instant::now();
             commit!($db, picked.into_iter(), $value, $metadata);

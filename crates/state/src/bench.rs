@@ -94,10 +94,10 @@ pub fn holder(i: u64) -> Address {
 }
 
 /// A seeded generator (splitmix64): the same holders are updated on every run.
-struct Random(u64);
+pub struct Random(pub u64);
 
 impl Random {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -166,8 +166,8 @@ pub async fn run<E: Runtime>(
             .map_or(0, |change| change.storage.len())
             < config.updates_per_block
         {
-            let i = random.next() % config.accounts;
-            changes.set_storage(token(), U256::from(i), U256::from(random.next()));
+            let i = random.next_u64() % config.accounts;
+            changes.set_storage(token(), U256::from(i), U256::from(random.next_u64()));
         }
         let start = Instant::now();
         let staged = store.stage(None, store.next_height(), &changes)?;
@@ -188,7 +188,7 @@ pub async fn run<E: Runtime>(
         .map(|(after, before)| after.saturating_sub(before));
     let root = store.committed().expect("committed above").1;
     let holders: Vec<U256> = (0..config.proofs)
-        .map(|_| U256::from(random.next() % config.accounts))
+        .map(|_| U256::from(random.next_u64() % config.accounts))
         .collect();
     let start = Instant::now();
     let mut proofs = Vec::with_capacity(holders.len());

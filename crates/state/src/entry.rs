@@ -28,8 +28,9 @@ use trellis_types::Height;
 /// Domain separator of every key: a key can never equal another structure's hash.
 const KEY_DOMAIN: &[u8] = b"trellis.state.v1";
 
-/// A map keyed by store keys. Keys are SHA-256 outputs, so a fast keyed hash suffices; std's
-/// SipHash made updating the history index's map of a million keys a tenth of a block's commit.
+/// A map keyed by store keys. Keys are SHA-256 outputs, so a fast hash suffices; it stays keyed
+/// per process, so keys ground to share low bits still spread. (Updating the history index's map
+/// of millions of keys is bound by cache misses more than by hashing.)
 pub(crate) type DigestMap<V> = std::collections::HashMap<Digest, V, ahash::RandomState>;
 
 /// The largest contract code stored. EIP-170 limits deployed code to 24 KiB; genesis may place
