@@ -18,7 +18,10 @@ use commonware_storage::{
     journal::contiguous::{fixed::Config as FixedJournal, variable::Config as VariableJournal},
     merkle::full::Config as MerkleConfig,
     mmr,
-    qmdb::current::{self, FixedConfig, VariableConfig},
+    qmdb::{
+        any::batch::Slot,
+        current::{self, FixedConfig, VariableConfig},
+    },
     translator::EightCap,
 };
 use std::{
@@ -171,8 +174,26 @@ macro_rules! commit {
     }};
 }
 
-macro_rules! measure {
+/// The same through QMDB's staged path: every key read first (`stage`), then written through its
+/// read slot, which skips the mutation map and merkleize's second read of each key.
+macro_rules! commit_staged {
     ($db:ident, $keys:expr, $value:expr, $metadata:expr) => {{
+        let (keys, values): (Vec<_>, Vec<_>) =
+            $keys.map(|i| (key(i), Slot::Put($value(i)))).unzip();
+        let refs: Vec<_> = keys.iter().collect();
+        let (_, staged) = $db.new_batch().stage(&refs, &$db).await.unwrap();
+        let batch = staged
+            .merkleize(values, Vec::new(), $metadata, &$db, &mut QuarterFloor)
+            .await
+            .unwrap();
+        $db = $db.apply_batch(batch).await.unwrap();
+        $db = $db.commit().await.unwrap();
+    }};
+}
+
+macro_rules! measure {
+    ($db:ident, $keys:expr, $value:expr, $metadata:expr) => {{ measure!($db, $keys, $value, $metadata, commit) }};
+    ($db:ident, $keys:expr, $value:expr, $metadata:expr, $commit:ident) => {{
         let keys: u64 = $keys;
         for first in (0..keys).step_by(100_000) {
             commit!($db, first..(first + 100_000).min(keys), $value, $metadata);
@@ -186,7 +207,7 @@ macro_rules! measure {
                 picked.insert(random.next_u64() % keys);
             }
             let start = Instant::now();
-            commit!($db, picked.into_iter(), $value, $metadata);
+            $commit!($db, picked.into_iter(), $value, $metadata);
             blocks.push(start.elapsed());
         }
         let cpu = process_cpu()
@@ -220,6 +241,22 @@ fn run(layout: &str, keys: u64) -> Measured {
                     None
                 )
             }
+            "fixed, staged" => {
+                let mut db = Fixed::init(context, fixed_config(), None).await.unwrap();
+                measure!(db, keys, |i: u64| key(i ^ 0x5555), None, commit_staged)
+            }
+            "variable, staged" => {
+                let mut db = Variable::init(context, variable_config(), None)
+                    .await
+                    .unwrap();
+                measure!(
+                    db,
+                    keys,
+                    |i: u64| StateValue::Slot(U256::from(i)),
+                    Some(StateValue::Commit(Height(1))),
+                    commit_staged
+                )
+            }
             _ => {
                 let mut db = Variable::init(context, variable_config(), None)
                     .await
@@ -245,7 +282,21 @@ fn main() {
          one worker thread",
         CACHE_BYTES >> 20
     );
-    for layout in ["fixed", "fixed, 81-byte values", "variable"] {
-        run(layout, keys).print(layout);
+    let layouts = [
+        "fixed",
+        "fixed, staged",
+        "fixed, 81-byte values",
+        "variable",
+        "variable, staged",
+    ];
+    // Words among the arguments pick layouts by prefix (`-- staged` runs the staged ones).
+    let picks: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| arg.parse::<u64>().is_err() && !arg.starts_with('-'))
+        .collect();
+    for layout in layouts {
+        if picks.is_empty() || picks.iter().any(|pick| layout.contains(pick.as_str())) {
+            run(layout, keys).print(layout);
+        }
     }
 }

@@ -411,3 +411,67 @@ fn history_is_kept_by_default_and_pruned_only_when_configured() {
         assert!(first_retained[1] > 0, "old operations were pruned");
     });
 }
+
+/// Blocks that exercise every kind of write: creations, slot updates and deletions, a storage
+/// wipe, an account deleted and created again, code, and enough updates for the floor to move
+/// entries.
+fn protocol_blocks() -> Vec<ChangeSet> {
+    let mut blocks = vec![genesis(), contract()];
+    let contract_account = |nonce| Account {
+        nonce,
+        balance: U256::from(1),
+        code_hash: trellis_state::EMPTY_CODE_HASH,
+    };
+    let mut wide = ChangeSet::new();
+    wide.set_account(addr(9), contract_account(1));
+    for n in 0..300u64 {
+        wide.set_storage(addr(9), U256::from(n), U256::from(n * 7 + 1));
+    }
+    wide.set_account(addr(2), Account::with_balance(U256::from(5)));
+    blocks.push(wide);
+    let mut wipe = ChangeSet::new();
+    wipe.wipe_storage(addr(9));
+    wipe.set_account(addr(9), contract_account(2));
+    wipe.set_storage(addr(9), U256::from(3), U256::from(33));
+    blocks.push(wipe);
+    let mut mixed = ChangeSet::new();
+    mixed.set_account(addr(9), contract_account(3));
+    for n in 0..200u64 {
+        let value = if n % 3 == 0 { 0 } else { n + 1_000 };
+        mixed.set_storage(addr(9), U256::from(n), U256::from(value));
+    }
+    mixed.delete_account(addr(1));
+    blocks.push(mixed);
+    blocks
+}
+
+/// The state root is part of the protocol: every validator must derive the same one, in every
+/// release. These roots were computed when the layout was introduced; a change in the layout or
+/// in how blocks are written to QMDB shows here, and must then be a deliberate protocol change.
+#[test]
+fn roots_of_known_blocks_are_stable() {
+    const ROOTS: [&str; 5] = [
+        "0x82fd1d7a1311401fc9c49681b6847fb03c032ca329d96553367dcde51cd73f9e",
+        "0x93c6a5aa69e99d7b8c0c62ecc521b1cc54026528322aa91f47d3fde993261b9e",
+        "0xf52ac4c019005302b729da50b0a3d59d801b97d91ec731519fc552e2f662c26d",
+        "0x325b6ee8002fd5170678e7ad178d6ca0dc6e73d5ee44c64a2461a73ce3fcb6e9",
+        "0x920906124ea315d7cd820f9c7cf96d791db2039ed7b6993a5bddca2c225836c6",
+    ];
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context.child("state"), &config())
+            .await
+            .unwrap();
+        // The last two blocks are staged as a chain before either commits.
+        let blocks = protocol_blocks();
+        let mut roots = Vec::new();
+        for changes in &blocks[..3] {
+            roots.push(commit_next(&mut store, changes).await);
+        }
+        let first = store.stage(None, Height(3), &blocks[3]).unwrap();
+        let second = store.stage(Some(&first), Height(4), &blocks[4]).unwrap();
+        roots.push(store.commit(&first).await.unwrap());
+        roots.push(store.commit(&second).await.unwrap());
+        let roots: Vec<String> = roots.iter().map(|root| root.to_string()).collect();
+        assert_eq!(roots, ROOTS, "state roots of the known blocks");
+    });
+}
