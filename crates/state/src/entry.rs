@@ -29,8 +29,7 @@ use trellis_types::Height;
 const KEY_DOMAIN: &[u8] = b"trellis.state.v1";
 
 /// A map keyed by store keys. Keys are SHA-256 outputs, so a fast hash suffices; it stays keyed
-/// per process, so keys ground to share low bits still spread. (Updating the history index's map
-/// of millions of keys is bound by cache misses more than by hashing.)
+/// per process, so keys ground to share low bits still spread.
 pub(crate) type DigestMap<V> = std::collections::HashMap<Digest, V, ahash::RandomState>;
 
 /// The largest contract code stored. EIP-170 limits deployed code to 24 KiB; genesis may place

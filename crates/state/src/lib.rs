@@ -33,6 +33,7 @@
 pub mod bench;
 mod change;
 pub mod entry;
+mod heads;
 mod history;
 mod history_index;
 mod memory;
