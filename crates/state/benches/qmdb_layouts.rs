@@ -3,8 +3,10 @@
 //! each written, merkleized, applied and committed durably, with Trellis's floor policy.
 //!
 //! Trellis stores variable-size values (contract code is one); this measures what a layout in
-//! which every value has one size (code kept elsewhere) would gain. Run it on a release build:
-//! `cargo bench -p trellis-state --bench qmdb_layouts`.
+//! which every value has one size (code kept elsewhere) would gain, and what QMDB's staged path
+//! (read every key, then write through its read slot: what Trellis does) gains over plain writes.
+//! Run it on a release build: `cargo bench -p trellis-state --bench qmdb_layouts [-- KEYS]
+//! [LAYOUT...]`, where a layout word picks the layouts whose names contain it (`staged`, `fixed`).
 
 use alloy_primitives::U256;
 use commonware_cryptography::{Hasher, Sha256, sha256::Digest};

@@ -125,6 +125,15 @@ impl QmdbConfig {
         CacheRef::new(page, NonZeroUsize::new(pages).expect("at least 16 pages"))
     }
 
+    /// Entries of the `(location -> key)` cache QMDB uses while rebuilding its index at open
+    /// (freed once open). A key's update replays against the location of its previous update,
+    /// which is far back in the log; a hit saves reading and decoding that operation again. One
+    /// entry (~41 bytes) per 256 bytes of page cache: 2,097,152 for the 512 MiB default, which
+    /// halved reopening 2,000,000 entries against 65,536 (7–8 s to ~3.5 s).
+    fn init_cache_entries(&self) -> usize {
+        (self.page_cache_bytes / 256).max(1 << 16)
+    }
+
     fn qmdb(&self) -> VariableConfig<EightCap, ((), ()), Sequential> {
         let cache = self.page_cache();
         let buffer = NonZeroUsize::new(1 << 20).expect("non-zero");
@@ -150,7 +159,7 @@ impl QmdbConfig {
             },
             grafted_metadata_partition: format!("{prefix}-state-grafted"),
             translator: EightCap,
-            init_cache: NonZeroUsize::new(1 << 16),
+            init_cache: NonZeroUsize::new(self.init_cache_entries()),
             init_buffer: buffer,
             init_concurrency: (),
         }
