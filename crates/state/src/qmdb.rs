@@ -450,7 +450,8 @@ fn stage_changes<E: Runtime>(
     let mut stored = stored.into_iter();
     let slot_count: usize = accounts.iter().map(|(_, c)| c.storage.len()).sum();
     let mut slots = Vec::with_capacity(keys.len() + slot_count);
-    let mut tracked = DigestMap::default();
+    let mut tracked =
+        DigestMap::with_capacity_and_hasher(accounts.len() + slot_count, Default::default());
     let mut slot_keys = Vec::with_capacity(slot_count);
     let mut slot_writes = Vec::with_capacity(slot_count);
     for ((address, change), digest) in accounts.iter().zip(&keys) {
@@ -478,14 +479,20 @@ fn stage_changes<E: Runtime>(
             account,
             generation,
         }));
+        // Both maps are in slot order: walk them together rather than look each slot up.
+        let mut written_by = change.slots_written_by.iter().peekable();
         for (slot, value) in &change.storage {
+            while written_by.next_if(|(other, _)| *other < slot).is_some() {}
+            let tx = written_by
+                .next_if(|(other, _)| *other == slot)
+                .map(|(_, tx)| *tx);
             let digest = StateKey::Slot {
                 address: **address,
                 generation,
                 slot: *slot,
             }
             .digest();
-            tracked.insert(digest, change.slots_written_by.get(slot).copied());
+            tracked.insert(digest, tx);
             slot_keys.push(digest);
             slot_writes.push(match value.is_zero() {
                 true => Slot::Delete,

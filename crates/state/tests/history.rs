@@ -398,3 +398,38 @@ fn a_block_indexed_before_a_crash_is_listed_once_after_it_is_committed_again() {
         history.verify(&root(&store)).unwrap();
     });
 }
+
+#[test]
+fn each_slot_is_attributed_to_its_own_transaction() {
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context, &config()).await.unwrap();
+        commit(&mut store, &genesis()).await;
+        let mut set = ChangeSet::new();
+        set.set_account(addr(TOKEN), Account::with_balance(U256::ZERO));
+        for n in 1..=6u64 {
+            set.set_storage(addr(TOKEN), U256::from(n), U256::from(n * 10));
+        }
+        // Slots 1, 3 and 6 are left unattributed; a later transaction's attribution wins.
+        set.attribute(
+            addr(TOKEN),
+            0,
+            [U256::from(2), U256::from(4), U256::from(5)],
+        );
+        set.attribute(addr(TOKEN), 3, [U256::from(5)]);
+        commit(&mut store, &set).await;
+        let expected = [None, Some(0), None, Some(0), Some(3), None];
+        for (n, tx) in (1..=6u64).zip(expected) {
+            let history = store
+                .history(&addr(TOKEN), Some(U256::from(n)), 10)
+                .await
+                .unwrap();
+            let last = history.entries.last().expect("the slot was written");
+            assert_eq!(last.block_number.to::<u64>(), 1);
+            assert_eq!(
+                last.transaction_index.map(|tx| tx.to::<u64>()),
+                tx,
+                "slot {n}"
+            );
+        }
+    });
+}
