@@ -219,6 +219,64 @@ macro_rules! measure {
     }};
 }
 
+/// Two databases, as a layout with storage slots apart from accounts would use: `keys / 2`
+/// accounts (variable values the size of an account entry) and `keys / 2` slots (fixed 32-byte
+/// values). Each block updates `UPDATES` slots through the staged path and one account (the
+/// token contract's), and commits both databases.
+async fn split<
+    E: commonware_runtime::Storage
+        + commonware_runtime::Clock
+        + commonware_runtime::Metrics
+        + commonware_runtime::Spawner,
+>(
+    context: E,
+    keys: u64,
+) -> Measured {
+    let mut accounts = Variable::init(context.child("accounts"), variable_config(), None)
+        .await
+        .unwrap();
+    let mut storage = Fixed::init(context.child("storage"), fixed_config(), None)
+        .await
+        .unwrap();
+    let half = keys / 2;
+    let account = |i: u64| StateValue::Account {
+        account: trellis_state::Account {
+            nonce: i,
+            balance: U256::from(i),
+            code_hash: alloy_primitives::B256::repeat_byte(7),
+        },
+        generation: 0,
+    };
+    let metadata = Some(StateValue::Commit(Height(1)));
+    for first in (0..half).step_by(100_000) {
+        let last = (first + 100_000).min(half);
+        commit!(accounts, first..last, account, metadata.clone());
+        commit!(storage, first..last, |i: u64| key(i ^ 0x5555), None);
+    }
+    let mut random = Random(42);
+    let mut blocks = Vec::with_capacity(BLOCKS);
+    let before = process_cpu();
+    for round in 0..BLOCKS as u64 {
+        let mut picked = std::collections::BTreeSet::new();
+        while (picked.len() as u64) < UPDATES {
+            picked.insert(random.next_u64() % half);
+        }
+        let start = Instant::now();
+        commit!(
+            accounts,
+            std::iter::once(round % half),
+            account,
+            metadata.clone()
+        );
+        commit_staged!(storage, picked.into_iter(), |i: u64| key(i ^ round), None);
+        blocks.push(start.elapsed());
+    }
+    let cpu = process_cpu()
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before));
+    Measured { blocks, cpu }
+}
+
 fn run(layout: &str, keys: u64) -> Measured {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = tokio::Config::new()
@@ -226,6 +284,7 @@ fn run(layout: &str, keys: u64) -> Measured {
         .with_storage_directory(dir.path());
     tokio::Runner::new(config).start(|context| async move {
         match layout {
+            "split: accounts variable, slots fixed, staged" => split(context, keys).await,
             "fixed" => {
                 let mut db = Fixed::init(context, fixed_config(), None).await.unwrap();
                 measure!(db, keys, |i: u64| key(i ^ 0x5555), None)
@@ -290,6 +349,7 @@ fn main() {
         "fixed, 81-byte values",
         "variable",
         "variable, staged",
+        "split: accounts variable, slots fixed, staged",
     ];
     // Words among the arguments pick layouts by prefix (`-- staged` runs the staged ones).
     let picks: Vec<String> = std::env::args()
