@@ -777,6 +777,10 @@ fn locate_writes(batch: &Batch, mut tracked: DigestMap<Option<u32>>) -> BlockWri
     );
     let mut writes = Vec::with_capacity(tracked.len());
     for (offset, operation) in operations.iter().enumerate() {
+        // Once every write is found, the rest are the floor walk's moves.
+        if tracked.is_empty() {
+            break;
+        }
         let key = match operation {
             Operation::Update(commonware_storage::qmdb::any::unordered::Update(key, _))
             | Operation::Delete(key) => key,
