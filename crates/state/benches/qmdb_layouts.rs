@@ -90,8 +90,7 @@ fn cache() -> CacheRef {
     CacheRef::new(page_size(BLOB_PAGE_SIZE), NonZeroUsize::new(pages).unwrap())
 }
 
-fn fixed_config() -> FixedConfig<EightCap, Sequential> {
-    let cache = cache();
+fn fixed_config(cache: CacheRef) -> FixedConfig<EightCap, Sequential> {
     let buffer = NonZeroUsize::new(1 << 20).unwrap();
     FixedConfig {
         merkle_config: merkle("fixed", &cache),
@@ -110,8 +109,7 @@ fn fixed_config() -> FixedConfig<EightCap, Sequential> {
     }
 }
 
-fn variable_config() -> VariableConfig<EightCap, ((), ()), Sequential> {
-    let cache = cache();
+fn variable_config(cache: CacheRef) -> VariableConfig<EightCap, ((), ()), Sequential> {
     let buffer = NonZeroUsize::new(1 << 20).unwrap();
     VariableConfig {
         merkle_config: merkle("variable", &cache),
@@ -232,10 +230,16 @@ async fn split<
     context: E,
     keys: u64,
 ) -> Measured {
-    let mut accounts = Variable::init(context.child("accounts"), variable_config(), None)
-        .await
-        .unwrap();
-    let mut storage = Fixed::init(context.child("storage"), fixed_config(), None)
+    // One page cache for both, as one store would have.
+    let cache = cache();
+    let mut accounts = Variable::init(
+        context.child("accounts"),
+        variable_config(cache.clone()),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut storage = Fixed::init(context.child("storage"), fixed_config(cache), None)
         .await
         .unwrap();
     let half = keys / 2;
@@ -286,11 +290,15 @@ fn run(layout: &str, keys: u64) -> Measured {
         match layout {
             "split: accounts variable, slots fixed, staged" => split(context, keys).await,
             "fixed" => {
-                let mut db = Fixed::init(context, fixed_config(), None).await.unwrap();
+                let mut db = Fixed::init(context, fixed_config(cache()), None)
+                    .await
+                    .unwrap();
                 measure!(db, keys, |i: u64| key(i ^ 0x5555), None)
             }
             "fixed, 81-byte values" => {
-                let mut db = Wide::init(context, fixed_config(), None).await.unwrap();
+                let mut db = Wide::init(context, fixed_config(cache()), None)
+                    .await
+                    .unwrap();
                 measure!(
                     db,
                     keys,
@@ -303,11 +311,13 @@ fn run(layout: &str, keys: u64) -> Measured {
                 )
             }
             "fixed, staged" => {
-                let mut db = Fixed::init(context, fixed_config(), None).await.unwrap();
+                let mut db = Fixed::init(context, fixed_config(cache()), None)
+                    .await
+                    .unwrap();
                 measure!(db, keys, |i: u64| key(i ^ 0x5555), None, commit_staged)
             }
             "variable, staged" => {
-                let mut db = Variable::init(context, variable_config(), None)
+                let mut db = Variable::init(context, variable_config(cache()), None)
                     .await
                     .unwrap();
                 measure!(
@@ -319,7 +329,7 @@ fn run(layout: &str, keys: u64) -> Measured {
                 )
             }
             _ => {
-                let mut db = Variable::init(context, variable_config(), None)
+                let mut db = Variable::init(context, variable_config(cache()), None)
                     .await
                     .unwrap();
                 measure!(
