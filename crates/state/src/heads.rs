@@ -2,11 +2,11 @@
 //! to update thousands of unrelated keys at once.
 //!
 //! Keys are SHA-256 outputs spread over millions of entries, so every update of a general
-//! purpose map is a cache (and TLB) miss, paid one after another: measured at ~300 ns per
-//! update over 2,000,000 keys, most of the history index's cost. This table is open addressing
+//! purpose map is a cache (and TLB) miss, paid one after another. This table is open addressing
 //! with linear probing over one flat array, so a key's slot is known before it is visited:
 //! [`Heads::insert_many`] first loads the slot of every key of the block (independent loads
-//! the processor overlaps), then updates them from cache.
+//! the processor overlaps), then updates them from cache. Measured over 2,000,000 keys, blocks
+//! of 10,000 random updates: ~104 ns per update, against ~160 ns for a hash map (ahash).
 //!
 //! Keys are never removed: a key written once keeps its history.
 
