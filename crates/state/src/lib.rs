@@ -36,6 +36,7 @@ pub mod entry;
 mod heads;
 mod history;
 mod history_index;
+mod layout;
 mod memory;
 mod proof;
 mod qmdb;

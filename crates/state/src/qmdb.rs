@@ -18,6 +18,7 @@
 
 use crate::history::{History, HistoryEntry, HistoryValue, Operation, OperationProof, WriteProof};
 use crate::history_index::{BlockWrites, HistoryIndex};
+use crate::layout::LayoutRecord;
 use crate::{
     Account, ChangeSet, StateError, StateReader, StateStore,
     entry::{DigestMap, StateKey, StateValue},
@@ -241,6 +242,11 @@ impl<E: Runtime> QmdbStore<E> {
             reason,
         };
         let history_context = context.child("history");
+        // The layout is checked before QMDB reads a log that another layout may have written.
+        let layout = LayoutRecord::open(context.child("layout"), &config.partition_prefix)
+            .await
+            .map_err(opening)?;
+        let recorded = layout.check().map_err(opening)?;
         let db = Db::init(context, config.qmdb(), None)
             .await
             .map_err(|e| opening(e.to_string()))?;
@@ -258,6 +264,10 @@ impl<E: Runtime> QmdbStore<E> {
                 )));
             }
         };
+        layout
+            .settle(recorded, committed.is_some())
+            .await
+            .map_err(opening)?;
         let history = HistoryIndex::open(
             history_context,
             &config.partition_prefix,

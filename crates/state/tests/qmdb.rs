@@ -475,3 +475,53 @@ fn roots_of_known_blocks_are_stable() {
         assert_eq!(roots, ROOTS, "state roots of the known blocks");
     });
 }
+
+/// A data directory written with another state layout, or by a release before layouts were
+/// recorded, is refused at open, naming the partition, rather than read as different state.
+#[test]
+fn a_store_of_another_layout_or_without_one_is_refused() {
+    use commonware_runtime::Storage as _;
+    use commonware_storage::metadata::{Config, Metadata};
+    use commonware_utils::sequence::U64;
+    deterministic::Runner::default().start(|context| async move {
+        let mut store = QmdbStore::open(context.child("first"), &config())
+            .await
+            .unwrap();
+        commit_next(&mut store, &genesis()).await;
+        drop(store);
+        let reopen = |label: &'static str| {
+            let context = context.child(label);
+            async move {
+                match QmdbStore::open(context, &config()).await {
+                    Ok(_) => String::new(),
+                    Err(error) => error.to_string(),
+                }
+            }
+        };
+        assert_eq!(reopen("second").await, "", "this release's own store opens");
+
+        let partition = "test-state-layout";
+        let layout = Metadata::<_, U64, u64>::init(
+            context.child("tamper"),
+            Config {
+                partition: partition.into(),
+                codec_config: (),
+            },
+        )
+        .await
+        .unwrap();
+        drop(layout.put_sync(U64::new(0), 7).await.unwrap());
+        let error = reopen("third").await;
+        assert!(
+            error.contains("records state layout 7") && error.contains(partition),
+            "{error}"
+        );
+
+        context.remove(partition, None).await.unwrap();
+        let error = reopen("fourth").await;
+        assert!(
+            error.contains("no layout record") && error.contains(partition),
+            "{error}"
+        );
+    });
+}

@@ -1,0 +1,73 @@
+//! The version of the state's layout (how entries map to keys and values, and which databases
+//! hold them), recorded in a partition of its own.
+//!
+//! QMDB opens any log it can decode, so a data directory written with another layout would open
+//! as if its state were empty, or read entries under keys nothing looks up any more, and the node
+//! would go on to commit different roots than its peers. Open therefore refuses a directory
+//! whose recorded layout is not this release's, and one that holds state without a record.
+
+use crate::qmdb::Runtime;
+use commonware_storage::metadata::{Config, Metadata};
+use commonware_utils::sequence::U64;
+
+/// The layout this release reads and writes: one QMDB `current` database of variable-size
+/// values (accounts, retired accounts, slots, code), keys under `trellis.state.v1`.
+pub(crate) const LAYOUT: u64 = 1;
+const KEY: u64 = 0;
+
+/// The recorded layout of one store.
+pub(crate) struct LayoutRecord<E: Runtime> {
+    metadata: Metadata<E, U64, u64>,
+    partition: String,
+}
+
+impl<E: Runtime> LayoutRecord<E> {
+    pub async fn open(context: E, prefix: &str) -> Result<Self, String> {
+        let partition = format!("{prefix}-state-layout");
+        let config = Config {
+            partition: partition.clone(),
+            codec_config: (),
+        };
+        let metadata = Metadata::init(context, config)
+            .await
+            .map_err(|e| format!("partition '{partition}': {e}"))?;
+        Ok(Self {
+            metadata,
+            partition,
+        })
+    }
+
+    /// Whether this release's layout is recorded (`false`: nothing is); refuses another layout.
+    pub fn check(&self) -> Result<bool, String> {
+        match self.metadata.get(&U64::new(KEY)) {
+            None => Ok(false),
+            Some(&LAYOUT) => Ok(true),
+            Some(other) => Err(format!(
+                "partition '{}' records state layout {other}, but this release reads layout \
+                 {LAYOUT} only",
+                self.partition
+            )),
+        }
+    }
+
+    /// Refuses state that was written without a record (by a release before layouts were
+    /// recorded), and records this release's layout on a new store.
+    pub async fn settle(self, recorded: bool, holds_state: bool) -> Result<(), String> {
+        match (recorded, holds_state) {
+            (true, _) => Ok(()),
+            (false, true) => Err(format!(
+                "the state has no layout record (partition '{}'): it was written by an earlier \
+                 release, whose layout this release does not read",
+                self.partition
+            )),
+            (false, false) => {
+                let partition = self.partition;
+                self.metadata
+                    .put_sync(U64::new(KEY), LAYOUT)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("partition '{partition}': {e}"))
+            }
+        }
+    }
+}
