@@ -73,7 +73,7 @@ fn key(i: u64) -> Digest {
 }
 
 fn merkle(prefix: &str, cache: &CacheRef) -> MerkleConfig<Sequential> {
-    let buffer = NonZeroUsize::new(1 << 20).unwrap();
+    let buffer = buffer();
     MerkleConfig {
         journal_partition: format!("{prefix}-merkle"),
         metadata_partition: format!("{prefix}-merkle-meta"),
@@ -90,44 +90,45 @@ fn cache() -> CacheRef {
     CacheRef::new(page_size(BLOB_PAGE_SIZE), NonZeroUsize::new(pages).unwrap())
 }
 
-fn fixed_config(cache: CacheRef) -> FixedConfig<EightCap, Sequential> {
-    let buffer = NonZeroUsize::new(1 << 20).unwrap();
-    FixedConfig {
-        merkle_config: merkle("fixed", &cache),
-        journal_config: FixedJournal {
-            partition: "fixed-log".into(),
-            items_per_blob: NonZeroU64::new(65_536).unwrap(),
-            page_cache: cache,
-            write_buffer: buffer,
-            replay_buffer: buffer,
-        },
-        grafted_metadata_partition: "fixed-grafted".into(),
+/// A database named `name` over `cache`, whose log is configured by `journal`.
+fn config<J>(name: &str, cache: &CacheRef, journal: J) -> current::Config<EightCap, J, Sequential> {
+    current::Config {
+        merkle_config: merkle(name, cache),
+        journal_config: journal,
+        grafted_metadata_partition: format!("{name}-grafted"),
         translator: EightCap,
         init_cache: NonZeroUsize::new(1 << 16),
-        init_buffer: buffer,
+        init_buffer: buffer(),
         init_concurrency: (),
     }
 }
 
+fn buffer() -> NonZeroUsize {
+    NonZeroUsize::new(1 << 20).unwrap()
+}
+
+fn fixed_config(cache: CacheRef) -> FixedConfig<EightCap, Sequential> {
+    let journal = FixedJournal {
+        partition: "fixed-log".into(),
+        items_per_blob: NonZeroU64::new(65_536).unwrap(),
+        page_cache: cache.clone(),
+        write_buffer: buffer(),
+        replay_buffer: buffer(),
+    };
+    config("fixed", &cache, journal)
+}
+
 fn variable_config(cache: CacheRef) -> VariableConfig<EightCap, ((), ()), Sequential> {
-    let buffer = NonZeroUsize::new(1 << 20).unwrap();
-    VariableConfig {
-        merkle_config: merkle("variable", &cache),
-        journal_config: VariableJournal {
-            partition: "variable-log".into(),
-            items_per_section: NonZeroU64::new(65_536).unwrap(),
-            compression: None,
-            codec_config: ((), ()),
-            page_cache: cache,
-            write_buffer: buffer,
-            replay_buffer: buffer,
-        },
-        grafted_metadata_partition: "variable-grafted".into(),
-        translator: EightCap,
-        init_cache: NonZeroUsize::new(1 << 16),
-        init_buffer: buffer,
-        init_concurrency: (),
-    }
+    let journal = VariableJournal {
+        partition: "variable-log".into(),
+        items_per_section: NonZeroU64::new(65_536).unwrap(),
+        compression: None,
+        codec_config: ((), ()),
+        page_cache: cache.clone(),
+        write_buffer: buffer(),
+        replay_buffer: buffer(),
+    };
+    config("variable", &cache, journal)
 }
 
 /// Each measured block's wall time, and the process's CPU time over them.
