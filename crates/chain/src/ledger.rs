@@ -177,8 +177,9 @@ pub struct ChainConfig {
     pub state_cache_bytes: usize,
     /// State history to keep: `None` keeps all (see [`QmdbConfig::keep_blocks`]).
     pub state_keep_blocks: Option<u64>,
-    /// Crash test hook, `None` in service: while committing this block's state (applied to the
-    /// state's log but not yet durable), the process kills itself with SIGKILL.
+    /// Crash test hook, `None` in service: while committing this block's state (applied, and
+    /// durable in the storage table but not yet in the accounts table), the process kills itself
+    /// with SIGKILL.
     pub kill_during_commit: Option<Height>,
 }
 
@@ -845,7 +846,12 @@ impl<E: Runtime> Chain<E> {
         let mut inner = self.lock();
         let finalized = &mut inner.finalized;
         if self.shared.kill_during_commit == Some(block.height()) {
-            let _ = trellis_state::block_on(finalized.state.apply(&executed.staged));
+            // Killed with the block applied and durable in one state table but not the other.
+            let _ = trellis_state::block_on(async {
+                finalized.state.apply(&executed.staged).await?;
+                let table = trellis_state::TableName::Storage;
+                finalized.state.sync_one_table(table).await
+            });
             kill_this_process(block.height());
         }
         // Under the chain's lock, so no proposal or vote reads the state mid-commit. The commit

@@ -175,7 +175,7 @@ fn an_erc20_balance_history_lists_five_transfers_each_proven() {
     write(&history);
     refused(
         verify_history(&file, &format!("0x{}", "11".repeat(32))),
-        "does not verify against state root",
+        "do not hash to state root",
     );
 }
 

@@ -2,9 +2,11 @@
 //! transaction that wrote each, and a proof of each write against a state root.
 //!
 //! # What a proof of a write shows
-//! Each block's operations sit together in QMDB's log and end with a commit operation naming
-//! the block's height. A [`WriteProof`] carries three operations, each with a QMDB range proof
-//! against the root of the state the history was read from:
+//! Each block's operations sit together in a table's log (accounts, or storage for slots) and
+//! end with a commit operation naming the block's height. A [`WriteProof`] carries three
+//! operations of that table, each with a QMDB range proof against the table's root in the state
+//! the history was read from (the history carries both table roots, which hash to the state
+//! root):
 //! - the previous block's commit (naming height `h - 1`), at location `p`;
 //! - the write itself (the key's entry with its value), at location `w`;
 //! - the block's own commit (naming height `h`), at location `c`.
@@ -18,20 +20,18 @@
 //! value can be checked to be current with [`crate::StateProof`].
 
 use crate::{
-    Account, ProofError,
-    entry::{StateKey, StateValue},
-    qmdb::{CHUNK, Family, VerifierDb},
+    Account, ProofError, TableRoots,
+    entry::{StateKey, StateValue, slot_value, slot_word, word_height},
+    qmdb::{AccountOperation, AccountsEncoding, SlotOperation, StorageEncoding},
+    table::{CHUNK, Operation, OperationsProof},
 };
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use bytes::BufMut as _;
-use commonware_codec::{Encode as _, RangeCfg, Read as _};
-use commonware_cryptography::sha256::Digest;
+use commonware_codec::{Codec, Encode, RangeCfg, Read as _};
+use commonware_cryptography::{Sha256, sha256::Digest};
 use commonware_storage::{
     merkle::Location,
-    qmdb::{
-        any::{operation::Operation as Op, unordered::Update as KeyValue},
-        current::proof::RangeProof,
-    },
+    qmdb::any::{ValueEncoding, operation::Operation as Op, unordered::Update as KeyValue},
 };
 use serde::{Deserialize, Serialize};
 use trellis_types::{Height, StateRoot};
@@ -41,9 +41,6 @@ const MAX_PROOF_DIGESTS: usize = 1_024;
 /// The most bitmap chunks a single-operation proof carries (its own, plus pending or partial).
 const MAX_CHUNKS: usize = 4;
 
-pub(crate) type Operation =
-    commonware_storage::qmdb::any::unordered::variable::Operation<Family, Digest, StateValue>;
-
 /// The values an account or a slot has had, oldest first, each with its proof.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -51,6 +48,9 @@ pub struct History {
     pub address: Address,
     /// The slot whose history this is; `None` for the account's own entry.
     pub slot: Option<U256>,
+    /// The roots of the two tables at the state the history was read from; they hash to its
+    /// state root, and each entry is proven against its table's root.
+    pub table_roots: TableRoots,
     /// The writes found, oldest first.
     pub entries: Vec<HistoryEntry>,
     /// Older writes exist than the ones listed.
@@ -109,13 +109,11 @@ pub struct OperationProof {
     pub proof: Bytes,
 }
 
-pub(crate) type Proof = RangeProof<Family, Digest>;
-
 impl OperationProof {
     pub(crate) fn encode(
         location: u64,
-        proof: &Proof,
-        operation: &Operation,
+        proof: &OperationsProof,
+        operation: &impl Encode,
         chunks: &[[u8; CHUNK]],
     ) -> Self {
         let mut buf = Vec::new();
@@ -128,17 +126,27 @@ impl OperationProof {
         }
     }
 
-    /// The proven operation, once its proof verifies against `root`.
-    fn verify(&self, what: &str, root: &StateRoot) -> Result<Operation, ProofError> {
+    /// The proven operation of a table whose values `V` encodes (and whose operations decode
+    /// with `config`), once its proof verifies against the table's root.
+    fn verify<V: ValueEncoding>(
+        &self,
+        what: &str,
+        config: &<Operation<V> as commonware_codec::Read>::Cfg,
+        table_root: Digest,
+        root: &StateRoot,
+    ) -> Result<Operation<V>, ProofError>
+    where
+        Operation<V>: Codec,
+    {
         let malformed = |reason: String| ProofError::Malformed {
             what: what.to_string(),
             reason,
         };
         let mut buf = bytes::Bytes::copy_from_slice(&self.proof);
-        let proof =
-            Proof::read_cfg(&mut buf, &MAX_PROOF_DIGESTS).map_err(|e| malformed(e.to_string()))?;
+        let proof = OperationsProof::read_cfg(&mut buf, &MAX_PROOF_DIGESTS)
+            .map_err(|e| malformed(e.to_string()))?;
         let operation =
-            Operation::read_cfg(&mut buf, &((), ())).map_err(|e| malformed(e.to_string()))?;
+            Operation::<V>::read_cfg(&mut buf, config).map_err(|e| malformed(e.to_string()))?;
         let chunks = Vec::<[u8; CHUNK]>::read_cfg(&mut buf, &(RangeCfg::new(..=MAX_CHUNKS), ()))
             .map_err(|e| malformed(e.to_string()))?;
         if bytes::Buf::has_remaining(&buf) {
@@ -148,14 +156,8 @@ impl OperationProof {
             )));
         }
         let location = Location::new(self.location.to());
-        let root_digest = Digest(root.0.0);
-        if VerifierDb::verify_range_proof(
-            &proof,
-            location,
-            std::slice::from_ref(&operation),
-            &chunks,
-            &root_digest,
-        ) {
+        let operations = std::slice::from_ref(&operation);
+        if proof.verify::<Sha256, _, CHUNK>(location, operations, &chunks, &table_root) {
             Ok(operation)
         } else {
             Err(ProofError::Mismatch {
@@ -167,8 +169,11 @@ impl OperationProof {
 }
 
 impl HistoryValue {
-    /// The value a write of `key` made, as the log holds it.
-    pub(crate) fn from_operation(key: &StateKey, operation: &Operation) -> Option<Self> {
+    /// The value a write of account `key` made, as the accounts table's log holds it.
+    pub(crate) fn from_account_operation(
+        key: &StateKey,
+        operation: &AccountOperation,
+    ) -> Option<Self> {
         match (key, operation) {
             (
                 StateKey::Account(_),
@@ -190,30 +195,39 @@ impl HistoryValue {
                     storage_generation: U64::from(*generation),
                 })
             }
-            (
-                StateKey::Slot { generation, .. },
-                Op::Update(KeyValue(_, StateValue::Slot(value))),
-            ) => Some(Self::Slot {
-                generation: U64::from(*generation),
-                value: *value,
-            }),
-            (StateKey::Slot { generation, .. }, Op::Delete(_)) => Some(Self::Slot {
-                generation: U64::from(*generation),
-                value: U256::ZERO,
-            }),
             _ => None,
         }
     }
 
-    /// The operation that writes this value under `key`.
-    fn operation(&self, key: Digest) -> Operation {
+    /// The value a write of slot `key` made, as the storage table's log holds it.
+    pub(crate) fn from_slot_operation(key: &StateKey, operation: &SlotOperation) -> Option<Self> {
+        let StateKey::Slot { generation, .. } = key else {
+            return None;
+        };
+        let generation = U64::from(*generation);
+        match operation {
+            Op::Update(KeyValue(_, word)) => Some(Self::Slot {
+                generation,
+                value: slot_value(word),
+            }),
+            Op::Delete(_) => Some(Self::Slot {
+                generation,
+                value: U256::ZERO,
+            }),
+            Op::CommitFloor(..) => None,
+        }
+    }
+
+    /// The accounts table's operation that writes this value under `key`, if it is an
+    /// account's value.
+    fn account_operation(&self, key: Digest) -> Option<AccountOperation> {
         match self {
             Self::Account {
                 nonce,
                 balance,
                 code_hash,
                 storage_generation,
-            } => Op::Update(KeyValue(
+            } => Some(Op::Update(KeyValue(
                 key,
                 StateValue::Account {
                     account: Account {
@@ -223,26 +237,56 @@ impl HistoryValue {
                     },
                     generation: storage_generation.to(),
                 },
-            )),
-            Self::Deleted { storage_generation } => Op::Update(KeyValue(
+            ))),
+            Self::Deleted { storage_generation } => Some(Op::Update(KeyValue(
                 key,
                 StateValue::Retired {
                     generation: storage_generation.to(),
                 },
-            )),
-            Self::Slot { value, .. } if value.is_zero() => Op::Delete(key),
-            Self::Slot { value, .. } => Op::Update(KeyValue(key, StateValue::Slot(*value))),
+            ))),
+            Self::Slot { .. } => None,
+        }
+    }
+
+    /// The storage table's operation that writes this value under `key`, if it is a slot's.
+    fn slot_operation(&self, key: Digest) -> Option<SlotOperation> {
+        match self {
+            Self::Slot { value, .. } if value.is_zero() => Some(Op::Delete(key)),
+            Self::Slot { value, .. } => Some(Op::Update(KeyValue(key, slot_word(value)))),
+            _ => None,
         }
     }
 }
 
-/// The commit operation's height, if `operation` is a block's commit.
-fn committed_height(operation: &Operation) -> Option<Option<Height>> {
+/// The height an accounts-table operation commits, if it is a block's commit (`Some(None)`: the
+/// empty table's first commit).
+fn account_commit(operation: &AccountOperation) -> Option<Option<Height>> {
     match operation {
         Op::CommitFloor(Some(StateValue::Commit(height)), _) => Some(Some(*height)),
         Op::CommitFloor(None, _) => Some(None),
         _ => None,
     }
+}
+
+/// The height a storage-table operation commits, if it is a block's commit.
+fn slot_commit(operation: &SlotOperation) -> Option<Option<Height>> {
+    match operation {
+        Op::CommitFloor(Some(word), _) => word_height(word).map(Some),
+        Op::CommitFloor(None, _) => Some(None),
+        _ => None,
+    }
+}
+
+/// How one table's operations are checked: decoded, matched with an entry's value, and read as
+/// commits.
+struct TableRules<V: ValueEncoding>
+where
+    Operation<V>: Codec,
+{
+    config: <Operation<V> as commonware_codec::Read>::Cfg,
+    root: Digest,
+    write: fn(&HistoryValue, Digest) -> Option<Operation<V>>,
+    commit: fn(&Operation<V>) -> Option<Option<Height>>,
 }
 
 impl History {
@@ -272,6 +316,7 @@ impl History {
     /// one the history was read at): each write is in the log with the value claimed, inside
     /// the block claimed; and the entries go forward in height.
     pub fn verify(&self, root: &StateRoot) -> Result<(), ProofError> {
+        self.table_roots.verify(root)?;
         let mut last: Option<u64> = None;
         for entry in &self.entries {
             let height: u64 = entry.block_number.to();
@@ -284,35 +329,59 @@ impl History {
                 return Err(claim("entries must go forward in block number".into()));
             }
             last = Some(height);
-            let key = self.key(&entry.value).map_err(&claim)?;
-            verify_write(&what, key.digest(), entry, root)?;
+            let key = self.key(&entry.value).map_err(&claim)?.digest();
+            match self.slot {
+                None => {
+                    let rules = TableRules::<AccountsEncoding> {
+                        config: ((), ()),
+                        root: self.table_roots.accounts_digest(),
+                        write: HistoryValue::account_operation,
+                        commit: account_commit,
+                    };
+                    verify_write(&what, key, entry, &rules, root)?
+                }
+                Some(_) => {
+                    let rules = TableRules::<StorageEncoding> {
+                        config: (),
+                        root: self.table_roots.storage_digest(),
+                        write: HistoryValue::slot_operation,
+                        commit: slot_commit,
+                    };
+                    verify_write(&what, key, entry, &rules, root)?
+                }
+            }
         }
         Ok(())
     }
 }
 
-fn verify_write(
+fn verify_write<V: ValueEncoding>(
     what: &str,
     key: Digest,
     entry: &HistoryEntry,
+    rules: &TableRules<V>,
     root: &StateRoot,
-) -> Result<(), ProofError> {
+) -> Result<(), ProofError>
+where
+    Operation<V>: Codec + PartialEq,
+{
     let claim = |reason: String| ProofError::Claim {
         what: what.to_string(),
         reason,
     };
+    let verify = |proof: &OperationProof, what: String| {
+        proof.verify::<V>(&what, &rules.config, rules.root, root)
+    };
     let height = Height(entry.block_number.to());
     let proof = &entry.proof;
-    let written = proof.write.verify(&format!("the write of {what}"), root)?;
-    if written != entry.value.operation(key) {
+    let written = verify(&proof.write, format!("the write of {what}"))?;
+    if Some(written) != (rules.write)(&entry.value, key) {
         return Err(claim(
             "the proven operation writes another key or value than the entry states".into(),
         ));
     }
-    let commit = proof
-        .commit
-        .verify(&format!("the commit of {what}"), root)?;
-    if committed_height(&commit) != Some(Some(height)) {
+    let commit = verify(&proof.commit, format!("the commit of {what}"))?;
+    if (rules.commit)(&commit) != Some(Some(height)) {
         return Err(claim(format!(
             "the operation proven as the block's commit is not block {height}'s commit"
         )));
@@ -323,9 +392,9 @@ fn verify_write(
     }
     match &proof.previous_commit {
         Some(previous) => {
-            let before = previous.verify(&format!("the commit before {what}"), root)?;
+            let before = verify(previous, format!("the commit before {what}"))?;
             let expected = height.get().checked_sub(1).map(Height);
-            if committed_height(&before) != Some(expected) {
+            if (rules.commit)(&before) != Some(expected) {
                 return Err(claim(
                     "the operation proven as the previous commit is not the previous block's commit"
                         .into(),

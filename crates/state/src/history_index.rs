@@ -174,18 +174,18 @@ fn journal_config(partition: String, page_cache: &CacheRef) -> JournalConfig {
 }
 
 impl<E: Runtime> HistoryIndex<E> {
-    /// Opens the index under `prefix`, cut back to the blocks up to `committed` (the state's last
+    /// Opens the index of the table whose partitions start with `table`, cut back to the blocks up to `committed` (the state's last
     /// commit), and rebuilds each key's head.
     pub async fn open(
         context: E,
-        prefix: &str,
+        table: &str,
         page_cache: CacheRef,
         committed: Option<Height>,
     ) -> Result<Self, StateError> {
         let blocks_wanted = committed.map_or(0, |h| h.get() + 1);
         let blocks = Journal::<E, BlockRecord>::init_at_most(
             context.child("history_blocks"),
-            journal_config(format!("{prefix}-state-history-blocks"), &page_cache),
+            journal_config(format!("{table}-history-blocks"), &page_cache),
             blocks_wanted,
         )
         .await
@@ -193,7 +193,7 @@ impl<E: Runtime> HistoryIndex<E> {
         if blocks.size() != blocks_wanted {
             return Err(failure(format!(
                 "it covers {} block(s) but the state has {blocks_wanted}: the partitions \
-                 '{prefix}-state-history-*' are missing, damaged or from another data directory",
+                 '{table}-history-*' are missing, damaged or from another data directory",
                 blocks.size()
             )));
         }
@@ -203,7 +203,7 @@ impl<E: Runtime> HistoryIndex<E> {
         };
         let writes = Journal::<E, Record>::init_at_most(
             context.child("history_writes"),
-            journal_config(format!("{prefix}-state-history-writes"), &page_cache),
+            journal_config(format!("{table}-history-writes"), &page_cache),
             records_end,
         )
         .await
@@ -211,7 +211,7 @@ impl<E: Runtime> HistoryIndex<E> {
         if writes.size() != records_end {
             return Err(failure(format!(
                 "its blocks name {records_end} record(s) but {} are stored: the partition \
-                 '{prefix}-state-history-writes' is damaged",
+                 '{table}-history-writes' is damaged",
                 writes.size()
             )));
         }
@@ -295,6 +295,11 @@ impl<E: Runtime> HistoryIndex<E> {
         self.writes = Some(writes);
         self.blocks = Some(blocks);
         Ok(())
+    }
+
+    /// Where the block at `height` (recorded) has its operations in the log.
+    pub async fn block(&self, height: Height) -> Result<BlockRecord, StateError> {
+        self.blocks()?.read(height.get()).await.map_err(failure)
     }
 
     /// Up to `limit` writes of `key`, newest first.

@@ -10,9 +10,11 @@ use crate::qmdb::Runtime;
 use commonware_storage::metadata::{Config, Metadata};
 use commonware_utils::sequence::U64;
 
-/// The layout this release reads and writes: one QMDB `current` database of variable-size
-/// values (accounts, retired accounts, slots, code), keys under `trellis.state.v1`.
-pub(crate) const LAYOUT: u64 = 1;
+/// The layout this release reads and writes: two QMDB `current` databases, accounts (accounts,
+/// retired accounts, code: variable-size values) and storage (slots: 32-byte values), keys
+/// under `trellis.state.v1`, the state root over both (`trellis.state-root.v2`). Layout 1 held
+/// everything in one database.
+pub(crate) const LAYOUT: u64 = 2;
 const KEY: u64 = 0;
 
 /// The recorded layout of one store.

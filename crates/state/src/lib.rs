@@ -41,13 +41,18 @@ mod memory;
 mod proof;
 mod qmdb;
 mod reader;
+mod roots;
+mod table;
 
 pub use change::{Account, AccountChange, ChangeSet};
 pub use history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
 pub use memory::MemoryStore;
 pub use proof::{AccountProof, ProofError, SlotProof, StateProof};
-pub use qmdb::{QmdbConfig, QmdbStore, QuarterFloor, Runtime, Staged, block_on, genesis_root};
+pub use qmdb::{
+    QmdbConfig, QmdbStore, QuarterFloor, Runtime, Staged, TableName, block_on, genesis_root,
+};
 pub use reader::{Speculative, StateError, StateReader, StateStore};
+pub use roots::TableRoots;
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};
 
 /// keccak-256 of empty code: the code hash of every account without code.

@@ -2,7 +2,8 @@
 //!
 //! A [`StateProof`] carries an account's entry (nonce, balance, code hash and storage
 //! generation) and some of its storage slots, each with a QMDB proof that the entry is the
-//! *current* value of its key under the root. Anyone holding a trusted header checks it with
+//! *current* value of its key under its table's root, and both table roots, which hash to the
+//! state root ([`TableRoots`]). Anyone holding a trusted header checks it with
 //! [`StateProof::verify`]; the JSON form (serde, Ethereum hex conventions) is what
 //! `trellis_getProof` returns and `trellis verify-proof` reads.
 //!
@@ -10,14 +11,18 @@
 //! account, or a slot holding zero, comes without a proof and verification says so.
 
 use crate::{
-    Account,
-    entry::{StateKey, StateValue},
-    qmdb::{CHUNK, Family, VerifierDb},
+    Account, TableRoots,
+    entry::{StateKey, StateValue, slot_word},
+    qmdb::{AccountsEncoding, StorageEncoding},
+    table::{CHUNK, Family, Operation},
 };
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use commonware_codec::{Decode as _, Encode as _};
-use commonware_cryptography::sha256::Digest;
-use commonware_storage::qmdb::current::unordered::proof::constant::KeyValueProof;
+use commonware_cryptography::{Sha256, sha256::Digest};
+use commonware_storage::qmdb::{
+    any::{ValueEncoding, unordered::Update},
+    current::unordered::proof::constant::KeyValueProof,
+};
 use serde::{Deserialize, Serialize};
 use trellis_types::StateRoot;
 
@@ -31,6 +36,8 @@ pub(crate) type Proof = KeyValueProof<Family, Digest, CHUNK>;
 #[serde(rename_all = "camelCase")]
 pub struct StateProof {
     pub address: Address,
+    /// The roots of the two tables at the proven state; they hash to its state root.
+    pub table_roots: TableRoots,
     /// The account's entry, or `None` if the account does not exist (which cannot be proven).
     pub account: Option<AccountProof>,
     pub storage: Vec<SlotProof>,
@@ -67,6 +74,10 @@ pub enum ProofError {
     )]
     Mismatch { what: String, root: StateRoot },
     #[error(
+        "the table roots (accounts {}, storage {}) do not hash to state root {root}: they are not that state's", roots.accounts, roots.storage
+    )]
+    TableRoots { roots: TableRoots, root: StateRoot },
+    #[error(
         "{what} does not exist (or is zero), which the state cannot prove: only values that exist carry proofs"
     )]
     Unprovable { what: String },
@@ -89,20 +100,25 @@ pub(crate) fn encode(proof: &Proof) -> Bytes {
     Bytes::from(proof.encode().to_vec())
 }
 
-fn verify_entry(
+/// Checks that `value` is the current value of `key` in the table whose root is `table_root`.
+fn verify_entry<V: ValueEncoding>(
     what: &str,
     key: StateKey,
-    value: StateValue,
+    value: V::Value,
     proof: &[u8],
+    table_root: Digest,
     root: &StateRoot,
-) -> Result<(), ProofError> {
+) -> Result<(), ProofError>
+where
+    Operation<V>: commonware_codec::Encode,
+{
     let decoded = Proof::decode_cfg(bytes::Bytes::copy_from_slice(proof), &MAX_PROOF_DIGESTS)
         .map_err(|e| ProofError::Malformed {
             what: what.to_string(),
             reason: e.to_string(),
         })?;
-    let root_digest = Digest(root.0.0);
-    if VerifierDb::verify_key_value_proof(key.digest(), value, &decoded, &root_digest) {
+    let operation = Operation::<V>::Update(Update(key.digest(), value));
+    if decoded.verify::<Sha256, _>(operation, &table_root) {
         Ok(())
     } else {
         Err(ProofError::Mismatch {
@@ -112,18 +128,32 @@ fn verify_entry(
     }
 }
 
+impl TableRoots {
+    /// Checks that these are the table roots of the state whose root is `root`.
+    pub fn verify(&self, root: &StateRoot) -> Result<(), ProofError> {
+        match self.state_root() == *root {
+            true => Ok(()),
+            false => Err(ProofError::TableRoots {
+                roots: *self,
+                root: *root,
+            }),
+        }
+    }
+}
+
 impl StateProof {
     /// Checks every value against `root` (the state root of a header the verifier trusts).
     /// Fails on the first value that a proof does not establish.
     pub fn verify(&self, root: &StateRoot) -> Result<(), ProofError> {
         let address = self.address;
+        self.table_roots.verify(root)?;
         let Some(account) = &self.account else {
             return Err(ProofError::Unprovable {
                 what: format!("account {address}"),
             });
         };
         let generation: u64 = account.storage_generation.to();
-        verify_entry(
+        verify_entry::<AccountsEncoding>(
             &format!("account {address}"),
             StateKey::Account(address),
             StateValue::Account {
@@ -131,6 +161,7 @@ impl StateProof {
                 generation,
             },
             &account.proof,
+            self.table_roots.accounts_digest(),
             root,
         )?;
         for slot in &self.storage {
@@ -146,7 +177,14 @@ impl StateProof {
                 generation,
                 slot: slot.key,
             };
-            verify_entry(&what, key, StateValue::Slot(slot.value), proof, root)?;
+            verify_entry::<StorageEncoding>(
+                &what,
+                key,
+                slot_word(&slot.value),
+                proof,
+                self.table_roots.storage_digest(),
+                root,
+            )?;
         }
         Ok(())
     }

@@ -1,13 +1,22 @@
 //! [`QmdbStore`]: the world state, durable and authenticated, on commonware-storage QMDB
-//! (`current` variant, unordered keys, variable values; see [`crate::entry`] for the layout).
+//! (`current` variant, unordered keys), in two tables (see [`crate::entry`] for the layout):
+//! *accounts* (accounts, retired accounts, code: variable-size values) and *storage* (every
+//! account's slots: 32-byte values). The state root hashes the two tables' roots
+//! ([`TableRoots`]).
 //!
 //! # One commit per block
-//! A block's change set becomes one QMDB batch whose commit metadata names the block's height.
-//! [`QmdbStore::stage`] forks it from its parent's batch (or from committed state) and
-//! merkleizes it, which yields the root the block's header carries; nothing is written. When
-//! the block is final, [`QmdbStore::commit`] applies the batch and makes it durable. A staged
-//! block that loses its view is dropped with its batch; its siblings' batches go stale in QMDB
-//! and can no longer be applied, which is exactly what consensus needs.
+//! A block's change set becomes one QMDB batch per table, whose commit metadata names the block's
+//! height. [`QmdbStore::stage`] forks them from its parent's batches (or from committed state)
+//! and merkleizes them, which yields the root the block's header carries; nothing is written.
+//! When the block is final, [`QmdbStore::commit`] applies the batches and makes them durable. A
+//! staged block that loses its view is dropped with its batches; its siblings' batches go stale
+//! in QMDB and can no longer be applied, which is exactly what consensus needs.
+//!
+//! # Two tables, one state
+//! Each table commits on its own, so a crash can leave one a block ahead of the other. Open then
+//! cuts the one ahead back to the other's block (QMDB reopens a log at an earlier commit and
+//! discards the rest durably; the history index says where each block's commit is), and the
+//! node executes that block again from its block archive, reaching the same roots.
 //!
 //! # Reading synchronously
 //! The EVM reads state synchronously, and QMDB reads are `async`. Reads (and staging) therefore
@@ -16,14 +25,17 @@
 //! (index, page cache) or from a blocking file read, which the tokio runtime runs on its
 //! blocking pool and the deterministic runtime resolves from memory.
 
-use crate::history::{History, HistoryEntry, HistoryValue, Operation, OperationProof, WriteProof};
-use crate::history_index::{BlockWrites, HistoryIndex};
+use crate::history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
+use crate::history_index::{Found, HistoryIndex};
 use crate::layout::LayoutRecord;
+use crate::roots::TableRoots;
+use crate::table::{self, Batch, CHUNK, Family, Table, locate_writes};
 use crate::{
     Account, ChangeSet, StateError, StateReader, StateStore,
-    entry::{DigestMap, StateKey, StateValue},
+    entry::{DigestMap, SlotWord, StateKey, StateValue, height_word, slot_value, slot_word},
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
+use commonware_codec::Codec;
 use commonware_cryptography::{Sha256, sha256::Digest};
 use commonware_parallel::Sequential;
 use commonware_runtime::Runner as _;
@@ -32,12 +44,15 @@ use commonware_runtime::{
     buffer::paged::{CacheRef, page_size},
 };
 use commonware_storage::{
-    journal::contiguous::variable::Config as JournalConfig,
+    journal::contiguous::{Mutable, fixed, variable},
     merkle::{Location, full::Config as MerkleConfig},
-    mmr,
     qmdb::{
-        any::{batch::Slot, unordered::variable::Update},
-        current::{self, VariableConfig, batch::MerkleizedBatch},
+        any::{
+            ValueEncoding,
+            batch::Slot,
+            value::{FixedEncoding, VariableEncoding},
+        },
+        current::{self, FixedConfig, VariableConfig},
         floor::{Decision, Entry, Limits, Policy},
     },
     translator::EightCap,
@@ -47,9 +62,6 @@ use std::{
     sync::Arc,
 };
 use trellis_types::{Height, StateRoot};
-
-/// Bytes of one bitmap chunk of the `current` database (256 operations per chunk).
-pub(crate) const CHUNK: usize = 32;
 
 /// What the store needs of its runtime: storage, a clock, metrics and spawning.
 pub trait Runtime:
@@ -68,8 +80,17 @@ impl<T> Runtime for T where
 {
 }
 
-pub(crate) type Family = mmr::Family;
-type Db<E> = current::unordered::variable::Db<
+/// How the accounts table encodes its values (variable size).
+pub(crate) type AccountsEncoding = VariableEncoding<StateValue>;
+/// How the storage table encodes its values (32 bytes each).
+pub(crate) type StorageEncoding = FixedEncoding<SlotWord>;
+/// An operation of the accounts table's log.
+pub(crate) type AccountOperation = table::Operation<AccountsEncoding>;
+/// An operation of the storage table's log.
+pub(crate) type SlotOperation = table::Operation<StorageEncoding>;
+type AccountsLog<E> = variable::Journal<E, AccountOperation>;
+type StorageLog<E> = fixed::Journal<E, SlotOperation>;
+type AccountsDb<E> = current::unordered::variable::Db<
     Family,
     E,
     Digest,
@@ -79,26 +100,20 @@ type Db<E> = current::unordered::variable::Db<
     CHUNK,
     Sequential,
 >;
-/// The database type with a runtime that is never started: for verifying proofs, which needs
-/// no storage.
-pub(crate) type VerifierDb = Db<commonware_runtime::deterministic::Context>;
-type Batch = MerkleizedBatch<Family, Digest, Update<Digest, StateValue>, CHUNK, Sequential>;
-type Unmerkleized = current::batch::UnmerkleizedBatch<
-    Family,
-    Sha256,
-    Update<Digest, StateValue>,
-    CHUNK,
-    Sequential,
->;
+type StorageDb<E> =
+    current::unordered::fixed::Db<Family, E, Digest, SlotWord, Sha256, EightCap, CHUNK, Sequential>;
+type Accounts<E> = Table<E, AccountsLog<E>, AccountsEncoding>;
+type Storage<E> = Table<E, StorageLog<E>, StorageEncoding>;
 
 /// Where and how the state is stored.
 #[derive(Clone, Debug)]
 pub struct QmdbConfig {
     /// Prefix of the store's storage partitions.
     pub partition_prefix: String,
-    /// Memory for cached pages of the operation log and Merkle nodes. Throughput depends on it
-    /// holding the hot working set: measured here over a million accounts, 256 MiB commits ~4×
-    /// more updates per second than 16 MiB, and 512 MiB ~2× more than 256 MiB.
+    /// Memory for cached pages of both tables' operation logs and Merkle nodes (one cache).
+    /// Throughput depends on it holding the hot working set: measured here over a million
+    /// accounts, 256 MiB commits ~4× more updates per second than 16 MiB, and 512 MiB ~2× more
+    /// than 256 MiB.
     pub page_cache_bytes: usize,
     /// Operations per log file.
     pub items_per_section: NonZeroU64,
@@ -119,61 +134,104 @@ impl QmdbConfig {
         }
     }
 
-    /// One page cache for the log and the Merkle nodes.
+    /// One page cache for both tables' logs and Merkle nodes.
     fn page_cache(&self) -> CacheRef {
         let page = page_size(BLOB_PAGE_SIZE);
         let pages = (self.page_cache_bytes / BLOB_PAGE_SIZE as usize).max(16);
         CacheRef::new(page, NonZeroUsize::new(pages).expect("at least 16 pages"))
     }
 
-    /// Entries of the `(location -> key)` cache QMDB uses while rebuilding its index at open
-    /// (freed once open). A key's update replays against the location of its previous update,
-    /// which is far back in the log; a hit saves reading and decoding that operation again. One
-    /// entry (~41 bytes) per 256 bytes of page cache: 2,097,152 for the 512 MiB default, which
-    /// halved reopening 2,000,000 entries against 65,536 (7–8 s to ~3.5 s).
+    /// Entries of the `(location -> key)` cache QMDB uses while rebuilding a table's index at
+    /// open (freed once open). A key's update replays against the location of its previous
+    /// update, which is far back in the log; a hit saves reading and decoding that operation
+    /// again. One entry (~41 bytes) per 256 bytes of page cache: 2,097,152 for the 512 MiB
+    /// default, which halved reopening 2,000,000 entries against 65,536 (7–8 s to ~3.5 s).
     fn init_cache_entries(&self) -> usize {
         (self.page_cache_bytes / 256).max(1 << 16)
     }
 
-    fn qmdb(&self) -> VariableConfig<EightCap, ((), ()), Sequential> {
-        let cache = self.page_cache();
-        let buffer = NonZeroUsize::new(1 << 20).expect("non-zero");
-        let prefix = &self.partition_prefix;
-        VariableConfig {
+    /// The prefix of one table's partitions.
+    fn table(&self, name: &str) -> String {
+        format!("{}-state-{name}", self.partition_prefix)
+    }
+
+    fn buffer() -> NonZeroUsize {
+        NonZeroUsize::new(1 << 20).expect("non-zero")
+    }
+
+    /// A table named `table` over `cache`, whose log is configured by `journal`.
+    fn database<J>(
+        &self,
+        table: &str,
+        cache: &CacheRef,
+        journal: J,
+    ) -> current::Config<EightCap, J, Sequential> {
+        current::Config {
             merkle_config: MerkleConfig {
-                journal_partition: format!("{prefix}-state-merkle"),
-                metadata_partition: format!("{prefix}-state-merkle-meta"),
+                journal_partition: format!("{table}-merkle"),
+                metadata_partition: format!("{table}-merkle-meta"),
                 items_per_blob: self.items_per_section,
-                write_buffer: buffer,
-                replay_buffer: buffer,
+                write_buffer: Self::buffer(),
+                replay_buffer: Self::buffer(),
                 strategy: Sequential,
                 page_cache: cache.clone(),
             },
-            journal_config: JournalConfig {
-                partition: format!("{prefix}-state-log"),
-                items_per_section: self.items_per_section,
-                compression: None,
-                codec_config: ((), ()),
-                page_cache: cache,
-                write_buffer: buffer,
-                replay_buffer: buffer,
-            },
-            grafted_metadata_partition: format!("{prefix}-state-grafted"),
+            journal_config: journal,
+            grafted_metadata_partition: format!("{table}-grafted"),
             translator: EightCap,
             init_cache: NonZeroUsize::new(self.init_cache_entries()),
-            init_buffer: buffer,
+            init_buffer: Self::buffer(),
             init_concurrency: (),
         }
     }
+
+    fn accounts(&self, cache: &CacheRef) -> VariableConfig<EightCap, ((), ()), Sequential> {
+        let table = self.table("accounts");
+        let journal = variable::Config {
+            partition: format!("{table}-log"),
+            items_per_section: self.items_per_section,
+            compression: None,
+            codec_config: ((), ()),
+            page_cache: cache.clone(),
+            write_buffer: Self::buffer(),
+            replay_buffer: Self::buffer(),
+        };
+        self.database(&table, cache, journal)
+    }
+
+    fn storage(&self, cache: &CacheRef) -> FixedConfig<EightCap, Sequential> {
+        let table = self.table("storage");
+        let journal = fixed::Config {
+            partition: format!("{table}-log"),
+            items_per_blob: self.items_per_section,
+            page_cache: cache.clone(),
+            write_buffer: Self::buffer(),
+            replay_buffer: Self::buffer(),
+        };
+        self.database(&table, cache, journal)
+    }
 }
 
-/// A block's state ahead of finality: its changes merkleized on top of its parent's.
+/// One of the state's two tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableName {
+    /// Accounts, retired accounts, contract code.
+    Accounts,
+    /// Every account's storage slots.
+    Storage,
+}
+
+/// A block's state ahead of finality: its changes merkleized on top of its parent's, in both
+/// tables.
 pub struct Staged {
     height: Height,
+    roots: TableRoots,
     root: StateRoot,
-    batch: Arc<Batch>,
-    /// What the history index records for this block once it is committed.
-    writes: BlockWrites,
+    accounts: Arc<Batch<AccountsEncoding>>,
+    storage: Arc<Batch<StorageEncoding>>,
+    /// What the history indexes record for this block once it is committed.
+    account_writes: crate::history_index::BlockWrites,
+    slot_writes: crate::history_index::BlockWrites,
 }
 
 impl Staged {
@@ -188,20 +246,18 @@ impl std::fmt::Debug for Staged {
         f.debug_struct("Staged")
             .field("height", &self.height)
             .field("root", &self.root)
+            .field("roots", &self.roots)
             .finish_non_exhaustive()
     }
 }
 
-/// The world state on QMDB: one batch per block, staged on its parent's, committed once final.
+/// The world state on QMDB: one batch per table and block, staged on its parent's, committed
+/// once final.
 pub struct QmdbStore<E: Runtime> {
-    /// `None` only while a commit is under way, or after one failed (then every call errs).
-    db: Option<Db<E>>,
+    accounts: Accounts<E>,
+    storage: Storage<E>,
     committed: Option<(Height, StateRoot)>,
     keep_blocks: Option<u64>,
-    history: HistoryIndex<E>,
-    /// Where each recent commit ended in the log (since this process started), oldest first:
-    /// what pruning by blocks translates into log locations with.
-    commit_ends: std::collections::VecDeque<(Height, u64)>,
 }
 
 fn backend<T: std::fmt::Display>(error: T) -> StateError {
@@ -218,14 +274,6 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     futures::executor::block_on(tokio::task::unconstrained(future))
 }
 
-fn failed() -> StateError {
-    StateError::Backend("the state store failed during an earlier commit; restart the node".into())
-}
-
-fn root_of(digest: Digest) -> StateRoot {
-    StateRoot(B256::from(digest.0))
-}
-
 fn corrupt(key: &StateKey, value: &StateValue) -> StateError {
     StateError::Backend(format!(
         "stored state is corrupt: {key:?} holds a {} value",
@@ -233,64 +281,148 @@ fn corrupt(key: &StateKey, value: &StateValue) -> StateError {
     ))
 }
 
+/// The block the accounts table's last commit holds, if any.
+async fn accounts_height<E: Runtime>(db: &AccountsDb<E>) -> Result<Option<Height>, String> {
+    match db.get_metadata().await.map_err(|e| e.to_string())? {
+        None => Ok(None),
+        Some(StateValue::Commit(height)) => Ok(Some(height)),
+        Some(other) => Err(format!(
+            "the accounts table's last commit carries a {} value",
+            other.kind()
+        )),
+    }
+}
+
+/// The block the storage table's last commit holds, if any.
+async fn storage_height<E: Runtime>(db: &StorageDb<E>) -> Result<Option<Height>, String> {
+    match db.get_metadata().await.map_err(|e| e.to_string())? {
+        None => Ok(None),
+        Some(word) => crate::entry::word_height(&word)
+            .map(Some)
+            .ok_or_else(|| "the storage table's last commit carries no block height".to_string()),
+    }
+}
+
+/// The size of a table's log once it is cut back to block `height`'s commit (`None`: to the
+/// empty table's first commit).
+async fn log_size_at<E: Runtime>(
+    history: &HistoryIndex<E>,
+    height: Option<Height>,
+) -> Result<Location<Family>, StateError> {
+    Ok(Location::new(match height {
+        None => 1,
+        Some(height) => history.block(height).await?.end + 1,
+    }))
+}
+
 impl<E: Runtime> QmdbStore<E> {
     /// Opens the store under `config.partition_prefix`, empty if nothing is stored there yet.
-    /// The state comes back as of the last commit that completed.
+    /// The state comes back as of the last block both tables committed.
     pub async fn open(context: E, config: &QmdbConfig) -> Result<Self, StateError> {
         let opening = |reason: String| StateError::Open {
             partitions: config.partition_prefix.clone(),
             reason,
         };
-        let history_context = context.child("history");
         // The layout is checked before QMDB reads a log that another layout may have written.
         let layout = LayoutRecord::open(context.child("layout"), &config.partition_prefix)
             .await
             .map_err(opening)?;
         let recorded = layout.check().map_err(opening)?;
-        let db = Db::init(context, config.qmdb(), None)
+        let cache = config.page_cache();
+        let (accounts_name, storage_name) = (config.table("accounts"), config.table("storage"));
+        let mut accounts =
+            AccountsDb::init(context.child("accounts"), config.accounts(&cache), None)
+                .await
+                .map_err(|e| opening(format!("'{accounts_name}': {e}")))?;
+        let mut storage = StorageDb::init(context.child("storage"), config.storage(&cache), None)
             .await
-            .map_err(|e| opening(e.to_string()))?;
-        let committed = match db
-            .get_metadata()
-            .await
-            .map_err(|e| opening(e.to_string()))?
-        {
-            None => None,
-            Some(StateValue::Commit(height)) => Some((height, root_of(db.root()))),
-            Some(other) => {
-                return Err(opening(format!(
-                    "its last commit carries a {} value",
-                    other.kind()
-                )));
-            }
-        };
+            .map_err(|e| opening(format!("'{storage_name}': {e}")))?;
+        let accounts_at = accounts_height(&accounts).await.map_err(opening)?;
+        let storage_at = storage_height(&storage).await.map_err(opening)?;
         layout
-            .settle(recorded, committed.is_some())
+            .settle(recorded, accounts_at.is_some() || storage_at.is_some())
             .await
             .map_err(opening)?;
-        let history = HistoryIndex::open(
-            history_context,
-            &config.partition_prefix,
+        // `None` (nothing committed) orders first: the tables agree on the older block.
+        let height = accounts_at.min(storage_at);
+        let accounts_history = HistoryIndex::open(
+            context.child("accounts_history"),
+            &accounts_name,
             history_cache(),
-            committed.map(|(height, _)| height),
+            height,
         )
         .await
         .map_err(|e| opening(e.to_string()))?;
+        let storage_history = HistoryIndex::open(
+            context.child("storage_history"),
+            &storage_name,
+            history_cache(),
+            height,
+        )
+        .await
+        .map_err(|e| opening(e.to_string()))?;
+        // A crash between the two tables' commits left one a block ahead: cut it back.
+        if accounts_at > height {
+            let size = log_size_at(&accounts_history, height).await?;
+            drop(accounts);
+            accounts = AccountsDb::init(
+                context.child("accounts_cut"),
+                config.accounts(&cache),
+                Some(size),
+            )
+            .await
+            .map_err(|e| {
+                opening(format!(
+                    "'{accounts_name}' cut back to block {height:?}: {e}"
+                ))
+            })?;
+            let now = accounts_height(&accounts).await.map_err(opening)?;
+            if now != height {
+                return Err(opening(format!(
+                    "'{accounts_name}' cut back to {now:?}, not to block {height:?}"
+                )));
+            }
+        }
+        if storage_at > height {
+            let size = log_size_at(&storage_history, height).await?;
+            drop(storage);
+            storage = StorageDb::init(
+                context.child("storage_cut"),
+                config.storage(&cache),
+                Some(size),
+            )
+            .await
+            .map_err(|e| {
+                opening(format!(
+                    "'{storage_name}' cut back to block {height:?}: {e}"
+                ))
+            })?;
+            let now = storage_height(&storage).await.map_err(opening)?;
+            if now != height {
+                return Err(opening(format!(
+                    "'{storage_name}' cut back to {now:?}, not to block {height:?}"
+                )));
+            }
+        }
+        let roots = TableRoots::new(accounts.root(), storage.root());
         Ok(Self {
-            db: Some(db),
-            committed,
+            accounts: Table::new(accounts, accounts_history, accounts_name),
+            storage: Table::new(storage, storage_history, storage_name),
+            committed: height.map(|height| (height, roots.state_root())),
             keep_blocks: config.keep_blocks,
-            history,
-            commit_ends: std::collections::VecDeque::new(),
         })
     }
 
-    fn db(&self) -> Result<&Db<E>, StateError> {
-        self.db.as_ref().ok_or_else(failed)
+    /// The roots of both tables as last applied.
+    pub fn table_roots(&self) -> Result<TableRoots, StateError> {
+        Ok(TableRoots::new(
+            self.accounts.db()?.root(),
+            self.storage.db()?.root(),
+        ))
     }
 
     fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
-        block_on(self.db()?.get(&key.digest())).map_err(backend)
+        block_on(self.accounts.db()?.get(&key.digest())).map_err(backend)
     }
 }
 
@@ -301,7 +433,7 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
         self.committed
     }
 
-    /// Forks a batch from the parent's (or from committed state) and merkleizes it.
+    /// Forks a batch per table from the parent's (or from committed state) and merkleizes them.
     fn stage(
         &self,
         parent: Option<&Staged>,
@@ -315,22 +447,30 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
                 got: height,
             });
         }
-        let db = self.db()?;
-        let batch = match parent {
-            Some(parent) => parent.batch.new_batch::<Sha256>(),
-            None => db.new_batch(),
+        let (accounts_db, storage_db) = (self.accounts.db()?, self.storage.db()?);
+        let (accounts_batch, storage_batch) = match parent {
+            Some(parent) => (
+                parent.accounts.new_batch::<Sha256>(),
+                parent.storage.new_batch::<Sha256>(),
+            ),
+            None => (accounts_db.new_batch(), storage_db.new_batch()),
         };
-        let (batch, tracked) = stage_changes(db, batch, changes, height)?;
-        let writes = locate_writes(&batch, tracked);
+        let ((accounts, tracked_accounts), slots) =
+            stage_accounts(accounts_db, accounts_batch, changes, height)?;
+        let (storage, tracked_slots) = stage_slots(storage_db, storage_batch, slots, height)?;
+        let roots = TableRoots::new(accounts.root(), storage.root());
         Ok(Staged {
             height,
-            root: root_of(batch.root()),
-            batch,
-            writes,
+            roots,
+            root: roots.state_root(),
+            account_writes: locate_writes(&accounts, tracked_accounts),
+            slot_writes: locate_writes(&storage, tracked_slots),
+            accounts,
+            storage,
         })
     }
 
-    /// Applies the staged batch and makes it durable.
+    /// Applies the staged batches and makes them durable.
     async fn commit(&mut self, staged: &Staged) -> Result<StateRoot, StateError> {
         let root = self.apply(staged).await?;
         self.sync().await?;
@@ -340,7 +480,7 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
 
 impl<E: Runtime> QmdbStore<E> {
     /// The first half of [`commit`](StateStore::commit): publishes the staged block to readers
-    /// and appends it to the log, without waiting for the disk. A crash before
+    /// and appends it to both tables' logs, without waiting for the disk. A crash before
     /// [`sync`](Self::sync) returns the store to its previous commit.
     pub async fn apply(&mut self, staged: &Staged) -> Result<StateRoot, StateError> {
         let expected = self.next_height();
@@ -350,65 +490,55 @@ impl<E: Runtime> QmdbStore<E> {
                 got: staged.height,
             });
         }
-        self.db()?.validate_batch(&staged.batch).map_err(backend)?;
-        // The index is durable before the state's commit is (a crash in between makes the node
-        // execute this block again, and open cuts the index back; see `history_index`). Its
-        // disk writes overlap applying the batch, which only appends to the log's buffers.
-        self.history.record(staged.height, &staged.writes).await?;
-        let db = self.db.take().expect("checked above");
-        let (indexed, applied) =
-            futures::join!(self.history.commit(), db.apply_batch(staged.batch.clone()));
-        indexed?;
-        let db = applied.map_err(backend)?;
-        let root = root_of(db.root());
-        assert_eq!(root, staged.root, "an applied batch keeps its staged root");
-        self.db = Some(db);
+        // Both are checked before either changes, so a stale block leaves the store as it was.
+        self.accounts.validate(&staged.accounts)?;
+        self.storage.validate(&staged.storage)?;
+        let (accounts, storage) = futures::join!(
+            self.accounts
+                .apply(staged.height, &staged.accounts, &staged.account_writes),
+            self.storage
+                .apply(staged.height, &staged.storage, &staged.slot_writes),
+        );
+        let roots = TableRoots::new(accounts?, storage?);
+        assert_eq!(
+            roots, staged.roots,
+            "applied batches keep their staged roots"
+        );
+        let root = roots.state_root();
         self.committed = Some((staged.height, root));
         Ok(root)
     }
 
-    /// The second half of [`commit`](StateStore::commit): makes every applied block durable,
-    /// then prunes history beyond [`QmdbConfig::keep_blocks`], if set.
+    /// The second half of [`commit`](StateStore::commit): makes every applied block durable in
+    /// both tables (their disk writes overlap; open reconciles a crash between them), then
+    /// prunes history beyond [`QmdbConfig::keep_blocks`], if set.
     pub async fn sync(&mut self) -> Result<(), StateError> {
-        let db = self.db.take().ok_or_else(failed)?;
-        self.db = Some(db.commit().await.map_err(backend)?);
-        self.prune().await
-    }
-
-    /// The log's retained operations, `[first, end)`: pruning moves `first` up.
-    pub fn retained_operations(&self) -> Result<std::ops::Range<u64>, StateError> {
-        let bounds = self.db()?.bounds();
-        Ok(*bounds.start..*bounds.end)
-    }
-
-    /// Prunes operations older than the last `keep_blocks` commits, as far as QMDB allows
-    /// (only wholly inactive log sections go).
-    async fn prune(&mut self) -> Result<(), StateError> {
-        let (Some(keep), Some((height, _))) = (self.keep_blocks, self.committed) else {
-            return Ok(());
-        };
-        let end = *self.db()?.bounds().end;
-        self.commit_ends.push_back((height, end));
-        let oldest_kept = height.get().saturating_sub(keep);
-        let mut prune_to = None;
-        while let Some(&(h, end)) = self.commit_ends.front() {
-            if h.get() > oldest_kept {
-                break;
-            }
-            prune_to = Some(end);
-            self.commit_ends.pop_front();
+        let (accounts, storage) = futures::join!(self.accounts.commit(), self.storage.commit());
+        accounts?;
+        storage?;
+        if let (Some(keep), Some((height, _))) = (self.keep_blocks, self.committed) {
+            self.accounts.prune(keep, height).await?;
+            self.storage.prune(keep, height).await?;
         }
-        let Some(prune_to) = prune_to else {
-            return Ok(());
-        };
-        let db = self.db.as_ref().ok_or_else(failed)?;
-        let target = Location::new(prune_to).min(db.sync_boundary());
-        if target <= db.bounds().start {
-            return Ok(());
-        }
-        let db = self.db.take().ok_or_else(failed)?;
-        self.db = Some(db.prune(target).await.map_err(backend)?);
         Ok(())
+    }
+
+    /// Makes the applied blocks durable in one table only: the state a crash between the two
+    /// tables' commits leaves behind, for tests of recovering from it.
+    #[doc(hidden)]
+    pub async fn sync_one_table(&mut self, table: TableName) -> Result<(), StateError> {
+        match table {
+            TableName::Accounts => self.accounts.commit().await,
+            TableName::Storage => self.storage.commit().await,
+        }
+    }
+
+    /// Each table's retained log operations, `[first, end)` (accounts, storage): pruning moves
+    /// `first` up.
+    pub fn retained_operations(
+        &self,
+    ) -> Result<(std::ops::Range<u64>, std::ops::Range<u64>), StateError> {
+        Ok((self.accounts.retained()?, self.storage.retained()?))
     }
 }
 
@@ -427,23 +557,38 @@ pub fn genesis_root(changes: &ChangeSet) -> Result<StateRoot, StateError> {
     })
 }
 
-/// Turns one block's changes into a merkleized batch through QMDB's staged path: every key the
-/// block writes is read first (`stage`, `expand`), then written through its read slot. Reading
-/// first costs nothing extra, because merkleize would otherwise read each written key's previous
-/// operation itself; and staged writes skip the batch's sorted map of mutations. Measured on the
-/// state benchmark, this is ~15 % less CPU per update than plain writes. QMDB guarantees that
-/// both paths give the same operations and root, so this is not part of the protocol.
+/// A slot the block writes: its key, the transaction that wrote it, and the write.
+type SlotWrite = (Digest, Option<u32>, Slot<SlotWord>);
+/// A table's batch for one block, before merkleization.
+type Unmerkleized<V> = current::batch::UnmerkleizedBatch<
+    Family,
+    Sha256,
+    commonware_storage::qmdb::any::unordered::Update<Digest, V>,
+    CHUNK,
+    Sequential,
+>;
+/// A table's merkleized batch for one block, and the keys it writes with the transaction that
+/// wrote each (what the history index records).
+type Merkleized<V> = (Arc<Batch<V>>, DigestMap<Option<u32>>);
+
+/// Turns one block's account and code changes into the accounts table's merkleized batch,
+/// through QMDB's staged path: every key the block writes is read first (`stage`), then written
+/// through its read slot. Reading first costs nothing extra, because merkleize would otherwise
+/// read each written key's previous operation itself; and staged writes skip the batch's sorted
+/// map of mutations. QMDB guarantees that both paths give the same operations and root, so this
+/// is not part of the protocol.
 ///
-/// Returns the batch with the account and slot entries written, each with the transaction that
-/// wrote it: what the history index records.
-fn stage_changes<E: Runtime>(
-    db: &Db<E>,
-    batch: Unmerkleized,
+/// Returns the batch, the account entries written (each with the transaction that wrote it:
+/// what the history index records), and the block's slot writes, whose keys depend on the
+/// storage generations just read.
+fn stage_accounts<E: Runtime>(
+    db: &AccountsDb<E>,
+    batch: Unmerkleized<AccountsEncoding>,
     changes: &ChangeSet,
     height: Height,
-) -> Result<(Arc<Batch>, DigestMap<Option<u32>>), StateError> {
-    // First the entries whose stored values decide the writes: each account's (whether it
-    // exists, its storage generation) and each code's (written once).
+) -> Result<(Merkleized<AccountsEncoding>, Vec<SlotWrite>), StateError> {
+    // The entries whose stored values decide the writes: each account's (whether it exists,
+    // its storage generation) and each code's (written once).
     let accounts: Vec<_> = changes.accounts().collect();
     let codes: Vec<_> = changes.codes().collect();
     let keys: Vec<Digest> = accounts
@@ -459,18 +604,16 @@ fn stage_changes<E: Runtime>(
     let (stored, staged) = block_on(batch.stage(&refs, db)).map_err(backend)?;
     let mut stored = stored.into_iter();
     let slot_count: usize = accounts.iter().map(|(_, c)| c.storage.len()).sum();
-    let mut slots = Vec::with_capacity(keys.len() + slot_count);
-    let mut tracked =
-        DigestMap::with_capacity_and_hasher(accounts.len() + slot_count, Default::default());
-    let mut slot_keys = Vec::with_capacity(slot_count);
-    let mut slot_writes = Vec::with_capacity(slot_count);
+    let mut writes = Vec::with_capacity(keys.len());
+    let mut tracked = DigestMap::with_capacity_and_hasher(accounts.len(), Default::default());
+    let mut slots = Vec::with_capacity(slot_count);
     for ((address, change), digest) in accounts.iter().zip(&keys) {
         let key = StateKey::Account(**address);
         let before = Record::from_stored(&key, stored.next().expect("one value per key"))?;
         let Some(account) = change.account else {
             // Deleting an account that never existed (an empty account touched and removed
             // within one block) leaves nothing behind.
-            slots.push(match before.exists {
+            writes.push(match before.exists {
                 true => {
                     tracked.insert(*digest, change.written_by);
                     let generation = before.generation + 1;
@@ -485,7 +628,7 @@ fn stage_changes<E: Runtime>(
             false => before.generation,
         };
         tracked.insert(*digest, change.written_by);
-        slots.push(Slot::Put(StateValue::Account {
+        writes.push(Slot::Put(StateValue::Account {
             account,
             generation,
         }));
@@ -502,31 +645,45 @@ fn stage_changes<E: Runtime>(
                 slot: *slot,
             }
             .digest();
-            tracked.insert(digest, tx);
-            slot_keys.push(digest);
-            slot_writes.push(match value.is_zero() {
+            let write = match value.is_zero() {
                 true => Slot::Delete,
-                false => Slot::Put(StateValue::Slot(*value)),
-            });
+                false => Slot::Put(slot_word(value)),
+            };
+            slots.push((digest, tx, write));
         }
     }
     for (_, code) in &codes {
-        slots.push(match stored.next().expect("one value per key") {
+        writes.push(match stored.next().expect("one value per key") {
             None => Slot::Put(StateValue::Code((*code).clone())),
             Some(_) => Slot::Keep,
         });
     }
-    // Then the slots, whose keys depend on the generations just read.
-    let staged = match slot_keys.is_empty() {
-        true => staged,
-        false => {
-            let refs: Vec<&Digest> = slot_keys.iter().collect();
-            block_on(staged.expand(&refs, db)).map_err(backend)?.2
-        }
-    };
-    slots.append(&mut slot_writes);
     let metadata = Some(StateValue::Commit(height));
-    let batch = block_on(staged.merkleize(slots, Vec::new(), metadata, db, &mut QuarterFloor))
+    let batch = block_on(staged.merkleize(writes, Vec::new(), metadata, db, &mut QuarterFloor))
+        .map_err(backend)?;
+    Ok(((batch, tracked), slots))
+}
+
+/// Turns one block's slot writes into the storage table's merkleized batch, through the staged
+/// path (see [`stage_accounts`]).
+fn stage_slots<E: Runtime>(
+    db: &StorageDb<E>,
+    batch: Unmerkleized<StorageEncoding>,
+    slots: Vec<SlotWrite>,
+    height: Height,
+) -> Result<Merkleized<StorageEncoding>, StateError> {
+    let mut tracked = DigestMap::with_capacity_and_hasher(slots.len(), Default::default());
+    let mut keys = Vec::with_capacity(slots.len());
+    let mut writes = Vec::with_capacity(slots.len());
+    for (digest, tx, write) in slots {
+        tracked.insert(digest, tx);
+        keys.push(digest);
+        writes.push(write);
+    }
+    let refs: Vec<&Digest> = keys.iter().collect();
+    let (_, staged) = block_on(batch.stage(&refs, db)).map_err(backend)?;
+    let metadata = Some(height_word(height));
+    let batch = block_on(staged.merkleize(writes, Vec::new(), metadata, db, &mut QuarterFloor))
         .map_err(backend)?;
     Ok((batch, tracked))
 }
@@ -571,22 +728,31 @@ impl<E: Runtime> QmdbStore<E> {
         let key = StateKey::Account(*address);
         Record::from_stored(&key, self.get(&key)?)
     }
-}
 
-impl<E: Runtime> QmdbStore<E> {
+    async fn stored_record(&self, address: &Address) -> Result<Record, StateError> {
+        let key = StateKey::Account(*address);
+        let stored = self
+            .accounts
+            .db()?
+            .get(&key.digest())
+            .await
+            .map_err(backend)?;
+        Record::from_stored(&key, stored)
+    }
+
     /// Proofs of `address`'s account and of `slots`, against the root of the last commit.
     pub async fn prove(
         &self,
         address: &Address,
         slots: &[U256],
     ) -> Result<crate::StateProof, StateError> {
-        let db = self.db()?;
-        let key = StateKey::Account(*address);
-        let record = Record::from_stored(&key, db.get(&key.digest()).await.map_err(backend)?)?;
+        let (accounts, storage) = (self.accounts.db()?, self.storage.db()?);
+        let record = self.stored_record(address).await?;
         let account = match record.account {
             None => None,
             Some(account) => {
-                let proof = db.key_value_proof(key.digest()).await.map_err(backend)?;
+                let key = StateKey::Account(*address).digest();
+                let proof = accounts.key_value_proof(key).await.map_err(backend)?;
                 Some(crate::AccountProof {
                     nonce: alloy_primitives::U64::from(account.nonce),
                     balance: account.balance,
@@ -596,43 +762,41 @@ impl<E: Runtime> QmdbStore<E> {
                 })
             }
         };
-        let mut storage = Vec::with_capacity(slots.len());
+        let mut proven = Vec::with_capacity(slots.len());
         for slot in slots {
             let key = StateKey::Slot {
                 address: *address,
                 generation: record.generation,
                 slot: *slot,
-            };
+            }
+            .digest();
             let stored = match record.exists {
-                true => db.get(&key.digest()).await.map_err(backend)?,
+                true => storage.get(&key).await.map_err(backend)?,
                 false => None,
             };
-            let proven = match stored {
+            proven.push(match stored {
                 None => crate::SlotProof {
                     key: *slot,
                     value: U256::ZERO,
                     proof: None,
                 },
-                Some(StateValue::Slot(value)) => crate::SlotProof {
+                Some(word) => crate::SlotProof {
                     key: *slot,
-                    value,
+                    value: slot_value(&word),
                     proof: Some(crate::proof::encode(
-                        &db.key_value_proof(key.digest()).await.map_err(backend)?,
+                        &storage.key_value_proof(key).await.map_err(backend)?,
                     )),
                 },
-                Some(other) => return Err(corrupt(&key, &other)),
-            };
-            storage.push(proven);
+            });
         }
         Ok(crate::StateProof {
             address: *address,
+            table_roots: self.table_roots()?,
             account,
-            storage,
+            storage: proven,
         })
     }
-}
 
-impl<E: Runtime> QmdbStore<E> {
     /// The history of `address`'s account entry (`slot` = `None`) or of one of its storage
     /// slots, in every generation of its storage: the newest `limit` writes, oldest first, each
     /// proven against the root of the last commit. Writes whose operations were pruned
@@ -643,103 +807,144 @@ impl<E: Runtime> QmdbStore<E> {
         slot: Option<U256>,
         limit: usize,
     ) -> Result<History, StateError> {
-        let keys: Vec<StateKey> = match slot {
-            None => vec![StateKey::Account(*address)],
-            Some(slot) => {
+        let (entries, truncated) = match slot {
+            None => {
                 let key = StateKey::Account(*address);
-                let stored = self.db()?.get(&key.digest()).await.map_err(backend)?;
-                let generation = Record::from_stored(&key, stored)?.generation;
-                (0..=generation)
+                let found = find_writes(&self.accounts, &[key], limit).await?;
+                let mut entries = Vec::with_capacity(found.0.len());
+                for (key, found) in found.0 {
+                    entries.push(
+                        prove_write(&self.accounts, &found, |operation| {
+                            HistoryValue::from_account_operation(&key, operation)
+                        })
+                        .await?,
+                    );
+                }
+                (entries, found.1)
+            }
+            Some(slot) => {
+                let generation = self.stored_record(address).await?.generation;
+                let keys: Vec<StateKey> = (0..=generation)
                     .rev()
                     .map(|generation| StateKey::Slot {
                         address: *address,
                         generation,
                         slot,
                     })
-                    .collect()
+                    .collect();
+                let found = find_writes(&self.storage, &keys, limit).await?;
+                let mut entries = Vec::with_capacity(found.0.len());
+                for (key, found) in found.0 {
+                    entries.push(
+                        prove_write(&self.storage, &found, |operation| {
+                            HistoryValue::from_slot_operation(&key, operation)
+                        })
+                        .await?,
+                    );
+                }
+                (entries, found.1)
             }
         };
-        let retained_from = *self.db()?.bounds().start;
-        let mut found = Vec::new();
-        let mut truncated = false;
-        for key in keys {
-            let remaining = limit - found.len();
-            let records = self.history.records(&key.digest(), remaining + 1).await?;
-            for record in records {
-                let provable = record.block.start.saturating_sub(1) >= retained_from;
-                if found.len() == limit || !provable {
-                    truncated = true;
-                    break;
-                }
-                found.push((key, record));
-            }
-            if truncated {
-                break;
-            }
-        }
-        found.sort_by_key(|(_, found)| found.record.height);
-        let mut entries = Vec::with_capacity(found.len());
-        for (key, record) in found {
-            entries.push(self.prove_write(&key, &record).await?);
-        }
         Ok(History {
             address: *address,
             slot,
+            table_roots: self.table_roots()?,
             entries,
             truncated,
         })
     }
+}
 
-    /// One operation of the log with its range proof against the last commit's root.
-    async fn prove_operation(
-        &self,
-        location: u64,
-    ) -> Result<(OperationProof, Operation), StateError> {
-        let one = NonZeroU64::new(1).expect("non-zero");
-        let (proof, operations, chunks) = self
-            .db()?
-            .range_proof(Location::new(location), one)
-            .await
-            .map_err(backend)?;
-        let operation = operations.into_iter().next().ok_or_else(|| {
-            StateError::Backend(format!(
-                "no operation at location {location} of the state log"
-            ))
-        })?;
-        let encoded = OperationProof::encode(location, &proof, &operation, &chunks);
-        Ok((encoded, operation))
+/// The newest `limit` writes of `keys` (tried in order) in `table`, oldest first, and whether
+/// older ones exist (or were pruned) beyond them.
+async fn find_writes<E: Runtime, C, V>(
+    table: &Table<E, C, V>,
+    keys: &[StateKey],
+    limit: usize,
+) -> Result<(Vec<(StateKey, Found)>, bool), StateError>
+where
+    V: ValueEncoding,
+    C: Mutable<Item = table::Operation<V>>,
+    table::Operation<V>: Codec,
+{
+    let retained_from = table.retained()?.start;
+    let mut found = Vec::new();
+    let mut truncated = false;
+    for key in keys {
+        let remaining = limit - found.len();
+        let records = table
+            .history()
+            .records(&key.digest(), remaining + 1)
+            .await?;
+        for record in records {
+            let provable = record.block.start.saturating_sub(1) >= retained_from;
+            if found.len() == limit || !provable {
+                truncated = true;
+                break;
+            }
+            found.push((*key, record));
+        }
+        if truncated {
+            break;
+        }
     }
+    found.sort_by_key(|(_, found)| found.record.height);
+    Ok((found, truncated))
+}
 
-    async fn prove_write(
-        &self,
-        key: &StateKey,
-        found: &crate::history_index::Found,
-    ) -> Result<HistoryEntry, StateError> {
-        let (record, block) = (&found.record, &found.block);
-        let (write, operation) = self.prove_operation(record.location).await?;
-        let value = HistoryValue::from_operation(key, &operation).ok_or_else(|| {
-            StateError::Backend(format!(
-                "the history index points {key:?} at block {} to an operation that does not write it",
-                record.height
-            ))
-        })?;
-        let (commit, _) = self.prove_operation(block.end).await?;
-        let previous_commit = match block.start.checked_sub(1) {
-            None => None,
-            Some(location) => Some(self.prove_operation(location).await?.0),
-        };
-        Ok(HistoryEntry {
-            block_number: alloy_primitives::U64::from(record.height.get()),
-            transaction_index: record.tx.map(alloy_primitives::U64::from),
-            transaction_hash: None,
-            value,
-            proof: WriteProof {
-                previous_commit,
-                write,
-                commit,
-            },
-        })
-    }
+/// One operation of `table`'s log, encoded with its proof against the table's root.
+async fn prove_operation<E: Runtime, C, V>(
+    table: &Table<E, C, V>,
+    location: u64,
+) -> Result<(OperationProof, table::Operation<V>), StateError>
+where
+    V: ValueEncoding,
+    C: Mutable<Item = table::Operation<V>>,
+    table::Operation<V>: Codec,
+{
+    let (proof, operation, chunks) = table.prove_operation(location).await?;
+    Ok((
+        OperationProof::encode(location, &proof, &operation, &chunks),
+        operation,
+    ))
+}
+
+/// A write found by the index, with the proofs of it and of its block's bounds; `value` reads
+/// the written value from the operation (`None`: the operation does not write the key).
+async fn prove_write<E: Runtime, C, V>(
+    table: &Table<E, C, V>,
+    found: &Found,
+    value: impl FnOnce(&table::Operation<V>) -> Option<HistoryValue>,
+) -> Result<HistoryEntry, StateError>
+where
+    V: ValueEncoding,
+    C: Mutable<Item = table::Operation<V>>,
+    table::Operation<V>: Codec,
+{
+    let (record, block) = (&found.record, &found.block);
+    let (write, operation) = prove_operation(table, record.location).await?;
+    let value = value(&operation).ok_or_else(|| {
+        StateError::Backend(format!(
+            "the history index points a key at block {} to an operation that does not write it",
+            record.height
+        ))
+    })?;
+    let (commit, _) = prove_operation(table, block.end).await?;
+    let previous_commit = match block.start.checked_sub(1) {
+        None => None,
+        Some(location) => Some(prove_operation(table, location).await?.0),
+    };
+    Ok(HistoryEntry {
+        block_number: alloy_primitives::U64::from(record.height.get()),
+        transaction_index: record.tx.map(alloy_primitives::U64::from),
+        transaction_hash: None,
+        value,
+        proof: WriteProof {
+            previous_commit,
+            write,
+            commit,
+        },
+    })
 }
 
 impl<E: Runtime> StateReader for QmdbStore<E> {
@@ -757,11 +962,8 @@ impl<E: Runtime> StateReader for QmdbStore<E> {
             generation: record.generation,
             slot: *slot,
         };
-        match self.get(&key)? {
-            None => Ok(U256::ZERO),
-            Some(StateValue::Slot(value)) => Ok(value),
-            Some(other) => Err(corrupt(&key, &other)),
-        }
+        let stored = block_on(self.storage.db()?.get(&key.digest())).map_err(backend)?;
+        Ok(stored.map_or(U256::ZERO, |word| slot_value(&word)))
     }
 
     fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError> {
@@ -772,36 +974,6 @@ impl<E: Runtime> StateReader for QmdbStore<E> {
             Some(other) => Err(corrupt(&key, &other)),
         }
     }
-}
-
-/// Where in the log the block's tracked writes landed: the merkleized batch's operations are
-/// the block's writes (in the order given), then the floor walk's moves of older entries (not
-/// writes: their values are unchanged), then the commit.
-fn locate_writes(batch: &Batch, mut tracked: DigestMap<Option<u32>>) -> BlockWrites {
-    let (start, operations) = batch.operations();
-    let start = *start;
-    let end = start + operations.len() as u64 - 1;
-    assert!(
-        matches!(operations.last(), Some(Operation::CommitFloor(..))),
-        "a block's operations end with its commit"
-    );
-    let mut writes = Vec::with_capacity(tracked.len());
-    for (offset, operation) in operations.iter().enumerate() {
-        // Once every write is found, the rest are the floor walk's moves.
-        if tracked.is_empty() {
-            break;
-        }
-        let key = match operation {
-            Operation::Update(commonware_storage::qmdb::any::unordered::Update(key, _))
-            | Operation::Delete(key) => key,
-            Operation::CommitFloor(..) => continue,
-        };
-        // The first operation of a key is the block's write; a later one would be a move.
-        if let Some(tx) = tracked.remove(key) {
-            writes.push((*key, tx, start + offset as u64));
-        }
-    }
-    BlockWrites { writes, start, end }
 }
 
 /// The history index's own page cache, so that reading histories never evicts the state's pages.

@@ -219,12 +219,16 @@ fn tampered_histories_fail_with_the_reason() {
         let mut other_root = root;
         other_root.0.0[0] ^= 1;
         let err = history.verify(&other_root).unwrap_err();
-        assert!(matches!(err, ProofError::Mismatch { .. }), "{err}");
+        assert!(matches!(err, ProofError::TableRoots { .. }), "{err}");
         assert!(
-            err.to_string()
-                .contains("does not verify against state root"),
+            err.to_string().contains("do not hash to state root"),
             "{err}"
         );
+        // The storage table's root swapped for the accounts table's.
+        let mut swapped_roots = history.clone();
+        swapped_roots.table_roots.storage = history.table_roots.accounts;
+        let err = swapped_roots.verify(&root).unwrap_err();
+        assert!(matches!(err, ProofError::TableRoots { .. }), "{err}");
 
         // Damaged proof bytes: a flipped byte in the middle of a proof.
         let mut damaged = history.clone();
@@ -334,7 +338,7 @@ fn a_missing_or_damaged_history_index_is_refused_naming_it() {
         use commonware_runtime::Storage as _;
         // The blocks journal's files gone, its metadata left: damaged.
         context
-            .remove("history-state-history-blocks-blobs", None)
+            .remove("history-state-storage-history-blocks-blobs", None)
             .await
             .unwrap();
         let err = QmdbStore::open(context.child("second"), &config())
@@ -347,9 +351,9 @@ fn a_missing_or_damaged_history_index_is_refused_naming_it() {
 
         // Every history partition gone: the index covers nothing of the state.
         for partition in [
-            "history-state-history-blocks-metadata",
-            "history-state-history-writes-blobs",
-            "history-state-history-writes-metadata",
+            "history-state-storage-history-blocks-metadata",
+            "history-state-storage-history-writes-blobs",
+            "history-state-storage-history-writes-metadata",
         ] {
             let _ = context.remove(partition, None).await;
         }
@@ -358,7 +362,7 @@ fn a_missing_or_damaged_history_index_is_refused_naming_it() {
             .err()
             .expect("a state without its history index is refused");
         let message = err.to_string();
-        assert!(message.contains("-state-history-"), "{message}");
+        assert!(message.contains("-state-storage-history-"), "{message}");
         assert!(
             message.contains("covers 0 block(s) but the state has 36"),
             "{message}"

@@ -227,6 +227,62 @@ fn reopening_restores_height_root_and_contents_and_forgets_staged_blocks() {
     });
 }
 
+/// A crash after one table committed a block and before the other did: open cuts the table
+/// ahead back, so the store comes back at the older block, whole; the block then executes again
+/// to the same root, and its writes are listed once in the histories.
+#[test]
+fn a_crash_between_the_two_tables_commits_comes_back_at_the_older_block() {
+    use trellis_state::TableName;
+    for synced in [TableName::Storage, TableName::Accounts] {
+        deterministic::Runner::default().start(|context| async move {
+            // Block 2 writes an account and a slot, so both tables change.
+            let mut block = transfer(1, 999);
+            block.set_account(
+                addr(9),
+                Account {
+                    nonce: 2,
+                    balance: U256::ZERO,
+                    code_hash: trellis_state::EMPTY_CODE_HASH,
+                },
+            );
+            block.set_storage(addr(9), U256::from(1), U256::from(43));
+            let (committed, staged_root) = {
+                let mut store = QmdbStore::open(context.child("first"), &config())
+                    .await
+                    .unwrap();
+                commit_next(&mut store, &genesis()).await;
+                let root = commit_next(&mut store, &contract()).await;
+                let staged = store.stage(None, Height(2), &block).unwrap();
+                store.apply(&staged).await.unwrap();
+                store.sync_one_table(synced).await.unwrap();
+                ((Height(1), root), staged.root())
+            };
+            let mut store = QmdbStore::open(context.child("second"), &config())
+                .await
+                .unwrap();
+            assert_eq!(store.committed(), Some(committed), "{synced:?} synced");
+            assert_eq!(
+                store.storage(&addr(9), &U256::from(1)).unwrap(),
+                U256::from(42)
+            );
+            assert_eq!(store.account(&addr(9)).unwrap().unwrap().nonce, 1);
+            assert_eq!(commit_next(&mut store, &block).await, staged_root);
+            let slot = store
+                .history(&addr(9), Some(U256::from(1)), 10)
+                .await
+                .unwrap();
+            let heights: Vec<u64> = slot.entries.iter().map(|e| e.block_number.to()).collect();
+            assert_eq!(heights, [1, 2]);
+            slot.verify(&staged_root).unwrap();
+            drop(store);
+            let store = QmdbStore::open(context.child("third"), &config())
+                .await
+                .unwrap();
+            assert_eq!(store.committed(), Some((Height(2), staged_root)));
+        });
+    }
+}
+
 #[test]
 fn equal_histories_give_equal_roots() {
     deterministic::Runner::default().start(|context| async move {
@@ -324,15 +380,22 @@ fn proofs_verify_against_the_root_and_tampering_fails() {
         let mut address = proof.clone();
         address.address = addr(8);
         mismatch(address.verify(&root));
-        // A tampered root.
+        // A tampered root: the proof's table roots do not hash to it.
         let mut other_root = root;
         other_root.0.0[0] ^= 1;
-        mismatch(proof.verify(&other_root));
-        let message = proof.verify(&other_root).unwrap_err().to_string();
+        let err = proof.verify(&other_root).unwrap_err();
+        assert!(matches!(err, ProofError::TableRoots { .. }), "{err}");
         assert!(
-            message.contains("does not verify against state root"),
-            "{message}"
+            err.to_string().contains("do not hash to state root"),
+            "{err}"
         );
+        // A tampered table root.
+        let mut table_root = proof.clone();
+        table_root.table_roots.storage.0[0] ^= 1;
+        assert!(matches!(
+            table_root.verify(&root),
+            Err(ProofError::TableRoots { .. })
+        ));
         // Damaged proof bytes.
         let mut damaged = proof.clone();
         damaged.storage[0].proof = Some(Bytes::from_static(&[1, 2, 3]));
@@ -371,7 +434,13 @@ fn proofs_verify_against_the_root_and_tampering_fails() {
         );
         update.set_storage(addr(9), U256::from(1), U256::from(77));
         let new_root = commit_next(&mut store, &update).await;
-        mismatch(proof.verify(&new_root));
+        assert!(matches!(
+            proof.verify(&new_root),
+            Err(ProofError::TableRoots { .. })
+        ));
+        let mut stale = proof.clone();
+        stale.table_roots = store.table_roots().unwrap();
+        mismatch(stale.verify(&new_root));
         store
             .prove(&addr(9), &[U256::from(1)])
             .await
@@ -405,7 +474,8 @@ fn history_is_kept_by_default_and_pruned_only_when_configured() {
                 store.account(&addr(2)).unwrap().unwrap().balance,
                 U256::from(59 * 2)
             );
-            first_retained.push(store.retained_operations().unwrap().start);
+            // Only accounts are written: their table is the one pruned.
+            first_retained.push(store.retained_operations().unwrap().0.start);
         }
         assert_eq!(first_retained[0], 0, "keep-all retains every operation");
         assert!(first_retained[1] > 0, "old operations were pruned");
@@ -446,16 +516,17 @@ fn protocol_blocks() -> Vec<ChangeSet> {
 }
 
 /// The state root is part of the protocol: every validator must derive the same one, in every
-/// release. These roots were computed when the layout was introduced; a change in the layout or
-/// in how blocks are written to QMDB shows here, and must then be a deliberate protocol change.
+/// release. These roots were computed when the layout was introduced (layout 2: accounts and
+/// storage in two tables); a change in the layout or in how blocks are written to QMDB shows
+/// here, and must then be a deliberate protocol change.
 #[test]
 fn roots_of_known_blocks_are_stable() {
     const ROOTS: [&str; 5] = [
-        "0x82fd1d7a1311401fc9c49681b6847fb03c032ca329d96553367dcde51cd73f9e",
-        "0x93c6a5aa69e99d7b8c0c62ecc521b1cc54026528322aa91f47d3fde993261b9e",
-        "0xf52ac4c019005302b729da50b0a3d59d801b97d91ec731519fc552e2f662c26d",
-        "0x325b6ee8002fd5170678e7ad178d6ca0dc6e73d5ee44c64a2461a73ce3fcb6e9",
-        "0x920906124ea315d7cd820f9c7cf96d791db2039ed7b6993a5bddca2c225836c6",
+        "0x1b8d91f0a412b9173361aff80234495d25268ce20fdcd5a56e26162e697401cc",
+        "0x714e42d47df33ad798826d390820a0fe09d964ad55038818f3ba4b8905ac8053",
+        "0x679a2beffc3500c31897ed2eaffa01e7d932679c35c52aaec064776bd5d1b8c1",
+        "0x8aaccfdf71f674d38b5b84cb74ca8beec01a1d492088b340caae2e9af0495aa8",
+        "0x43059c9b461c4ec7a789955ae66a139ab07f070f6d9921893172d66e24e8e2fe",
     ];
     deterministic::Runner::default().start(|context| async move {
         let mut store = QmdbStore::open(context.child("state"), &config())

@@ -1,0 +1,235 @@
+//! [`Table`]: one QMDB `current` database of the state (unordered keys) with its history index,
+//! and what the store does the same way to each: apply a block's batch, make it durable, prune,
+//! prove an operation of its log.
+//!
+//! The state is two tables (see [`crate::qmdb`]): *accounts* (variable-size values) and
+//! *storage* (32-byte slot values). QMDB gives both one database type, generic over the log's
+//! journal and the value encoding, which is what this type is generic over.
+
+use crate::history_index::{BlockWrites, HistoryIndex};
+use crate::{StateError, qmdb::Runtime};
+use commonware_codec::Codec;
+use commonware_cryptography::{Sha256, sha256::Digest};
+use commonware_parallel::Sequential;
+use commonware_storage::{
+    index::unordered::Index,
+    journal::contiguous::Mutable,
+    merkle::Location,
+    mmr,
+    qmdb::{
+        any::{
+            ValueEncoding,
+            unordered::{Operation as UnorderedOperation, Update},
+        },
+        current::{self, batch::MerkleizedBatch, proof::RangeProof},
+    },
+    translator::EightCap,
+};
+use std::{collections::VecDeque, num::NonZeroU64, sync::Arc};
+use trellis_types::Height;
+
+/// Bytes of one bitmap chunk of the `current` database (256 operations per chunk).
+pub(crate) const CHUNK: usize = 32;
+
+pub(crate) type Family = mmr::Family;
+/// A state database whose log is journal `C` of operations on values encoded by `V`.
+pub(crate) type Db<E, C, V> = current::unordered::db::Db<
+    Family,
+    E,
+    C,
+    Digest,
+    V,
+    Index<EightCap, Location<Family>>,
+    Sha256,
+    CHUNK,
+    Sequential,
+>;
+/// One operation of a table's log.
+pub(crate) type Operation<V> = UnorderedOperation<Family, Digest, V>;
+/// A block's merkleized batch of one table.
+pub(crate) type Batch<V> = MerkleizedBatch<Family, Digest, Update<Digest, V>, CHUNK, Sequential>;
+/// A range proof of operations of a table's log.
+pub(crate) type OperationsProof = RangeProof<Family, Digest>;
+
+fn backend<T: std::fmt::Display>(error: T) -> StateError {
+    StateError::Backend(error.to_string())
+}
+
+/// One state database and the index of the writes in its log.
+pub(crate) struct Table<E: Runtime, C, V>
+where
+    V: ValueEncoding,
+    C: Mutable<Item = Operation<V>>,
+    Operation<V>: Codec,
+{
+    /// `None` only while a write is under way, or after one failed (then every call errs).
+    db: Option<Db<E, C, V>>,
+    history: HistoryIndex<E>,
+    /// Where each recent commit ended in the log (since this process started), oldest first:
+    /// what pruning by blocks translates into log locations with.
+    commit_ends: VecDeque<(Height, u64)>,
+    /// The table's partitions' prefix, for messages.
+    name: String,
+}
+
+impl<E: Runtime, C, V> Table<E, C, V>
+where
+    V: ValueEncoding,
+    C: Mutable<Item = Operation<V>>,
+    Operation<V>: Codec,
+{
+    pub fn new(db: Db<E, C, V>, history: HistoryIndex<E>, name: String) -> Self {
+        Self {
+            db: Some(db),
+            history,
+            commit_ends: VecDeque::new(),
+            name,
+        }
+    }
+
+    pub fn db(&self) -> Result<&Db<E, C, V>, StateError> {
+        self.db.as_ref().ok_or_else(|| {
+            StateError::Backend(format!(
+                "the state table '{}' failed during an earlier commit; restart the node",
+                self.name
+            ))
+        })
+    }
+
+    pub fn history(&self) -> &HistoryIndex<E> {
+        &self.history
+    }
+
+    fn take(&mut self) -> Result<Db<E, C, V>, StateError> {
+        self.db()?;
+        Ok(self.db.take().expect("checked above"))
+    }
+
+    /// Checks that `batch` applies to the table as it is.
+    pub fn validate(&self, batch: &Batch<V>) -> Result<(), StateError> {
+        self.db()?.validate_batch(batch).map_err(backend)
+    }
+
+    /// Records the block's writes in the index and makes them durable, while the batch is
+    /// applied (appended to the log's buffers, published to readers). Returns the new root.
+    ///
+    /// The index is durable before the table's commit is (a crash in between makes the node
+    /// execute this block again, and open cuts the index back; see `history_index`).
+    pub async fn apply(
+        &mut self,
+        height: Height,
+        batch: &Arc<Batch<V>>,
+        writes: &BlockWrites,
+    ) -> Result<Digest, StateError> {
+        self.validate(batch)?;
+        self.history.record(height, writes).await?;
+        let db = self.take()?;
+        let (indexed, applied) =
+            futures::join!(self.history.commit(), db.apply_batch(batch.clone()));
+        indexed?;
+        let db = applied.map_err(backend)?;
+        let root = db.root();
+        self.db = Some(db);
+        Ok(root)
+    }
+
+    /// Makes every applied batch durable.
+    pub async fn commit(&mut self) -> Result<(), StateError> {
+        let db = self.take()?;
+        self.db = Some(db.commit().await.map_err(backend)?);
+        Ok(())
+    }
+
+    /// The log's retained operations, `[first, end)`: pruning moves `first` up.
+    pub fn retained(&self) -> Result<std::ops::Range<u64>, StateError> {
+        let bounds = self.db()?.bounds();
+        Ok(*bounds.start..*bounds.end)
+    }
+
+    /// Prunes operations of blocks older than the last `keep` commits (the newest is `height`),
+    /// as far as QMDB allows (only wholly inactive log sections go).
+    pub async fn prune(&mut self, keep: u64, height: Height) -> Result<(), StateError> {
+        let end = *self.db()?.bounds().end;
+        self.commit_ends.push_back((height, end));
+        let oldest_kept = height.get().saturating_sub(keep);
+        let mut prune_to = None;
+        while let Some(&(h, end)) = self.commit_ends.front() {
+            if h.get() > oldest_kept {
+                break;
+            }
+            prune_to = Some(end);
+            self.commit_ends.pop_front();
+        }
+        let Some(prune_to) = prune_to else {
+            return Ok(());
+        };
+        let db = self.db()?;
+        let target = Location::new(prune_to).min(db.sync_boundary());
+        if target <= db.bounds().start {
+            return Ok(());
+        }
+        let db = self.take()?;
+        self.db = Some(db.prune(target).await.map_err(backend)?);
+        Ok(())
+    }
+
+    /// One operation of the log with its range proof (and bitmap chunks) against the table's
+    /// root.
+    pub async fn prove_operation(
+        &self,
+        location: u64,
+    ) -> Result<(OperationsProof, Operation<V>, Vec<[u8; CHUNK]>), StateError> {
+        let one = NonZeroU64::new(1).expect("non-zero");
+        let (proof, operations, chunks) = self
+            .db()?
+            .range_proof(Location::new(location), one)
+            .await
+            .map_err(backend)?;
+        let operation = operations.into_iter().next().ok_or_else(|| {
+            StateError::Backend(format!(
+                "no operation at location {location} of the log of '{}'",
+                self.name
+            ))
+        })?;
+        Ok((proof, operation, chunks))
+    }
+}
+
+/// Where in the table's log the block's tracked writes landed: the merkleized batch's operations
+/// are the block's writes (in the order given), then the floor walk's moves of older entries
+/// (not writes: their values are unchanged), then the commit.
+pub(crate) fn locate_writes<V: ValueEncoding>(
+    batch: &Batch<V>,
+    mut tracked: crate::entry::DigestMap<Option<u32>>,
+) -> BlockWrites
+where
+    Operation<V>: Codec,
+{
+    let (start, operations) = batch.operations();
+    let start = *start;
+    let end = start + operations.len() as u64 - 1;
+    assert!(
+        matches!(operations.last(), Some(UnorderedOperation::CommitFloor(..))),
+        "a block's operations end with its commit"
+    );
+    let mut writes = Vec::with_capacity(tracked.len());
+    for (offset, operation) in operations.iter().enumerate() {
+        // Once every write is found, the rest are the floor walk's moves.
+        if tracked.is_empty() {
+            break;
+        }
+        let key = match operation {
+            UnorderedOperation::Update(commonware_storage::qmdb::any::unordered::Update(
+                key,
+                _,
+            ))
+            | UnorderedOperation::Delete(key) => key,
+            UnorderedOperation::CommitFloor(..) => continue,
+        };
+        // The first operation of a key is the block's write; a later one would be a move.
+        if let Some(tx) = tracked.remove(key) {
+            writes.push((*key, tx, start + offset as u64));
+        }
+    }
+    BlockWrites { writes, start, end }
+}
