@@ -43,7 +43,7 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
     );
     if let (Some(rate), Some(cpu)) = (report.updates_per_cpu_second(), report.blocks_cpu) {
         println!(
-            "per CPU second: {rate:.0} committed slot updates (all threads of the process used {:.0} ms of CPU over those blocks, which took {:.0} ms)",
+            "per CPU second: {rate:.0} committed slot updates (all threads of the process used {:.0} ms of CPU staging, applying and syncing those blocks, which took {:.0} ms)",
             cpu.as_secs_f64() * 1e3,
             report
                 .blocks

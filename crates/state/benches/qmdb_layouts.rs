@@ -165,6 +165,15 @@ impl Measured {
     }
 }
 
+/// `total` plus the process's CPU time since `before` (picking a block's keys, the workload's
+/// part, is left out of the measured CPU).
+fn add_cpu_since(total: Option<Duration>, before: Option<Duration>) -> Option<Duration> {
+    let spent = process_cpu()
+        .zip(before)
+        .map(|(now, b)| now.saturating_sub(b));
+    total.zip(spent).map(|(total, spent)| total + spent)
+}
+
 /// Writes `value(i, round)` under each key of `keys`, merkleizes, applies and commits.
 macro_rules! commit {
     ($db:ident, $keys:expr, $value:expr, $metadata:expr) => {{
@@ -207,19 +216,18 @@ macro_rules! measure {
         }
         let mut random = Random(42);
         let mut blocks = Vec::with_capacity(BLOCKS);
-        let before = process_cpu();
+        let mut cpu = Some(Duration::ZERO);
         for _ in 0..BLOCKS {
             let mut picked = std::collections::BTreeSet::new();
             while (picked.len() as u64) < UPDATES {
                 picked.insert(random.next_u64() % keys);
             }
+            let before = process_cpu();
             let start = Instant::now();
             $commit!($db, picked.into_iter(), $value, $metadata);
             blocks.push(start.elapsed());
+            cpu = add_cpu_since(cpu, before);
         }
-        let cpu = process_cpu()
-            .zip(before)
-            .map(|(after, before)| after.saturating_sub(before));
         Measured { blocks, cpu }
     }};
 }
@@ -266,12 +274,13 @@ async fn split<
     }
     let mut random = Random(42);
     let mut blocks = Vec::with_capacity(BLOCKS);
-    let before = process_cpu();
+    let mut cpu = Some(Duration::ZERO);
     for round in 0..BLOCKS as u64 {
         let mut picked = std::collections::BTreeSet::new();
         while (picked.len() as u64) < UPDATES {
             picked.insert(random.next_u64() % half);
         }
+        let before = process_cpu();
         let start = Instant::now();
         commit!(
             accounts,
@@ -281,10 +290,8 @@ async fn split<
         );
         commit_staged!(storage, picked.into_iter(), |i: u64| key(i ^ round), None);
         blocks.push(start.elapsed());
+        cpu = add_cpu_since(cpu, before);
     }
-    let cpu = process_cpu()
-        .zip(before)
-        .map(|(after, before)| after.saturating_sub(before));
     Measured { blocks, cpu }
 }
 

@@ -39,9 +39,10 @@ pub struct BenchReport {
     pub populate: Duration,
     /// Each measured block: staging (writes, merkleization) plus the durable commit.
     pub blocks: Vec<Duration>,
-    /// CPU time the whole process used over the measured blocks (every thread, user and
-    /// system), where the platform reports it (Linux): the work the blocks cost, wherever the
-    /// runtime ran it.
+    /// CPU time the whole process used while the measured blocks were staged, applied and
+    /// synced (every thread, user and system; building each block's change set, the workload's
+    /// part, is left out), where the platform reports it: the work the blocks cost, wherever
+    /// the runtime ran it.
     pub blocks_cpu: Option<Duration>,
     pub updates_per_block: usize,
     /// Generating proofs of `proofs` slots (each with its account's proof).
@@ -157,7 +158,7 @@ pub async fn run<E: Runtime>(
 
     let mut random = Random(42);
     let mut blocks = Vec::with_capacity(config.blocks);
-    let cpu_before = process_cpu();
+    let mut blocks_cpu = Some(Duration::ZERO);
     for block in 0..config.blocks {
         let mut changes = ChangeSet::new();
         changes.set_account(token(), token_account());
@@ -169,6 +170,7 @@ pub async fn run<E: Runtime>(
             let i = random.next_u64() % config.accounts;
             changes.set_storage(token(), U256::from(i), U256::from(random.next_u64()));
         }
+        let cpu_before = process_cpu();
         let start = Instant::now();
         let staged = store.stage(None, store.next_height(), &changes)?;
         let staged_at = start.elapsed();
@@ -176,6 +178,10 @@ pub async fn run<E: Runtime>(
         let applied_at = start.elapsed();
         store.sync().await?;
         blocks.push(start.elapsed());
+        let cpu = process_cpu()
+            .zip(cpu_before)
+            .map(|(a, b)| a.saturating_sub(b));
+        blocks_cpu = blocks_cpu.zip(cpu).map(|(sum, cpu)| sum + cpu);
         progress(&format!(
             "block {}: staged (writes, merkleize) {staged_at:?}, applied {:?}, synced {:?}",
             block + 1,
@@ -183,9 +189,6 @@ pub async fn run<E: Runtime>(
             blocks[block] - applied_at
         ));
     }
-    let blocks_cpu = process_cpu()
-        .zip(cpu_before)
-        .map(|(after, before)| after.saturating_sub(before));
     let root = store.committed().expect("committed above").1;
     let holders: Vec<U256> = (0..config.proofs)
         .map(|_| U256::from(random.next_u64() % config.accounts))
@@ -246,18 +249,11 @@ pub async fn run<E: Runtime>(
     })
 }
 
-/// The CPU time this process has used so far, all threads, user and system: fields 14 and 15
-/// of `/proc/self/stat`, in clock ticks (100 per second on Linux). `None` elsewhere.
+/// The CPU time this process has used so far, all threads (`CLOCK_PROCESS_CPUTIME_ID`, ns
+/// resolution). `None` where the platform has no such clock.
 pub fn process_cpu() -> Option<Duration> {
-    const TICKS_PER_SECOND: u64 = 100;
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // `after_name` starts at field 3, so fields 14 and 15 are at indices 11 and 12.
-    let user: u64 = fields.get(11)?.parse().ok()?;
-    let system: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_millis(
-        (user + system) * 1_000 / TICKS_PER_SECOND,
-    ))
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let seconds = u64::try_from(now.tv_sec).ok()?;
+    let nanos = u32::try_from(now.tv_nsec).ok()?;
+    Some(Duration::new(seconds, nanos))
 }

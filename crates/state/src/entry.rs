@@ -3,7 +3,10 @@
 //! Every entry's key is the SHA-256 of a domain separator, a kind tag and the entry's identity,
 //! so keys are spread uniformly whatever addresses or slot numbers a contract picks (the store's
 //! in-memory index buckets keys by their first bytes). A verifier who knows the address and slot
-//! recomputes the key; nothing else about the layout needs trusting.
+//! recomputes the key; nothing else about the layout needs trusting. A slot key's preimage is
+//! one 64-byte block for the account's storage generation (domain, tag, address, generation,
+//! zero padding) followed by the slot, so the SHA-256 state after that block is computed once
+//! per account and each slot key costs one compression ([`SlotKeys`]).
 //!
 //! | entry | table | identity | value |
 //! |---|---|---|---|
@@ -66,18 +69,43 @@ impl StateKey {
                 address,
                 generation,
                 slot,
-            } => {
-                hasher.update(&[2]);
-                hasher.update(address.as_slice());
-                hasher.update(&generation.to_be_bytes());
-                hasher.update(&slot.to_be_bytes::<32>());
-            }
+            } => return SlotKeys::new(address, *generation).key(slot),
             Self::Code(hash) => {
                 hasher.update(&[3]);
                 hasher.update(hash.as_slice());
             }
         }
         hasher.finalize().1
+    }
+}
+
+/// The keys of the slots of one generation of an account's storage: the SHA-256 state after
+/// their common first block, from which each key takes one more compression.
+#[derive(Clone)]
+pub struct SlotKeys {
+    prefix: sha2::Sha256,
+}
+
+impl SlotKeys {
+    pub fn new(address: &Address, generation: u64) -> Self {
+        use sha2::Digest as _;
+        let mut block = [0u8; 64];
+        block[..KEY_DOMAIN.len()].copy_from_slice(KEY_DOMAIN);
+        let tag = KEY_DOMAIN.len();
+        block[tag] = 2;
+        block[tag + 1..tag + 21].copy_from_slice(address.as_slice());
+        block[tag + 21..tag + 29].copy_from_slice(&generation.to_be_bytes());
+        let mut prefix = sha2::Sha256::new();
+        prefix.update(block);
+        Self { prefix }
+    }
+
+    /// The store's key of `slot`.
+    pub fn key(&self, slot: &U256) -> Digest {
+        use sha2::Digest as _;
+        let mut hasher = self.prefix.clone();
+        hasher.update(slot.to_be_bytes::<32>());
+        Digest(hasher.finalize().into())
     }
 }
 
@@ -238,6 +266,24 @@ mod tests {
         let height = Height(1 << 40);
         assert_eq!(word_height(&height_word(height)), Some(height));
         assert_eq!(word_height(&[0xff; 32]), None);
+    }
+
+    #[test]
+    fn a_slot_key_hashes_its_padded_account_block_then_the_slot() {
+        let (address, generation, slot) = (Address::repeat_byte(7), 3u64, U256::from(99));
+        let mut preimage = Vec::new();
+        preimage.extend_from_slice(KEY_DOMAIN);
+        preimage.push(2);
+        preimage.extend_from_slice(address.as_slice());
+        preimage.extend_from_slice(&generation.to_be_bytes());
+        preimage.resize(64, 0);
+        preimage.extend_from_slice(&slot.to_be_bytes::<32>());
+        let key = StateKey::Slot {
+            address,
+            generation,
+            slot,
+        };
+        assert_eq!(key.digest(), Sha256::hash(&[&preimage]));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use commonware_utils::sequence::U64;
 
 /// The layout this release reads and writes: two QMDB `current` databases, accounts (accounts,
 /// retired accounts, code: variable-size values) and storage (slots: 32-byte values), keys
-/// under `trellis.state.v1`, the state root over both (`trellis.state-root.v2`). Layout 1 held
+/// under `trellis.state.v1` (a slot's over a padded 64-byte account block, see
+/// [`crate::entry`]), the state root over both (`trellis.state-root.v2`). Layout 1 held
 /// everything in one database.
 pub(crate) const LAYOUT: u64 = 2;
 const KEY: u64 = 0;

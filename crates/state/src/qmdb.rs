@@ -32,7 +32,9 @@ use crate::roots::TableRoots;
 use crate::table::{self, Batch, CHUNK, Family, Table, locate_writes};
 use crate::{
     Account, ChangeSet, StateError, StateReader, StateStore,
-    entry::{DigestMap, SlotWord, StateKey, StateValue, height_word, slot_value, slot_word},
+    entry::{
+        DigestMap, SlotKeys, SlotWord, StateKey, StateValue, height_word, slot_value, slot_word,
+    },
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
 use commonware_codec::Codec;
@@ -634,17 +636,13 @@ fn stage_accounts<E: Runtime>(
         }));
         // Both maps are in slot order: walk them together rather than look each slot up.
         let mut written_by = change.slots_written_by.iter().peekable();
+        let slot_keys = SlotKeys::new(address, generation);
         for (slot, value) in &change.storage {
             while written_by.next_if(|(other, _)| *other < slot).is_some() {}
             let tx = written_by
                 .next_if(|(other, _)| *other == slot)
                 .map(|(_, tx)| *tx);
-            let digest = StateKey::Slot {
-                address: **address,
-                generation,
-                slot: *slot,
-            }
-            .digest();
+            let digest = slot_keys.key(slot);
             let write = match value.is_zero() {
                 true => Slot::Delete,
                 false => Slot::Put(slot_word(value)),

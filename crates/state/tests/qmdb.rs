@@ -517,16 +517,16 @@ fn protocol_blocks() -> Vec<ChangeSet> {
 
 /// The state root is part of the protocol: every validator must derive the same one, in every
 /// release. These roots were computed when the layout was introduced (layout 2: accounts and
-/// storage in two tables); a change in the layout or in how blocks are written to QMDB shows
+/// storage in two tables, slot keys over a padded account block); a change in the layout or in how blocks are written to QMDB shows
 /// here, and must then be a deliberate protocol change.
 #[test]
 fn roots_of_known_blocks_are_stable() {
     const ROOTS: [&str; 5] = [
         "0x1b8d91f0a412b9173361aff80234495d25268ce20fdcd5a56e26162e697401cc",
-        "0x714e42d47df33ad798826d390820a0fe09d964ad55038818f3ba4b8905ac8053",
-        "0x679a2beffc3500c31897ed2eaffa01e7d932679c35c52aaec064776bd5d1b8c1",
-        "0x8aaccfdf71f674d38b5b84cb74ca8beec01a1d492088b340caae2e9af0495aa8",
-        "0x43059c9b461c4ec7a789955ae66a139ab07f070f6d9921893172d66e24e8e2fe",
+        "0x9a97d2d44d36d56f1be892fc336e57fcf902f2de2402a7cfa84b4c5f1135b65e",
+        "0xea0521f225c6b6e5fbdecf08b1da26d0a9602ed699aa9bfcf8050e9af002fdf6",
+        "0xc3b54141b3c5734014e1e88338fa8eb8f9474afc76e03bcfba237e031d7298ef",
+        "0x943ab6e777df562f77e3edeca5f55d0ee8a6051c0f4e529b4f88069e10a2efd8",
     ];
     deterministic::Runner::default().start(|context| async move {
         let mut store = QmdbStore::open(context.child("state"), &config())
