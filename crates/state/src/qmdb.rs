@@ -283,38 +283,146 @@ fn corrupt(key: &StateKey, value: &StateValue) -> StateError {
     ))
 }
 
-/// The block the accounts table's last commit holds, if any.
-async fn accounts_height<E: Runtime>(db: &AccountsDb<E>) -> Result<Option<Height>, String> {
-    match db.get_metadata().await.map_err(|e| e.to_string())? {
-        None => Ok(None),
-        Some(StateValue::Commit(height)) => Ok(Some(height)),
-        Some(other) => Err(format!(
-            "the accounts table's last commit carries a {} value",
-            other.kind()
-        )),
+/// How the store opens each of its tables: at its latest commit, or cut back to an earlier one.
+trait OpenTable<E: Runtime>: Sized {
+    /// Opens the table at its latest commit, or at the latest one within `size` operations.
+    async fn init(
+        context: E,
+        config: &QmdbConfig,
+        cache: &CacheRef,
+        size: Option<Location<Family>>,
+    ) -> Result<Self, String>;
+
+    /// The block the table's last commit holds, if any.
+    async fn height(&self) -> Result<Option<Height>, String>;
+}
+
+impl<E: Runtime> OpenTable<E> for AccountsDb<E> {
+    async fn init(
+        context: E,
+        config: &QmdbConfig,
+        cache: &CacheRef,
+        size: Option<Location<Family>>,
+    ) -> Result<Self, String> {
+        let init = Self::init(context, config.accounts(cache), size);
+        init.await.map_err(|e| e.to_string())
+    }
+
+    async fn height(&self) -> Result<Option<Height>, String> {
+        match self.get_metadata().await.map_err(|e| e.to_string())? {
+            None => Ok(None),
+            Some(StateValue::Commit(height)) => Ok(Some(height)),
+            Some(other) => Err(format!("its last commit carries a {} value", other.kind())),
+        }
     }
 }
 
-/// The block the storage table's last commit holds, if any.
-async fn storage_height<E: Runtime>(db: &StorageDb<E>) -> Result<Option<Height>, String> {
-    match db.get_metadata().await.map_err(|e| e.to_string())? {
-        None => Ok(None),
-        Some(word) => crate::entry::word_height(&word)
-            .map(Some)
-            .ok_or_else(|| "the storage table's last commit carries no block height".to_string()),
+impl<E: Runtime> OpenTable<E> for StorageDb<E> {
+    async fn init(
+        context: E,
+        config: &QmdbConfig,
+        cache: &CacheRef,
+        size: Option<Location<Family>>,
+    ) -> Result<Self, String> {
+        let init = Self::init(context, config.storage(cache), size);
+        init.await.map_err(|e| e.to_string())
+    }
+
+    async fn height(&self) -> Result<Option<Height>, String> {
+        match self.get_metadata().await.map_err(|e| e.to_string())? {
+            None => Ok(None),
+            Some(word) => crate::entry::word_height(&word)
+                .map(Some)
+                .ok_or_else(|| "its last commit carries no block height".to_string()),
+        }
     }
 }
 
-/// The size of a table's log once it is cut back to block `height`'s commit (`None`: to the
-/// empty table's first commit).
-async fn log_size_at<E: Runtime>(
-    history: &HistoryIndex<E>,
+/// The names of one table's runtime contexts (labels are static) and partitions.
+struct TableLabels {
+    table: &'static str,
+    history: &'static str,
+    cut: &'static str,
+}
+
+const ACCOUNTS: TableLabels = TableLabels {
+    table: "accounts",
+    history: "accounts_history",
+    cut: "accounts_cut",
+};
+const STORAGE: TableLabels = TableLabels {
+    table: "storage",
+    history: "storage_history",
+    cut: "storage_cut",
+};
+
+/// One table as opened, before it is reconciled with the other.
+struct Opened<'a, E: Runtime, D> {
+    db: D,
     height: Option<Height>,
-) -> Result<Location<Family>, StateError> {
-    Ok(Location::new(match height {
-        None => 1,
-        Some(height) => history.block(height).await?.end + 1,
-    }))
+    /// The table's partitions' prefix.
+    name: String,
+    labels: &'static TableLabels,
+    context: &'a E,
+    config: &'a QmdbConfig,
+    cache: &'a CacheRef,
+}
+
+impl<'a, E: Runtime, D: OpenTable<E>> Opened<'a, E, D> {
+    async fn open(
+        context: &'a E,
+        labels: &'static TableLabels,
+        config: &'a QmdbConfig,
+        cache: &'a CacheRef,
+    ) -> Result<Self, String> {
+        let name = config.table(labels.table);
+        let named = |e: String| format!("'{name}': {e}");
+        let db = D::init(context.child(labels.table), config, cache, None)
+            .await
+            .map_err(named)?;
+        let height = db.height().await.map_err(named)?;
+        Ok(Self {
+            db,
+            height,
+            name,
+            labels,
+            context,
+            config,
+            cache,
+        })
+    }
+
+    /// The table with its history index, at block `height` (`None`: empty): cut back to it if
+    /// a crash between the two tables' commits left this one ahead.
+    async fn reconcile(self, height: Option<Height>) -> Result<(D, HistoryIndex<E>), String> {
+        let name = self.name.clone();
+        let history = HistoryIndex::open(
+            self.context.child(self.labels.history),
+            &name,
+            history_cache(),
+            height,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if self.height == height {
+            return Ok((self.db, history));
+        }
+        // The log up to the commit of block `height` (the empty table's first commit: 1).
+        let size = match height {
+            None => 1,
+            Some(height) => history.block(height).await.map_err(|e| e.to_string())?.end + 1,
+        };
+        let cut = |e: String| format!("'{name}' cut back to block {height:?}: {e}");
+        drop(self.db);
+        let context = self.context.child(self.labels.cut);
+        let db = D::init(context, self.config, self.cache, Some(Location::new(size)))
+            .await
+            .map_err(cut)?;
+        match db.height().await.map_err(cut)? {
+            now if now == height => Ok((db, history)),
+            now => Err(cut(format!("it holds block {now:?} instead"))),
+        }
+    }
 }
 
 impl<E: Runtime> QmdbStore<E> {
@@ -331,81 +439,22 @@ impl<E: Runtime> QmdbStore<E> {
             .map_err(opening)?;
         let recorded = layout.check().map_err(opening)?;
         let cache = config.page_cache();
-        let (accounts_name, storage_name) = (config.table("accounts"), config.table("storage"));
-        let mut accounts =
-            AccountsDb::init(context.child("accounts"), config.accounts(&cache), None)
-                .await
-                .map_err(|e| opening(format!("'{accounts_name}': {e}")))?;
-        let mut storage = StorageDb::init(context.child("storage"), config.storage(&cache), None)
+        let accounts = Opened::<E, AccountsDb<E>>::open(&context, &ACCOUNTS, config, &cache)
             .await
-            .map_err(|e| opening(format!("'{storage_name}': {e}")))?;
-        let accounts_at = accounts_height(&accounts).await.map_err(opening)?;
-        let storage_at = storage_height(&storage).await.map_err(opening)?;
+            .map_err(opening)?;
+        let storage = Opened::<E, StorageDb<E>>::open(&context, &STORAGE, config, &cache)
+            .await
+            .map_err(opening)?;
+        let holds_state = accounts.height.is_some() || storage.height.is_some();
         layout
-            .settle(recorded, accounts_at.is_some() || storage_at.is_some())
+            .settle(recorded, holds_state)
             .await
             .map_err(opening)?;
         // `None` (nothing committed) orders first: the tables agree on the older block.
-        let height = accounts_at.min(storage_at);
-        let accounts_history = HistoryIndex::open(
-            context.child("accounts_history"),
-            &accounts_name,
-            history_cache(),
-            height,
-        )
-        .await
-        .map_err(|e| opening(e.to_string()))?;
-        let storage_history = HistoryIndex::open(
-            context.child("storage_history"),
-            &storage_name,
-            history_cache(),
-            height,
-        )
-        .await
-        .map_err(|e| opening(e.to_string()))?;
-        // A crash between the two tables' commits left one a block ahead: cut it back.
-        if accounts_at > height {
-            let size = log_size_at(&accounts_history, height).await?;
-            drop(accounts);
-            accounts = AccountsDb::init(
-                context.child("accounts_cut"),
-                config.accounts(&cache),
-                Some(size),
-            )
-            .await
-            .map_err(|e| {
-                opening(format!(
-                    "'{accounts_name}' cut back to block {height:?}: {e}"
-                ))
-            })?;
-            let now = accounts_height(&accounts).await.map_err(opening)?;
-            if now != height {
-                return Err(opening(format!(
-                    "'{accounts_name}' cut back to {now:?}, not to block {height:?}"
-                )));
-            }
-        }
-        if storage_at > height {
-            let size = log_size_at(&storage_history, height).await?;
-            drop(storage);
-            storage = StorageDb::init(
-                context.child("storage_cut"),
-                config.storage(&cache),
-                Some(size),
-            )
-            .await
-            .map_err(|e| {
-                opening(format!(
-                    "'{storage_name}' cut back to block {height:?}: {e}"
-                ))
-            })?;
-            let now = storage_height(&storage).await.map_err(opening)?;
-            if now != height {
-                return Err(opening(format!(
-                    "'{storage_name}' cut back to {now:?}, not to block {height:?}"
-                )));
-            }
-        }
+        let height = accounts.height.min(storage.height);
+        let (accounts_name, storage_name) = (accounts.name.clone(), storage.name.clone());
+        let (accounts, accounts_history) = accounts.reconcile(height).await.map_err(opening)?;
+        let (storage, storage_history) = storage.reconcile(height).await.map_err(opening)?;
         let roots = TableRoots::new(accounts.root(), storage.root());
         Ok(Self {
             accounts: Table::new(accounts, accounts_history, accounts_name),
