@@ -425,6 +425,32 @@ impl<'a, E: Runtime, D: OpenTable<E>> Opened<'a, E, D> {
     }
 }
 
+/// Refuses tables further apart than a crash between their commits leaves them (one block):
+/// the rest of one table is missing or from elsewhere, and cutting the other back to it would
+/// discard good state.
+fn check_gap<E: Runtime, A, S>(
+    accounts: &Opened<'_, E, A>,
+    storage: &Opened<'_, E, S>,
+) -> Result<(), String> {
+    let next = |height: Option<Height>| height.map_or(Height::GENESIS, Height::next);
+    let (a, s) = (accounts.height, storage.height);
+    if a == s || a == Some(next(s)) || s == Some(next(a)) {
+        return Ok(());
+    }
+    let holds = |height: Option<Height>| match height {
+        None => "nothing".to_string(),
+        Some(height) => format!("block {height}"),
+    };
+    Err(format!(
+        "'{}' holds {} but '{}' holds {}: a crash leaves them at most one block apart, so one \
+         is damaged, missing or from another data directory; nothing was changed",
+        accounts.name,
+        holds(a),
+        storage.name,
+        holds(s)
+    ))
+}
+
 impl<E: Runtime> QmdbStore<E> {
     /// Opens the store under `config.partition_prefix`, empty if nothing is stored there yet.
     /// The state comes back as of the last block both tables committed.
@@ -452,6 +478,7 @@ impl<E: Runtime> QmdbStore<E> {
             .map_err(opening)?;
         // `None` (nothing committed) orders first: the tables agree on the older block.
         let height = accounts.height.min(storage.height);
+        check_gap(&accounts, &storage).map_err(opening)?;
         let (accounts_name, storage_name) = (accounts.name.clone(), storage.name.clone());
         let (accounts, accounts_history) = accounts.reconcile(height).await.map_err(opening)?;
         let (storage, storage_history) = storage.reconcile(height).await.map_err(opening)?;

@@ -283,6 +283,75 @@ fn a_crash_between_the_two_tables_commits_comes_back_at_the_older_block() {
     }
 }
 
+/// The sizes of the blobs of those of `partitions` that exist.
+async fn blob_sizes<S: commonware_runtime::Storage>(
+    storage: &S,
+    partitions: &[&str],
+) -> Vec<(String, Vec<u8>, u64)> {
+    let mut sizes = Vec::new();
+    for partition in partitions {
+        let Ok(names) = storage.scan(partition).await else {
+            continue;
+        };
+        for name in names {
+            let (_, size) = storage.open(partition, &name).await.unwrap();
+            sizes.push((partition.to_string(), name, size));
+        }
+    }
+    sizes
+}
+
+/// A table whose partitions are gone is not a crash between commits: open refuses, naming both
+/// tables, and leaves the other table as it was (not cut back to the missing one's block).
+#[test]
+fn a_missing_table_is_refused_and_the_other_left_as_it_was() {
+    use commonware_runtime::Storage as _;
+    deterministic::Runner::default().start(|context| async move {
+        {
+            let mut store = QmdbStore::open(context.child("first"), &config())
+                .await
+                .unwrap();
+            commit_next(&mut store, &genesis()).await;
+            commit_next(&mut store, &contract()).await;
+            commit_next(&mut store, &transfer(1, 5)).await;
+        }
+        let table = |name: &str| {
+            [
+                "log",
+                "log-blobs",
+                "log-metadata",
+                "merkle-blobs",
+                "merkle-metadata",
+            ]
+            .map(|part| format!("test-state-{name}-{part}"))
+        };
+        let storage_partitions = table("storage");
+        let mut removed = 0;
+        for partition in &storage_partitions {
+            removed += usize::from(context.remove(partition, None).await.is_ok());
+        }
+        assert!(
+            removed > 0,
+            "the storage table's partitions exist under these names"
+        );
+        let accounts_partitions = table("accounts");
+        let accounts: Vec<&str> = accounts_partitions.iter().map(String::as_str).collect();
+        let before = blob_sizes(&context, &accounts).await;
+        assert!(!before.is_empty(), "the accounts table's log is found");
+        let error = QmdbStore::open(context.child("second"), &config())
+            .await
+            .err()
+            .expect("a store missing a table is refused")
+            .to_string();
+        assert!(
+            error.contains("'test-state-accounts' holds block 2")
+                && error.contains("'test-state-storage' holds nothing"),
+            "{error}"
+        );
+        assert_eq!(blob_sizes(&context, &accounts).await, before);
+    });
+}
+
 #[test]
 fn equal_histories_give_equal_roots() {
     deterministic::Runner::default().start(|context| async move {
