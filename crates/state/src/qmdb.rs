@@ -228,7 +228,6 @@ pub enum TableName {
 pub struct Staged {
     height: Height,
     roots: TableRoots,
-    root: StateRoot,
     accounts: Arc<Batch<AccountsEncoding>>,
     storage: Arc<Batch<StorageEncoding>>,
     /// What the history indexes record for this block once it is committed.
@@ -239,7 +238,7 @@ pub struct Staged {
 impl Staged {
     /// The root the store will have once this block is committed.
     pub fn root(&self) -> StateRoot {
-        self.root
+        self.roots.state_root()
     }
 }
 
@@ -247,7 +246,7 @@ impl std::fmt::Debug for Staged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Staged")
             .field("height", &self.height)
-            .field("root", &self.root)
+            .field("root", &self.root())
             .field("roots", &self.roots)
             .finish_non_exhaustive()
     }
@@ -540,7 +539,6 @@ impl<E: Runtime> StateStore for QmdbStore<E> {
         Ok(Staged {
             height,
             roots,
-            root: roots.state_root(),
             account_writes: locate_writes(&accounts, tracked_accounts),
             slot_writes: locate_writes(&storage, tracked_slots),
             accounts,
@@ -635,8 +633,29 @@ pub fn genesis_root(changes: &ChangeSet) -> Result<StateRoot, StateError> {
     })
 }
 
-/// A slot the block writes: its key, the transaction that wrote it, and the write.
-type SlotWrite = (Digest, Option<u32>, Slot<SlotWord>);
+/// The slots one block writes, as the storage table's staged path takes them: each key, its
+/// write, and the transaction that wrote it (what the history index records).
+struct SlotWrites {
+    keys: Vec<Digest>,
+    writes: Vec<Slot<SlotWord>>,
+    tracked: DigestMap<Option<u32>>,
+}
+
+impl SlotWrites {
+    fn with_capacity(slots: usize) -> Self {
+        Self {
+            keys: Vec::with_capacity(slots),
+            writes: Vec::with_capacity(slots),
+            tracked: DigestMap::with_capacity_and_hasher(slots, Default::default()),
+        }
+    }
+
+    fn push(&mut self, key: Digest, write: Slot<SlotWord>, tx: Option<u32>) {
+        self.keys.push(key);
+        self.writes.push(write);
+        self.tracked.insert(key, tx);
+    }
+}
 /// A table's batch for one block, before merkleization.
 type Unmerkleized<V> = current::batch::UnmerkleizedBatch<
     Family,
@@ -664,7 +683,7 @@ fn stage_accounts<E: Runtime>(
     batch: Unmerkleized<AccountsEncoding>,
     changes: &ChangeSet,
     height: Height,
-) -> Result<(Merkleized<AccountsEncoding>, Vec<SlotWrite>), StateError> {
+) -> Result<(Merkleized<AccountsEncoding>, SlotWrites), StateError> {
     // The entries whose stored values decide the writes: each account's (whether it exists,
     // its storage generation) and each code's (written once).
     let accounts: Vec<_> = changes.accounts().collect();
@@ -684,7 +703,7 @@ fn stage_accounts<E: Runtime>(
     let slot_count: usize = accounts.iter().map(|(_, c)| c.storage.len()).sum();
     let mut writes = Vec::with_capacity(keys.len());
     let mut tracked = DigestMap::with_capacity_and_hasher(accounts.len(), Default::default());
-    let mut slots = Vec::with_capacity(slot_count);
+    let mut slots = SlotWrites::with_capacity(slot_count);
     for ((address, change), digest) in accounts.iter().zip(&keys) {
         let key = StateKey::Account(**address);
         let before = Record::from_stored(&key, stored.next().expect("one value per key"))?;
@@ -718,12 +737,11 @@ fn stage_accounts<E: Runtime>(
             let tx = written_by
                 .next_if(|(other, _)| *other == slot)
                 .map(|(_, tx)| *tx);
-            let digest = slot_keys.key(slot);
             let write = match value.is_zero() {
                 true => Slot::Delete,
                 false => Slot::Put(slot_word(value)),
             };
-            slots.push((digest, tx, write));
+            slots.push(slot_keys.key(slot), write, tx);
         }
     }
     for (_, code) in &codes {
@@ -743,17 +761,14 @@ fn stage_accounts<E: Runtime>(
 fn stage_slots<E: Runtime>(
     db: &StorageDb<E>,
     batch: Unmerkleized<StorageEncoding>,
-    slots: Vec<SlotWrite>,
+    slots: SlotWrites,
     height: Height,
 ) -> Result<Merkleized<StorageEncoding>, StateError> {
-    let mut tracked = DigestMap::with_capacity_and_hasher(slots.len(), Default::default());
-    let mut keys = Vec::with_capacity(slots.len());
-    let mut writes = Vec::with_capacity(slots.len());
-    for (digest, tx, write) in slots {
-        tracked.insert(digest, tx);
-        keys.push(digest);
-        writes.push(write);
-    }
+    let SlotWrites {
+        keys,
+        writes,
+        tracked,
+    } = slots;
     let refs: Vec<&Digest> = keys.iter().collect();
     let (_, staged) = block_on(batch.stage(&refs, db)).map_err(backend)?;
     let metadata = Some(height_word(height));
