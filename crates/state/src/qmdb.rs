@@ -898,18 +898,9 @@ impl<E: Runtime> QmdbStore<E> {
     ) -> Result<History, StateError> {
         let (entries, truncated) = match slot {
             None => {
-                let key = StateKey::Account(*address);
-                let found = find_writes(&self.accounts, &[key], limit).await?;
-                let mut entries = Vec::with_capacity(found.0.len());
-                for (key, found) in found.0 {
-                    entries.push(
-                        prove_write(&self.accounts, &found, |operation| {
-                            HistoryValue::from_account_operation(&key, operation)
-                        })
-                        .await?,
-                    );
-                }
-                (entries, found.1)
+                let keys = [StateKey::Account(*address)];
+                let value = HistoryValue::from_account_operation;
+                proven_writes(&self.accounts, &keys, limit, value).await?
             }
             Some(slot) => {
                 let generation = self.stored_record(address).await?.generation;
@@ -921,17 +912,8 @@ impl<E: Runtime> QmdbStore<E> {
                         slot,
                     })
                     .collect();
-                let found = find_writes(&self.storage, &keys, limit).await?;
-                let mut entries = Vec::with_capacity(found.0.len());
-                for (key, found) in found.0 {
-                    entries.push(
-                        prove_write(&self.storage, &found, |operation| {
-                            HistoryValue::from_slot_operation(&key, operation)
-                        })
-                        .await?,
-                    );
-                }
-                (entries, found.1)
+                let value = HistoryValue::from_slot_operation;
+                proven_writes(&self.storage, &keys, limit, value).await?
             }
         };
         Ok(History {
@@ -942,6 +924,27 @@ impl<E: Runtime> QmdbStore<E> {
             truncated,
         })
     }
+}
+
+/// The newest `limit` writes of `keys` in `table`, oldest first, each with its proofs (`value`
+/// reads the written value from an operation), and whether older ones exist beyond them.
+async fn proven_writes<E: Runtime, C, V>(
+    table: &Table<E, C, V>,
+    keys: &[StateKey],
+    limit: usize,
+    value: fn(&StateKey, &table::Operation<V>) -> Option<HistoryValue>,
+) -> Result<(Vec<HistoryEntry>, bool), StateError>
+where
+    V: ValueEncoding,
+    C: Mutable<Item = table::Operation<V>>,
+    table::Operation<V>: Codec,
+{
+    let (found, truncated) = find_writes(table, keys, limit).await?;
+    let mut entries = Vec::with_capacity(found.len());
+    for (key, found) in found {
+        entries.push(prove_write(table, &found, |operation| value(&key, operation)).await?);
+    }
+    Ok((entries, truncated))
 }
 
 /// The newest `limit` writes of `keys` (tried in order) in `table`, oldest first, and whether

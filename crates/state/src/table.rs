@@ -112,6 +112,8 @@ where
 
     /// Records the block's writes in the index and makes them durable, while the batch is
     /// applied (appended to the log's buffers, published to readers). Returns the new root.
+    /// The caller has checked the batch with [`validate`](Self::validate) (the store checks both
+    /// tables' batches before either changes).
     ///
     /// The index is durable before the table's commit is (a crash in between makes the node
     /// execute this block again, and open cuts the index back; see `history_index`).
@@ -121,7 +123,6 @@ where
         batch: &Arc<Batch<V>>,
         writes: &BlockWrites,
     ) -> Result<Digest, StateError> {
-        self.validate(batch)?;
         self.history.record(height, writes).await?;
         let db = self.take()?;
         let (indexed, applied) =
