@@ -22,6 +22,8 @@
 //! at most a few blocks behind the block store. Opening re-executes the stored blocks above the
 //! state's height (each checked against its header's root); state is never rebuilt from genesis.
 
+mod query;
+
 use crate::Runtime;
 use crate::{
     genesis::Genesis,
@@ -48,6 +50,9 @@ use trellis_types::{
 
 /// How many finalized block hashes are kept in memory: the `BLOCKHASH` window.
 const RECENT_BLOCKS: u64 = 256;
+
+/// How many admitted transaction hashes wait for a slow subscriber before it skips ahead.
+const ADMITTED_BACKLOG: usize = 16_384;
 
 /// Why a block was rejected, or why the chain could not open.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +156,10 @@ struct Shared<E: Runtime> {
     inner: Mutex<Inner<E>>,
     /// Where client transactions go to be gossiped, once gossip runs.
     gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<trellis_types::Bytes>>>,
+    /// The height of the last finalized block that is stored and committed (for subscribers).
+    heads: tokio::sync::watch::Sender<Height>,
+    /// Hashes of transactions as the pool admits them (for subscribers; lagging ones skip).
+    admitted: tokio::sync::broadcast::Sender<TxHash>,
 }
 
 /// The chain as one validator holds it. Cheap to clone; clones share everything.
@@ -228,6 +237,8 @@ impl<E: Runtime> Chain<E> {
         };
         let finalized = resume(&executor, &store, state, &genesis_block).await?;
         info!(height = %finalized.tip.height, hash = %finalized.tip_hash, "chain opened");
+        let heads = tokio::sync::watch::Sender::new(finalized.tip.height);
+        let (admitted, _) = tokio::sync::broadcast::channel(ADMITTED_BACKLOG);
         Ok(Self {
             shared: Arc::new(Shared {
                 executor,
@@ -242,6 +253,8 @@ impl<E: Runtime> Chain<E> {
                     pending: HashMap::new(),
                 }),
                 gossip: Mutex::new(None),
+                heads,
+                admitted,
             }),
         })
     }
@@ -329,7 +342,10 @@ impl<E: Runtime> Chain<E> {
     ) -> Result<TxHash, trellis_mempool::AdmissionError> {
         // Recovery happens inside `add` before any state is read; the chain lock is taken
         // per read, never across it.
-        self.shared.mempool.add(raw, &LatestState(self))
+        let hash = self.shared.mempool.add(raw, &LatestState(self))?;
+        // No receiver is not an error: nobody subscribed.
+        let _ = self.shared.admitted.send(hash);
+        Ok(hash)
     }
 
     /// The transactions clients submit from now on, for gossip. Replaces any earlier feed.
@@ -835,6 +851,7 @@ impl<E: Runtime> Ledger for Chain<E> {
             .map(|r| r.tx_hash)
             .collect();
         self.shared.mempool.remove_finalized(&included, senders);
+        self.shared.heads.send_replace(block.height());
         debug!(height = %block.height(), %hash, txs = included.len(), "finalized");
     }
 }

@@ -192,6 +192,7 @@ pub fn run(
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = chain.genesis.genesis()?;
         let peers = chain.genesis.peers()?;
+        let peer_count = peers.len();
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
             let mut setup =
@@ -199,7 +200,12 @@ pub fn run(
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             running.push(validator::start(&context.child("validator"), setup).await?);
         }
-        let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone()).await?;
+        let server = trellis_rpc::serve(
+            rpc_addr,
+            running[0].chain.clone(),
+            crate::rpc_config(peer_count),
+        )
+        .await?;
         ready(server.local_addr());
         // Validators run until the process is interrupted; every finalized block is already
         // durable, so stopping at any point loses nothing.

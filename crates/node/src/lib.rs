@@ -56,3 +56,12 @@ pub fn check_rpc_port(addr: SocketAddr) -> Result<(), NodeError> {
         .map(drop)
         .map_err(|source| NodeError::RpcPort { addr, source })
 }
+
+/// The JSON-RPC server's configuration for a node among `validators` validators (itself
+/// included): default limits; its peers are the other validators.
+pub fn rpc_config(validators: usize) -> trellis_rpc::RpcConfig {
+    trellis_rpc::RpcConfig {
+        peers: validators.saturating_sub(1) as u64,
+        ..Default::default()
+    }
+}

@@ -130,12 +130,13 @@ pub fn run(
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = config.genesis.genesis()?;
         let peers = config.genesis.peers()?;
+        let rpc_config = crate::rpc_config(peers.len());
         let mut setup = ValidatorSetup::new(config.key, genesis, peers, "validator".into());
         setup.state_cache_bytes = config.state_cache_bytes;
         setup.state_keep_blocks = config.state_keep_blocks;
         crate::disk::log_usage(&config.data_dir);
         let running = validator::start(&context.child("validator"), setup).await?;
-        let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone()).await?;
+        let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         ready(server.local_addr());
         let _ = running.consensus.await;
         Err(NodeError::Stopped)

@@ -2,10 +2,11 @@
 
 use alloy_consensus::TxEnvelope;
 use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{B256, U256, b256};
+use alloy_primitives::{B256, Log, U256, b256};
 use commonware_codec::EncodeSize as _;
 use serde_json::{Map, Value, json};
 use trellis_chain::StoredBlock;
+use trellis_types::RecoveredTx;
 
 /// keccak-256 of the RLP of an empty list: the uncles hash of a block without uncles.
 const EMPTY_UNCLES_HASH: B256 =
@@ -39,19 +40,7 @@ pub fn receipt(stored: &StoredBlock, index: usize) -> Value {
         .logs()
         .iter()
         .enumerate()
-        .map(|(i, log)| {
-            json!({
-                "address": log.address,
-                "topics": log.topics(),
-                "data": log.data.data,
-                "blockHash": block_hash,
-                "blockNumber": number,
-                "transactionHash": hash(&record.tx_hash),
-                "transactionIndex": quantity(index as u64),
-                "logIndex": quantity((first_log + i) as u64),
-                "removed": false,
-            })
-        })
+        .map(|(i, log)| self::log(stored, index, first_log + i, log))
         .collect();
     json!({
         "transactionHash": hash(&record.tx_hash),
@@ -71,17 +60,49 @@ pub fn receipt(stored: &StoredBlock, index: usize) -> Value {
     })
 }
 
-/// A transaction as `eth_getBlockByNumber(…, true)` lists it.
-fn transaction(stored: &StoredBlock, index: usize) -> Value {
+/// The `log_index`th log of block `stored` (counted across the block), emitted by its
+/// `tx_index`th transaction.
+pub fn log(stored: &StoredBlock, tx_index: usize, log_index: usize, log: &Log) -> Value {
+    json!({
+        "address": log.address,
+        "topics": log.topics(),
+        "data": log.data.data,
+        "blockHash": hash(&stored.block.hash().0),
+        "blockNumber": quantity(stored.block.height().get()),
+        "transactionHash": hash(&stored.receipts[tx_index].tx_hash),
+        "transactionIndex": quantity(tx_index as u64),
+        "logIndex": quantity(log_index as u64),
+        "removed": false,
+    })
+}
+
+/// A transaction the pool holds: not in a block yet.
+pub fn pending_transaction(tx: &RecoveredTx) -> Value {
+    let mut object = envelope_fields(tx.envelope());
+    object.insert("hash".into(), hash(&tx.hash()).into());
+    object.insert("from".into(), json!(tx.sender()));
+    object.insert("blockHash".into(), Value::Null);
+    object.insert("blockNumber".into(), Value::Null);
+    object.insert("transactionIndex".into(), Value::Null);
+    Value::Object(object)
+}
+
+/// The signed fields of a transaction, in the specification's shape.
+fn envelope_fields(envelope: &TxEnvelope) -> Map<String, Value> {
+    match serde_json::to_value(envelope) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The `index`th transaction of `stored`, as `eth_getTransactionByHash` returns it.
+pub fn transaction(stored: &StoredBlock, index: usize) -> Value {
     let block = &stored.block;
     let record = &stored.receipts[index];
     let raw = &block.transactions()[index];
     let envelope = TxEnvelope::decode_2718(&mut raw.as_ref())
         .expect("stored blocks hold only transactions that decoded when executed");
-    let mut object = match serde_json::to_value(&envelope) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
+    let mut object = envelope_fields(&envelope);
     object.insert("hash".into(), hash(&record.tx_hash).into());
     object.insert("from".into(), json!(record.from));
     object.insert("blockHash".into(), hash(&block.hash().0).into());
@@ -96,9 +117,7 @@ fn transaction(stored: &StoredBlock, index: usize) -> Value {
 
 /// A block; its transactions as hashes, or as objects when `full`.
 pub fn block(stored: &StoredBlock, base_fee: u64, full: bool) -> Value {
-    let block = &stored.block;
-    let header = block.header();
-    let transactions: Vec<Value> = (0..block.transactions().len())
+    let transactions: Vec<Value> = (0..stored.block.transactions().len())
         .map(|i| {
             if full {
                 transaction(stored, i)
@@ -107,6 +126,17 @@ pub fn block(stored: &StoredBlock, base_fee: u64, full: bool) -> Value {
             }
         })
         .collect();
+    let mut object = header(stored, base_fee);
+    object["transactions"] = transactions.into();
+    object["uncles"] = json!([]);
+    object["size"] = quantity(stored.block.encode_size() as u64).into();
+    object
+}
+
+/// A block's header fields, as `newHeads` notifications carry them.
+pub fn header(stored: &StoredBlock, base_fee: u64) -> Value {
+    let block = &stored.block;
+    let header = block.header();
     json!({
         "number": quantity(header.height.get()),
         "hash": hash(&block.hash().0),
@@ -121,13 +151,10 @@ pub fn block(stored: &StoredBlock, base_fee: u64, full: bool) -> Value {
         "difficulty": "0x0",
         "totalDifficulty": "0x0",
         "extraData": "0x",
-        "size": quantity(block.encode_size() as u64),
         "gasLimit": quantity(header.gas_limit),
         "gasUsed": quantity(header.gas_used),
         "timestamp": quantity(header.timestamp.seconds()),
         "mixHash": hash(&header.parent.0),
         "baseFeePerGas": quantity(base_fee),
-        "transactions": transactions,
-        "uncles": [],
     })
 }

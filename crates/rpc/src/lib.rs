@@ -1,51 +1,55 @@
-//! The Ethereum JSON-RPC API, over HTTP, answered from one node's [`Chain`].
+//! The Ethereum JSON-RPC API, over HTTP and WebSocket on one address, answered from one node's
+//! [`Chain`].
 //!
-//! Served with jsonrpsee (the server reth uses): one port answers HTTP now and can answer
-//! WebSocket subscriptions later, batches and limits come with it, and errors are JSON-RPC
-//! error objects with the codes Ethereum tools expect.
+//! Served with jsonrpsee (the server reth uses): one port answers HTTP requests and WebSocket
+//! connections (as Anvil and Hardhat do), batches and limits come with it, and errors are
+//! JSON-RPC error objects with the codes Ethereum tools expect.
 //!
 //! # Methods
-//! `eth_chainId`, `net_version`, `eth_blockNumber`, `eth_getBalance`,
-//! `eth_getTransactionCount` (`pending` counts the pool), `eth_gasPrice`,
-//! `eth_sendRawTransaction`, `eth_getTransactionReceipt`, `eth_getBlockByNumber`, and
-//! `trellis_getProof` (QMDB proofs of an account and its slots; see [`trellis_state::StateProof`])
-//! and `trellis_getHistory` (every value an account or slot has had, each proven; see
-//! [`trellis_state::History`]).
+//! - Node and chain: `web3_clientVersion`, `web3_sha3`, `net_version`, `net_listening`,
+//!   `net_peerCount`, `eth_chainId`, `eth_syncing`, `eth_blockNumber`, `eth_accounts`,
+//!   `eth_gasPrice`, `eth_maxPriorityFeePerGas`, `eth_feeHistory` ([`info`]).
+//! - State: `eth_getBalance`, `eth_getTransactionCount`, `eth_getCode`, `eth_getStorageAt`,
+//!   `eth_call`, `eth_estimateGas` ([`state`]).
+//! - Transactions: `eth_sendRawTransaction`.
+//! - Blocks, transactions, receipts ([`blocks`]).
+//! - Logs: `eth_getLogs`, polled filters ([`filters`]) and, over WebSocket, `eth_subscribe` to
+//!   `newHeads`, `logs` and `newPendingTransactions` ([`pubsub`]).
+//! - `trellis_getProof` and `trellis_getHistory`: proven reads ([`proofs`]).
 //!
 //! # Conventions
 //! - Quantities are `0x`-prefixed hex without leading zeros; data is `0x`-prefixed hex.
 //! - Blocks are final when they appear: `latest`, `safe` and `finalized` are the same block.
 //!   `pending` means the latest block, except for nonces, where it counts pooled transactions.
-//! - State is kept for the latest block only (until durable state with history lands): a
-//!   balance or nonce asked at an older block is refused with a clear error.
-//! - A rejected transaction gets code -32000 and the message Ethereum clients recognise
-//!   (`nonce too low`, `insufficient funds for gas * price + value`, ...); unparsable
-//!   parameters get -32602.
+//! - State is answered at the latest block; a state query naming an older block is refused
+//!   with a clear error (`trellis_getHistory` reads older values, proven).
+//! - Error codes: see [`error::code`]. A rejected transaction gets -32000 and the message
+//!   Ethereum clients recognise (`nonce too low`, `insufficient funds for gas * price + value`,
+//!   `already known`, ...).
 
+mod blocks;
+pub mod error;
+mod filters;
 mod format;
+mod info;
+mod logs;
+mod params;
+mod proofs;
+mod pubsub;
+mod state;
 
-use alloy_primitives::{Address, B256, Bytes};
+pub use error::code;
+
+use alloy_primitives::Bytes;
+use error::{Reply, rejected};
 use jsonrpsee::{
     RpcModule,
-    server::{Server, ServerConfig, ServerHandle},
-    types::{ErrorObjectOwned, Params},
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    types::Params,
 };
-use serde_json::Value;
-use std::{net::SocketAddr, sync::Arc};
-use trellis_chain::Chain;
-use trellis_chain::Runtime;
-use trellis_types::Height;
-
-/// Error codes.
-pub mod code {
-    /// The request's parameters could not be understood.
-    pub const INVALID_PARAMS: i32 = -32602;
-    /// The node failed internally (storage).
-    pub const INTERNAL: i32 = -32603;
-    /// The request was understood but refused (a transaction the pool rejects, a state that is
-    /// not available).
-    pub const REJECTED: i32 = -32000;
-}
+use params::Args;
+use std::net::SocketAddr;
+use trellis_chain::{Chain, Runtime};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,60 @@ pub enum RpcError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// What the server accepts and answers at most, so one client cannot exhaust the node.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body (HTTP) or message (WebSocket), in bytes.
+    pub max_request_bytes: u32,
+    /// Largest response, in bytes.
+    pub max_response_bytes: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
+    /// Most open connections (HTTP and WebSocket together).
+    pub max_connections: u32,
+    /// Most subscriptions on one WebSocket connection.
+    pub max_subscriptions_per_connection: u32,
+    /// Most blocks one `eth_getLogs` (or one filter poll) covers.
+    pub max_log_blocks: u64,
+    /// Most logs one `eth_getLogs` returns.
+    pub max_logs: usize,
+    /// Most filters installed at once (all clients together).
+    pub max_filters: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // A batch of transactions of the pool's maximum size.
+            max_request_bytes: 16 << 20,
+            // A block of full transactions, or the most logs one query returns.
+            max_response_bytes: 128 << 20,
+            max_batch: 1_000,
+            max_connections: 1_000,
+            max_subscriptions_per_connection: 128,
+            max_log_blocks: 100_000,
+            max_logs: 10_000,
+            max_filters: 4_096,
+        }
+    }
+}
+
+/// How the server runs.
+#[derive(Clone, Debug, Default)]
+pub struct RpcConfig {
+    pub limits: Limits,
+    /// The number of other validators this node connects to (`net_peerCount`).
+    pub peers: u64,
+}
+
+/// What every method reads: the chain, the installed filters, the limits.
+pub(crate) struct Rpc<E: Runtime> {
+    chain: Chain<E>,
+    filters: filters::Filters,
+    limits: Limits,
+    peers: u64,
 }
 
 /// A running server; it stops when this is dropped or [`RpcServer::stop`] is called.
@@ -79,342 +137,206 @@ impl RpcServer {
     }
 }
 
-/// Largest request body: a batch of transactions of the pool's maximum size.
-const MAX_REQUEST_BYTES: u32 = 16 << 20;
-
-/// Serves `chain` on `addr`. Must run inside a tokio runtime.
-pub async fn serve<E>(addr: SocketAddr, chain: Chain<E>) -> Result<RpcServer, RpcError>
+/// Serves `chain` on `addr`, HTTP and WebSocket. Must run inside a tokio runtime.
+pub async fn serve<E>(
+    addr: SocketAddr,
+    chain: Chain<E>,
+    config: RpcConfig,
+) -> Result<RpcServer, RpcError>
 where
     E: Runtime,
 {
-    let config = ServerConfig::builder()
-        .max_request_body_size(MAX_REQUEST_BYTES)
+    let limits = &config.limits;
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(limits.max_request_bytes)
+        .max_response_body_size(limits.max_response_bytes)
+        .max_connections(limits.max_connections)
+        .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+        .set_id_provider(pubsub::HexIds)
         .build();
     let server = Server::builder()
-        .set_config(config)
+        .set_config(server_config)
         .build(addr)
         .await
         .map_err(|source| RpcError::Bind { addr, source })?;
     let bound = server
         .local_addr()
         .map_err(|source| RpcError::Bind { addr, source })?;
-    let handle = server.start(methods(chain));
-    tracing::info!(addr = %bound, "JSON-RPC listening");
+    let rpc = Rpc {
+        chain,
+        filters: filters::Filters::default(),
+        limits: config.limits,
+        peers: config.peers,
+    };
+    let handle = server.start(methods(rpc));
+    tracing::info!(addr = %bound, "JSON-RPC listening (HTTP and WebSocket)");
     Ok(RpcServer {
         handle,
         addr: bound,
     })
 }
 
-type Reply = Result<Value, ErrorObjectOwned>;
-
-fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(code::INVALID_PARAMS, message, None::<()>)
+/// A method taking no parameters.
+fn no_params(params: &Params<'_>) -> Result<(), jsonrpsee::types::ErrorObjectOwned> {
+    Args::parse(params, 0).map(|_| ())
 }
 
-fn rejected(message: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(code::REJECTED, message, None::<()>)
+fn send_raw_transaction<E: Runtime>(rpc: &Rpc<E>, params: &Params<'_>) -> Reply {
+    let raw: Bytes = Args::parse(params, 1)?
+        .required(0, "the signed transaction as one 0x-prefixed hex string")?;
+    let hash = rpc
+        .chain
+        .submit(raw)
+        .map_err(|error| rejected(error.to_string()))?;
+    Ok(format!("{hash:#x}").into())
 }
 
-fn internal(error: impl std::fmt::Display) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(code::INTERNAL, error.to_string(), None::<()>)
-}
-
-/// A block parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BlockTag {
-    Latest,
-    Pending,
-    Earliest,
-    Number(Height),
-}
-
-fn parse_tag(tag: Option<&str>) -> Result<BlockTag, ErrorObjectOwned> {
-    match tag {
-        None | Some("latest" | "safe" | "finalized") => Ok(BlockTag::Latest),
-        Some("pending") => Ok(BlockTag::Pending),
-        Some("earliest") => Ok(BlockTag::Earliest),
-        Some(text) => text
-            .strip_prefix("0x")
-            .and_then(|digits| u64::from_str_radix(digits, 16).ok())
-            .map(|n| BlockTag::Number(Height(n)))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "invalid block tag {text:?}: use latest, pending, safe, finalized, earliest or a 0x-prefixed hex number"
-                ))
-            }),
-    }
-}
-
-/// Reads `(value, optional block tag)` parameters.
-fn value_and_tag<T: serde::de::DeserializeOwned>(
-    params: &Params<'_>,
-    what: &str,
-) -> Result<(T, BlockTag), ErrorObjectOwned> {
-    let mut seq = params.sequence();
-    let value: T = seq
-        .next()
-        .map_err(|e| invalid(format!("expected {what} as the first parameter: {e}")))?;
-    let tag: Option<String> = seq
-        .optional_next()
-        .map_err(|e| invalid(format!("expected a block tag as the second parameter: {e}")))?;
-    Ok((value, parse_tag(tag.as_deref())?))
-}
-
-/// Refuses a state query at a block other than the latest.
-fn latest_state_only<E: Runtime>(chain: &Chain<E>, tag: BlockTag) -> Result<(), ErrorObjectOwned> {
-    require_latest(tag, chain.latest().0.height)
-}
-
-/// Refuses `tag` unless it names `latest`, the height of the latest finalized state.
-fn require_latest(tag: BlockTag, latest: Height) -> Result<(), ErrorObjectOwned> {
-    match tag {
-        BlockTag::Latest | BlockTag::Pending => Ok(()),
-        BlockTag::Number(h) if h == latest => Ok(()),
-        BlockTag::Number(h) if h > latest => Err(rejected(format!(
-            "block {} is not finalized yet (latest is {})",
-            h.get(),
-            latest.get()
-        ))),
-        _ => Err(rejected(format!(
-            "state at older blocks is not available: this node keeps the latest state (block {}) only",
-            latest.get()
-        ))),
-    }
-}
-
-/// Most storage slots one `trellis_getProof` call proves.
-const MAX_PROOF_SLOTS: usize = 1_024;
-
-/// `trellis_getProof(address, [slots], block)`: QMDB proofs of an account and its slots in the
-/// latest state, with the block whose state root they verify against.
-fn get_proof<E: Runtime>(params: &Params<'_>, chain: &Chain<E>) -> Reply {
-    let mut seq = params.sequence();
-    let address: Address = seq
-        .next()
-        .map_err(|e| invalid(format!("expected an address as the first parameter: {e}")))?;
-    let slots: Vec<trellis_types::U256> = seq.next().map_err(|e| {
-        invalid(format!(
-            "expected an array of storage slots (hex) as the second parameter: {e}"
-        ))
-    })?;
-    let tag: Option<String> = seq
-        .optional_next()
-        .map_err(|e| invalid(format!("expected a block tag as the third parameter: {e}")))?;
-    let tag = parse_tag(tag.as_deref())?;
-    if slots.len() > MAX_PROOF_SLOTS {
-        return Err(invalid(format!(
-            "{} storage slots asked: at most {MAX_PROOF_SLOTS} per call",
-            slots.len()
-        )));
-    }
-    // The proof and its header are read together, then the tag is checked against that header.
-    let (header, hash, proof) = chain.prove(&address, &slots).map_err(internal)?;
-    require_latest(tag, header.height)?;
-    anchored(&proof, &header, &hash)
-}
-
-/// Most writes one `trellis_getHistory` call returns (the newest; `truncated` says if older
-/// ones exist), and the default.
-const MAX_HISTORY_ENTRIES: usize = 1_000;
-const DEFAULT_HISTORY_ENTRIES: usize = 100;
-
-/// The options of `trellis_getHistory`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryOptions {
-    limit: Option<usize>,
-}
-
-/// `trellis_getHistory(address, slot?, {limit}?)`: every value the account (slot `null` or
-/// absent) or the storage slot has had, oldest first, each with its block, transaction and a
-/// proof against the latest state root, which is returned with its block.
-async fn get_history<E: Runtime>(params: Params<'static>, chain: Arc<Chain<E>>) -> Reply {
-    let mut seq = params.sequence();
-    let address: Address = seq
-        .next()
-        .map_err(|e| invalid(format!("expected an address as the first parameter: {e}")))?;
-    let slot: Option<trellis_types::U256> = seq.optional_next().map_err(|e| {
-        invalid(format!(
-            "expected a storage slot (hex) or null as the second parameter: {e}"
-        ))
-    })?;
-    let options: Option<HistoryOptions> = seq.optional_next().map_err(|e| {
-        invalid(format!(
-            "expected {{\"limit\": N}} as the third parameter: {e}"
-        ))
-    })?;
-    let limit = options
-        .and_then(|o| o.limit)
-        .unwrap_or(DEFAULT_HISTORY_ENTRIES);
-    if limit == 0 || limit > MAX_HISTORY_ENTRIES {
-        return Err(invalid(format!(
-            "limit {limit} is out of range: ask for 1 to {MAX_HISTORY_ENTRIES} entries"
-        )));
-    }
-    let (header, hash, mut history) = chain.history(&address, slot, limit).map_err(internal)?;
-    for entry in &mut history.entries {
-        let Some(index) = entry.transaction_index else {
-            continue;
-        };
-        let height = Height(entry.block_number.to());
-        let stored = chain
-            .store()
-            .block(height)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("block {height} of the history is not stored")))?;
-        let receipt = stored.receipts.get(index.to::<usize>()).ok_or_else(|| {
-            internal(format!(
-                "block {height} has no transaction {index} that the history names"
-            ))
-        })?;
-        entry.transaction_hash = Some(receipt.tx_hash);
-    }
-    anchored(&history, &header, &hash)
-}
-
-/// `value` (a JSON object) with the block it was proven against: its number, hash and state
-/// root, which a verifier checks against a header it trusts.
-fn anchored(
-    value: &impl serde::Serialize,
-    header: &trellis_types::Header,
-    hash: &trellis_types::BlockHash,
-) -> Reply {
-    let mut result = serde_json::to_value(value).map_err(internal)?;
-    let fields = result
-        .as_object_mut()
-        .ok_or_else(|| internal("a proven answer is not a JSON object"))?;
-    fields.insert(
-        "blockNumber".into(),
-        format::quantity(header.height.get()).into(),
-    );
-    fields.insert(
-        "blockHash".into(),
-        serde_json::to_value(hash.0).map_err(internal)?,
-    );
-    fields.insert(
-        "stateRoot".into(),
-        serde_json::to_value(header.state_root.0).map_err(internal)?,
-    );
-    Ok(result)
-}
-
-fn methods<E: Runtime>(chain: Chain<E>) -> RpcModule<Chain<E>> {
-    let mut module = RpcModule::new(chain);
-    let register = "method names are unique";
-    module
-        .register_method("trellis_getProof", |params, chain, _| {
-            get_proof(&params, chain)
-        })
-        .expect(register);
-    module
-        .register_async_method("trellis_getHistory", |params, chain, _| {
-            get_history(params, chain)
-        })
-        .expect(register);
-    module
-        .register_method("eth_chainId", |_, chain, _| -> Reply {
-            Ok(format::quantity(chain.genesis().chain_id).into())
-        })
-        .expect(register);
-    module
-        .register_method("net_version", |_, chain, _| -> Reply {
-            Ok(chain.genesis().chain_id.to_string().into())
-        })
-        .expect(register);
-    module
-        .register_method("eth_blockNumber", |_, chain, _| -> Reply {
-            Ok(format::quantity(chain.latest().0.height.get()).into())
-        })
-        .expect(register);
-    module
-        .register_method("eth_gasPrice", |_, chain, _| -> Reply {
-            Ok(format::quantity(chain.genesis().gas_price).into())
-        })
-        .expect(register);
-    module
-        .register_method("eth_getBalance", |params, chain, _| -> Reply {
-            let (address, tag) = value_and_tag::<Address>(&params, "an address")?;
-            latest_state_only(chain, tag)?;
-            let account = chain.account(&address).map_err(internal)?;
-            Ok(format::u256(account.map(|a| a.balance).unwrap_or_default()).into())
-        })
-        .expect(register);
-    module
-        .register_method("eth_getTransactionCount", |params, chain, _| -> Reply {
-            let (address, tag) = value_and_tag::<Address>(&params, "an address")?;
-            latest_state_only(chain, tag)?;
-            let nonce = chain
-                .account(&address)
-                .map_err(internal)?
-                .map_or(0, |a| a.nonce);
-            let nonce = match tag {
-                BlockTag::Pending => chain.mempool().pending_nonce(&address, nonce),
-                _ => nonce,
-            };
-            Ok(format::quantity(nonce).into())
-        })
-        .expect(register);
-    module
-        .register_blocking_method("eth_sendRawTransaction", |params, chain, _| -> Reply {
-            let raw: Bytes = params.one().map_err(|e| {
-                invalid(format!(
-                    "expected the signed transaction as one 0x-prefixed hex string: {e}"
-                ))
-            })?;
-            let hash = chain
-                .submit(raw)
-                .map_err(|error| rejected(error.to_string()))?;
-            Ok(format!("{hash:#x}").into())
-        })
-        .expect(register);
-    module
-        .register_async_method("eth_getTransactionReceipt", |params, chain, _| async move {
-            let hash: B256 = params
-                .one()
-                .map_err(|e| invalid(format!("expected a transaction hash: {e}")))?;
-            receipt(&chain, hash).await
-        })
-        .expect(register);
-    module
-        .register_async_method("eth_getBlockByNumber", |params, chain, _| async move {
-            let mut seq = params.sequence();
-            let tag: String = seq
-                .next()
-                .map_err(|e| invalid(format!("expected a block number or tag: {e}")))?;
-            let full: Option<bool> = seq.optional_next().map_err(|e| {
-                invalid(format!(
-                    "expected true (full transactions) or false (hashes): {e}"
-                ))
-            })?;
-            block_by_number(&chain, parse_tag(Some(&tag))?, full.unwrap_or(false)).await
-        })
-        .expect(register);
-    module
-}
-
-async fn receipt<E: Runtime>(chain: &Arc<Chain<E>>, hash: B256) -> Reply {
-    let store = chain.store();
-    let Some(location) = store.transaction(&hash).await.map_err(internal)? else {
-        return Ok(Value::Null);
+/// Registers an async method whose handler is `$handler(rpc, params)`.
+macro_rules! async_method {
+    ($module:expr, $name:literal, $handler:expr) => {
+        $module
+            .register_async_method($name, move |params, rpc, _| $handler(rpc, params))
+            .expect("method names are unique");
     };
-    let stored = store
-        .block(location.height)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| internal(format!("indexed block {} is missing", location.height)))?;
-    Ok(format::receipt(&stored, location.index as usize))
 }
 
-async fn block_by_number<E: Runtime>(chain: &Arc<Chain<E>>, tag: BlockTag, full: bool) -> Reply {
-    let height = match tag {
-        BlockTag::Latest | BlockTag::Pending => chain.latest().0.height,
-        BlockTag::Earliest => Height::GENESIS,
-        BlockTag::Number(h) => h,
+/// Registers a method answered at once, `$body` computing the reply from `rpc` and `params`.
+macro_rules! method {
+    ($module:expr, $name:literal, |$params:ident, $rpc:ident| $body:expr) => {
+        $module
+            .register_method($name, |$params, $rpc, _| -> Reply { $body })
+            .expect("method names are unique");
     };
-    let stored = chain.store().block(height).await.map_err(internal)?;
-    Ok(stored.map_or(Value::Null, |stored| {
-        format::block(&stored, chain.genesis().gas_price, full)
-    }))
+}
+
+fn methods<E: Runtime>(rpc: Rpc<E>) -> RpcModule<Rpc<E>> {
+    let mut module = RpcModule::new(rpc);
+    register_info(&mut module);
+    register_state(&mut module);
+    register_blocks(&mut module);
+    register_logs(&mut module);
+    module
+}
+
+fn register_info<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
+    method!(module, "web3_clientVersion", |params, _rpc| {
+        no_params(&params)?;
+        Ok(info::client_version().into())
+    });
+    method!(module, "web3_sha3", |params, _rpc| info::sha3(&params));
+    method!(module, "net_version", |params, rpc| {
+        no_params(&params)?;
+        Ok(rpc.chain.genesis().chain_id.to_string().into())
+    });
+    method!(module, "net_listening", |params, _rpc| {
+        no_params(&params)?;
+        Ok(true.into())
+    });
+    method!(module, "net_peerCount", |params, rpc| {
+        no_params(&params)?;
+        Ok(format::quantity(rpc.peers).into())
+    });
+    method!(module, "eth_chainId", |params, rpc| {
+        no_params(&params)?;
+        Ok(format::quantity(rpc.chain.genesis().chain_id).into())
+    });
+    method!(module, "eth_syncing", |params, _rpc| {
+        no_params(&params)?;
+        Ok(false.into())
+    });
+    method!(module, "eth_blockNumber", |params, rpc| {
+        no_params(&params)?;
+        Ok(format::quantity(rpc.chain.latest().0.height.get()).into())
+    });
+    method!(module, "eth_accounts", |params, _rpc| {
+        // The node holds no client keys: clients sign their own transactions.
+        no_params(&params)?;
+        Ok(serde_json::json!([]))
+    });
+    method!(module, "eth_gasPrice", |params, rpc| {
+        no_params(&params)?;
+        Ok(format::quantity(rpc.chain.genesis().gas_price).into())
+    });
+    method!(module, "eth_maxPriorityFeePerGas", |params, _rpc| {
+        no_params(&params)?;
+        Ok(format::quantity(0u64).into())
+    });
+    async_method!(module, "eth_feeHistory", info::fee_history);
+}
+
+fn register_state<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
+    async_method!(module, "eth_getBalance", state::balance);
+    async_method!(module, "eth_getTransactionCount", state::transaction_count);
+    async_method!(module, "eth_getCode", state::code);
+    async_method!(module, "eth_getStorageAt", state::storage_at);
+    async_method!(module, "eth_call", state::call);
+    async_method!(module, "eth_estimateGas", state::estimate_gas);
+    async_method!(module, "trellis_getProof", proofs::get_proof);
+    async_method!(module, "trellis_getHistory", proofs::get_history);
+    module
+        .register_blocking_method("eth_sendRawTransaction", |params, rpc, _| {
+            send_raw_transaction(&rpc, &params)
+        })
+        .expect("method names are unique");
+}
+
+fn register_blocks<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
+    async_method!(module, "eth_getBlockByNumber", |rpc, params| blocks::block(
+        rpc, params, false
+    ));
+    async_method!(module, "eth_getBlockByHash", |rpc, params| blocks::block(
+        rpc, params, true
+    ));
+    async_method!(
+        module,
+        "eth_getBlockTransactionCountByNumber",
+        |rpc, params| { blocks::transaction_count(rpc, params, false) }
+    );
+    async_method!(
+        module,
+        "eth_getBlockTransactionCountByHash",
+        |rpc, params| { blocks::transaction_count(rpc, params, true) }
+    );
+    async_method!(
+        module,
+        "eth_getTransactionByBlockNumberAndIndex",
+        |rpc, params| { blocks::transaction_by_index(rpc, params, false) }
+    );
+    async_method!(
+        module,
+        "eth_getTransactionByBlockHashAndIndex",
+        |rpc, params| { blocks::transaction_by_index(rpc, params, true) }
+    );
+    async_method!(
+        module,
+        "eth_getTransactionByHash",
+        blocks::transaction_by_hash
+    );
+    async_method!(module, "eth_getTransactionReceipt", blocks::receipt);
+    async_method!(module, "eth_getBlockReceipts", blocks::block_receipts);
+}
+
+fn register_logs<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
+    async_method!(module, "eth_getLogs", logs::get_logs);
+    async_method!(module, "eth_newFilter", filters::new_filter);
+    method!(module, "eth_newBlockFilter", |params, rpc| {
+        filters::new_block_filter(rpc, &params)
+    });
+    method!(module, "eth_newPendingTransactionFilter", |params, rpc| {
+        filters::new_pending_filter(rpc, &params)
+    });
+    method!(module, "eth_uninstallFilter", |params, rpc| {
+        filters::uninstall(rpc, &params)
+    });
+    async_method!(module, "eth_getFilterChanges", filters::changes);
+    async_method!(module, "eth_getFilterLogs", filters::filter_logs);
+    module
+        .register_subscription(
+            "eth_subscribe",
+            "eth_subscription",
+            "eth_unsubscribe",
+            |params, pending, rpc, _| pubsub::subscribe(rpc, params, pending),
+        )
+        .expect("method names are unique");
 }

@@ -156,24 +156,34 @@ impl Drop for NodeProcess {
     }
 }
 
-/// One HTTP/1.1 POST with `Connection: close`.
-pub fn rpc_request(addr: SocketAddr, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+/// One HTTP/1.1 POST of `body` with `Connection: close`: the status line and the body.
+pub fn post(addr: SocketAddr, body: &str) -> (String, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the RPC server");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    // The server may answer (413) and close before reading a body it refuses.
+    let _ = stream.write_all(body.as_bytes());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "HTTP error: {head}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
+    let status = head.lines().next().unwrap_or_default().to_string();
+    (status, body.to_string())
+}
+
+/// One JSON-RPC request over HTTP; the whole response object.
+pub fn rpc_request(addr: SocketAddr, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let (status, body) = post(addr, &body);
+    assert!(status.starts_with("HTTP/1.1 200"), "HTTP error: {status}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
 }
 
 pub fn hex_u64(value: &Value) -> u64 {

@@ -1,0 +1,48 @@
+//! JSON-RPC error objects with the codes and messages Ethereum clients expect.
+
+use alloy_primitives::Bytes;
+use jsonrpsee::types::ErrorObjectOwned;
+
+/// Error codes. -32700 (parse error), -32600 (invalid request) and -32601 (method not found)
+/// come from the server itself, before a method runs.
+pub mod code {
+    /// The request's parameters could not be understood.
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// The node failed internally (storage).
+    pub const INTERNAL: i32 = -32603;
+    /// The request was understood but refused (a transaction the pool rejects, a state that is
+    /// not available, a call that halted).
+    pub const REJECTED: i32 = -32000;
+    /// A query asked for more than the node answers at once (EIP-1474's "limit exceeded").
+    pub const LIMIT_EXCEEDED: i32 = -32005;
+    /// A call or gas estimate reverted; the error's data is the revert data (as geth answers).
+    pub const EXECUTION_REVERTED: i32 = 3;
+}
+
+pub type Reply = Result<serde_json::Value, ErrorObjectOwned>;
+
+pub fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code::INVALID_PARAMS, message, None::<()>)
+}
+
+pub fn rejected(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code::REJECTED, message, None::<()>)
+}
+
+pub fn limit(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code::LIMIT_EXCEEDED, message, None::<()>)
+}
+
+pub fn internal(error: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code::INTERNAL, error.to_string(), None::<()>)
+}
+
+/// "execution reverted", with the decoded reason when the data is `Error(string)` or
+/// `Panic(uint256)`, and the raw revert data for the client's ABI to decode (custom errors).
+pub fn reverted(data: &Bytes, reason: Option<&str>) -> ErrorObjectOwned {
+    let message = match reason {
+        Some(reason) => format!("execution reverted: {reason}"),
+        None => "execution reverted".to_string(),
+    };
+    ErrorObjectOwned::owned(code::EXECUTION_REVERTED, message, Some(data.to_string()))
+}

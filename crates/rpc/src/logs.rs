@@ -1,0 +1,293 @@
+//! Log filters (`eth_getLogs`, `eth_newFilter`, `logs` subscriptions): parsing, matching, and
+//! answering a range of blocks within the node's limits.
+
+use crate::{
+    Rpc,
+    error::{internal, invalid, limit, rejected},
+    format,
+    params::{BlockTag, parse_tag},
+};
+use alloy_primitives::{Address, B256, Log};
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::Value;
+use trellis_chain::{Runtime, StoredBlock};
+use trellis_types::{BlockHash, Height};
+
+/// At most four indexed topics exist per log (LOG0 to LOG4).
+const MAX_TOPIC_POSITIONS: usize = 4;
+
+/// Which blocks a filter covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocks {
+    Range { from: BlockTag, to: BlockTag },
+    Hash(BlockHash),
+}
+
+/// A log filter: which blocks, which emitting addresses (any if empty), and per topic position
+/// the accepted topics (any if empty; positions past the list accept anything).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFilter {
+    pub blocks: Blocks,
+    pub addresses: Vec<Address>,
+    pub topics: Vec<Vec<B256>>,
+}
+
+fn parse_list<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    what: &str,
+) -> Result<Vec<T>, ErrorObjectOwned> {
+    let parse = |v: &Value| {
+        serde_json::from_value::<T>(v.clone())
+            .map_err(|e| invalid(format!("invalid {what} {v}: {e}")))
+    };
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(values) => values.iter().map(parse).collect(),
+        single => Ok(vec![parse(single)?]),
+    }
+}
+
+impl LogFilter {
+    /// Reads a filter object: `fromBlock`, `toBlock`, `blockHash`, `address` (one or a list),
+    /// `topics` (per position: null, one topic, or a list of alternatives).
+    pub fn parse(value: &Value) -> Result<Self, ErrorObjectOwned> {
+        let Value::Object(fields) = value else {
+            return Err(invalid(format!("expected a filter object, got {value}")));
+        };
+        if let Some(unknown) = fields.keys().find(|key| {
+            !matches!(
+                key.as_str(),
+                "fromBlock" | "toBlock" | "blockHash" | "address" | "topics"
+            )
+        }) {
+            return Err(invalid(format!(
+                "unknown filter field {unknown:?}: use fromBlock, toBlock, blockHash, address and topics"
+            )));
+        }
+        let tag = |name: &str| -> Result<BlockTag, ErrorObjectOwned> {
+            match fields.get(name) {
+                None | Some(Value::Null) => Ok(BlockTag::Latest),
+                Some(Value::String(text)) => parse_tag(Some(text)),
+                Some(other) => Err(invalid(format!(
+                    "invalid {name} {other}: use a tag or a 0x-prefixed hex number"
+                ))),
+            }
+        };
+        let blocks = match fields.get("blockHash") {
+            Some(hash) if !hash.is_null() => {
+                if fields.contains_key("fromBlock") || fields.contains_key("toBlock") {
+                    return Err(invalid(
+                        "a filter takes either blockHash or fromBlock/toBlock, not both",
+                    ));
+                }
+                let hash: B256 = serde_json::from_value(hash.clone())
+                    .map_err(|e| invalid(format!("invalid blockHash {hash}: {e}")))?;
+                Blocks::Hash(BlockHash(hash))
+            }
+            _ => Blocks::Range {
+                from: tag("fromBlock")?,
+                to: tag("toBlock")?,
+            },
+        };
+        let addresses = fields
+            .get("address")
+            .map_or(Ok(Vec::new()), |v| parse_list(v, "address"))?;
+        let topics: Vec<Vec<B256>> = match fields.get("topics") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(positions)) => positions
+                .iter()
+                .map(|position| parse_list(position, "topic"))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "invalid topics {other}: expected an array"
+                )));
+            }
+        };
+        if topics.len() > MAX_TOPIC_POSITIONS {
+            return Err(invalid(format!(
+                "{} topic positions given: logs have at most {MAX_TOPIC_POSITIONS}",
+                topics.len()
+            )));
+        }
+        Ok(Self {
+            blocks,
+            addresses,
+            topics,
+        })
+    }
+
+    /// Whether `log` passes the address and topic conditions.
+    pub fn matches(&self, log: &Log) -> bool {
+        if !self.addresses.is_empty() && !self.addresses.contains(&log.address) {
+            return false;
+        }
+        let topics = log.topics();
+        self.topics.iter().enumerate().all(|(position, accepted)| {
+            accepted.is_empty() || topics.get(position).is_some_and(|t| accepted.contains(t))
+        })
+    }
+
+    /// Whether a block whose bloom is `bloom` may hold a matching log.
+    pub fn may_match(&self, bloom: &alloy_primitives::Bloom) -> bool {
+        let any_address = self.addresses.is_empty()
+            || self
+                .addresses
+                .iter()
+                .any(|a| bloom.contains_input(alloy_primitives::BloomInput::Raw(a.as_slice())));
+        any_address
+            && self.topics.iter().all(|accepted| {
+                accepted.is_empty()
+                    || accepted.iter().any(|t| {
+                        bloom.contains_input(alloy_primitives::BloomInput::Raw(t.as_slice()))
+                    })
+            })
+    }
+
+    /// The logs of `stored` that match, as JSON objects, appended to `out`.
+    pub fn collect(&self, stored: &StoredBlock, out: &mut Vec<Value>) {
+        if !self.may_match(&stored.block.header().logs_bloom) {
+            return;
+        }
+        let mut log_index = 0;
+        for (tx_index, receipt) in stored.receipts.iter().enumerate() {
+            for log in receipt.envelope.logs() {
+                if self.matches(log) {
+                    out.push(format::log(stored, tx_index, log_index, log));
+                }
+                log_index += 1;
+            }
+        }
+    }
+}
+
+/// The heights `filter` covers when the latest block is `latest`, checked against the limits;
+/// empty when the range starts above `latest`.
+pub async fn heights<E: Runtime>(
+    rpc: &Rpc<E>,
+    filter: &LogFilter,
+) -> Result<std::ops::RangeInclusive<u64>, ErrorObjectOwned> {
+    let latest = rpc.chain.latest().0.height;
+    match &filter.blocks {
+        Blocks::Hash(hash) => {
+            let stored = rpc
+                .chain
+                .store()
+                .block_by_hash(hash)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| rejected(format!("unknown block {hash}")))?;
+            let height = stored.block.height().get();
+            Ok(height..=height)
+        }
+        Blocks::Range { from, to } => {
+            let (from, to) = (from.height(latest), to.height(latest));
+            if from > to {
+                return Err(invalid(format!(
+                    "fromBlock {} is after toBlock {}: the range is reversed",
+                    from.get(),
+                    to.get()
+                )));
+            }
+            // The range asked is checked, not what is left after clamping to the latest
+            // block: a client gets the same answer whatever the chain's height.
+            let span = (to.get() - from.get()).saturating_add(1);
+            if span > rpc.limits.max_log_blocks {
+                return Err(limit(format!(
+                    "block range of {span} blocks is too large: ask for at most {} blocks per query",
+                    rpc.limits.max_log_blocks
+                )));
+            }
+            let to = to.min(latest);
+            Ok(from.get()..=to.get())
+        }
+    }
+}
+
+/// The matching logs of the blocks `heights`, at most the node's limit.
+pub async fn query<E: Runtime>(
+    rpc: &Rpc<E>,
+    filter: &LogFilter,
+    heights: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<Value>, ErrorObjectOwned> {
+    let mut logs = Vec::new();
+    for height in heights {
+        let Some(stored) = rpc
+            .chain
+            .store()
+            .block(Height(height))
+            .await
+            .map_err(internal)?
+        else {
+            break;
+        };
+        filter.collect(&stored, &mut logs);
+        if logs.len() > rpc.limits.max_logs {
+            return Err(limit(format!(
+                "query returned more than {} results: narrow the block range or the filter",
+                rpc.limits.max_logs
+            )));
+        }
+    }
+    Ok(logs)
+}
+
+/// `eth_getLogs(filter)`.
+pub async fn get_logs<E: Runtime>(
+    rpc: std::sync::Arc<Rpc<E>>,
+    params: jsonrpsee::types::Params<'static>,
+) -> crate::error::Reply {
+    let args = crate::params::Args::parse(&params, 1)?;
+    let value: Value = args.required(0, "a filter object")?;
+    let filter = LogFilter::parse(&value)?;
+    let heights = heights(&rpc, &filter).await?;
+    Ok(Value::Array(query(&rpc, &filter, heights).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{LogData, address, b256};
+    use serde_json::json;
+
+    const TRANSFER: B256 =
+        b256!("ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
+    const TOKEN: Address = address!("00000000000000000000000000000000000000aa");
+
+    fn log(address: Address, topics: Vec<B256>) -> Log {
+        Log {
+            address,
+            data: LogData::new_unchecked(topics, Default::default()),
+        }
+    }
+
+    #[test]
+    fn addresses_and_topics_with_null_and_or_positions() {
+        let other = B256::repeat_byte(7);
+        let filter = LogFilter::parse(&json!({
+            "address": [TOKEN, address!("00000000000000000000000000000000000000bb")],
+            "topics": [TRANSFER, null, [other, B256::repeat_byte(8)]],
+        }))
+        .unwrap();
+        assert!(filter.matches(&log(TOKEN, vec![TRANSFER, B256::ZERO, other])));
+        assert!(
+            !filter.matches(&log(TOKEN, vec![TRANSFER, B256::ZERO])),
+            "third topic missing"
+        );
+        assert!(!filter.matches(&log(TOKEN, vec![other, B256::ZERO, other])));
+        assert!(!filter.matches(&log(Address::ZERO, vec![TRANSFER, B256::ZERO, other])));
+        let any = LogFilter::parse(&json!({})).unwrap();
+        assert!(any.matches(&log(Address::ZERO, vec![])));
+    }
+
+    #[test]
+    fn bad_filters_are_refused_precisely() {
+        let error = |v: Value| LogFilter::parse(&v).unwrap_err().message().to_string();
+        assert!(error(json!({"fromBlock": "0x1", "blockHash": B256::ZERO})).contains("not both"));
+        assert!(error(json!({"topics": [null, null, null, null, null]})).contains("at most 4"));
+        assert!(error(json!({"address": "0x12"})).contains("invalid address"));
+        assert!(error(json!({"fromBlock": 5})).contains("invalid fromBlock"));
+        assert!(error(json!({"limit": 5})).contains("unknown filter field"));
+        assert!(error(json!([])).contains("filter object"));
+    }
+}

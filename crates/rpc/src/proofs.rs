@@ -1,0 +1,125 @@
+//! Trellis's own proven reads: `trellis_getProof` (QMDB proofs of an account and its slots; see
+//! [`trellis_state::StateProof`]) and `trellis_getHistory` (every value an account or slot has
+//! had, each proven; see [`trellis_state::History`]).
+
+use crate::{
+    error::{Reply, internal, invalid},
+    format,
+    params::{Args, BlockId},
+    state::{require_latest, state_at},
+};
+use alloy_primitives::Address;
+use jsonrpsee::types::Params;
+use std::sync::Arc;
+use trellis_chain::Runtime;
+use trellis_types::Height;
+
+/// Most storage slots one `trellis_getProof` call proves.
+const MAX_PROOF_SLOTS: usize = 1_024;
+
+/// `trellis_getProof(address, [slots], block)`: QMDB proofs of an account and its slots in the
+/// latest state, with the block whose state root they verify against.
+pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'static>) -> Reply {
+    let args = Args::parse(&params, 3)?;
+    let address: Address = args.required(0, "an address")?;
+    let slots: Vec<trellis_types::U256> = args.required(1, "an array of storage slots (hex)")?;
+    let block = args.block(2)?;
+    if slots.len() > MAX_PROOF_SLOTS {
+        return Err(invalid(format!(
+            "{} storage slots asked: at most {MAX_PROOF_SLOTS} per call",
+            slots.len()
+        )));
+    }
+    // The proof and its header are read together, then the block is checked against that
+    // header: a block finalized in between must not be named as the one proven.
+    let (header, hash, proof) = rpc.chain.prove(&address, &slots).map_err(internal)?;
+    let height = match block {
+        BlockId::Tag(tag) => tag.height(header.height),
+        BlockId::Hash(named) if named == hash => header.height,
+        BlockId::Hash(_) => {
+            require_latest(&rpc, block).await?;
+            return Err(internal(
+                "the latest block changed while proving; ask again",
+            ));
+        }
+    };
+    state_at(height, header.height)?;
+    anchored(&proof, &header, &hash)
+}
+
+/// Most writes one `trellis_getHistory` call returns (the newest; `truncated` says if older
+/// ones exist), and the default.
+const MAX_HISTORY_ENTRIES: usize = 1_000;
+const DEFAULT_HISTORY_ENTRIES: usize = 100;
+
+/// The options of `trellis_getHistory`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryOptions {
+    limit: Option<usize>,
+}
+
+/// `trellis_getHistory(address, slot?, {limit}?)`: every value the account (slot `null` or
+/// absent) or the storage slot has had, oldest first, each with its block, transaction and a
+/// proof against the latest state root, which is returned with its block.
+pub async fn get_history<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'static>) -> Reply {
+    let chain = &rpc.chain;
+    let args = Args::parse(&params, 3)?;
+    let address: Address = args.required(0, "an address")?;
+    let slot: Option<trellis_types::U256> = args.optional(1, "a storage slot (hex) or null")?;
+    let options: Option<HistoryOptions> = args.optional(2, "{\"limit\": N}")?;
+    let limit = options
+        .and_then(|o| o.limit)
+        .unwrap_or(DEFAULT_HISTORY_ENTRIES);
+    if limit == 0 || limit > MAX_HISTORY_ENTRIES {
+        return Err(invalid(format!(
+            "limit {limit} is out of range: ask for 1 to {MAX_HISTORY_ENTRIES} entries"
+        )));
+    }
+    let (header, hash, mut history) = chain.history(&address, slot, limit).map_err(internal)?;
+    for entry in &mut history.entries {
+        let Some(index) = entry.transaction_index else {
+            continue;
+        };
+        let height = Height(entry.block_number.to());
+        let stored = chain
+            .store()
+            .block(height)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("block {height} of the history is not stored")))?;
+        let receipt = stored.receipts.get(index.to::<usize>()).ok_or_else(|| {
+            internal(format!(
+                "block {height} has no transaction {index} that the history names"
+            ))
+        })?;
+        entry.transaction_hash = Some(receipt.tx_hash);
+    }
+    anchored(&history, &header, &hash)
+}
+
+/// `value` (a JSON object) with the block it was proven against: its number, hash and state
+/// root, which a verifier checks against a header it trusts.
+fn anchored(
+    value: &impl serde::Serialize,
+    header: &trellis_types::Header,
+    hash: &trellis_types::BlockHash,
+) -> Reply {
+    let mut result = serde_json::to_value(value).map_err(internal)?;
+    let fields = result
+        .as_object_mut()
+        .ok_or_else(|| internal("a proven answer is not a JSON object"))?;
+    fields.insert(
+        "blockNumber".into(),
+        format::quantity(header.height.get()).into(),
+    );
+    fields.insert(
+        "blockHash".into(),
+        serde_json::to_value(hash.0).map_err(internal)?,
+    );
+    fields.insert(
+        "stateRoot".into(),
+        serde_json::to_value(header.state_root.0).map_err(internal)?,
+    );
+    Ok(result)
+}

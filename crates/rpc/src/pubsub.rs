@@ -1,0 +1,186 @@
+//! Subscriptions over WebSocket: `eth_subscribe` to `newHeads`, `logs` and
+//! `newPendingTransactions`, ended by `eth_unsubscribe` or the connection closing.
+//!
+//! A subscription follows the chain's finalized height and reads each new block from the block
+//! store, so a block finalized while a notification was being sent is never skipped.
+
+use crate::{
+    Rpc,
+    error::invalid,
+    format,
+    logs::{Blocks, LogFilter},
+    params::Args,
+};
+use jsonrpsee::{
+    PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink,
+    core::traits::IdProvider,
+    types::{ErrorObjectOwned, Params, SubscriptionId},
+};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use trellis_chain::Runtime;
+use trellis_types::Height;
+
+/// What a subscription sends.
+enum Topic {
+    NewHeads,
+    Logs(LogFilter),
+    /// Transaction hashes, or whole transactions when `full`.
+    PendingTransactions {
+        full: bool,
+    },
+}
+
+fn parse(params: &Params<'_>) -> Result<Topic, ErrorObjectOwned> {
+    let args = Args::parse(params, 2)?;
+    let name: String = args.required(
+        0,
+        "a subscription name (newHeads, logs, newPendingTransactions)",
+    )?;
+    match name.as_str() {
+        "newHeads" => {
+            args.optional::<Value>(1, "nothing")?
+                .map_or(Ok(()), |_| Err(invalid("newHeads takes no options")))?;
+            Ok(Topic::NewHeads)
+        }
+        "logs" => {
+            let value = args.optional::<Value>(1, "a filter object")?;
+            let filter = LogFilter::parse(&value.unwrap_or_else(|| serde_json::json!({})))?;
+            if !matches!(filter.blocks, Blocks::Range { .. })
+                || filter.blocks
+                    != (Blocks::Range {
+                        from: crate::params::BlockTag::Latest,
+                        to: crate::params::BlockTag::Latest,
+                    })
+            {
+                return Err(invalid(
+                    "a logs subscription follows new blocks: give address and topics only",
+                ));
+            }
+            Ok(Topic::Logs(filter))
+        }
+        "newPendingTransactions" => {
+            let full = args.optional::<bool>(1, "true (whole transactions) or false (hashes)")?;
+            Ok(Topic::PendingTransactions {
+                full: full.unwrap_or(false),
+            })
+        }
+        other => Err(invalid(format!(
+            "unknown subscription {other:?}: use newHeads, logs or newPendingTransactions"
+        ))),
+    }
+}
+
+/// `eth_subscribe`: accepts or rejects, then sends notifications until the client leaves.
+pub async fn subscribe<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    params: Params<'static>,
+    pending: PendingSubscriptionSink,
+) {
+    let topic = match parse(&params) {
+        Ok(topic) => topic,
+        Err(error) => {
+            pending.reject(error).await;
+            return;
+        }
+    };
+    let Ok(sink) = pending.accept().await else {
+        return;
+    };
+    match topic {
+        Topic::PendingTransactions { full } => pending_transactions(&rpc, &sink, full).await,
+        Topic::NewHeads => blocks(&rpc, &sink, None).await,
+        Topic::Logs(filter) => blocks(&rpc, &sink, Some(&filter)).await,
+    }
+}
+
+/// Sends `value` as a notification; `false` once the client has gone.
+async fn send(sink: &SubscriptionSink, value: &Value) -> bool {
+    let Ok(message) = serde_json::value::to_raw_value(value) else {
+        return false;
+    };
+    sink.send(SubscriptionMessage::from(message)).await.is_ok()
+}
+
+/// Each new block's header, or each matching log of it when `filter` is given.
+async fn blocks<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink, filter: Option<&LogFilter>) {
+    let mut heads = rpc.chain.heads();
+    let mut next = heads.borrow_and_update().next();
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            changed = heads.changed() => if changed.is_err() { return },
+        }
+        let latest = *heads.borrow_and_update();
+        while next <= latest {
+            let Ok(Some(stored)) = rpc.chain.store().block(next).await else {
+                tracing::warn!(height = %next, "a finalized block is not readable for subscribers");
+                return;
+            };
+            let sent = match filter {
+                None => {
+                    send(
+                        sink,
+                        &format::header(&stored, rpc.chain.genesis().gas_price),
+                    )
+                    .await
+                }
+                Some(filter) => {
+                    let mut logs = Vec::new();
+                    filter.collect(&stored, &mut logs);
+                    let mut sent = true;
+                    for log in &logs {
+                        sent = sent && send(sink, log).await;
+                    }
+                    sent
+                }
+            };
+            if !sent {
+                return;
+            }
+            next = Height(next.get() + 1);
+        }
+    }
+}
+
+async fn pending_transactions<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink, full: bool) {
+    let mut admitted = rpc.chain.admitted();
+    loop {
+        let hash = tokio::select! {
+            _ = sink.closed() => return,
+            received = admitted.recv() => match received {
+                Ok(hash) => hash,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "a pending-transactions subscriber fell behind");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            },
+        };
+        let value = match full {
+            false => Value::from(format!("{hash:#x}")),
+            true => match rpc.chain.mempool().get(&hash) {
+                Some(tx) => format::pending_transaction(&tx),
+                // Already included in a block: the hash alone would mislead no one, but
+                // a full subscriber asked for objects.
+                None => continue,
+            },
+        };
+        if !send(sink, &value).await {
+            return;
+        }
+    }
+}
+
+/// Subscription ids as Ethereum clients expect them: random 128-bit `0x`-prefixed hex strings.
+#[derive(Debug)]
+pub struct HexIds;
+
+impl IdProvider for HexIds {
+    fn next_id(&self) -> SubscriptionId<'static> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the operating system's random source works");
+        SubscriptionId::Str(format!("0x{}", hex::encode(bytes)).into())
+    }
+}
