@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use trellis_chain::{Runtime, StoredBlock};
 
-/// The stored block `id` names, if any.
+/// The stored block `id` names, if any, once its state is committed.
 pub async fn stored<E: Runtime>(
     rpc: &Rpc<E>,
     id: BlockId,
@@ -23,7 +23,14 @@ pub async fn stored<E: Runtime>(
         BlockId::Tag(tag) => store.block(tag.height(rpc.chain.latest().0.height)).await,
         BlockId::Hash(hash) => store.block_by_hash(&hash).await,
     };
-    block.map_err(internal)
+    Ok(committed(rpc, block.map_err(internal)?))
+}
+
+/// `stored` if its state is committed. A finalized block is stored before its state is
+/// committed (so a crash between the two replays it); until then it is not shown, so that a
+/// client that sees a receipt also sees the state after it (its nonce, its balances).
+pub fn committed<E: Runtime>(rpc: &Rpc<E>, stored: Option<StoredBlock>) -> Option<StoredBlock> {
+    stored.filter(|stored| stored.block.height() <= rpc.chain.latest().0.height)
 }
 
 /// A block by number or tag (`by_hash` false) or by hash (true), from the first parameter.
@@ -114,7 +121,7 @@ async fn located<E: Runtime>(
         .await
         .map_err(internal)?
         .ok_or_else(|| internal(format!("indexed block {} is missing", location.height)))?;
-    Ok(Some((stored, location.index as usize)))
+    Ok(committed(rpc, Some(stored)).map(|stored| (stored, location.index as usize)))
 }
 
 pub async fn receipt<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {

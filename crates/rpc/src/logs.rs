@@ -170,12 +170,8 @@ pub async fn heights<E: Runtime>(
     let latest = rpc.chain.latest().0.height;
     match &filter.blocks {
         Blocks::Hash(hash) => {
-            let stored = rpc
-                .chain
-                .store()
-                .block_by_hash(hash)
-                .await
-                .map_err(internal)?
+            let stored = crate::blocks::stored(rpc, crate::params::BlockId::Hash(*hash))
+                .await?
                 .ok_or_else(|| rejected(format!("unknown block {hash}")))?;
             let height = stored.block.height().get();
             Ok(height..=height)
