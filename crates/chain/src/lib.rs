@@ -12,14 +12,17 @@
 //!   be skipped) and the header's roots, bloom and gas are exactly what execution produced.
 //! - A data directory of another chain (a different genesis block) is refused at open.
 
+pub mod bench;
 mod genesis;
 pub mod gossip;
 mod ledger;
+pub mod log_index;
 mod store;
 
 pub use genesis::{Genesis, GenesisError};
 
 pub use ledger::{Chain, ChainConfig, ChainError};
-pub use store::{BlockStore, ReceiptRecord, StoreError, StoredBlock, TxLocation};
+pub use log_index::{FoundLog, LogQuery, matching_logs};
+pub use store::{BlockStore, LogsError, ReceiptRecord, StoreError, StoredBlock, TxLocation};
 /// What the chain needs of its runtime: storage, a clock, metrics and spawning (QMDB's).
 pub use trellis_state::Runtime;

@@ -1,15 +1,18 @@
 //! Finalized blocks, their receipts and a transaction index, on disk.
 //!
-//! Two commonware immutable archives under the node's storage directory:
+//! Three commonware immutable archives under the node's storage directory:
 //! - blocks: index = height, key = block hash, value = the block and its receipts;
 //! - transactions: index = the transaction's position in the whole chain, key = its hash,
-//!   value = where it is (height, index in block).
+//!   value = where it is (height, index in block);
+//! - logs: the log index by address and topic ([`crate::log_index`]), rebuilt from the blocks
+//!   for what a crash left out.
 //!
 //! A block is written after its transactions' index entries, and both are synced before
 //! consensus is told the block is durable, so after a crash the block archive's last height is
 //! the last block fully stored. Writes of an existing index are no-ops, so a block delivered
 //! again after a restart is harmless.
 
+use crate::log_index::{FoundLog, LogIndex, LogIndexError, LogQuery, matching_logs};
 use alloy_consensus::ReceiptEnvelope;
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, TxHash};
@@ -188,10 +191,27 @@ impl Read for TxLocation {
     }
 }
 
+/// Why a log query has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error("query returned more than {max} results: narrow the block range or the filter")]
+    TooMany { max: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A storage failure. The node cannot continue without its storage, so callers stop.
 #[derive(Debug, thiserror::Error)]
-#[error("block store: {0}")]
-pub struct StoreError(#[from] commonware_storage::archive::Error);
+pub enum StoreError {
+    #[error("block store: {0}")]
+    Archive(#[from] commonware_storage::archive::Error),
+    #[error(transparent)]
+    LogIndex(#[from] LogIndexError),
+    #[error(
+        "block store: block {0} is missing below the last stored block (stored data is corrupt)"
+    )]
+    Missing(Height),
+}
 
 type TxKey = FixedBytes<32>;
 type BlockArchive<E> = immutable::Archive<E, BlockHash, StoredBlock>;
@@ -202,6 +222,7 @@ pub struct BlockStore<E: Storage + Clock + Metrics> {
     // The archives' writes consume and return them; `None` only while a write is in flight.
     blocks: Mutex<Option<BlockArchive<E>>>,
     transactions: Mutex<Option<TxArchive<E>>>,
+    logs: LogIndex<E>,
 }
 
 impl<E: Storage + Clock + Metrics> BlockStore<E> {
@@ -217,10 +238,32 @@ impl<E: Storage + Clock + Metrics> BlockStore<E> {
             trellis_consensus::engine::archive_config(prefix, "ledger-transactions", &cache, ()),
         )
         .await?;
-        Ok(Self {
+        let logs = LogIndex::open(context.child("ledger_logs"), prefix, &cache).await?;
+        let store = Self {
             blocks: Mutex::new(Some(blocks)),
             transactions: Mutex::new(Some(transactions)),
-        })
+            logs,
+        };
+        store.catch_up_log_index().await?;
+        Ok(store)
+    }
+
+    /// Adds the stored blocks the log index lacks (its open section, and a completed section
+    /// whose write a crash cut short).
+    async fn catch_up_log_index(&self) -> Result<(), StoreError> {
+        let Some(last) = self.last_height().await else {
+            return Ok(());
+        };
+        let mut height = self.logs.next_height();
+        while height <= last {
+            let stored = self
+                .block(height)
+                .await?
+                .ok_or(StoreError::Missing(height))?;
+            self.logs.add(&stored).await?;
+            height = height.next();
+        }
+        Ok(())
     }
 
     /// The height of the last stored block, if any.
@@ -250,28 +293,78 @@ impl<E: Storage + Clock + Metrics> BlockStore<E> {
     /// Stores a finalized block; `first_tx` is the chain-wide position of its first transaction.
     /// Returns once both archives are durable.
     pub async fn put(&self, stored: &StoredBlock, first_tx: u64) -> Result<(), StoreError> {
-        let height = stored.block.height();
+        self.put_many(std::slice::from_ref(stored), first_tx).await
+    }
+
+    /// Stores consecutive finalized blocks, syncing once; `first_tx` is the chain-wide position
+    /// of the first block's first transaction. Returns once both archives are durable.
+    pub async fn put_many(&self, blocks: &[StoredBlock], first_tx: u64) -> Result<(), StoreError> {
         {
             let mut slot = self.transactions.lock().await;
             let mut archive = slot.take().expect("not mid-write");
-            for (i, receipt) in stored.receipts.iter().enumerate() {
-                let location = TxLocation {
-                    height,
-                    index: u32::try_from(i).expect("fewer than 2^32 transactions a block"),
-                };
-                let key = TxKey::new(receipt.tx_hash.0);
-                archive = archive.put(first_tx + i as u64, key, &location).await?;
+            let mut position = first_tx;
+            for stored in blocks {
+                for (i, receipt) in stored.receipts.iter().enumerate() {
+                    let location = TxLocation {
+                        height: stored.block.height(),
+                        index: u32::try_from(i).expect("fewer than 2^32 transactions a block"),
+                    };
+                    let key = TxKey::new(receipt.tx_hash.0);
+                    archive = archive.put(position, key, &location).await?;
+                    position += 1;
+                }
             }
             *slot = Some(archive.sync().await?);
         }
-        let mut slot = self.blocks.lock().await;
-        let archive = slot.take().expect("not mid-write");
-        *slot = Some(
-            archive
-                .put_sync(height.get(), stored.block.hash(), stored)
-                .await?,
-        );
+        {
+            let mut slot = self.blocks.lock().await;
+            let mut archive = slot.take().expect("not mid-write");
+            for stored in blocks {
+                let height = stored.block.height();
+                archive = archive
+                    .put(height.get(), stored.block.hash(), stored)
+                    .await?;
+            }
+            *slot = Some(archive.sync().await?);
+        }
+        for stored in blocks {
+            self.logs.add(stored).await?;
+        }
         Ok(())
+    }
+
+    /// The heights in `from..=to` whose blocks may hold logs matching `query`, ascending
+    /// (see [`LogIndex::candidates`]): check their logs exactly.
+    pub async fn log_candidates(
+        &self,
+        query: &LogQuery,
+        from: Height,
+        to: Height,
+    ) -> Result<Vec<Height>, StoreError> {
+        Ok(self.logs.candidates(query, from, to).await?)
+    }
+
+    /// The logs of blocks `from..=to` matching `query`, in chain order; refused once more than
+    /// `max` match. Only the blocks the log index names as candidates are read.
+    pub async fn logs(
+        &self,
+        query: &LogQuery,
+        from: Height,
+        to: Height,
+        max: usize,
+    ) -> Result<Vec<FoundLog>, LogsError> {
+        let mut found = Vec::new();
+        for height in self.log_candidates(query, from, to).await? {
+            let stored = self
+                .block(height)
+                .await?
+                .ok_or(StoreError::Missing(height))?;
+            found.extend(matching_logs(&stored, query));
+            if found.len() > max {
+                return Err(LogsError::TooMany { max });
+            }
+        }
+        Ok(found)
     }
 
     pub async fn block(&self, height: Height) -> Result<Option<StoredBlock>, StoreError> {

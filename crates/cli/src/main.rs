@@ -99,6 +99,23 @@ enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Log queries as eth_getLogs runs them: one contract's transfers to one recipient over a
+    /// long chain, through the log index. Run it on a release build.
+    Logs {
+        /// How many blocks the chain has.
+        #[arg(long, default_value_t = 100_000)]
+        blocks: u64,
+        /// Transfer logs per block.
+        #[arg(long, default_value_t = 20)]
+        block_logs: usize,
+        /// How many queries to time.
+        #[arg(long, default_value_t = 100)]
+        queries: usize,
+        /// A directory to create for the run (removed afterwards). Default: in the system's
+        /// temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +193,23 @@ fn main() -> Result<()> {
                 proofs: 1_000,
             };
             trellis_node::bench::state(dir, config).context("state benchmark")
+        }
+        Command::Bench(BenchCommand::Logs {
+            blocks,
+            block_logs,
+            queries,
+            dir,
+        }) => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("trellis-bench-logs-{}", std::process::id()))
+            });
+            let config = trellis_node::bench::LogBenchConfig {
+                blocks,
+                logs_per_block: block_logs,
+                queries,
+                ..Default::default()
+            };
+            trellis_node::bench::logs(dir, config).context("log query benchmark")
         }
     }
 }

@@ -1,22 +1,29 @@
-//! `trellis bench state`: the state layer's benchmark on real disk, with figures printed.
+//! `trellis bench state` and `trellis bench logs`: benchmarks on real disk, with figures
+//! printed.
 
 use crate::NodeError;
 use commonware_runtime::{Runner as _, tokio};
 use std::path::PathBuf;
+pub use trellis_chain::bench::LogBenchConfig;
 use trellis_state::bench::{self, BenchConfig};
 
-/// Runs the state benchmark in `dir` (which must not exist yet, and is removed afterwards) on
-/// one worker thread, printing progress and the figures.
-pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
+/// Refuses a benchmark directory that exists: the run deletes it afterwards.
+fn fresh(dir: &std::path::Path) -> Result<tokio::Config, NodeError> {
     if dir.exists() {
         return Err(NodeError::DataDir {
             path: dir.display().to_string(),
             message: "already exists: the benchmark needs a fresh directory it may delete".into(),
         });
     }
-    let runtime = tokio::Config::new()
+    Ok(tokio::Config::new()
         .with_worker_threads(1)
-        .with_storage_directory(&dir);
+        .with_storage_directory(dir))
+}
+
+/// Runs the state benchmark in `dir` (which must not exist yet, and is removed afterwards) on
+/// one worker thread, printing progress and the figures.
+pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
+    let runtime = fresh(&dir)?;
     let settings = config.clone();
     let result = tokio::Runner::new(runtime).start(|context| async move {
         bench::run(context, &settings, |line| eprintln!("  {line}")).await
@@ -74,6 +81,47 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
         "disk: {:.1} MiB, {:.0} bytes per account (account and slot, every version kept, with the history index)",
         bytes as f64 / (1 << 20) as f64,
         bytes as f64 / config.accounts as f64
+    );
+    Ok(())
+}
+
+/// Runs the log query benchmark in `dir` (which must not exist yet, and is removed afterwards)
+/// on one worker thread, printing progress and the figures.
+pub fn logs(dir: PathBuf, config: LogBenchConfig) -> Result<(), NodeError> {
+    let runtime = fresh(&dir)?;
+    let settings = config.clone();
+    let result = tokio::Runner::new(runtime).start(|context| async move {
+        trellis_chain::bench::run(context, &settings, |line| eprintln!("  {line}")).await
+    });
+    let bytes = crate::disk::usage(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result.map_err(|e| NodeError::DataDir {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "logs: {} blocks of {} transfer logs ({} contracts, {} recipients), stored in {:.1} s, {:.1} MiB on disk",
+        config.blocks,
+        config.logs_per_block,
+        config.contracts,
+        config.recipients,
+        report.load.as_secs_f64(),
+        bytes as f64 / (1 << 20) as f64
+    );
+    println!(
+        "eth_getLogs over all {} blocks, address + topic ({} queries, {:.1} logs and {:.1} candidate blocks each): median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        config.blocks,
+        report.queries.len(),
+        report.logs_found as f64 / report.queries.len() as f64,
+        report.candidates as f64 / report.queries.len() as f64,
+        ms(report.quantile(0.5)),
+        ms(report.quantile(0.99)),
+        ms(report.quantile(1.0)),
+    );
+    println!(
+        "restart: the block store and its log index reopened in {:.2} s",
+        report.reopen.as_secs_f64()
     );
     Ok(())
 }

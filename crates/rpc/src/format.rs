@@ -2,10 +2,10 @@
 
 use alloy_consensus::TxEnvelope;
 use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{B256, Log, U256, b256};
+use alloy_primitives::{B256, U256, b256};
 use commonware_codec::EncodeSize as _;
 use serde_json::{Map, Value, json};
-use trellis_chain::StoredBlock;
+use trellis_chain::{FoundLog, StoredBlock};
 use trellis_types::RecoveredTx;
 
 /// keccak-256 of the RLP of an empty list: the uncles hash of a block without uncles.
@@ -40,7 +40,16 @@ pub fn receipt(stored: &StoredBlock, index: usize) -> Value {
         .logs()
         .iter()
         .enumerate()
-        .map(|(i, log)| self::log(stored, index, first_log + i, log))
+        .map(|(i, log)| {
+            self::log(&FoundLog {
+                block_hash: block.hash(),
+                height: block.height(),
+                tx_hash: record.tx_hash,
+                tx_index: index,
+                log_index: first_log + i,
+                log: log.clone(),
+            })
+        })
         .collect();
     json!({
         "transactionHash": hash(&record.tx_hash),
@@ -60,18 +69,17 @@ pub fn receipt(stored: &StoredBlock, index: usize) -> Value {
     })
 }
 
-/// The `log_index`th log of block `stored` (counted across the block), emitted by its
-/// `tx_index`th transaction.
-pub fn log(stored: &StoredBlock, tx_index: usize, log_index: usize, log: &Log) -> Value {
+/// A log with where it is in the chain.
+pub fn log(found: &FoundLog) -> Value {
     json!({
-        "address": log.address,
-        "topics": log.topics(),
-        "data": log.data.data,
-        "blockHash": hash(&stored.block.hash().0),
-        "blockNumber": quantity(stored.block.height().get()),
-        "transactionHash": hash(&stored.receipts[tx_index].tx_hash),
-        "transactionIndex": quantity(tx_index as u64),
-        "logIndex": quantity(log_index as u64),
+        "address": found.log.address,
+        "topics": found.log.topics(),
+        "data": found.log.data.data,
+        "blockHash": hash(&found.block_hash.0),
+        "blockNumber": quantity(found.height.get()),
+        "transactionHash": hash(&found.tx_hash),
+        "transactionIndex": quantity(found.tx_index as u64),
+        "logIndex": quantity(found.log_index as u64),
         "removed": false,
     })
 }

@@ -7,10 +7,10 @@ use crate::{
     format,
     params::{BlockTag, parse_tag},
 };
-use alloy_primitives::{Address, B256, Log};
+use alloy_primitives::B256;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::Value;
-use trellis_chain::{Runtime, StoredBlock};
+use trellis_chain::{LogQuery, LogsError, Runtime, StoredBlock, matching_logs};
 use trellis_types::{BlockHash, Height};
 
 /// At most four indexed topics exist per log (LOG0 to LOG4).
@@ -23,13 +23,11 @@ pub enum Blocks {
     Hash(BlockHash),
 }
 
-/// A log filter: which blocks, which emitting addresses (any if empty), and per topic position
-/// the accepted topics (any if empty; positions past the list accept anything).
+/// A log filter: which blocks, and which logs of them (emitting addresses, topics).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogFilter {
     pub blocks: Blocks,
-    pub addresses: Vec<Address>,
-    pub topics: Vec<Vec<B256>>,
+    pub query: LogQuery,
 }
 
 fn parse_list<T: serde::de::DeserializeOwned>(
@@ -112,52 +110,13 @@ impl LogFilter {
         }
         Ok(Self {
             blocks,
-            addresses,
-            topics,
+            query: LogQuery { addresses, topics },
         })
-    }
-
-    /// Whether `log` passes the address and topic conditions.
-    pub fn matches(&self, log: &Log) -> bool {
-        if !self.addresses.is_empty() && !self.addresses.contains(&log.address) {
-            return false;
-        }
-        let topics = log.topics();
-        self.topics.iter().enumerate().all(|(position, accepted)| {
-            accepted.is_empty() || topics.get(position).is_some_and(|t| accepted.contains(t))
-        })
-    }
-
-    /// Whether a block whose bloom is `bloom` may hold a matching log.
-    pub fn may_match(&self, bloom: &alloy_primitives::Bloom) -> bool {
-        let any_address = self.addresses.is_empty()
-            || self
-                .addresses
-                .iter()
-                .any(|a| bloom.contains_input(alloy_primitives::BloomInput::Raw(a.as_slice())));
-        any_address
-            && self.topics.iter().all(|accepted| {
-                accepted.is_empty()
-                    || accepted.iter().any(|t| {
-                        bloom.contains_input(alloy_primitives::BloomInput::Raw(t.as_slice()))
-                    })
-            })
     }
 
     /// The logs of `stored` that match, as JSON objects, appended to `out`.
     pub fn collect(&self, stored: &StoredBlock, out: &mut Vec<Value>) {
-        if !self.may_match(&stored.block.header().logs_bloom) {
-            return;
-        }
-        let mut log_index = 0;
-        for (tx_index, receipt) in stored.receipts.iter().enumerate() {
-            for log in receipt.envelope.logs() {
-                if self.matches(log) {
-                    out.push(format::log(stored, tx_index, log_index, log));
-                }
-                log_index += 1;
-            }
-        }
+        out.extend(matching_logs(stored, &self.query).iter().map(format::log));
     }
 }
 
@@ -200,32 +159,24 @@ pub async fn heights<E: Runtime>(
     }
 }
 
-/// The matching logs of the blocks `heights`, at most the node's limit.
+/// The matching logs of the blocks `heights`, at most the node's limit. Only the blocks the
+/// log index names as candidates are read.
 pub async fn query<E: Runtime>(
     rpc: &Rpc<E>,
     filter: &LogFilter,
     heights: std::ops::RangeInclusive<u64>,
 ) -> Result<Vec<Value>, ErrorObjectOwned> {
-    let mut logs = Vec::new();
-    for height in heights {
-        let Some(stored) = rpc
-            .chain
-            .store()
-            .block(Height(height))
-            .await
-            .map_err(internal)?
-        else {
-            break;
-        };
-        filter.collect(&stored, &mut logs);
-        if logs.len() > rpc.limits.max_logs {
-            return Err(limit(format!(
-                "query returned more than {} results: narrow the block range or the filter",
-                rpc.limits.max_logs
-            )));
-        }
-    }
-    Ok(logs)
+    let (from, to) = (Height(*heights.start()), Height(*heights.end()));
+    let found = rpc
+        .chain
+        .store()
+        .logs(&filter.query, from, to, rpc.limits.max_logs)
+        .await
+        .map_err(|error| match error {
+            LogsError::TooMany { .. } => limit(error.to_string()),
+            LogsError::Store(error) => internal(error),
+        })?;
+    Ok(found.iter().map(format::log).collect())
 }
 
 /// `eth_getLogs(filter)`.
@@ -243,7 +194,7 @@ pub async fn get_logs<E: Runtime>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::{LogData, address, b256};
+    use alloy_primitives::{Address, Log, LogData, address, b256};
     use serde_json::json;
 
     const TRANSFER: B256 =
@@ -265,15 +216,29 @@ mod tests {
             "topics": [TRANSFER, null, [other, B256::repeat_byte(8)]],
         }))
         .unwrap();
-        assert!(filter.matches(&log(TOKEN, vec![TRANSFER, B256::ZERO, other])));
         assert!(
-            !filter.matches(&log(TOKEN, vec![TRANSFER, B256::ZERO])),
+            filter
+                .query
+                .matches(&log(TOKEN, vec![TRANSFER, B256::ZERO, other]))
+        );
+        assert!(
+            !filter
+                .query
+                .matches(&log(TOKEN, vec![TRANSFER, B256::ZERO])),
             "third topic missing"
         );
-        assert!(!filter.matches(&log(TOKEN, vec![other, B256::ZERO, other])));
-        assert!(!filter.matches(&log(Address::ZERO, vec![TRANSFER, B256::ZERO, other])));
+        assert!(
+            !filter
+                .query
+                .matches(&log(TOKEN, vec![other, B256::ZERO, other]))
+        );
+        assert!(
+            !filter
+                .query
+                .matches(&log(Address::ZERO, vec![TRANSFER, B256::ZERO, other]))
+        );
         let any = LogFilter::parse(&json!({})).unwrap();
-        assert!(any.matches(&log(Address::ZERO, vec![])));
+        assert!(any.query.matches(&log(Address::ZERO, vec![])));
     }
 
     #[test]
