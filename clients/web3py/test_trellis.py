@@ -81,6 +81,8 @@ class TrellisWithWeb3(unittest.TestCase):
             )
         )
         self.assertEqual(token.functions.balanceOf(recipient).call(), 4_321)
+        earlier = receipt["blockNumber"] - 1
+        self.assertEqual(token.functions.balanceOf(recipient).call(block_identifier=earlier), 0)
         self.assertEqual(token.functions.balanceOf(self.account.address).call(), SUPPLY - 4_321)
         # Gas is free on the dev chain: the ether balance is unchanged.
         self.assertEqual(self.w3.eth.get_balance(self.account.address), before)

@@ -99,6 +99,9 @@ test('transfers, waits for receipts and reads balances', async () => {
   assert.equal(receipt.hash, tx.hash);
   assert.equal(await token.balanceOf(alice), 1234n);
   assert.equal(await token.balanceOf(wallet.address), SUPPLY - 1234n);
+  // Calls at an earlier block see the state as it was then.
+  assert.equal(await token.balanceOf(alice, { blockTag: receipt.blockNumber - 1 }), 0n);
+  assert.equal(await token.balanceOf(alice, { blockTag: receipt.blockNumber }), 1234n);
   const fetched = await provider.getTransaction(tx.hash);
   assert.equal(fetched.blockNumber, receipt.blockNumber);
   assert.equal(fetched.from, wallet.address);

@@ -130,6 +130,7 @@ fn an_erc20_workflow_through_every_read_method() {
         &node,
         &signed(owner, 0, TxKind::Create, creation_code(), 3_000_000),
     );
+    let deployed = hex_u64(&receipt["blockNumber"]);
     let token: Address = serde_json::from_value(receipt["contractAddress"].clone()).unwrap();
     assert_eq!(
         node.call("eth_getCode", json!([token, "latest"])),
@@ -138,11 +139,12 @@ fn an_erc20_workflow_through_every_read_method() {
     assert_eq!(node.call("eth_getCode", json!([alice])), "0x");
 
     // A call reads the balance; the mapping's slot holds the same value.
-    let balance_of = |who: Address| {
+    let balance_at = |who: Address, block: Value| {
         let data = Bytes::from(balanceOfCall { owner: who }.abi_encode());
-        let out = node.call("eth_call", json!([{"to": token, "data": data}, "latest"]));
+        let out = node.call("eth_call", json!([{"to": token, "data": data}, block]));
         U256::from_str_radix(out.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
     };
+    let balance_of = |who: Address| balance_at(who, json!("latest"));
     assert_eq!(balance_of(owner.address()), U256::from(SUPPLY));
     let slot = keccak256((owner.address(), U256::from(3)).abi_encode());
     assert_eq!(
@@ -160,6 +162,45 @@ fn an_erc20_workflow_through_every_read_method() {
     assert!((21_000..100_000).contains(&gas), "estimate {gas}");
     let receipt = send(&node, &signed(owner, 1, TxKind::Call(token), input, gas));
     assert_eq!(balance_of(alice), U256::from(250));
+
+    // The state at earlier blocks: before and after the transfer, before the deployment.
+    let transferred = hex_u64(&receipt["blockNumber"]);
+    let before = json!(format!("{:#x}", transferred - 1));
+    assert_eq!(balance_at(alice, before.clone()), U256::ZERO);
+    assert_eq!(
+        balance_at(alice, receipt["blockNumber"].clone()),
+        U256::from(250)
+    );
+    let by_hash = json!({"blockHash": receipt["blockHash"]});
+    assert_eq!(balance_at(alice, by_hash), U256::from(250));
+    let alice_slot = keccak256((alice, U256::from(3)).abi_encode());
+    assert_eq!(
+        node.call("eth_getStorageAt", json!([token, alice_slot, before])),
+        json!(format!("{:#066x}", 0))
+    );
+    assert_eq!(
+        node.call(
+            "eth_getCode",
+            json!([token, format!("{:#x}", deployed - 1)])
+        ),
+        "0x"
+    );
+    assert_eq!(
+        node.call(
+            "eth_getTransactionCount",
+            json!([owner.address(), "earliest"])
+        ),
+        "0x0"
+    );
+    assert_eq!(
+        node.call("eth_getTransactionCount", json!([owner.address(), before])),
+        "0x1"
+    );
+    assert_eq!(
+        node.call("eth_getBalance", json!([owner.address(), "earliest"])),
+        node.call("eth_getBalance", json!([owner.address(), "latest"])),
+        "gas is free on the dev chain"
+    );
 
     // A call that reverts: code 3, the custom error's data for the client's ABI to decode.
     let (code, message, data) = error(
@@ -418,6 +459,12 @@ fn bad_requests_get_precise_errors_and_change_nothing() {
         json!(["0x0", "latest"]),
         -32602,
         "out of range",
+    );
+    expect(
+        "eth_subscribe",
+        json!(["newHeads"]),
+        -32601,
+        "available over WebSocket only",
     );
     expect("eth_uninstallFilter", json!([5]), -32602, "filter id");
 

@@ -37,6 +37,7 @@ mod params;
 mod proofs;
 mod pubsub;
 mod state;
+mod transport;
 
 pub use error::code;
 
@@ -155,8 +156,11 @@ where
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .set_id_provider(pubsub::HexIds)
         .build();
+    let middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+        .layer_fn(transport::SubscriptionsNeedWebSocket);
     let server = Server::builder()
         .set_config(server_config)
+        .set_rpc_middleware(middleware)
         .build(addr)
         .await
         .map_err(|source| RpcError::Bind { addr, source })?;

@@ -6,13 +6,28 @@ use crate::{
     error::{Reply, internal, invalid},
     format,
     params::{Args, BlockId},
-    state::{require_latest, state_at},
+    state::{header_at, not_finalized},
 };
 use alloy_primitives::Address;
-use jsonrpsee::types::Params;
+use jsonrpsee::types::{ErrorObjectOwned, Params};
 use std::sync::Arc;
 use trellis_chain::Runtime;
 use trellis_types::Height;
+
+/// Refuses a proof at `height` unless it is the latest block, the one proofs are made against.
+fn latest_only(height: Height, latest: Height) -> Result<(), ErrorObjectOwned> {
+    if height > latest {
+        return Err(not_finalized(height, latest));
+    }
+    if height < latest {
+        return Err(crate::error::rejected(format!(
+            "proofs are made against the latest block ({}), not block {}: read older values, proven, with trellis_getHistory",
+            latest.get(),
+            height.get()
+        )));
+    }
+    Ok(())
+}
 
 /// Most storage slots one `trellis_getProof` call proves.
 const MAX_PROOF_SLOTS: usize = 1_024;
@@ -36,14 +51,9 @@ pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'stat
     let height = match block {
         BlockId::Tag(tag) => tag.height(header.height),
         BlockId::Hash(named) if named == hash => header.height,
-        BlockId::Hash(_) => {
-            require_latest(&rpc, block).await?;
-            return Err(internal(
-                "the latest block changed while proving; ask again",
-            ));
-        }
+        BlockId::Hash(_) => header_at(&rpc, block).await?.height,
     };
-    state_at(height, header.height)?;
+    latest_only(height, header.height)?;
     anchored(&proof, &header, &hash)
 }
 

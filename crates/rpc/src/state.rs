@@ -1,10 +1,9 @@
-//! Reading the state: balances, nonces, code, storage, read-only calls and gas estimates.
-//!
-//! The node answers from the latest finalized state. A block parameter naming another block is
-//! refused with a clear error rather than answered from the wrong state.
+//! Reading the state: balances, nonces, code, storage, read-only calls and gas estimates, at
+//! any finalized block (the latest directly, earlier ones through the state's history index).
 
 use crate::{
     Rpc,
+    blocks::committed,
     error::{Reply, internal, invalid, rejected, reverted},
     format,
     params::{Args, BlockId, BlockTag, CallArgs},
@@ -14,110 +13,114 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use std::sync::Arc;
 use trellis_chain::Runtime;
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
-use trellis_types::Height;
+use trellis_state::StateError;
+use trellis_types::{Header, Height};
 
-/// Checks that `block` names the latest finalized block, whose state the node answers from.
-pub async fn require_latest<E: Runtime>(
+/// The header of the finalized block `block` names, whose state a query reads.
+pub async fn header_at<E: Runtime>(
     rpc: &Rpc<E>,
     block: BlockId,
-) -> Result<(), ErrorObjectOwned> {
-    let latest = rpc.chain.latest().0.height;
-    let height = match block {
-        BlockId::Tag(tag) => tag.height(latest),
-        BlockId::Hash(hash) => rpc
-            .chain
-            .store()
-            .block_by_hash(&hash)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| rejected(format!("block {hash} not found")))?
-            .block
-            .height(),
-    };
-    state_at(height, latest)
+) -> Result<Header, ErrorObjectOwned> {
+    let (latest, _) = rpc.chain.latest();
+    let stored = match block {
+        BlockId::Tag(tag) => {
+            let height = tag.height(latest.height);
+            if height == latest.height {
+                return Ok(latest);
+            }
+            if height > latest.height {
+                return Err(not_finalized(height, latest.height));
+            }
+            rpc.chain.store().block(height).await
+        }
+        BlockId::Hash(hash) => rpc.chain.store().block_by_hash(&hash).await,
+    }
+    .map_err(internal)?;
+    let stored = committed(rpc, stored).ok_or_else(|| match block {
+        BlockId::Hash(hash) => rejected(format!("block {hash} not found")),
+        BlockId::Tag(_) => internal("a finalized block is not stored"),
+    })?;
+    Ok(stored.block.header().clone())
 }
 
-/// Refuses a state query at `height` unless it is `latest`.
-pub fn state_at(height: Height, latest: Height) -> Result<(), ErrorObjectOwned> {
-    if height == latest {
-        Ok(())
-    } else if height > latest {
-        Err(rejected(format!(
-            "block {} is not finalized yet (latest is {})",
-            height.get(),
-            latest.get()
-        )))
-    } else {
-        Err(rejected(format!(
-            "state at block {} is not available: this node answers state queries at the latest block ({}); read older values with trellis_getHistory",
-            height.get(),
-            latest.get()
-        )))
+/// A state read's failure: history pruned away is the client's to know; the rest is internal.
+fn state_failed(error: StateError) -> ErrorObjectOwned {
+    match error {
+        StateError::NotRetained { .. } => rejected(error.to_string()),
+        other => internal(other),
     }
 }
 
-/// `(address, block?)`.
+/// The error for a block above the latest finalized one.
+pub fn not_finalized(height: Height, latest: Height) -> ErrorObjectOwned {
+    rejected(format!(
+        "block {} is not finalized yet (latest is {})",
+        height.get(),
+        latest.get()
+    ))
+}
+
+/// `(address, block?)`: the address, the height whose state to read, and whether the block
+/// was `pending`.
 async fn address_at<E: Runtime>(
     rpc: &Rpc<E>,
     params: &Params<'_>,
-) -> Result<(Address, BlockTag), ErrorObjectOwned> {
+) -> Result<(Address, Height, bool), ErrorObjectOwned> {
     let args = Args::parse(params, 2)?;
     let address: Address = args.required(0, "an address")?;
     let block = args.block(1)?;
-    require_latest(rpc, block).await?;
-    let tag = match block {
-        BlockId::Tag(tag) => tag,
-        BlockId::Hash(_) => BlockTag::Latest,
-    };
-    Ok((address, tag))
+    let height = header_at(rpc, block).await?.height;
+    Ok((address, height, block == BlockId::Tag(BlockTag::Pending)))
 }
 
 pub async fn balance<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (address, _) = address_at(&rpc, &params).await?;
-    let account = rpc.chain.account(&address).map_err(internal)?;
+    let (address, height, _) = address_at(&rpc, &params).await?;
+    let account = rpc
+        .chain
+        .account_at(&address, height)
+        .map_err(state_failed)?;
     Ok(format::u256(account.map(|a| a.balance).unwrap_or_default()).into())
 }
 
 /// The account's nonce; at `pending`, counting its transactions in the pool.
 pub async fn transaction_count<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (address, tag) = address_at(&rpc, &params).await?;
+    let (address, height, pending) = address_at(&rpc, &params).await?;
     let nonce = rpc
         .chain
-        .account(&address)
-        .map_err(internal)?
+        .account_at(&address, height)
+        .map_err(state_failed)?
         .map_or(0, |a| a.nonce);
-    let nonce = match tag {
-        BlockTag::Pending => rpc.chain.mempool().pending_nonce(&address, nonce),
-        _ => nonce,
+    let nonce = match pending {
+        true => rpc.chain.mempool().pending_nonce(&address, nonce),
+        false => nonce,
     };
     Ok(format::quantity(nonce).into())
 }
 
 pub async fn code<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (address, _) = address_at(&rpc, &params).await?;
-    Ok(rpc
-        .chain
-        .code(&address)
-        .map_err(internal)?
-        .to_string()
-        .into())
+    let (address, height, _) = address_at(&rpc, &params).await?;
+    let code = rpc.chain.code_at(&address, height).map_err(state_failed)?;
+    Ok(code.to_string().into())
 }
 
 pub async fn storage_at<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
     let args = Args::parse(&params, 3)?;
     let address: Address = args.required(0, "an address")?;
     let slot: U256 = args.required(1, "a storage slot (hex quantity)")?;
-    let block = args.block(2)?;
-    require_latest(&rpc, block).await?;
-    let value = rpc.chain.storage(&address, &slot).map_err(internal)?;
+    let height = header_at(&rpc, args.block(2)?).await?.height;
+    let value = rpc
+        .chain
+        .storage_at(&address, &slot, height)
+        .map_err(state_failed)?;
     Ok(format!("{:#066x}", value).into())
 }
 
-/// `(call arguments, block?)`, checked and turned into a request.
+/// `(call arguments, block?)`, checked and turned into a request, with the header of the
+/// block whose state it runs on.
 async fn call_request<E: Runtime>(
     rpc: &Rpc<E>,
     params: &Params<'_>,
-) -> Result<CallRequest, ErrorObjectOwned> {
+) -> Result<(CallRequest, Header), ErrorObjectOwned> {
     let args = Args::parse(params, 3)?;
     let call: CallArgs = args.required(0, "a call object")?;
     let block = args.block(1)?;
@@ -125,27 +128,31 @@ async fn call_request<E: Runtime>(
     if overrides.is_some() {
         return Err(invalid("state overrides are not supported"));
     }
-    require_latest(rpc, block).await?;
+    let header = header_at(rpc, block).await?;
     let genesis = rpc.chain.genesis();
-    call.request(genesis.chain_id, genesis.block_gas_limit)
+    Ok((
+        call.request(genesis.chain_id, genesis.block_gas_limit)?,
+        header,
+    ))
 }
 
-/// Runs `request` on a blocking thread: the chain's lock is held for the whole call.
+/// Runs `request` on the state after `header`'s block, on a blocking thread: the chain's lock
+/// is held for the whole call.
 async fn run<E: Runtime>(
     rpc: &Arc<Rpc<E>>,
     request: CallRequest,
+    header: &Header,
 ) -> Result<CallOutcome, ErrorObjectOwned> {
-    let rpc = rpc.clone();
-    tokio::task::spawn_blocking(move || rpc.chain.call(&request))
+    let (rpc, header) = (rpc.clone(), header.clone());
+    tokio::task::spawn_blocking(move || rpc.chain.call_at(&request, &header))
         .await
         .map_err(internal)?
-        .map(|(_, outcome)| outcome)
         .map_err(call_failed)
 }
 
 fn call_failed(error: ExecutionError) -> ErrorObjectOwned {
     match error {
-        ExecutionError::State(error) => internal(error),
+        ExecutionError::State(error) => state_failed(error),
         // The EVM refused the call before running it (e.g. a value above the balance).
         ExecutionError::Evm(message) => rejected(message),
     }
@@ -161,8 +168,8 @@ fn unsuccessful(outcome: &CallOutcome) -> ErrorObjectOwned {
 }
 
 pub async fn call<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let request = call_request(&rpc, &params).await?;
-    let outcome = run(&rpc, request).await?;
+    let (request, header) = call_request(&rpc, &params).await?;
+    let outcome = run(&rpc, request, &header).await?;
     if !outcome.success {
         return Err(unsuccessful(&outcome));
     }
@@ -172,9 +179,9 @@ pub async fn call<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Repl
 /// The least gas with which the call succeeds, found by bisection between the gas it used
 /// and the cap (gas refunds and the 63/64 rule make the used gas too little for some calls).
 pub async fn estimate_gas<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let mut request = call_request(&rpc, &params).await?;
+    let (mut request, header) = call_request(&rpc, &params).await?;
     let cap = request.gas.expect("call_request sets the gas");
-    let outcome = run(&rpc, request.clone()).await?;
+    let outcome = run(&rpc, request.clone(), &header).await?;
     if !outcome.success {
         return Err(match outcome.halt_reason {
             Some(ref halt) if halt.starts_with("OutOfGas") => {
@@ -189,7 +196,7 @@ pub async fn estimate_gas<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>)
     let guess = outcome.gas_used.saturating_mul(64) / 63;
     if guess < high {
         request.gas = Some(guess);
-        if run(&rpc, request.clone()).await?.success {
+        if run(&rpc, request.clone(), &header).await?.success {
             high = guess;
         } else {
             low = guess;
@@ -198,7 +205,7 @@ pub async fn estimate_gas<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>)
     while low + 1 < high {
         let middle = low + (high - low) / 2;
         request.gas = Some(middle);
-        if run(&rpc, request.clone()).await?.success {
+        if run(&rpc, request.clone(), &header).await?.success {
             high = middle;
         } else {
             low = middle;

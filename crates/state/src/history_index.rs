@@ -302,6 +302,32 @@ impl<E: Runtime> HistoryIndex<E> {
         self.blocks()?.read(height.get()).await.map_err(failure)
     }
 
+    /// The newest write of `key` at or before block `height`, if any.
+    ///
+    /// Walks the key's list from its newest write back, so it costs one read per write of the
+    /// key after `height`.
+    pub async fn record_at(
+        &self,
+        key: &Digest,
+        height: Height,
+    ) -> Result<Option<Record>, StateError> {
+        let writes = self.writes()?;
+        let mut next = self.heads.get(key);
+        while let Some(position) = next {
+            let record = writes.read(position).await.map_err(failure)?;
+            if record.key != *key {
+                return Err(failure(format!(
+                    "record {position} belongs to another key than the list it is on"
+                )));
+            }
+            if record.height <= height {
+                return Ok(Some(record));
+            }
+            next = record.previous;
+        }
+        Ok(None)
+    }
+
     /// Up to `limit` writes of `key`, newest first.
     pub async fn records(&self, key: &Digest, limit: usize) -> Result<Vec<Found>, StateError> {
         let (writes, blocks) = (self.writes()?, self.blocks()?);

@@ -49,7 +49,8 @@ pub use history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProo
 pub use memory::MemoryStore;
 pub use proof::{AccountProof, ProofError, SlotProof, StateProof};
 pub use qmdb::{
-    QmdbConfig, QmdbStore, QuarterFloor, Runtime, Staged, TableName, block_on, genesis_root,
+    PastState, QmdbConfig, QmdbStore, QuarterFloor, Runtime, Staged, TableName, block_on,
+    genesis_root,
 };
 pub use reader::{Speculative, StateError, StateReader, StateStore};
 pub use roots::TableRoots;

@@ -25,6 +25,10 @@
 //! (index, page cache) or from a blocking file read, which the tokio runtime runs on its
 //! blocking pool and the deterministic runtime resolves from memory.
 
+mod past;
+
+pub use past::PastState;
+
 use crate::history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
 use crate::history_index::{Found, HistoryIndex};
 use crate::layout::LayoutRecord;

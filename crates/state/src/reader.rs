@@ -12,6 +12,8 @@ pub enum StateError {
     NonSequentialCommit { expected: Height, got: Height },
     #[error("state backend failed: {0}")]
     Backend(String),
+    #[error("state at block {height} is not available: {reason}")]
+    NotRetained { height: Height, reason: String },
     #[error(
         "cannot open the state stored in partitions {partitions}-state-*: {reason}. The data directory is damaged: restore it from a backup, or start from an empty data directory and let the node catch up from its peers"
     )]

@@ -1,43 +1,85 @@
-//! What clients read from the chain besides blocks: the latest state's slots and code, read-only
-//! calls on it, and notifications of new blocks and admitted transactions.
+//! What clients read from the chain besides blocks: the state after any finalized block (the
+//! latest directly, earlier ones through the history index), read-only calls on it, and
+//! notifications of new blocks and admitted transactions.
 
 use super::{Chain, context_of};
 use crate::Runtime;
 use alloy_primitives::{Address, Bytes, TxHash, U256};
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
-use trellis_state::{StateError, StateReader as _};
+use trellis_state::{Account, StateError, StateReader};
 use trellis_types::{Header, Height};
 
 impl<E: Runtime> Chain<E> {
-    /// A storage slot of an account in the latest finalized state (zero if never written).
-    pub fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
-        self.lock().finalized.state.storage(address, slot)
-    }
-
-    /// The code of an account in the latest finalized state (empty without code).
-    pub fn code(&self, address: &Address) -> Result<Bytes, StateError> {
+    /// Runs `read` on the state after block `height` (at most the latest), under the chain's
+    /// lock so that it sees one state throughout.
+    fn read_at<T>(
+        &self,
+        height: Height,
+        read: impl FnOnce(&dyn StateReader) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
         let inner = self.lock();
-        let state = &inner.finalized.state;
-        let Some(account) = state.account(address)? else {
-            return Ok(Bytes::new());
-        };
-        Ok(state.code(&account.code_hash)?.unwrap_or_default())
+        let finalized = &inner.finalized;
+        if height == finalized.tip.height {
+            read(&finalized.state)
+        } else {
+            read(&finalized.state.at(height))
+        }
     }
 
-    /// Runs a read-only call on the latest finalized state, in the context of the latest block,
-    /// and returns that block's header with the outcome. Nothing is committed.
+    /// An account after block `height`.
+    pub fn account_at(
+        &self,
+        address: &Address,
+        height: Height,
+    ) -> Result<Option<Account>, StateError> {
+        self.read_at(height, |state| state.account(address))
+    }
+
+    /// A storage slot after block `height` (zero if never written).
+    pub fn storage_at(
+        &self,
+        address: &Address,
+        slot: &U256,
+        height: Height,
+    ) -> Result<U256, StateError> {
+        self.read_at(height, |state| state.storage(address, slot))
+    }
+
+    /// The code of an account after block `height` (empty without code).
+    pub fn code_at(&self, address: &Address, height: Height) -> Result<Bytes, StateError> {
+        self.read_at(height, |state| {
+            let Some(account) = state.account(address)? else {
+                return Ok(Bytes::new());
+            };
+            Ok(state.code(&account.code_hash)?.unwrap_or_default())
+        })
+    }
+
+    /// Runs a read-only call on the state after the block `header` heads, in that block's
+    /// context. Nothing is committed. `BLOCKHASH` sees the finalized blocks of the last 256
+    /// (the window the chain keeps in memory) below the block.
     ///
     /// The chain's lock is held for the call so that it reads one consistent state; the call is
     /// bounded by its gas (at most the block gas limit).
-    pub fn call(&self, request: &CallRequest) -> Result<(Header, CallOutcome), ExecutionError> {
+    pub fn call_at(
+        &self,
+        request: &CallRequest,
+        header: &Header,
+    ) -> Result<CallOutcome, ExecutionError> {
         let inner = self.lock();
         let finalized = &inner.finalized;
-        let context = context_of(&finalized.tip, &finalized.recent);
-        let outcome = self
-            .shared
-            .executor
-            .call(&context, &finalized.state, request)?;
-        Ok((finalized.tip.clone(), outcome))
+        let ancestors = finalized
+            .recent
+            .range(..header.height)
+            .map(|(height, hash)| (*height, *hash))
+            .collect();
+        let context = context_of(header, &ancestors);
+        let executor = &self.shared.executor;
+        if header.height == finalized.tip.height {
+            executor.call(&context, &finalized.state, request)
+        } else {
+            executor.call(&context, &finalized.state.at(header.height), request)
+        }
     }
 
     /// The height of the latest finalized block, stored and committed; it changes each time a
