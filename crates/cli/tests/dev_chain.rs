@@ -7,27 +7,11 @@ use alloy_consensus::{TxEip1559, TxLegacy};
 use alloy_primitives::{Address, TxKind, U256};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{BlockWatcher, DevNode, Seen, hex_u64, hex_u128, percentiles};
+use support::{BlockWatcher, DevNode, Seen, dev_accounts, hex_u64, hex_u128, percentiles};
 use trellis_crypto::AccountKey;
 
 const CHAIN_ID: u64 = 1337;
 const VALUE: u64 = 1_000_000;
-
-fn accounts(dir: &std::path::Path) -> Vec<AccountKey> {
-    let text = std::fs::read_to_string(dir.join("dev-accounts.json")).unwrap();
-    let entries: Vec<Value> = serde_json::from_str(&text).unwrap();
-    entries
-        .iter()
-        .map(|e| {
-            let key = AccountKey::from_hex(e["private_key"].as_str().unwrap()).unwrap();
-            assert_eq!(
-                key.address().to_checksum(None),
-                e["address"].as_str().unwrap()
-            );
-            key
-        })
-        .collect()
-}
 
 fn transfer(key: &AccountKey, nonce: u64, to: Address, value: u64) -> String {
     let raw = key.sign_transaction(TxEip1559 {
@@ -73,7 +57,7 @@ fn two_hundred_transfers(validators: usize) -> (tempfile::TempDir, DevNode, Vec<
     let node = DevNode::dev(dir.path(), &["--validators", &count, "--accounts", "20"]);
     assert_eq!(hex_u64(&node.call("eth_chainId", json!([]))), CHAIN_ID);
     assert_eq!(node.call("net_version", json!([])), json!("1337"));
-    let keys = accounts(dir.path());
+    let keys = dev_accounts(dir.path());
     assert_eq!(keys.len(), 20);
     let initial = balance(&node, keys[0].address());
     assert_eq!(initial, 1_000_000 * 10u128.pow(18));
@@ -198,7 +182,7 @@ fn rejection(node: &DevNode, raw: &str) -> (i64, String) {
 fn bad_transactions_get_precise_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = DevNode::dev(dir.path(), &["--accounts", "2"]);
-    let keys = accounts(dir.path());
+    let keys = dev_accounts(dir.path());
     let rich = &keys[0];
     let before = balance(&node, rich.address());
     let to = Address::with_last_byte(0x77);
@@ -317,7 +301,7 @@ fn verify_proof(file: &std::path::Path, root: Option<&str>) -> std::process::Out
 fn state_proofs_verify_without_a_node_and_tampering_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::dev(dir.path(), &["--validators", "1", "--accounts", "2"]);
-    let keys = accounts(dir.path());
+    let keys = dev_accounts(dir.path());
     let to = Address::repeat_byte(0x99);
     let hash = node.call(
         "eth_sendRawTransaction",

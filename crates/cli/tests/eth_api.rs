@@ -10,7 +10,7 @@ use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use alloy_sol_types::{SolCall, SolError, SolValue, sol};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{DevNode, hex_u64, post};
+use support::{DevNode, dev_accounts, hex_u64, post};
 use trellis_crypto::AccountKey;
 
 const CHAIN_ID: u64 = 1337;
@@ -25,15 +25,6 @@ sol! {
 /// keccak-256 of `Transfer(address,address,uint256)`.
 fn transfer_topic() -> B256 {
     keccak256("Transfer(address,address,uint256)")
-}
-
-fn accounts(dir: &std::path::Path) -> Vec<AccountKey> {
-    let text = std::fs::read_to_string(dir.join("dev-accounts.json")).unwrap();
-    let entries: Vec<Value> = serde_json::from_str(&text).unwrap();
-    entries
-        .iter()
-        .map(|e| AccountKey::from_hex(e["private_key"].as_str().unwrap()).unwrap())
-        .collect()
 }
 
 fn artifact() -> Value {
@@ -102,7 +93,7 @@ fn error(node: &DevNode, method: &str, params: Value) -> (i64, String, Value) {
 fn an_erc20_workflow_through_every_read_method() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::dev(dir.path(), &["--accounts", "2"]);
-    let keys = accounts(dir.path());
+    let keys = dev_accounts(dir.path());
     let owner = &keys[0];
     let alice = Address::repeat_byte(0xa1);
 
@@ -352,7 +343,7 @@ fn an_erc20_workflow_through_every_read_method() {
 fn bad_requests_get_precise_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::dev(dir.path(), &["--accounts", "1"]);
-    let owner = accounts(dir.path())[0].address();
+    let owner = dev_accounts(dir.path())[0].address();
     let balance = node.call("eth_getBalance", json!([owner]));
     let height = hex_u64(&node.call("eth_blockNumber", json!([])));
 
@@ -453,6 +444,19 @@ fn bad_requests_get_precise_errors_and_change_nothing() {
         json!([{"to": owner, "data": "0x01", "input": "0x02"}]),
         -32602,
         "differ",
+    );
+    let pauper = Address::repeat_byte(0x99);
+    expect(
+        "eth_estimateGas",
+        json!([{"from": pauper, "to": owner, "value": "0x1"}]),
+        -32000,
+        "insufficient funds for gas * price + value",
+    );
+    expect(
+        "eth_call",
+        json!([{"to": owner, "gas": "0x1"}]),
+        -32000,
+        "intrinsic gas too low",
     );
     expect(
         "eth_feeHistory",

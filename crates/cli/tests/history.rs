@@ -9,7 +9,7 @@ use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use alloy_sol_types::{SolCall, SolValue, sol};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{DevNode, hex_u64};
+use support::{DevNode, dev_accounts, hex_u64};
 use trellis_crypto::AccountKey;
 
 const CHAIN_ID: u64 = 1337;
@@ -18,15 +18,6 @@ const BALANCES_SLOT: u64 = 3;
 
 sol! {
     function transfer(address to, uint256 value) external returns (bool);
-}
-
-fn accounts(dir: &std::path::Path) -> Vec<AccountKey> {
-    let text = std::fs::read_to_string(dir.join("dev-accounts.json")).unwrap();
-    let entries: Vec<Value> = serde_json::from_str(&text).unwrap();
-    entries
-        .iter()
-        .map(|e| AccountKey::from_hex(e["private_key"].as_str().unwrap()).unwrap())
-        .collect()
 }
 
 fn token_creation_code() -> Bytes {
@@ -81,7 +72,7 @@ fn verify_history(file: &std::path::Path, root: &str) -> std::process::Output {
 fn an_erc20_balance_history_lists_five_transfers_each_proven() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::dev(dir.path(), &["--validators", "1", "--accounts", "1"]);
-    let owner = &accounts(dir.path())[0];
+    let owner = &dev_accounts(dir.path())[0];
     let deployed = send(&node, owner, 0, TxKind::Create, token_creation_code());
     let token: Address = deployed["contractAddress"]
         .as_str()

@@ -34,6 +34,10 @@ pub enum ExecutionError {
     State(#[from] StateError),
     #[error("the EVM failed: {0}")]
     Evm(String),
+    /// A read-only call the EVM refuses to start (its sender cannot pay the value, its gas is
+    /// below the intrinsic cost), in the words Ethereum clients recognise.
+    #[error("{0}")]
+    InvalidCall(String),
 }
 
 /// A read-only message call (`eth_call`): executed on a state, never committed.
@@ -214,6 +218,9 @@ impl Executor {
         let result = match evm.transact(tx_env) {
             Ok(outcome) => outcome.result,
             Err(EVMError::Database(DbError(error))) => return Err(error.into()),
+            Err(EVMError::Transaction(invalid)) => {
+                return Err(ExecutionError::InvalidCall(call_rejection(&invalid)));
+            }
             Err(other) => return Err(ExecutionError::Evm(other.to_string())),
         };
         let gas_used = result.tx_gas_used();
@@ -367,6 +374,23 @@ fn split_result(result: ExecutionResult) -> SplitResult {
         ExecutionResult::Halt { reason, logs, .. } => {
             (false, Bytes::new(), logs, None, Some(format!("{reason:?}")))
         }
+    }
+}
+
+/// Why a read-only call cannot start, in geth's words (which ethers and web3.py map to their
+/// error kinds).
+fn call_rejection(invalid: &InvalidTransaction) -> String {
+    match invalid {
+        InvalidTransaction::LackOfFundForMaxFee { fee, balance } => {
+            format!("insufficient funds for gas * price + value: balance {balance}, cost {fee}")
+        }
+        InvalidTransaction::CallGasCostMoreThanGasLimit {
+            initial_gas,
+            gas_limit,
+        } => {
+            format!("intrinsic gas too low: gas {gas_limit}, the call needs at least {initial_gas}")
+        }
+        other => other.to_string(),
     }
 }
 

@@ -7,32 +7,41 @@ use std::path::PathBuf;
 pub use trellis_chain::bench::LogBenchConfig;
 use trellis_state::bench::{self, BenchConfig};
 
-/// Refuses a benchmark directory that exists: the run deletes it afterwards.
-fn fresh(dir: &std::path::Path) -> Result<tokio::Config, NodeError> {
+/// Runs `benchmark` on one worker thread with its storage in `dir`, which must not exist yet
+/// and is removed afterwards. Returns its report and the bytes it left on disk.
+fn run_in<R, Fut, Error>(
+    dir: &std::path::Path,
+    benchmark: impl FnOnce(tokio::Context) -> Fut,
+) -> Result<(R, u64), NodeError>
+where
+    Fut: Future<Output = Result<R, Error>>,
+    Error: std::fmt::Display,
+{
     if dir.exists() {
         return Err(NodeError::DataDir {
             path: dir.display().to_string(),
             message: "already exists: the benchmark needs a fresh directory it may delete".into(),
         });
     }
-    Ok(tokio::Config::new()
+    let runtime = tokio::Config::new()
         .with_worker_threads(1)
-        .with_storage_directory(dir))
+        .with_storage_directory(dir);
+    let result = tokio::Runner::new(runtime).start(benchmark);
+    let bytes = crate::disk::usage(dir);
+    let _ = std::fs::remove_dir_all(dir);
+    let report = result.map_err(|e| NodeError::DataDir {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok((report, bytes))
 }
 
 /// Runs the state benchmark in `dir` (which must not exist yet, and is removed afterwards) on
 /// one worker thread, printing progress and the figures.
 pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
-    let runtime = fresh(&dir)?;
     let settings = config.clone();
-    let result = tokio::Runner::new(runtime).start(|context| async move {
+    let (report, bytes) = run_in(&dir, |context| async move {
         bench::run(context, &settings, |line| eprintln!("  {line}")).await
-    });
-    let bytes = crate::disk::usage(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    let report = result.map_err(|e| NodeError::DataDir {
-        path: dir.display().to_string(),
-        message: e.to_string(),
     })?;
     let entries = 2 * config.accounts;
     println!(
@@ -88,16 +97,9 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
 /// Runs the log query benchmark in `dir` (which must not exist yet, and is removed afterwards)
 /// on one worker thread, printing progress and the figures.
 pub fn logs(dir: PathBuf, config: LogBenchConfig) -> Result<(), NodeError> {
-    let runtime = fresh(&dir)?;
     let settings = config.clone();
-    let result = tokio::Runner::new(runtime).start(|context| async move {
+    let (report, bytes) = run_in(&dir, |context| async move {
         trellis_chain::bench::run(context, &settings, |line| eprintln!("  {line}")).await
-    });
-    let bytes = crate::disk::usage(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    let report = result.map_err(|e| NodeError::DataDir {
-        path: dir.display().to_string(),
-        message: e.to_string(),
     })?;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!(

@@ -154,7 +154,8 @@ fn call_failed(error: ExecutionError) -> ErrorObjectOwned {
     match error {
         ExecutionError::State(error) => state_failed(error),
         // The EVM refused the call before running it (e.g. a value above the balance).
-        ExecutionError::Evm(message) => rejected(message),
+        ExecutionError::InvalidCall(message) => rejected(message),
+        ExecutionError::Evm(message) => internal(message),
     }
 }
 

@@ -186,6 +186,25 @@ pub fn rpc_request(addr: SocketAddr, method: &str, params: Value) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
 }
 
+/// The funded accounts `trellis dev` wrote to `dir/dev-accounts.json`, each checked to match
+/// its address.
+pub fn dev_accounts(dir: &Path) -> Vec<trellis_crypto::AccountKey> {
+    let text = std::fs::read_to_string(dir.join("dev-accounts.json")).unwrap();
+    let entries: Vec<Value> = serde_json::from_str(&text).unwrap();
+    entries
+        .iter()
+        .map(|e| {
+            let key =
+                trellis_crypto::AccountKey::from_hex(e["private_key"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                key.address().to_checksum(None),
+                e["address"].as_str().unwrap()
+            );
+            key
+        })
+        .collect()
+}
+
 pub fn hex_u64(value: &Value) -> u64 {
     let text = value.as_str().expect("a hex quantity");
     u64::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()
