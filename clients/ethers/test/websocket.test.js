@@ -133,3 +133,51 @@ test('a connection holds at most the limit of subscriptions; others are unaffect
     other.close();
   }
 });
+
+/** The server's limit (trellis_rpc::Limits::max_connections), HTTP and WebSocket together. */
+const MAX_CONNECTIONS = 1_000;
+
+/** Opens a WebSocket; resolves with it, or with the HTTP status of a refused upgrade. */
+function connect(url) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_, response) => {
+      let body = '';
+      response.on('data', (chunk) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode, body }));
+    });
+    socket.once('error', (error) => reject(error));
+  });
+}
+
+test('connections beyond the limit are refused with 429, and accepted again once others close', async () => {
+  const open = [];
+  let refused;
+  try {
+    while (open.length <= MAX_CONNECTIONS) {
+      const attempt = await connect(process.env.TRELLIS_WS);
+      if (attempt.socket) {
+        open.push(attempt.socket);
+      } else {
+        refused = attempt;
+        break;
+      }
+    }
+    assert.ok(refused, `all ${open.length} connections were accepted`);
+    // Other clients' idle connections may hold a few places.
+    assert.ok(open.length > MAX_CONNECTIONS - 10 && open.length <= MAX_CONNECTIONS, `${open.length} accepted`);
+    assert.equal(refused.status, 429);
+    assert.match(refused.body, /Too many connections/);
+  } finally {
+    for (const socket of open) socket.terminate();
+  }
+  // Once they are closed, the server accepts connections again.
+  let again;
+  for (let i = 0; i < 50 && !again?.socket; i++) {
+    again = await connect(process.env.TRELLIS_WS);
+    if (!again.socket) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok(again.socket, 'a connection is accepted after the others closed');
+  again.socket.close();
+});
