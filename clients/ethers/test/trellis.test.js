@@ -12,6 +12,11 @@ import { fileURLToPath } from 'node:url';
 import solc from 'solc';
 import { ethers } from 'ethers';
 
+// ethers answers an identical request from a 250 ms cache by default. Trellis finalizes a
+// transaction faster than that, so a nonce read just before a transaction is included would
+// be served stale to the next transaction: wallets sending back to back must turn it off.
+const NO_CACHE = { cacheTimeout: -1 };
+
 const SOURCES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'contracts', 'src');
 const SUPPLY = 1_000_000n * 10n ** 18n;
 
@@ -56,7 +61,7 @@ let token;
 let ws;
 
 before(async () => {
-  provider = new ethers.JsonRpcProvider(env('TRELLIS_HTTP'));
+  provider = new ethers.JsonRpcProvider(env('TRELLIS_HTTP'), undefined, NO_CACHE);
   provider.pollingInterval = 100;
   wallet = new ethers.Wallet(env('TRELLIS_KEY'), provider);
   ws = new ethers.WebSocketProvider(env('TRELLIS_WS'));

@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { ethers } from 'ethers';
 
+// ethers answers an identical request from a 250 ms cache by default. Trellis finalizes a
+// transaction faster than that, so a nonce read just before a transaction is included would
+// be served stale to the next transaction: wallets sending back to back must turn it off.
+const NO_CACHE = { cacheTimeout: -1 };
+
 /** The server's limit (trellis_rpc::Limits::max_subscriptions_per_connection). */
 const MAX_SUBSCRIPTIONS = 128;
 
@@ -64,8 +69,12 @@ class Connection {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no notification for ${subscription} within ${ms} ms`);
       await new Promise((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, left);
+        // Cleared when woken, so no timer keeps the process alive after the tests.
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
   }
@@ -82,7 +91,7 @@ test('subscriptions: hex ids, notifications, unsubscribing, and errors', async (
     assert.match(heads, /^0x[0-9a-f]{32}$/);
 
     // A transaction makes a block; its header arrives as a notification.
-    const provider = new ethers.JsonRpcProvider(process.env.TRELLIS_HTTP);
+    const provider = new ethers.JsonRpcProvider(process.env.TRELLIS_HTTP, undefined, NO_CACHE);
     provider.pollingInterval = 100;
     const wallet = new ethers.Wallet(process.env.TRELLIS_KEY, provider);
     await (await wallet.sendTransaction({ to: wallet.address, value: 1n })).wait();
@@ -143,9 +152,14 @@ function connect(url) {
     const socket = new WebSocket(url);
     socket.once('open', () => resolve({ socket }));
     socket.once('unexpected-response', (_, response) => {
+      // A refused upgrade leaves its HTTP connection open otherwise (keeping the process alive).
+      const connection = response.socket;
       let body = '';
       response.on('data', (chunk) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode, body }));
+      response.on('end', () => {
+        connection.destroy();
+        resolve({ status: response.statusCode, body });
+      });
     });
     socket.once('error', (error) => reject(error));
   });

@@ -6,8 +6,10 @@ mod support;
 
 use serde_json::Value;
 use std::{
+    io::Read,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 use support::DevNode;
 
@@ -25,19 +27,47 @@ fn keys(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Runs a client suite to the end, echoing its output; panics with it if the suite fails.
+/// How long a client suite may run: a suite that hangs (a handle left open) fails instead.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs a client suite to the end, echoing its output; panics with it if the suite fails or
+/// outlives [`SUITE_TIMEOUT`].
 fn run(what: &str, mut command: Command) {
-    let output = command
-        .output()
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run the {what} suite: {e} (run ./scripts/setup)"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > SUITE_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
     println!("{stdout}\n{stderr}");
-    assert!(
-        output.status.success(),
-        "the {what} suite failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    match status {
+        Some(status) => assert!(
+            status.success(),
+            "the {what} suite failed ({status}):\n{stdout}\n{stderr}"
+        ),
+        None => panic!("the {what} suite ran past {SUITE_TIMEOUT:?}:\n{stdout}\n{stderr}"),
+    }
 }
 
 fn ethers(node: &DevNode, key: &str) -> Command {
