@@ -4,27 +4,16 @@
 
 mod support;
 
-use serde_json::Value;
 use std::{
     io::Read,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
-use support::DevNode;
+use support::{DevNode, dev_accounts};
 
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients")
-}
-
-/// The private keys of the dev chain's funded accounts.
-fn keys(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("dev-accounts.json")).unwrap();
-    let entries: Vec<Value> = serde_json::from_str(&text).unwrap();
-    entries
-        .iter()
-        .map(|e| e["private_key"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// How long a client suite may run: a suite that hangs (a handle left open) fails instead.
@@ -108,7 +97,10 @@ fn web3py(node: &DevNode, key: &str) -> Command {
 fn ethers_and_web3py_work_unchanged_against_four_validators() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::dev(dir.path(), &["--validators", "4", "--accounts", "2"]);
-    let keys = keys(dir.path());
+    let keys: Vec<String> = dev_accounts(dir.path())
+        .iter()
+        .map(|key| key.secret_hex())
+        .collect();
     run("ethers.js", ethers(&node, &keys[0]));
     run("web3.py", web3py(&node, &keys[1]));
     assert!(
