@@ -84,13 +84,14 @@ async fn receive_batches<R: Receiver, X: Runtime>(
                 continue;
             }
         };
-        admit_batch(&chain, &peer, batch);
+        admit_batch(&chain, &peer, batch).await;
     }
 }
 
-fn admit_batch<X: Runtime>(chain: &Chain<X>, peer: &impl PublicKey, batch: Vec<Bytes>) {
-    for raw in batch {
-        match chain.admit(raw.into()) {
+async fn admit_batch<X: Runtime>(chain: &Chain<X>, peer: &impl PublicKey, batch: Vec<Bytes>) {
+    let batch = batch.into_iter().map(Into::into).collect();
+    for admitted in chain.admit_many(batch).await {
+        match admitted {
             // Already here: the client sent it to several validators, or it is back.
             Ok(_) | Err(AdmissionError::AlreadyKnown) => {}
             // Final state moved on between the sender's admission and ours, or our pool is

@@ -135,7 +135,7 @@ async fn start_chains(
     let mut chains = Vec::new();
     for &i in online {
         let chain = open_chain(context, i).await;
-        submit_all(&chain, txs);
+        submit_all(&chain, txs).await;
         chains.push(chain);
     }
     for (chain, &i) in chains.iter().zip(online) {
@@ -152,10 +152,11 @@ fn runner(seed: u64) -> deterministic::Runner {
     )
 }
 
-fn submit_all(chain: &TestChain, txs: &[Bytes]) {
+async fn submit_all(chain: &TestChain, txs: &[Bytes]) {
     for tx in txs {
         chain
             .submit(tx.clone())
+            .await
             .expect("a valid transfer is admitted");
     }
 }
@@ -187,23 +188,20 @@ async fn assert_same_blocks(chains: &[TestChain], height: u64) -> usize {
 }
 
 /// Every transfer landed: each sender paid exactly its transfers, the recipients got them all.
-fn assert_balances(chain: &TestChain, per_sender: u64) {
+async fn assert_balances(chain: &TestChain, per_sender: u64) {
     for key in senders() {
-        let account = chain.account(&key.address()).unwrap().unwrap();
+        let account = chain.account(&key.address()).await.unwrap().unwrap();
         assert_eq!(account.nonce, per_sender);
         assert_eq!(
             account.balance,
             U256::from(ETH - u128::from(per_sender) * 1_000)
         );
     }
-    let received: U256 = (0..10)
-        .map(|i| {
-            chain
-                .account(&recipient(i))
-                .unwrap()
-                .map_or(U256::ZERO, |a| a.balance)
-        })
-        .sum();
+    let mut received = U256::ZERO;
+    for i in 0..10 {
+        let account = chain.account(&recipient(i)).await.unwrap();
+        received += account.map_or(U256::ZERO, |a| a.balance);
+    }
     assert_eq!(received, U256::from(SENDERS * per_sender * 1_000));
 }
 
@@ -223,7 +221,7 @@ fn four_validators_execute_the_same_30_blocks_of_transfers() {
             .collect();
         assert_eq!(roots.len(), 1, "the validators reached different states");
         for chain in &chains {
-            assert_balances(chain, 10);
+            assert_balances(chain, 10).await;
             assert!(
                 chain.mempool().is_empty(),
                 "included transactions leave the pool"
@@ -239,7 +237,7 @@ fn transactions_sent_to_one_validator_reach_every_leader() {
         // Submitted in rounds to validator 0 only, while the chain runs.
         let txs = transfers(8);
         for round in txs.chunks(SENDERS as usize) {
-            submit_all(&chains[0], round);
+            submit_all(&chains[0], round).await;
             context.sleep(Duration::from_millis(300)).await;
         }
         let mut height = 1;
@@ -266,7 +264,7 @@ fn transactions_sent_to_one_validator_reach_every_leader() {
         );
         wait_for_height(&context, &chains, height).await;
         for chain in &chains {
-            assert_balances(chain, 8);
+            assert_balances(chain, 8).await;
             assert!(
                 chain.mempool().is_empty(),
                 "gossiped copies leave every pool"
@@ -283,7 +281,7 @@ fn with_one_validator_down_the_others_still_finalize_transfers() {
         wait_for_height(&context, &chains, 10).await;
         assert_eq!(assert_same_blocks(&chains, 10).await, txs.len());
         for chain in &chains {
-            assert_balances(chain, 5);
+            assert_balances(chain, 5).await;
         }
     });
 }
@@ -308,7 +306,7 @@ fn a_restarted_chain_continues_from_its_stored_blocks() {
         let stored = chain.store().block(state.0).await.unwrap().unwrap();
         assert_eq!(stored.block.hash(), state.1);
         assert_eq!(stored.block.header().state_root, state.2);
-        assert_balances(&chain, 3);
+        assert_balances(&chain, 3).await;
         let mut indexed = 0;
         for h in 1..=state.0.get() {
             let stored = chain.store().block(Height(h)).await.unwrap().unwrap();

@@ -3,6 +3,8 @@
 //! This binary only parses arguments and wires library crates together; every rule it relies on
 //! lives in a library crate where it can be tested on its own.
 
+mod load;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
@@ -116,6 +118,9 @@ enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Load a fresh dev chain over JSON-RPC with pre-signed transfers or ERC-20 transfers and
+    /// report TPS, latency, the node's CPU and memory. Run it on a release build.
+    Load(load::LoadArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,6 +216,7 @@ fn main() -> Result<()> {
             };
             trellis_node::bench::logs(dir, config).context("log query benchmark")
         }
+        Command::Bench(BenchCommand::Load(args)) => load::run(args),
     }
 }
 

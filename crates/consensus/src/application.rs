@@ -127,7 +127,8 @@ where
         let timestamp = Timestamp(now_ms(&clock).max(parent_time.millis()));
         let block = self
             .ledger
-            .propose(path, proposal_of(&context, timestamp))?;
+            .propose(path, proposal_of(&context, timestamp))
+            .await?;
         let block = ConsensusBlock::new(block).expect("our own key is a valid proposer");
         debug!(height = %block.height(), hash = %block.hash(), "proposed");
         let hash = block.hash();
@@ -184,7 +185,7 @@ impl<L: Ledger> App<L> {
             return false;
         };
         path.splice(0..0, rest);
-        match self.ledger.verify(path) {
+        match self.ledger.verify(path).await {
             Ok(()) => true,
             Err(error) => {
                 warn!(%hash, %error, "rejected proposal");

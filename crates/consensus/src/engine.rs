@@ -364,10 +364,10 @@ mod tests {
         fn has_pending_transactions(&self) -> bool {
             false
         }
-        fn propose(&self, _: Path, _: Proposal) -> Option<Block> {
+        async fn propose(&self, _: Path, _: Proposal) -> Option<Block> {
             None
         }
-        fn verify(&self, _: Path) -> Result<(), String> {
+        async fn verify(&self, _: Path) -> Result<(), String> {
             Err("unused".into())
         }
         async fn finalize(&self, _: Block) {}

@@ -29,9 +29,11 @@ pub type Path = Vec<Block>;
 
 /// The application side of the chain, as consensus sees it.
 ///
-/// `propose` and `verify` are plain computations (execution); they must be deterministic in
-/// everything that ends up in a block. `finalize` receives each finalized block in height order,
-/// *at least once* (again after a restart), and must be idempotent.
+/// `propose` and `verify` are computations (execution); they must be deterministic in everything
+/// that ends up in a block. They are futures so that a ledger can run them off consensus's
+/// tasks (on the thread that owns its state) without blocking a runtime thread. `finalize`
+/// receives each finalized block in height order, *at least once* (again after a restart), and
+/// must be idempotent. `knows` and `has_pending_transactions` answer from memory at once.
 pub trait Ledger: Clone + Send + Sync + 'static {
     /// Why a block was rejected. Shown in logs.
     type Error: Display + Send;
@@ -45,12 +47,13 @@ pub trait Ledger: Clone + Send + Sync + 'static {
     fn has_pending_transactions(&self) -> bool;
 
     /// Builds the block following the last block of `path`, or `None` to skip this turn.
-    fn propose(&self, path: Path, proposal: Proposal) -> Option<Block>;
+    fn propose(&self, path: Path, proposal: Proposal)
+    -> impl Future<Output = Option<Block>> + Send;
 
     /// Checks the last block of `path` against its parent: its transactions decode, recover and
     /// execute to exactly the header's roots, gas and bloom. An error means the block is
     /// invalid for good.
-    fn verify(&self, path: Path) -> Result<(), Self::Error>;
+    fn verify(&self, path: Path) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Applies and stores a finalized block. Called in height order, possibly more than once
     /// for the same block. Returns once the block is durable.

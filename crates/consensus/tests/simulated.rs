@@ -136,7 +136,7 @@ impl Ledger for TestLedger {
         !self.0.lock().pool.is_empty()
     }
 
-    fn propose(&self, path: Path, proposal: Proposal) -> Option<Block> {
+    async fn propose(&self, path: Path, proposal: Proposal) -> Option<Block> {
         let mut inner = self.0.lock();
         Self::execute_path(&mut inner, &path);
         let parent = path.last().unwrap();
@@ -168,7 +168,7 @@ impl Ledger for TestLedger {
         Some(block)
     }
 
-    fn verify(&self, path: Path) -> Result<(), Rejected> {
+    async fn verify(&self, path: Path) -> Result<(), Rejected> {
         let mut inner = self.0.lock();
         let (block, ancestors) = path.split_last().unwrap();
         Self::execute_path(&mut inner, ancestors);

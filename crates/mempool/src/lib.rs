@@ -106,6 +106,17 @@ impl From<TxError> for AdmissionError {
 /// The gas every transaction pays before doing anything.
 const BASE_GAS: u64 = 21_000;
 
+/// A transaction that passed every check needing no state; [`Mempool::admit`] checks the rest.
+#[derive(Debug)]
+pub struct Prepared(RecoveredTx);
+
+impl Prepared {
+    /// The recovered sender, whose account admission needs.
+    pub fn sender(&self) -> Address {
+        self.0.sender()
+    }
+}
+
 /// A pending transaction.
 #[derive(Debug)]
 pub struct PooledTx {
@@ -215,6 +226,14 @@ impl Mempool {
 
     /// Admits a raw EIP-2718 transaction, checked against `state` (the latest final state).
     pub fn add(&self, raw: Bytes, state: &impl StateReader) -> Result<TxHash, AdmissionError> {
+        let checked = self.prepare(raw)?;
+        let account = state.account(&checked.sender())?.unwrap_or_default();
+        self.admit(checked, account.nonce, account.balance)
+    }
+
+    /// The checks that need no state: size, decoding, sender recovery (the expensive part),
+    /// chain id, gas and fee. Takes no lock across the recovery.
+    pub fn prepare(&self, raw: Bytes) -> Result<Prepared, AdmissionError> {
         let limit = self.config.max_transaction_bytes;
         if raw.len() > limit {
             return Err(AdmissionError::Oversized {
@@ -222,15 +241,28 @@ impl Mempool {
                 limit,
             });
         }
-        // Recovery is the expensive part: do it before taking the lock.
         let tx = transaction::decode(raw)?;
         if self.contains(&tx.hash()) {
             return Err(AdmissionError::AlreadyKnown);
         }
         self.check_static(&tx)?;
-        let account = state.account(&tx.sender())?.unwrap_or_default();
+        Ok(Prepared(tx))
+    }
+
+    /// Admits a prepared transaction whose sender's latest final account has `account_nonce`
+    /// and `balance`.
+    pub fn admit(
+        &self,
+        prepared: Prepared,
+        account_nonce: u64,
+        balance: U256,
+    ) -> Result<TxHash, AdmissionError> {
         let mut inner = self.lock();
-        let pooled = self.check_against(&inner, tx, account.nonce, account.balance)?;
+        if inner.by_hash.contains_key(&prepared.0.hash()) {
+            // Admitted by someone else since `prepare`.
+            return Err(AdmissionError::AlreadyKnown);
+        }
+        let pooled = self.check_against(&inner, prepared.0, account_nonce, balance)?;
         let hash = pooled.tx.hash();
         let pooled = Arc::new(PooledTx {
             seq: inner.next_seq,
@@ -341,11 +373,18 @@ impl Mempool {
         exclude: &HashSet<TxHash>,
         mut nonce_of: impl FnMut(&Address) -> Option<u64>,
     ) -> Vec<RecoveredTx> {
+        // The nonces are read from state (storage I/O) without the pool's lock held, so
+        // admission never waits on a disk read.
+        let senders: Vec<Address> = self.lock().by_sender.keys().copied().collect();
+        let nonces: HashMap<Address, u64> = senders
+            .into_iter()
+            .filter_map(|sender| Some((sender, nonce_of(&sender)?)))
+            .collect();
         let inner = self.lock();
         // One cursor per sender: the next nonce to take. Ordered by that transaction's arrival.
         let mut heap = BinaryHeap::new();
         for (sender, queue) in &inner.by_sender {
-            let Some(mut nonce) = nonce_of(sender) else {
+            let Some(mut nonce) = nonces.get(sender).copied() else {
                 continue;
             };
             while queue

@@ -49,7 +49,7 @@ use jsonrpsee::{
     types::Params,
 };
 use params::Args;
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 use trellis_chain::{Chain, Runtime};
 
 /// Why the server could not start.
@@ -186,12 +186,13 @@ fn no_params(params: &Params<'_>) -> Result<(), jsonrpsee::types::ErrorObjectOwn
     Args::parse(params, 0).map(|_| ())
 }
 
-fn send_raw_transaction<E: Runtime>(rpc: &Rpc<E>, params: &Params<'_>) -> Reply {
-    let raw: Bytes = Args::parse(params, 1)?
+async fn send_raw_transaction<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
+    let raw: Bytes = Args::parse(&params, 1)?
         .required(0, "the signed transaction as one 0x-prefixed hex string")?;
     let hash = rpc
         .chain
         .submit(raw)
+        .await
         .map_err(|error| rejected(error.to_string()))?;
     Ok(format!("{hash:#x}").into())
 }
@@ -278,11 +279,7 @@ fn register_state<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
     async_method!(module, "eth_estimateGas", state::estimate_gas);
     async_method!(module, "trellis_getProof", proofs::get_proof);
     async_method!(module, "trellis_getHistory", proofs::get_history);
-    module
-        .register_blocking_method("eth_sendRawTransaction", |params, rpc, _| {
-            send_raw_transaction(&rpc, &params)
-        })
-        .expect("method names are unique");
+    async_method!(module, "eth_sendRawTransaction", send_raw_transaction);
 }
 
 fn register_blocks<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {

@@ -47,7 +47,7 @@ pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'stat
     }
     // The proof and its header are read together, then the block is checked against that
     // header: a block finalized in between must not be named as the one proven.
-    let (header, hash, proof) = rpc.chain.prove(&address, &slots).map_err(internal)?;
+    let (header, hash, proof) = rpc.chain.prove(&address, &slots).await.map_err(internal)?;
     let height = match block {
         BlockId::Tag(tag) => tag.height(header.height),
         BlockId::Hash(named) if named == hash => header.height,
@@ -86,7 +86,10 @@ pub async fn get_history<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'st
             "limit {limit} is out of range: ask for 1 to {MAX_HISTORY_ENTRIES} entries"
         )));
     }
-    let (header, hash, mut history) = chain.history(&address, slot, limit).map_err(internal)?;
+    let (header, hash, mut history) = chain
+        .history(&address, slot, limit)
+        .await
+        .map_err(internal)?;
     for entry in &mut history.entries {
         let Some(index) = entry.transaction_index else {
             continue;

@@ -78,6 +78,7 @@ pub async fn balance<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> R
     let account = rpc
         .chain
         .account_at(&address, height)
+        .await
         .map_err(state_failed)?;
     Ok(format::u256(account.map(|a| a.balance).unwrap_or_default()).into())
 }
@@ -88,6 +89,7 @@ pub async fn transaction_count<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'sta
     let nonce = rpc
         .chain
         .account_at(&address, height)
+        .await
         .map_err(state_failed)?
         .map_or(0, |a| a.nonce);
     let nonce = match pending {
@@ -99,7 +101,11 @@ pub async fn transaction_count<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'sta
 
 pub async fn code<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
     let (address, height, _) = address_at(&rpc, &params).await?;
-    let code = rpc.chain.code_at(&address, height).map_err(state_failed)?;
+    let code = rpc
+        .chain
+        .code_at(&address, height)
+        .await
+        .map_err(state_failed)?;
     Ok(code.to_string().into())
 }
 
@@ -111,6 +117,7 @@ pub async fn storage_at<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -
     let value = rpc
         .chain
         .storage_at(&address, &slot, height)
+        .await
         .map_err(state_failed)?;
     Ok(format!("{:#066x}", value).into())
 }
@@ -136,17 +143,15 @@ async fn call_request<E: Runtime>(
     ))
 }
 
-/// Runs `request` on the state after `header`'s block, on a blocking thread: the chain's lock
-/// is held for the whole call.
+/// Runs `request` on the state after `header`'s block (on the state's owner).
 async fn run<E: Runtime>(
     rpc: &Arc<Rpc<E>>,
     request: CallRequest,
     header: &Header,
 ) -> Result<CallOutcome, ErrorObjectOwned> {
-    let (rpc, header) = (rpc.clone(), header.clone());
-    tokio::task::spawn_blocking(move || rpc.chain.call_at(&request, &header))
+    rpc.chain
+        .call_at(request, header.clone())
         .await
-        .map_err(internal)?
         .map_err(call_failed)
 }
 

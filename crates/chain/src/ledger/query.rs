@@ -1,85 +1,217 @@
-//! What clients read from the chain besides blocks: the state after any finalized block (the
-//! latest directly, earlier ones through the history index), read-only calls on it, and
-//! notifications of new blocks and admitted transactions.
+//! What clients ask of the chain besides blocks: admission of their transactions, the state
+//! after any finalized block (the latest directly, earlier ones through the history index),
+//! read-only calls on it, proofs and histories, and notifications of new blocks and admitted
+//! transactions.
+//!
+//! Every state read is a job on the state's owner in the clients' lane (see [`super::owner`]):
+//! it sees one state throughout, and waits behind consensus's jobs, never in front of them.
 
-use super::{Chain, context_of};
+use super::{Chain, Inner, context_of, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::{Address, Bytes, TxHash, U256};
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
-use trellis_state::{Account, StateError, StateReader};
-use trellis_types::{Header, Height};
+use trellis_mempool::{AdmissionError, Prepared};
+use trellis_state::{Account, History, StateError, StateProof, StateReader};
+use trellis_types::{BlockHash, Header, Height};
 
-impl<E: Runtime> Chain<E> {
-    /// Runs `read` on the state after block `height` (at most the latest), under the chain's
-    /// lock so that it sees one state throughout.
+impl<E: Runtime> Inner<E> {
+    /// Runs `read` on the state after block `height` (at most the latest).
     fn read_at<T>(
         &self,
         height: Height,
         read: impl FnOnce(&dyn StateReader) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        let inner = self.lock();
-        let finalized = &inner.finalized;
+        let finalized = &self.finalized;
         if height == finalized.tip.height {
             read(&finalized.state)
         } else {
             read(&finalized.state.at(height))
         }
     }
+}
+
+impl<E: Runtime> Chain<E> {
+    /// Admits a transaction from a client to the pool, checked against the latest finalized
+    /// state, and queues it for gossip to the other validators.
+    pub async fn submit(&self, raw: trellis_types::Bytes) -> Result<TxHash, AdmissionError> {
+        let hash = self.admit(raw.clone()).await?;
+        let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
+        if let Some(feed) = feed.as_ref() {
+            // Unbounded, but fed only by admitted transactions: the pool's capacity bounds it.
+            let _ = feed.unbounded_send(raw);
+        }
+        Ok(hash)
+    }
+
+    /// Admits a transaction another validator gossiped (not gossiped again: every validator
+    /// is connected to every other).
+    pub async fn admit(&self, raw: trellis_types::Bytes) -> Result<TxHash, AdmissionError> {
+        // Recovery (the expensive part) runs here, in the caller's task; only the account read
+        // goes to the state's owner.
+        let prepared = self.shared.rules.mempool.prepare(raw)?;
+        let sender = prepared.sender();
+        let account = self.account(&sender).await?.unwrap_or_default();
+        self.pooled(prepared, account)
+    }
+
+    /// Admits a batch of gossiped transactions, reading all their senders' accounts in one job.
+    pub async fn admit_many(
+        &self,
+        batch: Vec<trellis_types::Bytes>,
+    ) -> Vec<Result<TxHash, AdmissionError>> {
+        let mempool = &self.shared.rules.mempool;
+        let prepared: Vec<_> = batch.into_iter().map(|raw| mempool.prepare(raw)).collect();
+        let senders: Vec<Address> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().map(Prepared::sender))
+            .collect();
+        let mut accounts = self
+            .ask(Lane::Clients, move |inner| {
+                let state = &inner.finalized.state;
+                senders
+                    .iter()
+                    .map(|sender| state.account(sender))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .into_iter();
+        prepared
+            .into_iter()
+            .map(|prepared| {
+                let prepared = prepared?;
+                let account = accounts.next().expect("one account per sender")?;
+                self.pooled(prepared, account.unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// Puts a prepared transaction in the pool against its sender's account.
+    fn pooled(&self, prepared: Prepared, account: Account) -> Result<TxHash, AdmissionError> {
+        let mempool = &self.shared.rules.mempool;
+        let hash = mempool.admit(prepared, account.nonce, account.balance)?;
+        // No receiver is not an error: nobody subscribed.
+        let _ = self.shared.admitted.send(hash);
+        Ok(hash)
+    }
+
+    /// The transactions clients submit from now on, for gossip. Replaces any earlier feed.
+    pub fn gossip_feed(&self) -> futures::channel::mpsc::UnboundedReceiver<trellis_types::Bytes> {
+        let (sender, receiver) = futures::channel::mpsc::unbounded();
+        *self.shared.gossip.lock().expect("gossip lock poisoned") = Some(sender);
+        receiver
+    }
+
+    /// An account in the latest finalized state.
+    pub async fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        let address = *address;
+        self.ask(Lane::Clients, move |inner| {
+            inner.finalized.state.account(&address)
+        })
+        .await
+    }
 
     /// An account after block `height`.
-    pub fn account_at(
+    pub async fn account_at(
         &self,
         address: &Address,
         height: Height,
     ) -> Result<Option<Account>, StateError> {
-        self.read_at(height, |state| state.account(address))
+        let address = *address;
+        self.ask(Lane::Clients, move |inner| {
+            inner.read_at(height, |state| state.account(&address))
+        })
+        .await
     }
 
     /// A storage slot after block `height` (zero if never written).
-    pub fn storage_at(
+    pub async fn storage_at(
         &self,
         address: &Address,
         slot: &U256,
         height: Height,
     ) -> Result<U256, StateError> {
-        self.read_at(height, |state| state.storage(address, slot))
+        let (address, slot) = (*address, *slot);
+        self.ask(Lane::Clients, move |inner| {
+            inner.read_at(height, |state| state.storage(&address, &slot))
+        })
+        .await
     }
 
     /// The code of an account after block `height` (empty without code).
-    pub fn code_at(&self, address: &Address, height: Height) -> Result<Bytes, StateError> {
-        self.read_at(height, |state| {
-            let Some(account) = state.account(address)? else {
-                return Ok(Bytes::new());
-            };
-            Ok(state.code(&account.code_hash)?.unwrap_or_default())
+    pub async fn code_at(&self, address: &Address, height: Height) -> Result<Bytes, StateError> {
+        let address = *address;
+        self.ask(Lane::Clients, move |inner| {
+            inner.read_at(height, |state| {
+                let Some(account) = state.account(&address)? else {
+                    return Ok(Bytes::new());
+                };
+                Ok(state.code(&account.code_hash)?.unwrap_or_default())
+            })
         })
+        .await
     }
 
     /// Runs a read-only call on the state after the block `header` heads, in that block's
     /// context. Nothing is committed. `BLOCKHASH` sees the finalized blocks of the last 256
     /// (the window the chain keeps in memory) below the block.
     ///
-    /// The chain's lock is held for the call so that it reads one consistent state; the call is
-    /// bounded by its gas (at most the block gas limit).
-    pub fn call_at(
+    /// The call runs on the state's owner, so it reads one consistent state; it is bounded by
+    /// its gas (at most the block gas limit).
+    pub async fn call_at(
         &self,
-        request: &CallRequest,
-        header: &Header,
+        request: CallRequest,
+        header: Header,
     ) -> Result<CallOutcome, ExecutionError> {
-        let inner = self.lock();
-        let finalized = &inner.finalized;
-        let ancestors = finalized
-            .recent
-            .range(..header.height)
-            .map(|(height, hash)| (*height, *hash))
-            .collect();
-        let context = context_of(header, &ancestors);
-        let executor = &self.shared.executor;
-        if header.height == finalized.tip.height {
-            executor.call(&context, &finalized.state, request)
-        } else {
-            executor.call(&context, &finalized.state.at(header.height), request)
-        }
+        self.ask(Lane::Clients, move |inner| {
+            let finalized = &inner.finalized;
+            let ancestors = finalized
+                .recent
+                .range(..header.height)
+                .map(|(height, hash)| (*height, *hash))
+                .collect();
+            let context = context_of(&header, &ancestors);
+            let executor = &inner.rules.executor;
+            if header.height == finalized.tip.height {
+                executor.call(&context, &finalized.state, &request)
+            } else {
+                executor.call(&context, &finalized.state.at(header.height), &request)
+            }
+        })
+        .await
+    }
+
+    /// Proofs of an account and some of its slots in the latest finalized state, with the
+    /// header whose state root they verify against (read together).
+    pub async fn prove(
+        &self,
+        address: &Address,
+        slots: &[U256],
+    ) -> Result<(Header, BlockHash, StateProof), StateError> {
+        let (address, slots) = (*address, slots.to_vec());
+        self.ask(Lane::Clients, move |inner| {
+            let finalized = &inner.finalized;
+            let proof = trellis_state::block_on(finalized.state.prove(&address, &slots))?;
+            Ok((finalized.tip.clone(), finalized.tip_hash, proof))
+        })
+        .await
+    }
+
+    /// The history of an account (`slot` = `None`) or one of its storage slots, proven against
+    /// the latest finalized state root, with that block's header (read together). Transaction
+    /// hashes are not filled in (see the block store).
+    pub async fn history(
+        &self,
+        address: &Address,
+        slot: Option<U256>,
+        limit: usize,
+    ) -> Result<(Header, BlockHash, History), StateError> {
+        let address = *address;
+        self.ask(Lane::Clients, move |inner| {
+            let finalized = &inner.finalized;
+            let history = trellis_state::block_on(finalized.state.history(&address, slot, limit))?;
+            Ok((finalized.tip.clone(), finalized.tip_hash, history))
+        })
+        .await
     }
 
     /// The height of the latest finalized block, stored and committed; it changes each time a

@@ -1,0 +1,314 @@
+//! Executing blocks on the owned state: building proposals, checking others' blocks, catching
+//! up on certified blocks this node has not executed. Runs on the state's owner only.
+
+use super::{ChainError, Executed, Inner, context_of};
+use crate::{Runtime, store::ReceiptRecord};
+use alloy_primitives::{TxHash, keccak256};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
+use tracing::{debug, warn};
+use trellis_consensus::{Path, Proposal};
+use trellis_execution::{BlockContext, BlockOutcome, SkipReason, SkippedTx};
+use trellis_mempool::BlockBudget;
+use trellis_state::{ChangeSet, Speculative, Staged, StateReader, StateStore};
+use trellis_types::{Block, BlockHash, Header, Height, RecoveredTx, transaction};
+
+/// The unfinalized blocks from the finalized tip up to one block.
+struct Layers {
+    /// Their change sets, oldest first.
+    changes: Vec<Arc<ChangeSet>>,
+    /// Their hashes by height.
+    hashes: BTreeMap<Height, BlockHash>,
+}
+
+impl<E: Runtime> Inner<E> {
+    /// Builds the block following the last block of `path`, after executing the ones before
+    /// it; `None` (logged) if that fails.
+    pub(super) fn propose(&mut self, path: &Path, proposal: Proposal) -> Option<Block> {
+        let built = self
+            .catch_up(path)
+            .and_then(|()| self.build(path.last().expect("a path is never empty"), proposal));
+        match built {
+            Ok(executed) => {
+                let block = executed.block.clone();
+                self.hold(executed);
+                Some(block)
+            }
+            Err(error) => {
+                warn!(%error, "cannot propose");
+                None
+            }
+        }
+    }
+
+    /// Executes every block of `path` after the first (the last is the one under
+    /// verification), each checked against its header.
+    pub(super) fn verify(&mut self, path: &Path) -> Result<(), ChainError> {
+        self.catch_up(path)
+    }
+
+    /// Keeps an executed block until it is finalized or loses its view.
+    pub(super) fn hold(&mut self, executed: Executed) -> Arc<Executed> {
+        let hash = executed.block.hash();
+        let executed = Arc::new(executed);
+        self.pending.insert(hash, executed.clone());
+        self.published
+            .lock()
+            .expect("snapshot lock poisoned")
+            .known
+            .insert(hash);
+        executed
+    }
+
+    /// The unfinalized blocks from the finalized tip up to and including `block`; `None` if
+    /// `block` does not descend from the tip through blocks executed here.
+    fn layers(&self, block: &BlockHash) -> Option<Layers> {
+        let mut layers = Vec::new();
+        let mut hashes = BTreeMap::new();
+        let mut cursor = *block;
+        while cursor != self.finalized.tip_hash {
+            let executed = self.pending.get(&cursor)?;
+            layers.push(executed.changes.clone());
+            hashes.insert(executed.block.height(), cursor);
+            cursor = executed.block.parent();
+        }
+        layers.reverse();
+        Some(Layers {
+            changes: layers,
+            hashes,
+        })
+    }
+
+    /// Transactions in the unfinalized blocks from the tip up to `block`.
+    fn in_flight(&self, block: &BlockHash) -> HashSet<TxHash> {
+        let mut hashes = HashSet::new();
+        let mut cursor = *block;
+        while let Some(executed) = self.pending.get(&cursor) {
+            hashes.extend(executed.outcome_receipts.iter().map(|r| r.tx_hash));
+            cursor = executed.block.parent();
+        }
+        hashes
+    }
+
+    /// Decodes a block's transactions, reusing the senders the pool recovered at admission.
+    fn recover(&self, block: &Block) -> Result<Vec<RecoveredTx>, ChainError> {
+        block
+            .transactions()
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                let hash = keccak256(raw);
+                match self.rules.mempool.get(&hash) {
+                    Some(tx) => Ok(tx),
+                    None => transaction::decode(raw.clone()).map_err(|error| {
+                        ChainError::InvalidTransaction {
+                            block: block.hash(),
+                            index,
+                            error,
+                        }
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// Runs `transactions` as the block `context` on top of `context.parent`.
+    fn run(
+        &self,
+        context: &mut BlockContext,
+        transactions: &[RecoveredTx],
+    ) -> Result<(BlockOutcome, Staged), ChainError> {
+        let Layers {
+            changes: layers,
+            hashes,
+        } = self
+            .layers(&context.parent)
+            .ok_or(ChainError::UnknownParent {
+                parent: context.parent,
+            })?;
+        context.ancestors = self.finalized.recent.clone();
+        context.ancestors.extend(hashes);
+        let state = &self.finalized.state;
+        let view = Speculative::new(state, layers);
+        let outcome = self
+            .rules
+            .executor
+            .execute_recovered(context, &view, transactions)?;
+        let parent = self.pending.get(&context.parent).map(|e| &e.staged);
+        let staged = state.stage(parent, context.height, &outcome.changes)?;
+        Ok((outcome, staged))
+    }
+
+    /// Executes a block proposed by someone else and checks it against its header.
+    pub(super) fn execute_block(&self, block: &Block) -> Result<Executed, ChainError> {
+        let hash = block.hash();
+        let transactions = self.recover(block)?;
+        let mut context = context_of(block.header(), &BTreeMap::new());
+        let (outcome, staged) = self.run(&mut context, &transactions)?;
+        if let Some(SkippedTx { index, reason, .. }) = outcome.skipped.first() {
+            return Err(ChainError::SkippedTransaction {
+                block: hash,
+                index: *index,
+                reason: reason.clone(),
+            });
+        }
+        let gas_limit = self.rules.genesis.block_gas_limit;
+        let expected = outcome.header(&context, gas_limit, staged.root());
+        if &expected != block.header() {
+            return Err(ChainError::HeaderMismatch {
+                block: hash,
+                fields: header_diff(&expected, block.header()),
+            });
+        }
+        Ok(executed(block.clone(), outcome, staged))
+    }
+
+    /// Makes sure every block of `path` after the first is executed here (they are certified by
+    /// consensus; this node missed them or restarted).
+    fn catch_up(&mut self, path: &[Block]) -> Result<(), ChainError> {
+        for block in path.iter().skip(1) {
+            let hash = block.hash();
+            let finalized = &self.finalized;
+            if block.height() <= finalized.tip.height {
+                match finalized.hash_at(block.height()) {
+                    Some(h) if h == hash => continue,
+                    Some(finalized) => {
+                        return Err(ChainError::ConflictsWithFinalized {
+                            height: block.height(),
+                            hash,
+                            finalized,
+                        });
+                    }
+                    None => {
+                        return Err(ChainError::TooOld {
+                            height: block.height(),
+                            hash,
+                        });
+                    }
+                }
+            }
+            if self.pending.contains_key(&hash) {
+                continue;
+            }
+            let executed = self.execute_block(block)?;
+            self.hold(executed);
+        }
+        Ok(())
+    }
+
+    /// Builds a block on `parent` from the pool: executes candidates, drops the ones that cannot
+    /// run (evicting those that never will), and executes the rest again if any were dropped.
+    fn build(&self, parent: &Block, proposal: Proposal) -> Result<Executed, ChainError> {
+        let rules = &self.rules;
+        let budget = BlockBudget {
+            gas: rules.genesis.block_gas_limit,
+            bytes: rules.limits.max_block_bytes,
+            transactions: rules.limits.max_transactions,
+        };
+        let exclude = self.in_flight(&parent.hash());
+        let layers = self
+            .layers(&parent.hash())
+            .ok_or(ChainError::UnknownParent {
+                parent: parent.hash(),
+            })?;
+        let view = Speculative::new(&self.finalized.state, layers.changes);
+        let mut candidates = rules.mempool.candidates(budget, &exclude, |sender| {
+            view.account(sender).ok().map(|a| a.map_or(0, |a| a.nonce))
+        });
+        let mut context = BlockContext {
+            height: parent.height().next(),
+            parent: parent.hash(),
+            timestamp: proposal.timestamp,
+            proposer: proposal.proposer,
+            epoch: proposal.epoch,
+            view: proposal.view,
+            parent_view: proposal.parent_view,
+            ancestors: BTreeMap::new(),
+        };
+        let (mut outcome, mut staged) = self.run(&mut context, &candidates)?;
+        if !outcome.skipped.is_empty() {
+            let dropped: HashSet<usize> = outcome.skipped.iter().map(|s| s.index).collect();
+            let evict: Vec<TxHash> = outcome
+                .skipped
+                .iter()
+                .filter(|s| never_includable(&s.reason))
+                .map(|s| s.tx_hash)
+                .collect();
+            debug!(
+                skipped = dropped.len(),
+                evicted = evict.len(),
+                "dropping candidates"
+            );
+            rules.mempool.evict(&evict);
+            candidates = candidates
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !dropped.contains(i))
+                .map(|(_, tx)| tx)
+                .collect();
+            (outcome, staged) = self.run(&mut context, &candidates)?;
+            assert!(
+                outcome.skipped.is_empty(),
+                "a skipped transaction has no effect, so without them none is skipped"
+            );
+        }
+        let header = outcome.header(&context, rules.genesis.block_gas_limit, staged.root());
+        let raw = candidates.iter().map(|tx| tx.raw().clone()).collect();
+        let block = Block::new(header, raw).expect("the header commits to these transactions");
+        Ok(executed(block, outcome, staged))
+    }
+}
+
+fn executed(block: Block, outcome: BlockOutcome, staged: Staged) -> Executed {
+    assert_eq!(
+        outcome.receipts.len(),
+        block.transactions().len(),
+        "one receipt per included transaction"
+    );
+    Executed {
+        outcome_receipts: outcome.receipts.iter().map(ReceiptRecord::from).collect(),
+        changes: Arc::new(outcome.changes),
+        staged,
+        block,
+    }
+}
+
+/// Names the header fields that differ.
+fn header_diff(expected: &Header, got: &Header) -> String {
+    let mut fields = Vec::new();
+    let mut check = |name, same: bool| {
+        if !same {
+            fields.push(name);
+        }
+    };
+    check("state root", expected.state_root == got.state_root);
+    check("receipts root", expected.receipts_root == got.receipts_root);
+    check(
+        "transactions root",
+        expected.transactions_root == got.transactions_root,
+    );
+    check("logs bloom", expected.logs_bloom == got.logs_bloom);
+    check("gas used", expected.gas_used == got.gas_used);
+    check("gas limit", expected.gas_limit == got.gas_limit);
+    if fields.is_empty() {
+        fields.push("consensus fields");
+    }
+    fields.join(", ")
+}
+
+/// Whether a transaction skipped by the proposer's own execution can never be included.
+fn never_includable(reason: &SkipReason) -> bool {
+    matches!(
+        reason,
+        SkipReason::Malformed(_)
+            | SkipReason::UnsupportedType(_)
+            | SkipReason::InvalidSignature
+            | SkipReason::WrongChainId { .. }
+            | SkipReason::NonceTooLow { .. }
+            | SkipReason::GasLimitAboveBlockLimit { .. }
+            | SkipReason::FeeBelowBaseFee { .. }
+            | SkipReason::Rejected(_)
+    )
+}

@@ -1,0 +1,135 @@
+//! Applying finalized blocks to the owned state: the tip moves by one block at a time, after the
+//! block is stored. Runs on the state's owner only.
+
+use super::{Executed, Inner, RECENT_BLOCKS};
+use crate::Runtime;
+use alloy_primitives::Address;
+use std::{collections::BTreeMap, sync::Arc};
+use tracing::warn;
+use trellis_state::{QmdbStore, StateReader, StateStore as _};
+use trellis_types::{Block, BlockHash, Header, Height};
+
+/// The last finalized block and the state after it.
+pub(super) struct Finalized<E: Runtime> {
+    pub state: QmdbStore<E>,
+    pub tip: Header,
+    pub tip_hash: BlockHash,
+    /// The hashes of the last [`RECENT_BLOCKS`] finalized blocks.
+    pub recent: BTreeMap<Height, BlockHash>,
+    /// Position in the whole chain of the next finalized transaction (the transaction index's
+    /// key order).
+    pub next_tx_position: u64,
+}
+
+impl<E: Runtime> Finalized<E> {
+    /// Moves the tip to `block`, which was just committed.
+    pub fn advance(&mut self, block: &Block) {
+        assert_eq!(
+            block.height(),
+            self.tip.height.next(),
+            "heights advance by one"
+        );
+        assert_eq!(block.parent(), self.tip_hash, "a block extends the tip");
+        self.tip = block.header().clone();
+        self.tip_hash = block.hash();
+        self.recent.insert(block.height(), block.hash());
+        while self.recent.len() as u64 > RECENT_BLOCKS {
+            self.recent.pop_first();
+        }
+    }
+
+    /// The finalized hash at `height`, if within the recent window.
+    pub fn hash_at(&self, height: Height) -> Option<BlockHash> {
+        self.recent.get(&height).copied()
+    }
+}
+
+/// What storing a finalized block needs: its execution and its first transaction's position.
+pub(super) struct ToStore {
+    pub executed: Arc<Executed>,
+    pub position: u64,
+}
+
+impl<E: Runtime> Inner<E> {
+    /// The execution of a newly finalized `block` (executing it now if this node has not), or
+    /// `None` if it is already applied.
+    ///
+    /// # Panics
+    /// If another block was finalized at its height, or it fails execution: consensus
+    /// certified it, so this node's state or code is wrong and must not go on.
+    pub(super) fn prepare_store(&mut self, block: &Block) -> Option<ToStore> {
+        let hash = block.hash();
+        let finalized = &self.finalized;
+        if block.height() <= finalized.tip.height {
+            // Delivered again (after a restart): it must be the block already applied.
+            if let Some(held) = finalized.hash_at(block.height()) {
+                assert_eq!(held, hash, "two different blocks finalized at one height");
+            }
+            return None;
+        }
+        let position = finalized.next_tx_position;
+        let executed = match self.pending.get(&hash) {
+            Some(executed) => executed.clone(),
+            None => {
+                let executed = self
+                    .execute_block(block)
+                    .unwrap_or_else(|e| panic!("a finalized block fails execution: {e}"));
+                self.hold(executed)
+            }
+        };
+        Some(ToStore { executed, position })
+    }
+
+    /// Commits a stored finalized block's changes, moves the tip and publishes it. Returns the
+    /// new nonces of its senders, for the pool.
+    pub(super) fn apply(&mut self, block: &Block, executed: &Executed) -> Vec<(Address, u64)> {
+        let finalized = &mut self.finalized;
+        if self.rules.kill_during_commit == Some(block.height()) {
+            // Killed with the block applied and durable in one state table but not the other.
+            let _ = trellis_state::block_on(async {
+                finalized.state.apply(&executed.staged).await?;
+                let table = trellis_state::TableName::Storage;
+                finalized.state.sync_one_table(table).await
+            });
+            kill_this_process(block.height());
+        }
+        // On the owner, so no proposal or vote reads the state mid-commit. The commit waits
+        // only on storage (the runtime's blocking pool), never on another task.
+        let root = trellis_state::block_on(finalized.state.commit(&executed.staged))
+            .unwrap_or_else(|e| panic!("cannot commit finalized block: {e}"));
+        assert_eq!(
+            root,
+            block.header().state_root,
+            "finalized state diverges from the block's root"
+        );
+        finalized.next_tx_position += block.transactions().len() as u64;
+        finalized.advance(block);
+        let height = block.height();
+        self.pending.retain(|_, e| e.block.height() > height);
+        self.publish();
+        executed
+            .outcome_receipts
+            .iter()
+            .map(|receipt| {
+                let nonce = self
+                    .finalized
+                    .state
+                    .account(&receipt.from)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |a| a.nonce);
+                (receipt.from, nonce)
+            })
+            .collect()
+    }
+}
+
+/// The crash test hook: SIGKILL, as an operator's `kill -9` or the kernel's OOM killer would.
+fn kill_this_process(height: Height) -> ! {
+    warn!(%height, "crash test hook: killing this process in the middle of a state commit");
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &std::process::id().to_string()])
+        .status();
+    // Only if `kill` could not run: still abrupt, with no cleanup.
+    std::process::abort()
+}

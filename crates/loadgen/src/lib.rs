@@ -1,0 +1,142 @@
+//! Load for a Trellis node through its public JSON-RPC, as members' applications would send it:
+//! `trellis bench load`.
+//!
+//! The generator is built to cost the cores it shares with the node as little as possible:
+//! every transaction is signed before the run ([`workload`]), sent in JSON-RPC batches over a
+//! few kept-alive HTTP connections ([`client`]), on one thread. The node runs as a process of
+//! its own ([`node`]), so its CPU and peak memory are read apart from the generator's
+//! ([`process`]). [`driver`] submits (open-loop at a rate, or saturating with backpressure
+//! honoured: a "txpool is full" refusal is sent again later) and watches the chain: each
+//! transaction is timed from its submission to the block that holds it being visible, and
+//! `eth_blockNumber` is probed every 10 ms, so a node that stops answering or stops making
+//! blocks fails the run instead of hiding in an average.
+
+pub mod client;
+pub mod driver;
+pub mod node;
+pub mod process;
+pub mod report;
+pub mod workload;
+
+pub use driver::{Pace, RunConfig, RunError};
+pub use node::{DevNode, NodeError};
+pub use report::Report;
+pub use workload::{Workload, WorkloadError};
+
+use client::Client;
+use std::{path::PathBuf, time::Duration};
+
+/// A whole `trellis bench load` run: a fresh dev chain, the workload, the load.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// The `trellis` executable that runs the node.
+    pub exe: PathBuf,
+    pub validators: usize,
+    /// Funded accounts, all of them senders.
+    pub accounts: usize,
+    pub workload: Workload,
+    /// Transactions to sign (rounded down to whole rounds over the senders).
+    pub transactions: usize,
+    pub connections: usize,
+    pub batch: usize,
+    pub pace: Pace,
+    pub duration: Option<Duration>,
+    /// Where the chain lives during the run; must not exist.
+    pub dir: PathBuf,
+    /// Keep the directory (and the node's log) afterwards.
+    pub keep: bool,
+    pub progress: bool,
+}
+
+/// Why a load run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+    #[error("cannot start the generator's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the node died during the run; its log is {log}")]
+    NodeDied { log: PathBuf },
+}
+
+/// Starts the node, prepares the workload and runs the load; the node is stopped afterwards.
+pub fn run(options: &LoadOptions) -> Result<Report, LoadError> {
+    // One thread: the generator must not take the cores it measures.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LoadError::Runtime)?;
+    runtime.block_on(run_async(options))
+}
+
+async fn run_async(options: &LoadOptions) -> Result<Report, LoadError> {
+    let say = |text: &str| {
+        if options.progress {
+            eprintln!("{text}");
+        }
+    };
+    say(&format!(
+        "starting trellis dev with {} validator(s) and {} accounts in {}",
+        options.validators,
+        options.accounts,
+        options.dir.display()
+    ));
+    let mut node = DevNode::start(
+        &options.exe,
+        options.validators,
+        options.accounts,
+        &options.dir,
+        options.keep,
+    )
+    .await?;
+    let keys = node.keys()?;
+    let per_sender = (options.transactions / keys.len().max(1)).max(1);
+    say(&format!(
+        "signing {} {:?} transactions ({per_sender} per sender)",
+        per_sender * keys.len(),
+        options.workload
+    ));
+    let mut client = Client::connect(node.rpc).await?;
+    let prepared = workload::prepare(
+        &mut client,
+        &keys,
+        options.workload,
+        per_sender,
+        options.connections,
+    )
+    .await?;
+    say("submitting");
+    let config = RunConfig {
+        rpc: node.rpc,
+        node: node.process(),
+        workload: options.workload,
+        validators: options.validators,
+        accounts: keys.len(),
+        connections: options.connections,
+        batch: options.batch,
+        pace: options.pace,
+        duration: options.duration,
+        progress: options.progress,
+    };
+    let outcome = driver::run(config, prepared).await;
+    if outcome.is_err() || !node.is_running() {
+        // Left for inspection: the error names the log.
+        node.keep_files();
+        eprintln!(
+            "the run failed: the node's log is {}",
+            node.dir.join("node.log").display()
+        );
+    }
+    if !node.is_running() {
+        return Err(LoadError::NodeDied {
+            log: node.dir.join("node.log"),
+        });
+    }
+    Ok(outcome?)
+}

@@ -1,0 +1,169 @@
+//! The node under load: `trellis dev` started as a process of its own, so that its CPU and
+//! memory are measured apart from the generator's, on a fresh data directory.
+
+use crate::client::{Client, ClientError};
+use crate::process::Process;
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use trellis_crypto::AccountKey;
+
+/// How long the node may take to open and answer its first request.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Why the node could not be started or read.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot prepare {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start {exe}: {source}")]
+    Spawn {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the node exited during start-up ({status}); its log ends:\n{log}")]
+    Exited { status: String, log: String },
+    #[error("the node did not answer JSON-RPC within {START_TIMEOUT:?}; its log is {log}")]
+    NoAnswer { log: PathBuf },
+    #[error("cannot read the dev accounts in {path}: {detail}")]
+    Accounts { path: PathBuf, detail: String },
+}
+
+/// A running `trellis dev`. Killed (and its directory removed unless kept) when dropped.
+pub struct DevNode {
+    child: Child,
+    pub rpc: SocketAddr,
+    pub dir: PathBuf,
+    keep: bool,
+}
+
+impl DevNode {
+    /// Starts `exe dev` with `validators` validators and `accounts` funded accounts in `dir`
+    /// (which must not exist yet), and waits until it answers.
+    pub async fn start(
+        exe: &Path,
+        validators: usize,
+        accounts: usize,
+        dir: &Path,
+        keep: bool,
+    ) -> Result<Self, NodeError> {
+        let dir_error = |source| NodeError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir(dir).map_err(dir_error)?;
+        let rpc = free_port().map_err(dir_error)?;
+        let log = std::fs::File::create(dir.join("node.log")).map_err(dir_error)?;
+        let err = log.try_clone().map_err(dir_error)?;
+        let child = Command::new(exe)
+            .args(["dev", "--validators", &validators.to_string()])
+            .args(["--accounts", &accounts.to_string()])
+            .arg("--data-dir")
+            .arg(dir.join("chain"))
+            .args(["--rpc-addr", &rpc.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|source| NodeError::Spawn {
+                exe: exe.to_path_buf(),
+                source,
+            })?;
+        let mut node = Self {
+            child,
+            rpc,
+            dir: dir.to_path_buf(),
+            keep,
+        };
+        node.wait_until_answering().await?;
+        Ok(node)
+    }
+
+    async fn wait_until_answering(&mut self) -> Result<(), NodeError> {
+        let began = Instant::now();
+        while began.elapsed() < START_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                return Err(NodeError::Exited {
+                    status: status.to_string(),
+                    log: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                });
+            }
+            if answers(self.rpc).await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(NodeError::NoAnswer {
+            log: self.dir.join("node.log"),
+        })
+    }
+
+    pub fn process(&self) -> Process {
+        Process(Some(self.child.id()))
+    }
+
+    /// The funded accounts the node wrote at start.
+    pub fn keys(&self) -> Result<Vec<AccountKey>, NodeError> {
+        let path = self.dir.join("chain").join("dev-accounts.json");
+        let error = |detail: String| NodeError::Accounts {
+            path: path.clone(),
+            detail,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_str(&text).map_err(|e| error(e.to_string()))?;
+        entries
+            .iter()
+            .map(|entry| {
+                let secret = entry["private_key"]
+                    .as_str()
+                    .ok_or_else(|| error("an entry without \"private_key\"".into()))?;
+                AccountKey::from_hex(secret).map_err(|e| error(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Keeps the directory (and the node's log) when the node is stopped.
+    pub fn keep_files(&mut self) {
+        self.keep = true;
+    }
+
+    /// Whether the node is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A loopback address with a port nobody listens on now.
+fn free_port() -> std::io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+async fn answers(rpc: SocketAddr) -> bool {
+    let attempt = async {
+        let mut client = Client::connect(rpc).await?;
+        client
+            .call("eth_blockNumber", serde_json::json!([]))
+            .await?;
+        Ok::<_, ClientError>(())
+    };
+    attempt.await.is_ok()
+}
