@@ -313,7 +313,9 @@ impl<E: Runtime> Ledger for Chain<E> {
         let hash = block.hash();
         let job_block = block.clone();
         let to_store = self
-            .ask(Lane::Consensus, move |inner| inner.prepare_store(&job_block))
+            .ask(Lane::Consensus, move |inner| {
+                inner.prepare_store(&job_block)
+            })
             .await;
         let Some(ToStore { executed, position }) = to_store else {
             return;
