@@ -234,7 +234,8 @@ impl Worker<'_> {
 
     fn refused(&self, tx: &SignedTx, error: &Value, retry: &mut Vec<SignedTx>) {
         let message = error["message"].as_str().unwrap_or_default();
-        if message.starts_with("txpool is full") {
+        // -32005: the node sheds load (its pool is full) and asks for the same request later.
+        if error["code"].as_i64() == Some(-32005) {
             self.shared.pool_full.fetch_add(1, Ordering::Relaxed);
             retry.push(tx.clone());
         } else if message == "already known" {

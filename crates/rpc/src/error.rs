@@ -13,7 +13,8 @@ pub mod code {
     /// The request was understood but refused (a transaction the pool rejects, a state that is
     /// not available, a call that halted).
     pub const REJECTED: i32 = -32000;
-    /// A query asked for more than the node answers at once (EIP-1474's "limit exceeded").
+    /// A query asked for more than the node answers at once, or the node is overloaded and
+    /// asks the client to retry later (EIP-1474's "limit exceeded").
     pub const LIMIT_EXCEEDED: i32 = -32005;
     /// A call or gas estimate reverted; the error's data is the revert data (as geth answers).
     pub const EXECUTION_REVERTED: i32 = 3;
@@ -31,6 +32,13 @@ pub fn rejected(message: impl Into<String>) -> ErrorObjectOwned {
 
 pub fn limit(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code::LIMIT_EXCEEDED, message, None::<()>)
+}
+
+/// The node is overloaded (its transaction pool is full): the client should send the same
+/// request again after `retry_after_ms`, which the error's data carries.
+pub fn overloaded(message: impl Into<String>, retry_after_ms: u64) -> ErrorObjectOwned {
+    let data = serde_json::json!({ "retryAfterMs": retry_after_ms });
+    ErrorObjectOwned::owned(code::LIMIT_EXCEEDED, message, Some(data))
 }
 
 pub fn internal(error: impl std::fmt::Display) -> ErrorObjectOwned {

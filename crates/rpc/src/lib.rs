@@ -25,7 +25,8 @@
 //!   with a clear error (`trellis_getHistory` reads older values, proven).
 //! - Error codes: see [`error::code`]. A rejected transaction gets -32000 and the message
 //!   Ethereum clients recognise (`nonce too low`, `insufficient funds for gas * price + value`,
-//!   `already known`, ...).
+//!   `already known`, ...). A full pool answers -32005 (`txpool is full`) with
+//!   `{"retryAfterMs": …}` as data: backpressure, the transaction may be sent again.
 
 mod blocks;
 pub mod error;
@@ -42,7 +43,7 @@ mod transport;
 pub use error::code;
 
 use alloy_primitives::Bytes;
-use error::{Reply, rejected};
+use error::{Reply, overloaded, rejected};
 use jsonrpsee::{
     RpcModule,
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
@@ -51,6 +52,7 @@ use jsonrpsee::{
 use params::Args;
 use std::{net::SocketAddr, sync::Arc};
 use trellis_chain::{Chain, Runtime};
+use trellis_mempool::AdmissionError;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -186,14 +188,17 @@ fn no_params(params: &Params<'_>) -> Result<(), jsonrpsee::types::ErrorObjectOwn
     Args::parse(params, 0).map(|_| ())
 }
 
+/// When to retry a transaction the full pool refused: about one block interval under load,
+/// when a block takes transactions out of the pool.
+const POOL_FULL_RETRY_MS: u64 = 200;
+
 async fn send_raw_transaction<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
     let raw: Bytes = Args::parse(&params, 1)?
         .required(0, "the signed transaction as one 0x-prefixed hex string")?;
-    let hash = rpc
-        .chain
-        .submit(raw)
-        .await
-        .map_err(|error| rejected(error.to_string()))?;
+    let hash = rpc.chain.submit(raw).await.map_err(|error| match error {
+        AdmissionError::PoolFull { .. } => overloaded(error.to_string(), POOL_FULL_RETRY_MS),
+        error => rejected(error.to_string()),
+    })?;
     Ok(format!("{hash:#x}").into())
 }
 

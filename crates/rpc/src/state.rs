@@ -86,17 +86,15 @@ pub async fn balance<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> R
 /// The account's nonce; at `pending`, counting its transactions in the pool.
 pub async fn transaction_count<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
     let (address, height, pending) = address_at(&rpc, &params).await?;
-    let nonce = rpc
-        .chain
-        .account_at(&address, height)
-        .await
-        .map_err(state_failed)?
-        .map_or(0, |a| a.nonce);
     let nonce = match pending {
-        true => rpc.chain.mempool().pending_nonce(&address, nonce),
-        false => nonce,
+        true => rpc.chain.pending_nonce(&address).await,
+        false => rpc
+            .chain
+            .account_at(&address, height)
+            .await
+            .map(|account| account.map_or(0, |a| a.nonce)),
     };
-    Ok(format::quantity(nonce).into())
+    Ok(format::quantity(nonce.map_err(state_failed)?).into())
 }
 
 pub async fn code<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {

@@ -110,6 +110,23 @@ impl<E: Runtime> Chain<E> {
         .await
     }
 
+    /// The nonce `eth_getTransactionCount(…, "pending")` reports: the latest finalized nonce,
+    /// past the sender's pooled transactions that follow it. One job, so the state and the pool
+    /// are read on the same side of a finalization (which commits the state on the owner before
+    /// it takes the block's transactions out of the pool).
+    pub async fn pending_nonce(&self, address: &Address) -> Result<u64, StateError> {
+        let address = *address;
+        self.ask(Lane::Clients, move |inner| {
+            let nonce = inner
+                .finalized
+                .state
+                .account(&address)?
+                .map_or(0, |a| a.nonce);
+            Ok(inner.rules.mempool.pending_nonce(&address, nonce))
+        })
+        .await
+    }
+
     /// An account after block `height`.
     pub async fn account_at(
         &self,
