@@ -55,9 +55,18 @@ pub struct LoadArgs {
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum WorkloadArg {
+pub enum WorkloadArg {
     Transfer,
     Erc20,
+}
+
+impl From<WorkloadArg> for Workload {
+    fn from(arg: WorkloadArg) -> Self {
+        match arg {
+            WorkloadArg::Transfer => Workload::Transfer,
+            WorkloadArg::Erc20 => Workload::Erc20,
+        }
+    }
 }
 
 pub fn run(args: LoadArgs) -> Result<()> {
@@ -78,10 +87,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
         exe: std::env::current_exe().context("cannot find the trellis executable")?,
         validators: args.validators,
         accounts: args.accounts,
-        workload: match args.workload {
-            WorkloadArg::Transfer => Workload::Transfer,
-            WorkloadArg::Erc20 => Workload::Erc20,
-        },
+        workload: args.workload.into(),
         transactions: args.transactions,
         connections: args.connections.max(1),
         batch: args.batch.clamp(1, 1_000),

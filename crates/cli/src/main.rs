@@ -3,6 +3,7 @@
 //! This binary only parses arguments and wires library crates together; every rule it relies on
 //! lives in a library crate where it can be tested on its own.
 
+mod limit;
 mod load;
 
 use anyhow::{Context, Result};
@@ -121,6 +122,9 @@ enum BenchCommand {
     /// Load a fresh dev chain over JSON-RPC with pre-signed transfers or ERC-20 transfers and
     /// report TPS, latency, the node's CPU and memory. Run it on a release build.
     Load(load::LoadArgs),
+    /// The work each transaction needs on one core, and the throughput ceiling it implies on
+    /// this machine. Run it on a release build.
+    Limit(limit::LimitArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -217,6 +221,7 @@ fn main() -> Result<()> {
             trellis_node::bench::logs(dir, config).context("log query benchmark")
         }
         Command::Bench(BenchCommand::Load(args)) => load::run(args),
+        Command::Bench(BenchCommand::Limit(args)) => limit::run(args),
     }
 }
 

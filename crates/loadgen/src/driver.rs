@@ -450,5 +450,8 @@ fn report(
         generator_cpu_ms_per_tx: per_tx(own_cpu),
         probe_max_ms: ms(watched.probe_max),
         stall_max_ms: ms(watched.stall_max),
+        necessary_us_per_tx: None,
+        ceiling_tps: None,
+        percent_of_ceiling: None,
     }
 }

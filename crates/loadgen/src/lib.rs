@@ -10,15 +10,20 @@
 //! transaction is timed from its submission to the block that holds it being visible, and
 //! `eth_blockNumber` is probed every 10 ms, so a node that stops answering or stops making
 //! blocks fails the run instead of hiding in an average.
+//!
+//! [`limit`] (`trellis bench limit`) measures the work per transaction no validator can avoid
+//! and the throughput ceiling it implies; a load run reports its TPS against that ceiling.
 
 pub mod client;
 pub mod driver;
+pub mod limit;
 pub mod node;
 pub mod process;
 pub mod report;
 pub mod workload;
 
 pub use driver::{Pace, RunConfig, RunError};
+pub use limit::{Limit, LimitConfig, LimitError};
 pub use node::{DevNode, NodeError};
 pub use report::Report;
 pub use workload::{Workload, WorkloadError};
@@ -61,6 +66,8 @@ pub enum LoadError {
     Client(#[from] client::ClientError),
     #[error("cannot start the generator's runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("measuring the necessary work: {0}")]
+    Limit(#[from] LimitError),
     #[error("the node died during the run; its log is {log}")]
     NodeDied { log: PathBuf },
 }
@@ -72,15 +79,21 @@ pub fn run(options: &LoadOptions) -> Result<Report, LoadError> {
         .enable_all()
         .build()
         .map_err(LoadError::Runtime)?;
-    runtime.block_on(run_async(options))
+    if options.progress {
+        eprintln!("measuring the necessary work per transaction (as trellis bench limit does)");
+    }
+    // Before the node starts, so nothing else competes for the cores.
+    let limit = measure_limit(options)?;
+    runtime.block_on(run_async(options, limit))
 }
 
-async fn run_async(options: &LoadOptions) -> Result<Report, LoadError> {
+async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadError> {
     let say = |text: &str| {
         if options.progress {
             eprintln!("{text}");
         }
     };
+
     say(&format!(
         "starting trellis dev with {} validator(s) and {} accounts in {}",
         options.validators,
@@ -138,5 +151,20 @@ async fn run_async(options: &LoadOptions) -> Result<Report, LoadError> {
             log: node.dir.join("node.log"),
         });
     }
-    Ok(outcome?)
+    let mut report = outcome?;
+    report.against(&limit);
+    Ok(report)
+}
+
+/// The necessary work of this run's workload, measured in a directory beside the chain's.
+fn measure_limit(options: &LoadOptions) -> Result<Limit, LoadError> {
+    let mut dir = options.dir.clone().into_os_string();
+    dir.push("-limit");
+    let config = LimitConfig {
+        workload: options.workload,
+        senders: options.accounts.max(2),
+        blocks: 3,
+        ..LimitConfig::default()
+    };
+    Ok(limit::measure(std::path::Path::new(&dir), &config)?)
 }

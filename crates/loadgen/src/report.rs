@@ -49,6 +49,23 @@ pub struct Report {
     pub probe_max_ms: f64,
     /// Longest time the height did not rise during the run.
     pub stall_max_ms: f64,
+    /// The necessary work per transaction per validator measured before the run
+    /// (`trellis bench limit`), in microseconds of CPU.
+    pub necessary_us_per_tx: Option<f64>,
+    /// The TPS that work allows these validators on this machine's cores.
+    pub ceiling_tps: Option<f64>,
+    /// `tps` as a percentage of `ceiling_tps`.
+    pub percent_of_ceiling: Option<f64>,
+}
+
+impl Report {
+    /// Sets the ceiling figures from a measurement of the necessary work.
+    pub fn against(&mut self, limit: &crate::Limit) {
+        let ceiling = limit.ceiling_tps(self.validators);
+        self.necessary_us_per_tx = Some(limit.costs.total_us());
+        self.ceiling_tps = Some(ceiling);
+        self.percent_of_ceiling = Some(100.0 * self.tps / ceiling);
+    }
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -111,7 +128,18 @@ impl fmt::Display for Report {
             f,
             "  responsiveness: slowest eth_blockNumber {:.0} ms, longest time without a new block {:.0} ms",
             self.probe_max_ms, self.stall_max_ms
-        )
+        )?;
+        if let (Some(necessary), Some(ceiling), Some(percent)) = (
+            self.necessary_us_per_tx,
+            self.ceiling_tps,
+            self.percent_of_ceiling,
+        ) {
+            write!(
+                f,
+                "\n  against the necessary work ({necessary:.0} µs per transaction per validator): ceiling {ceiling:.0} TPS, this run {percent:.0} % of it"
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ const ERC20_TRANSFER_GAS: u64 = 60_000;
 /// Gas for the token's deployment.
 const DEPLOY_GAS: u64 = 2_000_000;
 /// Tokens each sender is given before the run: enough for any number of 1-token transfers.
-const TOKENS_PER_SENDER: u64 = 1 << 40;
+pub(crate) const TOKENS_PER_SENDER: U256 = U256::from_limbs([1 << 40, 0, 0, 0]);
 
 /// What each transaction of the run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -53,6 +53,8 @@ pub struct SignedTx {
     /// `"0x…"`, ready for `eth_sendRawTransaction`.
     pub hex: String,
     pub hash: B256,
+    /// The EIP-2718 envelope.
+    pub raw: Bytes,
 }
 
 /// The chain's parameters a signer needs.
@@ -116,17 +118,18 @@ pub async fn prepare(
 }
 
 /// What signing needs.
-struct Plan<'a> {
-    keys: &'a [AccountKey],
-    nonces: &'a [u64],
-    token: Option<Address>,
-    params: ChainParams,
+pub(crate) struct Plan<'a> {
+    pub keys: &'a [AccountKey],
+    /// Each sender's first nonce.
+    pub nonces: &'a [u64],
+    pub token: Option<Address>,
+    pub params: ChainParams,
 }
 
 impl Plan<'_> {
     /// Sender `s`'s transaction of round `round`: to the next senders in turn, so every
     /// recipient is an existing account (and holder).
-    fn transaction(&self, s: usize, round: usize) -> SignedTx {
+    pub(crate) fn transaction(&self, s: usize, round: usize) -> SignedTx {
         let n = self.keys.len();
         let to = self.keys[(s + 1 + round % (n - 1)) % n].address();
         let (kind, input, value, gas) = match self.token {
@@ -216,7 +219,51 @@ fn sign(
     SignedTx {
         hash: keccak256(&raw),
         hex: raw.to_string(),
+        raw,
     }
+}
+
+/// The token's deployment from `owner`, minting `supply` to it.
+pub(crate) fn deploy(
+    owner: &AccountKey,
+    params: ChainParams,
+    nonce: u64,
+    supply: U256,
+) -> Result<SignedTx, WorkloadError> {
+    Ok(sign(
+        owner,
+        params,
+        nonce,
+        TxKind::Create,
+        token_creation_code(supply)?,
+        U256::ZERO,
+        DEPLOY_GAS,
+    ))
+}
+
+/// A sender's share of the token, from its owner.
+pub(crate) fn share(
+    owner: &AccountKey,
+    params: ChainParams,
+    nonce: u64,
+    token: Address,
+    to: Address,
+) -> SignedTx {
+    let input = transferCall {
+        to,
+        value: TOKENS_PER_SENDER,
+    }
+    .abi_encode()
+    .into();
+    sign(
+        owner,
+        params,
+        nonce,
+        TxKind::Call(token),
+        input,
+        U256::ZERO,
+        ERC20_TRANSFER_GAS,
+    )
 }
 
 /// Deploys the token from the first account and sends every other sender its share; returns
@@ -228,16 +275,8 @@ async fn deploy_and_share(
     params: ChainParams,
 ) -> Result<Address, WorkloadError> {
     let owner = &keys[0];
-    let supply = U256::from(TOKENS_PER_SENDER) * U256::from(keys.len());
-    let deploy = sign(
-        owner,
-        params,
-        nonces[0],
-        TxKind::Create,
-        token_creation_code(supply)?,
-        U256::ZERO,
-        DEPLOY_GAS,
-    );
+    let supply = TOKENS_PER_SENDER * U256::from(keys.len());
+    let deploy = deploy(owner, params, nonces[0], supply)?;
     nonces[0] += 1;
     let receipt = submit_and_wait(client, &deploy).await?;
     let token: Address =
@@ -249,21 +288,7 @@ async fn deploy_and_share(
         })?;
     let mut shares = Vec::new();
     for key in &keys[1..] {
-        let input = transferCall {
-            to: key.address(),
-            value: U256::from(TOKENS_PER_SENDER),
-        }
-        .abi_encode()
-        .into();
-        let share = sign(
-            owner,
-            params,
-            nonces[0],
-            TxKind::Call(token),
-            input,
-            U256::ZERO,
-            ERC20_TRANSFER_GAS,
-        );
+        let share = share(owner, params, nonces[0], token, key.address());
         nonces[0] += 1;
         client
             .call("eth_sendRawTransaction", json!([share.hex]))
