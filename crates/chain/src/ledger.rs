@@ -299,6 +299,10 @@ impl<E: Runtime> Ledger for Chain<E> {
         !self.shared.rules.mempool.is_empty()
     }
 
+    fn applied_height(&self) -> Height {
+        *self.shared.heads.borrow()
+    }
+
     async fn propose(&self, path: Path, proposal: Proposal) -> Option<Block> {
         self.ask(Lane::Consensus, move |inner| inner.propose(&path, proposal))
             .await

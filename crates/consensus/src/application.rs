@@ -20,7 +20,7 @@ use commonware_utils::Acknowledgement as _;
 use futures::{StreamExt as _, channel::mpsc};
 use std::time::{Duration, UNIX_EPOCH};
 use tracing::{debug, warn};
-use trellis_types::{Epoch, Timestamp, View};
+use trellis_types::{Epoch, Height, Timestamp, View};
 
 /// How often a leader with an empty pool looks for new transactions before its empty-block
 /// deadline.
@@ -35,6 +35,26 @@ pub struct BlockTiming {
     /// How far ahead of this node's clock a proposal's timestamp may be. A later one is not
     /// voted for until the clock catches up (or the view times out).
     pub max_future_drift: Duration,
+    /// Storage backpressure: a leader whose parent is more than this many blocks above the
+    /// ledger's last durable block waits for storage (up to `storage_wait`) before building.
+    /// Under load the pool fills meanwhile, so blocks grow instead of the chain of executed,
+    /// not yet durable blocks (each of which every later execution reads through).
+    pub max_unapplied: u64,
+    /// The longest a leader waits for storage; well under the leader timeout.
+    pub storage_wait: Duration,
+}
+
+impl BlockTiming {
+    /// `empty_block_interval` and `max_future_drift` as given; storage backpressure at two
+    /// blocks, waited for up to 250 ms.
+    pub fn new(empty_block_interval: Duration, max_future_drift: Duration) -> Self {
+        Self {
+            empty_block_interval,
+            max_future_drift,
+            max_unapplied: 2,
+            storage_wait: Duration::from_millis(250),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -75,6 +95,24 @@ impl<L: Ledger> App<L> {
             }
             let left = Duration::from_millis(deadline - now);
             clock.sleep(left.min(POOL_POLL)).await;
+        }
+    }
+}
+
+impl<L: Ledger> App<L> {
+    /// Waits while the parent is more than `max_unapplied` blocks above the ledger's last
+    /// durable block, for at most `storage_wait`.
+    async fn wait_for_storage(&self, clock: &impl Clock, parent: Height) {
+        let deadline = now_ms(clock) + duration_ms(self.timing.storage_wait);
+        while parent.get() > self.ledger.applied_height().get() + self.timing.max_unapplied {
+            let now = now_ms(clock);
+            if now >= deadline {
+                debug!(%parent, applied = %self.ledger.applied_height(), "proposing ahead of storage");
+                return;
+            }
+            clock
+                .sleep(POOL_POLL.min(Duration::from_millis(deadline - now)))
+                .await;
         }
     }
 }
@@ -123,6 +161,7 @@ where
         let parent = ancestry.next().await?.inner().clone();
         let parent_time = parent.block().header().timestamp;
         self.wait_for_transactions(&clock, parent_time).await;
+        self.wait_for_storage(&clock, parent.height()).await;
         let path = self.path_to_known(parent, &mut ancestry).await?;
         let timestamp = Timestamp(now_ms(&clock).max(parent_time.millis()));
         let block = self

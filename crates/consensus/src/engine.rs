@@ -106,10 +106,11 @@ pub enum ConfigError {
         skip: Duration,
     },
     #[error(
-        "the empty-block interval ({interval:?}) must be shorter than the leader timeout ({leader:?}), or idle leaders would miss their views"
+        "the empty-block interval ({interval:?}) plus the storage wait ({storage:?}) must be shorter than the leader timeout ({leader:?}), or leaders would miss their views"
     )]
     EmptyBlockInterval {
         interval: Duration,
+        storage: Duration,
         leader: Duration,
     },
     #[error("this validator's key {0:?} is not in the validator set")]
@@ -146,9 +147,10 @@ impl<L> Config<L> {
                 skip,
             });
         }
-        if self.timing.empty_block_interval >= t.leader {
+        if self.timing.empty_block_interval + self.timing.storage_wait >= t.leader {
             return Err(ConfigError::EmptyBlockInterval {
                 interval: self.timing.empty_block_interval,
+                storage: self.timing.storage_wait,
                 leader: t.leader,
             });
         }
@@ -351,7 +353,7 @@ pub fn archive_config<C>(
 mod tests {
     use super::*;
     use crate::ledger::{Path, Proposal};
-    use trellis_types::{Block, BlockHash};
+    use trellis_types::{Block, BlockHash, Height};
 
     #[derive(Clone)]
     struct NoLedger;
@@ -363,6 +365,9 @@ mod tests {
         }
         fn has_pending_transactions(&self) -> bool {
             false
+        }
+        fn applied_height(&self) -> Height {
+            Height::GENESIS
         }
         async fn propose(&self, _: Path, _: Proposal) -> Option<Block> {
             None
@@ -389,10 +394,7 @@ mod tests {
             genesis: ConsensusBlock::new(Block::new(header, vec![]).unwrap()).unwrap(),
             limits: BlockLimits::default(),
             timeouts: Timeouts::default(),
-            timing: BlockTiming {
-                empty_block_interval: Duration::from_secs(1),
-                max_future_drift: Duration::from_secs(1),
-            },
+            timing: BlockTiming::new(Duration::from_secs(1), Duration::from_secs(1)),
             ledger: NoLedger,
         }
     }
@@ -417,6 +419,13 @@ mod tests {
             c.validate(),
             Err(ConfigError::EmptyBlockInterval { .. })
         ));
+
+        // Each alone is shorter than the leader timeout, but a leader may wait for both.
+        let mut c = config(0);
+        c.timing.empty_block_interval = c.timeouts.leader * 3 / 4;
+        c.timing.storage_wait = c.timeouts.leader / 2;
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().contains("storage wait"), "{err}");
 
         let outsider = config(9);
         let err = outsider.validate().unwrap_err();

@@ -5,7 +5,7 @@
 //! inside transactions, and the ledger never sees votes or certificates.
 
 use std::{fmt::Display, future::Future};
-use trellis_types::{Block, BlockHash, Epoch, Timestamp, ValidatorId, View};
+use trellis_types::{Block, BlockHash, Epoch, Height, Timestamp, ValidatorId, View};
 
 /// What consensus fixes about a block before the ledger builds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,8 @@ pub type Path = Vec<Block>;
 /// that ends up in a block. They are futures so that a ledger can run them off consensus's
 /// tasks (on the thread that owns its state) without blocking a runtime thread. `finalize`
 /// receives each finalized block in height order, *at least once* (again after a restart), and
-/// must be idempotent. `knows` and `has_pending_transactions` answer from memory at once.
+/// must be idempotent. `knows`, `has_pending_transactions` and `applied_height` answer from
+/// memory at once.
 pub trait Ledger: Clone + Send + Sync + 'static {
     /// Why a block was rejected. Shown in logs.
     type Error: Display + Send;
@@ -45,6 +46,11 @@ pub trait Ledger: Clone + Send + Sync + 'static {
     /// Whether transactions are waiting to be proposed. A leader with nothing to propose waits
     /// up to the empty-block interval for some to arrive.
     fn has_pending_transactions(&self) -> bool;
+
+    /// The height of the last block [`finalize`](Ledger::finalize) has made durable. A leader
+    /// whose parent is far above it waits a little for storage to catch up (see
+    /// [`BlockTiming`](crate::BlockTiming)).
+    fn applied_height(&self) -> Height;
 
     /// Builds the block following the last block of `path`, or `None` to skip this turn.
     fn propose(&self, path: Path, proposal: Proposal)

@@ -28,10 +28,7 @@ const QUOTA: u32 = 1_024;
 
 /// Timing for simulations: empty blocks every 500 ms.
 pub fn timing() -> BlockTiming {
-    BlockTiming {
-        empty_block_interval: Duration::from_millis(500),
-        max_future_drift: Duration::from_secs(1),
-    }
+    BlockTiming::new(Duration::from_millis(500), Duration::from_secs(1))
 }
 
 /// A network of `validators` in which the ones listed in `online` are linked to each other

@@ -136,6 +136,10 @@ impl Ledger for TestLedger {
         !self.0.lock().pool.is_empty()
     }
 
+    fn applied_height(&self) -> Height {
+        self.0.lock().finalized.last().unwrap().height()
+    }
+
     async fn propose(&self, path: Path, proposal: Proposal) -> Option<Block> {
         let mut inner = self.0.lock();
         Self::execute_path(&mut inner, &path);

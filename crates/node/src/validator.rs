@@ -51,10 +51,7 @@ impl ValidatorSetup {
             genesis,
             peers,
             partition_prefix: prefix,
-            timing: BlockTiming {
-                empty_block_interval: Duration::from_secs(1),
-                max_future_drift: Duration::from_millis(500),
-            },
+            timing: BlockTiming::new(Duration::from_secs(1), Duration::from_millis(500)),
             timeouts: Timeouts::default(),
             state_cache_bytes: DEFAULT_STATE_CACHE_BYTES,
             state_keep_blocks: None,
