@@ -146,6 +146,9 @@ struct Inner {
     by_hash: HashMap<TxHash, Arc<PooledTx>>,
     /// Per sender, nonce → transaction.
     by_sender: HashMap<Address, BTreeMap<u64, Arc<PooledTx>>>,
+    /// Per sender, the sum of its pooled transactions' costs, so admission need not add up
+    /// a queue of up to the nonce window on every transaction.
+    cost_by_sender: HashMap<Address, U256>,
     next_seq: u64,
 }
 
@@ -157,10 +160,27 @@ impl Inner {
             .entry(sender)
             .or_default()
             .insert(pooled.nonce(), pooled.clone());
+        let total = self.cost_by_sender.entry(sender).or_default();
+        *total += pooled.cost;
         if let Some(old) = replaced {
+            *total -= old.cost;
             self.by_hash.remove(&old.tx.hash());
         }
         self.by_hash.insert(pooled.tx.hash(), pooled);
+    }
+
+    /// What `sender`'s pooled transactions with nonces in `from..to` may spend.
+    fn cost_between(&self, sender: &Address, from: u64, to: u64) -> U256 {
+        let Some(queue) = self.by_sender.get(sender) else {
+            return U256::ZERO;
+        };
+        let sum = |range: std::collections::btree_map::Range<'_, u64, Arc<PooledTx>>| {
+            range.map(|(_, p)| p.cost).fold(U256::ZERO, |a, b| a + b)
+        };
+        // Transactions arrive in nonce order, so the ranges outside `from..to` are short:
+        // below, only stale ones not yet removed; above, only those sent ahead of a gap.
+        let total = self.cost_by_sender.get(sender).copied().unwrap_or_default();
+        total - sum(queue.range(..from.min(to))) - sum(queue.range(to.max(from)..))
     }
 
     fn remove(&mut self, hash: &TxHash) -> Option<Arc<PooledTx>> {
@@ -170,6 +190,9 @@ impl Inner {
             queue.remove(&pooled.nonce());
             if queue.is_empty() {
                 self.by_sender.remove(&sender);
+                self.cost_by_sender.remove(&sender);
+            } else if let Some(total) = self.cost_by_sender.get_mut(&sender) {
+                *total -= pooled.cost;
             }
         }
         Some(pooled)
@@ -338,10 +361,9 @@ impl Mempool {
                 capacity: self.config.capacity,
             });
         }
-        // Everything the sender's earlier pending transactions may spend comes first.
-        let earlier: U256 = queue
-            .map(|q| q.range(..nonce).map(|(_, p)| p.cost).sum())
-            .unwrap_or_default();
+        // Everything the sender's earlier pending transactions may spend comes first (stale
+        // ones below the account's nonce spend nothing more).
+        let earlier = inner.cost_between(&tx.sender(), account_nonce, nonce);
         if earlier + cost > balance {
             return Err(AdmissionError::InsufficientFunds {
                 balance,

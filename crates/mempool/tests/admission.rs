@@ -173,6 +173,42 @@ fn balance_covers_all_pending_transactions_of_a_sender() {
 }
 
 #[test]
+fn the_balance_check_follows_replacements_gaps_and_stale_nonces() {
+    let key = AccountKey::from_seed(6);
+    let state = funded(&[&key], ETH);
+    let pool = pool();
+    let tenths = |n: u128| n * ETH / 10;
+    pool.add(transfer(&key, 2, 10, tenths(3)), &state).unwrap();
+    pool.add(transfer(&key, 0, 10, tenths(3)), &state).unwrap();
+    // Nonce 2 came ahead of a gap: it is not earlier than nonce 1, so only nonce 0 counts.
+    assert!(matches!(
+        pool.add(transfer(&key, 1, 10, tenths(8)), &state),
+        Err(AdmissionError::InsufficientFunds { .. })
+    ));
+    pool.add(transfer(&key, 1, 10, tenths(45) / 10), &state)
+        .unwrap();
+    // A replacement's cost takes the place of the one it replaces: 0.2 + 0.45 + 0.3 pending.
+    pool.add(transfer(&key, 0, 11, tenths(2)), &state).unwrap();
+    assert!(matches!(
+        pool.add(transfer(&key, 3, 10, tenths(1)), &state),
+        Err(AdmissionError::InsufficientFunds { .. })
+    ));
+    // Once the account's nonce is 1 (nonce 0 final and paid), the stale nonce 0 still in the
+    // pool spends nothing more: 0.45 + 0.3 pending.
+    let mut state = state;
+    let mut changes = ChangeSet::new();
+    changes.set_account(
+        key.address(),
+        Account {
+            nonce: 1,
+            ..Account::with_balance(U256::from(ETH))
+        },
+    );
+    state.commit(Height(1), &changes).unwrap();
+    pool.add(transfer(&key, 3, 10, tenths(2)), &state).unwrap();
+}
+
+#[test]
 fn replacement_needs_a_ten_percent_bump() {
     let key = AccountKey::from_seed(5);
     let state = funded(&[&key], ETH);
