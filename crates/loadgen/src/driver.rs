@@ -25,8 +25,10 @@ use std::{
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 /// The run is abandoned when the height has not risen for this long.
 const STALL_ABORT: Duration = Duration::from_secs(60);
-/// How long a connection waits after the pool said it is full.
+/// How long a connection waits after the pool said it is full, unless the node says
+/// (`retryAfterMs`); at most `POOL_FULL_BACKOFF_MAX` whatever it says.
 const POOL_FULL_BACKOFF: Duration = Duration::from_millis(10);
+const POOL_FULL_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// The open-loop pacer's step.
 const PACE_TICK: Duration = Duration::from_millis(2);
 
@@ -132,6 +134,7 @@ pub async fn run(config: RunConfig, prepared: Prepared) -> Result<Report, RunErr
             shared: &shared,
             batch: config.batch.max(1),
             pace,
+            retry_after: POOL_FULL_BACKOFF,
         };
         workers.push(worker.run());
     }
@@ -167,6 +170,8 @@ struct Worker<'a> {
     batch: usize,
     /// Transactions per second for this connection; `None` saturates.
     pace: Option<f64>,
+    /// How long the node asked to wait before sending refused transactions again.
+    retry_after: Duration,
 }
 
 impl Worker<'_> {
@@ -191,7 +196,7 @@ impl Worker<'_> {
                 for tx in retry.into_iter().rev() {
                     self.queue.push_front(tx);
                 }
-                tokio::time::sleep(POOL_FULL_BACKOFF).await;
+                tokio::time::sleep(self.retry_after).await;
             }
         }
         Ok(())
@@ -232,10 +237,14 @@ impl Worker<'_> {
         Ok(retry)
     }
 
-    fn refused(&self, tx: &SignedTx, error: &Value, retry: &mut Vec<SignedTx>) {
+    fn refused(&mut self, tx: &SignedTx, error: &Value, retry: &mut Vec<SignedTx>) {
         let message = error["message"].as_str().unwrap_or_default();
         // -32005: the node sheds load (its pool is full) and asks for the same request later.
         if error["code"].as_i64() == Some(-32005) {
+            self.retry_after = error["data"]["retryAfterMs"]
+                .as_u64()
+                .map_or(POOL_FULL_BACKOFF, Duration::from_millis)
+                .min(POOL_FULL_BACKOFF_MAX);
             self.shared.pool_full.fetch_add(1, Ordering::Relaxed);
             retry.push(tx.clone());
         } else if message == "already known" {

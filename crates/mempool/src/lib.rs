@@ -11,7 +11,7 @@
 //! sender's nonce has moved past them.
 
 use alloy_consensus::Transaction as _;
-use alloy_primitives::{Address, TxHash, U256};
+use alloy_primitives::{Address, TxHash, U256, keccak256};
 use std::{
     collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
@@ -264,10 +264,17 @@ impl Mempool {
                 limit,
             });
         }
-        let tx = transaction::decode(raw)?;
-        if self.contains(&tx.hash()) {
+        // Both refusals come before the recovery, so duplicates (gossip) and a flood against a
+        // full pool are shed for the price of a hash. While full, even a replacement waits
+        // for room (its sender is not known before the recovery).
+        if self.contains(&keccak256(&raw)) {
             return Err(AdmissionError::AlreadyKnown);
         }
+        let capacity = self.config.capacity;
+        if self.len() >= capacity {
+            return Err(AdmissionError::PoolFull { capacity });
+        }
+        let tx = transaction::decode(raw)?;
         self.check_static(&tx)?;
         Ok(Prepared(tx))
     }

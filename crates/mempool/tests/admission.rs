@@ -238,6 +238,9 @@ fn a_full_pool_says_so() {
     let err = pool.add(transfer(&keys[3], 0, 10, 1), &state).unwrap_err();
     assert_eq!(err, AdmissionError::PoolFull { capacity: 3 });
     assert!(err.to_string().contains("txpool is full"));
+    // Refused before recovery: even a malformed transaction hears that the pool is full.
+    let garbage = pool.prepare(Bytes::from_static(&[0x02, 0xff])).unwrap_err();
+    assert_eq!(garbage, AdmissionError::PoolFull { capacity: 3 });
     assert_eq!(pool.len(), 3);
 }
 
