@@ -8,7 +8,7 @@
 
 use alloy_primitives::keccak256;
 use commonware_cryptography::Signer as _;
-use commonware_runtime::{Clock as _, Handle, Runner as _, deterministic};
+use commonware_runtime::{Clock as _, Handle, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::sync::Mutex;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -71,6 +71,10 @@ struct Inner {
     known: BTreeMap<BlockHash, Block>,
     pool: Vec<Bytes>,
     finalized: Vec<Block>,
+    /// Storage that takes this long per finalized block, on the simulated clock.
+    slow_storage: Option<(Arc<deterministic::Context>, Duration)>,
+    /// The most blocks a proposal's parent was above the last finalized block.
+    max_unapplied: u64,
 }
 
 #[derive(Clone)]
@@ -100,6 +104,13 @@ impl TestLedger {
 
     fn finalized(&self) -> Vec<Block> {
         self.0.lock().finalized.clone()
+    }
+
+    /// A ledger whose every finalized block takes `delay` to become durable.
+    fn with_slow_storage(context: &deterministic::Context, delay: Duration) -> Self {
+        let ledger = Self::new();
+        ledger.0.lock().slow_storage = Some((Arc::new(context.child("storage")), delay));
+        ledger
     }
 
     /// Executes the unexecuted blocks of a path (certified by consensus) into `known`.
@@ -144,6 +155,10 @@ impl Ledger for TestLedger {
         let mut inner = self.0.lock();
         Self::execute_path(&mut inner, &path);
         let parent = path.last().unwrap();
+        let applied = inner.finalized.last().unwrap().height().get();
+        inner.max_unapplied = inner
+            .max_unapplied
+            .max(parent.height().get().saturating_sub(applied));
         let in_flight = Self::in_flight(&inner, parent);
         let txs: Vec<Bytes> = inner
             .pool
@@ -186,6 +201,10 @@ impl Ledger for TestLedger {
     }
 
     async fn finalize(&self, block: Block) {
+        let slow = self.0.lock().slow_storage.clone();
+        if let Some((clock, delay)) = slow {
+            clock.sleep(delay).await;
+        }
         let mut inner = self.0.lock();
         let last = inner.finalized.last().unwrap();
         if block.height() <= last.height() {
@@ -358,6 +377,37 @@ fn an_idle_chain_proposes_empty_blocks_at_the_configured_interval() {
             assert!(
                 gap >= 500,
                 "empty blocks {gap} ms apart, interval is 500 ms"
+            );
+        }
+    });
+}
+
+#[test]
+fn leaders_wait_for_slow_storage_instead_of_running_ahead() {
+    runner(10).start(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        // Storage takes 120 ms a block, slower than consensus (20 ms links), and well within
+        // the 250 ms a leader waits for it.
+        let ledgers: Vec<TestLedger> = all
+            .iter()
+            .map(|_| TestLedger::with_slow_storage(&context, Duration::from_millis(120)))
+            .collect();
+        let txs = transactions(0..200);
+        for ledger in &ledgers {
+            ledger.add_transactions(txs.clone());
+        }
+        for i in all {
+            spawn_validator(&context, &oracle, i, ledgers[i].clone()).await;
+        }
+        wait_for_height(&context, &ledgers, 20).await;
+        assert_same_chain(&ledgers, 20);
+        let limit = simulation::timing().max_unapplied;
+        for (i, ledger) in ledgers.iter().enumerate() {
+            let deepest = ledger.0.lock().max_unapplied;
+            assert!(
+                deepest <= limit,
+                "validator {i} built on a parent {deepest} blocks above its durable tip (limit {limit})"
             );
         }
     });
