@@ -59,6 +59,18 @@ pub struct Costs {
 }
 
 impl Costs {
+    /// `f` applied field by field to `self` and `other`.
+    fn zip(self, other: Costs, f: impl Fn(f64, f64) -> f64) -> Costs {
+        Costs {
+            decode_us: f(self.decode_us, other.decode_us),
+            hash_us: f(self.hash_us, other.hash_us),
+            recovery_us: f(self.recovery_us, other.recovery_us),
+            evm_us: f(self.evm_us, other.evm_us),
+            state_us: f(self.state_us, other.state_us),
+            block_hashing_us: f(self.block_hashing_us, other.block_hashing_us),
+        }
+    }
+
     pub fn total_us(&self) -> f64 {
         self.decode_us
             + self.hash_us
@@ -131,12 +143,14 @@ pub enum LimitError {
     Execution(#[from] ExecutionError),
     #[error("a signed transaction does not decode: {0}")]
     Transaction(String),
-    #[error("block {height}: {count} transactions did not run ({first})")]
+    #[error("block {height}: {count} transactions did not run (the first: {first})")]
     Skipped {
         height: Height,
         count: usize,
         first: String,
     },
+    #[error("block {height}: {count} transactions reverted")]
+    Reverted { height: Height, count: usize },
     #[error("the measurement needs at least 2 senders and 1 transaction per block")]
     TooSmall,
 }
@@ -186,20 +200,23 @@ async fn measure_in<E: Runtime>(context: E, config: LimitConfig) -> Result<Limit
             .take(config.block_transactions)
             .map(|(s, round)| plan.transaction(s, round).raw)
             .collect();
+        // Transaction i is sender i % n's: each sent one per whole round, the first few one more.
+        let n = keys.len();
         for (s, nonce) in nonces.iter_mut().enumerate() {
-            *nonce += (0..raws.len()).filter(|i| i % keys.len() == s).count() as u64;
+            *nonce += (raws.len() / n + usize::from(s < raws.len() % n)) as u64;
         }
         let costs = chain.measured_block(&raws).await?;
         // The first block warms the caches (code, accounts, the page cache) and is not counted.
         if block > 0 {
-            total = add(total, costs);
+            total = total.zip(costs, |a, b| a + b);
         }
     }
     Ok(Limit {
         workload: config.workload,
         block_transactions: config.block_transactions,
         blocks: config.blocks,
-        costs: scale(total, 1.0 / config.blocks as f64),
+        // Each block's costs are per transaction already: their mean is over blocks.
+        costs: total.zip(total, |a, _| a / config.blocks as f64),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     })
 }
@@ -332,7 +349,6 @@ impl<E: Runtime> BenchChain<E> {
 }
 
 fn check_all_ran(context: &BlockContext, outcome: &BlockOutcome) -> Result<(), LimitError> {
-    let failed = outcome.receipts.iter().filter(|r| !r.success()).count();
     if let Some(skipped) = outcome.skipped.first() {
         return Err(LimitError::Skipped {
             height: context.height,
@@ -340,11 +356,11 @@ fn check_all_ran(context: &BlockContext, outcome: &BlockOutcome) -> Result<(), L
             first: format!("{:?}", skipped.reason),
         });
     }
-    if failed > 0 {
-        return Err(LimitError::Skipped {
+    let reverted = outcome.receipts.iter().filter(|r| !r.success()).count();
+    if reverted > 0 {
+        return Err(LimitError::Reverted {
             height: context.height,
-            count: failed,
-            first: "reverted".into(),
+            count: reverted,
         });
     }
     Ok(())
@@ -360,27 +376,4 @@ fn cpu_of(work: impl FnOnce()) -> Duration {
     let started = process_cpu();
     work();
     process_cpu().saturating_sub(started)
-}
-
-fn add(a: Costs, b: Costs) -> Costs {
-    Costs {
-        decode_us: a.decode_us + b.decode_us,
-        hash_us: a.hash_us + b.hash_us,
-        recovery_us: a.recovery_us + b.recovery_us,
-        evm_us: a.evm_us + b.evm_us,
-        state_us: a.state_us + b.state_us,
-        block_hashing_us: a.block_hashing_us + b.block_hashing_us,
-    }
-}
-
-/// Each block's costs are per transaction already: their mean over blocks is the sum scaled.
-fn scale(costs: Costs, factor: f64) -> Costs {
-    Costs {
-        decode_us: costs.decode_us * factor,
-        hash_us: costs.hash_us * factor,
-        recovery_us: costs.recovery_us * factor,
-        evm_us: costs.evm_us * factor,
-        state_us: costs.state_us * factor,
-        block_hashing_us: costs.block_hashing_us * factor,
-    }
 }

@@ -169,8 +169,9 @@ impl Inner {
         self.by_hash.insert(pooled.tx.hash(), pooled);
     }
 
-    /// What `sender`'s pooled transactions with nonces in `from..to` may spend.
+    /// What `sender`'s pooled transactions with nonces in `from..to` may spend (`from <= to`).
     fn cost_between(&self, sender: &Address, from: u64, to: u64) -> U256 {
+        debug_assert!(from <= to, "a nonce below the account's is refused before");
         let Some(queue) = self.by_sender.get(sender) else {
             return U256::ZERO;
         };
@@ -180,7 +181,7 @@ impl Inner {
         // Transactions arrive in nonce order, so the ranges outside `from..to` are short:
         // below, only stale ones not yet removed; above, only those sent ahead of a gap.
         let total = self.cost_by_sender.get(sender).copied().unwrap_or_default();
-        total - sum(queue.range(..from.min(to))) - sum(queue.range(to.max(from)..))
+        total - sum(queue.range(..from)) - sum(queue.range(to..))
     }
 
     fn remove(&mut self, hash: &TxHash) -> Option<Arc<PooledTx>> {
@@ -267,14 +268,15 @@ impl Mempool {
         // Both refusals come before the recovery, so duplicates (gossip) and a flood against a
         // full pool are shed for the price of a hash. While full, even a replacement waits
         // for room (its sender is not known before the recovery).
-        if self.contains(&keccak256(&raw)) {
+        let hash = keccak256(&raw);
+        if self.contains(&hash) {
             return Err(AdmissionError::AlreadyKnown);
         }
         let capacity = self.config.capacity;
         if self.len() >= capacity {
             return Err(AdmissionError::PoolFull { capacity });
         }
-        let tx = transaction::decode(raw)?;
+        let tx = transaction::decode_hashed(raw, hash)?;
         self.check_static(&tx)?;
         Ok(Prepared(tx))
     }

@@ -21,6 +21,19 @@ fn funded(keys: &[&AccountKey], balance: u128) -> MemoryStore {
     store
 }
 
+/// Block 1 moves `key`'s account to nonce 1, with 1 ETH left.
+fn nonce_moves_to_1(state: &mut MemoryStore, key: &AccountKey) {
+    let mut changes = ChangeSet::new();
+    changes.set_account(
+        key.address(),
+        Account {
+            nonce: 1,
+            ..Account::with_balance(U256::from(ETH))
+        },
+    );
+    state.commit(Height(1), &changes).unwrap();
+}
+
 fn pool() -> Mempool {
     Mempool::new(PoolConfig::new(CHAIN_ID, 30_000_000, 1))
 }
@@ -64,16 +77,7 @@ fn each_bad_transaction_gets_its_own_error_and_nothing_is_admitted() {
     let key = AccountKey::from_seed(2);
     let poor = AccountKey::from_seed(3);
     let mut state = funded(&[&key, &poor], ETH);
-    // Move the account's nonce to 1.
-    let mut changes = ChangeSet::new();
-    changes.set_account(
-        key.address(),
-        Account {
-            nonce: 1,
-            ..Account::with_balance(U256::from(ETH))
-        },
-    );
-    state.commit(Height(1), &changes).unwrap();
+    nonce_moves_to_1(&mut state, &key);
     let pool = pool();
 
     let err = |raw: Bytes| pool.add(raw, &state).unwrap_err();
@@ -196,15 +200,7 @@ fn the_balance_check_follows_replacements_gaps_and_stale_nonces() {
     // Once the account's nonce is 1 (nonce 0 final and paid), the stale nonce 0 still in the
     // pool spends nothing more: 0.45 + 0.3 pending.
     let mut state = state;
-    let mut changes = ChangeSet::new();
-    changes.set_account(
-        key.address(),
-        Account {
-            nonce: 1,
-            ..Account::with_balance(U256::from(ETH))
-        },
-    );
-    state.commit(Height(1), &changes).unwrap();
+    nonce_moves_to_1(&mut state, &key);
     pool.add(transfer(&key, 3, 10, tenths(2)), &state).unwrap();
 }
 

@@ -30,6 +30,13 @@ pub struct RecoveredTx {
 /// Decodes one EIP-2718 envelope (a legacy transaction is its plain RLP list) and recovers its
 /// sender. The chain id is *not* checked here: that is a rule of the chain executing it.
 pub fn decode(raw: Bytes) -> Result<RecoveredTx, TxError> {
+    let hash = keccak256(&raw);
+    decode_hashed(raw, hash)
+}
+
+/// [`decode`] for a caller that has hashed `raw` already (`hash` must be its keccak-256).
+pub fn decode_hashed(raw: Bytes, hash: TxHash) -> Result<RecoveredTx, TxError> {
+    debug_assert_eq!(hash, keccak256(&raw), "the hash is of these bytes");
     let envelope =
         TxEnvelope::decode_2718_exact(&raw).map_err(|e| TxError::Malformed(e.to_string()))?;
     if !matches!(
@@ -44,7 +51,7 @@ pub fn decode(raw: Bytes) -> Result<RecoveredTx, TxError> {
         .map_err(|_| TxError::InvalidSignature)?;
     Ok(RecoveredTx {
         sender,
-        hash: keccak256(&raw),
+        hash,
         envelope,
         raw,
     })

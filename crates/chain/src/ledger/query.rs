@@ -207,6 +207,8 @@ impl<E: Runtime> Chain<E> {
         let (address, slots) = (*address, slots.to_vec());
         self.ask(Lane::Clients, move |inner| {
             let finalized = &inner.finalized;
+            // On the owner's dedicated thread, not a runtime worker; the proof's reads wait
+            // only on storage (see ARCHITECTURE.md, "Concurrency").
             let proof = trellis_state::block_on(finalized.state.prove(&address, &slots))?;
             Ok((finalized.tip.clone(), finalized.tip_hash, proof))
         })
