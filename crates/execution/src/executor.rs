@@ -74,6 +74,26 @@ pub struct Executor {
 type BlockEvm<'a, R> =
     MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, BlockDb<'a, R>, revm::Journal<BlockDb<'a, R>>, ()>>;
 
+/// The least gas any transaction costs (the intrinsic gas of a plain transfer).
+const MIN_TX_GAS: u64 = 21_000;
+
+/// Where the transactions given to the executor end up in the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placement {
+    /// The list is the block: a skipped transaction keeps its place (verifying a block).
+    Listed,
+    /// The list is candidates: only executed transactions take places (building a block).
+    Packed,
+}
+
+/// A block packed from candidates: the transactions that got a place, and their outcome.
+/// `outcome.skipped` indexes the candidates.
+#[derive(Clone, Debug)]
+pub struct Packed {
+    pub transactions: Vec<RecoveredTx>,
+    pub outcome: BlockOutcome,
+}
+
 /// Blocks smaller than this recover their senders on the calling thread.
 const PARALLEL_RECOVERY_THRESHOLD: usize = 64;
 
@@ -102,7 +122,7 @@ impl Executor {
         transactions: &[Bytes],
     ) -> Result<BlockOutcome, ExecutionError> {
         let decoded = recover_senders(transactions);
-        self.execute_decoded(context, parent, transactions, decoded)
+        self.execute_decoded(context, parent, transactions, decoded, Placement::Listed)
     }
 
     /// [`Executor::execute`] for transactions whose senders are already recovered (by the
@@ -115,7 +135,41 @@ impl Executor {
     ) -> Result<BlockOutcome, ExecutionError> {
         let raw: Vec<Bytes> = transactions.iter().map(|tx| tx.raw().clone()).collect();
         let decoded = transactions.iter().cloned().map(Ok).collect();
-        self.execute_decoded(context, parent, &raw, decoded)
+        self.execute_decoded(context, parent, &raw, decoded, Placement::Listed)
+    }
+
+    /// Packs a block from `candidates` (in the order a proposer would include them): a
+    /// candidate that cannot run is left out and gives up its place, and packing stops once the
+    /// block has too little gas left for any transaction. The outcome is exactly what
+    /// [`Executor::execute_recovered`] gives for the packed transactions, so a proposer executes
+    /// its block once, however many candidates did not fit.
+    pub fn pack<R: StateReader + ?Sized>(
+        &self,
+        context: &BlockContext,
+        parent: &R,
+        candidates: &[RecoveredTx],
+    ) -> Result<Packed, ExecutionError> {
+        let raw: Vec<Bytes> = candidates.iter().map(|tx| tx.raw().clone()).collect();
+        let decoded = candidates.iter().cloned().map(Ok).collect();
+        let outcome = self.execute_decoded(context, parent, &raw, decoded, Placement::Packed)?;
+        let mut left_out = outcome.skipped.iter().map(|s| s.index).peekable();
+        let considered = outcome.receipts.len() + outcome.skipped.len();
+        let transactions = candidates
+            .iter()
+            .take(considered)
+            .enumerate()
+            .filter(|(index, _)| left_out.next_if_eq(index).is_none())
+            .map(|(_, tx)| tx.clone())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            transactions.len(),
+            outcome.receipts.len(),
+            "one receipt per packed transaction"
+        );
+        Ok(Packed {
+            transactions,
+            outcome,
+        })
     }
 
     fn execute_decoded<R: StateReader + ?Sized>(
@@ -124,6 +178,7 @@ impl Executor {
         parent: &R,
         transactions: &[Bytes],
         recovered: Vec<Result<RecoveredTx, TxError>>,
+        placement: Placement,
     ) -> Result<BlockOutcome, ExecutionError> {
         assert_eq!(
             transactions.len(),
@@ -135,8 +190,19 @@ impl Executor {
         let mut skipped = Vec::new();
         let mut gas_used = 0u64;
         let mut block_bloom = Bloom::ZERO;
+        // Packed: the envelopes that got a place, for the transactions root.
+        let mut packed = Vec::new();
 
         for (index, (raw, decoded)) in transactions.iter().zip(recovered).enumerate() {
+            if placement == Placement::Packed && self.config.block_gas_limit - gas_used < MIN_TX_GAS
+            {
+                break; // No transaction fits in what is left.
+            }
+            // Where this transaction's receipt, logs and state changes are placed in the block.
+            let place = match placement {
+                Placement::Listed => index,
+                Placement::Packed => receipts.len(),
+            };
             let tx = match decoded {
                 Ok(tx) => tx,
                 Err(error) => {
@@ -163,7 +229,7 @@ impl Executor {
             let result = match evm.transact(tx_env) {
                 Ok(outcome) => {
                     evm.ctx.journaled_state.database.tx_index =
-                        u32::try_from(index).expect("a block holds fewer than 2^32 transactions");
+                        u32::try_from(place).expect("a block holds fewer than 2^32 transactions");
                     evm.commit(outcome.state);
                     outcome.result
                 }
@@ -179,15 +245,22 @@ impl Executor {
                 gas_used <= self.config.block_gas_limit,
                 "block gas {gas_used} above the limit after an admitted transaction"
             );
-            let receipt = self.receipt(&tx, index, gas_used, result);
+            let receipt = self.receipt(&tx, place, gas_used, result);
             block_bloom |= *receipt.logs_bloom();
             receipts.push(receipt);
+            if placement == Placement::Packed {
+                packed.push(raw.clone());
+            }
         }
 
         let envelopes: Vec<&ReceiptEnvelope> = receipts.iter().map(|r| &r.envelope).collect();
+        let included = match placement {
+            Placement::Listed => transactions,
+            Placement::Packed => &packed,
+        };
         Ok(BlockOutcome {
             receipts_root: calculate_receipt_root(&envelopes),
-            transactions_root: transactions_root(transactions),
+            transactions_root: transactions_root(included),
             changes: evm.ctx.journaled_state.database.into_changes(),
             receipts,
             skipped,

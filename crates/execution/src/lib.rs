@@ -34,5 +34,5 @@ mod outcome;
 pub use config::ExecutionConfig;
 pub use context::BlockContext;
 pub use db::DbError;
-pub use executor::{CallOutcome, CallRequest, ExecutionError, Executor, recover_senders};
+pub use executor::{CallOutcome, CallRequest, ExecutionError, Executor, Packed, recover_senders};
 pub use outcome::{BlockOutcome, SkipReason, SkippedTx, TxReceipt};
