@@ -36,6 +36,10 @@ pub struct LoadArgs {
     /// Transactions per JSON-RPC batch.
     #[arg(long, default_value_t = 250)]
     batch: usize,
+    /// WebSocket connections that subscribe to new heads, logs and pending transactions and
+    /// read what they are sent slowly (40 KiB/s each), as lagging dashboards would.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    slow_readers: usize,
     /// Write the figures as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -93,6 +97,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
         batch: args.batch.clamp(1, 1_000),
         pace,
         duration,
+        slow_readers: args.slow_readers,
         dir: args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("trellis-bench-load-{}", std::process::id()))
         }),

@@ -462,5 +462,6 @@ fn report(
         necessary_us_per_tx: None,
         ceiling_tps: None,
         percent_of_ceiling: None,
+        slow_readers: None,
     }
 }

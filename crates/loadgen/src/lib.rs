@@ -20,12 +20,14 @@ pub mod limit;
 pub mod node;
 pub mod process;
 pub mod report;
+pub mod subscriber;
 pub mod workload;
 
 pub use driver::{Pace, RunConfig, RunError};
 pub use limit::{Limit, LimitConfig, LimitError};
 pub use node::{DevNode, NodeError};
 pub use report::Report;
+pub use subscriber::{SlowReaders, SlowReadersOutcome};
 pub use workload::{Workload, WorkloadError};
 
 use client::Client;
@@ -46,6 +48,8 @@ pub struct LoadOptions {
     pub batch: usize,
     pub pace: Pace,
     pub duration: Option<Duration>,
+    /// WebSocket connections that subscribe to everything and read it slowly during the run.
+    pub slow_readers: usize,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -124,6 +128,15 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         options.connections,
     )
     .await?;
+    let slow_readers = if options.slow_readers > 0 {
+        say(&format!(
+            "connecting {} slow WebSocket readers (new heads, logs, pending transactions)",
+            options.slow_readers
+        ));
+        Some(SlowReaders::start(node.rpc, options.slow_readers).await?)
+    } else {
+        None
+    };
     say("submitting");
     let config = RunConfig {
         rpc: node.rpc,
@@ -153,6 +166,9 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
     }
     let mut report = outcome?;
     report.against(&limit);
+    if let Some(readers) = slow_readers {
+        report.slow_readers = Some(readers.finish().await?);
+    }
     Ok(report)
 }
 

@@ -1,6 +1,6 @@
 //! What a run measured, printed for people and written as JSON for tools.
 
-use crate::workload::Workload;
+use crate::{subscriber::SlowReadersOutcome, workload::Workload};
 use serde::Serialize;
 use std::{fmt, time::Duration};
 
@@ -56,6 +56,8 @@ pub struct Report {
     pub ceiling_tps: Option<f64>,
     /// `tps` as a percentage of `ceiling_tps`.
     pub percent_of_ceiling: Option<f64>,
+    /// WebSocket subscribers that read slowly during the run, if there were any.
+    pub slow_readers: Option<SlowReadersOutcome>,
 }
 
 impl Report {
@@ -137,6 +139,13 @@ impl fmt::Display for Report {
             write!(
                 f,
                 "\n  against the necessary work ({necessary:.0} µs per transaction per validator): ceiling {ceiling:.0} TPS, this run {percent:.0} % of it"
+            )?;
+        }
+        if let Some(slow) = &self.slow_readers {
+            write!(
+                f,
+                "\n  slow WebSocket readers: {} subscribed to everything, received {:.0} KiB, {} closed by the node",
+                slow.readers, slow.received_kib, slow.dropped
             )?;
         }
         Ok(())
