@@ -27,6 +27,7 @@
 //! at most a few blocks behind the block store. Opening re-executes the stored blocks above the
 //! state's height (each checked against its header's root); state is never rebuilt from genesis.
 
+mod admission;
 mod error;
 mod execute;
 mod finalize;
@@ -112,6 +113,8 @@ struct Shared<E: Runtime> {
     store: BlockStore<E>,
     genesis_block: Block,
     owner: Mailbox<E>,
+    /// Sender recovery for admission, off the runtime's workers.
+    admission: admission::Admission,
     published: Published,
     /// Where client transactions go to be gossiped, once gossip runs.
     gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<trellis_types::Bytes>>>,
@@ -218,12 +221,14 @@ impl<E: Runtime> Chain<E> {
         };
         inner.publish();
         let owner = owner::start(context.child("owner"), inner);
+        let admission = admission::Admission::start(context.child("admission"), rules.clone());
         Ok(Self {
             shared: Arc::new(Shared {
                 rules,
                 store,
                 genesis_block,
                 owner,
+                admission,
                 published,
                 gossip: Mutex::new(None),
                 heads,

@@ -15,6 +15,7 @@ use trellis_consensus::{
     validator_id,
 };
 use trellis_crypto::AccountKey;
+use trellis_mempool::AdmissionError;
 use trellis_types::{BlockLimits, Bytes, Height};
 
 const N: usize = 4;
@@ -366,5 +367,32 @@ fn a_data_directory_of_another_chain_is_refused() {
             .expect("another genesis is refused")
             .to_string();
         assert!(error.contains("holds the chain with genesis"), "{error}");
+    });
+}
+
+#[test]
+fn a_flood_beyond_the_admission_queue_is_refused_as_busy_and_admitted_when_resent() {
+    runner(16).start(|context| async move {
+        let chain = open_chain(&context, 0).await;
+        // Submitted all at once, before the admission thread gets to run any of them.
+        let txs = transfers(410);
+        let answers =
+            futures::future::join_all(txs.iter().map(|tx| chain.submit(tx.clone()))).await;
+        let mut busy = Vec::new();
+        for (tx, answer) in txs.iter().zip(answers) {
+            match answer {
+                Ok(_) => {}
+                Err(AdmissionError::Busy { .. }) => busy.push(tx.clone()),
+                Err(error) => panic!("a valid transfer refused: {error}"),
+            }
+        }
+        assert!(
+            !busy.is_empty(),
+            "{} transactions at once overflow a queue of 4,096",
+            txs.len()
+        );
+        // Nothing was lost: the refused ones come in when sent again.
+        submit_all(&chain, &busy).await;
+        assert_eq!(chain.mempool().len(), txs.len());
     });
 }

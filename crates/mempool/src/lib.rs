@@ -89,6 +89,8 @@ pub enum AdmissionError {
     ReplacementUnderpriced,
     #[error("txpool is full: {capacity} transactions pending, try again later")]
     PoolFull { capacity: usize },
+    #[error("txpool is busy: {queue} transactions await sender recovery, try again later")]
+    Busy { queue: usize },
     #[error("state unavailable: {0}")]
     State(#[from] StateError),
 }

@@ -196,7 +196,9 @@ async fn send_raw_transaction<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'stat
     let raw: Bytes = Args::parse(&params, 1)?
         .required(0, "the signed transaction as one 0x-prefixed hex string")?;
     let hash = rpc.chain.submit(raw).await.map_err(|error| match error {
-        AdmissionError::PoolFull { .. } => overloaded(error.to_string(), POOL_FULL_RETRY_MS),
+        AdmissionError::PoolFull { .. } | AdmissionError::Busy { .. } => {
+            overloaded(error.to_string(), POOL_FULL_RETRY_MS)
+        }
         error => rejected(error.to_string()),
     })?;
     Ok(format!("{hash:#x}").into())

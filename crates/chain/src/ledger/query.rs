@@ -6,7 +6,7 @@
 //! Every state read is a job on the state's owner in the clients' lane (see [`super::owner`]):
 //! it sees one state throughout, and waits behind consensus's jobs, never in front of them.
 
-use super::{Chain, Inner, context_of, owner::Lane};
+use super::{Chain, Inner, admission::WhenFull, context_of, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::{Address, Bytes, TxHash, U256};
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
@@ -46,9 +46,15 @@ impl<E: Runtime> Chain<E> {
     /// Admits a transaction another validator gossiped (not gossiped again: every validator
     /// is connected to every other).
     pub async fn admit(&self, raw: trellis_types::Bytes) -> Result<TxHash, AdmissionError> {
-        // Recovery (the expensive part) runs here, in the caller's task; only the account read
-        // goes to the state's owner.
-        let prepared = self.shared.rules.mempool.prepare(raw)?;
+        // Recovery (the expensive part) runs on the admission thread; only the account read
+        // goes to the state's owner. A client is refused when recovery is backed up.
+        let prepared = self
+            .shared
+            .admission
+            .prepare(vec![raw], WhenFull::Refuse)
+            .await
+            .pop()
+            .expect("one result per transaction")?;
         let sender = prepared.sender();
         let account = self.account(&sender).await?.unwrap_or_default();
         self.pooled(prepared, account)
@@ -59,8 +65,8 @@ impl<E: Runtime> Chain<E> {
         &self,
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
-        let mempool = &self.shared.rules.mempool;
-        let prepared: Vec<_> = batch.into_iter().map(|raw| mempool.prepare(raw)).collect();
+        // A peer's batch waits for room: its sender keeps it meanwhile.
+        let prepared = self.shared.admission.prepare(batch, WhenFull::Wait).await;
         let senders: Vec<Address> = prepared
             .iter()
             .filter_map(|p| p.as_ref().ok().map(Prepared::sender))
