@@ -4,8 +4,9 @@
 //! transaction) and comes in floods: a client's batch of 1,000, a peer's gossip. Run in the
 //! callers' tasks it would fill every runtime worker, and consensus's tasks (votes, proposals,
 //! block delivery) would queue behind it until a view timed out. Here it runs one job after
-//! another on a dedicated thread, which the OS time-slices with the runtime's workers, so
-//! consensus keeps its share of the cores whatever clients send.
+//! another on a dedicated thread at a lower OS priority (nice [`NICE`]) than the runtime's
+//! workers and the state's owner, so when the cores are short consensus and execution get them
+//! first and recovery takes what is left; the pool refills as fast as blocks empty it.
 //!
 //! At most [`QUEUE`] transactions wait for recovery. Clients beyond that are refused at once
 //! with [`AdmissionError::Busy`] (they retry later); peers' gossip waits for room instead, so a
@@ -21,6 +22,10 @@ use trellis_mempool::{AdmissionError, Prepared};
 /// Transactions that may wait for sender recovery: a few batches of 1,000, well under a
 /// second of work.
 pub(super) const QUEUE: usize = 4_096;
+
+/// The admission thread's nice value: on Linux a thread's own; with others at 0 it gets about
+/// a tenth of a contended core.
+const NICE: i32 = 10;
 
 /// What recovery gives for each transaction of a job, in order.
 pub(super) type Recovered = Vec<Result<Prepared, AdmissionError>>;
@@ -51,6 +56,10 @@ impl Admission {
         // Every job holds at least one place, so the channel never holds more jobs than this.
         let (jobs, mut inbox) = mpsc::channel::<Job>(QUEUE);
         context.dedicated().spawn(move |_| async move {
+            // Best effort: at worst recovery competes as an equal (as it did on the workers).
+            if let Err(error) = rustix::process::setpriority_process(None, NICE) {
+                tracing::warn!(%error, "cannot lower the admission thread's priority");
+            }
             while let Some(job) = inbox.recv().await {
                 let recovered = job
                     .batch
