@@ -133,9 +133,20 @@ impl Executor {
         parent: &R,
         transactions: &[RecoveredTx],
     ) -> Result<BlockOutcome, ExecutionError> {
+        self.execute_known(context, parent, transactions, Placement::Listed)
+    }
+
+    /// Executes transactions whose senders are known, placed as `placement` says.
+    fn execute_known<R: StateReader + ?Sized>(
+        &self,
+        context: &BlockContext,
+        parent: &R,
+        transactions: &[RecoveredTx],
+        placement: Placement,
+    ) -> Result<BlockOutcome, ExecutionError> {
         let raw: Vec<Bytes> = transactions.iter().map(|tx| tx.raw().clone()).collect();
         let decoded = transactions.iter().cloned().map(Ok).collect();
-        self.execute_decoded(context, parent, &raw, decoded, Placement::Listed)
+        self.execute_decoded(context, parent, &raw, decoded, placement)
     }
 
     /// Packs a block from `candidates` (in the order a proposer would include them): a
@@ -149,9 +160,7 @@ impl Executor {
         parent: &R,
         candidates: &[RecoveredTx],
     ) -> Result<Packed, ExecutionError> {
-        let raw: Vec<Bytes> = candidates.iter().map(|tx| tx.raw().clone()).collect();
-        let decoded = candidates.iter().cloned().map(Ok).collect();
-        let outcome = self.execute_decoded(context, parent, &raw, decoded, Placement::Packed)?;
+        let outcome = self.execute_known(context, parent, candidates, Placement::Packed)?;
         let mut left_out = outcome.skipped.iter().map(|s| s.index).peekable();
         let considered = outcome.receipts.len() + outcome.skipped.len();
         let transactions = candidates
