@@ -32,6 +32,12 @@ pub struct BlockTiming {
     /// A leader with no transactions waits this long after its parent's timestamp before
     /// proposing an empty block, so an idle chain does not grow by dozens of blocks a second.
     pub empty_block_interval: Duration,
+    /// A leader with transactions still waits this long after its parent's timestamp. Under
+    /// load the pool fills meanwhile, so the chain makes fewer, fuller blocks instead of paying
+    /// each block's fixed costs (consensus round, roots, durable commit) for a handful of
+    /// transactions; when the chain is quiet it adds at most this much latency. A proposer's
+    /// pacing rule, not a validity rule: verifiers do not check it.
+    pub min_block_interval: Duration,
     /// How far ahead of this node's clock a proposal's timestamp may be. A later one is not
     /// voted for until the clock catches up (or the view times out).
     pub max_future_drift: Duration,
@@ -45,11 +51,12 @@ pub struct BlockTiming {
 }
 
 impl BlockTiming {
-    /// `empty_block_interval` and `max_future_drift` as given; storage backpressure at two
-    /// blocks, waited for up to 250 ms.
+    /// `empty_block_interval` and `max_future_drift` as given; blocks at least 40 ms apart;
+    /// storage backpressure at two blocks, waited for up to 250 ms.
     pub fn new(empty_block_interval: Duration, max_future_drift: Duration) -> Self {
         Self {
             empty_block_interval,
+            min_block_interval: Duration::from_millis(40).min(empty_block_interval),
             max_future_drift,
             max_unapplied: 2,
             storage_wait: Duration::from_millis(250),
@@ -85,16 +92,20 @@ impl<L: Ledger> App<L> {
         Some(path)
     }
 
-    /// Waits until there is something to propose or the empty-block deadline passes.
+    /// Waits until the minimum block interval has passed and there is something to propose, or
+    /// until the empty-block deadline passes.
     async fn wait_for_transactions(&self, clock: &impl Clock, parent: Timestamp) {
+        let earliest = parent.millis() + duration_ms(self.timing.min_block_interval);
         let deadline = parent.millis() + duration_ms(self.timing.empty_block_interval);
         loop {
             let now = now_ms(clock);
-            if self.ledger.has_pending_transactions() || now >= deadline {
+            if now >= deadline || (now >= earliest && self.ledger.has_pending_transactions()) {
                 return;
             }
-            let left = Duration::from_millis(deadline - now);
-            clock.sleep(left.min(POOL_POLL)).await;
+            let next = if now < earliest { earliest } else { deadline };
+            clock
+                .sleep(POOL_POLL.min(Duration::from_millis(next - now)))
+                .await;
         }
     }
 }

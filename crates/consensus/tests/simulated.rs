@@ -16,7 +16,8 @@ use std::{
     time::Duration,
 };
 use trellis_consensus::{
-    Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey, Set, Timeouts,
+    BlockTiming, Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey, Set,
+    Timeouts,
     simulation::{self, SimOracle},
     validator_id,
 };
@@ -245,6 +246,16 @@ async fn spawn_validator(
     index: usize,
     ledger: TestLedger,
 ) -> Handle<()> {
+    spawn_validator_with(context, oracle, index, ledger, simulation::timing()).await
+}
+
+async fn spawn_validator_with(
+    context: &deterministic::Context,
+    oracle: &SimOracle,
+    index: usize,
+    ledger: TestLedger,
+    timing: BlockTiming,
+) -> Handle<()> {
     let signer = keys()[index].clone();
     let control = oracle.control(signer.public_key());
     let channels = simulation::channels(&control).await;
@@ -256,7 +267,7 @@ async fn spawn_validator(
         genesis: genesis(),
         limits: BlockLimits::default(),
         timeouts: Timeouts::default(),
-        timing: simulation::timing(),
+        timing,
         ledger,
     };
     simulation::spawn(context, oracle, control, channels, config)
@@ -378,6 +389,33 @@ fn an_idle_chain_proposes_empty_blocks_at_the_configured_interval() {
                 gap >= 500,
                 "empty blocks {gap} ms apart, interval is 500 ms"
             );
+        }
+    });
+}
+
+#[test]
+fn leaders_with_transactions_wait_the_minimum_block_interval() {
+    runner(10).start(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        let ledgers: Vec<TestLedger> = all.iter().map(|_| TestLedger::new()).collect();
+        let txs = transactions(0..100);
+        for ledger in &ledgers {
+            ledger.add_transactions(txs.clone());
+        }
+        // Well above a round on this network (20 ms links), so without the rule blocks would
+        // follow each other faster.
+        let mut timing = simulation::timing();
+        timing.min_block_interval = Duration::from_millis(150);
+        for i in all {
+            spawn_validator_with(&context, &oracle, i, ledgers[i].clone(), timing).await;
+        }
+        wait_for_height(&context, &ledgers, 12).await;
+        let chain = assert_same_chain(&ledgers, 12);
+        for pair in chain[1..].windows(2) {
+            assert!(!pair[1].transactions().is_empty(), "the pool never ran dry");
+            let gap = pair[1].header().timestamp.millis() - pair[0].header().timestamp.millis();
+            assert!(gap >= 150, "blocks {gap} ms apart, the minimum is 150 ms");
         }
     });
 }
