@@ -496,3 +496,61 @@ fn bad_requests_get_precise_errors_and_change_nothing() {
     assert_eq!(node.call("eth_getBalance", json!([owner])), balance);
     assert!(hex_u64(&node.call("eth_blockNumber", json!([]))) >= height);
 }
+
+#[test]
+fn a_batch_of_transactions_is_admitted_in_order_with_one_answer_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::dev(dir.path(), &["--accounts", "2"]);
+    let keys = dev_accounts(dir.path());
+    let to = TxKind::Call(Address::repeat_byte(0xb2));
+    let pay = |key: &AccountKey, nonce: u64| signed(key, nonce, to, Bytes::new(), 21_000);
+    let (a0, a1, b0) = (pay(&keys[0], 0), pay(&keys[0], 1), pay(&keys[1], 0));
+    let hash = |raw: &str| format!("{:#x}", keccak256(raw.parse::<Bytes>().unwrap()));
+
+    // a's two nonces in order, a call of another method between transactions, bad
+    // parameters, a duplicate, b's transfer, undecodable bytes.
+    let send = |raw: Value| json!({"method": "eth_sendRawTransaction", "params": [raw]});
+    let calls = [
+        send(json!(a0)),
+        send(json!(a1)),
+        json!({"method": "eth_blockNumber", "params": []}),
+        send(json!(5)),
+        send(json!(a1)),
+        send(json!(b0)),
+        send(json!("0x1234")),
+    ];
+    let batch: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(id, call)| {
+            let mut call = call.clone();
+            call["jsonrpc"] = json!("2.0");
+            call["id"] = json!(id);
+            call
+        })
+        .collect();
+    let (_, body) = post(node.rpc, &Value::Array(batch).to_string());
+    let answers: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let ids: Vec<u64> = answers.iter().map(|a| a["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..calls.len() as u64).collect::<Vec<_>>(), "{body}");
+    assert_eq!(answers[0]["result"], json!(hash(&a0)), "{body}");
+    assert_eq!(answers[1]["result"], json!(hash(&a1)), "{body}");
+    assert!(answers[2]["result"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(answers[3]["error"]["code"], -32602, "{body}");
+    assert_eq!(answers[4]["error"]["code"], -32000, "{body}");
+    assert_eq!(answers[4]["error"]["message"], "already known", "{body}");
+    assert_eq!(answers[5]["result"], json!(hash(&b0)), "{body}");
+    assert_eq!(answers[6]["error"]["code"], -32000, "{body}");
+    let message = answers[6]["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("malformed transaction"), "{body}");
+
+    for raw in [&a0, &a1, &b0] {
+        let receipt = node.wait_for_receipt(&hash(raw), Duration::from_secs(30));
+        assert_eq!(receipt["status"], "0x1", "{receipt}");
+    }
+    let nonce = node.call(
+        "eth_getTransactionCount",
+        json!([keys[0].address(), "latest"]),
+    );
+    assert_eq!(hex_u64(&nonce), 2);
+}

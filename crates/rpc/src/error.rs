@@ -2,6 +2,7 @@
 
 use alloy_primitives::Bytes;
 use jsonrpsee::types::ErrorObjectOwned;
+use trellis_mempool::AdmissionError;
 
 /// Error codes. -32700 (parse error), -32600 (invalid request) and -32601 (method not found)
 /// come from the server itself, before a method runs.
@@ -53,4 +54,18 @@ pub fn reverted(data: &Bytes, reason: Option<&str>) -> ErrorObjectOwned {
         None => "execution reverted".to_string(),
     };
     ErrorObjectOwned::owned(code::EXECUTION_REVERTED, message, Some(data.to_string()))
+}
+
+/// When to retry a transaction the full pool refused: about one block interval under load,
+/// when a block takes transactions out of the pool.
+const POOL_FULL_RETRY_MS: u64 = 200;
+
+/// A transaction the pool did not admit: overload (retry later) or a rejection.
+pub fn admission_error(error: AdmissionError) -> ErrorObjectOwned {
+    match error {
+        AdmissionError::PoolFull { .. } | AdmissionError::Busy { .. } => {
+            overloaded(error.to_string(), POOL_FULL_RETRY_MS)
+        }
+        error => rejected(error.to_string()),
+    }
 }

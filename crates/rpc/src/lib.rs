@@ -28,6 +28,7 @@
 //!   `already known`, ...). A full pool answers -32005 (`txpool is full`) with
 //!   `{"retryAfterMs": …}` as data: backpressure, the transaction may be sent again.
 
+mod batch;
 mod blocks;
 pub mod error;
 mod filters;
@@ -43,7 +44,7 @@ mod transport;
 pub use error::code;
 
 use alloy_primitives::Bytes;
-use error::{Reply, overloaded, rejected};
+use error::Reply;
 use jsonrpsee::{
     RpcModule,
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
@@ -52,7 +53,6 @@ use jsonrpsee::{
 use params::Args;
 use std::{net::SocketAddr, sync::Arc};
 use trellis_chain::{Chain, Runtime};
-use trellis_mempool::AdmissionError;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +158,14 @@ where
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .set_id_provider(pubsub::HexIds)
         .build();
+    let max_response_bytes = limits.max_response_bytes as usize;
+    let batches_of = chain.clone();
     let middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+        .layer_fn(move |service| batch::TransactionBatches {
+            service,
+            chain: batches_of.clone(),
+            max_response_bytes,
+        })
         .layer_fn(transport::SubscriptionsNeedWebSocket);
     let server = Server::builder()
         .set_config(server_config)
@@ -188,20 +195,19 @@ fn no_params(params: &Params<'_>) -> Result<(), jsonrpsee::types::ErrorObjectOwn
     Args::parse(params, 0).map(|_| ())
 }
 
-/// When to retry a transaction the full pool refused: about one block interval under load,
-/// when a block takes transactions out of the pool.
-const POOL_FULL_RETRY_MS: u64 = 200;
-
 async fn send_raw_transaction<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let raw: Bytes = Args::parse(&params, 1)?
-        .required(0, "the signed transaction as one 0x-prefixed hex string")?;
-    let hash = rpc.chain.submit(raw).await.map_err(|error| match error {
-        AdmissionError::PoolFull { .. } | AdmissionError::Busy { .. } => {
-            overloaded(error.to_string(), POOL_FULL_RETRY_MS)
-        }
-        error => rejected(error.to_string()),
-    })?;
+    let raw = raw_transaction(&params)?;
+    let hash = rpc
+        .chain
+        .submit(raw)
+        .await
+        .map_err(error::admission_error)?;
     Ok(format!("{hash:#x}").into())
+}
+
+/// `eth_sendRawTransaction`'s one parameter.
+fn raw_transaction(params: &Params<'_>) -> Result<Bytes, jsonrpsee::types::ErrorObjectOwned> {
+    Args::parse(params, 1)?.required(0, "the signed transaction as one 0x-prefixed hex string")
 }
 
 /// Registers an async method whose handler is `$handler(rpc, params)`.

@@ -34,43 +34,64 @@ impl<E: Runtime> Chain<E> {
     /// Admits a transaction from a client to the pool, checked against the latest finalized
     /// state, and queues it for gossip to the other validators.
     pub async fn submit(&self, raw: trellis_types::Bytes) -> Result<TxHash, AdmissionError> {
-        let hash = self.admit(raw.clone()).await?;
-        let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
-        if let Some(feed) = feed.as_ref() {
-            // Unbounded, but fed only by admitted transactions: the pool's capacity bounds it.
-            let _ = feed.unbounded_send(raw);
-        }
-        Ok(hash)
-    }
-
-    /// Admits a transaction another validator gossiped (not gossiped again: every validator
-    /// is connected to every other).
-    pub async fn admit(&self, raw: trellis_types::Bytes) -> Result<TxHash, AdmissionError> {
-        // Recovery (the expensive part) runs on the admission thread; only the account read
-        // goes to the state's owner. A client is refused when recovery is backed up.
-        let prepared = self
-            .shared
-            .admission
-            .prepare(vec![raw], WhenFull::Refuse)
+        self.submit_many(vec![raw])
             .await
             .pop()
-            .expect("one result per transaction")?;
-        let sender = prepared.sender();
-        let account = self.account(&sender).await?.unwrap_or_default();
-        self.pooled(prepared, account)
+            .expect("one result per transaction")
     }
 
-    /// Admits a batch of gossiped transactions, reading all their senders' accounts in one job.
+    /// Admits a client's batch in order (as [`Chain::submit`] would one after another), with
+    /// one recovery job and one account read for all of it: per-transaction hand-offs between
+    /// threads cost more than admitting the transaction. Refused whole with
+    /// [`AdmissionError::Busy`] when recovery is backed up.
+    pub async fn submit_many(
+        &self,
+        batch: Vec<trellis_types::Bytes>,
+    ) -> Vec<Result<TxHash, AdmissionError>> {
+        let admitted = self.admit_batch(batch.clone(), WhenFull::Refuse).await;
+        let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
+        if let Some(feed) = feed.as_ref() {
+            for (raw, _) in batch.into_iter().zip(&admitted).filter(|(_, a)| a.is_ok()) {
+                // Unbounded, but fed only by admitted transactions: the pool's capacity
+                // bounds it.
+                let _ = feed.unbounded_send(raw);
+            }
+        }
+        admitted
+    }
+
+    /// Admits a batch of gossiped transactions (not gossiped again: every validator is
+    /// connected to every other). A peer's batch waits for room in the recovery queue: its
+    /// sender keeps it meanwhile.
     pub async fn admit_many(
         &self,
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
-        // A peer's batch waits for room: its sender keeps it meanwhile.
-        let prepared = self.shared.admission.prepare(batch, WhenFull::Wait).await;
+        self.admit_batch(batch, WhenFull::Wait).await
+    }
+
+    /// Recovery (the expensive part) on the admission thread, then all the senders' accounts
+    /// in one job on the state's owner, then the pool, in the batch's order.
+    async fn admit_batch(
+        &self,
+        batch: Vec<trellis_types::Bytes>,
+        when_full: WhenFull,
+    ) -> Vec<Result<TxHash, AdmissionError>> {
+        let prepared = self.shared.admission.prepare(batch, when_full).await;
         let senders: Vec<Address> = prepared
             .iter()
             .filter_map(|p| p.as_ref().ok().map(Prepared::sender))
             .collect();
+        if senders.is_empty() {
+            // Nothing recovered (refused as busy, or all malformed): no state to read.
+            return prepared
+                .into_iter()
+                .map(|p| match p {
+                    Err(error) => Err(error),
+                    Ok(_) => unreachable!("every recovered transaction has a sender"),
+                })
+                .collect();
+        }
         let mut accounts = self
             .ask(Lane::Clients, move |inner| {
                 let state = &inner.finalized.state;
