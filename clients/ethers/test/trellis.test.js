@@ -68,6 +68,10 @@ before(async () => {
 });
 
 after(async () => {
+  // A `once` listener unsubscribes as it fires; let those eth_unsubscribe calls be answered
+  // before the socket closes, or ethers reports them as cancelled after the tests.
+  await ws?.removeAllListeners();
+  await new Promise((resolve) => setTimeout(resolve, 200));
   await ws?.destroy();
   provider?.destroy();
 });
