@@ -287,6 +287,18 @@ fn transactions(range: std::ops::Range<u32>) -> Vec<Bytes> {
         .collect()
 }
 
+/// One ledger per validator in `validators`, each with `txs` in its pool.
+fn ledgers_holding(validators: &[usize], txs: &[Bytes]) -> Vec<TestLedger> {
+    validators
+        .iter()
+        .map(|_| {
+            let ledger = TestLedger::new();
+            ledger.add_transactions(txs.to_vec());
+            ledger
+        })
+        .collect()
+}
+
 async fn wait_for_height(context: &deterministic::Context, ledgers: &[TestLedger], height: usize) {
     while ledgers.iter().any(|l| l.finalized().len() <= height) {
         context.sleep(Duration::from_millis(100)).await;
@@ -328,11 +340,8 @@ fn four_validators_finalize_the_same_30_blocks_of_transactions() {
     runner(7).start(|context| async move {
         let all = [0, 1, 2, 3];
         let oracle = network(&context, &all).await;
-        let ledgers: Vec<TestLedger> = all.iter().map(|_| TestLedger::new()).collect();
         let txs = transactions(0..100);
-        for ledger in &ledgers {
-            ledger.add_transactions(txs.clone());
-        }
+        let ledgers = ledgers_holding(&all, &txs);
         for i in all {
             spawn_validator(&context, &oracle, i, ledgers[i].clone()).await;
         }
@@ -355,11 +364,8 @@ fn three_of_four_still_finalize() {
     runner(8).start(|context| async move {
         let online = [0, 1, 2];
         let oracle = network(&context, &online).await;
-        let ledgers: Vec<TestLedger> = online.iter().map(|_| TestLedger::new()).collect();
         let txs = transactions(0..40);
-        for ledger in &ledgers {
-            ledger.add_transactions(txs.clone());
-        }
+        let ledgers = ledgers_holding(&online, &txs);
         for i in online {
             spawn_validator(&context, &oracle, i, ledgers[i].clone()).await;
         }
@@ -398,11 +404,8 @@ fn leaders_with_transactions_wait_the_minimum_block_interval() {
     runner(10).start(|context| async move {
         let all = [0, 1, 2, 3];
         let oracle = network(&context, &all).await;
-        let ledgers: Vec<TestLedger> = all.iter().map(|_| TestLedger::new()).collect();
         let txs = transactions(0..100);
-        for ledger in &ledgers {
-            ledger.add_transactions(txs.clone());
-        }
+        let ledgers = ledgers_holding(&all, &txs);
         // Well above a round on this network (20 ms links), so without the rule blocks would
         // follow each other faster.
         let mut timing = simulation::timing();

@@ -21,6 +21,31 @@ use trellis_chain::{Chain, Runtime};
 
 const METHOD: &str = "eth_sendRawTransaction";
 
+/// The service this layer wraps: jsonrpsee's, answering one call at a time.
+pub trait Inner:
+    RpcServiceT<
+        MethodResponse = MethodResponse,
+        BatchResponse = MethodResponse,
+        NotificationResponse = MethodResponse,
+    > + Send
+    + Sync
+    + Clone
+    + 'static
+{
+}
+
+impl<S> Inner for S where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static
+{
+}
+
 /// The layer; `service` answers everything else.
 pub struct TransactionBatches<S, E: Runtime> {
     pub service: S,
@@ -41,14 +66,7 @@ impl<S: Clone, E: Runtime> Clone for TransactionBatches<S, E> {
 
 impl<S, E> RpcServiceT for TransactionBatches<S, E>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: Inner,
     E: Runtime,
 {
     type MethodResponse = MethodResponse;
@@ -74,14 +92,7 @@ where
 
 impl<S, E> TransactionBatches<S, E>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: Inner,
     E: Runtime,
 {
     /// The batch's answers in its order, as jsonrpsee builds them (size limit, notifications).
