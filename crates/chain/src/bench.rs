@@ -168,7 +168,6 @@ pub async fn run<E: Runtime>(
     let started = Instant::now();
     let mut parent = BlockHash::default();
     let mut batch = Vec::new();
-    let mut first_tx = 0;
     for height in 0..config.blocks {
         let logs = (0..config.logs_per_block)
             .map(|i| {
@@ -184,8 +183,7 @@ pub async fn run<E: Runtime>(
         parent = stored.block.hash();
         batch.push(stored);
         if batch.len() == 1_000 || height + 1 == config.blocks {
-            store.put_many(&batch, first_tx).await?;
-            first_tx += batch.iter().map(|b| b.receipts.len() as u64).sum::<u64>();
+            store.put_many(&batch).await?;
             batch.clear();
             progress(format!("{} blocks stored", height + 1));
         }
@@ -217,7 +215,7 @@ pub async fn run<E: Runtime>(
         logs_found += found.len();
         candidates += store.log_candidates(&filter, Height(0), last).await?.len();
     }
-    drop(store);
+    store.close().await?;
     let started = Instant::now();
     let _reopened = BlockStore::open(context.child("reopened"), "bench", limits).await?;
     let reopen = started.elapsed();

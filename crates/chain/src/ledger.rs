@@ -326,7 +326,7 @@ impl<E: Runtime> Ledger for Chain<E> {
                 inner.prepare_store(&job_block)
             })
             .await;
-        let Some(ToStore { executed, position }) = to_store else {
+        let Some(ToStore { executed }) = to_store else {
             return;
         };
         let stored = StoredBlock {
@@ -335,7 +335,7 @@ impl<E: Runtime> Ledger for Chain<E> {
         };
         self.shared
             .store
-            .put(&stored, position)
+            .put(&stored)
             .await
             .unwrap_or_else(|e| panic!("cannot store finalized block {hash}: {e}"));
         let included: Vec<TxHash> = executed

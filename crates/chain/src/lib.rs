@@ -6,8 +6,9 @@
 //! state staged on top, and the node's [`trellis_mempool::Mempool`].
 //!
 //! # Guarantees
-//! - A finalized block is applied exactly once, in height order, and only after it and its
-//!   transaction index are durable; a block delivered again is checked to be the same one.
+//! - A finalized block is applied exactly once, in height order, and only after it is durable
+//!   and its transactions can be looked up; a block delivered again is checked to be the same
+//!   one.
 //! - A block is voted for only if every transaction decodes, recovers and executes (none would
 //!   be skipped) and the header's roots, bloom and gas are exactly what execution produced.
 //! - A data directory of another chain (a different genesis block) is refused at open.
@@ -18,11 +19,13 @@ pub mod gossip;
 mod ledger;
 pub mod log_index;
 mod store;
+mod tx_index;
 
 pub use genesis::{Genesis, GenesisError};
 
 pub use ledger::{Chain, ChainConfig, ChainError};
 pub use log_index::{FoundLog, LogQuery, matching_logs};
-pub use store::{BlockStore, LogsError, ReceiptRecord, StoreError, StoredBlock, TxLocation};
+pub use store::{BlockStore, LogsError, ReceiptRecord, StoreError, StoredBlock};
 /// What the chain needs of its runtime: storage, a clock, metrics and spawning (QMDB's).
 pub use trellis_state::Runtime;
+pub use tx_index::{TxIndexError, TxLocation};

@@ -1,26 +1,30 @@
 //! Finalized blocks, their receipts and a transaction index, on disk.
 //!
-//! Three commonware immutable archives under the node's storage directory:
-//! - blocks: index = height, key = block hash, value = the block and its receipts;
-//! - transactions: index = the transaction's position in the whole chain, key = its hash,
-//!   value = where it is (height, index in block);
-//! - logs: the log index by address and topic ([`crate::log_index`]), rebuilt from the blocks
-//!   for what a crash left out.
+//! Three indexes under the node's storage directory:
+//! - blocks: an immutable archive, index = height, key = block hash, value = the block and its
+//!   receipts;
+//! - transactions: hash → (height, index in block) ([`crate::tx_index`]), written behind the
+//!   chain's progress;
+//! - logs: the log index by address and topic ([`crate::log_index`]).
 //!
-//! A block is written after its transactions' index entries, and both are synced before
-//! consensus is told the block is durable, so after a crash the block archive's last height is
-//! the last block fully stored. Writes of an existing index are no-ops, so a block delivered
-//! again after a restart is harmless.
+//! A block is synced before consensus is told it is durable, so after a crash the block
+//! archive's last height is the last block stored; the other two indexes are rebuilt from the
+//! blocks for what a crash left out. Writes of an existing index are no-ops, so a block
+//! delivered again after a restart is harmless.
 
 use crate::log_index::{FoundLog, LogIndex, LogIndexError, LogQuery, matching_logs};
+use crate::{
+    Runtime,
+    tx_index::{TxIndex, TxIndexError, TxLocation},
+};
 use alloy_consensus::ReceiptEnvelope;
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, TxHash};
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
-use commonware_runtime::{Clock, Metrics, Storage, buffer::paged::CacheRef};
+use commonware_runtime::buffer::paged::CacheRef;
 use commonware_storage::archive::{Archive as _, Identifier, immutable};
-use commonware_utils::{NZU16, NZUsize, sequence::FixedBytes};
+use commonware_utils::{NZU16, NZUsize};
 use futures::lock::Mutex;
 use trellis_execution::TxReceipt;
 use trellis_types::{Block, BlockHash, BlockLimits, Height};
@@ -163,34 +167,6 @@ impl Read for StoredBlock {
     }
 }
 
-/// Where a transaction is in the chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxLocation {
-    pub height: Height,
-    pub index: u32,
-}
-
-impl Write for TxLocation {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.height.write(buf);
-        self.index.write(buf);
-    }
-}
-
-impl commonware_codec::FixedSize for TxLocation {
-    const SIZE: usize = 8 + 4;
-}
-
-impl Read for TxLocation {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self {
-            height: Height::read(buf)?,
-            index: u32::read(buf)?,
-        })
-    }
-}
-
 /// Why a log query has no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LogsError {
@@ -207,25 +183,25 @@ pub enum StoreError {
     Archive(#[from] commonware_storage::archive::Error),
     #[error(transparent)]
     LogIndex(#[from] LogIndexError),
+    #[error(transparent)]
+    TxIndex(#[from] TxIndexError),
     #[error(
         "block store: block {0} is missing below the last stored block (stored data is corrupt)"
     )]
     Missing(Height),
 }
 
-type TxKey = FixedBytes<32>;
 type BlockArchive<E> = immutable::Archive<E, BlockHash, StoredBlock>;
-type TxArchive<E> = immutable::Archive<E, TxKey, TxLocation>;
 
 /// The durable record of the finalized chain.
-pub struct BlockStore<E: Storage + Clock + Metrics> {
-    // The archives' writes consume and return them; `None` only while a write is in flight.
+pub struct BlockStore<E: Runtime> {
+    // The archive's writes consume and return it; `None` only while a write is in flight.
     blocks: Mutex<Option<BlockArchive<E>>>,
-    transactions: Mutex<Option<TxArchive<E>>>,
+    transactions: TxIndex<E>,
     logs: LogIndex<E>,
 }
 
-impl<E: Storage + Clock + Metrics> BlockStore<E> {
+impl<E: Runtime> BlockStore<E> {
     pub async fn open(context: E, prefix: &str, limits: BlockLimits) -> Result<Self, StoreError> {
         let cache = CacheRef::new(NZU16!(4_096), NZUsize!(1_024));
         let blocks = immutable::Archive::init(
@@ -233,19 +209,44 @@ impl<E: Storage + Clock + Metrics> BlockStore<E> {
             trellis_consensus::engine::archive_config(prefix, "ledger-blocks", &cache, limits),
         )
         .await?;
-        let transactions = immutable::Archive::init(
-            context.child("ledger_transactions"),
-            trellis_consensus::engine::archive_config(prefix, "ledger-transactions", &cache, ()),
-        )
-        .await?;
+        let transactions =
+            TxIndex::open(context.child("ledger_transactions"), prefix, &cache).await?;
         let logs = LogIndex::open(context.child("ledger_logs"), prefix, &cache).await?;
         let store = Self {
             blocks: Mutex::new(Some(blocks)),
-            transactions: Mutex::new(Some(transactions)),
+            transactions,
             logs,
         };
         store.catch_up_log_index().await?;
+        store.catch_up_tx_index().await?;
         Ok(store)
+    }
+
+    /// Adds the entries of the stored blocks the transaction index may lack (those above its
+    /// last durable height).
+    async fn catch_up_tx_index(&self) -> Result<(), StoreError> {
+        let Some(last) = self.last_height().await else {
+            return Ok(());
+        };
+        let mut height = self
+            .transactions
+            .covered_at_open()
+            .map_or(Height::GENESIS, Height::next);
+        while height <= last {
+            let stored = self
+                .block(height)
+                .await?
+                .ok_or(StoreError::Missing(height))?;
+            self.transactions.add(std::slice::from_ref(&stored)).await?;
+            height = height.next();
+        }
+        Ok(())
+    }
+
+    /// Makes everything stored durable and stops the store's writer, so that it can be opened
+    /// again in this process.
+    pub async fn close(self) -> Result<(), StoreError> {
+        Ok(self.transactions.close().await?)
     }
 
     /// Adds the stored blocks the log index lacks (its open section, and a completed section
@@ -276,46 +277,16 @@ impl<E: Storage + Clock + Metrics> BlockStore<E> {
             .map(Height)
     }
 
-    /// How many transactions the index holds: the chain-wide position of the next one.
-    ///
-    /// A crash between indexing a block's transactions and storing the block leaves their
-    /// entries behind; the block, delivered again, indexes them again at later positions. Both
-    /// entries name the same place, so lookups are unaffected.
-    pub async fn transactions_stored(&self) -> u64 {
-        let transactions = self.transactions.lock().await;
-        transactions
-            .as_ref()
-            .expect("not mid-write")
-            .last_index()
-            .map_or(0, |last| last + 1)
+    /// Stores a finalized block. Returns once it is durable and its transactions can be
+    /// looked up.
+    pub async fn put(&self, stored: &StoredBlock) -> Result<(), StoreError> {
+        self.put_many(std::slice::from_ref(stored)).await
     }
 
-    /// Stores a finalized block; `first_tx` is the chain-wide position of its first transaction.
-    /// Returns once both archives are durable.
-    pub async fn put(&self, stored: &StoredBlock, first_tx: u64) -> Result<(), StoreError> {
-        self.put_many(std::slice::from_ref(stored), first_tx).await
-    }
-
-    /// Stores consecutive finalized blocks, syncing once; `first_tx` is the chain-wide position
-    /// of the first block's first transaction. Returns once both archives are durable.
-    pub async fn put_many(&self, blocks: &[StoredBlock], first_tx: u64) -> Result<(), StoreError> {
-        {
-            let mut slot = self.transactions.lock().await;
-            let mut archive = slot.take().expect("not mid-write");
-            let mut position = first_tx;
-            for stored in blocks {
-                for (i, receipt) in stored.receipts.iter().enumerate() {
-                    let location = TxLocation {
-                        height: stored.block.height(),
-                        index: u32::try_from(i).expect("fewer than 2^32 transactions a block"),
-                    };
-                    let key = TxKey::new(receipt.tx_hash.0);
-                    archive = archive.put(position, key, &location).await?;
-                    position += 1;
-                }
-            }
-            *slot = Some(archive.sync().await?);
-        }
+    /// Stores consecutive finalized blocks, syncing once. Returns once they are durable and
+    /// their transactions can be looked up (the transaction index is durable later, and a
+    /// crash before then is repaired at open).
+    pub async fn put_many(&self, blocks: &[StoredBlock]) -> Result<(), StoreError> {
         {
             let mut slot = self.blocks.lock().await;
             let mut archive = slot.take().expect("not mid-write");
@@ -330,6 +301,7 @@ impl<E: Storage + Clock + Metrics> BlockStore<E> {
         for stored in blocks {
             self.logs.add(stored).await?;
         }
+        self.transactions.add(blocks).await?;
         Ok(())
     }
 
@@ -380,9 +352,6 @@ impl<E: Storage + Clock + Metrics> BlockStore<E> {
     }
 
     pub async fn transaction(&self, hash: &TxHash) -> Result<Option<TxLocation>, StoreError> {
-        let transactions = self.transactions.lock().await;
-        let archive = transactions.as_ref().expect("not mid-write");
-        let key = TxKey::new(hash.0);
-        Ok(archive.get(Identifier::Key(&key)).await?)
+        Ok(self.transactions.get(hash).await?)
     }
 }

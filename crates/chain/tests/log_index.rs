@@ -43,11 +43,11 @@ async fn store_blocks(store: &BlockStore<deterministic::Context>, heights: std::
         batch.push(stored);
         // Mostly in batches, some one by one, as catching up and finalizing do.
         if batch.len() == 97 || height % 7 == 0 {
-            store.put_many(&batch, height * 2).await.unwrap();
+            store.put_many(&batch).await.unwrap();
             batch.clear();
         }
     }
-    store.put_many(&batch, 0).await.unwrap();
+    store.put_many(&batch).await.unwrap();
 }
 
 /// Which heights a query must name.

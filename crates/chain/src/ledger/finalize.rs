@@ -16,9 +16,6 @@ pub(super) struct Finalized<E: Runtime> {
     pub tip_hash: BlockHash,
     /// The hashes of the last [`RECENT_BLOCKS`] finalized blocks.
     pub recent: BTreeMap<Height, BlockHash>,
-    /// Position in the whole chain of the next finalized transaction (the transaction index's
-    /// key order).
-    pub next_tx_position: u64,
 }
 
 impl<E: Runtime> Finalized<E> {
@@ -44,10 +41,9 @@ impl<E: Runtime> Finalized<E> {
     }
 }
 
-/// What storing a finalized block needs: its execution and its first transaction's position.
+/// What storing a finalized block needs: its execution.
 pub(super) struct ToStore {
     pub executed: Arc<Executed>,
-    pub position: u64,
 }
 
 impl<E: Runtime> Inner<E> {
@@ -67,7 +63,6 @@ impl<E: Runtime> Inner<E> {
             }
             return None;
         }
-        let position = finalized.next_tx_position;
         let executed = match self.pending.get(&hash) {
             Some(executed) => executed.clone(),
             None => {
@@ -77,7 +72,7 @@ impl<E: Runtime> Inner<E> {
                 self.hold(executed)
             }
         };
-        Some(ToStore { executed, position })
+        Some(ToStore { executed })
     }
 
     /// Commits a stored finalized block's changes, moves the tip and publishes it. Returns the
@@ -102,7 +97,6 @@ impl<E: Runtime> Inner<E> {
             block.header().state_root,
             "finalized state diverges from the block's root"
         );
-        finalized.next_tx_position += block.transactions().len() as u64;
         finalized.advance(block);
         let height = block.height();
         self.pending.retain(|_, e| e.block.height() > height);

@@ -35,7 +35,7 @@ pub(super) async fn start_from_genesis<E: Runtime>(
         block: block.clone(),
         receipts: Vec::new(),
     };
-    store.put(&stored, 0).await?;
+    store.put(&stored).await?;
     Ok((state, block))
 }
 
@@ -82,7 +82,6 @@ pub(super) async fn resume<E: Runtime>(
         tip: tip.header().clone(),
         tip_hash: tip.hash(),
         recent,
-        next_tx_position: store.transactions_stored().await,
     };
     debug_assert!(state_height > Height::GENESIS || tip.hash() == genesis_block.hash());
     // Blocks stored but not committed to state: a crash came between the two.

@@ -1,0 +1,362 @@
+//! The transaction index: a finalized transaction's hash → where it is (height, index in
+//! block), written behind the chain's progress.
+//!
+//! On disk it is an immutable archive (index = the transaction's position in the whole chain,
+//! key = its hash) and a marker, the last height whose entries are all durable. Each entry costs
+//! the archive a table read and a table write, two trips through the runtime's blocking pool;
+//! written before a block became visible they made up most of a loaded block's latency (4
+//! validators at 2,250 TPS: p50 195–293 ms with them, 61–77 ms without). So a block's entries
+//! go into memory (`unwritten`) before the block becomes visible, and a writer task puts them
+//! into the archive, syncs it every [`SYNC_EVERY_BLOCKS`] blocks (or when idle), moves the
+//! marker, and only then drops them from memory. Lookups read memory first. The queue to the writer is bounded: a writer that falls behind holds back
+//! the blocks being stored, so memory stays bounded too.
+//!
+//! After a crash, the blocks stored above the marker are indexed again at open. An entry
+//! written twice (a crash between the archive's sync and the marker's) sits at two positions
+//! naming the same place, so lookups are unaffected.
+
+use crate::{Runtime, store::StoredBlock};
+use alloy_primitives::TxHash;
+use bytes::BufMut;
+use commonware_codec::{Buf, Error as CodecError, Read, ReadExt, Write};
+use commonware_runtime::{Handle, buffer::paged::CacheRef};
+use commonware_storage::{
+    archive::{Archive as _, Identifier, immutable},
+    metadata::{self, Metadata},
+};
+use commonware_utils::sequence::{FixedBytes, U64};
+use futures::lock::Mutex;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex as SyncMutex},
+    time::Duration,
+};
+use tokio::sync::{mpsc, oneshot};
+use trellis_types::Height;
+
+/// Calls to [`TxIndex::add`] that may wait for the writer before callers are held back.
+const QUEUE: usize = 16;
+/// Entries the writer puts while holding the archive; lookups wait at most this many puts.
+const PUTS_PER_HOLD: usize = 256;
+/// The writer syncs once this many blocks' entries are put (each sync is a handful of fsyncs,
+/// a cost per block otherwise), or once no block came for [`SYNC_WHEN_IDLE`]. Until then the
+/// entries stay in memory too, so this bounds memory along with [`QUEUE`].
+const SYNC_EVERY_BLOCKS: usize = 64;
+const SYNC_WHEN_IDLE: Duration = Duration::from_millis(500);
+/// The marker's key in its metadata store.
+const COVERED: U64 = U64::new(0);
+
+/// Where a transaction is in the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    pub height: Height,
+    pub index: u32,
+}
+
+impl Write for TxLocation {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.height.write(buf);
+        self.index.write(buf);
+    }
+}
+
+impl commonware_codec::FixedSize for TxLocation {
+    const SIZE: usize = 8 + 4;
+}
+
+impl Read for TxLocation {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            height: Height::read(buf)?,
+            index: u32::read(buf)?,
+        })
+    }
+}
+
+/// Why the index cannot answer or take entries. The node cannot continue without it.
+#[derive(Debug, thiserror::Error)]
+pub enum TxIndexError {
+    #[error("transaction index: {0}")]
+    Archive(#[from] commonware_storage::archive::Error),
+    #[error("transaction index marker: {0}")]
+    Marker(#[from] commonware_storage::metadata::Error),
+    #[error("transaction index: its writer has stopped (a storage write failed; see the log)")]
+    WriterStopped,
+}
+
+type TxKey = FixedBytes<32>;
+type TxArchive<E> = immutable::Archive<E, TxKey, TxLocation>;
+type Marker<E> = Metadata<E, U64, u64>;
+/// The archive, shared by the writer and lookups; `None` only while a write is in flight.
+type SharedArchive<E> = Arc<Mutex<Option<TxArchive<E>>>>;
+type Unwritten = Arc<SyncMutex<HashMap<TxHash, TxLocation>>>;
+
+/// One block's entries, in the block's order.
+struct Entries {
+    height: Height,
+    entries: Vec<(TxHash, TxLocation)>,
+}
+
+enum Command {
+    Write(Vec<Entries>),
+    /// Answered once everything queued before it is durable.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The transaction index of one chain.
+pub struct TxIndex<E: Runtime> {
+    archive: SharedArchive<E>,
+    unwritten: Unwritten,
+    queue: mpsc::Sender<Command>,
+    writer: Handle<()>,
+    /// The last height whose entries were durable when the index opened.
+    covered_at_open: Option<Height>,
+}
+
+impl<E: Runtime> TxIndex<E> {
+    /// Opens the index stored under `prefix` and starts its writer. Blocks stored above
+    /// [`Self::covered_at_open`] may lack entries: the caller adds them before serving.
+    pub async fn open(context: E, prefix: &str, cache: &CacheRef) -> Result<Self, TxIndexError> {
+        let archive: TxArchive<E> = immutable::Archive::init(
+            context.child("archive"),
+            trellis_consensus::engine::archive_config(prefix, "ledger-transactions", cache, ()),
+        )
+        .await?;
+        let marker: Marker<E> = Metadata::init(
+            context.child("marker"),
+            metadata::Config {
+                partition: format!("{prefix}-ledger-transactions-covered"),
+                codec_config: (),
+            },
+        )
+        .await?;
+        let covered_at_open = covered(&archive, &marker).await?;
+        let next_position = archive.last_index().map_or(0, |last| last + 1);
+        let archive = Arc::new(Mutex::new(Some(archive)));
+        let unwritten = Unwritten::default();
+        let (queue, commands) = mpsc::channel(QUEUE);
+        let (shared, memory) = (archive.clone(), unwritten.clone());
+        let writer = context.child("writer").spawn(move |context| {
+            let writer = Writer {
+                context,
+                archive: shared,
+                marker: Some(marker),
+                unwritten: memory,
+                next_position,
+                unsynced: Vec::new(),
+                unsynced_blocks: 0,
+                last_put: None,
+            };
+            writer.run(commands)
+        });
+        Ok(Self {
+            archive,
+            unwritten,
+            queue,
+            writer,
+            covered_at_open,
+        })
+    }
+
+    /// The last height whose entries were all durable when the index opened (`None`: none
+    /// were written yet).
+    pub fn covered_at_open(&self) -> Option<Height> {
+        self.covered_at_open
+    }
+
+    /// Indexes consecutive stored blocks. Their entries answer lookups at once; they are
+    /// durable later. Waits while the writer is [`QUEUE`] calls behind.
+    pub async fn add(&self, blocks: &[StoredBlock]) -> Result<(), TxIndexError> {
+        let batch: Vec<Entries> = blocks.iter().map(entries_of).collect();
+        {
+            let mut unwritten = self.unwritten.lock().expect("tx index lock poisoned");
+            for block in &batch {
+                unwritten.extend(block.entries.iter().copied());
+            }
+        }
+        self.queue
+            .send(Command::Write(batch))
+            .await
+            .map_err(|_| TxIndexError::WriterStopped)
+    }
+
+    /// Where the finalized transaction `hash` is, if it is finalized.
+    pub async fn get(&self, hash: &TxHash) -> Result<Option<TxLocation>, TxIndexError> {
+        let pending = self
+            .unwritten
+            .lock()
+            .expect("tx index lock poisoned")
+            .get(hash)
+            .copied();
+        if pending.is_some() {
+            return Ok(pending);
+        }
+        // Not in memory: written before this lookup began, or not finalized.
+        let archive = self.archive.lock().await;
+        // Left empty only by a write that failed, which stopped the writer.
+        let archive = archive.as_ref().ok_or(TxIndexError::WriterStopped)?;
+        Ok(archive.get(Identifier::Key(&TxKey::new(hash.0))).await?)
+    }
+
+    /// Waits until every entry added so far is durable.
+    pub async fn flush(&self) -> Result<(), TxIndexError> {
+        let (done, flushed) = oneshot::channel();
+        self.queue
+            .send(Command::Flush(done))
+            .await
+            .map_err(|_| TxIndexError::WriterStopped)?;
+        flushed.await.map_err(|_| TxIndexError::WriterStopped)
+    }
+
+    /// Makes every entry durable and stops the writer, so the index can be opened again.
+    pub async fn close(self) -> Result<(), TxIndexError> {
+        self.flush().await?;
+        drop(self.queue);
+        self.writer.await.map_err(|_| TxIndexError::WriterStopped)
+    }
+}
+
+/// The entries of one block.
+fn entries_of(stored: &StoredBlock) -> Entries {
+    let height = stored.block.height();
+    let entries = stored
+        .receipts
+        .iter()
+        .enumerate()
+        .map(|(i, receipt)| {
+            let index = u32::try_from(i).expect("fewer than 2^32 transactions a block");
+            (receipt.tx_hash, TxLocation { height, index })
+        })
+        .collect();
+    Entries { height, entries }
+}
+
+/// The last height whose entries are durable: the marker, or for an index written before the
+/// marker existed (every stored block was indexed before it was stored), the height of the
+/// last entry.
+async fn covered<E: Runtime>(
+    archive: &TxArchive<E>,
+    marker: &Marker<E>,
+) -> Result<Option<Height>, TxIndexError> {
+    let last_entry = match archive.last_index() {
+        Some(last) => archive
+            .get(Identifier::Index(last))
+            .await?
+            .map(|location| location.height),
+        None => None,
+    };
+    let marked = marker.get(&COVERED).copied().map(Height);
+    Ok(marked.max(last_entry))
+}
+
+/// The task that makes entries durable, the archive's only writer.
+struct Writer<E: Runtime> {
+    context: E,
+    archive: SharedArchive<E>,
+    // `None` only while its sync is in flight.
+    marker: Option<Marker<E>>,
+    unwritten: Unwritten,
+    next_position: u64,
+    /// Entries put in the archive but not synced yet, and the last height they reach.
+    unsynced: Vec<TxHash>,
+    unsynced_blocks: usize,
+    last_put: Option<Height>,
+}
+
+impl<E: Runtime> Writer<E> {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        if let Err(e) = self.serve(&mut commands).await {
+            // Senders see the queue close; the node stops storing blocks.
+            tracing::error!(error = %e, "cannot write the transaction index");
+        }
+    }
+
+    async fn serve(&mut self, commands: &mut mpsc::Receiver<Command>) -> Result<(), TxIndexError> {
+        loop {
+            let command = if self.unsynced_blocks == 0 {
+                commands.recv().await
+            } else {
+                tokio::select! {
+                    biased;
+                    command = commands.recv() => command,
+                    _ = self.context.sleep(SYNC_WHEN_IDLE) => {
+                        self.sync().await?;
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = command else {
+                // Closed: everything queued was received.
+                return self.sync().await;
+            };
+            // Whatever queued meanwhile is put in one go.
+            let mut blocks = Vec::new();
+            let mut flushes = Vec::new();
+            let mut next = Some(first);
+            while let Some(command) = next {
+                match command {
+                    Command::Write(batch) => blocks.extend(batch),
+                    Command::Flush(done) => flushes.push(done),
+                }
+                next = commands.try_recv().ok();
+            }
+            self.put(&blocks).await?;
+            if !flushes.is_empty() || self.unsynced_blocks >= SYNC_EVERY_BLOCKS {
+                self.sync().await?;
+            }
+            for done in flushes {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Puts the blocks' entries in the archive, a few hundred per hold of its lock.
+    async fn put(&mut self, blocks: &[Entries]) -> Result<(), TxIndexError> {
+        let entries: Vec<(TxHash, TxLocation)> = blocks
+            .iter()
+            .flat_map(|block| block.entries.iter().copied())
+            .collect();
+        for chunk in entries.chunks(PUTS_PER_HOLD) {
+            let mut slot = self.archive.lock().await;
+            let mut archive = slot.take().expect("not mid-write");
+            for (hash, location) in chunk {
+                archive = archive
+                    .put(self.next_position, TxKey::new(hash.0), location)
+                    .await?;
+                self.next_position += 1;
+            }
+            *slot = Some(archive);
+        }
+        self.unsynced.extend(entries.iter().map(|(hash, _)| *hash));
+        self.unsynced_blocks += blocks.len();
+        if let Some(last) = blocks.last() {
+            self.last_put = Some(last.height);
+        }
+        Ok(())
+    }
+
+    /// Syncs the archive, moves the marker to the last height put, then forgets the synced
+    /// entries in memory.
+    async fn sync(&mut self) -> Result<(), TxIndexError> {
+        let Some(last) = self.last_put else {
+            return Ok(());
+        };
+        if self.unsynced_blocks == 0 {
+            return Ok(());
+        }
+        {
+            let mut slot = self.archive.lock().await;
+            let archive = slot.take().expect("not mid-write");
+            *slot = Some(archive.sync().await?);
+        }
+        let marker = self.marker.take().expect("not mid-sync");
+        self.marker = Some(marker.put_sync(COVERED, last.get()).await?);
+        let mut unwritten = self.unwritten.lock().expect("tx index lock poisoned");
+        for hash in self.unsynced.drain(..) {
+            unwritten.remove(&hash);
+        }
+        self.unsynced_blocks = 0;
+        Ok(())
+    }
+}
