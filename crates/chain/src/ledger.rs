@@ -117,7 +117,7 @@ struct Shared<E: Runtime> {
     admission: admission::Admission,
     published: Published,
     /// Where client transactions go to be gossiped, once gossip runs.
-    gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<trellis_types::Bytes>>>,
+    gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<Vec<trellis_types::Bytes>>>>,
     /// The height of the last finalized block that is stored and committed (for subscribers).
     heads: tokio::sync::watch::Sender<Height>,
     /// Hashes of transactions as the pool admits them (for subscribers; lagging ones skip).

@@ -396,3 +396,41 @@ fn a_flood_beyond_the_admission_queue_is_refused_as_busy_and_admitted_when_resen
         assert_eq!(chain.mempool().len(), txs.len());
     });
 }
+
+#[test]
+fn a_burst_of_single_submissions_reaches_every_peer_pool() {
+    runner(17).start(|context| async move {
+        let oracle = network(&context, &[0, 1, 2, 3]).await;
+        let mut chains = Vec::new();
+        for i in 0..N {
+            let chain = open_chain(&context, i).await;
+            let control = oracle.control(validator_keys()[i].public_key());
+            let transactions = simulation::register(&control, channel::TRANSACTIONS).await;
+            trellis_chain::gossip::start(context.child("gossip"), chain.clone(), transactions);
+            chains.push(chain);
+        }
+        // No consensus runs, so nothing leaves a pool. Each sender's client submits its
+        // transactions one by one, all senders at once: more transactions a second than the
+        // channel's quota of messages, which gossip must batch to reach every peer.
+        let txs = transfers(200);
+        let clients = (0..SENDERS as usize).map(|sender| {
+            let own: Vec<Bytes> = txs
+                .iter()
+                .skip(sender)
+                .step_by(SENDERS as usize)
+                .cloned()
+                .collect();
+            let chain = chains[0].clone();
+            async move { submit_all(&chain, &own).await }
+        });
+        futures::future::join_all(clients).await;
+        context.sleep(Duration::from_secs(2)).await;
+        for (i, chain) in chains.iter().enumerate() {
+            assert_eq!(
+                chain.mempool().len(),
+                txs.len(),
+                "validator {i} holds every transaction submitted to validator 0"
+            );
+        }
+    });
+}

@@ -51,10 +51,16 @@ impl<E: Runtime> Chain<E> {
         let admitted = self.admit_batch(batch.clone(), WhenFull::Refuse).await;
         let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
         if let Some(feed) = feed.as_ref() {
-            for (raw, _) in batch.into_iter().zip(&admitted).filter(|(_, a)| a.is_ok()) {
+            let gossiped: Vec<_> = batch
+                .into_iter()
+                .zip(&admitted)
+                .filter(|(_, a)| a.is_ok())
+                .map(|(raw, _)| raw)
+                .collect();
+            if !gossiped.is_empty() {
                 // Unbounded, but fed only by admitted transactions: the pool's capacity
                 // bounds it.
-                let _ = feed.unbounded_send(raw);
+                let _ = feed.unbounded_send(gossiped);
             }
         }
         admitted
@@ -121,8 +127,11 @@ impl<E: Runtime> Chain<E> {
         Ok(hash)
     }
 
-    /// The transactions clients submit from now on, for gossip. Replaces any earlier feed.
-    pub fn gossip_feed(&self) -> futures::channel::mpsc::UnboundedReceiver<trellis_types::Bytes> {
+    /// The transactions clients submit from now on, for gossip, a client's batch at a time.
+    /// Replaces any earlier feed.
+    pub fn gossip_feed(
+        &self,
+    ) -> futures::channel::mpsc::UnboundedReceiver<Vec<trellis_types::Bytes>> {
         let (sender, receiver) = futures::channel::mpsc::unbounded();
         *self.shared.gossip.lock().expect("gossip lock poisoned") = Some(sender);
         receiver
