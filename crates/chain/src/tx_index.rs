@@ -175,10 +175,21 @@ impl<E: Runtime> TxIndex<E> {
                 unwritten.extend(block.entries.iter().copied());
             }
         }
-        self.queue
-            .send(Command::Write(batch))
-            .await
-            .map_err(|_| TxIndexError::WriterStopped)
+        match self.queue.try_send(Command::Write(batch)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                // Said, because the blocks being stored (and their visibility) wait meanwhile.
+                tracing::warn!(
+                    queued = QUEUE,
+                    "the transaction index writer is behind; storing blocks waits for it"
+                );
+                self.queue
+                    .send(command)
+                    .await
+                    .map_err(|_| TxIndexError::WriterStopped)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(TxIndexError::WriterStopped),
+        }
     }
 
     /// Where the finalized transaction `hash` is, if it is finalized.
