@@ -133,8 +133,8 @@ pub fn run(args: LoadArgs) -> Result<()> {
     }
     if let Some(limit) = args.max_stall_ms.filter(|&l| report.stall_max_ms > l) {
         broken.push(format!(
-            "the height did not rise for {:.0} ms (limit {limit} ms)",
-            report.stall_max_ms
+            "the height did not rise for {:.0} ms after block {} (limit {limit} ms)",
+            report.stall_max_ms, report.stall_height
         ));
     }
     if !broken.is_empty() {

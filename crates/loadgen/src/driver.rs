@@ -267,6 +267,8 @@ struct Watched {
     last_seen: Duration,
     probe_max: Duration,
     stall_max: Duration,
+    /// The height the chain stood at during `stall_max`.
+    stall_height: u64,
 }
 
 /// Follows the chain block by block until every submitted transaction is in one.
@@ -289,6 +291,7 @@ impl Watch<'_> {
             last_seen: Duration::ZERO,
             probe_max: Duration::ZERO,
             stall_max: Duration::ZERO,
+            stall_height: 0,
         };
         let mut last_rise = Instant::now();
         let mut last_print = Instant::now();
@@ -298,7 +301,10 @@ impl Watch<'_> {
             let now_height = height(&mut self.client).await?;
             watched.probe_max = watched.probe_max.max(probe.elapsed());
             if now_height > self.height {
-                watched.stall_max = watched.stall_max.max(last_rise.elapsed());
+                if last_rise.elapsed() > watched.stall_max {
+                    watched.stall_max = last_rise.elapsed();
+                    watched.stall_height = self.height;
+                }
                 last_rise = Instant::now();
                 for h in self.height + 1..=now_height {
                     self.block(h, &mut seen, &mut watched).await?;
@@ -459,6 +465,7 @@ fn report(
         generator_cpu_ms_per_tx: per_tx(own_cpu),
         probe_max_ms: ms(watched.probe_max),
         stall_max_ms: ms(watched.stall_max),
+        stall_height: watched.stall_height,
         necessary_us_per_tx: None,
         ceiling_tps: None,
         percent_of_ceiling: None,

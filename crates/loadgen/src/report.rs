@@ -49,6 +49,8 @@ pub struct Report {
     pub probe_max_ms: f64,
     /// Longest time the height did not rise during the run.
     pub stall_max_ms: f64,
+    /// The height the chain stood at during that longest pause (to find it in the node's log).
+    pub stall_height: u64,
     /// The necessary work per transaction per validator measured before the run
     /// (`trellis bench limit`), in microseconds of CPU.
     pub necessary_us_per_tx: Option<f64>,
@@ -128,8 +130,8 @@ impl fmt::Display for Report {
         )?;
         write!(
             f,
-            "  responsiveness: slowest eth_blockNumber {:.0} ms, longest time without a new block {:.0} ms",
-            self.probe_max_ms, self.stall_max_ms
+            "  responsiveness: slowest eth_blockNumber {:.0} ms, longest time without a new block {:.0} ms (after block {})",
+            self.probe_max_ms, self.stall_max_ms, self.stall_height
         )?;
         if let (Some(necessary), Some(ceiling), Some(percent)) = (
             self.necessary_us_per_tx,
