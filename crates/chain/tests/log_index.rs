@@ -2,6 +2,8 @@
 //! their positions, OR lists and no condition at all, it names exactly the blocks with matching
 //! logs, before and after the store is reopened (the open section rebuilt from the blocks).
 
+mod common;
+
 use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
 use std::time::Duration;
 use trellis_chain::{
@@ -26,16 +28,7 @@ fn block(height: u64, parent: BlockHash) -> StoredBlock {
 }
 
 async fn store_blocks(store: &BlockStore<deterministic::Context>, heights: std::ops::Range<u64>) {
-    let mut parent = match heights.start {
-        0 => BlockHash::default(),
-        h => store
-            .block(Height(h - 1))
-            .await
-            .unwrap()
-            .unwrap()
-            .block
-            .hash(),
-    };
+    let mut parent = common::parent_at(store, heights.start).await;
     let mut batch = Vec::new();
     for height in heights {
         let stored = block(height, parent);

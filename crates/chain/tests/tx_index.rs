@@ -2,6 +2,8 @@
 //! stored (its entries become durable later, behind the chain), and still after a crash cut the
 //! index's writes short, or after the store was closed and opened again in the same process.
 
+mod common;
+
 use alloy_primitives::{TxHash, keccak256};
 use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
 use std::time::Duration;
@@ -31,16 +33,7 @@ async fn open(
 /// Stores blocks `heights` one call at a time (as finalizing does), each checked to be found
 /// as soon as `put` returns.
 async fn store_blocks(store: &BlockStore<deterministic::Context>, heights: std::ops::Range<u64>) {
-    let mut parent = match heights.start {
-        0 => BlockHash::default(),
-        h => store
-            .block(Height(h - 1))
-            .await
-            .unwrap()
-            .unwrap()
-            .block
-            .hash(),
-    };
+    let mut parent = common::parent_at(store, heights.start).await;
     for height in heights {
         let stored = block(height, parent);
         parent = stored.block.hash();
