@@ -5,7 +5,7 @@
 //! a storage slot in the contract (2 × `accounts` entries). Each measured block updates the
 //! slots of `updates_per_block` distinct holders chosen at random (seeded, so runs compare).
 
-use crate::{Account, ChangeSet, QmdbConfig, QmdbStore, StateError, StateStore, qmdb::Runtime};
+use crate::{Account, ChangeSet, QmdbConfig, QmdbStore, StateError, StateStore, backend::Runtime};
 use alloy_primitives::{Address, B256, U256};
 use std::time::{Duration, Instant};
 

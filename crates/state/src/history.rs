@@ -21,9 +21,11 @@
 
 use crate::{
     Account, ProofError, TableRoots,
+    backend::{
+        AccountOperation, AccountsEncoding, CHUNK, Operation, OperationsProof, SlotOperation,
+        StorageEncoding,
+    },
     entry::{StateKey, StateValue, slot_value, slot_word, word_height},
-    qmdb::{AccountOperation, AccountsEncoding, SlotOperation, StorageEncoding},
-    table::{CHUNK, Operation, OperationsProof},
 };
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use bytes::BufMut as _;

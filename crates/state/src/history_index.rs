@@ -26,7 +26,7 @@
 //! executes it again.
 
 use crate::heads::Heads;
-use crate::{StateError, qmdb::Runtime};
+use crate::{StateError, backend::Runtime};
 use bytes::BufMut;
 use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::sha256::Digest;

@@ -6,7 +6,7 @@
 //! would go on to commit different roots than its peers. Open therefore refuses a directory
 //! whose recorded layout is not this release's, and one that holds state without a record.
 
-use crate::qmdb::Runtime;
+use crate::backend::Runtime;
 use commonware_storage::metadata::{Config, Metadata};
 use commonware_utils::sequence::U64;
 

@@ -30,6 +30,7 @@
 //! ([`StateProof`]) and configurable history. [`MemoryStore`] keeps everything in memory, for
 //! tests of execution and admission.
 
+mod backend;
 pub mod bench;
 mod change;
 pub mod entry;
@@ -44,14 +45,12 @@ mod reader;
 mod roots;
 mod table;
 
+pub use backend::{Runtime, block_on};
 pub use change::{Account, AccountChange, ChangeSet};
 pub use history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
 pub use memory::MemoryStore;
 pub use proof::{AccountProof, ProofError, SlotProof, StateProof};
-pub use qmdb::{
-    PastState, QmdbConfig, QmdbStore, QuarterFloor, Runtime, Staged, TableName, block_on,
-    genesis_root,
-};
+pub use qmdb::{PastState, QmdbConfig, QmdbStore, QuarterFloor, Staged, TableName, genesis_root};
 pub use reader::{Speculative, StateError, StateReader, StateStore};
 pub use roots::TableRoots;
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};

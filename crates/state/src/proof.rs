@@ -12,9 +12,8 @@
 
 use crate::{
     Account, TableRoots,
+    backend::{AccountsEncoding, CHUNK, Family, Operation, StorageEncoding},
     entry::{StateKey, StateValue, slot_word},
-    qmdb::{AccountsEncoding, StorageEncoding},
-    table::{CHUNK, Family, Operation},
 };
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use commonware_codec::{Decode as _, Encode as _};

@@ -2,54 +2,25 @@
 //! and what the store does the same way to each: apply a block's batch, make it durable, prune,
 //! prove an operation of its log.
 //!
-//! The state is two tables (see [`crate::qmdb`]): *accounts* (variable-size values) and
+//! The state is two tables (see `crate::qmdb`): *accounts* (variable-size values) and
 //! *storage* (32-byte slot values). QMDB gives both one database type, generic over the log's
 //! journal and the value encoding, which is what this type is generic over.
 
+use crate::StateError;
+use crate::backend::{Batch, CHUNK, Db, Operation, OperationsProof, Runtime};
 use crate::history_index::{BlockWrites, HistoryIndex};
-use crate::{StateError, qmdb::Runtime};
 use commonware_codec::Codec;
-use commonware_cryptography::{Sha256, sha256::Digest};
-use commonware_parallel::Sequential;
+use commonware_cryptography::sha256::Digest;
 use commonware_storage::{
-    index::unordered::Index,
     journal::contiguous::Mutable,
     merkle::Location,
-    mmr,
-    qmdb::{
-        any::{
-            ValueEncoding,
-            unordered::{Operation as UnorderedOperation, Update},
-        },
-        current::{self, batch::MerkleizedBatch, proof::RangeProof},
+    qmdb::any::{
+        ValueEncoding,
+        unordered::{Operation as UnorderedOperation, Update},
     },
-    translator::EightCap,
 };
 use std::{collections::VecDeque, num::NonZeroU64, sync::Arc};
 use trellis_types::Height;
-
-/// Bytes of one bitmap chunk of the `current` database (256 operations per chunk).
-pub(crate) const CHUNK: usize = 32;
-
-pub(crate) type Family = mmr::Family;
-/// A state database whose log is journal `C` of operations on values encoded by `V`.
-pub(crate) type Db<E, C, V> = current::unordered::db::Db<
-    Family,
-    E,
-    C,
-    Digest,
-    V,
-    Index<EightCap, Location<Family>>,
-    Sha256,
-    CHUNK,
-    Sequential,
->;
-/// One operation of a table's log.
-pub(crate) type Operation<V> = UnorderedOperation<Family, Digest, V>;
-/// A block's merkleized batch of one table.
-pub(crate) type Batch<V> = MerkleizedBatch<Family, Digest, Update<Digest, V>, CHUNK, Sequential>;
-/// A range proof of operations of a table's log.
-pub(crate) type OperationsProof = RangeProof<Family, Digest>;
 
 fn backend<T: std::fmt::Display>(error: T) -> StateError {
     StateError::Backend(error.to_string())
@@ -220,11 +191,7 @@ where
             break;
         }
         let key = match operation {
-            UnorderedOperation::Update(commonware_storage::qmdb::any::unordered::Update(
-                key,
-                _,
-            ))
-            | UnorderedOperation::Delete(key) => key,
+            UnorderedOperation::Update(Update(key, _)) | UnorderedOperation::Delete(key) => key,
             UnorderedOperation::CommitFloor(..) => continue,
         };
         // The first operation of a key is the block's write; a later one would be a move.

@@ -5,11 +5,13 @@
 //! it serves read-only calls and balance queries at older blocks. A write whose operation was
 //! pruned ([`super::QmdbConfig::keep_blocks`]) is refused rather than read as absent.
 
-use super::{QmdbStore, Runtime, backend, corrupt};
+use super::{QmdbStore, backend, corrupt};
+use crate::backend::Runtime;
 use crate::{
     Account, StateError, StateReader,
+    backend::Operation,
     entry::{StateKey, StateValue, slot_value},
-    table::{Operation, Table},
+    table::Table,
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
 use commonware_codec::Codec;
