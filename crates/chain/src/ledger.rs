@@ -40,7 +40,8 @@ pub use error::ChainError;
 use crate::Runtime;
 use crate::{
     genesis::Genesis,
-    store::{BlockStore, ReceiptRecord, StoredBlock},
+    store::BlockStore,
+    stored::{ReceiptRecord, StoredBlock},
 };
 use alloy_primitives::TxHash;
 use finalize::{Finalized, ToStore};

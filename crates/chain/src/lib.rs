@@ -19,13 +19,15 @@ pub mod gossip;
 mod ledger;
 pub mod log_index;
 mod store;
+mod stored;
 mod tx_index;
 
 pub use genesis::{Genesis, GenesisError};
 
 pub use ledger::{Chain, ChainConfig, ChainError};
 pub use log_index::{FoundLog, LogQuery, matching_logs};
-pub use store::{BlockStore, LogsError, ReceiptRecord, StoreError, StoredBlock};
+pub use store::{BlockStore, LogsError, StoreError};
+pub use stored::{ReceiptRecord, StoredBlock};
 /// What the chain needs of its runtime: storage, a clock, metrics and spawning (QMDB's).
 pub use trellis_state::Runtime;
 pub use tx_index::{TxIndexError, TxLocation};

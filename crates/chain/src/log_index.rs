@@ -17,7 +17,7 @@
 //! Unlike the header's 2048-bit bloom, which saturates once a block holds a few hundred logs,
 //! posting lists stay exact however busy the blocks are.
 
-use crate::store::StoredBlock;
+use crate::stored::StoredBlock;
 use alloy_primitives::{Address, B256, Log, TxHash};
 use bytes::Bytes;
 use commonware_codec::RangeCfg;

@@ -15,7 +15,7 @@
 //! written twice (a crash between the archive's sync and the marker's) sits at two positions
 //! naming the same place, so lookups are unaffected.
 
-use crate::{Runtime, store::StoredBlock};
+use crate::{Runtime, stored::StoredBlock};
 use alloy_primitives::TxHash;
 use bytes::BufMut;
 use commonware_codec::{Buf, Error as CodecError, Read, ReadExt, Write};

@@ -2,7 +2,7 @@
 //! up on certified blocks this node has not executed. Runs on the state's owner only.
 
 use super::{ChainError, Executed, Inner, context_of};
-use crate::{Runtime, store::ReceiptRecord};
+use crate::{Runtime, stored::ReceiptRecord};
 use alloy_primitives::{TxHash, keccak256};
 use std::{
     collections::{BTreeMap, HashSet},

@@ -5,11 +5,7 @@
 //! read it; staging and execution drive storage futures synchronously here for that reason.
 
 use super::{ChainError, Finalized, RECENT_BLOCKS, context_of};
-use crate::{
-    Runtime,
-    genesis::Genesis,
-    store::{BlockStore, StoredBlock},
-};
+use crate::{Runtime, genesis::Genesis, store::BlockStore, stored::StoredBlock};
 use std::collections::BTreeMap;
 use tracing::info;
 use trellis_execution::Executor;
