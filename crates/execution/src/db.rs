@@ -11,7 +11,7 @@ use revm::{
     state::{Account as EvmAccount, AccountInfo},
 };
 use std::collections::BTreeMap;
-use trellis_state::{Account, ChangeSet, StateError, StateReader};
+use trellis_state::{Account, ChangeSet, Corruption, StateError, StateReader};
 use trellis_types::Height;
 
 /// A state read failure surfaced through revm.
@@ -120,17 +120,13 @@ impl<R: StateReader + ?Sized> Database for BlockDb<'_, R> {
         }
         let raw = match self.changes.code(&code_hash) {
             Some(raw) => raw.clone(),
-            None => self.parent.code(&code_hash)?.ok_or_else(|| {
-                StateError::Backend(format!("code {code_hash} is referenced but not stored"))
-            })?,
+            None => (self.parent.code(&code_hash)?)
+                .ok_or(StateError::Corrupt(Corruption::MissingCode(code_hash)))?,
         };
         // Deployed code never starts with 0xEF (EIP-3541), so a decode failure means the store
         // returned something it was never given.
-        let code = Bytecode::new_raw_checked(raw).map_err(|e| {
-            StateError::Backend(format!(
-                "stored code {code_hash} is not valid bytecode: {e}"
-            ))
-        })?;
+        let code = Bytecode::new_raw_checked(raw)
+            .map_err(|_| StateError::Corrupt(Corruption::InvalidCode(code_hash)))?;
         self.code_cache.insert(code_hash, code.clone());
         Ok(code)
     }

@@ -80,3 +80,28 @@ pub(crate) type StorageEncoding = FixedEncoding<SlotWord>;
 pub(crate) type AccountOperation = Operation<AccountsEncoding>;
 /// An operation of the storage table's log.
 pub(crate) type SlotOperation = Operation<StorageEncoding>;
+
+/// One of the state's two tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableName {
+    /// Accounts, retired accounts, contract code.
+    Accounts,
+    /// Every account's storage slots.
+    Storage,
+}
+
+impl TableName {
+    /// The name its partitions carry after `<prefix>-state-`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Accounts => "accounts",
+            Self::Storage => "storage",
+        }
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}

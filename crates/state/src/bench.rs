@@ -5,9 +5,24 @@
 //! a storage slot in the contract (2 × `accounts` entries). Each measured block updates the
 //! slots of `updates_per_block` distinct holders chosen at random (seeded, so runs compare).
 
-use crate::{Account, ChangeSet, QmdbConfig, QmdbStore, StateError, StateStore, backend::Runtime};
+use crate::{
+    Account, ChangeSet, ProofError, QmdbConfig, QmdbStore, StateError, StateStore, backend::Runtime,
+};
 use alloy_primitives::{Address, B256, U256};
 use std::time::{Duration, Instant};
+
+/// Why the benchmark stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("the benchmark needs an empty storage directory")]
+    NotEmpty,
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("a fresh proof fails: {0}")]
+    Proof(ProofError),
+    #[error("a fresh history fails: {0}")]
+    History(ProofError),
+}
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -129,14 +144,12 @@ pub async fn run<E: Runtime>(
     context: E,
     config: &BenchConfig,
     mut progress: impl FnMut(&str),
-) -> Result<BenchReport, StateError> {
+) -> Result<BenchReport, BenchError> {
     let mut state_config = QmdbConfig::new("bench");
     state_config.page_cache_bytes = config.page_cache_bytes;
     let mut store = QmdbStore::open(context.child("state"), &state_config).await?;
     if store.committed().is_some() {
-        return Err(StateError::Backend(
-            "the benchmark needs an empty storage directory".into(),
-        ));
+        return Err(BenchError::NotEmpty);
     }
 
     let start = Instant::now();
@@ -201,9 +214,7 @@ pub async fn run<E: Runtime>(
     let proving = start.elapsed();
     let start = Instant::now();
     for proof in &proofs {
-        proof
-            .verify(&root)
-            .map_err(|e| StateError::Backend(format!("a fresh proof fails: {e}")))?;
+        proof.verify(&root).map_err(BenchError::Proof)?;
     }
     let verifying = start.elapsed();
     progress(&format!("proved and verified {} slots", proofs.len()));
@@ -215,9 +226,7 @@ pub async fn run<E: Runtime>(
     let history_reading = start.elapsed();
     let start = Instant::now();
     for history in &histories {
-        history
-            .verify(&root)
-            .map_err(|e| StateError::Backend(format!("a fresh history fails: {e}")))?;
+        history.verify(&root).map_err(BenchError::History)?;
     }
     let history_verifying = start.elapsed();
     let history_entries = histories.iter().map(|h| h.entries.len()).sum();

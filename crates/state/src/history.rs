@@ -292,18 +292,19 @@ where
 }
 
 impl History {
-    /// The key of the entry whose history this is, for a write of the given slot generation.
-    fn key(&self, value: &HistoryValue) -> Result<StateKey, String> {
+    /// The key of the entry whose history this is, for a write of the given slot generation
+    /// (`None`: the value is of a kind this history does not hold).
+    fn key(&self, value: &HistoryValue) -> Option<StateKey> {
         match (self.slot, value) {
             (None, HistoryValue::Account { .. } | HistoryValue::Deleted { .. }) => {
-                Ok(StateKey::Account(self.address))
+                Some(StateKey::Account(self.address))
             }
-            (Some(slot), HistoryValue::Slot { generation, .. }) => Ok(StateKey::Slot {
+            (Some(slot), HistoryValue::Slot { generation, .. }) => Some(StateKey::Slot {
                 address: self.address,
                 generation: generation.to(),
                 slot,
             }),
-            _ => Err("the entry's kind of value does not belong to this history".into()),
+            _ => None,
         }
     }
 
@@ -331,7 +332,10 @@ impl History {
                 return Err(claim("entries must go forward in block number".into()));
             }
             last = Some(height);
-            let key = self.key(&entry.value).map_err(&claim)?.digest();
+            let key = self.key(&entry.value).ok_or_else(|| {
+                claim("the entry's kind of value does not belong to this history".into())
+            })?;
+            let key = key.digest();
             match self.slot {
                 None => {
                     let rules = TableRules::<AccountsEncoding> {

@@ -25,8 +25,9 @@
 //! the state committed, so a block recorded before a crash is recorded afresh when the node
 //! executes it again.
 
+use crate::backend::{Runtime, TableName};
 use crate::heads::Heads;
-use crate::{StateError, backend::Runtime};
+use crate::{Corruption, StateError, StorageError};
 use bytes::BufMut;
 use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::sha256::Digest;
@@ -143,14 +144,12 @@ pub(crate) struct Found {
     pub block: BlockRecord,
 }
 
-fn failure<T: std::fmt::Display>(error: T) -> StateError {
-    StateError::Backend(format!("state history index: {error}"))
-}
-
-fn failed() -> StateError {
-    StateError::Backend(
-        "the state history index failed during an earlier write; restart the node".into(),
-    )
+/// What a failure of the storage of `table`'s index is reported as.
+fn failure<T: Into<StorageError>>(table: TableName) -> impl Fn(T) -> StateError {
+    move |error| StateError::History {
+        table,
+        source: error.into(),
+    }
 }
 
 /// The history index of one state store.
@@ -160,6 +159,8 @@ pub(crate) struct HistoryIndex<E: Runtime> {
     blocks: Option<Journal<E, BlockRecord>>,
     /// Each key's newest record.
     heads: Heads,
+    /// Which table's writes this indexes, for messages.
+    table: TableName,
 }
 
 fn journal_config(partition: String, page_cache: &CacheRef) -> JournalConfig {
@@ -174,61 +175,75 @@ fn journal_config(partition: String, page_cache: &CacheRef) -> JournalConfig {
 }
 
 impl<E: Runtime> HistoryIndex<E> {
-    /// Opens the index of the table whose partitions start with `table`, cut back to the blocks up to `committed` (the state's last
-    /// commit), and rebuilds each key's head.
+    /// Opens the index of `table`, whose partitions start with `partitions`, cut back to the
+    /// blocks up to `committed` (the state's last commit), and rebuilds each key's head.
     pub async fn open(
         context: E,
-        table: &str,
+        table: TableName,
+        partitions: &str,
         page_cache: CacheRef,
         committed: Option<Height>,
     ) -> Result<Self, StateError> {
         let blocks_wanted = committed.map_or(0, |h| h.get() + 1);
         let blocks = Journal::<E, BlockRecord>::init_at_most(
             context.child("history_blocks"),
-            journal_config(format!("{table}-history-blocks"), &page_cache),
+            journal_config(format!("{partitions}-history-blocks"), &page_cache),
             blocks_wanted,
         )
         .await
-        .map_err(failure)?;
+        .map_err(failure(table))?;
         if blocks.size() != blocks_wanted {
-            return Err(failure(format!(
-                "it covers {} block(s) but the state has {blocks_wanted}: the partitions \
-                 '{table}-history-*' are missing, damaged or from another data directory",
-                blocks.size()
-            )));
+            return Err(Corruption::HistoryBlocks {
+                partitions: partitions.to_string(),
+                covered: blocks.size(),
+                wanted: blocks_wanted,
+            }
+            .into());
         }
         let records_end = match blocks_wanted {
             0 => 0,
-            n => blocks.read(n - 1).await.map_err(failure)?.records_end,
+            n => {
+                blocks
+                    .read(n - 1)
+                    .await
+                    .map_err(failure(table))?
+                    .records_end
+            }
         };
         let writes = Journal::<E, Record>::init_at_most(
             context.child("history_writes"),
-            journal_config(format!("{table}-history-writes"), &page_cache),
+            journal_config(format!("{partitions}-history-writes"), &page_cache),
             records_end,
         )
         .await
-        .map_err(failure)?;
+        .map_err(failure(table))?;
         if writes.size() != records_end {
-            return Err(failure(format!(
-                "its blocks name {records_end} record(s) but {} are stored: the partition \
-                 '{table}-history-writes' is damaged",
-                writes.size()
-            )));
+            return Err(Corruption::HistoryRecords {
+                partitions: partitions.to_string(),
+                named: records_end,
+                stored: writes.size(),
+            }
+            .into());
         }
-        let heads = rebuild_heads(&writes).await?;
+        let heads = rebuild_heads(&writes, table).await?;
         Ok(Self {
             writes: Some(writes),
             blocks: Some(blocks),
             heads,
+            table,
         })
     }
 
     fn writes(&self) -> Result<&Journal<E, Record>, StateError> {
-        self.writes.as_ref().ok_or_else(failed)
+        self.writes
+            .as_ref()
+            .ok_or(StateError::HistoryFailed(self.table))
     }
 
     fn blocks(&self) -> Result<&Journal<E, BlockRecord>, StateError> {
-        self.blocks.as_ref().ok_or_else(failed)
+        self.blocks
+            .as_ref()
+            .ok_or(StateError::HistoryFailed(self.table))
     }
 
     /// Appends the records of the block at `height` (the block after the last one recorded);
@@ -236,11 +251,16 @@ impl<E: Runtime> HistoryIndex<E> {
     pub async fn record(&mut self, height: Height, block: &BlockWrites) -> Result<(), StateError> {
         let expected = self.blocks()?.size();
         if height.get() != expected {
-            return Err(failure(format!(
-                "block {height} recorded, but the index expects block {expected}"
-            )));
+            return Err(StateError::HistoryOrder {
+                table: self.table,
+                expected,
+                got: height,
+            });
         }
-        let writes = self.writes.take().ok_or_else(failed)?;
+        let writes = self
+            .writes
+            .take()
+            .ok_or(StateError::HistoryFailed(self.table))?;
         let first = writes.size();
         let positions: Vec<(Digest, u64)> = (block.writes.iter().enumerate())
             .map(|(offset, &(key, _, _))| (key, first + offset as u64))
@@ -262,7 +282,7 @@ impl<E: Runtime> HistoryIndex<E> {
                 writes
                     .append_many(Many::Flat(&records))
                     .await
-                    .map_err(failure)?
+                    .map_err(failure(self.table))?
                     .0
             }
         };
@@ -273,7 +293,10 @@ impl<E: Runtime> HistoryIndex<E> {
             "one position a record"
         );
         self.writes = Some(writes);
-        let blocks = self.blocks.take().ok_or_else(failed)?;
+        let blocks = self
+            .blocks
+            .take()
+            .ok_or(StateError::HistoryFailed(self.table))?;
         let (blocks, _) = blocks
             .append(&BlockRecord {
                 records_end,
@@ -281,17 +304,23 @@ impl<E: Runtime> HistoryIndex<E> {
                 end: block.end,
             })
             .await
-            .map_err(failure)?;
+            .map_err(failure(self.table))?;
         self.blocks = Some(blocks);
         Ok(())
     }
 
     /// Makes every recorded block durable.
     pub async fn commit(&mut self) -> Result<(), StateError> {
-        let writes = self.writes.take().ok_or_else(failed)?;
-        let blocks = self.blocks.take().ok_or_else(failed)?;
+        let writes = self
+            .writes
+            .take()
+            .ok_or(StateError::HistoryFailed(self.table))?;
+        let blocks = self
+            .blocks
+            .take()
+            .ok_or(StateError::HistoryFailed(self.table))?;
         let (writes, blocks) =
-            futures::try_join!(writes.commit(), blocks.commit()).map_err(failure)?;
+            futures::try_join!(writes.commit(), blocks.commit()).map_err(failure(self.table))?;
         self.writes = Some(writes);
         self.blocks = Some(blocks);
         Ok(())
@@ -299,7 +328,10 @@ impl<E: Runtime> HistoryIndex<E> {
 
     /// Where the block at `height` (recorded) has its operations in the log.
     pub async fn block(&self, height: Height) -> Result<BlockRecord, StateError> {
-        self.blocks()?.read(height.get()).await.map_err(failure)
+        self.blocks()?
+            .read(height.get())
+            .await
+            .map_err(failure(self.table))
     }
 
     /// The newest write of `key` at or before block `height`, if any.
@@ -314,11 +346,13 @@ impl<E: Runtime> HistoryIndex<E> {
         let writes = self.writes()?;
         let mut next = self.heads.get(key);
         while let Some(position) = next {
-            let record = writes.read(position).await.map_err(failure)?;
+            let record = writes.read(position).await.map_err(failure(self.table))?;
             if record.key != *key {
-                return Err(failure(format!(
-                    "record {position} belongs to another key than the list it is on"
-                )));
+                return Err(Corruption::ForeignRecord {
+                    table: self.table,
+                    position,
+                }
+                .into());
             }
             if record.height <= height {
                 return Ok(Some(record));
@@ -337,11 +371,13 @@ impl<E: Runtime> HistoryIndex<E> {
             if found.len() == limit {
                 break;
             }
-            let record = writes.read(position).await.map_err(failure)?;
+            let record = writes.read(position).await.map_err(failure(self.table))?;
             if record.key != *key {
-                return Err(failure(format!(
-                    "record {position} belongs to another key than the list it is on"
-                )));
+                return Err(Corruption::ForeignRecord {
+                    table: self.table,
+                    position,
+                }
+                .into());
             }
             if let Some(newer) = found.last() {
                 assert!(
@@ -349,7 +385,10 @@ impl<E: Runtime> HistoryIndex<E> {
                     "a key's records go back in height"
                 );
             }
-            let block = blocks.read(record.height.get()).await.map_err(failure)?;
+            let block = blocks
+                .read(record.height.get())
+                .await
+                .map_err(failure(self.table))?;
             found.push(Found { record, block });
             next = record.previous;
         }
@@ -358,13 +397,16 @@ impl<E: Runtime> HistoryIndex<E> {
 }
 
 /// Each key's newest record, from one pass over the writes journal.
-async fn rebuild_heads<E: Runtime>(writes: &Journal<E, Record>) -> Result<Heads, StateError> {
+async fn rebuild_heads<E: Runtime>(
+    writes: &Journal<E, Record>,
+    table: TableName,
+) -> Result<Heads, StateError> {
     let mut heads = Heads::default();
     let end = writes.size();
     let mut position = 0;
     while position < end {
         let chunk: Vec<u64> = (position..end.min(position + REPLAY_CHUNK)).collect();
-        let records = writes.read_many(&chunk).await.map_err(failure)?;
+        let records = writes.read_many(&chunk).await.map_err(failure(table))?;
         let positions: Vec<(Digest, u64)> = (records.iter().enumerate())
             .map(|(offset, record)| (record.key, position + offset as u64))
             .collect();

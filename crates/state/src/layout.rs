@@ -6,6 +6,7 @@
 //! would go on to commit different roots than its peers. Open therefore refuses a directory
 //! whose recorded layout is not this release's, and one that holds state without a record.
 
+use crate::OpenError;
 use crate::backend::Runtime;
 use commonware_storage::metadata::{Config, Metadata};
 use commonware_utils::sequence::U64;
@@ -25,7 +26,7 @@ pub(crate) struct LayoutRecord<E: Runtime> {
 }
 
 impl<E: Runtime> LayoutRecord<E> {
-    pub async fn open(context: E, prefix: &str) -> Result<Self, String> {
+    pub async fn open(context: E, prefix: &str) -> Result<Self, OpenError> {
         let partition = format!("{prefix}-state-layout");
         let config = Config {
             partition: partition.clone(),
@@ -33,7 +34,10 @@ impl<E: Runtime> LayoutRecord<E> {
         };
         let metadata = Metadata::init(context, config)
             .await
-            .map_err(|e| format!("partition '{partition}': {e}"))?;
+            .map_err(|e| OpenError::Layout {
+                partition: partition.clone(),
+                source: e.into(),
+            })?;
         Ok(Self {
             metadata,
             partition,
@@ -41,35 +45,36 @@ impl<E: Runtime> LayoutRecord<E> {
     }
 
     /// Whether this release's layout is recorded (`false`: nothing is); refuses another layout.
-    pub fn check(&self) -> Result<bool, String> {
+    pub fn check(&self) -> Result<bool, OpenError> {
         match self.metadata.get(&U64::new(KEY)) {
             None => Ok(false),
             Some(&LAYOUT) => Ok(true),
-            Some(other) => Err(format!(
-                "partition '{}' records state layout {other}, but this release reads layout \
-                 {LAYOUT} only",
-                self.partition
-            )),
+            Some(&found) => Err(OpenError::OtherLayout {
+                partition: self.partition.clone(),
+                found,
+                expected: LAYOUT,
+            }),
         }
     }
 
     /// Refuses state that was written without a record (by a release before layouts were
     /// recorded), and records this release's layout on a new store.
-    pub async fn settle(self, recorded: bool, holds_state: bool) -> Result<(), String> {
+    pub async fn settle(self, recorded: bool, holds_state: bool) -> Result<(), OpenError> {
         match (recorded, holds_state) {
             (true, _) => Ok(()),
-            (false, true) => Err(format!(
-                "the state has no layout record (partition '{}'): it was written by an earlier \
-                 release, whose layout this release does not read",
-                self.partition
-            )),
+            (false, true) => Err(OpenError::Unrecorded {
+                partition: self.partition,
+            }),
             (false, false) => {
                 let partition = self.partition;
                 self.metadata
                     .put_sync(U64::new(KEY), LAYOUT)
                     .await
                     .map(drop)
-                    .map_err(|e| format!("partition '{partition}': {e}"))
+                    .map_err(|e| OpenError::Layout {
+                        partition,
+                        source: e.into(),
+                    })
             }
         }
     }

@@ -34,6 +34,7 @@ mod backend;
 pub mod bench;
 mod change;
 pub mod entry;
+mod error;
 mod heads;
 mod history;
 mod history_index;
@@ -45,13 +46,14 @@ mod reader;
 mod roots;
 mod table;
 
-pub use backend::{Runtime, block_on};
+pub use backend::{Runtime, TableName, block_on};
 pub use change::{Account, AccountChange, ChangeSet};
+pub use error::{Corruption, Holds, OpenError, Retention, StateError, StorageError};
 pub use history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
 pub use memory::MemoryStore;
 pub use proof::{AccountProof, ProofError, SlotProof, StateProof};
-pub use qmdb::{PastState, QmdbConfig, QmdbStore, QuarterFloor, Staged, TableName, genesis_root};
-pub use reader::{Speculative, StateError, StateReader, StateStore};
+pub use qmdb::{PastState, QmdbConfig, QmdbStore, QuarterFloor, Staged, genesis_root};
+pub use reader::{Speculative, StateReader, StateStore};
 pub use roots::TableRoots;
 pub use trellis_types::{Address, B256, Bytes, Height, StateRoot, U256};
 

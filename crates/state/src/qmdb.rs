@@ -37,19 +37,19 @@ mod past;
 mod prove;
 mod stage;
 
-pub use config::{QmdbConfig, TableName};
+pub use config::QmdbConfig;
 pub use floor::QuarterFloor;
 pub use past::PastState;
 pub use stage::{Staged, genesis_root};
 
 use crate::backend::{
     AccountOperation, AccountsEncoding, CHUNK, Family, Runtime, SlotOperation, StorageEncoding,
-    block_on,
+    TableName, block_on,
 };
 use crate::roots::TableRoots;
 use crate::table::Table;
 use crate::{
-    Account, ChangeSet, StateError, StateReader, StateStore,
+    Account, ChangeSet, Corruption, StateError, StateReader, StateStore,
     entry::{SlotWord, StateKey, StateValue, slot_value},
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -79,6 +79,9 @@ type StorageDb<E> =
 type Accounts<E> = Table<E, AccountsLog<E>, AccountsEncoding>;
 type Storage<E> = Table<E, StorageLog<E>, StorageEncoding>;
 
+const ACCOUNTS: TableName = TableName::Accounts;
+const STORAGE: TableName = TableName::Storage;
+
 /// The world state on QMDB: one batch per table and block, staged on its parent's, committed
 /// once final.
 pub struct QmdbStore<E: Runtime> {
@@ -88,15 +91,11 @@ pub struct QmdbStore<E: Runtime> {
     keep_blocks: Option<u64>,
 }
 
-fn backend<T: std::fmt::Display>(error: T) -> StateError {
-    StateError::Backend(error.to_string())
-}
-
 fn corrupt(key: &StateKey, value: &StateValue) -> StateError {
-    StateError::Backend(format!(
-        "stored state is corrupt: {key:?} holds a {} value",
-        value.kind()
-    ))
+    StateError::Corrupt(Corruption::WrongKind {
+        key: *key,
+        found: value.kind(),
+    })
 }
 
 impl<E: Runtime> QmdbStore<E> {
@@ -109,7 +108,7 @@ impl<E: Runtime> QmdbStore<E> {
     }
 
     fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
-        block_on(self.accounts.db()?.get(&key.digest())).map_err(backend)
+        block_on(self.accounts.db()?.get(&key.digest())).map_err(StateError::storage(ACCOUNTS))
     }
 }
 
@@ -250,7 +249,7 @@ impl<E: Runtime> QmdbStore<E> {
             .db()?
             .get(&key.digest())
             .await
-            .map_err(backend)?;
+            .map_err(StateError::storage(ACCOUNTS))?;
         Record::from_stored(&key, stored)
     }
 }
@@ -270,7 +269,8 @@ impl<E: Runtime> StateReader for QmdbStore<E> {
             generation: record.generation,
             slot: *slot,
         };
-        let stored = block_on(self.storage.db()?.get(&key.digest())).map_err(backend)?;
+        let stored = block_on(self.storage.db()?.get(&key.digest()))
+            .map_err(StateError::storage(STORAGE))?;
         Ok(stored.map_or(U256::ZERO, |word| slot_value(&word)))
     }
 

@@ -1,24 +1,9 @@
 //! Reading state, committing it, and reading it ahead of finality.
 
-use crate::{Account, ChangeSet};
+use crate::{Account, ChangeSet, StateError};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use std::sync::Arc;
 use trellis_types::{Height, StateRoot};
-
-/// Why state could not be read or committed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StateError {
-    #[error("commit at height {got} refused: the next height to commit is {expected}")]
-    NonSequentialCommit { expected: Height, got: Height },
-    #[error("state backend failed: {0}")]
-    Backend(String),
-    #[error("state at block {height} is not available: {reason}")]
-    NotRetained { height: Height, reason: String },
-    #[error(
-        "cannot open the state stored in partitions {partitions}-state-*: {reason}. The data directory is damaged: restore it from a backup, or start from an empty data directory and let the node catch up from its peers"
-    )]
-    Open { partitions: String, reason: String },
-}
 
 /// Read access to the world state at one point of the chain.
 pub trait StateReader {

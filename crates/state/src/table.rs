@@ -6,9 +6,9 @@
 //! *storage* (32-byte slot values). QMDB gives both one database type, generic over the log's
 //! journal and the value encoding, which is what this type is generic over.
 
-use crate::StateError;
-use crate::backend::{Batch, CHUNK, Db, Operation, OperationsProof, Runtime};
+use crate::backend::{Batch, CHUNK, Db, Operation, OperationsProof, Runtime, TableName};
 use crate::history_index::{BlockWrites, HistoryIndex};
+use crate::{Corruption, StateError};
 use commonware_codec::Codec;
 use commonware_cryptography::sha256::Digest;
 use commonware_storage::{
@@ -21,10 +21,6 @@ use commonware_storage::{
 };
 use std::{collections::VecDeque, num::NonZeroU64, sync::Arc};
 use trellis_types::Height;
-
-fn backend<T: std::fmt::Display>(error: T) -> StateError {
-    StateError::Backend(error.to_string())
-}
 
 /// One state database and the index of the writes in its log.
 pub(crate) struct Table<E: Runtime, C, V>
@@ -39,8 +35,8 @@ where
     /// Where each recent commit ended in the log (since this process started), oldest first:
     /// what pruning by blocks translates into log locations with.
     commit_ends: VecDeque<(Height, u64)>,
-    /// The table's partitions' prefix, for messages.
-    name: String,
+    /// Which table this is, for messages.
+    table: TableName,
 }
 
 impl<E: Runtime, C, V> Table<E, C, V>
@@ -49,22 +45,17 @@ where
     C: Mutable<Item = Operation<V>>,
     Operation<V>: Codec,
 {
-    pub fn new(db: Db<E, C, V>, history: HistoryIndex<E>, name: String) -> Self {
+    pub fn new(db: Db<E, C, V>, history: HistoryIndex<E>, table: TableName) -> Self {
         Self {
             db: Some(db),
             history,
             commit_ends: VecDeque::new(),
-            name,
+            table,
         }
     }
 
     pub fn db(&self) -> Result<&Db<E, C, V>, StateError> {
-        self.db.as_ref().ok_or_else(|| {
-            StateError::Backend(format!(
-                "the state table '{}' failed during an earlier commit; restart the node",
-                self.name
-            ))
-        })
+        self.db.as_ref().ok_or(StateError::Failed(self.table))
     }
 
     pub fn history(&self) -> &HistoryIndex<E> {
@@ -78,7 +69,9 @@ where
 
     /// Checks that `batch` applies to the table as it is.
     pub fn validate(&self, batch: &Batch<V>) -> Result<(), StateError> {
-        self.db()?.validate_batch(batch).map_err(backend)
+        self.db()?
+            .validate_batch(batch)
+            .map_err(StateError::storage(self.table))
     }
 
     /// Records the block's writes in the index and makes them durable, while the batch is
@@ -99,7 +92,7 @@ where
         let (indexed, applied) =
             futures::join!(self.history.commit(), db.apply_batch(batch.clone()));
         indexed?;
-        let db = applied.map_err(backend)?;
+        let db = applied.map_err(StateError::storage(self.table))?;
         let root = db.root();
         self.db = Some(db);
         Ok(root)
@@ -108,7 +101,7 @@ where
     /// Makes every applied batch durable.
     pub async fn commit(&mut self) -> Result<(), StateError> {
         let db = self.take()?;
-        self.db = Some(db.commit().await.map_err(backend)?);
+        self.db = Some(db.commit().await.map_err(StateError::storage(self.table))?);
         Ok(())
     }
 
@@ -141,7 +134,11 @@ where
             return Ok(());
         }
         let db = self.take()?;
-        self.db = Some(db.prune(target).await.map_err(backend)?);
+        self.db = Some(
+            db.prune(target)
+                .await
+                .map_err(StateError::storage(self.table))?,
+        );
         Ok(())
     }
 
@@ -156,13 +153,14 @@ where
             .db()?
             .range_proof(Location::new(location), one)
             .await
-            .map_err(backend)?;
-        let operation = operations.into_iter().next().ok_or_else(|| {
-            StateError::Backend(format!(
-                "no operation at location {location} of the log of '{}'",
-                self.name
-            ))
-        })?;
+            .map_err(StateError::storage(self.table))?;
+        let operation = operations
+            .into_iter()
+            .next()
+            .ok_or(Corruption::NoOperation {
+                table: self.table,
+                location,
+            })?;
         Ok((proof, operation, chunks))
     }
 }

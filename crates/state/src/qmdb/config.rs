@@ -123,15 +123,6 @@ impl QmdbConfig {
     }
 }
 
-/// One of the state's two tables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TableName {
-    /// Accounts, retired accounts, contract code.
-    Accounts,
-    /// Every account's storage slots.
-    Storage,
-}
-
 /// The history index's own page cache, so that reading histories never evicts the state's pages.
 pub(super) fn history_cache() -> CacheRef {
     let pages = (16 << 20) / BLOB_PAGE_SIZE as usize;

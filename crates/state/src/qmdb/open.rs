@@ -2,12 +2,12 @@
 //! crash that left one table a block ahead of the other.
 
 use super::{AccountsDb, QmdbConfig, QmdbStore, StorageDb, config::history_cache};
-use crate::backend::{Family, Runtime};
+use crate::backend::{Family, Runtime, TableName};
 use crate::history_index::HistoryIndex;
 use crate::layout::LayoutRecord;
 use crate::roots::TableRoots;
 use crate::table::Table;
-use crate::{StateError, entry::StateValue};
+use crate::{Holds, OpenError, StateError, StorageError, entry::StateValue};
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_storage::merkle::Location;
 use trellis_types::Height;
@@ -20,10 +20,18 @@ trait OpenTable<E: Runtime>: Sized {
         config: &QmdbConfig,
         cache: &CacheRef,
         size: Option<Location<Family>>,
-    ) -> Result<Self, String>;
+    ) -> Result<Self, StorageError>;
 
-    /// The block the table's last commit holds, if any.
-    async fn height(&self) -> Result<Option<Height>, String>;
+    /// The block the table's last commit holds, if any; `partition` names it in errors.
+    async fn height(&self, partition: &str) -> Result<Option<Height>, OpenError>;
+}
+
+/// What a failure of the storage of the table in `partition` is reported as at open.
+fn failed_at(partition: &str) -> impl Fn(StorageError) -> OpenError + '_ {
+    move |source| OpenError::Table {
+        partition: partition.to_string(),
+        source,
+    }
 }
 
 impl<E: Runtime> OpenTable<E> for AccountsDb<E> {
@@ -32,16 +40,20 @@ impl<E: Runtime> OpenTable<E> for AccountsDb<E> {
         config: &QmdbConfig,
         cache: &CacheRef,
         size: Option<Location<Family>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StorageError> {
         let init = Self::init(context, config.accounts(cache), size);
-        init.await.map_err(|e| e.to_string())
+        Ok(init.await?)
     }
 
-    async fn height(&self) -> Result<Option<Height>, String> {
-        match self.get_metadata().await.map_err(|e| e.to_string())? {
+    async fn height(&self, partition: &str) -> Result<Option<Height>, OpenError> {
+        let metadata = self.get_metadata().await.map_err(StorageError::from);
+        match metadata.map_err(failed_at(partition))? {
             None => Ok(None),
             Some(StateValue::Commit(height)) => Ok(Some(height)),
-            Some(other) => Err(format!("its last commit carries a {} value", other.kind())),
+            Some(other) => Err(OpenError::CommitValue {
+                partition: partition.to_string(),
+                found: other.kind(),
+            }),
         }
     }
 }
@@ -52,35 +64,38 @@ impl<E: Runtime> OpenTable<E> for StorageDb<E> {
         config: &QmdbConfig,
         cache: &CacheRef,
         size: Option<Location<Family>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StorageError> {
         let init = Self::init(context, config.storage(cache), size);
-        init.await.map_err(|e| e.to_string())
+        Ok(init.await?)
     }
 
-    async fn height(&self) -> Result<Option<Height>, String> {
-        match self.get_metadata().await.map_err(|e| e.to_string())? {
+    async fn height(&self, partition: &str) -> Result<Option<Height>, OpenError> {
+        let metadata = self.get_metadata().await.map_err(StorageError::from);
+        match metadata.map_err(failed_at(partition))? {
             None => Ok(None),
-            Some(word) => crate::entry::word_height(&word)
-                .map(Some)
-                .ok_or_else(|| "its last commit carries no block height".to_string()),
+            Some(word) => crate::entry::word_height(&word).map(Some).ok_or_else(|| {
+                OpenError::NoCommitHeight {
+                    partition: partition.to_string(),
+                }
+            }),
         }
     }
 }
 
-/// The names of one table's runtime contexts (labels are static) and partitions.
+/// The names of one table's runtime contexts (labels are static).
 struct TableLabels {
-    table: &'static str,
+    table: TableName,
     history: &'static str,
     cut: &'static str,
 }
 
 const ACCOUNTS: TableLabels = TableLabels {
-    table: "accounts",
+    table: TableName::Accounts,
     history: "accounts_history",
     cut: "accounts_cut",
 };
 const STORAGE: TableLabels = TableLabels {
-    table: "storage",
+    table: TableName::Storage,
     history: "storage_history",
     cut: "storage_cut",
 };
@@ -103,13 +118,12 @@ impl<'a, E: Runtime, D: OpenTable<E>> Opened<'a, E, D> {
         labels: &'static TableLabels,
         config: &'a QmdbConfig,
         cache: &'a CacheRef,
-    ) -> Result<Self, String> {
-        let name = config.table(labels.table);
-        let named = |e: String| format!("'{name}': {e}");
-        let db = D::init(context.child(labels.table), config, cache, None)
+    ) -> Result<Self, OpenError> {
+        let name = config.table(labels.table.label());
+        let db = D::init(context.child(labels.table.label()), config, cache, None)
             .await
-            .map_err(named)?;
-        let height = db.height().await.map_err(named)?;
+            .map_err(failed_at(&name))?;
+        let height = db.height(&name).await?;
         Ok(Self {
             db,
             height,
@@ -123,33 +137,39 @@ impl<'a, E: Runtime, D: OpenTable<E>> Opened<'a, E, D> {
 
     /// The table with its history index, at block `height` (`None`: empty): cut back to it if
     /// a crash between the two tables' commits left this one ahead.
-    async fn reconcile(self, height: Option<Height>) -> Result<(D, HistoryIndex<E>), String> {
-        let name = self.name.clone();
+    async fn reconcile(self, height: Option<Height>) -> Result<(D, HistoryIndex<E>), OpenError> {
+        let history_failed = |error: StateError| OpenError::History(Box::new(error));
         let history = HistoryIndex::open(
             self.context.child(self.labels.history),
-            &name,
+            self.labels.table,
+            &self.name,
             history_cache(),
             height,
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(history_failed)?;
         if self.height == height {
             return Ok((self.db, history));
         }
         // The log up to the commit of block `height` (the empty table's first commit: 1).
         let size = match height {
             None => 1,
-            Some(height) => history.block(height).await.map_err(|e| e.to_string())?.end + 1,
+            Some(height) => history.block(height).await.map_err(history_failed)?.end + 1,
         };
-        let cut = |e: String| format!("'{name}' cut back to block {height:?}: {e}");
+        let name = self.name;
+        let cut = |source: OpenError| OpenError::Cut {
+            partition: name.clone(),
+            to: Holds(height),
+            source: Box::new(source),
+        };
         drop(self.db);
         let context = self.context.child(self.labels.cut);
         let db = D::init(context, self.config, self.cache, Some(Location::new(size)))
             .await
-            .map_err(cut)?;
-        match db.height().await.map_err(cut)? {
+            .map_err(|e| cut(failed_at(&name)(e)))?;
+        match db.height(&name).await.map_err(cut)? {
             now if now == height => Ok((db, history)),
-            now => Err(cut(format!("it holds block {now:?} instead"))),
+            now => Err(cut(OpenError::CutMissed(Holds(now)))),
         }
     }
 }
@@ -160,61 +180,51 @@ impl<'a, E: Runtime, D: OpenTable<E>> Opened<'a, E, D> {
 fn check_gap<E: Runtime, A, S>(
     accounts: &Opened<'_, E, A>,
     storage: &Opened<'_, E, S>,
-) -> Result<(), String> {
+) -> Result<(), OpenError> {
     let next = |height: Option<Height>| height.map_or(Height::GENESIS, Height::next);
     let (a, s) = (accounts.height, storage.height);
     if a == s || a == Some(next(s)) || s == Some(next(a)) {
         return Ok(());
     }
-    let holds = |height: Option<Height>| match height {
-        None => "nothing".to_string(),
-        Some(height) => format!("block {height}"),
-    };
-    Err(format!(
-        "'{}' holds {} but '{}' holds {}: a crash leaves them at most one block apart, so one \
-         is damaged, missing or from another data directory; nothing was changed",
-        accounts.name,
-        holds(a),
-        storage.name,
-        holds(s)
-    ))
+    Err(OpenError::Apart {
+        accounts: accounts.name.clone(),
+        accounts_holds: Holds(a),
+        storage: storage.name.clone(),
+        storage_holds: Holds(s),
+    })
 }
 
 impl<E: Runtime> QmdbStore<E> {
     /// Opens the store under `config.partition_prefix`, empty if nothing is stored there yet.
     /// The state comes back as of the last block both tables committed.
     pub async fn open(context: E, config: &QmdbConfig) -> Result<Self, StateError> {
-        let opening = |reason: String| StateError::Open {
-            partitions: config.partition_prefix.clone(),
-            reason,
-        };
+        Self::open_tables(context, config)
+            .await
+            .map_err(|reason| StateError::Open {
+                partitions: config.partition_prefix.clone(),
+                reason: Box::new(reason),
+            })
+    }
+
+    async fn open_tables(context: E, config: &QmdbConfig) -> Result<Self, OpenError> {
         // The layout is checked before QMDB reads a log that another layout may have written.
-        let layout = LayoutRecord::open(context.child("layout"), &config.partition_prefix)
-            .await
-            .map_err(opening)?;
-        let recorded = layout.check().map_err(opening)?;
+        let layout = LayoutRecord::open(context.child("layout"), &config.partition_prefix).await?;
+        let recorded = layout.check()?;
         let cache = config.page_cache();
-        let accounts = Opened::<E, AccountsDb<E>>::open(&context, &ACCOUNTS, config, &cache)
-            .await
-            .map_err(opening)?;
-        let storage = Opened::<E, StorageDb<E>>::open(&context, &STORAGE, config, &cache)
-            .await
-            .map_err(opening)?;
+        let accounts =
+            Opened::<E, AccountsDb<E>>::open(&context, &ACCOUNTS, config, &cache).await?;
+        let storage = Opened::<E, StorageDb<E>>::open(&context, &STORAGE, config, &cache).await?;
         let holds_state = accounts.height.is_some() || storage.height.is_some();
-        layout
-            .settle(recorded, holds_state)
-            .await
-            .map_err(opening)?;
+        layout.settle(recorded, holds_state).await?;
         // `None` (nothing committed) orders first: the tables agree on the older block.
         let height = accounts.height.min(storage.height);
-        check_gap(&accounts, &storage).map_err(opening)?;
-        let (accounts_name, storage_name) = (accounts.name.clone(), storage.name.clone());
-        let (accounts, accounts_history) = accounts.reconcile(height).await.map_err(opening)?;
-        let (storage, storage_history) = storage.reconcile(height).await.map_err(opening)?;
+        check_gap(&accounts, &storage)?;
+        let (accounts, accounts_history) = accounts.reconcile(height).await?;
+        let (storage, storage_history) = storage.reconcile(height).await?;
         let roots = TableRoots::new(accounts.root(), storage.root());
         Ok(Self {
-            accounts: Table::new(accounts, accounts_history, accounts_name),
-            storage: Table::new(storage, storage_history, storage_name),
+            accounts: Table::new(accounts, accounts_history, TableName::Accounts),
+            storage: Table::new(storage, storage_history, TableName::Storage),
             committed: height.map(|height| (height, roots.state_root())),
             keep_blocks: config.keep_blocks,
         })

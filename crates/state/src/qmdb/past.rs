@@ -5,10 +5,10 @@
 //! it serves read-only calls and balance queries at older blocks. A write whose operation was
 //! pruned ([`super::QmdbConfig::keep_blocks`]) is refused rather than read as absent.
 
-use super::{QmdbStore, backend, corrupt};
+use super::{QmdbStore, corrupt};
 use crate::backend::Runtime;
 use crate::{
-    Account, StateError, StateReader,
+    Account, Corruption, Holds, Retention, StateError, StateReader,
     backend::Operation,
     entry::{StateKey, StateValue, slot_value},
     table::Table,
@@ -38,10 +38,7 @@ where
     if record.location < table.retained()?.start {
         return Err(StateError::NotRetained {
             height,
-            reason: format!(
-                "the write of block {} it needs was pruned (the node keeps recent history only)",
-                record.height
-            ),
+            reason: Retention::Pruned(record.height),
         });
     }
     let (_, operation, _) = table.prove_operation(record.location).await?;
@@ -55,10 +52,7 @@ impl<E: Runtime> QmdbStore<E> {
             Some((committed, _)) if height <= committed => Ok(()),
             committed => Err(StateError::NotRetained {
                 height,
-                reason: format!(
-                    "the state is committed up to block {}",
-                    committed.map_or("none".to_string(), |(h, _)| h.to_string())
-                ),
+                reason: Retention::NotCommitted(Holds(committed.map(|(h, _)| h))),
             }),
         }
     }
@@ -84,9 +78,7 @@ impl<E: Runtime> QmdbStore<E> {
             Some(Op::Update(KeyValue(_, StateValue::Retired { generation }))) => (None, generation),
             Some(Op::Update(KeyValue(_, other))) => return Err(corrupt(&key, &other)),
             Some(Op::CommitFloor(..)) => {
-                return Err(backend(format!(
-                    "the history index names a commit as a write of {key:?}"
-                )));
+                return Err(Corruption::CommitAsWrite(key).into());
             }
         })
     }

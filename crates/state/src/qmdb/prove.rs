@@ -1,13 +1,13 @@
 //! What the store proves: an account and its slots against the last commit's root, and the
 //! history of a key (every write, each with its proofs), through the history index.
 
-use super::{QmdbStore, backend};
+use super::{ACCOUNTS, QmdbStore, STORAGE};
 use crate::backend::{Operation, Runtime};
 use crate::history::{History, HistoryEntry, HistoryValue, OperationProof, WriteProof};
 use crate::history_index::Found;
 use crate::table::Table;
 use crate::{
-    StateError,
+    Corruption, StateError,
     entry::{StateKey, slot_value},
 };
 use alloy_primitives::{Address, U256};
@@ -27,7 +27,8 @@ impl<E: Runtime> QmdbStore<E> {
             None => None,
             Some(account) => {
                 let key = StateKey::Account(*address).digest();
-                let proof = accounts.key_value_proof(key).await.map_err(backend)?;
+                let proof =
+                    (accounts.key_value_proof(key).await).map_err(StateError::storage(ACCOUNTS))?;
                 Some(crate::AccountProof {
                     nonce: alloy_primitives::U64::from(account.nonce),
                     balance: account.balance,
@@ -46,7 +47,7 @@ impl<E: Runtime> QmdbStore<E> {
             }
             .digest();
             let stored = match record.exists {
-                true => storage.get(&key).await.map_err(backend)?,
+                true => (storage.get(&key).await).map_err(StateError::storage(STORAGE))?,
                 false => None,
             };
             proven.push(match stored {
@@ -59,7 +60,8 @@ impl<E: Runtime> QmdbStore<E> {
                     key: *slot,
                     value: slot_value(&word),
                     proof: Some(crate::proof::encode(
-                        &storage.key_value_proof(key).await.map_err(backend)?,
+                        &(storage.key_value_proof(key).await)
+                            .map_err(StateError::storage(STORAGE))?,
                     )),
                 },
             });
@@ -201,12 +203,7 @@ where
 {
     let (record, block) = (&found.record, &found.block);
     let (write, operation) = prove_operation(table, record.location).await?;
-    let value = value(&operation).ok_or_else(|| {
-        StateError::Backend(format!(
-            "the history index points a key at block {} to an operation that does not write it",
-            record.height
-        ))
-    })?;
+    let value = value(&operation).ok_or(Corruption::NotAWrite(record.height))?;
     let (commit, _) = prove_operation(table, block.end).await?;
     let previous_commit = match block.start.checked_sub(1) {
         None => None,

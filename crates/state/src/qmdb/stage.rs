@@ -1,7 +1,9 @@
 //! Staging a block: its change set turned into one merkleized QMDB batch per table, forked from
 //! the parent's, which yields the block's state root and writes nothing.
 
-use super::{AccountsDb, QmdbConfig, QmdbStore, Record, StorageDb, backend, floor::QuarterFloor};
+use super::{
+    ACCOUNTS, AccountsDb, QmdbConfig, QmdbStore, Record, STORAGE, StorageDb, floor::QuarterFloor,
+};
 use crate::backend::{AccountsEncoding, Batch, CHUNK, Family, Runtime, StorageEncoding, block_on};
 use crate::history_index::BlockWrites;
 use crate::roots::TableRoots;
@@ -165,7 +167,8 @@ fn stage_accounts<E: Runtime>(
         )
         .collect();
     let refs: Vec<&Digest> = keys.iter().collect();
-    let (stored, staged) = block_on(batch.stage(&refs, db)).map_err(backend)?;
+    let (stored, staged) =
+        block_on(batch.stage(&refs, db)).map_err(StateError::storage(ACCOUNTS))?;
     let mut stored = stored.into_iter();
     let slot_count: usize = accounts.iter().map(|(_, c)| c.storage.len()).sum();
     let mut writes = Vec::with_capacity(keys.len());
@@ -219,7 +222,7 @@ fn stage_accounts<E: Runtime>(
     }
     let metadata = Some(StateValue::Commit(height));
     let batch = block_on(staged.merkleize(writes, Vec::new(), metadata, db, &mut QuarterFloor))
-        .map_err(backend)?;
+        .map_err(StateError::storage(ACCOUNTS))?;
     Ok(((batch, tracked), slots))
 }
 
@@ -237,9 +240,9 @@ fn stage_slots<E: Runtime>(
         tracked,
     } = slots;
     let refs: Vec<&Digest> = keys.iter().collect();
-    let (_, staged) = block_on(batch.stage(&refs, db)).map_err(backend)?;
+    let (_, staged) = block_on(batch.stage(&refs, db)).map_err(StateError::storage(STORAGE))?;
     let metadata = Some(height_word(height));
     let batch = block_on(staged.merkleize(writes, Vec::new(), metadata, db, &mut QuarterFloor))
-        .map_err(backend)?;
+        .map_err(StateError::storage(STORAGE))?;
     Ok((batch, tracked))
 }
