@@ -18,7 +18,7 @@ use revm::{
     context::{BlockEnv, CfgEnv, TxEnv, result::InvalidTransaction},
     context_interface::{
         block::BlobExcessGasAndPrice,
-        result::{EVMError, ExecutionResult, Output},
+        result::{EVMError, ExecutionResult, HaltReason, Output},
     },
     handler::MainnetEvm,
     primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
@@ -33,11 +33,11 @@ pub enum ExecutionError {
     #[error("reading state failed: {0}")]
     State(#[from] StateError),
     #[error("the EVM failed: {0}")]
-    Evm(String),
+    Evm(EVMError<DbError>),
     /// A read-only call the EVM refuses to start (its sender cannot pay the value, its gas is
-    /// below the intrinsic cost), in the words Ethereum clients recognise.
-    #[error("{0}")]
-    InvalidCall(String),
+    /// below the intrinsic cost), shown in the words Ethereum clients recognise.
+    #[error("{}", call_rejection(.0))]
+    InvalidCall(InvalidTransaction),
 }
 
 /// A read-only message call (`eth_call`): executed on a state, never committed.
@@ -61,7 +61,7 @@ pub struct CallOutcome {
     pub gas_used: u64,
     pub logs: Vec<Log>,
     pub revert_reason: Option<String>,
-    pub halt_reason: Option<String>,
+    pub halt_reason: Option<HaltReason>,
 }
 
 /// Executes blocks under one chain's rules. Holds no state between blocks: the same inputs give
@@ -247,7 +247,7 @@ impl Executor {
                     continue;
                 }
                 Err(EVMError::Database(DbError(error))) => return Err(error.into()),
-                Err(other) => return Err(ExecutionError::Evm(other.to_string())),
+                Err(other) => return Err(ExecutionError::Evm(other)),
             };
             gas_used += result.tx_gas_used();
             assert!(
@@ -301,9 +301,9 @@ impl Executor {
             Ok(outcome) => outcome.result,
             Err(EVMError::Database(DbError(error))) => return Err(error.into()),
             Err(EVMError::Transaction(invalid)) => {
-                return Err(ExecutionError::InvalidCall(call_rejection(&invalid)));
+                return Err(ExecutionError::InvalidCall(invalid));
             }
-            Err(other) => return Err(ExecutionError::Evm(other.to_string())),
+            Err(other) => return Err(ExecutionError::Evm(other)),
         };
         let gas_used = result.tx_gas_used();
         let (success, output, logs, revert_reason, halt_reason) = split_result(result);
@@ -437,7 +437,7 @@ impl Executor {
     }
 }
 
-type SplitResult = (bool, Bytes, Vec<Log>, Option<String>, Option<String>);
+type SplitResult = (bool, Bytes, Vec<Log>, Option<String>, Option<HaltReason>);
 
 fn split_result(result: ExecutionResult) -> SplitResult {
     match result {
@@ -454,7 +454,7 @@ fn split_result(result: ExecutionResult) -> SplitResult {
             (false, output, logs, reason, None)
         }
         ExecutionResult::Halt { reason, logs, .. } => {
-            (false, Bytes::new(), logs, None, Some(format!("{reason:?}")))
+            (false, Bytes::new(), logs, None, Some(reason))
         }
     }
 }

@@ -36,3 +36,5 @@ pub use context::BlockContext;
 pub use db::DbError;
 pub use executor::{CallOutcome, CallRequest, ExecutionError, Executor, Packed, recover_senders};
 pub use outcome::{BlockOutcome, SkipReason, SkippedTx, TxReceipt};
+/// Why the EVM halted a transaction or call (out of gas, invalid opcode…), as revm types it.
+pub use revm::context::result::HaltReason;

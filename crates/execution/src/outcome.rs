@@ -7,6 +7,7 @@ use trellis_state::ChangeSet;
 use trellis_types::{Header, StateRoot};
 
 use crate::context::BlockContext;
+use revm::context::result::HaltReason;
 
 /// The receipt of a transaction that executed (successfully or not) in a block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub struct TxReceipt {
     /// Decoded `Error(string)` reason or panic description, when the revert data is one.
     pub revert_reason: Option<String>,
     /// Why execution halted (out of gas, invalid opcode…), for failures that are not reverts.
-    pub halt_reason: Option<String>,
+    pub halt_reason: Option<HaltReason>,
 }
 
 impl TxReceipt {

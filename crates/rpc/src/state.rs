@@ -12,7 +12,7 @@ use alloy_primitives::{Address, U256};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use std::sync::Arc;
 use trellis_chain::Runtime;
-use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
+use trellis_execution::{CallOutcome, CallRequest, ExecutionError, HaltReason};
 use trellis_state::StateError;
 use trellis_types::{Header, Height};
 
@@ -157,16 +157,16 @@ fn call_failed(error: ExecutionError) -> ErrorObjectOwned {
     match error {
         ExecutionError::State(error) => state_failed(error),
         // The EVM refused the call before running it (e.g. a value above the balance).
-        ExecutionError::InvalidCall(message) => rejected(message),
-        ExecutionError::Evm(message) => internal(message),
+        invalid @ ExecutionError::InvalidCall(_) => rejected(invalid.to_string()),
+        ExecutionError::Evm(error) => internal(error),
     }
 }
 
 /// A call that did not succeed, as the error clients expect.
 fn unsuccessful(outcome: &CallOutcome) -> ErrorObjectOwned {
     match &outcome.halt_reason {
-        Some(halt) if halt.starts_with("OutOfGas") => rejected("out of gas"),
-        Some(halt) => rejected(format!("execution halted: {halt}")),
+        Some(HaltReason::OutOfGas(_)) => rejected("out of gas"),
+        Some(halt) => rejected(format!("execution halted: {halt:?}")),
         None => reverted(&outcome.output, outcome.revert_reason.as_deref()),
     }
 }
@@ -188,7 +188,7 @@ pub async fn estimate_gas<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>)
     let outcome = run(&rpc, request.clone(), &header).await?;
     if !outcome.success {
         return Err(match outcome.halt_reason {
-            Some(ref halt) if halt.starts_with("OutOfGas") => {
+            Some(HaltReason::OutOfGas(_)) => {
                 rejected(format!("gas required exceeds allowance ({cap})"))
             }
             _ => unsuccessful(&outcome),
