@@ -61,13 +61,22 @@ pub enum GenesisFileError {
     #[error("the genesis file {path} is not valid TOML for a genesis: {message}")]
     Parse { path: String, message: String },
     #[error("validator {index} in the genesis file: {reason}")]
-    BadValidator { index: usize, reason: String },
+    BadValidator { index: usize, reason: BadKey },
     #[error(
         "balance of {address} in the genesis file: {value:?} is not a decimal or 0x-hex amount of wei"
     )]
     BadBalance { address: Address, value: String },
     #[error("the genesis is invalid: {0}")]
     Invalid(#[from] GenesisError),
+}
+
+/// Why a validator's public key in the genesis file is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BadKey {
+    #[error("public key {0:?} is not 32 bytes of hex")]
+    NotHex(String),
+    #[error("public key {0:?} is not a valid ed25519 point")]
+    NotAPoint(String),
 }
 
 /// A validator's identity and address, parsed.
@@ -154,15 +163,15 @@ fn parse_wei(text: &str) -> Option<U256> {
     }
 }
 
-fn parse_validator_id(text: &str) -> Result<ValidatorId, String> {
+fn parse_validator_id(text: &str) -> Result<ValidatorId, BadKey> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     let bytes: [u8; 32] = alloy_primitives::hex::decode(digits)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| format!("public key {text:?} is not 32 bytes of hex"))?;
+        .ok_or_else(|| BadKey::NotHex(text.to_string()))?;
     <trellis_consensus::PublicKey as commonware_codec::DecodeExt<()>>::decode(bytes.to_vec())
         .map(|_| ValidatorId(bytes))
-        .map_err(|_| format!("public key {text:?} is not a valid ed25519 point"))
+        .map_err(|_| BadKey::NotAPoint(text.to_string()))
 }
 
 #[cfg(test)]
