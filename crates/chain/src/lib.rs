@@ -13,7 +13,6 @@
 //!   be skipped) and the header's roots, bloom and gas are exactly what execution produced.
 //! - A data directory of another chain (a different genesis block) is refused at open.
 
-pub mod bench;
 mod genesis;
 pub mod gossip;
 mod ledger;

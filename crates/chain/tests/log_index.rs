@@ -6,11 +6,10 @@ mod common;
 
 use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
 use std::time::Duration;
-use trellis_chain::{
-    BlockStore, LogQuery, LogsError, StoredBlock,
-    bench::{contract, recipient_topic, synthetic_block, transfer_log, transfer_topic},
-    log_index::SECTION_BLOCKS,
+use trellis_bench::logs::{
+    contract, recipient_topic, synthetic_block, transfer_log, transfer_topic,
 };
+use trellis_chain::{BlockStore, LogQuery, LogsError, StoredBlock, log_index::SECTION_BLOCKS};
 use trellis_types::{BlockHash, BlockLimits, Height};
 
 /// Block `h` holds a transfer of contract `h % 3` to recipient `h % 50`; every 100th block also

@@ -7,10 +7,8 @@ mod common;
 use alloy_primitives::{TxHash, keccak256};
 use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
 use std::time::Duration;
-use trellis_chain::{
-    BlockStore, StoredBlock, TxLocation,
-    bench::{contract, recipient_topic, synthetic_block, transfer_log},
-};
+use trellis_bench::logs::{contract, recipient_topic, synthetic_block, transfer_log};
+use trellis_chain::{BlockStore, StoredBlock, TxLocation};
 use trellis_types::{BlockHash, BlockLimits, Height};
 
 /// Block `h` holds `h % 4` transactions: every fourth block is empty.

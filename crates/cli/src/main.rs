@@ -194,14 +194,14 @@ fn main() -> Result<()> {
             let dir = dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("trellis-bench-state-{}", std::process::id()))
             });
-            let config = trellis_state::bench::BenchConfig {
+            let config = trellis_bench::state::BenchConfig {
                 accounts,
                 updates_per_block: block_updates,
                 blocks,
                 page_cache_bytes: cache_mib << 20,
                 proofs: 1_000,
             };
-            trellis_node::bench::state(dir, config).context("state benchmark")
+            trellis_bench::run::state(dir, config).context("state benchmark")
         }
         Command::Bench(BenchCommand::Logs {
             blocks,
@@ -212,13 +212,13 @@ fn main() -> Result<()> {
             let dir = dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("trellis-bench-logs-{}", std::process::id()))
             });
-            let config = trellis_node::bench::LogBenchConfig {
+            let config = trellis_bench::logs::LogBenchConfig {
                 blocks,
                 logs_per_block: block_logs,
                 queries,
                 ..Default::default()
             };
-            trellis_node::bench::logs(dir, config).context("log query benchmark")
+            trellis_bench::run::logs(dir, config).context("log query benchmark")
         }
         Command::Bench(BenchCommand::Load(args)) => load::run(args),
         Command::Bench(BenchCommand::Limit(args)) => limit::run(args),

@@ -7,7 +7,6 @@
 //!   encrypted network path. One process per validator is the same [`validator::start`] with
 //!   one validator per runtime.
 
-pub mod bench;
 pub mod dev;
 pub mod disk;
 pub mod genesis_file;

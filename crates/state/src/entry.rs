@@ -16,7 +16,7 @@
 //!
 //! Slots are most of the state and of every block's writes, so they have a table of their own
 //! whose values all have one size ([`SlotWord`]): QMDB's fixed-size log costs ~30 % less per
-//! write than its variable-size one (measured, see `benches/qmdb_layouts.rs`).
+//! write than its variable-size one (measured, see `crates/bench/benches/qmdb_layouts.rs`).
 //!
 //! Dropping an account's storage (self-destruct, a contract created where storage was) cannot
 //! enumerate its slots in an unordered store, so it moves the account to a new storage

@@ -31,7 +31,6 @@
 //! tests of execution and admission.
 
 mod backend;
-pub mod bench;
 mod change;
 pub mod entry;
 mod error;

@@ -5,15 +5,15 @@
 //! a storage slot in the contract (2 × `accounts` entries). Each measured block updates the
 //! slots of `updates_per_block` distinct holders chosen at random (seeded, so runs compare).
 
-use crate::{
-    Account, ChangeSet, ProofError, QmdbConfig, QmdbStore, StateError, StateStore, backend::Runtime,
-};
 use alloy_primitives::{Address, B256, U256};
 use std::time::{Duration, Instant};
+use trellis_state::{
+    Account, ChangeSet, ProofError, QmdbConfig, QmdbStore, Runtime, StateError, StateStore,
+};
 
 /// Why the benchmark stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub enum StateBenchError {
     #[error("the benchmark needs an empty storage directory")]
     NotEmpty,
     #[error(transparent)]
@@ -144,12 +144,12 @@ pub async fn run<E: Runtime>(
     context: E,
     config: &BenchConfig,
     mut progress: impl FnMut(&str),
-) -> Result<BenchReport, BenchError> {
+) -> Result<BenchReport, StateBenchError> {
     let mut state_config = QmdbConfig::new("bench");
     state_config.page_cache_bytes = config.page_cache_bytes;
     let mut store = QmdbStore::open(context.child("state"), &state_config).await?;
     if store.committed().is_some() {
-        return Err(BenchError::NotEmpty);
+        return Err(StateBenchError::NotEmpty);
     }
 
     let start = Instant::now();
@@ -214,7 +214,7 @@ pub async fn run<E: Runtime>(
     let proving = start.elapsed();
     let start = Instant::now();
     for proof in &proofs {
-        proof.verify(&root).map_err(BenchError::Proof)?;
+        proof.verify(&root).map_err(StateBenchError::Proof)?;
     }
     let verifying = start.elapsed();
     progress(&format!("proved and verified {} slots", proofs.len()));
@@ -226,7 +226,7 @@ pub async fn run<E: Runtime>(
     let history_reading = start.elapsed();
     let start = Instant::now();
     for history in &histories {
-        history.verify(&root).map_err(BenchError::History)?;
+        history.verify(&root).map_err(StateBenchError::History)?;
     }
     let history_verifying = start.elapsed();
     let history_entries = histories.iter().map(|h| h.entries.len()).sum();

@@ -7,13 +7,12 @@
 //! one of `recipients` addresses. A query asks for one contract's transfers to one recipient:
 //! on average `blocks × logs_per_block / (contracts × recipients)` logs.
 
-use crate::{
-    BlockStore, LogQuery, ReceiptRecord, Runtime, StoredBlock,
-    store::{LogsError, StoreError},
-};
 use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom};
 use alloy_primitives::{Address, B256, Bytes, Log, LogData, TxHash, U256, keccak256};
 use std::time::{Duration, Instant};
+use trellis_chain::{
+    BlockStore, LogQuery, LogsError, ReceiptRecord, Runtime, StoreError, StoredBlock,
+};
 use trellis_types::{Block, BlockHash, BlockLimits, Header, Height, transactions_root};
 
 /// What to measure.

@@ -1,47 +1,43 @@
-//! `trellis bench state` and `trellis bench logs`: benchmarks on real disk, with figures
-//! printed.
+//! Running a benchmark on a runtime of its own in a fresh directory, and printing its report.
 
-use crate::NodeError;
+use crate::{
+    BenchError,
+    logs::{self, LogBenchConfig},
+    state::{self, BenchConfig},
+};
 use commonware_runtime::{Runner as _, tokio};
 use std::path::PathBuf;
-pub use trellis_chain::bench::LogBenchConfig;
-use trellis_state::bench::{self, BenchConfig};
 
 /// Runs `benchmark` on one worker thread with its storage in `dir`, which must not exist yet
 /// and is removed afterwards. Returns its report and the bytes it left on disk.
 fn run_in<R, Fut, Error>(
     dir: &std::path::Path,
     benchmark: impl FnOnce(tokio::Context) -> Fut,
-) -> Result<(R, u64), NodeError>
+) -> Result<(R, u64), BenchError>
 where
     Fut: Future<Output = Result<R, Error>>,
-    Error: std::fmt::Display,
+    BenchError: From<Error>,
 {
     if dir.exists() {
-        return Err(NodeError::DataDir {
+        return Err(BenchError::DirExists {
             path: dir.display().to_string(),
-            message: "already exists: the benchmark needs a fresh directory it may delete".into(),
         });
     }
     let runtime = tokio::Config::new()
         .with_worker_threads(1)
         .with_storage_directory(dir);
     let result = tokio::Runner::new(runtime).start(benchmark);
-    let bytes = crate::disk::usage(dir);
+    let bytes = trellis_node::disk::usage(dir);
     let _ = std::fs::remove_dir_all(dir);
-    let report = result.map_err(|e| NodeError::DataDir {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    Ok((report, bytes))
+    Ok((result?, bytes))
 }
 
 /// Runs the state benchmark in `dir` (which must not exist yet, and is removed afterwards) on
 /// one worker thread, printing progress and the figures.
-pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
+pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), BenchError> {
     let settings = config.clone();
     let (report, bytes) = run_in(&dir, |context| async move {
-        bench::run(context, &settings, |line| eprintln!("  {line}")).await
+        state::run(context, &settings, |line| eprintln!("  {line}")).await
     })?;
     let entries = 2 * config.accounts;
     println!(
@@ -96,10 +92,10 @@ pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), NodeError> {
 
 /// Runs the log query benchmark in `dir` (which must not exist yet, and is removed afterwards)
 /// on one worker thread, printing progress and the figures.
-pub fn logs(dir: PathBuf, config: LogBenchConfig) -> Result<(), NodeError> {
+pub fn logs(dir: PathBuf, config: LogBenchConfig) -> Result<(), BenchError> {
     let settings = config.clone();
     let (report, bytes) = run_in(&dir, |context| async move {
-        trellis_chain::bench::run(context, &settings, |line| eprintln!("  {line}")).await
+        logs::run(context, &settings, |line| eprintln!("  {line}")).await
     })?;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!(

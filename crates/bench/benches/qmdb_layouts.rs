@@ -5,7 +5,7 @@
 //! Trellis stores variable-size values (contract code is one); this measures what a layout in
 //! which every value has one size (code kept elsewhere) would gain, and what QMDB's staged path
 //! (read every key, then write through its read slot: what Trellis does) gains over plain writes.
-//! Run it on a release build: `cargo bench -p trellis-state --bench qmdb_layouts [-- KEYS]
+//! Run it on a release build: `cargo bench -p trellis-bench --bench qmdb_layouts [-- KEYS]
 //! [LAYOUT...]`, where a layout word picks the layouts whose names contain it (`staged`, `fixed`).
 
 use alloy_primitives::U256;
@@ -30,11 +30,8 @@ use std::{
     num::{NonZeroU64, NonZeroUsize},
     time::{Duration, Instant},
 };
-use trellis_state::{
-    QuarterFloor,
-    bench::{Random, process_cpu},
-    entry::StateValue,
-};
+use trellis_bench::state::{Random, process_cpu};
+use trellis_state::{QuarterFloor, entry::StateValue};
 use trellis_types::Height;
 
 /// Keys by default; a number among the arguments replaces it (`cargo bench … -- 1000000`).
