@@ -49,7 +49,7 @@ where
     R: Receiver,
 {
     let feed = chain.gossip_feed();
-    let max_tx_bytes = chain.mempool().config().max_transaction_bytes;
+    let max_tx_bytes = chain.max_transaction_bytes();
     context
         .child("gossip_out")
         .spawn(move |context| send_batches(context, feed, sender));

@@ -33,12 +33,14 @@ mod execute;
 mod finalize;
 mod owner;
 mod query;
+mod records;
 mod resume;
 
 pub use error::ChainError;
 
 use crate::Runtime;
 use crate::{
+    faults::Faults,
     genesis::Genesis,
     store::BlockStore,
     stored::{ReceiptRecord, StoredBlock},
@@ -78,7 +80,9 @@ struct Rules {
     genesis: Genesis,
     limits: BlockLimits,
     mempool: Mempool,
-    kill_during_commit: Option<Height>,
+    // Read only by the injected faults, which a release build does not have.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    faults: Faults,
 }
 
 /// The chain's mutable state, owned by one task ([`owner`]).
@@ -149,10 +153,8 @@ pub struct ChainConfig {
     pub state_cache_bytes: usize,
     /// State history to keep: `None` keeps all (see [`QmdbConfig::keep_blocks`]).
     pub state_keep_blocks: Option<u64>,
-    /// Crash test hook, `None` in service: while committing this block's state (applied, and
-    /// durable in the storage table but not yet in the accounts table), the process kills itself
-    /// with SIGKILL.
-    pub kill_during_commit: Option<Height>,
+    /// Faults a test injects (none in service; see [`Faults`]).
+    pub faults: Faults,
 }
 
 impl<E: Runtime> Chain<E> {
@@ -207,7 +209,7 @@ impl<E: Runtime> Chain<E> {
             genesis,
             limits: config.limits,
             mempool,
-            kill_during_commit: config.kill_during_commit,
+            faults: config.faults,
         });
         let published = Arc::new(Mutex::new(Snapshot {
             tip: finalized.tip.clone(),
@@ -240,14 +242,6 @@ impl<E: Runtime> Chain<E> {
 
     pub fn genesis(&self) -> &Genesis {
         &self.shared.rules.genesis
-    }
-
-    pub fn mempool(&self) -> &Mempool {
-        &self.shared.rules.mempool
-    }
-
-    pub fn store(&self) -> &BlockStore<E> {
-        &self.shared.store
     }
 
     /// The block consensus starts from (height 0).

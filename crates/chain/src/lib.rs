@@ -13,6 +13,7 @@
 //!   be skipped) and the header's roots, bloom and gas are exactly what execution produced.
 //! - A data directory of another chain (a different genesis block) is refused at open.
 
+mod faults;
 mod genesis;
 pub mod gossip;
 mod ledger;
@@ -21,12 +22,17 @@ mod store;
 mod stored;
 mod tx_index;
 
+pub use faults::Faults;
+#[cfg(feature = "fault-injection")]
+pub use faults::InterruptCommit;
 pub use genesis::{Genesis, GenesisError};
 
 pub use ledger::{Chain, ChainConfig, ChainError};
 pub use log_index::{FoundLog, LogQuery, matching_logs};
 pub use store::{BlockStore, LogsError, StoreError};
 pub use stored::{ReceiptRecord, StoredBlock};
+/// Why the pool refused a transaction ([`Chain::submit`]).
+pub use trellis_mempool::AdmissionError;
 /// What the chain needs of its runtime: storage, a clock, metrics and spawning (QMDB's).
 pub use trellis_state::Runtime;
 pub use tx_index::{TxIndexError, TxLocation};

@@ -87,7 +87,7 @@ async fn open_chain(context: &deterministic::Context, index: usize) -> TestChain
             limits: BlockLimits::default(),
             partition_prefix: format!("v{index}-chain"),
             state_cache_bytes: STATE_CACHE_BYTES,
-            kill_during_commit: None,
+            faults: Default::default(),
             state_keep_blocks: None,
         },
     )
@@ -173,9 +173,9 @@ async fn wait_for_height(context: &deterministic::Context, chains: &[TestChain],
 async fn assert_same_blocks(chains: &[TestChain], height: u64) -> usize {
     let mut transactions = 0;
     for h in 0..=height {
-        let reference = chains[0].store().block(Height(h)).await.unwrap().unwrap();
+        let reference = chains[0].block(Height(h)).await.unwrap().unwrap();
         for (i, chain) in chains.iter().enumerate().skip(1) {
-            let stored = chain.store().block(Height(h)).await.unwrap().unwrap();
+            let stored = chain.block(Height(h)).await.unwrap().unwrap();
             assert_eq!(stored, reference, "validator {i} stored another block {h}");
         }
         assert_eq!(
@@ -224,7 +224,7 @@ fn four_validators_execute_the_same_30_blocks_of_transfers() {
         for chain in &chains {
             assert_balances(chain, 10).await;
             assert!(
-                chain.mempool().is_empty(),
+                chain.pending_count() == 0,
                 "included transactions leave the pool"
             );
         }
@@ -246,12 +246,7 @@ fn transactions_sent_to_one_validator_reach_every_leader() {
         let mut proposers = std::collections::BTreeSet::new();
         while included < txs.len() {
             wait_for_height(&context, &chains, height).await;
-            let block = chains[1]
-                .store()
-                .block(Height(height))
-                .await
-                .unwrap()
-                .unwrap();
+            let block = chains[1].block(Height(height)).await.unwrap().unwrap();
             if !block.block.transactions().is_empty() {
                 proposers.insert(block.block.header().proposer);
             }
@@ -267,7 +262,7 @@ fn transactions_sent_to_one_validator_reach_every_leader() {
         for chain in &chains {
             assert_balances(chain, 8).await;
             assert!(
-                chain.mempool().is_empty(),
+                chain.pending_count() == 0,
                 "gossiped copies leave every pool"
             );
         }
@@ -304,17 +299,16 @@ fn a_restarted_chain_continues_from_its_stored_blocks() {
         let chain = open_chain(&context, 0).await;
         let (header, _) = chain.latest();
         assert!(header.height >= state.0, "height went back after restart");
-        let stored = chain.store().block(state.0).await.unwrap().unwrap();
+        let stored = chain.block(state.0).await.unwrap().unwrap();
         assert_eq!(stored.block.hash(), state.1);
         assert_eq!(stored.block.header().state_root, state.2);
         assert_balances(&chain, 3).await;
         let mut indexed = 0;
         for h in 1..=state.0.get() {
-            let stored = chain.store().block(Height(h)).await.unwrap().unwrap();
+            let stored = chain.block(Height(h)).await.unwrap().unwrap();
             for receipt in &stored.receipts {
                 let location = chain
-                    .store()
-                    .transaction(&receipt.tx_hash)
+                    .transaction_location(&receipt.tx_hash)
                     .await
                     .unwrap()
                     .expect("finalized transactions are indexed");
@@ -334,7 +328,7 @@ fn a_restarted_chain_continues_from_its_stored_blocks() {
 fn the_genesis_block_computed_in_memory_is_the_one_a_chain_stores() {
     let stored = runner(15).start(|context| async move {
         let chain = open_chain(&context, 0).await;
-        let stored = chain.store().block(Height::GENESIS).await.unwrap().unwrap();
+        let stored = chain.block(Height::GENESIS).await.unwrap().unwrap();
         assert_eq!(stored.block, chain.genesis_block());
         stored.block
     });
@@ -357,7 +351,7 @@ fn a_data_directory_of_another_chain_is_refused() {
                 limits: BlockLimits::default(),
                 partition_prefix: "v0-chain".into(),
                 state_cache_bytes: STATE_CACHE_BYTES,
-                kill_during_commit: None,
+                faults: Default::default(),
                 state_keep_blocks: None,
             },
         )
@@ -393,7 +387,7 @@ fn a_flood_beyond_the_admission_queue_is_refused_as_busy_and_admitted_when_resen
         );
         // Nothing was lost: the refused ones come in when sent again.
         submit_all(&chain, &busy).await;
-        assert_eq!(chain.mempool().len(), txs.len());
+        assert_eq!(chain.pending_count(), txs.len());
     });
 }
 
@@ -427,7 +421,7 @@ fn a_burst_of_single_submissions_reaches_every_peer_pool() {
         context.sleep(Duration::from_secs(2)).await;
         for (i, chain) in chains.iter().enumerate() {
             assert_eq!(
-                chain.mempool().len(),
+                chain.pending_count(),
                 txs.len(),
                 "validator {i} holds every transaction submitted to validator 0"
             );

@@ -277,6 +277,10 @@ fn a_data_directory_of_another_chain_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs a build with --features fault-injection (scripts/test builds one)"
+)]
 fn a_validator_killed_during_a_state_commit_recovers_and_agrees_with_its_peers() {
     let dir = tempfile::tempdir().unwrap();
     let chain_id = 7171;

@@ -9,6 +9,7 @@
 
 pub mod dev;
 pub mod disk;
+mod faults;
 pub mod genesis_file;
 pub mod node_config;
 pub mod validator;

@@ -99,7 +99,7 @@ pub async fn start(
             limits,
             partition_prefix: format!("{prefix}-chain"),
             state_cache_bytes: setup.state_cache_bytes,
-            kill_during_commit: kill_during_commit_hook(),
+            faults: crate::faults::from_env(),
             state_keep_blocks: setup.state_keep_blocks,
         },
     )
@@ -183,14 +183,4 @@ pub async fn start(
     )
     .await?;
     Ok(Validator { chain, consensus })
-}
-
-/// The crash test hook of [`ChainConfig::kill_during_commit`], from the environment variable
-/// `TRELLIS_TEST_KILL_DURING_COMMIT=<height>`. Tests set it; nobody else should.
-fn kill_during_commit_hook() -> Option<trellis_types::Height> {
-    let value = std::env::var("TRELLIS_TEST_KILL_DURING_COMMIT").ok()?;
-    let height = value.parse().unwrap_or_else(|_| {
-        panic!("TRELLIS_TEST_KILL_DURING_COMMIT={value} is not a block height")
-    });
-    Some(trellis_types::Height(height))
 }

@@ -18,10 +18,10 @@ pub async fn stored<E: Runtime>(
     rpc: &Rpc<E>,
     id: BlockId,
 ) -> Result<Option<StoredBlock>, ErrorObjectOwned> {
-    let store = rpc.chain.store();
+    let chain = &rpc.chain;
     let block = match id {
-        BlockId::Tag(tag) => store.block(tag.height(rpc.chain.latest().0.height)).await,
-        BlockId::Hash(hash) => store.block_by_hash(&hash).await,
+        BlockId::Tag(tag) => chain.block(tag.height(chain.latest().0.height)).await,
+        BlockId::Hash(hash) => chain.block_by_hash(&hash).await,
     };
     Ok(committed(rpc, block.map_err(internal)?))
 }
@@ -102,8 +102,7 @@ pub async fn transaction_by_hash<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'s
     }
     Ok(rpc
         .chain
-        .mempool()
-        .get(&hash)
+        .pending_transaction(&hash)
         .map_or(Value::Null, |tx| format::pending_transaction(&tx)))
 }
 
@@ -112,11 +111,11 @@ async fn located<E: Runtime>(
     rpc: &Rpc<E>,
     hash: B256,
 ) -> Result<Option<(StoredBlock, usize)>, ErrorObjectOwned> {
-    let store = rpc.chain.store();
-    let Some(location) = store.transaction(&hash).await.map_err(internal)? else {
+    let chain = &rpc.chain;
+    let Some(location) = chain.transaction_location(&hash).await.map_err(internal)? else {
         return Ok(None);
     };
-    let stored = store
+    let stored = chain
         .block(location.height)
         .await
         .map_err(internal)?

@@ -2,7 +2,7 @@
 
 use alloy_primitives::Bytes;
 use jsonrpsee::types::ErrorObjectOwned;
-use trellis_mempool::AdmissionError;
+use trellis_chain::AdmissionError;
 
 /// Error codes. -32700 (parse error), -32600 (invalid request) and -32601 (method not found)
 /// come from the server itself, before a method runs.

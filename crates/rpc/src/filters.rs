@@ -174,12 +174,7 @@ fn drain(receiver: &mut Receiver<TxHash>) -> Vec<TxHash> {
 async fn block_hashes<E: Runtime>(rpc: &Rpc<E>, heights: std::ops::RangeInclusive<u64>) -> Reply {
     let mut hashes = Vec::new();
     for height in heights {
-        let stored = rpc
-            .chain
-            .store()
-            .block(Height(height))
-            .await
-            .map_err(internal)?;
+        let stored = rpc.chain.block(Height(height)).await.map_err(internal)?;
         let Some(stored) = stored else { break };
         hashes.push(Value::from(format!("{:#x}", stored.block.hash().0)));
     }

@@ -72,7 +72,6 @@ pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) 
     for height in oldest..=newest.get() {
         let stored = rpc
             .chain
-            .store()
             .block(Height(height))
             .await
             .map_err(internal)?

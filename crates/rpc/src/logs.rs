@@ -169,7 +169,6 @@ pub async fn query<E: Runtime>(
     let (from, to) = (Height(*heights.start()), Height(*heights.end()));
     let found = rpc
         .chain
-        .store()
         .logs(&filter.query, from, to, rpc.limits.max_logs)
         .await
         .map_err(|error| match error {

@@ -96,7 +96,6 @@ pub async fn get_history<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'st
         };
         let height = Height(entry.block_number.to());
         let stored = chain
-            .store()
             .block(height)
             .await
             .map_err(internal)?

@@ -114,7 +114,7 @@ async fn blocks<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink, filter: Optio
         }
         let latest = *heads.borrow_and_update();
         while next <= latest {
-            let Ok(Some(stored)) = rpc.chain.store().block(next).await else {
+            let Ok(Some(stored)) = rpc.chain.block(next).await else {
                 tracing::warn!(height = %next, "a finalized block is not readable for subscribers");
                 return;
             };
@@ -160,7 +160,7 @@ async fn pending_transactions<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink,
         };
         let value = match full {
             false => Value::from(format!("{hash:#x}")),
-            true => match rpc.chain.mempool().get(&hash) {
+            true => match rpc.chain.pending_transaction(&hash) {
                 Some(tx) => format::pending_transaction(&tx),
                 // Already included in a block: the hash alone would mislead no one, but
                 // a full subscriber asked for objects.

@@ -31,9 +31,9 @@ pub async fn header_at<E: Runtime>(
             if height > latest.height {
                 return Err(not_finalized(height, latest.height));
             }
-            rpc.chain.store().block(height).await
+            rpc.chain.block(height).await
         }
-        BlockId::Hash(hash) => rpc.chain.store().block_by_hash(&hash).await,
+        BlockId::Hash(hash) => rpc.chain.block_by_hash(&hash).await,
     }
     .map_err(internal)?;
     let stored = committed(rpc, stored).ok_or_else(|| match block {

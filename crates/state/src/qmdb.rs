@@ -184,7 +184,7 @@ impl<E: Runtime> QmdbStore<E> {
 
     /// Makes the applied blocks durable in one table only: the state a crash between the two
     /// tables' commits leaves behind, for tests of recovering from it.
-    #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub async fn sync_one_table(&mut self, table: TableName) -> Result<(), StateError> {
         match table {
             TableName::Accounts => self.accounts.commit().await,

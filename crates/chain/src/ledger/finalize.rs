@@ -5,7 +5,6 @@ use super::{Executed, Inner, RECENT_BLOCKS};
 use crate::Runtime;
 use alloy_primitives::Address;
 use std::{collections::BTreeMap, sync::Arc};
-use tracing::warn;
 use trellis_state::{QmdbStore, StateReader, StateStore as _};
 use trellis_types::{Block, BlockHash, Header, Height};
 
@@ -78,16 +77,9 @@ impl<E: Runtime> Inner<E> {
     /// Commits a stored finalized block's changes, moves the tip and publishes it. Returns the
     /// new nonces of its senders, for the pool.
     pub(super) fn apply(&mut self, block: &Block, executed: &Executed) -> Vec<(Address, u64)> {
+        #[cfg(feature = "fault-injection")]
+        self.interrupt_commit(block, executed);
         let finalized = &mut self.finalized;
-        if self.rules.kill_during_commit == Some(block.height()) {
-            // Killed with the block applied and durable in one state table but not the other.
-            let _ = trellis_state::block_on(async {
-                finalized.state.apply(&executed.staged).await?;
-                let table = trellis_state::TableName::Storage;
-                finalized.state.sync_one_table(table).await
-            });
-            kill_this_process(block.height());
-        }
         // On the owner, so no proposal or vote reads the state mid-commit. The commit waits
         // only on storage (the runtime's blocking pool), never on another task.
         let root = trellis_state::block_on(finalized.state.commit(&executed.staged))
@@ -118,12 +110,22 @@ impl<E: Runtime> Inner<E> {
     }
 }
 
-/// The crash test hook: SIGKILL, as an operator's `kill -9` or the kernel's OOM killer would.
-fn kill_this_process(height: Height) -> ! {
-    warn!(%height, "crash test hook: killing this process in the middle of a state commit");
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &std::process::id().to_string()])
-        .status();
-    // Only if `kill` could not run: still abrupt, with no cleanup.
-    std::process::abort()
+#[cfg(feature = "fault-injection")]
+impl<E: Runtime> Inner<E> {
+    /// The injected fault [`crate::InterruptCommit`], if it is for this block: the block's state
+    /// made durable in the storage table only, then the process stopped.
+    fn interrupt_commit(&mut self, block: &Block, executed: &Executed) {
+        let Some(interrupt) = self.rules.faults.interrupt_commit else {
+            return;
+        };
+        if interrupt.height != block.height() {
+            return;
+        }
+        let state = &mut self.finalized.state;
+        let _ = trellis_state::block_on(async {
+            state.apply(&executed.staged).await?;
+            (state.sync_one_table(trellis_state::TableName::Storage)).await
+        });
+        (interrupt.stop)(block.height())
+    }
 }
