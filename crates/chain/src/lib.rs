@@ -3,7 +3,10 @@
 //!
 //! [`Chain`] implements [`trellis_consensus::Ledger`]. It holds the finalized state (durable, on
 //! QMDB: [`trellis_state::QmdbStore`]), the blocks executed but not yet finalized with their
-//! state staged on top, and the node's [`trellis_mempool::Mempool`].
+//! state staged on top, and the node's [`trellis_mempool::Mempool`]. Clients (the RPC layer)
+//! read it through `Chain`'s read API: blocks, transaction locations, logs and pending
+//! transactions (`ledger/records.rs`), and the state at any finalized block
+//! (`ledger/query.rs`); the block store and the pool stay inside.
 //!
 //! # Guarantees
 //! - A finalized block is applied exactly once, in height order, and only after it is durable

@@ -6,6 +6,8 @@
 //!   own keys, storage partitions and p2p port on 127.0.0.1, so even a dev chain uses the real,
 //!   encrypted network path. One process per validator is the same [`validator::start`] with
 //!   one validator per runtime.
+//! - With the `fault-injection` feature (tests only), a crash test asks a node through the
+//!   environment to kill itself in the middle of a state commit (`faults.rs`).
 
 pub mod dev;
 pub mod disk;

@@ -21,8 +21,10 @@
 //! - Quantities are `0x`-prefixed hex without leading zeros; data is `0x`-prefixed hex.
 //! - Blocks are final when they appear: `latest`, `safe` and `finalized` are the same block.
 //!   `pending` means the latest block, except for nonces, where it counts pooled transactions.
-//! - State is answered at the latest block; a state query naming an older block is refused
-//!   with a clear error (`trellis_getHistory` reads older values, proven).
+//! - State is answered at any finalized block: the latest directly, older ones through the
+//!   state's history index (unproven; `trellis_getHistory` lists a key's writes with proofs).
+//!   A block whose history was pruned (a node keeping recent history only) or not committed yet
+//!   is refused with a clear error.
 //! - Error codes: see [`error::code`]. A rejected transaction gets -32000 and the message
 //!   Ethereum clients recognise (`nonce too low`, `insufficient funds for gas * price + value`,
 //!   `already known`, ...). A full pool answers -32005 (`txpool is full`) with
