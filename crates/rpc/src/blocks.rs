@@ -3,8 +3,8 @@
 
 use crate::{
     Rpc,
-    error::{Reply, internal},
-    format,
+    error::{Answer, Reply, internal},
+    format::{self, RpcBlock, RpcReceipt, RpcTransaction},
     params::{Args, BlockId, parse_tag},
 };
 use alloy_primitives::{B256, U64};
@@ -50,11 +50,15 @@ async fn block_param<E: Runtime>(
 }
 
 /// `eth_getBlockByNumber` / `eth_getBlockByHash`: `(block, full transactions?)`.
-pub async fn block<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>, by_hash: bool) -> Reply {
+pub async fn block<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    params: Params<'static>,
+    by_hash: bool,
+) -> Answer<Option<RpcBlock>> {
     let args = Args::parse(&params, 2)?;
     let full: Option<bool> = args.optional(1, "true (full transactions) or false (hashes)")?;
     let block = block_param(&rpc, &args, by_hash).await?;
-    Ok(block.map_or(Value::Null, |stored| {
+    Ok(block.map(|stored| {
         format::block(
             &stored,
             rpc.chain.genesis().gas_price,
@@ -80,30 +84,31 @@ pub async fn transaction_by_index<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     params: Params<'static>,
     by_hash: bool,
-) -> Reply {
+) -> Answer<Option<RpcTransaction>> {
     let args = Args::parse(&params, 2)?;
     let index: U64 = args.required(1, "a transaction index (hex)")?;
     let block = block_param(&rpc, &args, by_hash).await?;
     let Some(stored) = block else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let index = index.to::<u64>() as usize;
     if index >= stored.receipts.len() {
-        return Ok(Value::Null);
+        return Ok(None);
     }
-    Ok(format::transaction(&stored, index))
+    Ok(Some(format::transaction(&stored, index)))
 }
 
 /// `eth_getTransactionByHash`: from the block store, or the pool while pending.
-pub async fn transaction_by_hash<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
+pub async fn transaction_by_hash<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    params: Params<'static>,
+) -> Answer<Option<RpcTransaction>> {
     let hash: B256 = Args::parse(&params, 1)?.required(0, "a transaction hash")?;
     if let Some((stored, index)) = located(&rpc, hash).await? {
-        return Ok(format::transaction(&stored, index));
+        return Ok(Some(format::transaction(&stored, index)));
     }
-    Ok(rpc
-        .chain
-        .pending_transaction(&hash)
-        .map_or(Value::Null, |tx| format::pending_transaction(&tx)))
+    let pending = rpc.chain.pending_transaction(&hash);
+    Ok(pending.map(|tx| format::pending_transaction(&tx)))
 }
 
 /// The block holding transaction `hash` and its index there.
@@ -123,20 +128,23 @@ async fn located<E: Runtime>(
     Ok(committed(rpc, Some(stored)).map(|stored| (stored, location.index as usize)))
 }
 
-pub async fn receipt<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
+pub async fn receipt<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    params: Params<'static>,
+) -> Answer<Option<RpcReceipt>> {
     let hash: B256 = Args::parse(&params, 1)?.required(0, "a transaction hash")?;
-    Ok(located(&rpc, hash)
-        .await?
-        .map_or(Value::Null, |(stored, index)| {
-            format::receipt(&stored, index)
-        }))
+    let located = located(&rpc, hash).await?;
+    Ok(located.map(|(stored, index)| format::receipt(&stored, index)))
 }
 
 /// `eth_getBlockReceipts(block)`: every receipt of a block, in order.
-pub async fn block_receipts<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
+pub async fn block_receipts<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    params: Params<'static>,
+) -> Answer<Option<Vec<RpcReceipt>>> {
     let id = Args::parse(&params, 1)?.block(0)?;
     let block = stored(&rpc, id).await?;
-    Ok(block.map_or(Value::Null, |stored| {
+    Ok(block.map(|stored| {
         (0..stored.receipts.len())
             .map(|index| format::receipt(&stored, index))
             .collect()

@@ -21,7 +21,11 @@ pub mod code {
     pub const EXECUTION_REVERTED: i32 = 3;
 }
 
-pub type Reply = Result<serde_json::Value, ErrorObjectOwned>;
+/// A method's answer: a typed reply (serialized as the specification shapes it) or an error.
+pub type Answer<T> = Result<T, ErrorObjectOwned>;
+
+/// A method's answer as plain JSON (a quantity, a hash, a flag).
+pub type Reply = Answer<serde_json::Value>;
 
 pub fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code::INVALID_PARAMS, message, None::<()>)

@@ -8,11 +8,12 @@
 
 use crate::{
     Rpc,
-    error::{Reply, internal, invalid, limit},
+    error::{Answer, Reply, internal, invalid, limit},
     logs::{self, Blocks, LogFilter},
     params::Args,
 };
-use alloy_primitives::TxHash;
+use alloy_primitives::{B256, TxHash};
+use alloy_rpc_types_eth::FilterChanges;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use serde_json::Value;
 use std::{
@@ -131,7 +132,10 @@ enum Due {
 }
 
 /// `eth_getFilterChanges(id)`: what happened since the last poll.
-pub async fn changes<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
+pub async fn changes<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    params: Params<'static>,
+) -> Answer<FilterChanges> {
     let id: String = Args::parse(&params, 1)?.required(0, "a filter id")?;
     let latest = rpc.chain.latest().0.height;
     let due = {
@@ -153,9 +157,11 @@ pub async fn changes<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> R
         }
     };
     match due {
-        Due::Blocks(heights) => block_hashes(&rpc, heights).await,
-        Due::Logs(filter, heights) => Ok(Value::Array(logs::query(&rpc, &filter, heights).await?)),
-        Due::Pending(hashes) => Ok(hashes.iter().map(|h| format!("{h:#x}")).collect()),
+        Due::Blocks(heights) => Ok(FilterChanges::Hashes(block_hashes(&rpc, heights).await?)),
+        Due::Logs(filter, heights) => Ok(FilterChanges::Logs(
+            logs::query(&rpc, &filter, heights).await?,
+        )),
+        Due::Pending(hashes) => Ok(FilterChanges::Hashes(hashes)),
     }
 }
 
@@ -171,18 +177,24 @@ fn drain(receiver: &mut Receiver<TxHash>) -> Vec<TxHash> {
     }
 }
 
-async fn block_hashes<E: Runtime>(rpc: &Rpc<E>, heights: std::ops::RangeInclusive<u64>) -> Reply {
+async fn block_hashes<E: Runtime>(
+    rpc: &Rpc<E>,
+    heights: std::ops::RangeInclusive<u64>,
+) -> Answer<Vec<B256>> {
     let mut hashes = Vec::new();
     for height in heights {
         let stored = rpc.chain.block(Height(height)).await.map_err(internal)?;
         let Some(stored) = stored else { break };
-        hashes.push(Value::from(format!("{:#x}", stored.block.hash().0)));
+        hashes.push(stored.block.hash().0);
     }
-    Ok(Value::Array(hashes))
+    Ok(hashes)
 }
 
 /// `eth_getFilterLogs(id)`: every log the filter's whole range matches.
-pub async fn filter_logs<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
+pub async fn filter_logs<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    params: Params<'static>,
+) -> Answer<Vec<alloy_rpc_types_eth::Log>> {
     let id: String = Args::parse(&params, 1)?.required(0, "a filter id")?;
     let filter = {
         let mut installed = rpc.filters.lock();
@@ -194,5 +206,5 @@ pub async fn filter_logs<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) 
         }
     };
     let heights = logs::heights(&rpc, &filter).await?;
-    Ok(Value::Array(logs::query(&rpc, &filter, heights).await?))
+    logs::query(&rpc, &filter, heights).await
 }

@@ -114,8 +114,8 @@ impl LogFilter {
         })
     }
 
-    /// The logs of `stored` that match, as JSON objects, appended to `out`.
-    pub fn collect(&self, stored: &StoredBlock, out: &mut Vec<Value>) {
+    /// The logs of `stored` that match, appended to `out`.
+    pub fn collect(&self, stored: &StoredBlock, out: &mut Vec<alloy_rpc_types_eth::Log>) {
         out.extend(matching_logs(stored, &self.query).iter().map(format::log));
     }
 }
@@ -165,7 +165,7 @@ pub async fn query<E: Runtime>(
     rpc: &Rpc<E>,
     filter: &LogFilter,
     heights: std::ops::RangeInclusive<u64>,
-) -> Result<Vec<Value>, ErrorObjectOwned> {
+) -> Result<Vec<alloy_rpc_types_eth::Log>, ErrorObjectOwned> {
     let (from, to) = (Height(*heights.start()), Height(*heights.end()));
     let found = rpc
         .chain
@@ -182,12 +182,12 @@ pub async fn query<E: Runtime>(
 pub async fn get_logs<E: Runtime>(
     rpc: std::sync::Arc<Rpc<E>>,
     params: jsonrpsee::types::Params<'static>,
-) -> crate::error::Reply {
+) -> crate::error::Answer<Vec<alloy_rpc_types_eth::Log>> {
     let args = crate::params::Args::parse(&params, 1)?;
     let value: Value = args.required(0, "a filter object")?;
     let filter = LogFilter::parse(&value)?;
     let heights = heights(&rpc, &filter).await?;
-    Ok(Value::Array(query(&rpc, &filter, heights).await?))
+    query(&rpc, &filter, heights).await
 }
 
 #[cfg(test)]

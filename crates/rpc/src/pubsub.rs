@@ -96,7 +96,7 @@ pub async fn subscribe<E: Runtime>(
 }
 
 /// Sends `value` as a notification; `false` once the client has gone.
-async fn send(sink: &SubscriptionSink, value: &Value) -> bool {
+async fn send(sink: &SubscriptionSink, value: &impl serde::Serialize) -> bool {
     let Ok(message) = serde_json::value::to_raw_value(value) else {
         return false;
     };
@@ -158,16 +158,16 @@ async fn pending_transactions<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink,
                 Err(RecvError::Closed) => return,
             },
         };
-        let value = match full {
-            false => Value::from(format!("{hash:#x}")),
+        let sent = match full {
+            false => send(sink, &hash).await,
             true => match rpc.chain.pending_transaction(&hash) {
-                Some(tx) => format::pending_transaction(&tx),
+                Some(tx) => send(sink, &format::pending_transaction(&tx)).await,
                 // Already included in a block: the hash alone would mislead no one, but
                 // a full subscriber asked for objects.
                 None => continue,
             },
         };
-        if !send(sink, &value).await {
+        if !sent {
             return;
         }
     }
