@@ -8,7 +8,10 @@
 //! [`Chain::submit_many`], in the batch's order, so the pool and the answers are those the
 //! calls one by one would give. Every other call is answered as before, in its place.
 
-use crate::{error::admission_error, raw_transaction};
+use crate::{
+    error::admission_error,
+    requests::{RawTransaction, Request as _},
+};
 use jsonrpsee::{
     ResponsePayload,
     server::{
@@ -143,7 +146,7 @@ where
     async fn submit(&self, run: Vec<Request<'_>>) -> Vec<MethodResponse> {
         let parsed: Vec<_> = run
             .iter()
-            .map(|request| raw_transaction(&request.params()))
+            .map(|request| RawTransaction::parse(&request.params()).map(|raw| raw.0))
             .collect();
         let raws = parsed.iter().filter_map(|p| p.as_ref().ok()).cloned();
         let mut admitted = self.chain.submit_many(raws.collect()).await.into_iter();

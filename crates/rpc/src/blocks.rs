@@ -3,13 +3,13 @@
 
 use crate::{
     Rpc,
-    error::{Answer, Reply, internal},
+    error::{Answer, internal},
     format::{self, RpcBlock, RpcReceipt, RpcTransaction},
-    params::{Args, BlockId, parse_tag},
+    params::BlockId,
+    requests::{AnyBlock, GetBlock, TransactionAt, TxHash},
 };
 use alloy_primitives::{B256, U64};
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use serde_json::Value;
+use jsonrpsee::types::ErrorObjectOwned;
 use std::sync::Arc;
 use trellis_chain::{Runtime, StoredBlock};
 
@@ -33,65 +33,30 @@ pub fn committed<E: Runtime>(rpc: &Rpc<E>, stored: Option<StoredBlock>) -> Optio
     stored.filter(|stored| stored.block.height() <= rpc.chain.latest().0.height)
 }
 
-/// A block by number or tag (`by_hash` false) or by hash (true), from the first parameter.
-async fn block_param<E: Runtime>(
-    rpc: &Rpc<E>,
-    args: &Args,
-    by_hash: bool,
-) -> Result<Option<StoredBlock>, ErrorObjectOwned> {
-    let id = if by_hash {
-        let hash: B256 = args.required(0, "a block hash")?;
-        BlockId::Hash(trellis_types::BlockHash(hash))
-    } else {
-        let tag: String = args.required(0, "a block number or tag")?;
-        BlockId::Tag(parse_tag(Some(&tag))?)
-    };
-    stored(rpc, id).await
-}
-
-/// `eth_getBlockByNumber` / `eth_getBlockByHash`: `(block, full transactions?)`.
-pub async fn block<E: Runtime>(
-    rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
-    by_hash: bool,
-) -> Answer<Option<RpcBlock>> {
-    let args = Args::parse(&params, 2)?;
-    let full: Option<bool> = args.optional(1, "true (full transactions) or false (hashes)")?;
-    let block = block_param(&rpc, &args, by_hash).await?;
-    Ok(block.map(|stored| {
-        format::block(
-            &stored,
-            rpc.chain.genesis().gas_price,
-            full.unwrap_or(false),
-        )
-    }))
+/// `eth_getBlockByNumber` / `eth_getBlockByHash`.
+pub async fn block<E: Runtime>(rpc: Arc<Rpc<E>>, request: GetBlock) -> Answer<Option<RpcBlock>> {
+    let block = stored(&rpc, request.block).await?;
+    Ok(block.map(|stored| format::block(&stored, rpc.chain.genesis().gas_price, request.full)))
 }
 
 /// `eth_getBlockTransactionCountByNumber` / `…ByHash`.
 pub async fn transaction_count<E: Runtime>(
     rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
-    by_hash: bool,
-) -> Reply {
-    let block = block_param(&rpc, &Args::parse(&params, 1)?, by_hash).await?;
-    Ok(block.map_or(Value::Null, |stored| {
-        format::quantity(stored.block.transactions().len() as u64).into()
-    }))
+    block: BlockId,
+) -> Answer<Option<U64>> {
+    let block = stored(&rpc, block).await?;
+    Ok(block.map(|stored| U64::from(stored.block.transactions().len())))
 }
 
 /// `eth_getTransactionByBlockNumberAndIndex` / `…HashAndIndex`.
 pub async fn transaction_by_index<E: Runtime>(
     rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
-    by_hash: bool,
+    at: TransactionAt,
 ) -> Answer<Option<RpcTransaction>> {
-    let args = Args::parse(&params, 2)?;
-    let index: U64 = args.required(1, "a transaction index (hex)")?;
-    let block = block_param(&rpc, &args, by_hash).await?;
-    let Some(stored) = block else {
+    let Some(stored) = stored(&rpc, at.block).await? else {
         return Ok(None);
     };
-    let index = index.to::<u64>() as usize;
+    let index = usize::try_from(at.index).unwrap_or(usize::MAX);
     if index >= stored.receipts.len() {
         return Ok(None);
     }
@@ -101,9 +66,8 @@ pub async fn transaction_by_index<E: Runtime>(
 /// `eth_getTransactionByHash`: from the block store, or the pool while pending.
 pub async fn transaction_by_hash<E: Runtime>(
     rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
+    TxHash(hash): TxHash,
 ) -> Answer<Option<RpcTransaction>> {
-    let hash: B256 = Args::parse(&params, 1)?.required(0, "a transaction hash")?;
     if let Some((stored, index)) = located(&rpc, hash).await? {
         return Ok(Some(format::transaction(&stored, index)));
     }
@@ -130,9 +94,8 @@ async fn located<E: Runtime>(
 
 pub async fn receipt<E: Runtime>(
     rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
+    TxHash(hash): TxHash,
 ) -> Answer<Option<RpcReceipt>> {
-    let hash: B256 = Args::parse(&params, 1)?.required(0, "a transaction hash")?;
     let located = located(&rpc, hash).await?;
     Ok(located.map(|(stored, index)| format::receipt(&stored, index)))
 }
@@ -140,10 +103,9 @@ pub async fn receipt<E: Runtime>(
 /// `eth_getBlockReceipts(block)`: every receipt of a block, in order.
 pub async fn block_receipts<E: Runtime>(
     rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
+    AnyBlock(block): AnyBlock,
 ) -> Answer<Option<Vec<RpcReceipt>>> {
-    let id = Args::parse(&params, 1)?.block(0)?;
-    let block = stored(&rpc, id).await?;
+    let block = stored(&rpc, block).await?;
     Ok(block.map(|stored| {
         (0..stored.receipts.len())
             .map(|index| format::receipt(&stored, index))

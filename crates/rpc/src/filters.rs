@@ -8,14 +8,13 @@
 
 use crate::{
     Rpc,
-    error::{Answer, Reply, internal, invalid, limit},
+    error::{Answer, internal, invalid, limit},
     logs::{self, Blocks, LogFilter},
-    params::Args,
+    requests::{FilterId, Logs},
 };
 use alloy_primitives::{B256, TxHash};
 use alloy_rpc_types_eth::FilterChanges;
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use serde_json::Value;
+use jsonrpsee::types::ErrorObjectOwned;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -53,7 +52,7 @@ impl Filters {
         self.installed.lock().expect("filters lock poisoned")
     }
 
-    fn install(&self, kind: Kind, next: Height, max: usize) -> Reply {
+    fn install(&self, kind: Kind, next: Height, max: usize) -> Answer<String> {
         let mut installed = self.lock();
         installed.retain(|_, filter| filter.polled.elapsed() < FILTER_TIMEOUT);
         if installed.len() >= max {
@@ -68,7 +67,7 @@ impl Filters {
             polled: Instant::now(),
         };
         installed.insert(id.clone(), filter);
-        Ok(id.into())
+        Ok(id)
     }
 }
 
@@ -90,9 +89,7 @@ fn next_block<E: Runtime>(rpc: &Rpc<E>) -> Height {
     rpc.chain.latest().0.height.next()
 }
 
-pub async fn new_filter<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let value: Value = Args::parse(&params, 1)?.required(0, "a filter object")?;
-    let filter = LogFilter::parse(&value)?;
+pub async fn new_filter<E: Runtime>(rpc: Arc<Rpc<E>>, Logs(filter): Logs) -> Answer<String> {
     if let Blocks::Hash(_) = filter.blocks {
         return Err(invalid(
             "a polled filter takes fromBlock/toBlock, not blockHash",
@@ -103,14 +100,12 @@ pub async fn new_filter<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -
         .install(Kind::Logs(filter), next, rpc.limits.max_filters)
 }
 
-pub fn new_block_filter<E: Runtime>(rpc: &Rpc<E>, params: &Params<'_>) -> Reply {
-    Args::parse(params, 0)?;
+pub fn new_block_filter<E: Runtime>(rpc: &Rpc<E>) -> Answer<String> {
     rpc.filters
         .install(Kind::Blocks, next_block(rpc), rpc.limits.max_filters)
 }
 
-pub fn new_pending_filter<E: Runtime>(rpc: &Rpc<E>, params: &Params<'_>) -> Reply {
-    Args::parse(params, 0)?;
+pub fn new_pending_filter<E: Runtime>(rpc: &Rpc<E>) -> Answer<String> {
     let receiver = rpc.chain.admitted();
     rpc.filters.install(
         Kind::Pending(receiver),
@@ -119,9 +114,8 @@ pub fn new_pending_filter<E: Runtime>(rpc: &Rpc<E>, params: &Params<'_>) -> Repl
     )
 }
 
-pub fn uninstall<E: Runtime>(rpc: &Rpc<E>, params: &Params<'_>) -> Reply {
-    let id: String = Args::parse(params, 1)?.required(0, "a filter id")?;
-    Ok(rpc.filters.lock().remove(&id).is_some().into())
+pub fn uninstall<E: Runtime>(rpc: &Rpc<E>, FilterId(id): FilterId) -> Answer<bool> {
+    Ok(rpc.filters.lock().remove(&id).is_some())
 }
 
 /// What a poll found: block range to report and the filter's kind, or pending hashes.
@@ -134,9 +128,8 @@ enum Due {
 /// `eth_getFilterChanges(id)`: what happened since the last poll.
 pub async fn changes<E: Runtime>(
     rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
+    FilterId(id): FilterId,
 ) -> Answer<FilterChanges> {
-    let id: String = Args::parse(&params, 1)?.required(0, "a filter id")?;
     let latest = rpc.chain.latest().0.height;
     let due = {
         let mut installed = rpc.filters.lock();
@@ -193,9 +186,8 @@ async fn block_hashes<E: Runtime>(
 /// `eth_getFilterLogs(id)`: every log the filter's whole range matches.
 pub async fn filter_logs<E: Runtime>(
     rpc: Arc<Rpc<E>>,
-    params: Params<'static>,
+    FilterId(id): FilterId,
 ) -> Answer<Vec<alloy_rpc_types_eth::Log>> {
-    let id: String = Args::parse(&params, 1)?.required(0, "a filter id")?;
     let filter = {
         let mut installed = rpc.filters.lock();
         let filter = installed.get_mut(&id).ok_or_else(|| not_found(&id))?;

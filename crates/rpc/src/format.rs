@@ -24,10 +24,6 @@ pub fn quantity(n: impl Into<u128>) -> String {
     format!("{:#x}", n.into())
 }
 
-pub fn u256(n: U256) -> String {
-    format!("{n:#x}")
-}
-
 /// The receipt of the `index`th transaction of `stored`.
 pub fn receipt(stored: &StoredBlock, index: usize) -> RpcReceipt {
     let block = &stored.block;

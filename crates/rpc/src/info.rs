@@ -7,64 +7,28 @@
 
 use crate::{
     Rpc,
-    error::{Reply, internal, invalid},
+    error::{Reply, internal},
     format,
-    params::{Args, parse_tag},
+    requests::FeeHistory,
 };
-use alloy_primitives::{Bytes, keccak256};
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use trellis_chain::{Runtime, StoredBlock};
 use trellis_types::Height;
-
-/// Most blocks one `eth_feeHistory` call covers (geth's limit).
-const MAX_FEE_HISTORY_BLOCKS: u64 = 1_024;
-/// Most reward percentiles one `eth_feeHistory` call asks for.
-const MAX_PERCENTILES: usize = 100;
 
 pub fn client_version() -> String {
     format!("trellis/v{}", env!("CARGO_PKG_VERSION"))
 }
 
-pub fn sha3(params: &Params<'_>) -> Reply {
-    let data: Bytes = Args::parse(params, 1)?.required(0, "0x-prefixed hex data")?;
-    Ok(format!("{:#x}", keccak256(&data)).into())
-}
-
-/// A block count given as a hex quantity (ethers) or a JSON number (web3.py).
-fn block_count(args: &Args) -> Result<u64, ErrorObjectOwned> {
-    let value: Value = args.required(0, "a block count")?;
-    let count = match &value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(text) => text
-            .strip_prefix("0x")
-            .and_then(|digits| u64::from_str_radix(digits, 16).ok()),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        invalid(format!(
-            "invalid block count {value}: use a number or a 0x-prefixed hex quantity"
-        ))
-    })?;
-    if count == 0 || count > MAX_FEE_HISTORY_BLOCKS {
-        return Err(invalid(format!(
-            "block count {count} is out of range: ask for 1 to {MAX_FEE_HISTORY_BLOCKS} blocks"
-        )));
-    }
-    Ok(count)
-}
-
 /// `eth_feeHistory(blockCount, newestBlock, rewardPercentiles?)`.
-pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let args = Args::parse(&params, 3)?;
-    let count = block_count(&args)?;
-    let newest: String = args.required(1, "the newest block (number or tag)")?;
-    let percentiles: Option<Vec<f64>> =
-        args.optional(2, "an array of reward percentiles (0 to 100)")?;
-    check_percentiles(percentiles.as_deref())?;
+pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, request: FeeHistory) -> Reply {
+    let FeeHistory {
+        count,
+        newest,
+        percentiles,
+    } = request;
     let latest = rpc.chain.latest().0.height;
-    let newest = parse_tag(Some(&newest))?.height(latest).min(latest);
+    let newest = newest.height(latest).min(latest);
     let oldest = newest.get().saturating_sub(count - 1);
     let base_fee = format::quantity(rpc.chain.genesis().gas_price);
     let mut ratios = Vec::new();
@@ -96,29 +60,6 @@ pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) 
         answer["reward"] = rewards.into();
     }
     Ok(answer)
-}
-
-fn check_percentiles(percentiles: Option<&[f64]>) -> Result<(), ErrorObjectOwned> {
-    let Some(percentiles) = percentiles else {
-        return Ok(());
-    };
-    if percentiles.len() > MAX_PERCENTILES {
-        return Err(invalid(format!(
-            "{} reward percentiles asked: at most {MAX_PERCENTILES}",
-            percentiles.len()
-        )));
-    }
-    for pair in percentiles.windows(2) {
-        if pair[0] > pair[1] {
-            return Err(invalid("reward percentiles must be in ascending order"));
-        }
-    }
-    if let Some(bad) = percentiles.iter().find(|p| !(0.0..=100.0).contains(*p)) {
-        return Err(invalid(format!(
-            "reward percentile {bad} is outside 0 to 100"
-        )));
-    }
-    Ok(())
 }
 
 /// The tip paid at each percentile of a block's gas, transactions sorted by tip (geth's way).

@@ -40,19 +40,22 @@ mod logs;
 mod params;
 mod proofs;
 mod pubsub;
+mod requests;
 mod state;
 mod transport;
 
 pub use error::code;
 
-use alloy_primitives::Bytes;
-use error::Reply;
+use alloy_primitives::{Address, TxHash, U64, keccak256};
+use error::Answer;
 use jsonrpsee::{
     RpcModule,
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
-    types::Params,
 };
-use params::Args;
+use requests::{
+    BlockByHash, BlockByNumber, CountByHash, CountByNumber, FilterId, NoParams, RawTransaction,
+    Request, Sha3, TransactionByHash, TransactionByNumber,
+};
 use std::{net::SocketAddr, sync::Arc};
 use trellis_chain::{Chain, Runtime};
 
@@ -192,40 +195,35 @@ where
     })
 }
 
-/// A method taking no parameters.
-fn no_params(params: &Params<'_>) -> Result<(), jsonrpsee::types::ErrorObjectOwned> {
-    Args::parse(params, 0).map(|_| ())
+async fn send_raw_transaction<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    RawTransaction(raw): RawTransaction,
+) -> Answer<TxHash> {
+    rpc.chain.submit(raw).await.map_err(error::admission_error)
 }
 
-async fn send_raw_transaction<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let raw = raw_transaction(&params)?;
-    let hash = rpc
-        .chain
-        .submit(raw)
-        .await
-        .map_err(error::admission_error)?;
-    Ok(format!("{hash:#x}").into())
-}
-
-/// `eth_sendRawTransaction`'s one parameter.
-fn raw_transaction(params: &Params<'_>) -> Result<Bytes, jsonrpsee::types::ErrorObjectOwned> {
-    Args::parse(params, 1)?.required(0, "the signed transaction as one 0x-prefixed hex string")
-}
-
-/// Registers an async method whose handler is `$handler(rpc, params)`.
+/// Registers an async method: its parameters read as the handler's request type, then
+/// `$handler(rpc, request)`.
 macro_rules! async_method {
     ($module:expr, $name:literal, $handler:expr) => {
         $module
-            .register_async_method($name, move |params, rpc, _| $handler(rpc, params))
+            .register_async_method($name, move |params, rpc, _| async move {
+                let request = Request::parse(&params)?;
+                $handler(rpc, request).await
+            })
             .expect("method names are unique");
     };
 }
 
-/// Registers a method answered at once, `$body` computing the reply from `rpc` and `params`.
+/// Registers a method answered at once, `$body` computing the reply from `rpc` and the
+/// request (of the type `$request`).
 macro_rules! method {
-    ($module:expr, $name:literal, |$params:ident, $rpc:ident| $body:expr) => {
+    ($module:expr, $name:literal, |$request:ident: $type:ty, $rpc:ident| $body:expr) => {
         $module
-            .register_method($name, |$params, $rpc, _| -> Reply { $body })
+            .register_method($name, |params, $rpc, _| {
+                let $request = <$type as Request>::parse(&params)?;
+                $body
+            })
             .expect("method names are unique");
     };
 }
@@ -240,47 +238,39 @@ fn methods<E: Runtime>(rpc: Rpc<E>) -> RpcModule<Rpc<E>> {
 }
 
 fn register_info<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
-    method!(module, "web3_clientVersion", |params, _rpc| {
-        no_params(&params)?;
-        Ok(info::client_version().into())
+    method!(module, "web3_clientVersion", |_r: NoParams, _rpc| {
+        Answer::Ok(info::client_version())
     });
-    method!(module, "web3_sha3", |params, _rpc| info::sha3(&params));
-    method!(module, "net_version", |params, rpc| {
-        no_params(&params)?;
-        Ok(rpc.chain.genesis().chain_id.to_string().into())
+    method!(module, "web3_sha3", |request: Sha3, _rpc| Answer::Ok(
+        keccak256(&request.0)
+    ));
+    method!(module, "net_version", |_r: NoParams, rpc| {
+        Answer::Ok(rpc.chain.genesis().chain_id.to_string())
     });
-    method!(module, "net_listening", |params, _rpc| {
-        no_params(&params)?;
-        Ok(true.into())
+    method!(module, "net_listening", |_r: NoParams, _rpc| Answer::Ok(
+        true
+    ));
+    method!(module, "net_peerCount", |_r: NoParams, rpc| Answer::Ok(
+        U64::from(rpc.peers)
+    ));
+    method!(module, "eth_chainId", |_r: NoParams, rpc| {
+        Answer::Ok(U64::from(rpc.chain.genesis().chain_id))
     });
-    method!(module, "net_peerCount", |params, rpc| {
-        no_params(&params)?;
-        Ok(format::quantity(rpc.peers).into())
+    method!(module, "eth_syncing", |_r: NoParams, _rpc| Answer::Ok(
+        false
+    ));
+    method!(module, "eth_blockNumber", |_r: NoParams, rpc| {
+        Answer::Ok(U64::from(rpc.chain.latest().0.height.get()))
     });
-    method!(module, "eth_chainId", |params, rpc| {
-        no_params(&params)?;
-        Ok(format::quantity(rpc.chain.genesis().chain_id).into())
+    // The node holds no client keys: clients sign their own transactions.
+    method!(module, "eth_accounts", |_r: NoParams, _rpc| Answer::Ok(
+        Vec::<Address>::new()
+    ));
+    method!(module, "eth_gasPrice", |_r: NoParams, rpc| {
+        Answer::Ok(U64::from(rpc.chain.genesis().gas_price))
     });
-    method!(module, "eth_syncing", |params, _rpc| {
-        no_params(&params)?;
-        Ok(false.into())
-    });
-    method!(module, "eth_blockNumber", |params, rpc| {
-        no_params(&params)?;
-        Ok(format::quantity(rpc.chain.latest().0.height.get()).into())
-    });
-    method!(module, "eth_accounts", |params, _rpc| {
-        // The node holds no client keys: clients sign their own transactions.
-        no_params(&params)?;
-        Ok(serde_json::json!([]))
-    });
-    method!(module, "eth_gasPrice", |params, rpc| {
-        no_params(&params)?;
-        Ok(format::quantity(rpc.chain.genesis().gas_price).into())
-    });
-    method!(module, "eth_maxPriorityFeePerGas", |params, _rpc| {
-        no_params(&params)?;
-        Ok(format::quantity(0u64).into())
+    method!(module, "eth_maxPriorityFeePerGas", |_r: NoParams, _rpc| {
+        Answer::Ok(U64::ZERO)
     });
     async_method!(module, "eth_feeHistory", info::fee_history);
 }
@@ -298,31 +288,33 @@ fn register_state<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
 }
 
 fn register_blocks<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
-    async_method!(module, "eth_getBlockByNumber", |rpc, params| blocks::block(
-        rpc, params, false
-    ));
-    async_method!(module, "eth_getBlockByHash", |rpc, params| blocks::block(
-        rpc, params, true
-    ));
+    async_method!(
+        module,
+        "eth_getBlockByNumber",
+        |rpc, BlockByNumber(request)| blocks::block(rpc, request)
+    );
+    async_method!(module, "eth_getBlockByHash", |rpc, BlockByHash(request)| {
+        blocks::block(rpc, request)
+    });
     async_method!(
         module,
         "eth_getBlockTransactionCountByNumber",
-        |rpc, params| { blocks::transaction_count(rpc, params, false) }
+        |rpc, CountByNumber(block)| blocks::transaction_count(rpc, block)
     );
     async_method!(
         module,
         "eth_getBlockTransactionCountByHash",
-        |rpc, params| { blocks::transaction_count(rpc, params, true) }
+        |rpc, CountByHash(block)| blocks::transaction_count(rpc, block)
     );
     async_method!(
         module,
         "eth_getTransactionByBlockNumberAndIndex",
-        |rpc, params| { blocks::transaction_by_index(rpc, params, false) }
+        |rpc, TransactionByNumber(at)| blocks::transaction_by_index(rpc, at)
     );
     async_method!(
         module,
         "eth_getTransactionByBlockHashAndIndex",
-        |rpc, params| { blocks::transaction_by_index(rpc, params, true) }
+        |rpc, TransactionByHash(at)| blocks::transaction_by_index(rpc, at)
     );
     async_method!(
         module,
@@ -336,14 +328,16 @@ fn register_blocks<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
 fn register_logs<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
     async_method!(module, "eth_getLogs", logs::get_logs);
     async_method!(module, "eth_newFilter", filters::new_filter);
-    method!(module, "eth_newBlockFilter", |params, rpc| {
-        filters::new_block_filter(rpc, &params)
+    method!(module, "eth_newBlockFilter", |_r: NoParams, rpc| {
+        filters::new_block_filter(rpc)
     });
-    method!(module, "eth_newPendingTransactionFilter", |params, rpc| {
-        filters::new_pending_filter(rpc, &params)
-    });
-    method!(module, "eth_uninstallFilter", |params, rpc| {
-        filters::uninstall(rpc, &params)
+    method!(
+        module,
+        "eth_newPendingTransactionFilter",
+        |_r: NoParams, rpc| filters::new_pending_filter(rpc)
+    );
+    method!(module, "eth_uninstallFilter", |request: FilterId, rpc| {
+        filters::uninstall(rpc, request)
     });
     async_method!(module, "eth_getFilterChanges", filters::changes);
     async_method!(module, "eth_getFilterLogs", filters::filter_logs);

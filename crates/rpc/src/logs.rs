@@ -181,11 +181,8 @@ pub async fn query<E: Runtime>(
 /// `eth_getLogs(filter)`.
 pub async fn get_logs<E: Runtime>(
     rpc: std::sync::Arc<Rpc<E>>,
-    params: jsonrpsee::types::Params<'static>,
+    crate::requests::Logs(filter): crate::requests::Logs,
 ) -> crate::error::Answer<Vec<alloy_rpc_types_eth::Log>> {
-    let args = crate::params::Args::parse(&params, 1)?;
-    let value: Value = args.required(0, "a filter object")?;
-    let filter = LogFilter::parse(&value)?;
     let heights = heights(&rpc, &filter).await?;
     query(&rpc, &filter, heights).await
 }

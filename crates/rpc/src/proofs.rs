@@ -3,13 +3,13 @@
 //! had, each proven; see [`trellis_state::History`]).
 
 use crate::{
-    error::{Reply, internal, invalid},
+    error::{Reply, internal},
     format,
-    params::{Args, BlockId},
+    params::BlockId,
+    requests::{History, Proof},
     state::{header_at, not_finalized},
 };
-use alloy_primitives::Address;
-use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::types::ErrorObjectOwned;
 use std::sync::Arc;
 use trellis_chain::Runtime;
 use trellis_types::Height;
@@ -29,22 +29,14 @@ fn latest_only(height: Height, latest: Height) -> Result<(), ErrorObjectOwned> {
     Ok(())
 }
 
-/// Most storage slots one `trellis_getProof` call proves.
-const MAX_PROOF_SLOTS: usize = 1_024;
-
 /// `trellis_getProof(address, [slots], block)`: QMDB proofs of an account and its slots in the
 /// latest state, with the block whose state root they verify against.
-pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'static>) -> Reply {
-    let args = Args::parse(&params, 3)?;
-    let address: Address = args.required(0, "an address")?;
-    let slots: Vec<trellis_types::U256> = args.required(1, "an array of storage slots (hex)")?;
-    let block = args.block(2)?;
-    if slots.len() > MAX_PROOF_SLOTS {
-        return Err(invalid(format!(
-            "{} storage slots asked: at most {MAX_PROOF_SLOTS} per call",
-            slots.len()
-        )));
-    }
+pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, request: Proof) -> Reply {
+    let Proof {
+        address,
+        slots,
+        block,
+    } = request;
     // The proof and its header are read together, then the block is checked against that
     // header: a block finalized in between must not be named as the one proven.
     let (header, hash, proof) = rpc.chain.prove(&address, &slots).await.map_err(internal)?;
@@ -57,35 +49,16 @@ pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'stat
     anchored(&proof, &header, &hash)
 }
 
-/// Most writes one `trellis_getHistory` call returns (the newest; `truncated` says if older
-/// ones exist), and the default.
-const MAX_HISTORY_ENTRIES: usize = 1_000;
-const DEFAULT_HISTORY_ENTRIES: usize = 100;
-
-/// The options of `trellis_getHistory`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryOptions {
-    limit: Option<usize>,
-}
-
 /// `trellis_getHistory(address, slot?, {limit}?)`: every value the account (slot `null` or
 /// absent) or the storage slot has had, oldest first, each with its block, transaction and a
 /// proof against the latest state root, which is returned with its block.
-pub async fn get_history<E: Runtime>(rpc: Arc<crate::Rpc<E>>, params: Params<'static>) -> Reply {
+pub async fn get_history<E: Runtime>(rpc: Arc<crate::Rpc<E>>, request: History) -> Reply {
     let chain = &rpc.chain;
-    let args = Args::parse(&params, 3)?;
-    let address: Address = args.required(0, "an address")?;
-    let slot: Option<trellis_types::U256> = args.optional(1, "a storage slot (hex) or null")?;
-    let options: Option<HistoryOptions> = args.optional(2, "{\"limit\": N}")?;
-    let limit = options
-        .and_then(|o| o.limit)
-        .unwrap_or(DEFAULT_HISTORY_ENTRIES);
-    if limit == 0 || limit > MAX_HISTORY_ENTRIES {
-        return Err(invalid(format!(
-            "limit {limit} is out of range: ask for 1 to {MAX_HISTORY_ENTRIES} entries"
-        )));
-    }
+    let History {
+        address,
+        slot,
+        limit,
+    } = request;
     let (header, hash, mut history) = chain
         .history(&address, slot, limit)
         .await

@@ -4,12 +4,12 @@
 use crate::{
     Rpc,
     blocks::committed,
-    error::{Reply, internal, invalid, rejected, reverted},
-    format,
-    params::{Args, BlockId, BlockTag, CallArgs},
+    error::{Answer, internal, rejected, reverted},
+    params::{BlockId, BlockTag},
+    requests::{AccountAt, CallAt, SlotAt},
 };
-use alloy_primitives::{Address, U256};
-use jsonrpsee::types::{ErrorObjectOwned, Params};
+use alloy_primitives::{B256, Bytes, U64, U256};
+use jsonrpsee::types::ErrorObjectOwned;
 use std::sync::Arc;
 use trellis_chain::Runtime;
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError, HaltReason};
@@ -60,83 +60,70 @@ pub fn not_finalized(height: Height, latest: Height) -> ErrorObjectOwned {
     ))
 }
 
-/// `(address, block?)`: the address, the height whose state to read, and whether the block
-/// was `pending`.
-async fn address_at<E: Runtime>(
+/// The height whose state an account query reads, and whether it named `pending`.
+async fn height_of<E: Runtime>(
     rpc: &Rpc<E>,
-    params: &Params<'_>,
-) -> Result<(Address, Height, bool), ErrorObjectOwned> {
-    let args = Args::parse(params, 2)?;
-    let address: Address = args.required(0, "an address")?;
-    let block = args.block(1)?;
+    block: BlockId,
+) -> Result<(Height, bool), ErrorObjectOwned> {
     let height = header_at(rpc, block).await?.height;
-    Ok((address, height, block == BlockId::Tag(BlockTag::Pending)))
+    Ok((height, block == BlockId::Tag(BlockTag::Pending)))
 }
 
-pub async fn balance<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (address, height, _) = address_at(&rpc, &params).await?;
+pub async fn balance<E: Runtime>(rpc: Arc<Rpc<E>>, request: AccountAt) -> Answer<U256> {
+    let (height, _) = height_of(&rpc, request.block).await?;
     let account = rpc
         .chain
-        .account_at(&address, height)
+        .account_at(&request.address, height)
         .await
         .map_err(state_failed)?;
-    Ok(format::u256(account.map(|a| a.balance).unwrap_or_default()).into())
+    Ok(account.map(|a| a.balance).unwrap_or_default())
 }
 
 /// The account's nonce; at `pending`, counting its transactions in the pool.
-pub async fn transaction_count<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (address, height, pending) = address_at(&rpc, &params).await?;
+pub async fn transaction_count<E: Runtime>(rpc: Arc<Rpc<E>>, request: AccountAt) -> Answer<U64> {
+    let (height, pending) = height_of(&rpc, request.block).await?;
+    let address = &request.address;
     let nonce = match pending {
-        true => rpc.chain.pending_nonce(&address).await,
+        true => rpc.chain.pending_nonce(address).await,
         false => rpc
             .chain
-            .account_at(&address, height)
+            .account_at(address, height)
             .await
             .map(|account| account.map_or(0, |a| a.nonce)),
     };
-    Ok(format::quantity(nonce.map_err(state_failed)?).into())
+    Ok(U64::from(nonce.map_err(state_failed)?))
 }
 
-pub async fn code<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (address, height, _) = address_at(&rpc, &params).await?;
-    let code = rpc
-        .chain
-        .code_at(&address, height)
+pub async fn code<E: Runtime>(rpc: Arc<Rpc<E>>, request: AccountAt) -> Answer<Bytes> {
+    let (height, _) = height_of(&rpc, request.block).await?;
+    rpc.chain
+        .code_at(&request.address, height)
         .await
-        .map_err(state_failed)?;
-    Ok(code.to_string().into())
+        .map_err(state_failed)
 }
 
-pub async fn storage_at<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let args = Args::parse(&params, 3)?;
-    let address: Address = args.required(0, "an address")?;
-    let slot: U256 = args.required(1, "a storage slot (hex quantity)")?;
-    let height = header_at(&rpc, args.block(2)?).await?.height;
+/// A slot's value as the 32-byte word clients expect.
+pub async fn storage_at<E: Runtime>(rpc: Arc<Rpc<E>>, request: SlotAt) -> Answer<B256> {
+    let height = header_at(&rpc, request.block).await?.height;
     let value = rpc
         .chain
-        .storage_at(&address, &slot, height)
+        .storage_at(&request.address, &request.slot, height)
         .await
         .map_err(state_failed)?;
-    Ok(format!("{:#066x}", value).into())
+    Ok(B256::from(value))
 }
 
-/// `(call arguments, block?)`, checked and turned into a request, with the header of the
-/// block whose state it runs on.
+/// The call as a request to execute, with the header of the block whose state it runs on.
 async fn call_request<E: Runtime>(
     rpc: &Rpc<E>,
-    params: &Params<'_>,
+    request: &CallAt,
 ) -> Result<(CallRequest, Header), ErrorObjectOwned> {
-    let args = Args::parse(params, 3)?;
-    let call: CallArgs = args.required(0, "a call object")?;
-    let block = args.block(1)?;
-    let overrides: Option<serde_json::Value> = args.optional(2, "state overrides")?;
-    if overrides.is_some() {
-        return Err(invalid("state overrides are not supported"));
-    }
-    let header = header_at(rpc, block).await?;
+    let header = header_at(rpc, request.block).await?;
     let genesis = rpc.chain.genesis();
     Ok((
-        call.request(genesis.chain_id, genesis.block_gas_limit)?,
+        request
+            .call
+            .request(genesis.chain_id, genesis.block_gas_limit)?,
         header,
     ))
 }
@@ -171,19 +158,19 @@ fn unsuccessful(outcome: &CallOutcome) -> ErrorObjectOwned {
     }
 }
 
-pub async fn call<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (request, header) = call_request(&rpc, &params).await?;
+pub async fn call<E: Runtime>(rpc: Arc<Rpc<E>>, request: CallAt) -> Answer<Bytes> {
+    let (request, header) = call_request(&rpc, &request).await?;
     let outcome = run(&rpc, request, &header).await?;
     if !outcome.success {
         return Err(unsuccessful(&outcome));
     }
-    Ok(outcome.output.to_string().into())
+    Ok(outcome.output)
 }
 
 /// The least gas with which the call succeeds, found by bisection between the gas it used
 /// and the cap (gas refunds and the 63/64 rule make the used gas too little for some calls).
-pub async fn estimate_gas<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>) -> Reply {
-    let (mut request, header) = call_request(&rpc, &params).await?;
+pub async fn estimate_gas<E: Runtime>(rpc: Arc<Rpc<E>>, request: CallAt) -> Answer<U64> {
+    let (mut request, header) = call_request(&rpc, &request).await?;
     let cap = request.gas.expect("call_request sets the gas");
     let outcome = run(&rpc, request.clone(), &header).await?;
     if !outcome.success {
@@ -215,5 +202,5 @@ pub async fn estimate_gas<E: Runtime>(rpc: Arc<Rpc<E>>, params: Params<'static>)
             low = middle;
         }
     }
-    Ok(format::quantity(high).into())
+    Ok(U64::from(high))
 }
