@@ -9,7 +9,8 @@
 use crate::{
     Rpc,
     error::{Answer, internal, invalid, limit},
-    logs::{self, Blocks, LogFilter},
+    log_filter::{Blocks, LogFilter},
+    logs,
     requests::{FilterId, Logs},
 };
 use alloy_primitives::{B256, TxHash};

@@ -36,6 +36,7 @@ pub mod error;
 mod filters;
 mod format;
 mod info;
+mod log_filter;
 mod logs;
 mod params;
 mod proofs;

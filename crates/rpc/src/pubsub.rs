@@ -8,7 +8,7 @@ use crate::{
     Rpc,
     error::invalid,
     format,
-    logs::{Blocks, LogFilter},
+    log_filter::{Blocks, LogFilter},
     params::Args,
 };
 use jsonrpsee::{

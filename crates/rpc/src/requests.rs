@@ -8,7 +8,7 @@
 
 use crate::{
     error::invalid,
-    logs::LogFilter,
+    log_filter::LogFilter,
     params::{Args, BlockId, BlockTag, CallArgs, parse_tag},
 };
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
