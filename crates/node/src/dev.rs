@@ -8,7 +8,7 @@
 //! ```
 
 use crate::{
-    NodeError,
+    FileProblem, NodeError,
     genesis_file::{GenesisFile, ValidatorEntry},
     validator::{self, ValidatorSetup},
 };
@@ -60,20 +60,17 @@ pub struct DevChain {
     pub storage: PathBuf,
 }
 
-fn dir_error(path: &Path, message: impl std::fmt::Display) -> NodeError {
+fn dir_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
     NodeError::DataDir {
         path: path.display().to_string(),
-        message: message.to_string(),
+        problem: problem.into(),
     }
 }
 
 /// A port on 127.0.0.1 that nothing listens on right now.
 fn free_port() -> Result<SocketAddr, NodeError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| dir_error(Path::new("127.0.0.1"), format!("no free port: {e}")))?;
-    listener
-        .local_addr()
-        .map_err(|e| dir_error(Path::new("127.0.0.1"), e))
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(NodeError::NoFreePort)?;
+    listener.local_addr().map_err(NodeError::NoFreePort)
 }
 
 /// Creates the dev chain in `options.data_dir`, or loads it if it is there.
@@ -87,12 +84,10 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
     if genesis.validators.len() != options.validators {
         return Err(dir_error(
             dir,
-            format!(
-                "holds a dev chain of {} validator(s), not {}: pass --validators {} or use another --data-dir",
-                genesis.validators.len(),
-                options.validators,
-                genesis.validators.len()
-            ),
+            FileProblem::OtherValidatorCount {
+                held: genesis.validators.len(),
+                asked: options.validators,
+            },
         ));
     }
     let validator_keys = (0..options.validators)
@@ -113,12 +108,12 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
 fn create(options: &DevOptions) -> Result<(), NodeError> {
     let dir = &options.data_dir;
     if options.validators == 0 {
-        return Err(dir_error(dir, "a chain needs at least one validator"));
+        return Err(dir_error(dir, FileProblem::NoValidators));
     }
     std::fs::create_dir_all(dir).map_err(|e| dir_error(dir, e))?;
     let key_error = |path: &Path, e: trellis_crypto::KeyError| NodeError::KeyFile {
         path: path.display().to_string(),
-        message: e.to_string(),
+        problem: e.into(),
     };
     let mut validators = Vec::new();
     for i in 0..options.validators {
@@ -163,18 +158,15 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
 }
 
 fn load_validator_key(path: &Path) -> Result<ValidatorKey, NodeError> {
-    let key_error = |message: String| NodeError::KeyFile {
+    let key_error = |problem: FileProblem| NodeError::KeyFile {
         path: path.display().to_string(),
-        message,
+        problem,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
-    let file: ValidatorKeyFile =
-        serde_json::from_str(&text).map_err(|e| key_error(e.to_string()))?;
-    let key = ValidatorKey::from_hex(&file.private_key).map_err(|e| key_error(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.into()))?;
+    let file: ValidatorKeyFile = serde_json::from_str(&text).map_err(|e| key_error(e.into()))?;
+    let key = ValidatorKey::from_hex(&file.private_key).map_err(|e| key_error(e.into()))?;
     if !key.public_hex().eq_ignore_ascii_case(&file.public_key) {
-        return Err(key_error(
-            "the public key does not belong to the private key".into(),
-        ));
+        return Err(key_error(FileProblem::KeyMismatch));
     }
     Ok(key)
 }

@@ -58,8 +58,11 @@ pub enum GenesisFileError {
         path: String,
         source: std::io::Error,
     },
-    #[error("the genesis file {path} is not valid TOML for a genesis: {message}")]
-    Parse { path: String, message: String },
+    #[error("the genesis file {path} is not valid TOML for a genesis: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("validator {index} in the genesis file: {reason}")]
     BadValidator { index: usize, reason: BadKey },
     #[error(
@@ -93,9 +96,9 @@ impl GenesisFile {
             path: display.clone(),
             source,
         })?;
-        let file: Self = toml::from_str(&text).map_err(|e| GenesisFileError::Parse {
+        let file: Self = toml::from_str(&text).map_err(|source| GenesisFileError::Parse {
             path: display,
-            message: e.to_string(),
+            source,
         })?;
         file.genesis()?;
         Ok(file)

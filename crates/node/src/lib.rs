@@ -37,12 +37,14 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    DataDir { path: String, message: String },
-    #[error("key file {path}: {message}")]
-    KeyFile { path: String, message: String },
-    #[error("configuration file {path}: {message}")]
-    Config { path: String, message: String },
+    #[error("{path}: {problem}")]
+    DataDir { path: String, problem: FileProblem },
+    #[error("key file {path}: {problem}")]
+    KeyFile { path: String, problem: FileProblem },
+    #[error("configuration file {path}: {problem}")]
+    Config { path: String, problem: FileProblem },
+    #[error("no free port on 127.0.0.1 for a dev validator: {0}")]
+    NoFreePort(std::io::Error),
     #[error("cannot listen for JSON-RPC on {addr}: {source} (is another node using that port?)")]
     RpcPort {
         addr: SocketAddr,
@@ -53,6 +55,35 @@ pub enum NodeError {
 }
 
 /// Refuses early, before any validator starts, if the RPC port is taken.
+/// What was wrong with a file or directory the operator gave (or a dev chain's).
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("{0}")]
+    Key(#[from] trellis_crypto::KeyError),
+    #[error("not a key file of `trellis keys new`: {0}")]
+    NotAKeyBundle(serde_json::Error),
+    #[error("the public key does not belong to the private key")]
+    KeyMismatch,
+    #[error(
+        "state_keep_blocks = 0 would keep no history at all: give at least 1, or leave it out to keep everything"
+    )]
+    KeepNothing,
+    #[error("state_cache_mib = {0} is out of range: give between 1 and 1048576 MiB")]
+    CacheOutOfRange(usize),
+    #[error("a chain needs at least one validator")]
+    NoValidators,
+    #[error(
+        "holds a dev chain of {held} validator(s), not {asked}: pass --validators {held} or use another --data-dir"
+    )]
+    OtherValidatorCount { held: usize, asked: usize },
+}
+
 pub fn check_rpc_port(addr: SocketAddr) -> Result<(), NodeError> {
     std::net::TcpListener::bind(addr)
         .map(drop)

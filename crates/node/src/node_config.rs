@@ -8,7 +8,7 @@
 //! ```
 
 use crate::{
-    NodeError,
+    FileProblem, NodeError,
     genesis_file::GenesisFile,
     validator::{self, ValidatorSetup},
 };
@@ -55,10 +55,10 @@ pub struct NodeConfig {
     pub state_keep_blocks: Option<u64>,
 }
 
-fn config_error(path: &Path, message: impl std::fmt::Display) -> NodeError {
+fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
     NodeError::Config {
         path: path.display().to_string(),
-        message: message.to_string(),
+        problem: problem.into(),
     }
 }
 
@@ -73,18 +73,12 @@ impl NodeConfig {
         let genesis = GenesisFile::load(&resolve(&file.genesis))?;
         let key = load_key(&resolve(&file.validator_key))?;
         if file.state_keep_blocks == Some(0) {
-            return Err(config_error(
-                path,
-                "state_keep_blocks = 0 would keep no history at all: give at least 1, or leave it out to keep everything",
-            ));
+            return Err(config_error(path, FileProblem::KeepNothing));
         }
         if !(1..=1 << 20).contains(&file.state_cache_mib) {
             return Err(config_error(
                 path,
-                format!(
-                    "state_cache_mib = {} is out of range: give between 1 and 1048576 MiB",
-                    file.state_cache_mib
-                ),
+                FileProblem::CacheOutOfRange(file.state_cache_mib),
             ));
         }
         let me = key.validator_id();
@@ -104,14 +98,14 @@ impl NodeConfig {
 
 /// The validator key of a key file written by `trellis keys new --out`.
 fn load_key(path: &Path) -> Result<ValidatorKey, NodeError> {
-    let key_error = |message: String| NodeError::KeyFile {
+    let key_error = |problem: FileProblem| NodeError::KeyFile {
         path: path.display().to_string(),
-        message,
+        problem,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
-    let bundle: KeyBundle = serde_json::from_str(&text)
-        .map_err(|e| key_error(format!("not a key file of `trellis keys new`: {e}")))?;
-    let (_, validator) = bundle.keys().map_err(|e| key_error(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.into()))?;
+    let bundle: KeyBundle =
+        serde_json::from_str(&text).map_err(|e| key_error(FileProblem::NotAKeyBundle(e)))?;
+    let (_, validator) = bundle.keys().map_err(|e| key_error(e.into()))?;
     Ok(validator)
 }
 
@@ -123,7 +117,7 @@ pub fn run(
 ) -> Result<(), NodeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::DataDir {
         path: config.data_dir.display().to_string(),
-        message: e.to_string(),
+        problem: e.into(),
     })?;
     crate::check_rpc_port(config.rpc_addr)?;
     let runtime = tokio::Config::new().with_storage_directory(&config.data_dir);
