@@ -24,9 +24,6 @@ pub mod code {
 /// A method's answer: a typed reply (serialized as the specification shapes it) or an error.
 pub type Answer<T> = Result<T, ErrorObjectOwned>;
 
-/// A method's answer as plain JSON (a quantity, a hash, a flag).
-pub type Reply = Answer<serde_json::Value>;
-
 pub fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code::INVALID_PARAMS, message, None::<()>)
 }

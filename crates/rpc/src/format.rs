@@ -20,10 +20,6 @@ pub type RpcBlock = Block<RpcTransaction, Header>;
 const EMPTY_UNCLES_HASH: B256 =
     b256!("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347");
 
-pub fn quantity(n: impl Into<u128>) -> String {
-    format!("{:#x}", n.into())
-}
-
 /// The receipt of the `index`th transaction of `stored`.
 pub fn receipt(stored: &StoredBlock, index: usize) -> RpcReceipt {
     let block = &stored.block;

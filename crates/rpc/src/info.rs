@@ -7,11 +7,9 @@
 
 use crate::{
     Rpc,
-    error::{Reply, internal},
-    format,
+    error::{Answer, internal},
     requests::FeeHistory,
 };
-use serde_json::json;
 use std::sync::Arc;
 use trellis_chain::{Runtime, StoredBlock};
 use trellis_types::Height;
@@ -21,7 +19,10 @@ pub fn client_version() -> String {
 }
 
 /// `eth_feeHistory(blockCount, newestBlock, rewardPercentiles?)`.
-pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, request: FeeHistory) -> Reply {
+pub async fn fee_history<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    request: FeeHistory,
+) -> Answer<alloy_rpc_types_eth::FeeHistory> {
     let FeeHistory {
         count,
         newest,
@@ -30,7 +31,7 @@ pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, request: FeeHistory) -> R
     let latest = rpc.chain.latest().0.height;
     let newest = newest.height(latest).min(latest);
     let oldest = newest.get().saturating_sub(count - 1);
-    let base_fee = format::quantity(rpc.chain.genesis().gas_price);
+    let base_fee = u128::from(rpc.chain.genesis().gas_price);
     let mut ratios = Vec::new();
     let mut rewards = Vec::new();
     for height in oldest..=newest.get() {
@@ -41,7 +42,7 @@ pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, request: FeeHistory) -> R
             .map_err(internal)?
             .ok_or_else(|| internal(format!("finalized block {height} is not stored")))?;
         let header = stored.block.header();
-        ratios.push(json!(header.gas_used as f64 / header.gas_limit as f64));
+        ratios.push(header.gas_used as f64 / header.gas_limit as f64);
         if let Some(percentiles) = &percentiles {
             rewards.push(block_rewards(
                 &stored,
@@ -50,20 +51,19 @@ pub async fn fee_history<E: Runtime>(rpc: Arc<Rpc<E>>, request: FeeHistory) -> R
             ));
         }
     }
-    let mut answer = json!({
-        "oldestBlock": format::quantity(oldest),
+    Ok(alloy_rpc_types_eth::FeeHistory {
         // One more than the blocks: the base fee of the block after the newest.
-        "baseFeePerGas": vec![base_fee; ratios.len() + 1],
-        "gasUsedRatio": ratios,
-    });
-    if percentiles.is_some() {
-        answer["reward"] = rewards.into();
-    }
-    Ok(answer)
+        base_fee_per_gas: vec![base_fee; ratios.len() + 1],
+        gas_used_ratio: ratios,
+        base_fee_per_blob_gas: Vec::new(),
+        blob_gas_used_ratio: Vec::new(),
+        oldest_block: oldest,
+        reward: percentiles.map(|_| rewards),
+    })
 }
 
 /// The tip paid at each percentile of a block's gas, transactions sorted by tip (geth's way).
-fn block_rewards(stored: &StoredBlock, base_fee: u64, percentiles: &[f64]) -> Vec<String> {
+fn block_rewards(stored: &StoredBlock, base_fee: u64, percentiles: &[f64]) -> Vec<u128> {
     let mut tips: Vec<(u128, u64)> = stored
         .receipts
         .iter()
@@ -75,7 +75,7 @@ fn block_rewards(stored: &StoredBlock, base_fee: u64, percentiles: &[f64]) -> Ve
         })
         .collect();
     if tips.is_empty() {
-        return vec![format::quantity(0u64); percentiles.len()];
+        return vec![0; percentiles.len()];
     }
     tips.sort_unstable();
     let total: u64 = tips.iter().map(|(_, gas)| gas).sum();
@@ -84,15 +84,13 @@ fn block_rewards(stored: &StoredBlock, base_fee: u64, percentiles: &[f64]) -> Ve
         .map(|p| {
             let threshold = (total as f64 * p / 100.0) as u64;
             let mut cumulative = 0;
-            let tip = tips
-                .iter()
+            tips.iter()
                 .find(|(_, gas)| {
                     cumulative += gas;
                     cumulative >= threshold
                 })
                 .unwrap_or(&tips[tips.len() - 1])
-                .0;
-            format::quantity(tip)
+                .0
         })
         .collect()
 }

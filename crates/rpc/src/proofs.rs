@@ -3,15 +3,16 @@
 //! had, each proven; see [`trellis_state::History`]).
 
 use crate::{
-    error::{Reply, internal},
-    format,
+    error::{Answer, internal},
     params::BlockId,
     requests::{History, Proof},
     state::{header_at, not_finalized},
 };
+use alloy_primitives::{B256, U64};
 use jsonrpsee::types::ErrorObjectOwned;
 use std::sync::Arc;
 use trellis_chain::Runtime;
+use trellis_state::StateProof;
 use trellis_types::Height;
 
 /// Refuses a proof at `height` unless it is the latest block, the one proofs are made against.
@@ -31,7 +32,10 @@ fn latest_only(height: Height, latest: Height) -> Result<(), ErrorObjectOwned> {
 
 /// `trellis_getProof(address, [slots], block)`: QMDB proofs of an account and its slots in the
 /// latest state, with the block whose state root they verify against.
-pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, request: Proof) -> Reply {
+pub async fn get_proof<E: Runtime>(
+    rpc: Arc<crate::Rpc<E>>,
+    request: Proof,
+) -> Answer<Anchored<StateProof>> {
     let Proof {
         address,
         slots,
@@ -46,13 +50,16 @@ pub async fn get_proof<E: Runtime>(rpc: Arc<crate::Rpc<E>>, request: Proof) -> R
         BlockId::Hash(_) => header_at(&rpc, block).await?.height,
     };
     latest_only(height, header.height)?;
-    anchored(&proof, &header, &hash)
+    anchored(proof, &header, &hash)
 }
 
 /// `trellis_getHistory(address, slot?, {limit}?)`: every value the account (slot `null` or
 /// absent) or the storage slot has had, oldest first, each with its block, transaction and a
 /// proof against the latest state root, which is returned with its block.
-pub async fn get_history<E: Runtime>(rpc: Arc<crate::Rpc<E>>, request: History) -> Reply {
+pub async fn get_history<E: Runtime>(
+    rpc: Arc<crate::Rpc<E>>,
+    request: History,
+) -> Answer<Anchored<trellis_state::History>> {
     let chain = &rpc.chain;
     let History {
         address,
@@ -80,31 +87,30 @@ pub async fn get_history<E: Runtime>(rpc: Arc<crate::Rpc<E>>, request: History) 
         })?;
         entry.transaction_hash = Some(receipt.tx_hash);
     }
-    anchored(&history, &header, &hash)
+    anchored(history, &header, &hash)
 }
 
-/// `value` (a JSON object) with the block it was proven against: its number, hash and state
-/// root, which a verifier checks against a header it trusts.
-fn anchored(
-    value: &impl serde::Serialize,
+/// A proven answer with the block it was proven against: its number, hash and state root,
+/// which a verifier checks against a header it trusts.
+#[derive(Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Anchored<T> {
+    #[serde(flatten)]
+    proven: T,
+    block_number: U64,
+    block_hash: B256,
+    state_root: B256,
+}
+
+fn anchored<T>(
+    proven: T,
     header: &trellis_types::Header,
     hash: &trellis_types::BlockHash,
-) -> Reply {
-    let mut result = serde_json::to_value(value).map_err(internal)?;
-    let fields = result
-        .as_object_mut()
-        .ok_or_else(|| internal("a proven answer is not a JSON object"))?;
-    fields.insert(
-        "blockNumber".into(),
-        format::quantity(header.height.get()).into(),
-    );
-    fields.insert(
-        "blockHash".into(),
-        serde_json::to_value(hash.0).map_err(internal)?,
-    );
-    fields.insert(
-        "stateRoot".into(),
-        serde_json::to_value(header.state_root.0).map_err(internal)?,
-    );
-    Ok(result)
+) -> Answer<Anchored<T>> {
+    Ok(Anchored {
+        proven,
+        block_number: U64::from(header.height.get()),
+        block_hash: hash.0,
+        state_root: header.state_root.0,
+    })
 }
