@@ -5,72 +5,19 @@
 //! store, so a block finalized while a notification was being sent is never skipped.
 
 use crate::{
-    Rpc,
-    error::invalid,
-    format,
-    log_filter::{Blocks, LogFilter},
-    params::Args,
+    Rpc, format,
+    log_filter::LogFilter,
+    requests::{Request as _, Subscription},
 };
 use jsonrpsee::{
     PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink,
     core::traits::IdProvider,
-    types::{ErrorObjectOwned, Params, SubscriptionId},
+    types::{Params, SubscriptionId},
 };
-use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use trellis_chain::Runtime;
 use trellis_types::Height;
-
-/// What a subscription sends.
-enum Topic {
-    NewHeads,
-    Logs(LogFilter),
-    /// Transaction hashes, or whole transactions when `full`.
-    PendingTransactions {
-        full: bool,
-    },
-}
-
-fn parse(params: &Params<'_>) -> Result<Topic, ErrorObjectOwned> {
-    let args = Args::parse(params, 2)?;
-    let name: String = args.required(
-        0,
-        "a subscription name (newHeads, logs, newPendingTransactions)",
-    )?;
-    match name.as_str() {
-        "newHeads" => {
-            args.optional::<Value>(1, "nothing")?
-                .map_or(Ok(()), |_| Err(invalid("newHeads takes no options")))?;
-            Ok(Topic::NewHeads)
-        }
-        "logs" => {
-            let value = args.optional::<Value>(1, "a filter object")?;
-            let filter = LogFilter::parse(&value.unwrap_or_else(|| serde_json::json!({})))?;
-            if !matches!(filter.blocks, Blocks::Range { .. })
-                || filter.blocks
-                    != (Blocks::Range {
-                        from: crate::params::BlockTag::Latest,
-                        to: crate::params::BlockTag::Latest,
-                    })
-            {
-                return Err(invalid(
-                    "a logs subscription follows new blocks: give address and topics only",
-                ));
-            }
-            Ok(Topic::Logs(filter))
-        }
-        "newPendingTransactions" => {
-            let full = args.optional::<bool>(1, "true (whole transactions) or false (hashes)")?;
-            Ok(Topic::PendingTransactions {
-                full: full.unwrap_or(false),
-            })
-        }
-        other => Err(invalid(format!(
-            "unknown subscription {other:?}: use newHeads, logs or newPendingTransactions"
-        ))),
-    }
-}
 
 /// `eth_subscribe`: accepts or rejects, then sends notifications until the client leaves.
 pub async fn subscribe<E: Runtime>(
@@ -78,7 +25,7 @@ pub async fn subscribe<E: Runtime>(
     params: Params<'static>,
     pending: PendingSubscriptionSink,
 ) {
-    let topic = match parse(&params) {
+    let topic = match Subscription::parse(&params) {
         Ok(topic) => topic,
         Err(error) => {
             pending.reject(error).await;
@@ -89,9 +36,9 @@ pub async fn subscribe<E: Runtime>(
         return;
     };
     match topic {
-        Topic::PendingTransactions { full } => pending_transactions(&rpc, &sink, full).await,
-        Topic::NewHeads => blocks(&rpc, &sink, None).await,
-        Topic::Logs(filter) => blocks(&rpc, &sink, Some(&filter)).await,
+        Subscription::PendingTransactions { full } => pending_transactions(&rpc, &sink, full).await,
+        Subscription::NewHeads => blocks(&rpc, &sink, None).await,
+        Subscription::Logs(filter) => blocks(&rpc, &sink, Some(&filter)).await,
     }
 }
 
