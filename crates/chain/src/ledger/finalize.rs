@@ -122,6 +122,7 @@ impl<E: Runtime> Inner<E> {
             return;
         }
         let state = &mut self.finalized.state;
+        // On the owner's dedicated thread, as the commit it interrupts (see `apply`).
         let _ = trellis_state::block_on(async {
             state.apply(&executed.staged).await?;
             (state.sync_one_table(trellis_state::TableName::Storage)).await

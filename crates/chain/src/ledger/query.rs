@@ -263,6 +263,7 @@ impl<E: Runtime> Chain<E> {
         let address = *address;
         self.ask(Lane::Clients, move |inner| {
             let finalized = &inner.finalized;
+            // On the owner's dedicated thread, as `prove` above.
             let history = trellis_state::block_on(finalized.state.history(&address, slot, limit))?;
             Ok((finalized.tip.clone(), finalized.tip_hash, history))
         })
