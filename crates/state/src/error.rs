@@ -105,6 +105,14 @@ impl StateError {
             source: error.into(),
         }
     }
+
+    /// What a failure of the storage of `table`'s history index is reported as.
+    pub(crate) fn history<T: Into<StorageError>>(table: TableName) -> impl Fn(T) -> Self {
+        move |error| Self::History {
+            table,
+            source: error.into(),
+        }
+    }
 }
 
 /// Stored data that contradicts what the store wrote.

@@ -27,7 +27,7 @@
 
 use crate::backend::{Runtime, TableName};
 use crate::heads::Heads;
-use crate::{Corruption, StateError, StorageError};
+use crate::{Corruption, StateError};
 use bytes::BufMut;
 use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::sha256::Digest;
@@ -144,14 +144,6 @@ pub(crate) struct Found {
     pub block: BlockRecord,
 }
 
-/// What a failure of the storage of `table`'s index is reported as.
-fn failure<T: Into<StorageError>>(table: TableName) -> impl Fn(T) -> StateError {
-    move |error| StateError::History {
-        table,
-        source: error.into(),
-    }
-}
-
 /// The history index of one state store.
 pub(crate) struct HistoryIndex<E: Runtime> {
     /// `None` only while a write is under way, or after one failed.
@@ -191,7 +183,7 @@ impl<E: Runtime> HistoryIndex<E> {
             blocks_wanted,
         )
         .await
-        .map_err(failure(table))?;
+        .map_err(StateError::history(table))?;
         if blocks.size() != blocks_wanted {
             return Err(Corruption::HistoryBlocks {
                 partitions: partitions.to_string(),
@@ -206,7 +198,7 @@ impl<E: Runtime> HistoryIndex<E> {
                 blocks
                     .read(n - 1)
                     .await
-                    .map_err(failure(table))?
+                    .map_err(StateError::history(table))?
                     .records_end
             }
         };
@@ -216,7 +208,7 @@ impl<E: Runtime> HistoryIndex<E> {
             records_end,
         )
         .await
-        .map_err(failure(table))?;
+        .map_err(StateError::history(table))?;
         if writes.size() != records_end {
             return Err(Corruption::HistoryRecords {
                 partitions: partitions.to_string(),
@@ -282,7 +274,7 @@ impl<E: Runtime> HistoryIndex<E> {
                 writes
                     .append_many(Many::Flat(&records))
                     .await
-                    .map_err(failure(self.table))?
+                    .map_err(StateError::history(self.table))?
                     .0
             }
         };
@@ -304,7 +296,7 @@ impl<E: Runtime> HistoryIndex<E> {
                 end: block.end,
             })
             .await
-            .map_err(failure(self.table))?;
+            .map_err(StateError::history(self.table))?;
         self.blocks = Some(blocks);
         Ok(())
     }
@@ -319,8 +311,8 @@ impl<E: Runtime> HistoryIndex<E> {
             .blocks
             .take()
             .ok_or(StateError::HistoryFailed(self.table))?;
-        let (writes, blocks) =
-            futures::try_join!(writes.commit(), blocks.commit()).map_err(failure(self.table))?;
+        let (writes, blocks) = futures::try_join!(writes.commit(), blocks.commit())
+            .map_err(StateError::history(self.table))?;
         self.writes = Some(writes);
         self.blocks = Some(blocks);
         Ok(())
@@ -331,7 +323,7 @@ impl<E: Runtime> HistoryIndex<E> {
         self.blocks()?
             .read(height.get())
             .await
-            .map_err(failure(self.table))
+            .map_err(StateError::history(self.table))
     }
 
     /// The newest write of `key` at or before block `height`, if any.
@@ -346,7 +338,10 @@ impl<E: Runtime> HistoryIndex<E> {
         let writes = self.writes()?;
         let mut next = self.heads.get(key);
         while let Some(position) = next {
-            let record = writes.read(position).await.map_err(failure(self.table))?;
+            let record = writes
+                .read(position)
+                .await
+                .map_err(StateError::history(self.table))?;
             if record.key != *key {
                 return Err(Corruption::ForeignRecord {
                     table: self.table,
@@ -371,7 +366,10 @@ impl<E: Runtime> HistoryIndex<E> {
             if found.len() == limit {
                 break;
             }
-            let record = writes.read(position).await.map_err(failure(self.table))?;
+            let record = writes
+                .read(position)
+                .await
+                .map_err(StateError::history(self.table))?;
             if record.key != *key {
                 return Err(Corruption::ForeignRecord {
                     table: self.table,
@@ -388,7 +386,7 @@ impl<E: Runtime> HistoryIndex<E> {
             let block = blocks
                 .read(record.height.get())
                 .await
-                .map_err(failure(self.table))?;
+                .map_err(StateError::history(self.table))?;
             found.push(Found { record, block });
             next = record.previous;
         }
@@ -406,7 +404,10 @@ async fn rebuild_heads<E: Runtime>(
     let mut position = 0;
     while position < end {
         let chunk: Vec<u64> = (position..end.min(position + REPLAY_CHUNK)).collect();
-        let records = writes.read_many(&chunk).await.map_err(failure(table))?;
+        let records = writes
+            .read_many(&chunk)
+            .await
+            .map_err(StateError::history(table))?;
         let positions: Vec<(Digest, u64)> = (records.iter().enumerate())
             .map(|(offset, record)| (record.key, position + offset as u64))
             .collect();
