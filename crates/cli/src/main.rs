@@ -6,13 +6,14 @@
 mod limit;
 mod load;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
 use trellis_crypto::{KeyBundle, write_secret_file};
 use trellis_node::{
     dev::{self, DevOptions},
     genesis_file::{GenesisFile, ValidatorEntry},
+    members::{self, NetworkPlan},
     node_config::{self, NodeConfig},
 };
 
@@ -127,21 +128,43 @@ enum BenchCommand {
     Limit(limit::LimitArgs),
 }
 
+/// Two shapes: `--validators N --out DIR` creates every member's keys and folder;
+/// `--validator KEY@HOST:PORT … --out FILE` writes only a genesis for keys the members made.
 #[derive(Debug, clap::Args)]
 struct InitArgs {
-    /// Where to write the genesis (TOML); an existing file is never overwritten.
-    #[arg(long, value_name = "FILE")]
+    /// Where to write: a new directory with `--validators`, else the genesis file (TOML).
+    /// Nothing existing is ever overwritten.
+    #[arg(long, value_name = "DIR|FILE")]
     out: PathBuf,
     /// The EIP-155 chain id transactions are signed for.
     #[arg(long)]
     chain_id: u64,
+    /// Create N validators: one folder per member (genesis, node.toml, validator key), ready
+    /// to copy to its host.
+    #[arg(long, value_name = "N", conflicts_with = "validators_given")]
+    validators: Option<usize>,
+    /// A member's host (IP address), once per validator in order, or once for all of them.
+    /// Default: 127.0.0.1, with consecutive ports.
+    #[arg(long = "host", value_name = "IP")]
+    hosts: Vec<std::net::IpAddr>,
+    /// The first p2p port on each host [default: 30300].
+    #[arg(long)]
+    p2p_port: Option<u16>,
+    /// The first JSON-RPC port on each host [default: 8545].
+    #[arg(long)]
+    rpc_port: Option<u16>,
+    /// Accounts to create and fund with a million ether each; their keys go to
+    /// DIR/accounts.json.
+    #[arg(long)]
+    accounts: Option<usize>,
     /// A validator: its ed25519 public key (from `trellis keys new`) and p2p address.
     #[arg(
+        id = "validators_given",
         long = "validator",
         value_name = "PUBLIC_KEY@HOST:PORT",
-        required = true
+        required_unless_present = "validators"
     )]
-    validators: Vec<String>,
+    validator_entries: Vec<String>,
     /// An initial balance in wei (decimal or 0x-hex).
     #[arg(long = "alloc", value_name = "ADDRESS=WEI")]
     alloc: Vec<String>,
@@ -226,22 +249,6 @@ fn main() -> Result<()> {
 }
 
 fn init(args: InitArgs) -> Result<()> {
-    let validators = args
-        .validators
-        .iter()
-        .map(|v| {
-            let (key, addr) = v
-                .rsplit_once('@')
-                .with_context(|| format!("--validator {v:?}: expected PUBLIC_KEY@HOST:PORT"))?;
-            let p2p = addr.parse().with_context(|| {
-                format!("--validator {v:?}: {addr:?} is not an IP:PORT address")
-            })?;
-            Ok(ValidatorEntry {
-                public_key: key.to_string(),
-                p2p,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let alloc = args
         .alloc
         .iter()
@@ -259,6 +266,46 @@ fn init(args: InitArgs) -> Result<()> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         now.map_or(0, |d| d.as_millis() as u64)
     });
+    if let Some(validators) = args.validators {
+        let plan = NetworkPlan {
+            chain_id: args.chain_id,
+            validators,
+            hosts: args.hosts,
+            p2p_port: args.p2p_port.unwrap_or(30300),
+            rpc_port: args.rpc_port.unwrap_or(8545),
+            accounts: args.accounts.unwrap_or(0),
+            alloc,
+            gas_price: args.gas_price,
+            block_gas_limit: args.block_gas_limit,
+            timestamp,
+        };
+        return init_network(&args.out, &plan);
+    }
+    if !args.hosts.is_empty()
+        || args.p2p_port.is_some()
+        || args.rpc_port.is_some()
+        || args.accounts.is_some()
+    {
+        bail!(
+            "--host, --p2p-port, --rpc-port and --accounts shape a network created with --validators N; with --validator, each address is in its PUBLIC_KEY@HOST:PORT"
+        );
+    }
+    let validators = args
+        .validator_entries
+        .iter()
+        .map(|v| {
+            let (key, addr) = v
+                .rsplit_once('@')
+                .with_context(|| format!("--validator {v:?}: expected PUBLIC_KEY@HOST:PORT"))?;
+            let p2p = addr.parse().with_context(|| {
+                format!("--validator {v:?}: {addr:?} is not an IP:PORT address")
+            })?;
+            Ok(ValidatorEntry {
+                public_key: key.to_string(),
+                p2p,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let file = GenesisFile {
         chain_id: args.chain_id,
         timestamp,
@@ -276,6 +323,34 @@ fn init(args: InitArgs) -> Result<()> {
         genesis.validators.len(),
         genesis.initial_block().hash()
     );
+    Ok(())
+}
+
+fn init_network(dir: &std::path::Path, plan: &NetworkPlan) -> Result<()> {
+    let network = members::write(dir, plan)?;
+    let genesis = network.genesis.genesis()?;
+    println!(
+        "network written to {} (chain id {}, {} validator(s)); block 0 is {}",
+        dir.display(),
+        genesis.chain_id,
+        network.members.len(),
+        genesis.initial_block().hash()
+    );
+    for member in &network.members {
+        println!(
+            "  {}: p2p {}, JSON-RPC {} (copy the folder to that host, then: trellis node --config node.toml)",
+            member.folder.display(),
+            member.p2p,
+            member.rpc
+        );
+    }
+    if !network.accounts.is_empty() {
+        println!(
+            "{} funded account(s); their keys are in {} (mode 0600)",
+            network.accounts.len(),
+            dir.join("accounts.json").display()
+        );
+    }
     Ok(())
 }
 

@@ -6,7 +6,6 @@ mod support;
 use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, TxKind, U256};
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
@@ -23,21 +22,8 @@ fn trellis(args: &[&str]) -> Output {
         .expect("run trellis")
 }
 
-/// A port nothing listens on now, for a node's configuration, below the kernel's ephemeral range
-/// (32768–60999): outgoing connections (these tests' own clients among them) take their local
-/// ports from that range, so a port picked there by binding port 0 could be taken by one of them
-/// before the node binds it (seen once in CI as "Address already in use"). Each test process
-/// walks its own stretch of 20000–31999.
 fn free_port() -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let offset = std::process::id() % 12_000;
-    loop {
-        let step = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + ((offset + step) % 12_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    support::free_ports(1)
 }
 
 /// `trellis keys new --out` in `dir`; returns the file and its parsed contents.

@@ -19,7 +19,7 @@ mod validator;
 
 pub use account::AccountKey;
 pub use alloy_primitives::Address;
-pub use file::{KeyBundle, write_secret_file};
+pub use file::{AccountEntry, KeyBundle, ValidatorEntry, write_secret_file};
 pub use validator::ValidatorKey;
 
 /// Why a key could not be made, read or written.

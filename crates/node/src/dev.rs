@@ -12,20 +12,15 @@ use crate::{
     genesis_file::{GenesisFile, ValidatorEntry},
     validator::{self, ValidatorSetup},
 };
-use alloy_primitives::U256;
 use commonware_runtime::{Runner as _, Supervisor as _, tokio};
-use serde::{Deserialize, Serialize};
 use std::{
-    collections::BTreeMap,
     net::{Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
 };
-use trellis_crypto::{AccountKey, ValidatorKey, write_secret_file};
+use trellis_crypto::ValidatorKey;
 
 /// The dev chain's id (the one local Ethereum tools assume for a dev network).
 pub const DEV_CHAIN_ID: u64 = 1337;
-/// Each dev account starts with one million ether.
-const DEV_BALANCE_ETHER: u64 = 1_000_000;
 const GAS_LIMIT: u64 = 60_000_000;
 /// State page cache per dev validator: several validators share one machine.
 const DEV_STATE_CACHE_BYTES: usize = 64 << 20;
@@ -40,17 +35,7 @@ pub struct DevOptions {
 }
 
 /// One funded account, as `dev-accounts.json` lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DevAccount {
-    pub address: String,
-    pub private_key: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ValidatorKeyFile {
-    public_key: String,
-    private_key: String,
-}
+pub use crate::accounts::FundedAccount as DevAccount;
 
 /// A prepared dev chain directory.
 pub struct DevChain {
@@ -91,7 +76,7 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
         ));
     }
     let validator_keys = (0..options.validators)
-        .map(|i| load_validator_key(&dir.join(format!("validator-{i}.json"))))
+        .map(|i| crate::keyfile::load(&dir.join(format!("validator-{i}.json"))))
         .collect::<Result<Vec<_>, _>>()?;
     let accounts_path = dir.join("dev-accounts.json");
     let text = std::fs::read_to_string(&accounts_path).map_err(|e| dir_error(&accounts_path, e))?;
@@ -118,32 +103,16 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
     let mut validators = Vec::new();
     for i in 0..options.validators {
         let key = ValidatorKey::generate().map_err(|e| key_error(dir, e))?;
-        let path = dir.join(format!("validator-{i}.json"));
-        let file = ValidatorKeyFile {
-            public_key: key.public_hex(),
-            private_key: key.secret_hex(),
-        };
-        let json = serde_json::to_string_pretty(&file).expect("serializes");
-        write_secret_file(&path, &format!("{json}\n")).map_err(|e| key_error(&path, e))?;
+        crate::keyfile::write(&dir.join(format!("validator-{i}.json")), &key)?;
         validators.push(ValidatorEntry {
             public_key: key.public_hex(),
             p2p: free_port()?,
         });
     }
-    let mut accounts = Vec::new();
-    let mut alloc = BTreeMap::new();
-    let balance = U256::from(DEV_BALANCE_ETHER) * U256::from(10u64).pow(U256::from(18));
-    for _ in 0..options.accounts {
-        let key = AccountKey::generate().map_err(|e| key_error(dir, e))?;
-        alloc.insert(key.address(), balance.to_string());
-        accounts.push(DevAccount {
-            address: key.address().to_checksum(None),
-            private_key: key.secret_hex(),
-        });
-    }
+    let (accounts, alloc) =
+        crate::accounts::create(options.accounts).map_err(|e| key_error(dir, e))?;
     let path = dir.join("dev-accounts.json");
-    let json = serde_json::to_string_pretty(&accounts).expect("serializes");
-    write_secret_file(&path, &format!("{json}\n")).map_err(|e| key_error(&path, e))?;
+    crate::accounts::write(&path, &accounts).map_err(|e| key_error(&path, e))?;
     let genesis = GenesisFile {
         chain_id: DEV_CHAIN_ID,
         timestamp: 0,
@@ -155,20 +124,6 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
     // Written last: its presence marks a complete directory.
     genesis.write_new(&dir.join("genesis.toml"))?;
     Ok(())
-}
-
-fn load_validator_key(path: &Path) -> Result<ValidatorKey, NodeError> {
-    let key_error = |problem: FileProblem| NodeError::KeyFile {
-        path: path.display().to_string(),
-        problem,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.into()))?;
-    let file: ValidatorKeyFile = serde_json::from_str(&text).map_err(|e| key_error(e.into()))?;
-    let key = ValidatorKey::from_hex(&file.private_key).map_err(|e| key_error(e.into()))?;
-    if !key.public_hex().eq_ignore_ascii_case(&file.public_key) {
-        return Err(key_error(FileProblem::KeyMismatch));
-    }
-    Ok(key)
 }
 
 /// Runs a prepared dev chain until interrupted: every validator, and the JSON-RPC server on

@@ -9,10 +9,13 @@
 //! - With the `fault-injection` feature (tests only), a crash test asks a node through the
 //!   environment to kill itself in the middle of a state commit (`faults.rs`).
 
+pub mod accounts;
 pub mod dev;
 pub mod disk;
 mod faults;
 pub mod genesis_file;
+pub mod keyfile;
+pub mod members;
 pub mod node_config;
 pub mod validator;
 
@@ -66,8 +69,10 @@ pub enum FileProblem {
     Toml(#[from] toml::de::Error),
     #[error("{0}")]
     Key(#[from] trellis_crypto::KeyError),
-    #[error("not a key file of `trellis keys new`: {0}")]
-    NotAKeyBundle(serde_json::Error),
+    #[error(
+        "not a key file (a key bundle of `trellis keys new` or a validator key of `trellis init`): {0}"
+    )]
+    NotAKeyFile(serde_json::Error),
     #[error("the public key does not belong to the private key")]
     KeyMismatch,
     #[error(

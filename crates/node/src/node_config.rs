@@ -18,7 +18,7 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
 };
-use trellis_crypto::{KeyBundle, ValidatorKey};
+use trellis_crypto::ValidatorKey;
 
 fn default_rpc_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8545))
@@ -71,7 +71,7 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| base.join(p);
         let genesis = GenesisFile::load(&resolve(&file.genesis))?;
-        let key = load_key(&resolve(&file.validator_key))?;
+        let key = crate::keyfile::load(&resolve(&file.validator_key))?;
         if file.state_keep_blocks == Some(0) {
             return Err(config_error(path, FileProblem::KeepNothing));
         }
@@ -94,19 +94,6 @@ impl NodeConfig {
             state_keep_blocks: file.state_keep_blocks,
         })
     }
-}
-
-/// The validator key of a key file written by `trellis keys new --out`.
-fn load_key(path: &Path) -> Result<ValidatorKey, NodeError> {
-    let key_error = |problem: FileProblem| NodeError::KeyFile {
-        path: path.display().to_string(),
-        problem,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.into()))?;
-    let bundle: KeyBundle =
-        serde_json::from_str(&text).map_err(|e| key_error(FileProblem::NotAKeyBundle(e)))?;
-    let (_, validator) = bundle.keys().map_err(|e| key_error(e.into()))?;
-    Ok(validator)
 }
 
 /// Runs the configured validator and its JSON-RPC server until the process ends. `ready` is
@@ -135,4 +122,39 @@ pub fn run(
         let _ = running.consensus.await;
         Err(NodeError::Stopped)
     })
+}
+
+/// What a written `node.toml` says; paths are relative to the file's directory.
+pub struct NodeFileText<'a> {
+    pub genesis: &'a str,
+    pub validator_key: &'a str,
+    pub data_dir: &'a str,
+    pub rpc_addr: SocketAddr,
+    /// `None` leaves the validator's default.
+    pub state_cache_mib: Option<usize>,
+}
+
+impl NodeFileText<'_> {
+    /// The file's text, with a comment for each setting an operator may change.
+    pub fn render(&self) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let mut text = format!(
+            "# A Trellis node: `trellis node --config node.toml`. Paths are relative to this file.\n\
+             genesis = {}\n\
+             # This member's ed25519 validator key (mode 0600); keep it on this host only.\n\
+             validator_key = {}\n\
+             data_dir = {}\n\
+             # JSON-RPC (HTTP and WebSocket). 0.0.0.0:PORT serves other hosts too: the API has no\n\
+             # access control yet, so expose it only on a trusted network.\n\
+             rpc_addr = {}\n",
+            quote(self.genesis),
+            quote(self.validator_key),
+            quote(self.data_dir),
+            quote(&self.rpc_addr.to_string()),
+        );
+        if let Some(mib) = self.state_cache_mib {
+            text.push_str(&format!("state_cache_mib = {mib}\n"));
+        }
+        text
+    }
 }

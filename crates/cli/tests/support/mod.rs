@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod network;
+
 use serde_json::{Value, json};
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -285,6 +287,28 @@ impl NodeProcess {
                 "height {height} not reached in {timeout:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The first of `count` consecutive ports nothing listens on now, for nodes' configurations,
+/// below the kernel's ephemeral range (32768–60999): outgoing connections (these tests' own
+/// clients among them) take their local ports from that range, so a port picked there by
+/// binding port 0 could be taken by one of them before the node binds it (seen once in CI as
+/// "Address already in use"). Each test process walks its own stretch of 20000–31999.
+pub fn free_ports(count: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id() % 12_000;
+    loop {
+        let step = NEXT.fetch_add(u32::from(count), Ordering::Relaxed);
+        let base = 20_000 + ((offset + step) % 12_000) as u16;
+        if base + count > 32_000 {
+            continue;
+        }
+        if (base..base + count).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        {
+            return base;
         }
     }
 }

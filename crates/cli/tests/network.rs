@@ -1,0 +1,144 @@
+//! A consortium network of separate `trellis node` processes, made by `trellis init
+//! --validators 4`, under a steady load while validators are killed and restarted.
+
+mod support;
+
+use serde_json::json;
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use support::{
+    NodeProcess, hex_u64, hex_u128,
+    network::{Load, LoadOutcome, TestNetwork, assert_same_chain},
+};
+
+fn height(node: &NodeProcess) -> u64 {
+    hex_u64(&node.call("eth_blockNumber", json!([])))
+}
+
+/// Waits until `node`'s height passes `above`; returns how long that took.
+fn wait_past(node: &NodeProcess, above: u64, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    node.wait_for_height(above + 1, timeout);
+    start.elapsed()
+}
+
+/// After the load: every node at one height with the same blocks and roots, every transaction
+/// sent in a block exactly once (the recipient's balance counts them) with a successful receipt.
+fn assert_agree(nodes: &[&NodeProcess], outcome: &LoadOutcome) {
+    let top = nodes.iter().map(|n| height(n)).max().unwrap();
+    for node in nodes {
+        node.wait_for_height(top, Duration::from_secs(120));
+    }
+    assert_same_chain(nodes, top);
+    for (i, node) in nodes.iter().enumerate() {
+        let balance = node.call("eth_getBalance", json!([outcome.recipient, "latest"]));
+        assert_eq!(
+            hex_u128(&balance),
+            outcome.sent.len() as u128,
+            "node {i}: every transfer once"
+        );
+    }
+    for hash in &outcome.sent {
+        for (i, node) in nodes.iter().enumerate() {
+            let receipt = node.call("eth_getTransactionReceipt", json!([hash]));
+            assert_eq!(receipt["status"], json!("0x1"), "node {i}, transaction {hash}");
+        }
+    }
+    eprintln!(
+        "{} transfers in blocks 1..={top} on {} nodes; {} resubmission(s) after nodes died",
+        outcome.sent.len(),
+        nodes.len(),
+        outcome.resubmissions
+    );
+}
+
+#[test]
+fn a_killed_validator_does_not_stop_the_chain_and_votes_again_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::init(dir.path(), 3131, 4, 20);
+    let mut nodes: Vec<Option<NodeProcess>> = (0..4).map(|i| Some(network.start(i))).collect();
+    let targets = Arc::new(Mutex::new(
+        nodes.iter().map(|n| n.as_ref().map(|n| n.rpc)).collect(),
+    ));
+    let load = Load::start(targets.clone(), network.accounts.clone(), network.chain_id, 10);
+    std::thread::sleep(Duration::from_secs(5));
+
+    // SIGKILL validator 3: the other three are a quorum and keep finalizing.
+    targets.lock().unwrap()[3] = None;
+    nodes[3].take().unwrap().kill();
+    let first = nodes[0].as_ref().unwrap();
+    let at_kill = height(first);
+    let took = wait_past(first, at_kill + 5, Duration::from_secs(30));
+    eprintln!("5 blocks in {took:?} with validator 3 down");
+
+    // Restarted, it fetches what it missed.
+    let restarted = network.start(3);
+    let caught_up = Instant::now();
+    restarted.wait_for_height(height(first), Duration::from_secs(60));
+    eprintln!("validator 3 caught up in {:?}", caught_up.elapsed());
+    targets.lock().unwrap()[3] = Some(restarted.rpc);
+    nodes[3] = Some(restarted);
+
+    // With validator 2 down in turn, blocks finalize only if validator 3 votes again.
+    targets.lock().unwrap()[2] = None;
+    nodes[2].take().unwrap().kill();
+    let first = nodes[0].as_ref().unwrap();
+    let at_second_kill = height(first);
+    let took = wait_past(first, at_second_kill + 3, Duration::from_secs(30));
+    eprintln!("3 blocks in {took:?} with validator 2 down and 3 restarted");
+    let restarted = network.start(2);
+    targets.lock().unwrap()[2] = Some(restarted.rpc);
+    nodes[2] = Some(restarted);
+
+    let outcome = load.finish();
+    let nodes: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
+    assert_agree(&nodes, &outcome);
+}
+
+#[test]
+fn two_validators_down_halt_finality_and_one_back_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::init(dir.path(), 3232, 4, 20);
+    let mut nodes: Vec<Option<NodeProcess>> = (0..4).map(|i| Some(network.start(i))).collect();
+    let targets = Arc::new(Mutex::new(
+        nodes.iter().map(|n| n.as_ref().map(|n| n.rpc)).collect(),
+    ));
+    let load = Load::start(targets.clone(), network.accounts.clone(), network.chain_id, 10);
+    std::thread::sleep(Duration::from_secs(5));
+
+    for i in [2, 3] {
+        targets.lock().unwrap()[i] = None;
+        nodes[i].take().unwrap().kill();
+    }
+    // What was final before stays; nothing new is finalized by two of four.
+    std::thread::sleep(Duration::from_secs(2));
+    let halted: Vec<u64> = nodes[..2].iter().map(|n| height(n.as_ref().unwrap())).collect();
+    std::thread::sleep(Duration::from_secs(8));
+    for (i, node) in nodes[..2].iter().enumerate() {
+        let now = height(node.as_ref().unwrap());
+        assert!(
+            now <= halted[i] + 1,
+            "node {i} finalized {} block(s) with two of four validators down",
+            now - halted[i]
+        );
+    }
+    let live: Vec<&NodeProcess> = nodes[..2].iter().map(|n| n.as_ref().unwrap()).collect();
+    let stalled = height(live[0]).min(height(live[1]));
+    assert_same_chain(&live, stalled);
+
+    // One back: three of four finalize again, within seconds.
+    let back = network.start(2);
+    targets.lock().unwrap()[2] = Some(back.rpc);
+    nodes[2] = Some(back);
+    let took = wait_past(nodes[0].as_ref().unwrap(), stalled, Duration::from_secs(60));
+    eprintln!("finality resumed {took:?} after validator 2 restarted");
+
+    let back = network.start(3);
+    targets.lock().unwrap()[3] = Some(back.rpc);
+    nodes[3] = Some(back);
+    let outcome = load.finish();
+    let nodes: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
+    assert_agree(&nodes, &outcome);
+}
