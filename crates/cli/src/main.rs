@@ -12,6 +12,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use trellis_crypto::{KeyBundle, write_secret_file};
 use trellis_node::{
     dev::{self, DevOptions},
+    dev_processes,
     genesis_file::{GenesisFile, ValidatorEntry},
     members::{self, NetworkPlan},
     node_config::{self, NodeConfig},
@@ -41,9 +42,14 @@ enum Command {
         /// Where the chain lives; reused on restart. Default: $HOME/.trellis/dev.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
-        /// Where the JSON-RPC server listens.
+        /// Where the JSON-RPC server listens (with --processes: the first validator's; the
+        /// others serve on the ports after it).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8545")]
         rpc_addr: SocketAddr,
+        /// Run each validator as its own `trellis node` process (logs in DIR/node-<i>/node.log);
+        /// none is restarted if it dies, and Ctrl-C stops them all.
+        #[arg(long)]
+        processes: bool,
     },
     /// Write a genesis file: the chain id, validators, initial balances and gas rules every
     /// member's node starts from.
@@ -197,11 +203,13 @@ fn main() -> Result<()> {
             accounts,
             data_dir,
             rpc_addr,
+            processes,
         } => run_dev(DevOptions {
             data_dir: data_dir.unwrap_or_else(default_dev_dir),
             validators,
             accounts,
             rpc_addr,
+            processes,
         }),
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
@@ -449,6 +457,7 @@ fn verify_proof(path: &std::path::Path, root: Option<&str>) -> Result<()> {
 
 fn run_node(path: &std::path::Path) -> Result<()> {
     init_logging();
+    trellis_node::supervised::follow_supervisor()?;
     let config = NodeConfig::load(path)?;
     let data_dir = config.data_dir.display().to_string();
     let context = format!("running the node (data directory {data_dir})");
@@ -479,6 +488,26 @@ fn run_dev(options: DevOptions) -> Result<()> {
     let accounts = serde_json::to_string_pretty(&chain.accounts)?;
     let dir = options.data_dir.display().to_string();
     let validators = options.validators;
+    if options.processes {
+        let exe = std::env::current_exe().context("cannot find the trellis executable")?;
+        return dev_processes::run(&chain, &options.data_dir, &exe, options.rpc_addr, |nodes| {
+            println!(
+                "Trellis dev chain: {validators} validator(s) in their own processes, data in {dir}"
+            );
+            println!("Funded accounts (also in {dir}/dev-accounts.json):\n{accounts}");
+            for node in nodes {
+                println!(
+                    "validator {}: pid {}, JSON-RPC http://{}, log {}",
+                    node.index,
+                    node.pid,
+                    node.rpc,
+                    node.log.display()
+                );
+            }
+            println!("JSON-RPC listening on http://{}", nodes[0].rpc);
+        })
+        .context("running the dev chain's validator processes");
+    }
     dev::run(chain, options.rpc_addr, move |rpc| {
         println!("Trellis dev chain: {validators} validator(s), data in {dir}");
         println!("Funded accounts (also in {dir}/dev-accounts.json):\n{accounts}");

@@ -43,7 +43,11 @@ fn assert_agree(nodes: &[&NodeProcess], outcome: &LoadOutcome) {
     for hash in &outcome.sent {
         for (i, node) in nodes.iter().enumerate() {
             let receipt = node.call("eth_getTransactionReceipt", json!([hash]));
-            assert_eq!(receipt["status"], json!("0x1"), "node {i}, transaction {hash}");
+            assert_eq!(
+                receipt["status"],
+                json!("0x1"),
+                "node {i}, transaction {hash}"
+            );
         }
     }
     eprintln!(
@@ -62,7 +66,12 @@ fn a_killed_validator_does_not_stop_the_chain_and_votes_again_after_restart() {
     let targets = Arc::new(Mutex::new(
         nodes.iter().map(|n| n.as_ref().map(|n| n.rpc)).collect(),
     ));
-    let load = Load::start(targets.clone(), network.accounts.clone(), network.chain_id, 10);
+    let load = Load::start(
+        targets.clone(),
+        network.accounts.clone(),
+        network.chain_id,
+        10,
+    );
     std::thread::sleep(Duration::from_secs(5));
 
     // SIGKILL validator 3: the other three are a quorum and keep finalizing.
@@ -105,7 +114,12 @@ fn two_validators_down_halt_finality_and_one_back_resumes_it() {
     let targets = Arc::new(Mutex::new(
         nodes.iter().map(|n| n.as_ref().map(|n| n.rpc)).collect(),
     ));
-    let load = Load::start(targets.clone(), network.accounts.clone(), network.chain_id, 10);
+    let load = Load::start(
+        targets.clone(),
+        network.accounts.clone(),
+        network.chain_id,
+        10,
+    );
     std::thread::sleep(Duration::from_secs(5));
 
     for i in [2, 3] {
@@ -114,7 +128,10 @@ fn two_validators_down_halt_finality_and_one_back_resumes_it() {
     }
     // What was final before stays; nothing new is finalized by two of four.
     std::thread::sleep(Duration::from_secs(2));
-    let halted: Vec<u64> = nodes[..2].iter().map(|n| height(n.as_ref().unwrap())).collect();
+    let halted: Vec<u64> = nodes[..2]
+        .iter()
+        .map(|n| height(n.as_ref().unwrap()))
+        .collect();
     std::thread::sleep(Duration::from_secs(8));
     for (i, node) in nodes[..2].iter().enumerate() {
         let now = height(node.as_ref().unwrap());

@@ -5,6 +5,7 @@
 //! DIR/validator-<i>.json    validator i's ed25519 key (mode 0600)
 //! DIR/dev-accounts.json     the funded accounts: [{"address", "private_key"}] (mode 0600)
 //! DIR/storage/              every validator's blocks, receipts, consensus journal
+//! DIR/node-<i>/             with --processes instead: validator i's config, log and data
 //! ```
 
 use crate::{
@@ -23,7 +24,8 @@ use trellis_crypto::ValidatorKey;
 pub const DEV_CHAIN_ID: u64 = 1337;
 const GAS_LIMIT: u64 = 60_000_000;
 /// State page cache per dev validator: several validators share one machine.
-const DEV_STATE_CACHE_BYTES: usize = 64 << 20;
+pub const DEV_STATE_CACHE_MIB: usize = 64;
+const DEV_STATE_CACHE_BYTES: usize = DEV_STATE_CACHE_MIB << 20;
 
 /// How to run a dev chain.
 #[derive(Clone, Debug)]
@@ -32,6 +34,8 @@ pub struct DevOptions {
     pub validators: usize,
     pub accounts: usize,
     pub rpc_addr: SocketAddr,
+    /// One `trellis node` process per validator (`dev_processes.rs`) instead of all in this one.
+    pub processes: bool,
 }
 
 /// One funded account, as `dev-accounts.json` lists it.
@@ -65,6 +69,7 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
     if !genesis_path.exists() {
         create(options)?;
     }
+    check_mode(options)?;
     let genesis = GenesisFile::load(&genesis_path)?;
     if genesis.validators.len() != options.validators {
         return Err(dir_error(
@@ -88,6 +93,22 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
         accounts,
         storage: dir.join("storage"),
     })
+}
+
+/// A dev chain keeps its validators' data where the way it was first run put it: refuse to
+/// start it the other way, which would begin a second history of the same chain.
+fn check_mode(options: &DevOptions) -> Result<(), NodeError> {
+    let dir = &options.data_dir;
+    let in_process = dir.join("storage").exists();
+    let in_processes = crate::dev_processes::node_folder(dir, 0)
+        .join("data")
+        .exists();
+    let held = match (options.processes, in_process, in_processes) {
+        (true, true, _) => "in one process (without --processes)",
+        (false, _, true) => "with --processes",
+        _ => return Ok(()),
+    };
+    Err(dir_error(dir, FileProblem::OtherDevMode { held }))
 }
 
 fn create(options: &DevOptions) -> Result<(), NodeError> {

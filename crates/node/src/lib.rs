@@ -11,12 +11,14 @@
 
 pub mod accounts;
 pub mod dev;
+pub mod dev_processes;
 pub mod disk;
 mod faults;
 pub mod genesis_file;
 pub mod keyfile;
 pub mod members;
 pub mod node_config;
+pub mod supervised;
 pub mod validator;
 
 use std::net::SocketAddr;
@@ -55,6 +57,23 @@ pub enum NodeError {
     },
     #[error("consensus stopped")]
     Stopped,
+    #[error("supervising the validator processes: {0}")]
+    Supervision(std::io::Error),
+    #[error("the supervisor (process {0}) that started this node is gone")]
+    SupervisorGone(i32),
+    #[error("cannot start {exe}: {source}")]
+    Spawn { exe: String, source: std::io::Error },
+    #[error("validator {index} exited while starting ({status}); its log {log} ends with:\n{tail}")]
+    ChildFailed {
+        index: usize,
+        status: std::process::ExitStatus,
+        log: String,
+        tail: String,
+    },
+    #[error("validator {index} did not serve JSON-RPC within 120 s; see its log {log}")]
+    ChildNotReady { index: usize, log: String },
+    #[error("every validator process has exited; their logs are in the node-* folders")]
+    AllChildrenExited,
 }
 
 /// Refuses early, before any validator starts, if the RPC port is taken.
@@ -87,6 +106,8 @@ pub enum FileProblem {
         "holds a dev chain of {held} validator(s), not {asked}: pass --validators {held} or use another --data-dir"
     )]
     OtherValidatorCount { held: usize, asked: usize },
+    #[error("holds a dev chain run {held}: run it the same way again or use another --data-dir")]
+    OtherDevMode { held: &'static str },
 }
 
 pub fn check_rpc_port(addr: SocketAddr) -> Result<(), NodeError> {

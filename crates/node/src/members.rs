@@ -58,13 +58,17 @@ pub enum MembersError {
         "{hosts} --host value(s) for {validators} validators: give one host per validator, one host for all, or none for 127.0.0.1"
     )]
     HostCount { hosts: usize, validators: usize },
-    #[error("{members} members on host {host} from port {base} run past port 65535: pick a lower port")]
+    #[error(
+        "{members} members on host {host} from port {base} run past port 65535: pick a lower port"
+    )]
     PortOverflow {
         host: IpAddr,
         base: u16,
         members: usize,
     },
-    #[error("the p2p port and the JSON-RPC port ranges overlap on host {0}: pick ports further apart")]
+    #[error(
+        "the p2p port and the JSON-RPC port ranges overlap on host {0}: pick ports further apart"
+    )]
     PortClash(IpAddr),
     #[error("{0} already exists and is not empty: choose a new directory (nothing was written)")]
     NotEmpty(PathBuf),
@@ -78,7 +82,13 @@ pub enum MembersError {
     #[error(transparent)]
     Genesis(#[from] GenesisFileError),
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(Box<NodeError>),
+}
+
+impl From<NodeError> for MembersError {
+    fn from(error: NodeError) -> Self {
+        Self::Node(Box::new(error))
+    }
 }
 
 /// One member's place in the network.
@@ -311,15 +321,24 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("net");
         let error = write(&dir, &plan(4, &["10.0.0.1", "10.0.0.2"])).unwrap_err();
-        assert!(error.to_string().contains("2 --host value(s) for 4"), "{error}");
+        assert!(
+            error.to_string().contains("2 --host value(s) for 4"),
+            "{error}"
+        );
         let error = write(&dir, &plan(0, &[])).unwrap_err();
         assert!(matches!(error, MembersError::NoValidators));
         let mut clash = plan(4, &[]);
         clash.rpc_port = 30302;
-        assert!(matches!(write(&dir, &clash), Err(MembersError::PortClash(_))));
+        assert!(matches!(
+            write(&dir, &clash),
+            Err(MembersError::PortClash(_))
+        ));
         let mut high = plan(4, &[]);
         high.p2p_port = 65534;
-        assert!(matches!(write(&dir, &high), Err(MembersError::PortOverflow { .. })));
+        assert!(matches!(
+            write(&dir, &high),
+            Err(MembersError::PortOverflow { .. })
+        ));
         let mut bad = plan(1, &[]);
         bad.alloc.insert(Address::ZERO, "lots".into());
         assert!(matches!(write(&dir, &bad), Err(MembersError::Genesis(_))));
@@ -330,6 +349,9 @@ mod tests {
         std::fs::write(dir.join("precious"), "keep me").unwrap();
         let error = write(&dir, &plan(1, &[])).unwrap_err();
         assert!(error.to_string().contains("not empty"), "{error}");
-        assert_eq!(std::fs::read_to_string(dir.join("precious")).unwrap(), "keep me");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("precious")).unwrap(),
+            "keep me"
+        );
     }
 }

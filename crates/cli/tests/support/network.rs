@@ -38,7 +38,12 @@ impl TestNetwork {
             .arg(chain_id.to_string())
             .args(["--validators", &n.to_string(), "--accounts"])
             .arg(accounts.to_string())
-            .args(["--p2p-port", &p2p.to_string(), "--rpc-port", &rpc.to_string()])
+            .args([
+                "--p2p-port",
+                &p2p.to_string(),
+                "--rpc-port",
+                &rpc.to_string(),
+            ])
             .output()
             .expect("run trellis init");
         assert!(output.status.success(), "{output:?}");
@@ -82,7 +87,9 @@ pub type Targets = Arc<Mutex<Vec<Option<SocketAddr>>>>;
 /// One HTTP JSON-RPC exchange that may fail (the node may be down or dying).
 pub fn try_post(addr: SocketAddr, body: &Value) -> Option<Value> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     let body = body.to_string();
     write!(
         stream,
@@ -172,9 +179,11 @@ impl Load {
                         if sender.unconfirmed.is_empty() {
                             sender.since = Instant::now();
                         }
-                        sender
-                            .unconfirmed
-                            .push_back((sender.next_nonce, raw.clone(), hash.clone()));
+                        sender.unconfirmed.push_back((
+                            sender.next_nonce,
+                            raw.clone(),
+                            hash.clone(),
+                        ));
                         sender.next_nonce += 1;
                         sent.push(hash);
                         batch.push(raw);
@@ -261,7 +270,11 @@ fn confirm(senders: &mut [Sender], live: &[SocketAddr], turn: usize) -> usize {
         if !sender.unconfirmed.is_empty() && sender.since.elapsed() > Duration::from_secs(3) {
             stuck += 1;
             sender.since = Instant::now();
-            let raws: Vec<String> = sender.unconfirmed.iter().map(|(_, r, _)| r.clone()).collect();
+            let raws: Vec<String> = sender
+                .unconfirmed
+                .iter()
+                .map(|(_, r, _)| r.clone())
+                .collect();
             submit(live[(turn + 1 + id as usize) % live.len()], &raws);
         }
     }
@@ -279,7 +292,10 @@ pub fn assert_same_chain(nodes: &[&NodeProcess], height: u64) {
         for (i, node) in nodes.iter().enumerate().skip(1) {
             let other = block(node);
             assert_eq!(other["hash"], reference["hash"], "node {i}, block {h}");
-            assert_eq!(other["stateRoot"], reference["stateRoot"], "node {i}, block {h}");
+            assert_eq!(
+                other["stateRoot"], reference["stateRoot"],
+                "node {i}, block {h}"
+            );
         }
     }
 }

@@ -1,0 +1,314 @@
+//! `trellis dev --processes`: a dev chain whose validators each run as a `trellis node` child
+//! process, as a consortium's members do on their own hosts.
+//!
+//! ```text
+//! DIR/node-<i>/node.toml   validator i's configuration (rewritten at each start: the RPC port)
+//! DIR/node-<i>/node.log    its output (appended)
+//! DIR/node-<i>/data/       its blocks, state and consensus journal
+//! ```
+//!
+//! The supervisor restarts nothing by itself: a validator that dies is reported and stays down,
+//! which is what fault tests and operators exploring failures want. SIGINT or SIGTERM to the
+//! supervisor stops every child (SIGTERM, then SIGKILL after 10 s); the children also end if
+//! the supervisor is killed (`supervised.rs`).
+
+use crate::{
+    NodeError,
+    dev::{DEV_STATE_CACHE_MIB, DevChain},
+    node_config::NodeFileText,
+    supervised::SUPERVISOR_PID,
+};
+use rustix::process::{Pid, Signal, kill_process};
+use std::{
+    io::{BufRead, BufReader, Write},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// How long a child may take to open its chain and serve RPC.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long children get to stop after SIGTERM before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The line `trellis node` prints once its RPC server listens.
+const READY_PREFIX: &str = "JSON-RPC listening on http://";
+
+/// One running validator process.
+#[derive(Clone, Debug)]
+pub struct ChildNode {
+    pub index: usize,
+    pub pid: u32,
+    pub rpc: SocketAddr,
+    pub log: PathBuf,
+}
+
+struct Running {
+    info: ChildNode,
+    child: Child,
+    exited: Option<ExitStatus>,
+}
+
+/// Validator `i`'s folder under a dev chain directory.
+pub fn node_folder(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("node-{i}"))
+}
+
+/// Writes validator `i`'s node.toml, serving RPC on `rpc`.
+fn write_config(dir: &Path, i: usize, rpc: SocketAddr) -> Result<PathBuf, NodeError> {
+    let folder = node_folder(dir, i);
+    let io = |e: std::io::Error| NodeError::DataDir {
+        path: folder.display().to_string(),
+        problem: e.into(),
+    };
+    std::fs::create_dir_all(&folder).map_err(io)?;
+    let text = NodeFileText {
+        genesis: "../genesis.toml",
+        validator_key: &format!("../validator-{i}.json"),
+        data_dir: "data",
+        rpc_addr: rpc,
+        state_cache_mib: Some(DEV_STATE_CACHE_MIB),
+    }
+    .render();
+    let path = folder.join("node.toml");
+    std::fs::write(&path, text).map_err(io)?;
+    Ok(path)
+}
+
+/// Validator `i`'s RPC address: the ports after `first`'s (or any free port if it is 0).
+fn rpc_addr(first: SocketAddr, i: usize) -> Result<SocketAddr, NodeError> {
+    if first.port() == 0 {
+        return Ok(first);
+    }
+    let port = u16::try_from(usize::from(first.port()) + i).map_err(|_| NodeError::RpcPort {
+        addr: first,
+        source: std::io::Error::other("the ports after it run past 65535"),
+    })?;
+    Ok(SocketAddr::new(first.ip(), port))
+}
+
+/// Starts validator `i`'s process with its output appended to its log.
+fn spawn(
+    exe: &Path,
+    dir: &Path,
+    i: usize,
+    rpc: SocketAddr,
+) -> Result<(Child, PathBuf, mpsc::Receiver<SocketAddr>), NodeError> {
+    let config = write_config(dir, i, rpc)?;
+    let log = node_folder(dir, i).join("node.log");
+    let log_error = |e: std::io::Error| NodeError::DataDir {
+        path: log.display().to_string(),
+        problem: e.into(),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(log_error)?;
+    let mut out = file.try_clone().map_err(log_error)?;
+    let mut child = Command::new(exe)
+        .arg("node")
+        .arg("--config")
+        .arg(&config)
+        .env(SUPERVISOR_PID, std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(file)
+        .spawn()
+        .map_err(|source| NodeError::Spawn {
+            exe: exe.display().to_string(),
+            source,
+        })?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (ready, readiness) = mpsc::channel();
+    // The child's few stdout lines go to its log; the RPC address is also handed over.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix(READY_PREFIX).and_then(|a| a.parse().ok()) {
+                let _ = ready.send(addr);
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    });
+    Ok((child, log, readiness))
+}
+
+/// The last lines of a log, for an error message.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+fn signal_child(pid: u32, signal: Signal) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        // The child may have exited already; there is nothing else to do then.
+        let _ = kill_process(pid, signal);
+    }
+}
+
+/// Runs the dev chain's validators as child processes of `exe` until SIGINT or SIGTERM, or
+/// until every child has exited. `ready` gets the children once each serves RPC.
+pub fn run(
+    chain: &DevChain,
+    dir: &Path,
+    exe: &Path,
+    first_rpc: SocketAddr,
+    ready: impl FnOnce(&[ChildNode]),
+) -> Result<(), NodeError> {
+    let addresses = (0..chain.validator_keys.len())
+        .map(|i| rpc_addr(first_rpc, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    for addr in addresses.iter().filter(|a| a.port() != 0) {
+        crate::check_rpc_port(*addr)?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(NodeError::Supervision)?;
+    // On this (the main) thread: a child's parent-death signal follows the thread that
+    // spawned it.
+    runtime.block_on(supervise(dir, exe, &addresses, ready))
+}
+
+async fn supervise(
+    dir: &Path,
+    exe: &Path,
+    addresses: &[SocketAddr],
+    ready: impl FnOnce(&[ChildNode]),
+) -> Result<(), NodeError> {
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(NodeError::Supervision)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(NodeError::Supervision)?;
+    let mut running: Vec<Running> = Vec::new();
+    let started = start_all(
+        dir,
+        exe,
+        addresses,
+        &mut running,
+        &mut interrupt,
+        &mut terminate,
+    )
+    .await;
+    match started {
+        Ok(Some(())) => {}
+        Ok(None) => {
+            stop_all(&mut running).await;
+            return Ok(());
+        }
+        Err(error) => {
+            stop_all(&mut running).await;
+            return Err(error);
+        }
+    }
+    ready(&running.iter().map(|r| r.info.clone()).collect::<Vec<_>>());
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                report_exits(&mut running);
+                if running.iter().all(|r| r.exited.is_some()) {
+                    return Err(NodeError::AllChildrenExited);
+                }
+            }
+        }
+    }
+    stop_all(&mut running).await;
+    Ok(())
+}
+
+/// Starts every child and waits until each serves RPC; `None` if interrupted meanwhile.
+async fn start_all(
+    dir: &Path,
+    exe: &Path,
+    addresses: &[SocketAddr],
+    running: &mut Vec<Running>,
+    interrupt: &mut tokio::signal::unix::Signal,
+    terminate: &mut tokio::signal::unix::Signal,
+) -> Result<Option<()>, NodeError> {
+    for (index, addr) in addresses.iter().enumerate() {
+        let (child, log, readiness) = spawn(exe, dir, index, *addr)?;
+        let pid = child.id();
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut entry = Running {
+            info: ChildNode {
+                index,
+                pid,
+                rpc: *addr,
+                log: log.clone(),
+            },
+            child,
+            exited: None,
+        };
+        let rpc = loop {
+            if let Ok(rpc) = readiness.try_recv() {
+                break rpc;
+            }
+            if let Ok(Some(status)) = entry.child.try_wait() {
+                return Err(NodeError::ChildFailed {
+                    index,
+                    status,
+                    log: log.display().to_string(),
+                    tail: tail(&log),
+                });
+            }
+            if Instant::now() > deadline {
+                running.push(entry);
+                return Err(NodeError::ChildNotReady {
+                    index,
+                    log: log.display().to_string(),
+                });
+            }
+            tokio::select! {
+                _ = interrupt.recv() => { running.push(entry); return Ok(None) }
+                _ = terminate.recv() => { running.push(entry); return Ok(None) }
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        };
+        entry.info.rpc = rpc;
+        running.push(entry);
+    }
+    Ok(Some(()))
+}
+
+/// Reports each child that exited since the last look; none is restarted.
+fn report_exits(running: &mut [Running]) {
+    for entry in running.iter_mut().filter(|r| r.exited.is_none()) {
+        if let Ok(Some(status)) = entry.child.try_wait() {
+            entry.exited = Some(status);
+            tracing::warn!(
+                validator = entry.info.index,
+                pid = entry.info.pid,
+                %status,
+                log = %entry.info.log.display(),
+                "a validator process exited; it is not restarted"
+            );
+        }
+    }
+}
+
+/// SIGTERM to every child still running, then SIGKILL to any left after the timeout.
+async fn stop_all(running: &mut [Running]) {
+    for entry in running.iter().filter(|r| r.exited.is_none()) {
+        signal_child(entry.info.pid, Signal::TERM);
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if running
+            .iter_mut()
+            .all(|r| r.exited.is_some() || matches!(r.child.try_wait(), Ok(Some(_))))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for entry in running.iter_mut() {
+        if let Ok(None) = entry.child.try_wait() {
+            let _ = entry.child.kill();
+            let _ = entry.child.wait();
+        }
+    }
+}
