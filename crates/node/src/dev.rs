@@ -95,12 +95,17 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
     })
 }
 
+/// Validator `i`'s folder under a dev chain directory run with `--processes`.
+pub fn node_folder(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("node-{i}"))
+}
+
 /// A dev chain keeps its validators' data where the way it was first run put it: refuse to
 /// start it the other way, which would begin a second history of the same chain.
 fn check_mode(options: &DevOptions) -> Result<(), NodeError> {
     let dir = &options.data_dir;
     let in_process = dir.join("storage").exists();
-    let in_processes = crate::dev_processes::node_folder(dir, 0)
+    let in_processes = node_folder(dir, 0)
         .join("data")
         .exists();
     let held = match (options.processes, in_process, in_processes) {

@@ -14,7 +14,7 @@
 
 use crate::{
     NodeError,
-    dev::{DEV_STATE_CACHE_MIB, DevChain},
+    dev::{DEV_STATE_CACHE_MIB, DevChain, node_folder},
     node_config::NodeFileText,
     supervised::SUPERVISOR_PID,
 };
@@ -49,11 +49,6 @@ struct Running {
     info: ChildNode,
     child: Child,
     exited: Option<ExitStatus>,
-}
-
-/// Validator `i`'s folder under a dev chain directory.
-pub fn node_folder(dir: &Path, i: usize) -> PathBuf {
-    dir.join(format!("node-{i}"))
 }
 
 /// Writes validator `i`'s node.toml, serving RPC on `rpc`.
