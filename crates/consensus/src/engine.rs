@@ -198,81 +198,24 @@ where
     let epocher = FixedEpocher::new(NZU64!(u64::MAX));
     let page_cache = CacheRef::new(NZU16!(4_096), NZUsize!(1_024));
     let genesis = config.genesis;
-
-    let (broadcast, buffer) = buffered::Engine::new(
-        context.child("broadcast"),
-        buffered::Config {
-            public_key: me.clone(),
-            mailbox_size: MAILBOX,
-            deque_size: 16,
-            priority: false,
-            codec_config: config.limits,
-            peer_provider: provider.clone(),
-            strategy: Sequential,
-        },
-    );
-    broadcast.start(channels.blocks);
-
-    let backfill = marshal_resolver::init(
-        context.child("backfill"),
-        marshal_resolver::Config {
-            public_key: me,
-            peer_provider: provider,
-            blocker: blocker.clone(),
-            mailbox_size: MAILBOX,
-            fetch_timeout: NZDuration!(Duration::from_secs(2)),
-            fetch_retry_delay: Duration::from_millis(100),
-            priority_requests: false,
-            priority_responses: false,
-        },
-        channels.backfill,
-    );
-
-    // The durable record: every finalized block and the certificate that finalized it.
-    let finalizations = immutable::Archive::init(
-        context.child("finalizations"),
-        archive_config(
-            &prefix,
-            "finalizations",
-            &page_cache,
-            Scheme::certificate_codec_config_unbounded(),
-        ),
-    )
-    .await
-    .expect("open the finalizations archive");
-    let blocks = immutable::Archive::init(
-        context.child("blocks"),
-        archive_config(&prefix, "blocks", &page_cache, config.limits),
-    )
-    .await
-    .expect("open the finalized blocks archive");
-
-    let (marshal, marshal_mailbox, _floor) = Marshal::init(
-        context.child("marshal"),
-        finalizations,
-        blocks,
-        marshal::Config {
-            provider: ConstantProvider::new(scheme.clone()),
+    let marshal_mailbox = start_marshal(
+        &context,
+        MarshalSetup {
+            me,
+            scheme: scheme.clone(),
             epocher: epocher.clone(),
-            // Ignored once storage holds progress.
-            start: marshal::Start::Genesis(Digested::precomputed(genesis.clone(), genesis.hash())),
-            partition_prefix: format!("{prefix}-marshal"),
-            mailbox_size: MAILBOX,
-            view_retention: ViewDelta::new(10),
-            prunable_items_per_section: NZU64!(64),
             page_cache: page_cache.clone(),
-            replay_buffer: IO_BUFFER,
-            key_write_buffer: IO_BUFFER,
-            value_write_buffer: IO_BUFFER,
-            block_codec_config: config.limits,
-            max_repair: NZUsize!(16),
-            max_pending_acks: NZUsize!(16),
-            strategy: Sequential,
+            genesis: genesis.clone(),
+            prefix: prefix.clone(),
+            limits: config.limits,
         },
+        provider,
+        blocker.clone(),
+        channels.blocks,
+        channels.backfill,
+        config.ledger.clone(),
     )
     .await;
-    let finalizer = Finalizer::start(context.child("finalizer"), config.ledger.clone());
-    marshal.start(finalizer, buffer, backfill);
 
     let app = App::new(config.ledger, config.timing);
     // Deferred: simplex's automaton, relay and reporter; it checks each block's embedded context
@@ -316,6 +259,125 @@ where
         channels.certificates,
         channels.simplex_resolver,
     ))
+}
+
+/// What marshal needs, shared by validators and full nodes.
+pub(crate) struct MarshalSetup {
+    pub me: PublicKey,
+    /// A signer's scheme on a validator, a verifier's on a full node.
+    pub scheme: Scheme,
+    pub epocher: FixedEpocher,
+    pub page_cache: CacheRef,
+    pub genesis: ConsensusBlock,
+    pub prefix: String,
+    pub limits: BlockLimits,
+}
+
+/// Starts buffered broadcast of blocks, the backfill resolver and marshal, which verifies
+/// finalization certificates, archives finalized blocks with them and hands them to the ledger
+/// in height order. Returns marshal's mailbox (simplex's, or a full node's, reporter).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start_marshal<E, P, B, S, R, L>(
+    context: &E,
+    setup: MarshalSetup,
+    provider: P,
+    blocker: B,
+    blocks_channel: (S, R),
+    backfill_channel: (S, R),
+    ledger: L,
+) -> marshal::core::Mailbox<Scheme, Standard<ConsensusBlock>>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics,
+    P: Provider<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    L: Ledger,
+{
+    let MarshalSetup {
+        me,
+        scheme,
+        epocher,
+        page_cache,
+        genesis,
+        prefix,
+        limits,
+    } = setup;
+    let (broadcast, buffer) = buffered::Engine::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size: MAILBOX,
+            deque_size: 16,
+            priority: false,
+            codec_config: limits,
+            peer_provider: provider.clone(),
+            strategy: Sequential,
+        },
+    );
+    broadcast.start(blocks_channel);
+
+    let backfill = marshal_resolver::init(
+        context.child("backfill"),
+        marshal_resolver::Config {
+            public_key: me,
+            peer_provider: provider,
+            blocker,
+            mailbox_size: MAILBOX,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        backfill_channel,
+    );
+
+    // The durable record: every finalized block and the certificate that finalized it.
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations"),
+        archive_config(
+            &prefix,
+            "finalizations",
+            &page_cache,
+            Scheme::certificate_codec_config_unbounded(),
+        ),
+    )
+    .await
+    .expect("open the finalizations archive");
+    let blocks = immutable::Archive::init(
+        context.child("blocks"),
+        archive_config(&prefix, "blocks", &page_cache, limits),
+    )
+    .await
+    .expect("open the finalized blocks archive");
+
+    let (marshal, marshal_mailbox, _floor) = Marshal::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider: ConstantProvider::new(scheme),
+            epocher,
+            // Ignored once storage holds progress.
+            start: marshal::Start::Genesis(Digested::precomputed(genesis.clone(), genesis.hash())),
+            partition_prefix: format!("{prefix}-marshal"),
+            mailbox_size: MAILBOX,
+            view_retention: ViewDelta::new(10),
+            prunable_items_per_section: NZU64!(64),
+            page_cache,
+            replay_buffer: IO_BUFFER,
+            key_write_buffer: IO_BUFFER,
+            value_write_buffer: IO_BUFFER,
+            block_codec_config: limits,
+            max_repair: NZUsize!(16),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+    let finalizer = Finalizer::start(context.child("finalizer"), ledger);
+    marshal.start(finalizer, buffer, backfill);
+    marshal_mailbox
 }
 
 /// The layout of one immutable archive (a freezer table for lookups by key and an ordinal

@@ -9,12 +9,14 @@
 mod application;
 mod block;
 pub mod engine;
+mod follower;
 mod ledger;
 pub mod simulation;
 
 pub use application::BlockTiming;
 pub use block::{ConsensusBlock, ConsensusBlockError, ProposalContext, validator_id};
 pub use engine::{Channels, Config, ConfigError, Timeouts, max_message_size, start};
+pub use follower::{FollowerConfig, follow};
 pub use ledger::{Ledger, Path, Proposal};
 
 /// Consensus key types, re-exported so callers need not depend on commonware directly.

@@ -105,9 +105,7 @@ pub fn node_folder(dir: &Path, i: usize) -> PathBuf {
 fn check_mode(options: &DevOptions) -> Result<(), NodeError> {
     let dir = &options.data_dir;
     let in_process = dir.join("storage").exists();
-    let in_processes = node_folder(dir, 0)
-        .join("data")
-        .exists();
+    let in_processes = node_folder(dir, 0).join("data").exists();
     let held = match (options.processes, in_process, in_processes) {
         (true, true, _) => "in one process (without --processes)",
         (false, _, true) => "with --processes",
