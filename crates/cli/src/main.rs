@@ -153,6 +153,13 @@ struct InitArgs {
     /// Default: 127.0.0.1, with consecutive ports.
     #[arg(long = "host", value_name = "IP")]
     hosts: Vec<std::net::IpAddr>,
+    /// Also create N full nodes (they follow the chain without voting), in folders
+    /// full-node-<j>, admitted by the genesis.
+    #[arg(long, value_name = "N")]
+    full_nodes: Option<usize>,
+    /// A full node's host (IP address), once per full node in order, or once for all of them.
+    #[arg(long = "full-node-host", value_name = "IP")]
+    full_node_hosts: Vec<std::net::IpAddr>,
     /// The first p2p port on each host [default: 30300].
     #[arg(long)]
     p2p_port: Option<u16>,
@@ -279,6 +286,8 @@ fn init(args: InitArgs) -> Result<()> {
             chain_id: args.chain_id,
             validators,
             hosts: args.hosts,
+            full_nodes: args.full_nodes.unwrap_or(0),
+            full_node_hosts: args.full_node_hosts,
             p2p_port: args.p2p_port.unwrap_or(30300),
             rpc_port: args.rpc_port.unwrap_or(8545),
             accounts: args.accounts.unwrap_or(0),
@@ -290,12 +299,14 @@ fn init(args: InitArgs) -> Result<()> {
         return init_network(&args.out, &plan);
     }
     if !args.hosts.is_empty()
+        || args.full_nodes.is_some()
+        || !args.full_node_hosts.is_empty()
         || args.p2p_port.is_some()
         || args.rpc_port.is_some()
         || args.accounts.is_some()
     {
         bail!(
-            "--host, --p2p-port, --rpc-port and --accounts shape a network created with --validators N; with --validator, each address is in its PUBLIC_KEY@HOST:PORT"
+            "--host, --full-nodes, --full-node-host, --p2p-port, --rpc-port and --accounts shape a network created with --validators N; with --validator, each address is in its PUBLIC_KEY@HOST:PORT"
         );
     }
     let validators = args
@@ -320,6 +331,7 @@ fn init(args: InitArgs) -> Result<()> {
         block_gas_limit: args.block_gas_limit,
         gas_price: args.gas_price,
         validators,
+        full_nodes: Vec::new(),
         alloc,
     };
     let genesis = file.genesis()?;
@@ -345,8 +357,12 @@ fn init_network(dir: &std::path::Path, plan: &NetworkPlan) -> Result<()> {
         genesis.initial_block().hash()
     );
     for member in &network.members {
+        let role = match member.role {
+            trellis_node::node_config::Role::Validator => "validator",
+            trellis_node::node_config::Role::FullNode => "full node",
+        };
         println!(
-            "  {}: p2p {}, JSON-RPC {} (copy the folder to that host, then: trellis node --config node.toml)",
+            "  {} ({role}): p2p {}, JSON-RPC {} (copy the folder to that host, then: trellis node --config node.toml)",
             member.folder.display(),
             member.p2p,
             member.rpc
@@ -461,8 +477,12 @@ fn run_node(path: &std::path::Path) -> Result<()> {
     let config = NodeConfig::load(path)?;
     let data_dir = config.data_dir.display().to_string();
     let context = format!("running the node (data directory {data_dir})");
+    let role = match config.role {
+        node_config::Role::Validator => "validator",
+        node_config::Role::FullNode => "full node",
+    };
     node_config::run(config, move |rpc| {
-        println!("Trellis validator running, data in {data_dir}");
+        println!("Trellis {role} running, data in {data_dir}");
         println!("JSON-RPC listening on http://{rpc}");
     })
     .context(context)

@@ -159,3 +159,42 @@ fn two_validators_down_halt_finality_and_one_back_resumes_it() {
     let nodes: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
     assert_agree(&nodes, &outcome);
 }
+
+#[test]
+fn a_full_node_started_late_catches_up_follows_and_forwards_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::with_full_nodes(dir.path(), 3333, 4, 1, 20);
+    let validators: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
+    let targets = Arc::new(Mutex::new(validators.iter().map(|n| Some(n.rpc)).collect()));
+    let load = Load::start(
+        targets.clone(),
+        network.accounts.clone(),
+        network.chain_id,
+        20,
+    );
+    validators[0].wait_for_height(40, Duration::from_secs(120));
+
+    // Started from genesis behind the validators, it fetches every block, checks its
+    // finalization certificate and executes it.
+    let started = Instant::now();
+    let full = network.start_full_node(0);
+    let behind = height(&validators[0]);
+    full.wait_for_height(behind, Duration::from_secs(120));
+    let took = started.elapsed();
+    eprintln!(
+        "full node caught up {behind} blocks in {took:?} ({:.0} blocks/s, debug build)",
+        behind as f64 / took.as_secs_f64()
+    );
+    assert!(full.logged("full node"), "it says what it is");
+    assert_eq!(hex_u64(&full.call("net_peerCount", json!([]))), 4);
+
+    // It keeps following while the load goes on, and its clients' transactions reach the
+    // validators (it proposes nothing itself).
+    targets.lock().unwrap().push(Some(full.rpc));
+    let now = height(&validators[0]);
+    full.wait_for_height(now + 5, Duration::from_secs(60));
+    let outcome = load.finish();
+    let mut nodes: Vec<&NodeProcess> = validators.iter().collect();
+    nodes.push(&full);
+    assert_agree(&nodes, &outcome);
+}

@@ -11,7 +11,8 @@
 use crate::{
     FileProblem, NodeError,
     genesis_file::{GenesisFile, ValidatorEntry},
-    validator::{self, ValidatorSetup},
+    network::NodeSetup,
+    validator,
 };
 use commonware_runtime::{Runner as _, Supervisor as _, tokio};
 use std::{
@@ -143,6 +144,7 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
         block_gas_limit: GAS_LIMIT,
         gas_price: 0,
         validators,
+        full_nodes: Vec::new(),
         alloc,
     };
     // Written last: its presence marks a complete directory.
@@ -166,8 +168,7 @@ pub fn run(
         let peer_count = peers.len();
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
-            let mut setup =
-                ValidatorSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
+            let mut setup = NodeSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             running.push(validator::start(&context.child("validator"), setup).await?);
         }

@@ -15,7 +15,7 @@
 use crate::{
     NodeError,
     dev::{DEV_STATE_CACHE_MIB, DevChain, node_folder},
-    node_config::NodeFileText,
+    node_config::{NodeFileText, Role},
     supervised::SUPERVISOR_PID,
 };
 use rustix::process::{Pid, Signal, kill_process};
@@ -61,7 +61,8 @@ fn write_config(dir: &Path, i: usize, rpc: SocketAddr) -> Result<PathBuf, NodeEr
     std::fs::create_dir_all(&folder).map_err(io)?;
     let text = NodeFileText {
         genesis: "../genesis.toml",
-        validator_key: &format!("../validator-{i}.json"),
+        role: Role::Validator,
+        key: &format!("../validator-{i}.json"),
         data_dir: "data",
         rpc_addr: rpc,
         state_cache_mib: Some(DEV_STATE_CACHE_MIB),

@@ -10,6 +10,10 @@
 //! public_key = "0x…"           # ed25519, 32 bytes
 //! p2p = "127.0.0.1:30300"      # where the other validators reach it
 //!
+//! [[full_nodes]]              # optional: nodes that follow the chain without voting
+//! public_key = "0x…"           # its ed25519 key (p2p identity)
+//! p2p = "10.0.0.9:30300"       # its address; validators accept its connections from there
+//!
 //! [alloc]
 //! "0x…" = "1000000000000000000" # initial balance in wei, decimal or 0x-hex
 //! ```
@@ -41,6 +45,10 @@ pub struct GenesisFile {
     #[serde(default)]
     pub gas_price: u64,
     pub validators: Vec<ValidatorEntry>,
+    /// Who may follow the chain without voting. Not part of block 0: members may admit a new
+    /// full node by adding it here on every node and restarting them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub full_nodes: Vec<ValidatorEntry>,
     #[serde(default)]
     pub alloc: BTreeMap<Address, String>,
 }
@@ -65,6 +73,10 @@ pub enum GenesisFileError {
     },
     #[error("validator {index} in the genesis file: {reason}")]
     BadValidator { index: usize, reason: BadKey },
+    #[error("full node {index} in the genesis file: {reason}")]
+    BadFullNode { index: usize, reason: BadKey },
+    #[error("key {0} is listed twice among the genesis's validators and full nodes")]
+    DuplicateKey(String),
     #[error(
         "balance of {address} in the genesis file: {value:?} is not a decimal or 0x-hex amount of wei"
     )]
@@ -101,6 +113,7 @@ impl GenesisFile {
             source,
         })?;
         file.genesis()?;
+        file.full_node_peers()?;
         Ok(file)
     }
 
@@ -129,6 +142,27 @@ impl GenesisFile {
                 Ok(Peer { id, p2p: entry.p2p })
             })
             .collect()
+    }
+
+    /// The full nodes the genesis admits, each checked to be distinct from every other node.
+    pub fn full_node_peers(&self) -> Result<Vec<Peer>, GenesisFileError> {
+        let full_nodes: Vec<Peer> = self
+            .full_nodes
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let id = parse_validator_id(&entry.public_key)
+                    .map_err(|reason| GenesisFileError::BadFullNode { index, reason })?;
+                Ok(Peer { id, p2p: entry.p2p })
+            })
+            .collect::<Result<_, GenesisFileError>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for peer in self.peers()?.iter().chain(&full_nodes) {
+            if !seen.insert(peer.id) {
+                return Err(GenesisFileError::DuplicateKey(format!("{:?}", peer.id)));
+            }
+        }
+        Ok(full_nodes)
     }
 
     /// The chain's genesis, checked.
@@ -191,6 +225,7 @@ mod tests {
                 public_key: trellis_crypto::ValidatorKey::from_bytes(&[7; 32]).public_hex(),
                 p2p: "127.0.0.1:30300".parse().unwrap(),
             }],
+            full_nodes: vec![],
             alloc: BTreeMap::from([(Address::repeat_byte(1), "0x10".to_string())]),
         }
     }
@@ -233,6 +268,11 @@ mod tests {
                 .to_string()
                 .contains("chain id 0")
         );
+
+        let mut file = sample();
+        file.full_nodes.push(file.validators[0].clone());
+        let error = file.full_node_peers().unwrap_err().to_string();
+        assert!(error.contains("listed twice"), "{error}");
 
         let error = GenesisFile::load(&dir.path().join("missing.toml"))
             .unwrap_err()

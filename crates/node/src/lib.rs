@@ -14,9 +14,11 @@ pub mod dev;
 pub mod dev_processes;
 pub mod disk;
 mod faults;
+pub mod full_node;
 pub mod genesis_file;
 pub mod keyfile;
 pub mod members;
+pub mod network;
 pub mod node_config;
 pub mod supervised;
 pub mod validator;
@@ -37,6 +39,10 @@ pub enum NodeError {
     Rpc(#[from] trellis_rpc::RpcError),
     #[error("this node's validator key {0:?} is not in the genesis validator set")]
     NotAValidator(ValidatorId),
+    #[error(
+        "this node's full-node key {0:?} is not among the genesis's full nodes: add it to [[full_nodes]] in every member's genesis file"
+    )]
+    NotAFullNode(ValidatorId),
     #[error("cannot listen for p2p on {addr}: {source} (is another node using that port?)")]
     P2pPort {
         addr: SocketAddr,
@@ -100,6 +106,8 @@ pub enum FileProblem {
     KeepNothing,
     #[error("state_cache_mib = {0} is out of range: give between 1 and 1048576 MiB")]
     CacheOutOfRange(usize),
+    #[error("give exactly one of validator_key (a validator) and full_node_key (a full node)")]
+    OneKey,
     #[error("a chain needs at least one validator")]
     NoValidators,
     #[error(

@@ -7,6 +7,7 @@
 //! DIR/member-<i>/genesis.toml
 //! DIR/member-<i>/validator.json member i's ed25519 validator key (mode 0600)
 //! DIR/member-<i>/node.toml      `trellis node --config node.toml` runs member i
+//! DIR/full-node-<j>/…           the same for full node j, its key in node.json
 //! ```
 //!
 //! Members on one host get consecutive ports (p2p and RPC); members on their own hosts all use
@@ -18,7 +19,7 @@ use crate::{
     accounts::{self, FundedAccount},
     genesis_file::{GenesisFile, GenesisFileError, ValidatorEntry},
     keyfile,
-    node_config::NodeFileText,
+    node_config::{NodeFileText, Role},
 };
 use alloy_primitives::Address;
 use std::{
@@ -35,6 +36,10 @@ pub struct NetworkPlan {
     pub validators: usize,
     /// Each member's host, in order; one host for all of them; or none for 127.0.0.1.
     pub hosts: Vec<IpAddr>,
+    /// Full nodes to create (they follow the chain without voting).
+    pub full_nodes: usize,
+    /// Each full node's host, by the same rule as `hosts`.
+    pub full_node_hosts: Vec<IpAddr>,
     /// The first member's p2p port on each host.
     pub p2p_port: u16,
     /// The first member's JSON-RPC port on each host.
@@ -55,9 +60,13 @@ pub enum MembersError {
     #[error("a network needs at least one validator")]
     NoValidators,
     #[error(
-        "{hosts} --host value(s) for {validators} validators: give one host per validator, one host for all, or none for 127.0.0.1"
+        "{hosts} host(s) for {nodes} {what}: give one host per node, one host for all, or none for 127.0.0.1"
     )]
-    HostCount { hosts: usize, validators: usize },
+    HostCount {
+        hosts: usize,
+        nodes: usize,
+        what: &'static str,
+    },
     #[error(
         "{members} members on host {host} from port {base} run past port 65535: pick a lower port"
     )]
@@ -94,6 +103,7 @@ impl From<NodeError> for MembersError {
 /// One member's place in the network.
 #[derive(Clone, Debug)]
 pub struct Member {
+    pub role: Role,
     pub folder: PathBuf,
     pub p2p: SocketAddr,
     pub rpc: SocketAddr,
@@ -108,25 +118,33 @@ pub struct Network {
     pub accounts: Vec<FundedAccount>,
 }
 
-/// Each member's p2p and RPC address, checked.
+/// The host of each of `n` nodes: one each, one for all, or the loopback.
+fn hosts_for(n: usize, hosts: &[IpAddr], what: &'static str) -> Result<Vec<IpAddr>, MembersError> {
+    match hosts.len() {
+        0 => Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST); n]),
+        1 => Ok(vec![hosts[0]; n]),
+        k if k == n => Ok(hosts.to_vec()),
+        k => Err(MembersError::HostCount {
+            hosts: k,
+            nodes: n,
+            what,
+        }),
+    }
+}
+
+/// Each node's p2p and RPC address (validators first, then full nodes), checked.
 fn addresses(plan: &NetworkPlan) -> Result<Vec<(SocketAddr, SocketAddr)>, MembersError> {
-    let n = plan.validators;
-    if n == 0 {
+    if plan.validators == 0 {
         return Err(MembersError::NoValidators);
     }
-    let hosts: Vec<IpAddr> = match plan.hosts.len() {
-        0 => vec![IpAddr::V4(Ipv4Addr::LOCALHOST); n],
-        1 => vec![plan.hosts[0]; n],
-        k if k == n => plan.hosts.clone(),
-        k => {
-            return Err(MembersError::HostCount {
-                hosts: k,
-                validators: n,
-            });
-        }
-    };
+    let mut hosts = hosts_for(plan.validators, &plan.hosts, "validators")?;
+    hosts.extend(hosts_for(
+        plan.full_nodes,
+        &plan.full_node_hosts,
+        "full nodes",
+    )?);
     let mut on_host: BTreeMap<IpAddr, usize> = BTreeMap::new();
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(hosts.len());
     for host in hosts {
         let slot = on_host.entry(host).or_default();
         let offset = *slot;
@@ -160,9 +178,18 @@ pub fn write(dir: &Path, plan: &NetworkPlan) -> Result<Network, MembersError> {
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(MembersError::NotEmpty(dir.to_path_buf()));
     }
-    let keys = (0..plan.validators)
+    let keys = (0..plan.validators + plan.full_nodes)
         .map(|_| ValidatorKey::generate())
         .collect::<Result<Vec<_>, _>>()?;
+    let entries: Vec<ValidatorEntry> = keys
+        .iter()
+        .zip(&addresses)
+        .map(|(key, (p2p, _))| ValidatorEntry {
+            public_key: key.public_hex(),
+            p2p: *p2p,
+        })
+        .collect();
+    let (validators, full_nodes) = entries.split_at(plan.validators);
     let (funded, mut alloc) = accounts::create(plan.accounts)?;
     alloc.extend(plan.alloc.clone());
     let genesis = GenesisFile {
@@ -170,21 +197,23 @@ pub fn write(dir: &Path, plan: &NetworkPlan) -> Result<Network, MembersError> {
         timestamp: plan.timestamp,
         block_gas_limit: plan.block_gas_limit,
         gas_price: plan.gas_price,
-        validators: keys
-            .iter()
-            .zip(&addresses)
-            .map(|(key, (p2p, _))| ValidatorEntry {
-                public_key: key.public_hex(),
-                p2p: *p2p,
-            })
-            .collect(),
+        validators: validators.to_vec(),
+        full_nodes: full_nodes.to_vec(),
         alloc,
     };
     genesis.genesis()?;
+    genesis.full_node_peers()?;
 
     let staging = staging_dir(dir);
-    let written = write_files(&staging, &genesis, &keys, &addresses, &funded)
-        .and_then(|members| publish(&staging, dir).map(|()| members));
+    let written = write_files(
+        &staging,
+        &genesis,
+        &keys,
+        &addresses,
+        &funded,
+        plan.validators,
+    )
+    .and_then(|members| publish(&staging, dir).map(|()| members));
     match written {
         Ok(members) => Ok(Network {
             genesis,
@@ -225,6 +254,7 @@ fn write_files(
     keys: &[ValidatorKey],
     addresses: &[(SocketAddr, SocketAddr)],
     funded: &[FundedAccount],
+    validators: usize,
 ) -> Result<Vec<Member>, MembersError> {
     std::fs::create_dir_all(staging).map_err(write_error(staging))?;
     genesis.write_new(&staging.join("genesis.toml"))?;
@@ -233,13 +263,23 @@ fn write_files(
     }
     let mut members = Vec::with_capacity(keys.len());
     for (i, (key, (p2p, rpc))) in keys.iter().zip(addresses).enumerate() {
-        let folder = staging.join(format!("member-{i}"));
+        let (role, name, key_file) = if i < validators {
+            (Role::Validator, format!("member-{i}"), "validator.json")
+        } else {
+            (
+                Role::FullNode,
+                format!("full-node-{}", i - validators),
+                "node.json",
+            )
+        };
+        let folder = staging.join(name);
         std::fs::create_dir(&folder).map_err(write_error(&folder))?;
         genesis.write_new(&folder.join("genesis.toml"))?;
-        keyfile::write(&folder.join("validator.json"), key)?;
+        keyfile::write(&folder.join(key_file), key)?;
         let node = NodeFileText {
             genesis: "genesis.toml",
-            validator_key: "validator.json",
+            role,
+            key: key_file,
             data_dir: "data",
             rpc_addr: *rpc,
             state_cache_mib: None,
@@ -247,6 +287,7 @@ fn write_files(
         let path = folder.join("node.toml");
         std::fs::write(&path, node.render()).map_err(write_error(&path))?;
         members.push(Member {
+            role,
             folder,
             p2p: *p2p,
             rpc: *rpc,
@@ -274,6 +315,8 @@ mod tests {
             chain_id: 99,
             validators,
             hosts: hosts.iter().map(|h| h.parse().unwrap()).collect(),
+            full_nodes: 0,
+            full_node_hosts: vec![],
             p2p_port: 30300,
             rpc_port: 8545,
             accounts: 2,
@@ -307,6 +350,30 @@ mod tests {
     }
 
     #[test]
+    fn full_nodes_get_folders_and_ports_after_the_validators() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("net");
+        let mut with_full_nodes = plan(2, &[]);
+        with_full_nodes.full_nodes = 2;
+        let network = write(&dir, &with_full_nodes).unwrap();
+        let roles: Vec<Role> = network.members.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                Role::Validator,
+                Role::Validator,
+                Role::FullNode,
+                Role::FullNode
+            ]
+        );
+        assert_eq!(network.members[3].p2p.port(), 30303);
+        let config = NodeConfig::load(&dir.join("full-node-1").join("node.toml")).unwrap();
+        assert_eq!(config.role, Role::FullNode);
+        assert_eq!(config.genesis.full_nodes.len(), 2);
+        assert_eq!(config.key.public_hex(), network.members[3].public_key);
+    }
+
+    #[test]
     fn members_on_their_own_hosts_share_the_base_ports() {
         let root = tempfile::tempdir().unwrap();
         let hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
@@ -322,7 +389,7 @@ mod tests {
         let dir = root.path().join("net");
         let error = write(&dir, &plan(4, &["10.0.0.1", "10.0.0.2"])).unwrap_err();
         assert!(
-            error.to_string().contains("2 --host value(s) for 4"),
+            error.to_string().contains("2 host(s) for 4 validators"),
             "{error}"
         );
         let error = write(&dir, &plan(0, &[])).unwrap_err();

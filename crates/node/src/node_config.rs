@@ -2,15 +2,14 @@
 //!
 //! ```toml
 //! genesis = "genesis.toml"          # written by `trellis init`; relative to this file
-//! validator_key = "keys.json"       # written by `trellis keys new --out`
+//! validator_key = "keys.json"       # written by `trellis keys new --out` or `trellis init`
+//! # full_node_key = "node.json"     # instead of validator_key: follow the chain, never vote
 //! data_dir = "data"                 # this validator's storage
 //! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
 //! ```
 
 use crate::{
-    FileProblem, NodeError,
-    genesis_file::GenesisFile,
-    validator::{self, ValidatorSetup},
+    FileProblem, NodeError, full_node, genesis_file::GenesisFile, network::NodeSetup, validator,
 };
 use commonware_runtime::{Runner as _, Supervisor as _, tokio};
 use serde::Deserialize;
@@ -29,7 +28,12 @@ fn default_rpc_addr() -> SocketAddr {
 #[serde(deny_unknown_fields)]
 struct NodeFile {
     genesis: PathBuf,
-    validator_key: PathBuf,
+    /// A validator's key; exactly one of this and `full_node_key`.
+    #[serde(default)]
+    validator_key: Option<PathBuf>,
+    /// A full node's key (its p2p identity, listed under `[[full_nodes]]` in the genesis).
+    #[serde(default)]
+    full_node_key: Option<PathBuf>,
     data_dir: PathBuf,
     #[serde(default = "default_rpc_addr")]
     rpc_addr: SocketAddr,
@@ -42,12 +46,22 @@ struct NodeFile {
 }
 
 fn default_state_cache_mib() -> usize {
-    crate::validator::DEFAULT_STATE_CACHE_BYTES >> 20
+    crate::network::DEFAULT_STATE_CACHE_BYTES >> 20
+}
+
+/// What a node does in the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Votes and proposes.
+    Validator,
+    /// Follows the chain without voting.
+    FullNode,
 }
 
 /// A loaded and checked node configuration.
 pub struct NodeConfig {
     pub genesis: GenesisFile,
+    pub role: Role,
     pub key: ValidatorKey,
     pub data_dir: PathBuf,
     pub rpc_addr: SocketAddr,
@@ -71,7 +85,12 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| base.join(p);
         let genesis = GenesisFile::load(&resolve(&file.genesis))?;
-        let key = crate::keyfile::load(&resolve(&file.validator_key))?;
+        let (role, key_path) = match (&file.validator_key, &file.full_node_key) {
+            (Some(key), None) => (Role::Validator, key),
+            (None, Some(key)) => (Role::FullNode, key),
+            _ => return Err(config_error(path, FileProblem::OneKey)),
+        };
+        let key = crate::keyfile::load(&resolve(key_path))?;
         if file.state_keep_blocks == Some(0) {
             return Err(config_error(path, FileProblem::KeepNothing));
         }
@@ -82,11 +101,18 @@ impl NodeConfig {
             ));
         }
         let me = key.validator_id();
-        if !genesis.peers()?.iter().any(|p| p.id == me) {
-            return Err(NodeError::NotAValidator(me));
+        match role {
+            Role::Validator if !genesis.peers()?.iter().any(|p| p.id == me) => {
+                return Err(NodeError::NotAValidator(me));
+            }
+            Role::FullNode if !genesis.full_node_peers()?.iter().any(|p| p.id == me) => {
+                return Err(NodeError::NotAFullNode(me));
+            }
+            _ => {}
         }
         Ok(Self {
             genesis,
+            role,
             key,
             data_dir: resolve(&file.data_dir),
             rpc_addr: file.rpc_addr,
@@ -111,12 +137,28 @@ pub fn run(
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = config.genesis.genesis()?;
         let peers = config.genesis.peers()?;
-        let rpc_config = crate::rpc_config(peers.len());
-        let mut setup = ValidatorSetup::new(config.key, genesis, peers, "validator".into());
+        let full_nodes = config.genesis.full_node_peers()?;
+        let (prefix, connected) = match config.role {
+            Role::Validator => ("validator", peers.len()),
+            // A full node connects to every validator, and counts itself among none of them.
+            Role::FullNode => ("full-node", peers.len() + 1),
+        };
+        let rpc_config = crate::rpc_config(connected);
+        let mut setup = NodeSetup::new(config.key, genesis, peers, prefix.into());
+        setup.full_nodes = full_nodes;
         setup.state_cache_bytes = config.state_cache_bytes;
         setup.state_keep_blocks = config.state_keep_blocks;
         crate::disk::log_usage(&config.data_dir);
-        let running = validator::start(&context.child("validator"), setup).await?;
+        match config.role {
+            Role::Validator => tracing::info!("starting a validator"),
+            Role::FullNode => {
+                tracing::info!("starting a full node: it follows the chain and never votes");
+            }
+        }
+        let running = match config.role {
+            Role::Validator => validator::start(&context.child("validator"), setup).await?,
+            Role::FullNode => full_node::start(&context.child("full_node"), setup).await?,
+        };
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         ready(server.local_addr());
         let _ = running.consensus.await;
@@ -127,7 +169,9 @@ pub fn run(
 /// What a written `node.toml` says; paths are relative to the file's directory.
 pub struct NodeFileText<'a> {
     pub genesis: &'a str,
-    pub validator_key: &'a str,
+    pub role: Role,
+    /// The validator's or full node's key file.
+    pub key: &'a str,
     pub data_dir: &'a str,
     pub rpc_addr: SocketAddr,
     /// `None` leaves the validator's default.
@@ -141,14 +185,18 @@ impl NodeFileText<'_> {
         let mut text = format!(
             "# A Trellis node: `trellis node --config node.toml`. Paths are relative to this file.\n\
              genesis = {}\n\
-             # This member's ed25519 validator key (mode 0600); keep it on this host only.\n\
-             validator_key = {}\n\
+             # This node's ed25519 key (mode 0600); keep it on this host only.\n\
+             {} = {}\n\
              data_dir = {}\n\
              # JSON-RPC (HTTP and WebSocket). 0.0.0.0:PORT serves other hosts too: the API has no\n\
              # access control yet, so expose it only on a trusted network.\n\
              rpc_addr = {}\n",
             quote(self.genesis),
-            quote(self.validator_key),
+            match self.role {
+                Role::Validator => "validator_key",
+                Role::FullNode => "full_node_key",
+            },
+            quote(self.key),
             quote(self.data_dir),
             quote(&self.rpc_addr.to_string()),
         );

@@ -23,20 +23,34 @@ use trellis_crypto::AccountKey;
 pub struct TestNetwork {
     pub dir: PathBuf,
     pub chain_id: u64,
+    /// Validators' configs.
     pub configs: Vec<PathBuf>,
+    /// Full nodes' configs.
+    pub full_nodes: Vec<PathBuf>,
     pub accounts: Vec<AccountKey>,
 }
 
 impl TestNetwork {
     /// Runs `trellis init --validators n --accounts k` into `dir/net` on free loopback ports.
     pub fn init(dir: &Path, chain_id: u64, n: u16, accounts: usize) -> Self {
+        Self::with_full_nodes(dir, chain_id, n, 0, accounts)
+    }
+
+    /// Like [`init`](Self::init), with `full` full nodes too.
+    pub fn with_full_nodes(dir: &Path, chain_id: u64, n: u16, full: u16, accounts: usize) -> Self {
         let out = dir.join("net");
-        let p2p = free_ports(n);
-        let rpc = free_ports(n);
+        let p2p = free_ports(n + full);
+        let rpc = free_ports(n + full);
         let output = Command::new(env!("CARGO_BIN_EXE_trellis"))
             .args(["init", "--out", out.to_str().unwrap(), "--chain-id"])
             .arg(chain_id.to_string())
-            .args(["--validators", &n.to_string(), "--accounts"])
+            .args([
+                "--validators",
+                &n.to_string(),
+                "--full-nodes",
+                &full.to_string(),
+            ])
+            .arg("--accounts")
             .arg(accounts.to_string())
             .args([
                 "--p2p-port",
@@ -50,8 +64,11 @@ impl TestNetwork {
         let configs: Vec<PathBuf> = (0..n)
             .map(|i| out.join(format!("member-{i}")).join("node.toml"))
             .collect();
-        // Four validators share two cores here: a small page cache each.
-        for config in &configs {
+        let full_nodes: Vec<PathBuf> = (0..full)
+            .map(|j| out.join(format!("full-node-{j}")).join("node.toml"))
+            .collect();
+        // Several nodes share two cores here: a small page cache each.
+        for config in configs.iter().chain(&full_nodes) {
             let mut text = std::fs::read_to_string(config).unwrap();
             text.push_str("state_cache_mib = 16\n");
             std::fs::write(config, text).unwrap();
@@ -67,6 +84,7 @@ impl TestNetwork {
             dir: out,
             chain_id,
             configs,
+            full_nodes,
             accounts,
         }
     }
@@ -77,6 +95,17 @@ impl TestNetwork {
             "node".into(),
             "--config".into(),
             self.configs[i].display().to_string(),
+        ])
+    }
+}
+
+impl TestNetwork {
+    /// Starts full node `j` and waits until it serves RPC.
+    pub fn start_full_node(&self, j: usize) -> NodeProcess {
+        NodeProcess::start(&[
+            "node".into(),
+            "--config".into(),
+            self.full_nodes[j].display().to_string(),
         ])
     }
 }

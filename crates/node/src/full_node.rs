@@ -1,0 +1,48 @@
+//! One full node: it follows the chain over the same authenticated p2p links as the
+//! validators, checks every finalization certificate against the validator set, executes every
+//! block, and forwards the transactions its clients submit to the validators by gossip. It
+//! never votes.
+
+use crate::{
+    NodeError,
+    network::{self, NodeSetup},
+    validator::Running,
+};
+use commonware_runtime::{Supervisor as _, tokio};
+use trellis_consensus::FollowerConfig;
+use trellis_types::BlockLimits;
+
+/// Opens the chain and starts p2p and the follower for one full node.
+pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running, NodeError> {
+    let me = setup.key.validator_id();
+    let listen = setup
+        .full_nodes
+        .iter()
+        .find(|p| p.id == me)
+        .ok_or(NodeError::NotAFullNode(me))?
+        .p2p;
+    let joined = network::join(context, &setup, listen).await?;
+    let config = FollowerConfig {
+        public_key: setup.key.public_key(),
+        validators: joined.validators,
+        namespace: joined.namespace,
+        partition_prefix: setup.partition_prefix.clone(),
+        genesis: joined.genesis_block,
+        limits: BlockLimits::default(),
+        ledger: joined.chain.clone(),
+    };
+    let consensus = trellis_consensus::follow(
+        context
+            .child("follower")
+            .with_attribute("node", &setup.partition_prefix),
+        config,
+        joined.oracle.clone(),
+        joined.oracle,
+        joined.channels,
+    )
+    .await;
+    Ok(Running {
+        chain: joined.chain,
+        consensus,
+    })
+}

@@ -1,0 +1,191 @@
+//! What validators and full nodes share: the chain opened on disk, and the authenticated,
+//! encrypted p2p network with the consensus and gossip channels registered.
+//!
+//! Every node tracks one peer set: the validators as primary peers (dialed and kept connected)
+//! and the genesis's full nodes as secondary ones (accepted when they dial in, and sent what
+//! validators broadcast to all: blocks, certificates, transactions). A key in neither list gets
+//! no connection.
+
+use crate::{NodeError, genesis_file::Peer};
+use commonware_codec::DecodeExt as _;
+use commonware_cryptography::ChaCha20Poly1305;
+use commonware_p2p::{
+    Address, AddressableManager as _, AddressableTrackedPeers,
+    authenticated::lookup::{self, Oracle},
+};
+use commonware_runtime::{Quota, Supervisor as _, tokio};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{NZU32, NZUsize, ordered::Map};
+use std::{net::SocketAddr, time::Duration};
+use trellis_chain::{Chain, ChainConfig, Genesis};
+use trellis_consensus::{
+    BlockTiming, Channels, ConsensusBlock, PublicKey, Set, Timeouts, engine::channel,
+};
+use trellis_crypto::ValidatorKey;
+use trellis_types::{BlockLimits, ValidatorId};
+
+/// Messages per second one peer may send on one channel. Backfill after a restart and block
+/// broadcast need headroom: messages over quota are dropped silently.
+const CHANNEL_QUOTA: u32 = 1_024;
+
+/// Everything one node (a validator or a full node) needs to start.
+pub struct NodeSetup {
+    /// The node's ed25519 key: its p2p identity, and a validator's consensus key.
+    pub key: ValidatorKey,
+    pub genesis: Genesis,
+    /// Every validator of the chain with its p2p address.
+    pub peers: Vec<Peer>,
+    /// The full nodes the genesis admits, with their addresses.
+    pub full_nodes: Vec<Peer>,
+    /// Prefix of this node's storage partitions; stable across restarts, distinct per node
+    /// sharing a storage directory.
+    pub partition_prefix: String,
+    pub timing: BlockTiming,
+    pub timeouts: Timeouts,
+    /// Memory for the state's page cache, allocated at start.
+    pub state_cache_bytes: usize,
+    /// State history to keep, in blocks; `None` keeps all (a ledger's default).
+    pub state_keep_blocks: Option<u64>,
+}
+
+/// A node's default state page cache: enough to hold the hot part of a large state.
+pub const DEFAULT_STATE_CACHE_BYTES: usize = 512 << 20;
+
+impl NodeSetup {
+    /// Default timing: an empty block at most every second when idle.
+    pub fn new(key: ValidatorKey, genesis: Genesis, peers: Vec<Peer>, prefix: String) -> Self {
+        Self {
+            key,
+            genesis,
+            peers,
+            full_nodes: Vec::new(),
+            partition_prefix: prefix,
+            timing: BlockTiming::new(Duration::from_secs(1), Duration::from_millis(500)),
+            timeouts: Timeouts::default(),
+            state_cache_bytes: DEFAULT_STATE_CACHE_BYTES,
+            state_keep_blocks: None,
+        }
+    }
+}
+
+/// A node's chain and its p2p network, started.
+pub(crate) struct Joined<Sd, Rv> {
+    pub chain: Chain<tokio::Context>,
+    /// Domain separation of every consensus signature.
+    pub namespace: Vec<u8>,
+    pub genesis_block: ConsensusBlock,
+    pub validators: Set<PublicKey>,
+    pub oracle: Oracle<PublicKey>,
+    pub channels: Channels<Sd, Rv>,
+}
+
+pub(crate) fn public_key(id: &ValidatorId) -> PublicKey {
+    PublicKey::decode(id.0.to_vec()).expect("genesis keys are checked to be valid keys")
+}
+
+/// Refuses early, with the address in the message, if the p2p port is taken.
+fn check_port_free(addr: SocketAddr) -> Result<(), NodeError> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| NodeError::P2pPort { addr, source })
+}
+
+fn address_map(peers: &[Peer]) -> Map<PublicKey, Address> {
+    peers
+        .iter()
+        .map(|p| (public_key(&p.id), p.p2p.into()))
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("genesis keys are checked to be unique")
+}
+
+/// Opens the chain, starts p2p on `listen` and transaction gossip; returns the consensus
+/// channels for the caller to start a validator's or a full node's consensus on.
+pub(crate) async fn join(
+    context: &tokio::Context,
+    setup: &NodeSetup,
+    listen: SocketAddr,
+) -> Result<
+    Joined<
+        impl commonware_p2p::Sender<PublicKey = PublicKey>,
+        impl commonware_p2p::Receiver<PublicKey = PublicKey>,
+    >,
+    NodeError,
+> {
+    check_port_free(listen)?;
+    let limits = BlockLimits::default();
+    let prefix = &setup.partition_prefix;
+    let chain = Chain::open(
+        context.child("chain").with_attribute("node", prefix),
+        ChainConfig {
+            genesis: setup.genesis.clone(),
+            limits,
+            partition_prefix: format!("{prefix}-chain"),
+            state_cache_bytes: setup.state_cache_bytes,
+            faults: crate::faults::from_env(),
+            state_keep_blocks: setup.state_keep_blocks,
+        },
+    )
+    .await?;
+    let genesis_block = chain.genesis_block();
+    // Signatures of one chain are worthless on any other.
+    let namespace = format!(
+        "trellis-{}-{}",
+        setup.genesis.chain_id,
+        genesis_block.hash()
+    )
+    .into_bytes();
+
+    let validators = Set::from_iter_dedup(setup.peers.iter().map(|p| public_key(&p.id)));
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: setup.key.signer().clone(),
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let n = setup.peers.len() + setup.full_nodes.len();
+    let p2p = lookup::Config::local(
+        handshake,
+        &namespace,
+        listen,
+        NZUsize!(n.max(1)),
+        trellis_consensus::max_message_size(setup.peers.len() as u32, &limits),
+        NZUsize!(1_024),
+    );
+    let (mut network, mut oracle) =
+        lookup::Network::new(context.child("p2p").with_attribute("node", prefix), p2p);
+    let _ = oracle.track(
+        0,
+        AddressableTrackedPeers::new(address_map(&setup.peers), address_map(&setup.full_nodes)),
+    );
+    let quota = Quota::per_second(NZU32!(CHANNEL_QUOTA));
+    let channels = Channels {
+        votes: network.register(channel::VOTES, quota),
+        certificates: network.register(channel::CERTIFICATES, quota),
+        simplex_resolver: network.register(channel::SIMPLEX_RESOLVER, quota),
+        blocks: network.register(channel::BLOCKS, quota),
+        backfill: network.register(channel::BACKFILL, quota),
+    };
+    let transactions = network.register(channel::TRANSACTIONS, quota);
+    network.start();
+    trellis_chain::gossip::start(
+        context.child("gossip").with_attribute("node", prefix),
+        chain.clone(),
+        transactions,
+    );
+    Ok(Joined {
+        chain,
+        namespace,
+        genesis_block: ConsensusBlock::new(genesis_block)
+            .expect("the genesis proposer is a validator key"),
+        validators,
+        oracle,
+        channels,
+    })
+}
