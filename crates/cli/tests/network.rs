@@ -172,7 +172,7 @@ fn a_full_node_started_late_catches_up_follows_and_forwards_transactions() {
         network.chain_id,
         20,
     );
-    validators[0].wait_for_height(40, Duration::from_secs(120));
+    validators[0].wait_for_height(100, Duration::from_secs(120));
 
     // Started from genesis behind the validators, it fetches every block, checks its
     // finalization certificate and executes it.
@@ -186,6 +186,10 @@ fn a_full_node_started_late_catches_up_follows_and_forwards_transactions() {
         behind as f64 / took.as_secs_f64()
     );
     assert!(full.logged("full node"), "it says what it is");
+    assert!(
+        full.logged("caught up with the chain"),
+        "it reports catching up"
+    );
     assert_eq!(hex_u64(&full.call("net_peerCount", json!([]))), 4);
 
     // It keeps following while the load goes on, and its clients' transactions reach the

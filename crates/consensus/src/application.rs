@@ -7,6 +7,7 @@
 use crate::{
     block::{ConsensusBlock, ProposalContext, validator_id},
     ledger::{Ledger, Path, Proposal},
+    progress::CatchUp,
 };
 use commonware_actor::Feedback;
 use commonware_consensus::{
@@ -264,18 +265,27 @@ impl Finalizer {
     /// Starts the task that hands each finalized block to the ledger, in height order, and
     /// acknowledges it to marshal once the ledger has made it durable. Marshal delivers the
     /// genesis block too (height 0); the ledger already holds it.
-    pub fn start<L: Ledger>(context: impl Spawner, ledger: L) -> Self {
+    pub fn start<L: Ledger>(context: impl Spawner + Clock, ledger: L) -> Self {
         let (sender, mut updates) = mpsc::unbounded::<Update<ConsensusBlock>>();
-        context.spawn(move |_| async move {
+        context.spawn(move |context| async move {
+            let mut progress = CatchUp::default();
             while let Some(update) = updates.next().await {
-                let Update::Block(block, ack) = update else {
-                    continue; // A new finalized tip; its block follows as `Update::Block`.
+                let (block, ack) = match update {
+                    Update::Block(block, ack) => (block, ack),
+                    // A new finalized tip; its block follows as `Update::Block`.
+                    Update::Tip(_, height, _) => {
+                        progress.tip(height.get());
+                        continue;
+                    }
                 };
                 let block = block.inner().clone();
-                if block.height().get() > 0 {
+                let height = block.height();
+                let transactions = block.block().transactions().len();
+                if height.get() > 0 {
                     ledger.finalize(block.into_block()).await;
                 }
                 ack.acknowledge();
+                progress.applied(height, transactions, context.current());
             }
         });
         Self(sender)

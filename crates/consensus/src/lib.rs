@@ -11,6 +11,7 @@ mod block;
 pub mod engine;
 mod follower;
 mod ledger;
+mod progress;
 pub mod simulation;
 
 pub use application::BlockTiming;
