@@ -9,9 +9,17 @@ use trellis_loadgen::{LoadOptions, Pace, Workload};
 /// build.
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
-    /// Validators of the dev chain (all in one node process).
+    /// Validators of the dev chain (all in one node process unless --processes).
     #[arg(long, default_value_t = 1)]
     validators: usize,
+    /// Run each validator as a process of its own (`trellis dev --processes`); the figures add
+    /// up their CPU and memory.
+    #[arg(long)]
+    processes: bool,
+    /// Stop (SIGKILL) this many validators before the load and restart them after it, timing
+    /// how fast each catches up. Needs --processes.
+    #[arg(long, value_name = "K", default_value_t = 0, requires = "processes")]
+    down: usize,
     /// What each transaction does.
     #[arg(long, value_enum, default_value_t = WorkloadArg::Erc20)]
     workload: WorkloadArg,
@@ -98,6 +106,8 @@ pub fn run(args: LoadArgs) -> Result<()> {
         pace,
         duration,
         slow_readers: args.slow_readers,
+        processes: args.processes,
+        down: args.down,
         dir: args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("trellis-bench-load-{}", std::process::id()))
         }),

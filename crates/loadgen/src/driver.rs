@@ -5,7 +5,7 @@
 
 use crate::{
     client::{Client, ClientError, quantity},
-    process::Process,
+    process::{Process, ProcessGroup},
     report::{Report, ms, quantile_ms},
     workload::{Prepared, SignedTx, Workload},
 };
@@ -47,8 +47,8 @@ pub enum Pace {
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub rpc: SocketAddr,
-    /// The node's process, whose CPU and memory are reported.
-    pub node: Process,
+    /// The node's processes, whose CPU and memory are reported.
+    pub node: ProcessGroup,
     pub workload: Workload,
     pub validators: usize,
     pub accounts: usize,
@@ -470,5 +470,8 @@ fn report(
         ceiling_tps: None,
         percent_of_ceiling: None,
         slow_readers: None,
+        processes: false,
+        validators_down: 0,
+        catch_up: Vec::new(),
     }
 }

@@ -14,6 +14,7 @@
 //! [`limit`] (`trellis bench limit`) measures the work per transaction no validator can avoid
 //! and the throughput ceiling it implies; a load run reports its TPS against that ceiling.
 
+pub mod catchup;
 pub mod client;
 pub mod driver;
 pub mod limit;
@@ -50,6 +51,11 @@ pub struct LoadOptions {
     pub duration: Option<Duration>,
     /// WebSocket connections that subscribe to everything and read it slowly during the run.
     pub slow_readers: usize,
+    /// One process per validator (`trellis dev --processes`).
+    pub processes: bool,
+    /// Validators stopped before the load and restarted after it, to time their catch-up
+    /// (needs `processes`).
+    pub down: usize,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -74,6 +80,8 @@ pub enum LoadError {
     Limit(#[from] LimitError),
     #[error("the node died during the run; its log is {log}")]
     NodeDied { log: PathBuf },
+    #[error(transparent)]
+    CatchUp(#[from] catchup::CatchUpError),
 }
 
 /// Starts the node, prepares the workload and runs the load; the node is stopped afterwards.
@@ -110,8 +118,18 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         options.accounts,
         &options.dir,
         options.keep,
+        options.processes,
     )
     .await?;
+    let stopped = if options.down > 0 {
+        let stopped = catchup::stop(&node, options.down)?;
+        say(&format!(
+            "stopped validator(s) {stopped:?} (SIGKILL) for the run"
+        ));
+        stopped
+    } else {
+        Vec::new()
+    };
     let keys = node.keys()?;
     let per_sender = (options.transactions / keys.len().max(1)).max(1);
     say(&format!(
@@ -140,7 +158,7 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
     say("submitting");
     let config = RunConfig {
         rpc: node.rpc,
-        node: node.process(),
+        node: node.processes(),
         workload: options.workload,
         validators: options.validators,
         accounts: keys.len(),
@@ -166,6 +184,13 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
     }
     let mut report = outcome?;
     report.against(&limit);
+    report.processes = options.processes;
+    report.validators_down = stopped.len();
+    for index in stopped {
+        report
+            .catch_up
+            .push(catchup::measure(&options.exe, &node, index, options.progress).await?);
+    }
     if let Some(readers) = slow_readers {
         report.slow_readers = Some(readers.finish().await?);
     }

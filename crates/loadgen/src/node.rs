@@ -1,8 +1,10 @@
 //! The node under load: `trellis dev` started as a process of its own, so that its CPU and
-//! memory are measured apart from the generator's, on a fresh data directory.
+//! memory are measured apart from the generator's, on a fresh data directory. With
+//! `--processes` each validator is a process of its own, as on a consortium's hosts; their
+//! CPU and memory are added up.
 
 use crate::client::{Client, ClientError};
-use crate::process::Process;
+use crate::process::{Process, ProcessGroup};
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
@@ -35,12 +37,21 @@ pub enum NodeError {
     Accounts { path: PathBuf, detail: String },
 }
 
+/// One validator process of a `trellis dev --processes` chain.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidatorProcess {
+    pub pid: u32,
+    pub rpc: SocketAddr,
+}
+
 /// A running `trellis dev`. Killed (and its directory removed unless kept) when dropped.
 pub struct DevNode {
     child: Child,
     pub rpc: SocketAddr,
     pub dir: PathBuf,
     keep: bool,
+    /// With `--processes`: each validator's process, in order.
+    pub validators: Vec<ValidatorProcess>,
 }
 
 impl DevNode {
@@ -52,6 +63,7 @@ impl DevNode {
         accounts: usize,
         dir: &Path,
         keep: bool,
+        processes: bool,
     ) -> Result<Self, NodeError> {
         let dir_error = |source| NodeError::Dir {
             path: dir.to_path_buf(),
@@ -67,6 +79,7 @@ impl DevNode {
             .arg("--data-dir")
             .arg(dir.join("chain"))
             .args(["--rpc-addr", &rpc.to_string()])
+            .args(processes.then_some("--processes"))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -80,9 +93,27 @@ impl DevNode {
             rpc,
             dir: dir.to_path_buf(),
             keep,
+            validators: Vec::new(),
         };
         node.wait_until_answering().await?;
+        if processes {
+            node.validators = node.read_validators().await?;
+        }
         Ok(node)
+    }
+
+    /// The validator processes the supervisor listed once all of them served RPC.
+    async fn read_validators(&mut self) -> Result<Vec<ValidatorProcess>, NodeError> {
+        let log = self.dir.join("node.log");
+        let began = Instant::now();
+        while began.elapsed() < START_TIMEOUT {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("JSON-RPC listening on") {
+                return Ok(text.lines().filter_map(parse_validator_line).collect());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(NodeError::NoAnswer { log })
     }
 
     async fn wait_until_answering(&mut self) -> Result<(), NodeError> {
@@ -106,8 +137,25 @@ impl DevNode {
         })
     }
 
-    pub fn process(&self) -> Process {
-        Process(Some(self.child.id()))
+    /// The processes that do the node's work: the validators', or the dev chain's one.
+    pub fn processes(&self) -> ProcessGroup {
+        if self.validators.is_empty() {
+            return ProcessGroup(vec![Process(Some(self.child.id()))]);
+        }
+        ProcessGroup(
+            self.validators
+                .iter()
+                .map(|v| Process(Some(v.pid)))
+                .collect(),
+        )
+    }
+
+    /// The configuration of validator `i` of a `--processes` chain, to run it again by hand.
+    pub fn validator_config(&self, i: usize) -> PathBuf {
+        self.dir
+            .join("chain")
+            .join(format!("node-{i}"))
+            .join("node.toml")
     }
 
     /// The funded accounts the node wrote at start.
@@ -166,4 +214,33 @@ async fn answers(rpc: SocketAddr) -> bool {
         Ok::<_, ClientError>(())
     };
     attempt.await.is_ok()
+}
+
+/// `validator 2: pid 123, JSON-RPC http://127.0.0.1:8547, log …` as the supervisor prints it.
+fn parse_validator_line(line: &str) -> Option<ValidatorProcess> {
+    let rest = line.strip_prefix("validator ")?;
+    let pid = rest.split("pid ").nth(1)?.split(',').next()?.parse().ok()?;
+    let rpc = rest
+        .split("http://")
+        .nth(1)?
+        .split(',')
+        .next()?
+        .parse()
+        .ok()?;
+    Some(ValidatorProcess { pid, rpc })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_supervisors_lines() {
+        let line =
+            "validator 2: pid 123, JSON-RPC http://127.0.0.1:8547, log /tmp/x/node-2/node.log";
+        let parsed = parse_validator_line(line).unwrap();
+        assert_eq!(parsed.pid, 123);
+        assert_eq!(parsed.rpc, "127.0.0.1:8547".parse().unwrap());
+        assert!(parse_validator_line("JSON-RPC listening on http://127.0.0.1:8545").is_none());
+    }
 }

@@ -39,6 +39,24 @@ impl Process {
     }
 }
 
+/// The processes that make up the node under load: one, or a validator each.
+#[derive(Clone, Debug)]
+pub struct ProcessGroup(pub Vec<Process>);
+
+impl ProcessGroup {
+    /// CPU time the processes still running have used; `None` if all are gone.
+    pub fn cpu(&self) -> Option<Duration> {
+        let times: Vec<Duration> = self.0.iter().filter_map(Process::cpu).collect();
+        (!times.is_empty()).then(|| times.into_iter().sum())
+    }
+
+    /// The sum of the running processes' peak resident memory, in bytes.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let peaks: Vec<u64> = self.0.iter().filter_map(Process::peak_rss).collect();
+        (!peaks.is_empty()).then(|| peaks.into_iter().sum())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! What a run measured, printed for people and written as JSON for tools.
 
-use crate::{subscriber::SlowReadersOutcome, workload::Workload};
+use crate::{catchup::CatchUpReport, subscriber::SlowReadersOutcome, workload::Workload};
 use serde::Serialize;
 use std::{fmt, time::Duration};
 
@@ -60,6 +60,12 @@ pub struct Report {
     pub percent_of_ceiling: Option<f64>,
     /// WebSocket subscribers that read slowly during the run, if there were any.
     pub slow_readers: Option<SlowReadersOutcome>,
+    /// Whether each validator ran as a process of its own.
+    pub processes: bool,
+    /// Validators stopped (SIGKILL) for the whole run.
+    pub validators_down: usize,
+    /// Each of them restarted after the run, fetching what it missed.
+    pub catch_up: Vec<CatchUpReport>,
 }
 
 impl Report {
@@ -90,9 +96,14 @@ impl fmt::Display for Report {
         let offered = self
             .offered_tps
             .map_or("saturating".to_string(), |r| format!("offered {r:.0} TPS"));
+        let shape = match (self.processes, self.validators_down) {
+            (false, _) => "in one process".to_string(),
+            (true, 0) => "each its own process".to_string(),
+            (true, down) => format!("each its own process, {down} of them stopped for the run"),
+        };
         writeln!(
             f,
-            "load: {:?}, {} validator(s), {} accounts, {offered}",
+            "load: {:?}, {} validator(s) ({shape}), {} accounts, {offered}",
             self.workload, self.validators, self.accounts
         )?;
         writeln!(
@@ -141,6 +152,19 @@ impl fmt::Display for Report {
             write!(
                 f,
                 "\n  against the necessary work ({necessary:.0} µs per transaction per validator): ceiling {ceiling:.0} TPS, this run {percent:.0} % of it"
+            )?;
+        }
+        for c in &self.catch_up {
+            write!(
+                f,
+                "\n  catch-up: validator {} restarted, answering after {:.1} s, then {} blocks ({} transactions) in {:.1} s: {:.0} blocks/s, {:.0} transactions/s",
+                c.validator,
+                c.startup_s,
+                c.blocks,
+                c.transactions,
+                c.seconds,
+                c.blocks_per_s,
+                c.tx_per_s
             )?;
         }
         if let Some(slow) = &self.slow_readers {
