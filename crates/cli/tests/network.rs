@@ -9,8 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 use support::{
-    NodeProcess, hex_u64, hex_u128,
+    BlockWatcher, NodeProcess, hex_u64, hex_u128,
     network::{Load, LoadOutcome, TestNetwork, assert_same_chain},
+    percentiles,
+    relay::{LinkFaults, Relay},
 };
 
 fn height(node: &NodeProcess) -> u64 {
@@ -201,4 +203,127 @@ fn a_full_node_started_late_catches_up_follows_and_forwards_transactions() {
     let mut nodes: Vec<&NodeProcess> = validators.iter().collect();
     nodes.push(&full);
     assert_agree(&nodes, &outcome);
+}
+
+/// Puts the p2p links of the validators in `slow` behind delaying, cutting relays: each such
+/// validator's address in every genesis copy becomes its relay's, and it listens where it did.
+/// A slow validator also reaches every other validator through relays (its own genesis copy
+/// lists theirs), so all of its traffic is delayed whoever dials.
+fn behind_relays(network: &TestNetwork, slow: &[usize], faults: LinkFaults) -> Vec<Relay> {
+    let n = network.configs.len();
+    let genesis = |i: usize| network.configs[i].with_file_name("genesis.toml");
+    let text = std::fs::read_to_string(genesis(0)).unwrap();
+    let listens: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("p2p = "))
+        .map(|a| a.trim_matches('"').to_string())
+        .collect();
+    assert_eq!(listens.len(), n);
+    let relays: Vec<Relay> = (0..n)
+        .map(|i| {
+            let port = support::free_ports(1);
+            Relay::start(
+                format!("127.0.0.1:{port}").parse().unwrap(),
+                listens[i].parse().unwrap(),
+                faults,
+                i as u64 + 1,
+            )
+        })
+        .collect();
+    for i in 0..n {
+        let mut copy = text.clone();
+        for j in 0..n {
+            // Validator i reaches j through j's relay if either of them is slow.
+            if slow.contains(&i) || slow.contains(&j) {
+                copy = copy.replace(
+                    &format!("p2p = \"{}\"", listens[j]),
+                    &format!("p2p = \"{}\"", relays[j].addr),
+                );
+            }
+        }
+        std::fs::write(genesis(i), copy).unwrap();
+        let mut config = std::fs::read_to_string(&network.configs[i]).unwrap();
+        config.push_str(&format!("p2p_listen = \"{}\"\n", listens[i]));
+        std::fs::write(&network.configs[i], config).unwrap();
+    }
+    relays
+}
+
+/// Sends `count` transfers one every 100 ms and returns the time from each submission to its
+/// block being visible on `node`.
+fn finality_over(
+    node: &NodeProcess,
+    account: &trellis_crypto::AccountKey,
+    chain_id: u64,
+    count: u64,
+) -> Vec<Duration> {
+    use alloy_consensus::TxEip1559;
+    use alloy_primitives::{Address, TxKind, U256};
+    let watcher = BlockWatcher::start(node.rpc);
+    let mut sent = Vec::new();
+    for nonce in 0..count {
+        let raw = account.sign_transaction(TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(Address::repeat_byte(0x99)),
+            value: U256::from(1),
+            ..TxEip1559::default()
+        });
+        let at = Instant::now();
+        let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+        sent.push((hash.as_str().unwrap().to_string(), at));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (last, _) = sent.last().unwrap();
+    node.wait_for_receipt(last, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = watcher.finish();
+    sent.iter()
+        .map(|(hash, at)| seen.transactions[hash].duration_since(*at))
+        .collect()
+}
+
+fn slow_links(chain_id: u64, slow: &[usize]) {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::init(dir.path(), chain_id, 4, 21);
+    let faults = LinkFaults {
+        delay: Duration::from_millis(50),
+        jitter: Duration::from_millis(10),
+        reset: 0.01,
+    };
+    let relays = behind_relays(&network, slow, faults);
+    let nodes: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
+    let targets = Arc::new(Mutex::new(nodes.iter().map(|n| Some(n.rpc)).collect()));
+    // Background traffic from 20 accounts, the probe from the 21st.
+    let load = Load::start(targets, network.accounts[..20].to_vec(), chain_id, 5);
+    let latencies = finality_over(&nodes[0], &network.accounts[20], chain_id, 100);
+    let (p50, p99) = percentiles(latencies);
+    let outcome = load.finish();
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    assert_agree(&refs, &outcome);
+    let accepted: u64 = relays
+        .iter()
+        .map(|r| r.accepted.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    let resets: u64 = relays
+        .iter()
+        .map(|r| r.resets.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert!(accepted > 0, "the p2p links went through the relays");
+    eprintln!(
+        "slow links ({} of 4 validators behind 50 ± 10 ms relays, 1 % of connections cut): finality p50 {p50:?}, p99 {p99:?} (debug build); {accepted} connections relayed, {resets} cut",
+        slow.len()
+    );
+}
+
+#[test]
+fn one_validator_on_a_slow_lossy_link_keeps_up() {
+    slow_links(3434, &[3]);
+}
+
+#[test]
+fn every_link_slow_and_lossy_still_finalizes() {
+    slow_links(3535, &[0, 1, 2, 3]);
 }

@@ -40,6 +40,8 @@ pub struct NodeSetup {
     pub peers: Vec<Peer>,
     /// The full nodes the genesis admits, with their addresses.
     pub full_nodes: Vec<Peer>,
+    /// Where to listen for p2p if not at this node's own address in `peers`/`full_nodes`.
+    pub listen: Option<SocketAddr>,
     /// Prefix of this node's storage partitions; stable across restarts, distinct per node
     /// sharing a storage directory.
     pub partition_prefix: String,
@@ -62,6 +64,7 @@ impl NodeSetup {
             genesis,
             peers,
             full_nodes: Vec::new(),
+            listen: None,
             partition_prefix: prefix,
             timing: BlockTiming::new(Duration::from_secs(1), Duration::from_millis(500)),
             timeouts: Timeouts::default(),
@@ -102,7 +105,8 @@ fn address_map(peers: &[Peer]) -> Map<PublicKey, Address> {
         .expect("genesis keys are checked to be unique")
 }
 
-/// Opens the chain, starts p2p on `listen` and transaction gossip; returns the consensus
+/// Opens the chain, starts p2p on `listen` (the node's advertised address, unless the setup
+/// names another) and transaction gossip; returns the consensus
 /// channels for the caller to start a validator's or a full node's consensus on.
 pub(crate) async fn join(
     context: &tokio::Context,
@@ -115,6 +119,7 @@ pub(crate) async fn join(
     >,
     NodeError,
 > {
+    let listen = setup.listen.unwrap_or(listen);
     check_port_free(listen)?;
     let limits = BlockLimits::default();
     let prefix = &setup.partition_prefix;

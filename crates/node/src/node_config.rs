@@ -6,6 +6,7 @@
 //! # full_node_key = "node.json"     # instead of validator_key: follow the chain, never vote
 //! data_dir = "data"                 # this validator's storage
 //! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
+//! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
 //! ```
 
 use crate::{
@@ -37,6 +38,10 @@ struct NodeFile {
     data_dir: PathBuf,
     #[serde(default = "default_rpc_addr")]
     rpc_addr: SocketAddr,
+    /// Where to listen for p2p, when it differs from the address the genesis gives the others
+    /// (behind NAT, a port forward or a relay).
+    #[serde(default)]
+    p2p_listen: Option<SocketAddr>,
     /// MiB of memory for the state's page cache.
     #[serde(default = "default_state_cache_mib")]
     state_cache_mib: usize,
@@ -65,6 +70,7 @@ pub struct NodeConfig {
     pub key: ValidatorKey,
     pub data_dir: PathBuf,
     pub rpc_addr: SocketAddr,
+    pub p2p_listen: Option<SocketAddr>,
     pub state_cache_bytes: usize,
     pub state_keep_blocks: Option<u64>,
 }
@@ -116,6 +122,7 @@ impl NodeConfig {
             key,
             data_dir: resolve(&file.data_dir),
             rpc_addr: file.rpc_addr,
+            p2p_listen: file.p2p_listen,
             state_cache_bytes: file.state_cache_mib << 20,
             state_keep_blocks: file.state_keep_blocks,
         })
@@ -146,6 +153,7 @@ pub fn run(
         let rpc_config = crate::rpc_config(connected);
         let mut setup = NodeSetup::new(config.key, genesis, peers, prefix.into());
         setup.full_nodes = full_nodes;
+        setup.listen = config.p2p_listen;
         setup.state_cache_bytes = config.state_cache_bytes;
         setup.state_keep_blocks = config.state_keep_blocks;
         crate::disk::log_usage(&config.data_dir);

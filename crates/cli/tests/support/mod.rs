@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod network;
+pub mod relay;
 
 use serde_json::{Value, json};
 use std::{
