@@ -327,3 +327,97 @@ fn one_validator_on_a_slow_lossy_link_keeps_up() {
 fn every_link_slow_and_lossy_still_finalizes() {
     slow_links(3535, &[0, 1, 2, 3]);
 }
+
+/// xorshift64*, seeded from the clock and printed, so a failing run's sequence can be replayed
+/// by setting `TRELLIS_TEST_SEED`.
+struct Dice(u64);
+
+impl Dice {
+    fn from_env_or_clock() -> Self {
+        let seed = std::env::var("TRELLIS_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("kill loop seed {seed} (replay with TRELLIS_TEST_SEED={seed})");
+        Self(seed | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+
+    fn millis(&mut self, from: u64, to: u64) -> Duration {
+        Duration::from_millis(from + self.below(to - from))
+    }
+}
+
+#[test]
+fn ten_sigkills_at_random_moments_lose_and_fork_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::init(dir.path(), 3636, 4, 20);
+    let mut nodes: Vec<Option<NodeProcess>> = (0..4).map(|i| Some(network.start(i))).collect();
+    let targets = Arc::new(Mutex::new(
+        nodes
+            .iter()
+            .map(|n| n.as_ref().map(|n| n.rpc))
+            .collect::<Vec<_>>(),
+    ));
+    let load = Load::start(
+        targets.clone(),
+        network.accounts.clone(),
+        network.chain_id,
+        10,
+    );
+    let mut dice = Dice::from_env_or_clock();
+    // Receipts seen along the way: each must be in the same block at the end, on every node.
+    let mut seen: Vec<(String, serde_json::Value)> = Vec::new();
+    let mut watched = 0u64;
+    for kill in 0..10 {
+        std::thread::sleep(dice.millis(500, 3_000));
+        let victim = dice.below(4) as usize;
+        let witness = nodes[(victim + 1) % 4].as_ref().unwrap();
+        let top = height(witness);
+        for h in watched + 1..=top {
+            let block = witness.call("eth_getBlockByNumber", json!([format!("{h:#x}"), false]));
+            for hash in block["transactions"].as_array().unwrap().iter().take(3) {
+                let receipt = witness.call("eth_getTransactionReceipt", json!([hash]));
+                seen.push((
+                    hash.as_str().unwrap().to_string(),
+                    receipt["blockHash"].clone(),
+                ));
+            }
+        }
+        watched = top;
+        eprintln!("kill {kill}: validator {victim} at height {top}");
+        targets.lock().unwrap()[victim] = None;
+        nodes[victim].take().unwrap().kill();
+        std::thread::sleep(dice.millis(0, 2_000));
+        let back = network.start(victim);
+        targets.lock().unwrap()[victim] = Some(back.rpc);
+        nodes[victim] = Some(back);
+    }
+    let outcome = load.finish();
+    let refs: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
+    assert_agree(&refs, &outcome);
+    for (hash, block) in &seen {
+        for (i, node) in refs.iter().enumerate() {
+            let receipt = node.call("eth_getTransactionReceipt", json!([hash]));
+            assert_eq!(
+                &receipt["blockHash"], block,
+                "node {i}: {hash} moved or vanished"
+            );
+        }
+    }
+    eprintln!(
+        "{} receipts seen during the kills are where they were",
+        seen.len()
+    );
+}
