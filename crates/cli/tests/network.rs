@@ -421,3 +421,32 @@ fn ten_sigkills_at_random_moments_lose_and_fork_nothing() {
         seen.len()
     );
 }
+
+#[test]
+fn a_member_on_another_genesis_is_named_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::init(dir.path(), 3737, 4, 1);
+    // Member 3 edits its copy: another chain id, and so another genesis hash.
+    let genesis = network.configs[3].with_file_name("genesis.toml");
+    let text = std::fs::read_to_string(&genesis).unwrap();
+    std::fs::write(&genesis, text.replace("chain_id = 3737", "chain_id = 9999")).unwrap();
+    let nodes: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
+    // `logged` waits 5 s at a time; summaries go out every 2 s once connected.
+    assert!(
+        (0..6).any(|_| nodes[0].logged("runs another chain")),
+        "the odd member is named as such"
+    );
+    assert!(
+        nodes[0].logged("chain id: ours 3737, theirs 9999"),
+        "with the value that differs"
+    );
+    assert!(nodes[3].logged("chain id: ours 9999, theirs 3737"));
+    // The other three are a quorum of the real chain and go on; the odd one makes nothing.
+    let now = height(&nodes[0]);
+    wait_past(&nodes[0], now + 3, Duration::from_secs(60));
+    assert_eq!(
+        height(&nodes[3]),
+        0,
+        "a chain of one of four validators finalizes nothing"
+    );
+}

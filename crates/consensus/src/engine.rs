@@ -56,6 +56,9 @@ pub mod channel {
     /// Transaction gossip between pools. Not consensus's own, listed here so that every
     /// channel id of the node is in one place.
     pub const TRANSACTIONS: u64 = 5;
+    /// Each node's summary of its genesis, so that a peer on another chain is named and
+    /// blocked (the node's `hello`).
+    pub const HELLO: u64 = 6;
 }
 
 /// The `(sender, receiver)` pair of each consensus channel.

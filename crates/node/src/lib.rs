@@ -16,6 +16,7 @@ pub mod disk;
 mod faults;
 pub mod full_node;
 pub mod genesis_file;
+pub mod hello;
 pub mod keyfile;
 pub mod members;
 pub mod network;

@@ -27,6 +27,11 @@ use trellis_consensus::{
 use trellis_crypto::ValidatorKey;
 use trellis_types::{BlockLimits, ValidatorId};
 
+/// The p2p handshake's domain, the same for every Trellis chain: nodes of two chains that list
+/// each other's keys still connect, and `hello` then names what differs between their
+/// genesis files before blocking. Consensus signatures stay separated by chain and genesis.
+const P2P_NAMESPACE: &[u8] = b"trellis-p2p-v1";
+
 /// Messages per second one peer may send on one channel. Backfill after a restart and block
 /// broadcast need headroom: messages over quota are dropped silently.
 const CHANNEL_QUOTA: u32 = 1_024;
@@ -157,7 +162,7 @@ pub(crate) async fn join(
     let n = setup.peers.len() + setup.full_nodes.len();
     let p2p = lookup::Config::local(
         handshake,
-        &namespace,
+        P2P_NAMESPACE,
         listen,
         NZUsize!(n.max(1)),
         trellis_consensus::max_message_size(setup.peers.len() as u32, &limits),
@@ -178,7 +183,14 @@ pub(crate) async fn join(
         backfill: network.register(channel::BACKFILL, quota),
     };
     let transactions = network.register(channel::TRANSACTIONS, quota);
+    let hello = network.register(channel::HELLO, quota);
     network.start();
+    crate::hello::start(
+        context.child("hello").with_attribute("node", prefix),
+        crate::hello::ChainSummary::of(&setup.genesis),
+        hello,
+        oracle.clone(),
+    );
     trellis_chain::gossip::start(
         context.child("gossip").with_attribute("node", prefix),
         chain.clone(),

@@ -1,0 +1,232 @@
+//! What two nodes say first: which chain they are on. Every node sends a summary of its genesis
+//! to every connected peer every 2 s (new connections come and go); a peer whose
+//! summary differs is named in an error saying which values differ, and blocked.
+//!
+//! Without it, a member who started from a different genesis (another chain id, timestamp,
+//! gas rule, validator set or allocation) would only see its votes ignored: every consensus
+//! signature is domain-separated by the genesis hash, so nothing of the other chain verifies,
+//! but nothing says why either.
+
+use alloy_primitives::keccak256;
+use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
+use commonware_runtime::{Clock, Spawner};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeSet, fmt, time::Duration};
+use tracing::error;
+use trellis_chain::Genesis;
+use trellis_consensus::PublicKey;
+
+/// How often the summary is sent to every connected peer (a few hundred bytes each).
+const EVERY: Duration = Duration::from_secs(2);
+/// A summary larger than this is not one (a few hundred validators fit).
+const MAX_SUMMARY_BYTES: usize = 64 << 10;
+
+/// The genesis as peers compare it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainSummary {
+    pub chain_id: u64,
+    pub genesis_hash: String,
+    pub timestamp: u64,
+    pub block_gas_limit: u64,
+    pub gas_price: u64,
+    pub validators: Vec<String>,
+    /// keccak-256 over every (address, balance) of the initial allocation, in address order.
+    pub alloc_hash: String,
+}
+
+/// One value two summaries disagree on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub what: &'static str,
+    pub ours: String,
+    pub theirs: String,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: ours {}, theirs {}",
+            self.what, self.ours, self.theirs
+        )
+    }
+}
+
+impl ChainSummary {
+    pub fn of(genesis: &Genesis) -> Self {
+        let mut alloc = Vec::new();
+        for (address, balance) in &genesis.alloc {
+            alloc.extend_from_slice(address.as_slice());
+            alloc.extend_from_slice(&balance.to_be_bytes::<32>());
+        }
+        Self {
+            chain_id: genesis.chain_id,
+            genesis_hash: genesis.initial_block().hash().to_string(),
+            timestamp: genesis.timestamp,
+            block_gas_limit: genesis.block_gas_limit,
+            gas_price: genesis.gas_price,
+            validators: genesis
+                .validators
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect(),
+            alloc_hash: keccak256(&alloc).to_string(),
+        }
+    }
+
+    /// Every value `theirs` differs on, most telling first.
+    pub fn differences(&self, theirs: &Self) -> Vec<Difference> {
+        let mut out = Vec::new();
+        let mut differ = |what, ours: String, other: String| {
+            if ours != other {
+                out.push(Difference {
+                    what,
+                    ours,
+                    theirs: other,
+                });
+            }
+        };
+        differ(
+            "chain id",
+            self.chain_id.to_string(),
+            theirs.chain_id.to_string(),
+        );
+        let ours: BTreeSet<&String> = self.validators.iter().collect();
+        let other: BTreeSet<&String> = theirs.validators.iter().collect();
+        let only = |a: &BTreeSet<&String>, b: &BTreeSet<&String>| {
+            a.difference(b)
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if ours != other || self.validators != theirs.validators {
+            differ(
+                "validator set",
+                format!(
+                    "{} listed, only ours: [{}]",
+                    ours.len(),
+                    only(&ours, &other)
+                ),
+                format!(
+                    "{} listed, only theirs: [{}]",
+                    other.len(),
+                    only(&other, &ours)
+                ),
+            );
+        }
+        differ(
+            "timestamp",
+            self.timestamp.to_string(),
+            theirs.timestamp.to_string(),
+        );
+        differ(
+            "block gas limit",
+            self.block_gas_limit.to_string(),
+            theirs.block_gas_limit.to_string(),
+        );
+        differ(
+            "gas price",
+            self.gas_price.to_string(),
+            theirs.gas_price.to_string(),
+        );
+        differ(
+            "initial balances (alloc hash)",
+            self.alloc_hash.clone(),
+            theirs.alloc_hash.clone(),
+        );
+        differ(
+            "genesis hash",
+            self.genesis_hash.clone(),
+            theirs.genesis_hash.clone(),
+        );
+        out
+    }
+}
+
+/// Starts sending this node's summary and checking its peers'.
+pub fn start<E, S, R, B>(
+    context: E,
+    summary: ChainSummary,
+    (mut sender, mut receiver): (S, R),
+    mut blocker: B,
+) where
+    E: Spawner + Clock,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+{
+    let message = serde_json::to_vec(&summary).expect("a summary serializes");
+    context.child("hello_out").spawn(move |context| async move {
+        loop {
+            let _ = sender.send(Recipients::All, message.clone(), false);
+            context.sleep(EVERY).await;
+        }
+    });
+    context.child("hello_in").spawn(move |_| async move {
+        while let Ok((peer, bytes)) = receiver.recv().await {
+            let theirs: Option<ChainSummary> = (bytes.len() <= MAX_SUMMARY_BYTES)
+                .then(|| serde_json::from_slice(bytes.as_ref()).ok())
+                .flatten();
+            let Some(theirs) = theirs else {
+                error!(?peer, "a peer sent a chain summary that does not decode; blocking it");
+                blocker.block(peer);
+                continue;
+            };
+            let differences = summary.differences(&theirs);
+            if !differences.is_empty() {
+                let list: Vec<String> = differences.iter().map(ToString::to_string).collect();
+                error!(
+                    ?peer,
+                    differences = %list.join("; "),
+                    "a peer runs another chain (its genesis differs from ours); blocking it: compare the genesis files"
+                );
+                blocker.block(peer);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{Address, U256};
+    use std::collections::BTreeMap;
+    use trellis_types::ValidatorId;
+
+    fn genesis() -> Genesis {
+        Genesis {
+            chain_id: 7,
+            timestamp: 0,
+            block_gas_limit: 30_000_000,
+            gas_price: 0,
+            validators: vec![ValidatorId([1; 32]), ValidatorId([2; 32])],
+            alloc: BTreeMap::from([(Address::repeat_byte(1), U256::from(5))]),
+        }
+    }
+
+    #[test]
+    fn names_every_value_that_differs() {
+        let ours = ChainSummary::of(&genesis());
+        assert!(ours.differences(&ours).is_empty());
+        let mut other = genesis();
+        other.chain_id = 8;
+        other.validators[1] = ValidatorId([3; 32]);
+        other.alloc.insert(Address::repeat_byte(2), U256::from(1));
+        let found: Vec<&str> = ours
+            .differences(&ChainSummary::of(&other))
+            .iter()
+            .map(|d| d.what)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "chain id",
+                "validator set",
+                "initial balances (alloc hash)",
+                "genesis hash"
+            ]
+        );
+        let text = ours.differences(&ChainSummary::of(&other))[0].to_string();
+        assert_eq!(text, "chain id: ours 7, theirs 8");
+    }
+}
