@@ -239,6 +239,10 @@ fn misconfigurations_are_named_and_exit_non_zero() {
         "{error}"
     );
     drop(busy);
+    assert!(
+        !dir.path().join("data").exists(),
+        "a node refused for its configuration or a busy port wrote nothing"
+    );
 
     // A bad genesis given to init: an invalid validator key.
     let output = trellis(&[

@@ -95,7 +95,7 @@ pub(crate) fn public_key(id: &ValidatorId) -> PublicKey {
 }
 
 /// Refuses early, with the address in the message, if the p2p port is taken.
-fn check_port_free(addr: SocketAddr) -> Result<(), NodeError> {
+pub(crate) fn check_port_free(addr: SocketAddr) -> Result<(), NodeError> {
     std::net::TcpListener::bind(addr)
         .map(drop)
         .map_err(|source| NodeError::P2pPort { addr, source })

@@ -83,6 +83,26 @@ fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
 }
 
 impl NodeConfig {
+    /// Where this node listens for p2p: `p2p_listen`, else its own address in the genesis.
+    pub fn p2p_addr(&self) -> Result<SocketAddr, NodeError> {
+        if let Some(addr) = self.p2p_listen {
+            return Ok(addr);
+        }
+        let me = self.key.validator_id();
+        let listed = match self.role {
+            Role::Validator => self.genesis.peers()?,
+            Role::FullNode => self.genesis.full_node_peers()?,
+        };
+        listed
+            .iter()
+            .find(|p| p.id == me)
+            .map(|p| p.p2p)
+            .ok_or(match self.role {
+                Role::Validator => NodeError::NotAValidator(me),
+                Role::FullNode => NodeError::NotAFullNode(me),
+            })
+    }
+
     /// Reads the configuration and everything it names: the genesis file and the key file.
     /// Relative paths are taken from the configuration file's directory.
     pub fn load(path: &Path) -> Result<Self, NodeError> {
@@ -135,11 +155,13 @@ pub fn run(
     config: NodeConfig,
     ready: impl FnOnce(SocketAddr) + Send + 'static,
 ) -> Result<(), NodeError> {
+    // Both ports first: a node that cannot serve writes nothing.
+    crate::check_rpc_port(config.rpc_addr)?;
+    crate::network::check_port_free(config.p2p_addr()?)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::DataDir {
         path: config.data_dir.display().to_string(),
         problem: e.into(),
     })?;
-    crate::check_rpc_port(config.rpc_addr)?;
     let runtime = tokio::Config::new().with_storage_directory(&config.data_dir);
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = config.genesis.genesis()?;
