@@ -1,6 +1,8 @@
 //! What two nodes say first: which chain they are on. Every node sends a summary of its genesis
 //! to every connected peer every 2 s (new connections come and go); a peer whose
-//! summary differs is named in an error saying which values differ, and blocked.
+//! summary differs is named in an error saying which values differ, sent this node's summary
+//! at once (so that it can say the same, whichever side heard first), and blocked a second
+//! later.
 //!
 //! Without it, a member who started from a different genesis (another chain id, timestamp,
 //! gas rule, validator set or allocation) would only see its votes ignored: every consensus
@@ -18,6 +20,9 @@ use trellis_consensus::PublicKey;
 
 /// How often the summary is sent to every connected peer (a few hundred bytes each).
 const EVERY: Duration = Duration::from_secs(2);
+/// How long a peer on another genesis stays connected after it was answered, so the answer
+/// reaches it before the connection closes.
+const BEFORE_BLOCKING: Duration = Duration::from_secs(1);
 /// A summary larger than this is not one (a few hundred validators fit).
 const MAX_SUMMARY_BYTES: usize = 64 << 10;
 
@@ -151,18 +156,20 @@ pub fn start<E, S, R, B>(
     mut blocker: B,
 ) where
     E: Spawner + Clock,
-    S: Sender<PublicKey = PublicKey>,
+    S: Sender<PublicKey = PublicKey> + Clone,
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
     let message = serde_json::to_vec(&summary).expect("a summary serializes");
+    let mut reply = sender.clone();
+    let answer = message.clone();
     context.child("hello_out").spawn(move |context| async move {
         loop {
             let _ = sender.send(Recipients::All, message.clone(), false);
             context.sleep(EVERY).await;
         }
     });
-    context.child("hello_in").spawn(move |_| async move {
+    context.child("hello_in").spawn(move |context| async move {
         while let Ok((peer, bytes)) = receiver.recv().await {
             let theirs: Option<ChainSummary> = (bytes.len() <= MAX_SUMMARY_BYTES)
                 .then(|| serde_json::from_slice(bytes.as_ref()).ok())
@@ -180,6 +187,8 @@ pub fn start<E, S, R, B>(
                     differences = %list.join("; "),
                     "a peer runs another chain (its genesis differs from ours); blocking it: compare the genesis files"
                 );
+                let _ = reply.send(Recipients::One(peer.clone()), answer.clone(), true);
+                context.sleep(BEFORE_BLOCKING).await;
                 blocker.block(peer);
             }
         }
