@@ -17,6 +17,7 @@ use std::{collections::BTreeSet, fmt, time::Duration};
 use tracing::error;
 use trellis_chain::Genesis;
 use trellis_consensus::PublicKey;
+use trellis_types::BlockHash;
 
 /// How often the summary is sent to every connected peer (a few hundred bytes each).
 const EVERY: Duration = Duration::from_secs(2);
@@ -58,7 +59,9 @@ impl fmt::Display for Difference {
 }
 
 impl ChainSummary {
-    pub fn of(genesis: &Genesis) -> Self {
+    /// The summary of `genesis`, whose block 0 hashes to `genesis_hash` (the chain has it;
+    /// computing it again means building the genesis state, which takes seconds).
+    pub fn of(genesis: &Genesis, genesis_hash: BlockHash) -> Self {
         let mut alloc = Vec::new();
         for (address, balance) in &genesis.alloc {
             alloc.extend_from_slice(address.as_slice());
@@ -66,7 +69,7 @@ impl ChainSummary {
         }
         Self {
             chain_id: genesis.chain_id,
-            genesis_hash: genesis.initial_block().hash().to_string(),
+            genesis_hash: genesis_hash.to_string(),
             timestamp: genesis.timestamp,
             block_gas_limit: genesis.block_gas_limit,
             gas_price: genesis.gas_price,
@@ -215,14 +218,15 @@ mod tests {
 
     #[test]
     fn names_every_value_that_differs() {
-        let ours = ChainSummary::of(&genesis());
+        let summary = |g: &Genesis| ChainSummary::of(g, g.initial_block().hash());
+        let ours = summary(&genesis());
         assert!(ours.differences(&ours).is_empty());
         let mut other = genesis();
         other.chain_id = 8;
         other.validators[1] = ValidatorId([3; 32]);
         other.alloc.insert(Address::repeat_byte(2), U256::from(1));
         let found: Vec<&str> = ours
-            .differences(&ChainSummary::of(&other))
+            .differences(&summary(&other))
             .iter()
             .map(|d| d.what)
             .collect();
@@ -235,7 +239,7 @@ mod tests {
                 "genesis hash"
             ]
         );
-        let text = ours.differences(&ChainSummary::of(&other))[0].to_string();
+        let text = ours.differences(&summary(&other))[0].to_string();
         assert_eq!(text, "chain id: ours 7, theirs 8");
     }
 }

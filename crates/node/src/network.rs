@@ -187,7 +187,7 @@ pub(crate) async fn join(
     network.start();
     crate::hello::start(
         context.child("hello").with_attribute("node", prefix),
-        crate::hello::ChainSummary::of(&setup.genesis),
+        crate::hello::ChainSummary::of(&setup.genesis, genesis_block.hash()),
         hello,
         oracle.clone(),
     );

@@ -72,9 +72,15 @@ impl NodeProcess {
                 }
             }
         });
-        let rpc = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("trellis did not start its RPC server within 60 s");
+        let rpc = match receiver.recv_timeout(Duration::from_secs(60)) {
+            Ok(rpc) => rpc,
+            Err(error) => {
+                // Not left running behind the failed test.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("trellis did not start its RPC server within 60 s: {error}");
+            }
+        };
         Self { child, rpc, log }
     }
 
