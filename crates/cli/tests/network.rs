@@ -10,10 +10,21 @@ use std::{
 };
 use support::{
     BlockWatcher, NodeProcess, hex_u64, hex_u128,
-    network::{Load, LoadOutcome, TestNetwork, assert_same_chain},
+    network::{Load, LoadOutcome, Targets, TestNetwork, assert_same_chain},
     percentiles,
     relay::{LinkFaults, Relay},
 };
+
+/// Every validator of `network` started, and the load's view of where they serve.
+fn start_all(network: &TestNetwork) -> (Vec<Option<NodeProcess>>, Targets) {
+    let nodes: Vec<Option<NodeProcess>> = (0..network.configs.len())
+        .map(|i| Some(network.start(i)))
+        .collect();
+    let targets = Arc::new(Mutex::new(
+        nodes.iter().map(|n| n.as_ref().map(|n| n.rpc)).collect(),
+    ));
+    (nodes, targets)
+}
 
 fn height(node: &NodeProcess) -> u64 {
     hex_u64(&node.call("eth_blockNumber", json!([])))
@@ -64,10 +75,7 @@ fn assert_agree(nodes: &[&NodeProcess], outcome: &LoadOutcome) {
 fn a_killed_validator_does_not_stop_the_chain_and_votes_again_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let network = TestNetwork::init(dir.path(), 3131, 4, 20);
-    let mut nodes: Vec<Option<NodeProcess>> = (0..4).map(|i| Some(network.start(i))).collect();
-    let targets = Arc::new(Mutex::new(
-        nodes.iter().map(|n| n.as_ref().map(|n| n.rpc)).collect(),
-    ));
+    let (mut nodes, targets) = start_all(&network);
     let load = Load::start(
         targets.clone(),
         network.accounts.clone(),
@@ -112,10 +120,7 @@ fn a_killed_validator_does_not_stop_the_chain_and_votes_again_after_restart() {
 fn two_validators_down_halt_finality_and_one_back_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
     let network = TestNetwork::init(dir.path(), 3232, 4, 20);
-    let mut nodes: Vec<Option<NodeProcess>> = (0..4).map(|i| Some(network.start(i))).collect();
-    let targets = Arc::new(Mutex::new(
-        nodes.iter().map(|n| n.as_ref().map(|n| n.rpc)).collect(),
-    ));
+    let (mut nodes, targets) = start_all(&network);
     let load = Load::start(
         targets.clone(),
         network.accounts.clone(),
@@ -363,13 +368,7 @@ impl Dice {
 fn ten_sigkills_at_random_moments_lose_and_fork_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let network = TestNetwork::init(dir.path(), 3636, 4, 20);
-    let mut nodes: Vec<Option<NodeProcess>> = (0..4).map(|i| Some(network.start(i))).collect();
-    let targets = Arc::new(Mutex::new(
-        nodes
-            .iter()
-            .map(|n| n.as_ref().map(|n| n.rpc))
-            .collect::<Vec<_>>(),
-    ));
+    let (mut nodes, targets) = start_all(&network);
     let load = Load::start(
         targets.clone(),
         network.accounts.clone(),

@@ -197,9 +197,8 @@ where
     let prefix = config.partition_prefix.clone();
     let scheme = Scheme::signer(&config.namespace, config.validators.clone(), config.signer)
         .expect("validated: the signer is a validator");
-    // One epoch that never ends: the validator set is fixed by the genesis for now.
-    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
-    let page_cache = CacheRef::new(NZU16!(4_096), NZUsize!(1_024));
+    let epocher = single_epoch();
+    let page_cache = page_cache();
     let genesis = config.genesis;
     let marshal_mailbox = start_marshal(
         &context,
@@ -262,6 +261,16 @@ where
         channels.certificates,
         channels.simplex_resolver,
     ))
+}
+
+/// One epoch that never ends: the validator set is fixed by the genesis for now.
+pub(crate) fn single_epoch() -> FixedEpocher {
+    FixedEpocher::new(NZU64!(u64::MAX))
+}
+
+/// The page cache a node's consensus archives (and simplex's journal) share.
+pub(crate) fn page_cache() -> CacheRef {
+    CacheRef::new(NZU16!(4_096), NZUsize!(1_024))
 }
 
 /// What marshal needs, shared by validators and full nodes.

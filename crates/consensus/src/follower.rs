@@ -14,7 +14,7 @@
 
 use crate::{
     block::ConsensusBlock,
-    engine::{Channels, MarshalSetup, start_marshal},
+    engine::{Channels, MarshalSetup, page_cache, single_epoch, start_marshal},
     ledger::Ledger,
 };
 use commonware_codec::Decode as _;
@@ -24,13 +24,13 @@ use commonware_consensus::{
         scheme::ed25519::Scheme,
         types::{Activity, Certificate},
     },
-    types::{FixedEpocher, Round},
+    types::Round,
 };
 use commonware_cryptography::{certificate::Verifier as _, ed25519::PublicKey};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
-use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
-use commonware_utils::{NZU16, NZU64, NZUsize, ordered::Set};
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
+use commonware_utils::ordered::Set;
 use rand::CryptoRng;
 use tracing::warn;
 use trellis_types::{BlockHash, BlockLimits};
@@ -71,9 +71,8 @@ where
         MarshalSetup {
             me: config.public_key,
             scheme: scheme.clone(),
-            // One epoch that never ends, as on the validators.
-            epocher: FixedEpocher::new(NZU64!(u64::MAX)),
-            page_cache: CacheRef::new(NZU16!(4_096), NZUsize!(1_024)),
+            epocher: single_epoch(),
+            page_cache: page_cache(),
             genesis: config.genesis,
             prefix: config.partition_prefix,
             limits: config.limits,
