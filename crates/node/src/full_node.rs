@@ -36,8 +36,8 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
             .child("follower")
             .with_attribute("node", &setup.partition_prefix),
         config,
-        joined.oracle.clone(),
         joined.oracle,
+        joined.blocker,
         joined.channels,
     )
     .await;

@@ -1,8 +1,9 @@
 //! What two nodes say first: which chain they are on. Every node sends a summary of its genesis
 //! to every connected peer every 2 s (new connections come and go); a peer whose
-//! summary differs is named in an error saying which values differ, sent this node's summary
-//! at once (so that it can say the same, whichever side heard first), and blocked a second
-//! later.
+//! summary differs is named in an error saying which values differ, and blocked. Every block
+//! of this node, for whatever reason, is preceded by this node's summary sent to the peer and
+//! takes effect two seconds later, so that both sides can name the difference whichever of
+//! them noticed first (see [`AnswerThenBlock`]).
 //!
 //! Without it, a member who started from a different genesis (another chain id, timestamp,
 //! gas rule, validator set or allocation) would only see its votes ignored: every consensus
@@ -10,10 +11,16 @@
 //! but nothing says why either.
 
 use alloy_primitives::keccak256;
-use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
+use commonware_actor::Feedback;
+use commonware_p2p::{BlockedSubscription, Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Spawner};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeSet, fmt, time::Duration};
+use std::{
+    collections::{BTreeSet, VecDeque},
+    fmt,
+    time::{Duration, SystemTime},
+};
+use tokio::sync::mpsc;
 use tracing::error;
 use trellis_chain::Genesis;
 use trellis_consensus::PublicKey;
@@ -21,9 +28,12 @@ use trellis_types::BlockHash;
 
 /// How often the summary is sent to every connected peer (a few hundred bytes each).
 const EVERY: Duration = Duration::from_secs(2);
-/// How long a peer on another genesis stays connected after it was answered, so the answer
-/// reaches it before the connection closes.
-const BEFORE_BLOCKING: Duration = Duration::from_secs(1);
+/// How long a peer to be blocked stays connected after it was sent this node's summary, so
+/// that the summary, and the peer's own in answer, arrive on a loaded host before the
+/// connection closes.
+const BEFORE_BLOCKING: Duration = Duration::from_secs(2);
+/// Blocks waiting for their summary to arrive, at most; more are blocked at once.
+const MAX_PENDING_BLOCKS: usize = 1_024;
 /// A summary larger than this is not one (a few hundred validators fit).
 const MAX_SUMMARY_BYTES: usize = 64 << 10;
 
@@ -151,28 +161,61 @@ impl ChainSummary {
     }
 }
 
-/// Starts sending this node's summary and checking its peers'.
+/// Blocks a peer only after sending it this node's summary, so that a peer blocked for any
+/// reason (consensus blocks one whose signatures do not verify, which is every message of a
+/// peer on another genesis, often before the periodic summary went out) learns which chain
+/// this node is on and can name the difference. Every block requested of consensus, marshal
+/// and hello goes through it.
+#[derive(Clone)]
+pub struct AnswerThenBlock<B> {
+    requests: mpsc::Sender<PublicKey>,
+    inner: B,
+}
+
+impl<B: Blocker<PublicKey = PublicKey>> Blocker for AnswerThenBlock<B> {
+    type PublicKey = PublicKey;
+
+    fn block(&mut self, peer: PublicKey) -> Feedback {
+        match self.requests.try_send(peer) {
+            Ok(()) => Feedback::Ok,
+            // More peers to block at once than ever expected: block at once, unanswered,
+            // rather than queue without bound or let one through.
+            Err(
+                mpsc::error::TrySendError::Full(peer) | mpsc::error::TrySendError::Closed(peer),
+            ) => self.inner.block(peer),
+        }
+    }
+
+    fn blocked(&mut self) -> BlockedSubscription<PublicKey> {
+        self.inner.blocked()
+    }
+}
+
+/// Starts sending this node's summary and checking its peers'; returns the blocker every other
+/// part of the node is to use.
 pub fn start<E, S, R, B>(
     context: E,
     summary: ChainSummary,
-    (mut sender, mut receiver): (S, R),
-    mut blocker: B,
-) where
+    (sender, mut receiver): (S, R),
+    blocker: B,
+) -> AnswerThenBlock<B>
+where
     E: Spawner + Clock,
-    S: Sender<PublicKey = PublicKey> + Clone,
+    S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
     let message = serde_json::to_vec(&summary).expect("a summary serializes");
-    let mut reply = sender.clone();
-    let answer = message.clone();
-    context.child("hello_out").spawn(move |context| async move {
-        loop {
-            let _ = sender.send(Recipients::All, message.clone(), false);
-            context.sleep(EVERY).await;
-        }
-    });
-    context.child("hello_in").spawn(move |context| async move {
+    let (requests, queue) = mpsc::channel(MAX_PENDING_BLOCKS);
+    let answer_then_block = AnswerThenBlock {
+        requests,
+        inner: blocker.clone(),
+    };
+    context
+        .child("hello_out")
+        .spawn(move |context| speak(context, message, sender, queue, blocker));
+    let mut blocker = answer_then_block.clone();
+    context.child("hello_in").spawn(move |_| async move {
         while let Ok((peer, bytes)) = receiver.recv().await {
             let theirs: Option<ChainSummary> = (bytes.len() <= MAX_SUMMARY_BYTES)
                 .then(|| serde_json::from_slice(bytes.as_ref()).ok())
@@ -190,12 +233,52 @@ pub fn start<E, S, R, B>(
                     differences = %list.join("; "),
                     "a peer runs another chain (its genesis differs from ours); blocking it: compare the genesis files"
                 );
-                let _ = reply.send(Recipients::One(peer.clone()), answer.clone(), true);
-                context.sleep(BEFORE_BLOCKING).await;
                 blocker.block(peer);
             }
         }
     });
+    answer_then_block
+}
+
+/// The one owner of outgoing summaries and of blocks waiting for their answer to arrive: sends
+/// the summary to all every `EVERY`, and to a peer to be blocked at once, blocking it
+/// `BEFORE_BLOCKING` later.
+async fn speak<E, S, B>(
+    context: E,
+    message: Vec<u8>,
+    mut sender: S,
+    mut queue: mpsc::Receiver<PublicKey>,
+    mut blocker: B,
+) where
+    E: Clock,
+    S: Sender<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+{
+    let mut next_round = context.current();
+    // Deadlines are `BEFORE_BLOCKING` after arrival, so the queue stays in deadline order.
+    let mut waiting: VecDeque<(SystemTime, PublicKey)> = VecDeque::new();
+    let mut pending: BTreeSet<PublicKey> = BTreeSet::new();
+    loop {
+        let next_block = waiting.front().map(|(at, _)| *at);
+        tokio::select! {
+            () = context.sleep_until(next_round) => {
+                let _ = sender.send(Recipients::All, message.clone(), false);
+                next_round = context.current() + EVERY;
+            }
+            () = context.sleep_until(next_block.unwrap_or(next_round)), if next_block.is_some() => {
+                let (_, peer) = waiting.pop_front().expect("a deadline was due");
+                pending.remove(&peer);
+                blocker.block(peer);
+            }
+            peer = queue.recv() => {
+                let Some(peer) = peer else { return };
+                if pending.insert(peer.clone()) {
+                    let _ = sender.send(Recipients::One(peer.clone()), message.clone(), true);
+                    waiting.push_back((context.current() + BEFORE_BLOCKING, peer));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! validators broadcast to all: blocks, certificates, transactions). A key in neither list gets
 //! no connection.
 
-use crate::{NodeError, genesis_file::Peer};
+use crate::{NodeError, genesis_file::Peer, hello::AnswerThenBlock};
 use commonware_codec::DecodeExt as _;
 use commonware_cryptography::ChaCha20Poly1305;
 use commonware_p2p::{
@@ -86,7 +86,10 @@ pub(crate) struct Joined<Sd, Rv> {
     pub namespace: Vec<u8>,
     pub genesis_block: ConsensusBlock,
     pub validators: Set<PublicKey>,
+    /// The peer provider.
     pub oracle: Oracle<PublicKey>,
+    /// What consensus blocks peers with: tells the peer which chain this node is on first.
+    pub blocker: AnswerThenBlock<Oracle<PublicKey>>,
     pub channels: Channels<Sd, Rv>,
 }
 
@@ -185,7 +188,7 @@ pub(crate) async fn join(
     let transactions = network.register(channel::TRANSACTIONS, quota);
     let hello = network.register(channel::HELLO, quota);
     network.start();
-    crate::hello::start(
+    let blocker = crate::hello::start(
         context.child("hello").with_attribute("node", prefix),
         crate::hello::ChainSummary::of(&setup.genesis, genesis_block.hash()),
         hello,
@@ -203,6 +206,7 @@ pub(crate) async fn join(
             .expect("the genesis proposer is a validator key"),
         validators,
         oracle,
+        blocker,
         channels,
     })
 }

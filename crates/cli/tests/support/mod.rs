@@ -77,8 +77,21 @@ impl NodeProcess {
             Err(error) => {
                 // Not left running behind the failed test.
                 let _ = child.kill();
-                let _ = child.wait();
-                panic!("trellis did not start its RPC server within 60 s: {error}");
+                let status = child.wait();
+                let lines = log.lock().unwrap().clone();
+                let last = &lines[lines.len().saturating_sub(5)..];
+                match error {
+                    mpsc::RecvTimeoutError::Timeout => {
+                        panic!(
+                            "trellis did not start its RPC server within 60 s; log ends: {last:#?}"
+                        )
+                    }
+                    mpsc::RecvTimeoutError::Disconnected => {
+                        panic!(
+                            "trellis ended ({status:?}) before its RPC server started; log ends: {last:#?}"
+                        )
+                    }
+                }
             }
         };
         Self { child, rpc, log }
@@ -306,7 +319,8 @@ impl NodeProcess {
 pub fn free_ports(count: u16) -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let offset = std::process::id() % 12_000;
+    // Test binaries started together have neighbouring pids: spread them apart.
+    let offset = std::process::id().wrapping_mul(997) % 12_000;
     loop {
         let step = NEXT.fetch_add(u32::from(count), Ordering::Relaxed);
         let base = 20_000 + ((offset + step) % 12_000) as u16;
