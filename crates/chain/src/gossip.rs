@@ -10,13 +10,14 @@
 //!
 //! # Wire format
 //! A batch is a commonware-codec `Vec<Bytes>`: a varint count, then each EIP-2718 envelope as a
-//! varint length and its bytes. A batch that does not decode within the limits is dropped.
+//! varint length and its bytes. A batch that does not decode within the limits is dropped and
+//! its sender blocked: no honest node sends one.
 
 use crate::{Chain, Runtime};
 use bytes::Bytes;
 use commonware_codec::{Decode as _, Encode as _, RangeCfg};
 use commonware_cryptography::PublicKey;
-use commonware_p2p::{CheckedSender as _, Receiver, Recipients, Sender};
+use commonware_p2p::{Blocker, CheckedSender as _, Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Spawner};
 use futures::{StreamExt as _, channel::mpsc::UnboundedReceiver};
 use std::{
@@ -40,13 +41,14 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 pub const MIN_MESSAGE_SPACING: Duration = Duration::from_millis(2);
 
 /// Starts gossiping `chain`'s client transactions on `channel` and admitting the ones peers
-/// send.
-pub fn start<E, X, S, R>(context: E, chain: Chain<X>, (sender, receiver): (S, R))
+/// send; a peer sending what does not decode is blocked with `blocker`.
+pub fn start<E, X, S, R, B>(context: E, chain: Chain<X>, (sender, receiver): (S, R), blocker: B)
 where
     E: Spawner + Clock,
     X: Runtime,
     S: Sender,
     R: Receiver,
+    B: Blocker<PublicKey = R::PublicKey>,
 {
     let feed = chain.gossip_feed();
     let max_tx_bytes = chain.max_transaction_bytes();
@@ -55,7 +57,7 @@ where
         .spawn(move |context| send_batches(context, feed, sender));
     context
         .child("gossip_in")
-        .spawn(move |_| receive_batches(receiver, chain, max_tx_bytes));
+        .spawn(move |_| receive_batches(receiver, chain, max_tx_bytes, blocker));
 }
 
 async fn send_batches<E: Clock, S: Sender>(
@@ -115,10 +117,11 @@ fn next_message(queued: &mut VecDeque<Bytes>) -> Vec<Bytes> {
     batch
 }
 
-async fn receive_batches<R: Receiver, X: Runtime>(
+async fn receive_batches<R: Receiver, X: Runtime, B: Blocker<PublicKey = R::PublicKey>>(
     mut receiver: R,
     chain: Chain<X>,
     max_tx_bytes: usize,
+    mut blocker: B,
 ) {
     let limits = (
         RangeCfg::new(..=MAX_BATCH_TRANSACTIONS),
@@ -128,7 +131,8 @@ async fn receive_batches<R: Receiver, X: Runtime>(
         let batch = match Vec::<Bytes>::decode_cfg(message, &limits) {
             Ok(batch) => batch,
             Err(error) => {
-                warn!(%peer, %error, "dropped a malformed transaction batch");
+                warn!(%peer, %error, "a malformed transaction batch; blocking the peer");
+                blocker.block(peer);
                 continue;
             }
         };

@@ -105,7 +105,12 @@ async fn spawn_validator(
     let control = oracle.control(signer.public_key());
     let channels = simulation::channels(&control).await;
     let transactions = simulation::register(&control, channel::TRANSACTIONS).await;
-    trellis_chain::gossip::start(context.child("gossip"), chain.clone(), transactions);
+    trellis_chain::gossip::start(
+        context.child("gossip"),
+        chain.clone(),
+        transactions,
+        control.clone(),
+    );
     let config = Config {
         signer,
         validators: validators(),
@@ -400,7 +405,12 @@ fn a_burst_of_single_submissions_reaches_every_peer_pool() {
             let chain = open_chain(&context, i).await;
             let control = oracle.control(validator_keys()[i].public_key());
             let transactions = simulation::register(&control, channel::TRANSACTIONS).await;
-            trellis_chain::gossip::start(context.child("gossip"), chain.clone(), transactions);
+            trellis_chain::gossip::start(
+                context.child("gossip"),
+                chain.clone(),
+                transactions,
+                control.clone(),
+            );
             chains.push(chain);
         }
         // No consensus runs, so nothing leaves a pool. Each sender's client submits its

@@ -9,6 +9,7 @@ use crate::{
     application::{App, BlockTiming, Finalizer},
     block::{ConsensusBlock, validator_id},
     ledger::Ledger,
+    screen::Screened,
 };
 use commonware_broadcast::buffered;
 use commonware_consensus::{
@@ -327,7 +328,11 @@ where
             strategy: Sequential,
         },
     );
-    broadcast.start(blocks_channel);
+    let (blocks_out, blocks_in) = blocks_channel;
+    broadcast.start((
+        blocks_out,
+        Screened::<_, ConsensusBlock, _>::new(blocks_in, limits, blocker.clone(), "block"),
+    ));
 
     let backfill = marshal_resolver::init(
         context.child("backfill"),

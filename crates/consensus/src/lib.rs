@@ -12,6 +12,7 @@ pub mod engine;
 mod follower;
 mod ledger;
 mod progress;
+mod screen;
 pub mod simulation;
 
 pub use application::BlockTiming;

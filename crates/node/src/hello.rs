@@ -21,7 +21,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 use tokio::sync::mpsc;
-use tracing::error;
+use tracing::{error, warn};
 use trellis_chain::Genesis;
 use trellis_consensus::PublicKey;
 use trellis_types::BlockHash;
@@ -32,6 +32,8 @@ const EVERY: Duration = Duration::from_secs(2);
 /// that the summary, and the peer's own in answer, arrive on a loaded host before the
 /// connection closes.
 const BEFORE_BLOCKING: Duration = Duration::from_secs(2);
+/// How long a blocked peer's connections are refused (a restart of this node forgets it).
+pub const BLOCK_FOR: Duration = Duration::from_secs(3_600);
 /// Blocks waiting for their summary to arrive, at most; more are blocked at once.
 const MAX_PENDING_BLOCKS: usize = 1_024;
 /// A summary larger than this is not one (a few hundred validators fit).
@@ -268,6 +270,7 @@ async fn speak<E, S, B>(
             () = context.sleep_until(next_block.unwrap_or(next_round)), if next_block.is_some() => {
                 let (_, peer) = waiting.pop_front().expect("a deadline was due");
                 pending.remove(&peer);
+                warn!(?peer, minutes = BLOCK_FOR.as_secs() / 60, "blocked a peer: disconnected, its connections refused (the reason is logged above)");
                 blocker.block(peer);
             }
             peer = queue.recv() => {

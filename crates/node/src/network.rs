@@ -30,7 +30,7 @@ use trellis_types::{BlockLimits, ValidatorId};
 /// The p2p handshake's domain, the same for every Trellis chain: nodes of two chains that list
 /// each other's keys still connect, and `hello` then names what differs between their
 /// genesis files before blocking. Consensus signatures stay separated by chain and genesis.
-const P2P_NAMESPACE: &[u8] = b"trellis-p2p-v1";
+pub const P2P_NAMESPACE: &[u8] = b"trellis-p2p-v1";
 
 /// Messages per second one peer may send on one channel. Backfill after a restart and block
 /// broadcast need headroom: messages over quota are dropped silently.
@@ -163,7 +163,7 @@ pub(crate) async fn join(
         cups::Version::V1,
     );
     let n = setup.peers.len() + setup.full_nodes.len();
-    let p2p = lookup::Config::local(
+    let mut p2p = lookup::Config::local(
         handshake,
         P2P_NAMESPACE,
         listen,
@@ -171,6 +171,7 @@ pub(crate) async fn join(
         trellis_consensus::max_message_size(setup.peers.len() as u32, &limits),
         NZUsize!(1_024),
     );
+    p2p.block_duration = crate::hello::BLOCK_FOR;
     let (mut network, mut oracle) =
         lookup::Network::new(context.child("p2p").with_attribute("node", prefix), p2p);
     let _ = oracle.track(
@@ -198,6 +199,7 @@ pub(crate) async fn join(
         context.child("gossip").with_attribute("node", prefix),
         chain.clone(),
         transactions,
+        blocker.clone(),
     );
     Ok(Joined {
         chain,

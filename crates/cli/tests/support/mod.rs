@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod network;
 pub mod relay;
 
@@ -109,6 +110,24 @@ impl NodeProcess {
                 .iter()
                 .any(|line| line.contains(text))
             {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Whether one line of the process's log contains every one of `parts`, waiting up to 5 s.
+    pub fn logged_all(&self, parts: &[&str]) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            let found = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| parts.iter().all(|part| line.contains(part)));
+            if found {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
