@@ -34,9 +34,11 @@ mod finalize;
 mod owner;
 mod query;
 mod records;
+mod recovery;
 mod resume;
 
 pub use error::ChainError;
+pub use recovery::RecoveredBlock;
 
 use crate::Runtime;
 use crate::{
@@ -120,6 +122,8 @@ struct Shared<E: Runtime> {
     owner: Mailbox<E>,
     /// Sender recovery for admission, off the runtime's workers.
     admission: admission::Admission,
+    /// Sender recovery of finalized blocks ahead of their turn.
+    recovery: recovery::BlockRecovery,
     published: Published,
     /// Where client transactions go to be gossiped, once gossip runs.
     gossip: Mutex<Option<futures::channel::mpsc::UnboundedSender<Vec<trellis_types::Bytes>>>>,
@@ -225,6 +229,8 @@ impl<E: Runtime> Chain<E> {
         inner.publish();
         let owner = owner::start(context.child("owner"), inner);
         let admission = admission::Admission::start(context.child("admission"), rules.clone());
+        let recovery =
+            recovery::BlockRecovery::start(context.child("recovery"), rules.mempool.clone());
         Ok(Self {
             shared: Arc::new(Shared {
                 rules,
@@ -232,6 +238,7 @@ impl<E: Runtime> Chain<E> {
                 genesis_block,
                 owner,
                 admission,
+                recovery,
                 published,
                 gossip: Mutex::new(None),
                 heads,
@@ -285,6 +292,7 @@ fn context_of(header: &Header, ancestors: &BTreeMap<Height, BlockHash>) -> Block
 
 impl<E: Runtime> Ledger for Chain<E> {
     type Error = ChainError;
+    type Prepared = RecoveredBlock;
 
     fn knows(&self, block: &BlockHash) -> bool {
         let published = self
@@ -313,12 +321,23 @@ impl<E: Runtime> Ledger for Chain<E> {
             .await
     }
 
-    async fn finalize(&self, block: Block) {
+    async fn prepare(&self, block: &Block) -> RecoveredBlock {
+        // Executed already (verified as a validator, or applied before a restart).
+        if self.knows(&block.hash()) || block.height() <= self.applied_height() {
+            return RecoveredBlock::default();
+        }
+        self.shared
+            .recovery
+            .recover(block.transactions().to_vec())
+            .await
+    }
+
+    async fn finalize(&self, block: Block, early: RecoveredBlock) {
         let hash = block.hash();
         let job_block = block.clone();
         let to_store = self
             .ask(Lane::Consensus, move |inner| {
-                inner.prepare_store(&job_block)
+                inner.prepare_store(&job_block, early)
             })
             .await;
         let Some(ToStore { executed }) = to_store else {

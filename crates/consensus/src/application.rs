@@ -17,8 +17,8 @@ use commonware_consensus::{
 };
 use commonware_cryptography::Digested;
 use commonware_runtime::{Clock, Spawner};
-use commonware_utils::Acknowledgement as _;
-use futures::{StreamExt as _, channel::mpsc};
+use commonware_utils::{Acknowledgement as _, acknowledgement::Exact};
+use futures::{SinkExt as _, StreamExt as _, channel::mpsc};
 use std::time::{Duration, UNIX_EPOCH};
 use tracing::{debug, warn};
 use trellis_types::{Epoch, Height, Timestamp, View};
@@ -261,28 +261,68 @@ impl Reporter for Finalizer {
     }
 }
 
+/// Finalized blocks prepared ahead of their turn, at most (marshal hands out 16 before it waits
+/// for acknowledgements).
+const PREPARED_AHEAD: usize = 8;
+
+/// An update from marshal, its block prepared.
+enum Step<P> {
+    Tip(u64),
+    Block {
+        block: Box<ConsensusBlock>,
+        ack: Exact,
+        prepared: P,
+    },
+}
+
 impl Finalizer {
-    /// Starts the task that hands each finalized block to the ledger, in height order, and
-    /// acknowledges it to marshal once the ledger has made it durable. Marshal delivers the
+    /// Starts the tasks that hand each finalized block to the ledger, in height order, and
+    /// acknowledge it to marshal once the ledger has made it durable: one prepares blocks as
+    /// they arrive ([`Ledger::prepare`]), the other finalizes them one by one, so the next
+    /// blocks' preparation overlaps this one's execution and storage. Marshal delivers the
     /// genesis block too (height 0); the ledger already holds it.
     pub fn start<L: Ledger>(context: impl Spawner + Clock, ledger: L) -> Self {
         let (sender, mut updates) = mpsc::unbounded::<Update<ConsensusBlock>>();
-        context.spawn(move |context| async move {
-            let mut progress = CatchUp::default();
+        let (mut ready, mut steps) = mpsc::channel::<Step<L::Prepared>>(PREPARED_AHEAD);
+        let preparer = ledger.clone();
+        context.child("prepare").spawn(move |_| async move {
             while let Some(update) = updates.next().await {
-                let (block, ack) = match update {
-                    Update::Block(block, ack) => (block, ack),
+                let step = match update {
                     // A new finalized tip; its block follows as `Update::Block`.
-                    Update::Tip(_, height, _) => {
-                        progress.tip(height.get());
-                        continue;
+                    Update::Tip(_, height, _) => Step::Tip(height.get()),
+                    Update::Block(block, ack) => {
+                        let block = Box::new(block.inner().clone());
+                        let prepared = preparer.prepare(block.block()).await;
+                        Step::Block {
+                            block,
+                            ack,
+                            prepared,
+                        }
                     }
                 };
-                let block = block.inner().clone();
+                if ready.send(step).await.is_err() {
+                    return;
+                }
+            }
+        });
+        context.child("finalize").spawn(move |context| async move {
+            let mut progress = CatchUp::default();
+            while let Some(step) = steps.next().await {
+                let (block, ack, prepared) = match step {
+                    Step::Tip(height) => {
+                        progress.tip(height);
+                        continue;
+                    }
+                    Step::Block {
+                        block,
+                        ack,
+                        prepared,
+                    } => (block, ack, prepared),
+                };
                 let height = block.height();
                 let transactions = block.block().transactions().len();
                 if height.get() > 0 {
-                    ledger.finalize(block.into_block()).await;
+                    ledger.finalize(block.into_block(), prepared).await;
                 }
                 ack.acknowledge();
                 progress.applied(height, transactions, context.current());

@@ -439,6 +439,7 @@ mod tests {
 
     impl Ledger for NoLedger {
         type Error = String;
+        type Prepared = ();
         fn knows(&self, _: &BlockHash) -> bool {
             false
         }
@@ -454,7 +455,8 @@ mod tests {
         async fn verify(&self, _: Path) -> Result<(), String> {
             Err("unused".into())
         }
-        async fn finalize(&self, _: Block) {}
+        async fn prepare(&self, _: &Block) {}
+        async fn finalize(&self, _: Block, _: ()) {}
     }
 
     fn config(signer: u64) -> Config<NoLedger> {

@@ -39,6 +39,9 @@ pub trait Ledger: Clone + Send + Sync + 'static {
     /// Why a block was rejected. Shown in logs.
     type Error: Display + Send;
 
+    /// What [`prepare`](Ledger::prepare) computes for [`finalize`](Ledger::finalize).
+    type Prepared: Send + 'static;
+
     /// Whether the ledger holds the state after `block`: it is finalized, or was executed while
     /// proposing or verifying.
     fn knows(&self, block: &BlockHash) -> bool;
@@ -61,7 +64,12 @@ pub trait Ledger: Clone + Send + Sync + 'static {
     /// invalid for good.
     fn verify(&self, path: Path) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Work on a finalized block that need not wait for its turn and reads no state (a
+    /// catching-up node's sender recovery). Called in height order as finalized blocks arrive,
+    /// while earlier ones are still being finalized; its result goes to `finalize`.
+    fn prepare(&self, block: &Block) -> impl Future<Output = Self::Prepared> + Send;
+
     /// Applies and stores a finalized block. Called in height order, possibly more than once
     /// for the same block. Returns once the block is durable.
-    fn finalize(&self, block: Block) -> impl Future<Output = ()> + Send;
+    fn finalize(&self, block: Block, prepared: Self::Prepared) -> impl Future<Output = ()> + Send;
 }

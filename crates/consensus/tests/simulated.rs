@@ -139,6 +139,7 @@ impl TestLedger {
 
 impl Ledger for TestLedger {
     type Error = Rejected;
+    type Prepared = ();
 
     fn knows(&self, block: &BlockHash) -> bool {
         self.0.lock().known.contains_key(block)
@@ -201,7 +202,9 @@ impl Ledger for TestLedger {
         Ok(())
     }
 
-    async fn finalize(&self, block: Block) {
+    async fn prepare(&self, _: &Block) {}
+
+    async fn finalize(&self, block: Block, _: ()) {
         let slow = self.0.lock().slow_storage.clone();
         if let Some((clock, delay)) = slow {
             clock.sleep(delay).await;

@@ -1,7 +1,7 @@
 //! Executing blocks on the owned state: building proposals, checking others' blocks, catching
 //! up on certified blocks this node has not executed. Runs on the state's owner only.
 
-use super::{ChainError, Executed, Inner, context_of};
+use super::{ChainError, Executed, Inner, context_of, recovery::RecoveredBlock};
 use crate::{Runtime, stored::ReceiptRecord};
 use alloy_primitives::{TxHash, keccak256};
 use std::{
@@ -102,12 +102,22 @@ impl<E: Runtime> Inner<E> {
         hashes
     }
 
-    /// Decodes a block's transactions, reusing the senders the pool recovered at admission.
-    fn recover(&self, block: &Block) -> Result<Vec<RecoveredTx>, ChainError> {
+    /// Decodes a block's transactions, reusing the senders recovered ahead of time (`early`)
+    /// or by the pool at admission.
+    fn recover(
+        &self,
+        block: &Block,
+        early: &mut RecoveredBlock,
+    ) -> Result<Vec<RecoveredTx>, ChainError> {
         let raws = block.transactions();
         let mut found: Vec<Option<RecoveredTx>> = raws
             .iter()
-            .map(|raw| self.rules.mempool.get(&keccak256(raw)))
+            .enumerate()
+            .map(|(i, raw)| {
+                early
+                    .take(i)
+                    .or_else(|| self.rules.mempool.get(&keccak256(raw)))
+            })
             .collect();
         // The rest (all of a block this node catches up on: its pool never saw them) on every
         // core: serially, recovery was 60 % of a catching-up node's owner thread.
@@ -157,8 +167,17 @@ impl<E: Runtime> Inner<E> {
 
     /// Executes a block proposed by someone else and checks it against its header.
     pub(super) fn execute_block(&self, block: &Block) -> Result<Executed, ChainError> {
+        self.execute_recovered_block(block, &mut RecoveredBlock::default())
+    }
+
+    /// [`execute_block`](Self::execute_block), with senders recovered ahead of time.
+    pub(super) fn execute_recovered_block(
+        &self,
+        block: &Block,
+        early: &mut RecoveredBlock,
+    ) -> Result<Executed, ChainError> {
         let hash = block.hash();
-        let transactions = self.recover(block)?;
+        let transactions = self.recover(block, early)?;
         let mut context = context_of(block.header(), &BTreeMap::new());
         let view = self.parent_view(&mut context)?;
         let outcome = self

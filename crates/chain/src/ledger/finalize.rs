@@ -1,7 +1,7 @@
 //! Applying finalized blocks to the owned state: the tip moves by one block at a time, after the
 //! block is stored. Runs on the state's owner only.
 
-use super::{Executed, Inner, RECENT_BLOCKS};
+use super::{Executed, Inner, RECENT_BLOCKS, recovery::RecoveredBlock};
 use crate::Runtime;
 use alloy_primitives::Address;
 use std::{collections::BTreeMap, sync::Arc};
@@ -52,7 +52,11 @@ impl<E: Runtime> Inner<E> {
     /// # Panics
     /// If another block was finalized at its height, or it fails execution: consensus
     /// certified it, so this node's state or code is wrong and must not go on.
-    pub(super) fn prepare_store(&mut self, block: &Block) -> Option<ToStore> {
+    pub(super) fn prepare_store(
+        &mut self,
+        block: &Block,
+        mut early: RecoveredBlock,
+    ) -> Option<ToStore> {
         let hash = block.hash();
         let finalized = &self.finalized;
         if block.height() <= finalized.tip.height {
@@ -66,7 +70,7 @@ impl<E: Runtime> Inner<E> {
             Some(executed) => executed.clone(),
             None => {
                 let executed = self
-                    .execute_block(block)
+                    .execute_recovered_block(block, &mut early)
                     .unwrap_or_else(|e| panic!("a finalized block fails execution: {e}"));
                 self.hold(executed)
             }

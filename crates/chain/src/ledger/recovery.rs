@@ -1,0 +1,81 @@
+//! Sender recovery of finalized blocks ahead of their turn, on a thread of its own.
+//!
+//! A node catching up (or a full node whose pool never saw a block's transactions) must
+//! recover every sender of every block it applies: tens of µs of secp256k1 each, about as much
+//! as executing an ERC-20 transfer. Done by the state's owner when the block's turn comes, the
+//! two would run one after the other; done here as blocks arrive, the recovery of the next
+//! blocks runs on the other cores while the owner executes and commits this one.
+
+use alloy_primitives::{Bytes, keccak256};
+use tokio::sync::{mpsc, oneshot};
+use trellis_execution::recover_senders;
+use trellis_mempool::Mempool;
+use trellis_types::RecoveredTx;
+
+use crate::Runtime;
+
+/// Blocks waiting for recovery; the finalizer's pipeline holds fewer.
+const QUEUE: usize = 16;
+
+/// The senders of one block's transactions recovered ahead of execution, by position; `None`
+/// where the pool had the transaction or it did not decode (the owner then takes it from the
+/// pool, or reports the error with the block).
+#[derive(Debug, Default)]
+pub struct RecoveredBlock(pub(super) Vec<Option<RecoveredTx>>);
+
+impl RecoveredBlock {
+    /// The transaction at `index`, if recovered here.
+    pub(super) fn take(&mut self, index: usize) -> Option<RecoveredTx> {
+        self.0.get_mut(index).and_then(Option::take)
+    }
+}
+
+struct Job {
+    transactions: Vec<Bytes>,
+    reply: oneshot::Sender<RecoveredBlock>,
+}
+
+/// The handle blocks are sent through.
+pub(super) struct BlockRecovery {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl BlockRecovery {
+    /// Starts the recovery thread; transactions `pool` holds are not recovered again.
+    pub fn start<E: Runtime>(context: E, pool: Mempool) -> Self {
+        let (jobs, mut inbox) = mpsc::channel::<Job>(QUEUE);
+        context.dedicated().spawn(move |_| async move {
+            while let Some(job) = inbox.recv().await {
+                let _ = job.reply.send(recover_missing(&pool, &job.transactions));
+            }
+        });
+        Self { jobs }
+    }
+
+    /// Recovers the senders of `transactions` the pool does not hold.
+    pub async fn recover(&self, transactions: Vec<Bytes>) -> RecoveredBlock {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            transactions,
+            reply,
+        };
+        if self.jobs.send(job).await.is_err() {
+            panic!("the block recovery thread has stopped (a recovery panicked)");
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| panic!("the block recovery thread stopped during a recovery"))
+    }
+}
+
+fn recover_missing(pool: &Mempool, transactions: &[Bytes]) -> RecoveredBlock {
+    let missing: Vec<usize> = (0..transactions.len())
+        .filter(|&i| pool.get(&keccak256(&transactions[i])).is_none())
+        .collect();
+    let raws: Vec<Bytes> = missing.iter().map(|&i| transactions[i].clone()).collect();
+    let mut recovered: Vec<Option<RecoveredTx>> = vec![None; transactions.len()];
+    for (index, tx) in missing.into_iter().zip(recover_senders(&raws)) {
+        recovered[index] = tx.ok();
+    }
+    RecoveredBlock(recovered)
+}
