@@ -319,7 +319,11 @@ fn slow_links(chain_id: u64, slow: &[usize]) {
     eprintln!(
         "slow links ({} of 4 validators behind 50 ± 10 ms relays, 1 % of connections cut): finality p50 {p50:?}, p99 {p99:?} ({} build); {accepted} connections relayed, {resets} cut",
         slow.len(),
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
 }
 
