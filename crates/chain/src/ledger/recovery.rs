@@ -17,9 +17,9 @@ use crate::Runtime;
 /// Blocks waiting for recovery; the finalizer's pipeline holds fewer.
 const QUEUE: usize = 16;
 
-/// The senders of one block's transactions recovered ahead of execution, by position; `None`
-/// where the pool had the transaction or it did not decode (the owner then takes it from the
-/// pool, or reports the error with the block).
+/// One block's transactions with their senders, ahead of execution, by position: taken from
+/// the pool or recovered; `None` where a transaction did not decode (the owner reports the
+/// error with the block).
 #[derive(Debug, Default)]
 pub struct RecoveredBlock(pub(super) Vec<Option<RecoveredTx>>);
 
@@ -41,7 +41,7 @@ pub(super) struct BlockRecovery {
 }
 
 impl BlockRecovery {
-    /// Starts the recovery thread; transactions `pool` holds are not recovered again.
+    /// Starts the recovery thread; transactions `pool` holds are taken from it, not recovered.
     pub fn start<E: Runtime>(context: E, pool: Mempool) -> Self {
         let (jobs, mut inbox) = mpsc::channel::<Job>(QUEUE);
         context.dedicated().spawn(move |_| async move {
@@ -68,12 +68,16 @@ impl BlockRecovery {
     }
 }
 
+/// Takes what the pool holds (so the owner looks nothing up again) and recovers the rest.
 fn recover_missing(pool: &Mempool, transactions: &[Bytes]) -> RecoveredBlock {
+    let mut recovered: Vec<Option<RecoveredTx>> = transactions
+        .iter()
+        .map(|raw| pool.get(&keccak256(raw)))
+        .collect();
     let missing: Vec<usize> = (0..transactions.len())
-        .filter(|&i| pool.get(&keccak256(&transactions[i])).is_none())
+        .filter(|&i| recovered[i].is_none())
         .collect();
     let raws: Vec<Bytes> = missing.iter().map(|&i| transactions[i].clone()).collect();
-    let mut recovered: Vec<Option<RecoveredTx>> = vec![None; transactions.len()];
     for (index, tx) in missing.into_iter().zip(recover_senders(&raws)) {
         recovered[index] = tx.ok();
     }
