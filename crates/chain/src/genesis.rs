@@ -124,6 +124,7 @@ impl Genesis {
             view: View(0),
             parent_view: View(0),
             transactions_root: transactions_root(&[]),
+            senders_root: trellis_types::senders_root([]),
             receipts_root: EMPTY_ROOT_HASH,
             state_root,
             logs_bloom: Bloom::ZERO,

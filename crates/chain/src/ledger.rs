@@ -54,12 +54,12 @@ use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
 };
-use tracing::{debug, info};
-use trellis_consensus::{Ledger, Path, Proposal};
+use tracing::{debug, info, warn};
+use trellis_consensus::{Built, Ledger, Path, Proposal};
 use trellis_execution::{BlockContext, Executor};
 use trellis_mempool::{Mempool, PoolConfig};
 use trellis_state::{ChangeSet, QmdbConfig, QmdbStore, Staged, StateStore as _};
-use trellis_types::{Block, BlockHash, BlockLimits, Header, Height};
+use trellis_types::{Block, BlockHash, BlockLimits, ClaimedSenders, Header, Height};
 
 /// How many finalized block hashes are kept in memory: the `BLOCKHASH` window.
 const RECENT_BLOCKS: u64 = 256;
@@ -311,7 +311,7 @@ impl<E: Runtime> Ledger for Chain<E> {
         *self.shared.heads.borrow()
     }
 
-    async fn propose(&self, path: Path, proposal: Proposal) -> Option<Block> {
+    async fn propose(&self, path: Path, proposal: Proposal) -> Option<Built> {
         self.ask(Lane::Consensus, move |inner| inner.propose(&path, proposal))
             .await
     }
@@ -321,14 +321,14 @@ impl<E: Runtime> Ledger for Chain<E> {
             .await
     }
 
-    async fn prepare(&self, block: &Block) -> RecoveredBlock {
+    async fn prepare(&self, block: &Block, senders: &ClaimedSenders) -> RecoveredBlock {
         // Executed already (verified as a validator, or applied before a restart).
         if self.knows(&block.hash()) || block.height() <= self.applied_height() {
             return RecoveredBlock::default();
         }
         self.shared
             .recovery
-            .recover(block.transactions().to_vec())
+            .recover(block.transactions().to_vec(), certified(block, senders))
             .await
     }
 
@@ -368,4 +368,15 @@ impl<E: Runtime> Ledger for Chain<E> {
         self.shared.heads.send_replace(height);
         debug!(%height, %hash, txs = included.len(), "finalized");
     }
+}
+
+/// `senders` if the block's header certifies them, else no claim (they are recovered instead).
+fn certified(block: &Block, senders: &ClaimedSenders) -> ClaimedSenders {
+    if senders.certified_by(block) {
+        return senders.clone();
+    }
+    if !senders.is_empty() {
+        warn!(hash = %block.hash(), "a block came with senders its header does not certify; recovering them");
+    }
+    ClaimedSenders::none()
 }

@@ -9,14 +9,14 @@ use commonware_runtime::{Clock as _, Handle, Runner as _, Supervisor as _, deter
 use std::{collections::BTreeMap, time::Duration};
 use trellis_chain::{Chain, ChainConfig, Genesis};
 use trellis_consensus::{
-    Config, ConsensusBlock, PublicKey, Set, Timeouts,
+    Built, Config, ConsensusBlock, Ledger as _, Proposal, PublicKey, Set, Timeouts,
     engine::channel,
     simulation::{self, SimOracle},
     validator_id,
 };
 use trellis_crypto::AccountKey;
 use trellis_mempool::AdmissionError;
-use trellis_types::{BlockLimits, Bytes, Height};
+use trellis_types::{BlockLimits, Bytes, ClaimedSenders, Epoch, Height, Timestamp, View};
 
 const N: usize = 4;
 /// A small state page cache: the test state is tiny, and four validators share the process.
@@ -434,6 +434,57 @@ fn a_burst_of_single_submissions_reaches_every_peer_pool() {
                 chain.pending_count(),
                 txs.len(),
                 "validator {i} holds every transaction submitted to validator 0"
+            );
+        }
+    });
+}
+
+/// A block finalized elsewhere, applied by chains whose pools never saw its transactions: with
+/// its proposer's claim of the senders (certified by the header's senders root), with a wrong
+/// claim (refused, the senders recovered instead), and with none. Each reaches the proposer's
+/// state and receipts.
+#[test]
+fn a_finalized_block_applies_with_its_claimed_senders_and_despite_a_wrong_claim() {
+    runner(11).start(|context| async move {
+        let proposer = open_chain(&context, 0).await;
+        submit_all(&proposer, &transfers(3)).await;
+        let proposal = Proposal {
+            epoch: Epoch(0),
+            view: View(1),
+            parent_view: View(0),
+            proposer: validator_id(&validator_keys()[0].public_key()),
+            timestamp: Timestamp(1),
+        };
+        let Built { block, senders } = proposer
+            .propose(vec![proposer.genesis_block()], proposal)
+            .await
+            .expect("the proposer builds a block");
+        assert_eq!(block.transactions().len(), 3 * SENDERS as usize);
+        assert!(senders.covers(&block));
+        let prepared = proposer.prepare(&block, &senders).await;
+        proposer.finalize(block.clone(), prepared).await;
+        assert_balances(&proposer, 3).await;
+
+        // Every position names another sender, yet the nonces line up and the state would end
+        // the same: only the senders root tells.
+        let wrong = ClaimedSenders::new(senders.as_slice().iter().rev().copied().collect());
+        assert!(
+            senders
+                .as_slice()
+                .iter()
+                .zip(wrong.as_slice())
+                .all(|(a, b)| a != b)
+        );
+        for (index, claim) in [(1, senders), (2, wrong), (3, ClaimedSenders::none())] {
+            let follower = open_chain(&context, index).await;
+            let prepared = follower.prepare(&block, &claim).await;
+            follower.finalize(block.clone(), prepared).await;
+            assert_eq!(follower.latest(), proposer.latest(), "follower {index}");
+            assert_balances(&follower, 3).await;
+            // The same receipts, each naming the sender that signed it.
+            assert_eq!(
+                follower.block(Height(1)).await.unwrap(),
+                proposer.block(Height(1)).await.unwrap()
             );
         }
     });

@@ -6,7 +6,7 @@
 
 use crate::{
     block::{ConsensusBlock, ProposalContext, validator_id},
-    ledger::{Ledger, Path, Proposal},
+    ledger::{Built, Ledger, Path, Proposal},
     progress::CatchUp,
 };
 use commonware_actor::Feedback;
@@ -176,11 +176,12 @@ where
         self.wait_for_storage(&clock, parent.height()).await;
         let path = self.path_to_known(parent, &mut ancestry).await?;
         let timestamp = Timestamp(now_ms(&clock).max(parent_time.millis()));
-        let block = self
+        let Built { block, senders } = self
             .ledger
             .propose(path, proposal_of(&context, timestamp))
             .await?;
-        let block = ConsensusBlock::new(block).expect("our own key is a valid proposer");
+        let block = ConsensusBlock::with_senders(block, senders)
+            .expect("our own key is a valid proposer, our claim one sender per transaction");
         debug!(height = %block.height(), hash = %block.hash(), "proposed");
         let hash = block.hash();
         Some(Digested::precomputed(block, hash))
@@ -292,7 +293,7 @@ impl Finalizer {
                     Update::Tip(_, height, _) => Step::Tip(height.get()),
                     Update::Block(block, ack) => {
                         let block = Box::new(block.inner().clone());
-                        let prepared = preparer.prepare(block.block()).await;
+                        let prepared = preparer.prepare(block.block(), block.senders()).await;
                         Step::Block {
                             block,
                             ack,

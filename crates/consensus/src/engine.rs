@@ -449,13 +449,13 @@ mod tests {
         fn applied_height(&self) -> Height {
             Height::GENESIS
         }
-        async fn propose(&self, _: Path, _: Proposal) -> Option<Block> {
+        async fn propose(&self, _: Path, _: Proposal) -> Option<crate::Built> {
             None
         }
         async fn verify(&self, _: Path) -> Result<(), String> {
             Err("unused".into())
         }
-        async fn prepare(&self, _: &Block) {}
+        async fn prepare(&self, _: &Block, _: &trellis_types::ClaimedSenders) {}
         async fn finalize(&self, _: Block, _: ()) {}
     }
 

@@ -5,7 +5,9 @@
 //! inside transactions, and the ledger never sees votes or certificates.
 
 use std::{fmt::Display, future::Future};
-use trellis_types::{Block, BlockHash, Epoch, Height, Timestamp, ValidatorId, View};
+use trellis_types::{
+    Block, BlockHash, ClaimedSenders, Epoch, Height, Timestamp, ValidatorId, View,
+};
 
 /// What consensus fixes about a block before the ledger builds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +20,24 @@ pub struct Proposal {
     pub proposer: ValidatorId,
     /// Not before the parent's timestamp.
     pub timestamp: Timestamp,
+}
+
+/// A block this validator built, and the senders of its transactions, which travel beside it
+/// for nodes that will apply it once finalized (see [`ClaimedSenders`]).
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub block: Block,
+    pub senders: ClaimedSenders,
+}
+
+impl Built {
+    /// A block sent without a claim of its senders.
+    pub fn unclaimed(block: Block) -> Self {
+        Self {
+            block,
+            senders: ClaimedSenders::none(),
+        }
+    }
 }
 
 /// A chain of blocks ending in the one to build on (when proposing) or to check (when
@@ -57,7 +77,7 @@ pub trait Ledger: Clone + Send + Sync + 'static {
 
     /// Builds the block following the last block of `path`, or `None` to skip this turn.
     fn propose(&self, path: Path, proposal: Proposal)
-    -> impl Future<Output = Option<Block>> + Send;
+    -> impl Future<Output = Option<Built>> + Send;
 
     /// Checks the last block of `path` against its parent: its transactions decode, recover and
     /// execute to exactly the header's roots, gas and bloom. An error means the block is
@@ -65,9 +85,14 @@ pub trait Ledger: Clone + Send + Sync + 'static {
     fn verify(&self, path: Path) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Work on a finalized block that need not wait for its turn and reads no state (a
-    /// catching-up node's sender recovery). Called in height order as finalized blocks arrive,
-    /// while earlier ones are still being finalized; its result goes to `finalize`.
-    fn prepare(&self, block: &Block) -> impl Future<Output = Self::Prepared> + Send;
+    /// catching-up node's transaction decoding, with the `senders` the block came with, or
+    /// sender recovery). Called in height order as finalized blocks arrive, while earlier ones
+    /// are still being finalized; its result goes to `finalize`.
+    fn prepare(
+        &self,
+        block: &Block,
+        senders: &ClaimedSenders,
+    ) -> impl Future<Output = Self::Prepared> + Send;
 
     /// Applies and stores a finalized block. Called in height order, possibly more than once
     /// for the same block. Returns once the block is durable.

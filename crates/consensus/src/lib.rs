@@ -19,7 +19,7 @@ pub use application::BlockTiming;
 pub use block::{ConsensusBlock, ConsensusBlockError, ProposalContext, validator_id};
 pub use engine::{Channels, Config, ConfigError, Timeouts, max_message_size, start};
 pub use follower::{FollowerConfig, follow};
-pub use ledger::{Ledger, Path, Proposal};
+pub use ledger::{Built, Ledger, Path, Proposal};
 
 /// Consensus key types, re-exported so callers need not depend on commonware directly.
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey};

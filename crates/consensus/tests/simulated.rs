@@ -16,14 +16,14 @@ use std::{
     time::Duration,
 };
 use trellis_consensus::{
-    BlockTiming, Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey, Set,
+    BlockTiming, Built, Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey, Set,
     Timeouts,
     simulation::{self, SimOracle},
     validator_id,
 };
 use trellis_types::{
-    B256, Block, BlockHash, BlockLimits, Bloom, Bytes, Epoch, Header, Height, StateRoot, Timestamp,
-    View, transactions_root,
+    B256, Block, BlockHash, BlockLimits, Bloom, Bytes, ClaimedSenders, Epoch, Header, Height,
+    StateRoot, Timestamp, View, transactions_root,
 };
 
 const N: usize = 4;
@@ -57,6 +57,7 @@ fn genesis() -> ConsensusBlock {
         view: View(0),
         parent_view: View(0),
         transactions_root: transactions_root(&[]),
+        senders_root: trellis_types::senders_root([]),
         receipts_root: B256::ZERO,
         state_root: StateRoot::ZERO,
         logs_bloom: Bloom::ZERO,
@@ -153,7 +154,7 @@ impl Ledger for TestLedger {
         self.0.lock().finalized.last().unwrap().height()
     }
 
-    async fn propose(&self, path: Path, proposal: Proposal) -> Option<Block> {
+    async fn propose(&self, path: Path, proposal: Proposal) -> Option<Built> {
         let mut inner = self.0.lock();
         Self::execute_path(&mut inner, &path);
         let parent = path.last().unwrap();
@@ -178,6 +179,7 @@ impl Ledger for TestLedger {
             view: proposal.view,
             parent_view: proposal.parent_view,
             transactions_root: transactions_root(&txs),
+            senders_root: trellis_types::senders_root([]),
             receipts_root: B256::ZERO,
             state_root: next_root(parent.header().state_root, &txs),
             logs_bloom: Bloom::ZERO,
@@ -186,7 +188,7 @@ impl Ledger for TestLedger {
         };
         let block = Block::new(header, txs).unwrap();
         inner.known.insert(block.hash(), block.clone());
-        Some(block)
+        Some(Built::unclaimed(block))
     }
 
     async fn verify(&self, path: Path) -> Result<(), Rejected> {
@@ -202,7 +204,7 @@ impl Ledger for TestLedger {
         Ok(())
     }
 
-    async fn prepare(&self, _: &Block) {}
+    async fn prepare(&self, _: &Block, _: &ClaimedSenders) {}
 
     async fn finalize(&self, block: Block, _: ()) {
         let slow = self.0.lock().slow_storage.clone();

@@ -4,7 +4,7 @@
 use alloy_consensus::{ReceiptEnvelope, TxType};
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, TxHash, U256};
 use trellis_state::ChangeSet;
-use trellis_types::{Header, StateRoot};
+use trellis_types::{Header, StateRoot, senders_root};
 
 use crate::context::BlockContext;
 use revm::context::result::HaltReason;
@@ -128,6 +128,7 @@ impl BlockOutcome {
             view: context.view,
             parent_view: context.parent_view,
             transactions_root: self.transactions_root,
+            senders_root: senders_root(self.receipts.iter().map(|r| r.from)),
             receipts_root: self.receipts_root,
             state_root,
             logs_bloom: self.logs_bloom,

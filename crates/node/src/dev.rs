@@ -160,6 +160,7 @@ pub fn run(
     ready: impl FnOnce(SocketAddr) + Send + 'static,
 ) -> Result<(), NodeError> {
     crate::check_rpc_port(rpc_addr)?;
+    crate::format::check_or_mark(&chain.storage)?;
     let runtime = tokio::Config::new().with_storage_directory(&chain.storage);
     crate::disk::log_usage(&chain.storage);
     tokio::Runner::new(runtime).start(|context| async move {

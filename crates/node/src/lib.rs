@@ -14,6 +14,7 @@ pub mod dev;
 pub mod dev_processes;
 pub mod disk;
 mod faults;
+mod format;
 pub mod full_node;
 pub mod genesis_file;
 pub mod hello;
@@ -117,6 +118,11 @@ pub enum FileProblem {
     OtherValidatorCount { held: usize, asked: usize },
     #[error("holds a dev chain run {held}: run it the same way again or use another --data-dir")]
     OtherDevMode { held: &'static str },
+    #[error(
+        "was written in storage format {held}, and this build reads format {}: move the directory aside and start from an empty one (a node fetches the chain from its peers), or run the Trellis that wrote it",
+        crate::format::STORAGE_FORMAT
+    )]
+    OtherStorageFormat { held: String },
 }
 
 pub fn check_rpc_port(addr: SocketAddr) -> Result<(), NodeError> {

@@ -162,6 +162,7 @@ pub fn run(
         path: config.data_dir.display().to_string(),
         problem: e.into(),
     })?;
+    crate::format::check_or_mark(&config.data_dir)?;
     let runtime = tokio::Config::new().with_storage_directory(&config.data_dir);
     tokio::Runner::new(runtime).start(|context| async move {
         let genesis = config.genesis.genesis()?;

@@ -164,6 +164,7 @@ mod tests {
             view: View(1),
             parent_view: View(0),
             transactions_root: transactions_root(&transactions),
+            senders_root: B256::ZERO,
             receipts_root: B256::ZERO,
             state_root: StateRoot::ZERO,
             logs_bloom: Bloom::ZERO,

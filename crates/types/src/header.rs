@@ -59,6 +59,10 @@ pub struct Header {
     pub parent_view: View,
     /// Ethereum ordered-trie root of the block's EIP-2718 transaction envelopes.
     pub transactions_root: B256,
+    /// keccak-256 of the transactions' senders, 20 bytes each, in order
+    /// ([`senders_root`](crate::senders_root)): certifies who signed each transaction, so a
+    /// node can take a block's senders from a peer and check them with one hash.
+    pub senders_root: B256,
     /// Ethereum ordered-trie root of the EIP-2718 receipts of the executed transactions.
     pub receipts_root: B256,
     /// The state after executing this block on its parent's state.
@@ -137,6 +141,7 @@ impl Write for Header {
         self.view.write(buf);
         self.parent_view.write(buf);
         buf.put_slice(self.transactions_root.as_slice());
+        buf.put_slice(self.senders_root.as_slice());
         buf.put_slice(self.receipts_root.as_slice());
         self.state_root.write(buf);
         buf.put_slice(self.logs_bloom.as_slice());
@@ -153,6 +158,7 @@ impl FixedSize for Header {
         + Epoch::SIZE
         + View::SIZE
         + View::SIZE
+        + 32
         + 32
         + 32
         + StateRoot::SIZE
@@ -173,6 +179,7 @@ impl Read for Header {
             view: View::read(buf)?,
             parent_view: View::read(buf)?,
             transactions_root: B256::from(<[u8; 32]>::read(buf)?),
+            senders_root: B256::from(<[u8; 32]>::read(buf)?),
             receipts_root: B256::from(<[u8; 32]>::read(buf)?),
             state_root: StateRoot::read(buf)?,
             logs_bloom: Bloom::from(<[u8; 256]>::read(buf)?),
@@ -187,7 +194,8 @@ impl Read for Header {
 }
 
 // Keep the layout table in the crate docs true.
-const _: () = assert!(Header::SIZE == 32 + 8 + 8 + 32 + 8 + 8 + 8 + 32 + 32 + 32 + 256 + 8 + 8);
+const _: () =
+    assert!(Header::SIZE == 32 + 8 + 8 + 32 + 8 + 8 + 8 + 32 + 32 + 32 + 32 + 256 + 8 + 8);
 
 #[cfg(test)]
 mod tests {
@@ -204,6 +212,7 @@ mod tests {
             view: View(11),
             parent_view: View(10),
             transactions_root: B256::repeat_byte(2),
+            senders_root: B256::repeat_byte(6),
             receipts_root: B256::repeat_byte(3),
             state_root: StateRoot(B256::repeat_byte(4)),
             logs_bloom: Bloom::repeat_byte(5),
@@ -225,10 +234,10 @@ mod tests {
     /// computed independently (Python, pycryptodome keccak) from the layout in the crate docs.
     #[test]
     fn canonical_hash_test_vector() {
-        assert_eq!(sample().encode().len(), 472);
+        assert_eq!(sample().encode().len(), 504);
         assert_eq!(
             sample().hash().to_string(),
-            "0xc20cceb7d64b216c84056c0cafd75a54fe3ab9cb30e73f9262d4fb1f0732256b"
+            "0x18dd82b00d24331235df32ae0155e079db45b5c0d65f22c9289d7948fa1ed068"
         );
     }
 
@@ -253,6 +262,9 @@ mod tests {
         variants.push(h);
         let mut h = base.clone();
         h.gas_used = 1;
+        variants.push(h);
+        let mut h = base.clone();
+        h.senders_root = B256::repeat_byte(0xee);
         variants.push(h);
         for v in variants {
             assert_ne!(v.hash(), base.hash());

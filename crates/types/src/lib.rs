@@ -7,13 +7,14 @@
 //! # Header layout (canonical encoding, all integers big-endian, fixed width)
 //!
 //! ```text
-//! +--------+--------+-----------+----------+-------+------+-------------+---------+-----------+------------+------------+----------+-----------+
-//! | parent | height | timestamp | proposer | epoch | view | parent view | tx root | rcpt root | state root | logs bloom | gas used | gas limit |
-//! | 32 B   | u64    | u64 (ms)  | 32 B     | u64   | u64  | u64         | 32 B    | 32 B      | 32 B       | 256 B      | u64      | u64       |
-//! +--------+--------+-----------+----------+-------+------+-------------+---------+-----------+------------+------------+----------+-----------+
+//! +--------+--------+-----------+----------+-------+------+-------------+---------+--------------+-----------+------------+------------+----------+-----------+
+//! | parent | height | timestamp | proposer | epoch | view | parent view | tx root | senders root | rcpt root | state root | logs bloom | gas used | gas limit |
+//! | 32 B   | u64    | u64 (ms)  | 32 B     | u64   | u64  | u64         | 32 B    | 32 B         | 32 B      | 32 B       | 256 B      | u64      | u64       |
+//! +--------+--------+-----------+----------+-------+------+-------------+---------+--------------+-----------+------------+------------+----------+-----------+
 //! ```
 //!
-//! 472 bytes. The proposer is the leader's ed25519 public key; with the epoch, the view and the
+//! 504 bytes. The senders root is keccak-256 of the transactions' senders (20 bytes each, in
+//! order), so the certificate of a block also certifies who signed each of its transactions. The proposer is the leader's ed25519 public key; with the epoch, the view and the
 //! parent's view it is the consensus context the block was proposed in, which consensus checks
 //! against the certificate that finalizes it.
 //!
@@ -35,6 +36,7 @@ mod block;
 mod hash;
 mod header;
 mod height;
+mod senders;
 pub mod transaction;
 
 pub use alloy_primitives::{Address, B256, Bloom, Bytes, TxHash, U256};
@@ -42,6 +44,7 @@ pub use block::{Block, BlockError, BlockLimits, transactions_root};
 pub use hash::{BlockHash, StateRoot};
 pub use header::{Header, HeaderError, Timestamp, ValidatorId};
 pub use height::{Epoch, Height, View};
+pub use senders::{ClaimedSenders, senders_root};
 pub use transaction::{RecoveredTx, TxError};
 
 /// The chain id of an EVM network, as in EIP-155.

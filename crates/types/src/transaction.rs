@@ -37,14 +37,7 @@ pub fn decode(raw: Bytes) -> Result<RecoveredTx, TxError> {
 /// [`decode`] for a caller that has hashed `raw` already (`hash` must be its keccak-256).
 pub fn decode_hashed(raw: Bytes, hash: TxHash) -> Result<RecoveredTx, TxError> {
     debug_assert_eq!(hash, keccak256(&raw), "the hash is of these bytes");
-    let envelope =
-        TxEnvelope::decode_2718_exact(&raw).map_err(|e| TxError::Malformed(e.to_string()))?;
-    if !matches!(
-        envelope,
-        TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_)
-    ) {
-        return Err(TxError::UnsupportedType(envelope.ty()));
-    }
+    let envelope = decode_envelope(&raw)?;
     // `recover_signer` also enforces EIP-2 (low `s`), so malleated copies are refused.
     let sender = envelope
         .recover_signer()
@@ -55,6 +48,36 @@ pub fn decode_hashed(raw: Bytes, hash: TxHash) -> Result<RecoveredTx, TxError> {
         envelope,
         raw,
     })
+}
+
+/// Decodes `raw` and takes `sender` as its signer, without checking the signature.
+///
+/// Only for a transaction of a finalized block, whose execution is then checked against the
+/// block's certified state root: a quorum of validators recovered the real sender before voting,
+/// and any other sender would leave a different nonce (hence root) behind, so a wrong claim is
+/// caught there and the caller recovers the block's senders itself.
+pub fn decode_claimed(raw: Bytes, sender: Address) -> Result<RecoveredTx, TxError> {
+    let hash = keccak256(&raw);
+    let envelope = decode_envelope(&raw)?;
+    Ok(RecoveredTx {
+        sender,
+        hash,
+        envelope,
+        raw,
+    })
+}
+
+/// The envelope of a transaction type Trellis accepts.
+fn decode_envelope(raw: &[u8]) -> Result<TxEnvelope, TxError> {
+    let envelope =
+        TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+    if !matches!(
+        envelope,
+        TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_)
+    ) {
+        return Err(TxError::UnsupportedType(envelope.ty()));
+    }
+    Ok(envelope)
 }
 
 impl RecoveredTx {

@@ -9,13 +9,13 @@ use std::{
     sync::Arc,
 };
 use tracing::{debug, warn};
-use trellis_consensus::{Path, Proposal};
+use trellis_consensus::{Built, Path, Proposal};
 use trellis_execution::{
     BlockContext, BlockOutcome, Packed, SkipReason, SkippedTx, recover_senders,
 };
 use trellis_mempool::BlockBudget;
 use trellis_state::{ChangeSet, QmdbStore, Speculative, Staged, StateReader, StateStore};
-use trellis_types::{Block, BlockHash, Header, Height, RecoveredTx};
+use trellis_types::{Block, BlockHash, ClaimedSenders, Header, Height, RecoveredTx};
 
 /// How much more gas (by gas limits) the candidates for a block may ask for than the block
 /// has. Transactions use less than their limits (an ERC-20 transfer ~35,000 of the usual
@@ -36,15 +36,15 @@ struct Layers {
 impl<E: Runtime> Inner<E> {
     /// Builds the block following the last block of `path`, after executing the ones before
     /// it; `None` (logged) if that fails.
-    pub(super) fn propose(&mut self, path: &Path, proposal: Proposal) -> Option<Block> {
+    pub(super) fn propose(&mut self, path: &Path, proposal: Proposal) -> Option<Built> {
         let built = self
             .catch_up(path)
             .and_then(|()| self.build(path.last().expect("a path is never empty"), proposal));
         match built {
-            Ok(executed) => {
+            Ok((executed, senders)) => {
                 let block = executed.block.clone();
                 self.hold(executed);
-                Some(block)
+                Some(Built { block, senders })
             }
             Err(error) => {
                 warn!(%error, "cannot propose");
@@ -239,7 +239,11 @@ impl<E: Runtime> Inner<E> {
     /// Builds a block on `parent` from the pool: packs candidates, leaving out the ones that
     /// cannot run (evicting those that never will). Candidates are chosen by their gas limits,
     /// [`CANDIDATE_GAS_FACTOR`] times the block's gas, and packed by the gas they use.
-    fn build(&self, parent: &Block, proposal: Proposal) -> Result<Executed, ChainError> {
+    fn build(
+        &self,
+        parent: &Block,
+        proposal: Proposal,
+    ) -> Result<(Executed, ClaimedSenders), ChainError> {
         let rules = &self.rules;
         let budget = BlockBudget {
             gas: rules
@@ -284,8 +288,9 @@ impl<E: Runtime> Inner<E> {
         }
         let header = outcome.header(&context, rules.genesis.block_gas_limit, staged.root());
         let raw = transactions.iter().map(|tx| tx.raw().clone()).collect();
+        let senders = ClaimedSenders::new(transactions.iter().map(RecoveredTx::sender).collect());
         let block = Block::new(header, raw).expect("the header commits to these transactions");
-        Ok(executed(block, outcome, staged))
+        Ok((executed(block, outcome, staged), senders))
     }
 }
 

@@ -1,16 +1,20 @@
 //! Sender recovery of finalized blocks ahead of their turn, on a thread of its own.
 //!
-//! A node catching up (or a full node whose pool never saw a block's transactions) must
-//! recover every sender of every block it applies: tens of µs of secp256k1 each, about as much
-//! as executing an ERC-20 transfer. Done by the state's owner when the block's turn comes, the
-//! two would run one after the other; done here as blocks arrive, the recovery of the next
-//! blocks runs on the other cores while the owner executes and commits this one.
+//! A node catching up (or a full node whose pool never saw a block's transactions) must know
+//! every sender of every block it applies. Recovering one is tens of µs of secp256k1, more than
+//! executing an ERC-20 transfer; done here as blocks arrive, it runs on the other cores while
+//! the owner executes and commits the block before.
+//!
+//! Usually nothing is recovered: a block travels with its proposer's claim of the senders
+//! ([`ClaimedSenders`]), and a claim that hashes to the senders root of the block's header,
+//! which the finalization certificate covers, names exactly the senders a quorum of validators
+//! recovered before voting.
 
 use alloy_primitives::{Bytes, keccak256};
 use tokio::sync::{mpsc, oneshot};
 use trellis_execution::recover_senders;
 use trellis_mempool::Mempool;
-use trellis_types::RecoveredTx;
+use trellis_types::{ClaimedSenders, RecoveredTx, transaction::decode_claimed};
 
 use crate::Runtime;
 
@@ -18,10 +22,10 @@ use crate::Runtime;
 const QUEUE: usize = 16;
 
 /// One block's transactions with their senders, ahead of execution, by position: taken from
-/// the pool or recovered; `None` where a transaction did not decode (the owner reports the
-/// error with the block).
+/// the pool, from the certified claim, or recovered; `None` where a transaction did not decode
+/// (the owner reports the error with the block).
 #[derive(Debug, Default)]
-pub struct RecoveredBlock(pub(super) Vec<Option<RecoveredTx>>);
+pub struct RecoveredBlock(Vec<Option<RecoveredTx>>);
 
 impl RecoveredBlock {
     /// The transaction at `index`, if recovered here.
@@ -32,6 +36,7 @@ impl RecoveredBlock {
 
 struct Job {
     transactions: Vec<Bytes>,
+    certified: ClaimedSenders,
     reply: oneshot::Sender<RecoveredBlock>,
 }
 
@@ -46,17 +51,25 @@ impl BlockRecovery {
         let (jobs, mut inbox) = mpsc::channel::<Job>(QUEUE);
         context.dedicated().spawn(move |_| async move {
             while let Some(job) = inbox.recv().await {
-                let _ = job.reply.send(recover_missing(&pool, &job.transactions));
+                let recovered = recover_missing(&pool, &job.transactions, &job.certified);
+                let _ = job.reply.send(recovered);
             }
         });
         Self { jobs }
     }
 
-    /// Recovers the senders of `transactions` the pool does not hold.
-    pub async fn recover(&self, transactions: Vec<Bytes>) -> RecoveredBlock {
+    /// Finds the senders of `transactions` the pool does not hold: as `certified` names them
+    /// (one per transaction, already checked against the block's senders root, or none), or
+    /// else recovered.
+    pub async fn recover(
+        &self,
+        transactions: Vec<Bytes>,
+        certified: ClaimedSenders,
+    ) -> RecoveredBlock {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             transactions,
+            certified,
             reply,
         };
         if self.jobs.send(job).await.is_err() {
@@ -68,8 +81,13 @@ impl BlockRecovery {
     }
 }
 
-/// Takes what the pool holds (so the owner looks nothing up again) and recovers the rest.
-fn recover_missing(pool: &Mempool, transactions: &[Bytes]) -> RecoveredBlock {
+/// Takes what the pool holds (so the owner looks nothing up again), then the certified senders
+/// of the rest, or recovers them.
+fn recover_missing(
+    pool: &Mempool,
+    transactions: &[Bytes],
+    certified: &ClaimedSenders,
+) -> RecoveredBlock {
     let mut recovered: Vec<Option<RecoveredTx>> = transactions
         .iter()
         .map(|raw| pool.get(&keccak256(raw)))
@@ -77,9 +95,15 @@ fn recover_missing(pool: &Mempool, transactions: &[Bytes]) -> RecoveredBlock {
     let missing: Vec<usize> = (0..transactions.len())
         .filter(|&i| recovered[i].is_none())
         .collect();
-    let raws: Vec<Bytes> = missing.iter().map(|&i| transactions[i].clone()).collect();
-    for (index, tx) in missing.into_iter().zip(recover_senders(&raws)) {
-        recovered[index] = tx.ok();
+    if let Some(senders) = Some(certified.as_slice()).filter(|s| s.len() == transactions.len()) {
+        for index in missing {
+            recovered[index] = decode_claimed(transactions[index].clone(), senders[index]).ok();
+        }
+    } else {
+        let raws: Vec<Bytes> = missing.iter().map(|&i| transactions[i].clone()).collect();
+        for (index, tx) in missing.into_iter().zip(recover_senders(&raws)) {
+            recovered[index] = tx.ok();
+        }
     }
     RecoveredBlock(recovered)
 }
