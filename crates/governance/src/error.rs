@@ -1,0 +1,40 @@
+//! Why the registry cannot be read or changed.
+
+use crate::{IdentityId, OrgId};
+use alloy_primitives::Address;
+use trellis_state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("reading the registry: {0}")]
+    State(#[from] StateError),
+    #[error(
+        "registry slot {slot} holds {value:#x}, which is no {what} record (the state is corrupt)"
+    )]
+    Corrupt {
+        what: &'static str,
+        slot: alloy_primitives::U256,
+        value: alloy_primitives::U256,
+    },
+    #[error("organisation {0} does not exist")]
+    NoOrganisation(OrgId),
+    #[error("organisation {0} exists already")]
+    OrganisationExists(OrgId),
+    #[error("identity {0} does not exist")]
+    NoIdentity(IdentityId),
+    #[error("identity {0} exists already")]
+    IdentityExists(IdentityId),
+    #[error("account {account} belongs to identity {holder} already")]
+    AccountTaken {
+        account: Address,
+        holder: IdentityId,
+    },
+    #[error("organisation name {0:?} is longer than 30 bytes")]
+    NameTooLong(String),
+    #[error("account {0} is not registered to any identity")]
+    NoAccount(Address),
+    #[error("account {0} is abolished, for good")]
+    Abolished(Address),
+    #[error("the validity window from block {} until block {:?} is empty", .0.from, .0.until)]
+    EmptyWindow(crate::Window),
+}

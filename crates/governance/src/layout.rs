@@ -1,0 +1,148 @@
+//! Where the registry keeps each record: slots of [`REGISTRY_ADDRESS`]'s storage.
+//!
+//! Every slot is keccak-256 of `trellis.registry.` ‖ a tag ‖ the record's key, so records of
+//! different kinds never share a slot. Values are packed big-endian from the slot's first byte:
+//!
+//! | record | key | value |
+//! |---|---|---|
+//! | `org` | org id (u64) | `01` ‖ name length (u8) ‖ name (UTF-8, at most [`MAX_NAME`] bytes) |
+//! | `identity` | identity id (u64) | `01` ‖ org id (u64) ‖ from (u64) ‖ until (u64, `0` = never) |
+//! | `account` | address (20 B) | `01` ‖ identity id (u64) ‖ from (u64) ‖ until (u64, `0` = never) |
+//! | `account-status` | address (20 B) | status (u8: 0 normal, 1 frozen, 2 abolished) ‖ since (u64) ‖ proposal (u64) |
+//! | `role` | role (32 B) ‖ identity id (u64) | `1` if held |
+//!
+//! A zero slot means "no record": the leading `01` makes every record non-zero.
+
+use crate::Role;
+use alloy_primitives::{Address, U256, address, keccak256};
+
+/// The longest organisation name, in bytes: what fits in its record's slot.
+pub const MAX_NAME: usize = 30;
+
+/// The registry's system account.
+pub const REGISTRY_ADDRESS: Address = address!("0x0000000000000000000000000000000000001000");
+
+fn slot(tag: &str, key: &[u8]) -> U256 {
+    let mut bytes = Vec::with_capacity(17 + tag.len() + key.len());
+    bytes.extend_from_slice(b"trellis.registry.");
+    bytes.extend_from_slice(tag.as_bytes());
+    bytes.extend_from_slice(key);
+    U256::from_be_bytes(keccak256(bytes).0)
+}
+
+pub fn org(id: u64) -> U256 {
+    slot("org", &id.to_be_bytes())
+}
+
+pub fn identity(id: u64) -> U256 {
+    slot("identity", &id.to_be_bytes())
+}
+
+pub fn account(address: &Address) -> U256 {
+    slot("account", address.as_slice())
+}
+
+pub fn account_status(address: &Address) -> U256 {
+    slot("account-status", address.as_slice())
+}
+
+pub fn role(role: &Role, identity: u64) -> U256 {
+    let mut key = role.0.to_vec();
+    key.extend_from_slice(&identity.to_be_bytes());
+    slot("role", &key)
+}
+
+/// Packs fields big-endian from the first byte of a 32-byte value.
+#[derive(Default)]
+pub(crate) struct Packer {
+    bytes: [u8; 32],
+    at: usize,
+}
+
+impl Packer {
+    pub fn byte(mut self, value: u8) -> Self {
+        self.bytes[self.at] = value;
+        self.at += 1;
+        self
+    }
+
+    pub fn u64(mut self, value: u64) -> Self {
+        self.bytes[self.at..self.at + 8].copy_from_slice(&value.to_be_bytes());
+        self.at += 8;
+        self
+    }
+
+    pub fn slice(mut self, value: &[u8]) -> Self {
+        self.bytes[self.at..self.at + value.len()].copy_from_slice(value);
+        self.at += value.len();
+        self
+    }
+
+    pub fn finish(self) -> U256 {
+        U256::from_be_bytes(self.bytes)
+    }
+}
+
+/// Reads fields packed by [`Packer`].
+pub(crate) struct Unpacker {
+    bytes: [u8; 32],
+    at: usize,
+}
+
+impl Unpacker {
+    pub fn new(value: U256) -> Self {
+        Self {
+            bytes: value.to_be_bytes(),
+            at: 0,
+        }
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        self.at += 1;
+        self.bytes[self.at - 1]
+    }
+
+    pub fn u64(&mut self) -> u64 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.bytes[self.at..self.at + 8]);
+        self.at += 8;
+        u64::from_be_bytes(word)
+    }
+
+    pub fn rest(&self) -> &[u8] {
+        &self.bytes[self.at..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_different_kinds_never_share_a_slot() {
+        let a = Address::repeat_byte(1);
+        let slots = [
+            org(1),
+            identity(1),
+            account(&a),
+            account_status(&a),
+            role(&Role::governor(), 1),
+            role(&Role::governor(), 2),
+            role(&Role::auditor(), 1),
+        ];
+        for (i, s) in slots.iter().enumerate() {
+            assert!(slots[i + 1..].iter().all(|other| other != s));
+        }
+    }
+
+    #[test]
+    fn packed_fields_read_back() {
+        let value = Packer::default().byte(1).u64(7).u64(u64::MAX).finish();
+        let mut fields = Unpacker::new(value);
+        assert_eq!(
+            (fields.byte(), fields.u64(), fields.u64()),
+            (1, 7, u64::MAX)
+        );
+        assert!(fields.rest().iter().all(|b| *b == 0));
+    }
+}

@@ -1,0 +1,26 @@
+//! The consortium's rules, kept in chain state where every node reads the same ones at the same
+//! height: organisations, identities (an organisation's member, holding roles, with account
+//! addresses and validity windows), and each account's status.
+//!
+//! Everything lives in the storage of one system account, the *registry*
+//! ([`REGISTRY_ADDRESS`]), at slots derived as [`layout`] documents, so it is covered by the
+//! state root, proven like any other slot, and has a history at every height. Nothing here
+//! reads local configuration: a check made for block N reads the state block N executes on.
+//!
+//! [`Registry`] reads the rules from any [`StateReader`](trellis_state::StateReader);
+//! [`RegistryWriter`] records changes into a block's [`ChangeSet`](trellis_state::ChangeSet)
+//! (genesis writes the founding members with it; governance will, once proposals pass).
+
+mod error;
+pub mod layout;
+mod reader;
+mod role;
+mod types;
+mod writer;
+
+pub use error::RegistryError;
+pub use layout::REGISTRY_ADDRESS;
+pub use reader::Registry;
+pub use role::Role;
+pub use types::{AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Window};
+pub use writer::RegistryWriter;

@@ -1,0 +1,122 @@
+//! The records the registry keeps.
+
+use std::fmt;
+use trellis_types::{Address, Height};
+
+/// An organisation of the consortium (a bank, an insurer…).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrgId(pub u64);
+
+/// A member's identity: one person or system of an organisation, holding roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IdentityId(pub u64);
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+impl fmt::Display for IdentityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The heights at which something is valid: from `from` on, and before `until` if set. Heights,
+/// not times, so every node decides the same at every block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub from: Height,
+    pub until: Option<Height>,
+}
+
+impl Window {
+    /// Valid from genesis on, for ever.
+    pub const ALWAYS: Self = Self {
+        from: Height(0),
+        until: None,
+    };
+
+    pub fn contains(&self, height: Height) -> bool {
+        height >= self.from && self.until.is_none_or(|until| height < until)
+    }
+}
+
+/// Whether an account may act. Anything but `Normal` is refused everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    Normal,
+    /// Stopped until unfrozen.
+    Frozen,
+    /// Stopped for good.
+    Abolished,
+}
+
+impl AccountStatus {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Normal => 0,
+            Self::Frozen => 1,
+            Self::Abolished => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::Normal),
+            1 => Some(Self::Frozen),
+            2 => Some(Self::Abolished),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Normal => "normal",
+            Self::Frozen => "frozen",
+            Self::Abolished => "abolished",
+        })
+    }
+}
+
+/// An account address registered to an identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub address: Address,
+    pub identity: IdentityId,
+    pub window: Window,
+    pub status: AccountStatus,
+    /// The block from which `status` holds.
+    pub status_since: Height,
+    /// The governance proposal that set it (0: genesis).
+    pub status_by: u64,
+}
+
+/// An identity and the organisation it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentityRecord {
+    pub id: IdentityId,
+    pub organisation: OrgId,
+    pub window: Window,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_includes_its_start_and_excludes_its_end() {
+        let window = Window {
+            from: Height(10),
+            until: Some(Height(20)),
+        };
+        assert!(!window.contains(Height(9)));
+        assert!(window.contains(Height(10)));
+        assert!(window.contains(Height(19)));
+        assert!(!window.contains(Height(20)));
+        assert!(Window::ALWAYS.contains(Height(u64::MAX)));
+    }
+}
