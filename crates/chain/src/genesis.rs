@@ -4,7 +4,8 @@ use alloy_consensus::constants::EMPTY_ROOT_HASH;
 use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
-use trellis_state::{Account, ChangeSet};
+use trellis_governance::{Founders, REGISTRY_ADDRESS, RegistryError, RegistryWriter};
+use trellis_state::{Account, ChangeSet, MemoryStore};
 use trellis_types::{
     Block, BlockHash, Bloom, ChainId, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId,
     View, transactions_root,
@@ -23,10 +24,12 @@ pub struct Genesis {
     pub validators: Vec<ValidatorId>,
     /// Initial balances, in wei.
     pub alloc: BTreeMap<Address, U256>,
+    /// The founding organisations and identities, written into the registry.
+    pub founders: Founders,
 }
 
 /// Why a genesis cannot start a chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GenesisError {
     #[error("the genesis names no validators")]
     NoValidators,
@@ -36,6 +39,10 @@ pub enum GenesisError {
     ZeroChainId,
     #[error("block gas limit {0} is below 21000, the cost of the simplest transaction")]
     GasLimitTooLow(u64),
+    #[error("the founding members: {0}")]
+    Founders(#[from] RegistryError),
+    #[error("address {0} is the registry's system account: it cannot be given a balance")]
+    ReservedAddress(Address),
 }
 
 impl Genesis {
@@ -55,7 +62,22 @@ impl Genesis {
                 return Err(GenesisError::DuplicateValidator(*v));
             }
         }
+        if self.alloc.contains_key(&REGISTRY_ADDRESS) {
+            return Err(GenesisError::ReservedAddress(REGISTRY_ADDRESS));
+        }
+        self.registry_changes(&mut ChangeSet::new())?;
         Ok(())
+    }
+
+    /// Writes the founders into the registry of the empty state.
+    fn registry_changes(&self, changes: &mut ChangeSet) -> Result<(), RegistryError> {
+        if self.founders.is_empty() {
+            return Ok(());
+        }
+        let empty = MemoryStore::new();
+        let mut writer = RegistryWriter::new(&empty);
+        self.founders.write(&mut writer)?;
+        writer.finish(changes)
     }
 
     pub fn execution_config(&self) -> ExecutionConfig {
@@ -72,6 +94,8 @@ impl Genesis {
         for (address, balance) in &self.alloc {
             changes.set_account(*address, Account::with_balance(*balance));
         }
+        self.registry_changes(&mut changes)
+            .unwrap_or_else(|e| panic!("a validated genesis writes its founders: {e}"));
         changes
     }
 
@@ -86,7 +110,8 @@ impl Genesis {
     }
 
     /// keccak-256 of every genesis setting in a fixed order: chain id, timestamp, gas limit,
-    /// gas price, the validators (sorted) and the allocations (by address). It stands in block
+    /// gas price, the validators (sorted), the allocations (by address) and the founders (if
+    /// any, see [`Founders::hash_into`]). It stands in block
     /// 0's parent field, so the genesis block hash identifies the whole configuration, not only
     /// the state: two chains that differ in chain id or validators differ from block 0 on.
     pub fn config_hash(&self) -> BlockHash {
@@ -106,6 +131,11 @@ impl Genesis {
         for (address, balance) in &self.alloc {
             hasher.update(address);
             hasher.update(balance.to_be_bytes::<32>());
+        }
+        // Absent from chains without founders, so their genesis hash is what it was before
+        // founders existed.
+        if !self.founders.is_empty() {
+            self.founders.hash_into(&mut hasher);
         }
         BlockHash(hasher.finalize())
     }
@@ -132,5 +162,90 @@ impl Genesis {
             gas_limit: self.block_gas_limit,
         };
         Block::new(header, Vec::new()).expect("an empty block matches the empty root")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trellis_governance::{
+        FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Registry, Role, Window,
+    };
+
+    fn genesis(founders: Founders) -> Genesis {
+        Genesis {
+            chain_id: 7,
+            timestamp: 0,
+            block_gas_limit: 30_000_000,
+            gas_price: 0,
+            validators: vec![ValidatorId([1; 32])],
+            alloc: BTreeMap::from([(Address::repeat_byte(0xa1), U256::from(5))]),
+            founders,
+        }
+    }
+
+    fn identity(id: u64, roles: Vec<Role>, accounts: Vec<Address>) -> FoundingIdentity {
+        FoundingIdentity {
+            id: IdentityId(id),
+            roles,
+            accounts,
+            window: Window::ALWAYS,
+        }
+    }
+
+    fn two_members() -> Founders {
+        Founders(vec![FoundingOrganisation {
+            id: OrgId(1),
+            name: "Bank".into(),
+            identities: vec![
+                identity(
+                    10,
+                    vec![Role::governor(), Role::transactor()],
+                    vec![Address::repeat_byte(0xa1)],
+                ),
+                identity(11, vec![Role::auditor()], vec![Address::repeat_byte(0xb2)]),
+            ],
+        }])
+    }
+
+    #[test]
+    fn founders_are_in_the_genesis_state_and_its_hash() {
+        let with = genesis(two_members());
+        with.validate().unwrap();
+        let mut state = trellis_state::MemoryStore::new();
+        state.commit(Height(0), &with.changes()).unwrap();
+        let registry = Registry::new(&state);
+        assert!(
+            registry
+                .may(&Address::repeat_byte(0xa1), &Role::governor(), Height(1))
+                .unwrap()
+        );
+        assert_eq!(
+            registry.organisation(OrgId(1)).unwrap().as_deref(),
+            Some("Bank")
+        );
+
+        let without = genesis(Founders::default());
+        assert_ne!(with.config_hash(), without.config_hash());
+        // The same members listed in another order make the same chain.
+        let mut reordered = two_members();
+        reordered.0[0].identities.reverse();
+        reordered.0[0].identities[1].roles.reverse();
+        assert_eq!(genesis(reordered).config_hash(), with.config_hash());
+    }
+
+    #[test]
+    fn bad_founders_and_the_registry_address_are_refused() {
+        let mut twice = two_members();
+        twice.0[0].identities[1].accounts = vec![Address::repeat_byte(0xa1)];
+        let error = genesis(twice).validate().unwrap_err().to_string();
+        assert!(error.contains("belongs to identity #10 already"), "{error}");
+
+        let mut reserved = genesis(Founders::default());
+        reserved.alloc.insert(REGISTRY_ADDRESS, U256::from(1));
+        assert!(matches!(
+            reserved.validate(),
+            Err(GenesisError::ReservedAddress(_))
+        ));
     }
 }

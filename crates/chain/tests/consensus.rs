@@ -45,6 +45,7 @@ fn recipient(i: u64) -> Address {
 
 fn genesis() -> Genesis {
     Genesis {
+        founders: Default::default(),
         chain_id: CHAIN_ID,
         timestamp: 0,
         block_gas_limit: 30_000_000,

@@ -332,6 +332,7 @@ fn init(args: InitArgs) -> Result<()> {
         gas_price: args.gas_price,
         validators,
         full_nodes: Vec::new(),
+        organisations: Vec::new(),
         alloc,
     };
     let genesis = file.genesis()?;

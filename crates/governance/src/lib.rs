@@ -12,6 +12,7 @@
 //! (genesis writes the founding members with it; governance will, once proposals pass).
 
 mod error;
+mod founders;
 pub mod layout;
 mod reader;
 mod role;
@@ -19,6 +20,7 @@ mod types;
 mod writer;
 
 pub use error::RegistryError;
+pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
 pub use layout::REGISTRY_ADDRESS;
 pub use reader::Registry;
 pub use role::Role;

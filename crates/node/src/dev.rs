@@ -145,6 +145,7 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
         gas_price: 0,
         validators,
         full_nodes: Vec::new(),
+        organisations: Vec::new(),
         alloc,
     };
     // Written last: its presence marks a complete directory.

@@ -16,13 +16,26 @@
 //!
 //! [alloc]
 //! "0x…" = "1000000000000000000" # initial balance in wei, decimal or 0x-hex
+//!
+//! [[organisations]]           # optional: the founding members, written into the registry
+//! id = 1
+//! name = "First Consortium Bank" # at most 30 bytes
+//! [[organisations.identities]]
+//! id = 10
+//! roles = ["governor", "transactor"] # built-in or an application's own (a-z, 0-9, -)
+//! accounts = ["0x…"]
+//! valid_from = 0               # optional: first block it is valid in
+//! valid_until = 500000         # optional: first block it is no longer valid in
 //! ```
 
 use alloy_primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, net::SocketAddr, path::Path};
 use trellis_chain::{Genesis, GenesisError};
-use trellis_types::ValidatorId;
+use trellis_governance::{
+    Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Role, Window,
+};
+use trellis_types::{Height, ValidatorId};
 
 /// One validator as the genesis file lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +45,31 @@ pub struct ValidatorEntry {
     pub public_key: String,
     /// Its p2p address.
     pub p2p: SocketAddr,
+}
+
+/// A founding organisation as the genesis file lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationEntry {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub identities: Vec<IdentityEntry>,
+}
+
+/// One of its identities.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityEntry {
+    pub id: u64,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<Address>,
+    #[serde(default)]
+    pub valid_from: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<u64>,
 }
 
 /// The genesis file as written on disk.
@@ -51,6 +89,8 @@ pub struct GenesisFile {
     pub full_nodes: Vec<ValidatorEntry>,
     #[serde(default)]
     pub alloc: BTreeMap<Address, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<OrganisationEntry>,
 }
 
 /// Why a genesis file cannot be used.
@@ -81,6 +121,10 @@ pub enum GenesisFileError {
         "balance of {address} in the genesis file: {value:?} is not a decimal or 0x-hex amount of wei"
     )]
     BadBalance { address: Address, value: String },
+    #[error(
+        "identity {identity} in the genesis file: role {role:?} is not a role name (lowercase letters, digits and '-')"
+    )]
+    BadRole { identity: u64, role: String },
     #[error("the genesis is invalid: {0}")]
     Invalid(#[from] GenesisError),
 }
@@ -181,6 +225,7 @@ impl GenesisFile {
             })
             .collect::<Result<_, _>>()?;
         let genesis = Genesis {
+            founders: self.founders()?,
             chain_id: self.chain_id,
             timestamp: self.timestamp,
             block_gas_limit: self.block_gas_limit,
@@ -191,6 +236,56 @@ impl GenesisFile {
         genesis.validate()?;
         Ok(genesis)
     }
+}
+
+impl GenesisFile {
+    fn founders(&self) -> Result<Founders, GenesisFileError> {
+        let organisations = self
+            .organisations
+            .iter()
+            .map(|org| {
+                let identities = org
+                    .identities
+                    .iter()
+                    .map(founding_identity)
+                    .collect::<Result<_, _>>()?;
+                Ok(FoundingOrganisation {
+                    id: OrgId(org.id),
+                    name: org.name.clone(),
+                    identities,
+                })
+            })
+            .collect::<Result<_, GenesisFileError>>()?;
+        Ok(Founders(organisations))
+    }
+}
+
+fn founding_identity(entry: &IdentityEntry) -> Result<FoundingIdentity, GenesisFileError> {
+    let roles = entry
+        .roles
+        .iter()
+        .map(|name| {
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            valid
+                .then(|| Role::named(name))
+                .ok_or_else(|| GenesisFileError::BadRole {
+                    identity: entry.id,
+                    role: name.clone(),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(FoundingIdentity {
+        id: IdentityId(entry.id),
+        roles,
+        accounts: entry.accounts.clone(),
+        window: Window {
+            from: Height(entry.valid_from),
+            until: entry.valid_until.map(Height),
+        },
+    })
 }
 
 fn parse_wei(text: &str) -> Option<U256> {
@@ -226,6 +321,7 @@ mod tests {
                 p2p: "127.0.0.1:30300".parse().unwrap(),
             }],
             full_nodes: vec![],
+            organisations: Vec::new(),
             alloc: BTreeMap::from([(Address::repeat_byte(1), "0x10".to_string())]),
         }
     }
@@ -240,6 +336,60 @@ mod tests {
         let genesis = loaded.genesis().unwrap();
         assert_eq!(genesis.alloc[&Address::repeat_byte(1)], U256::from(16));
         assert!(sample().write_new(&path).is_err(), "never overwritten");
+    }
+
+    #[test]
+    fn founding_members_are_read_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genesis.toml");
+        let text = toml::to_string_pretty(&sample()).unwrap()
+            + r#"
+[[organisations]]
+id = 1
+name = "First Consortium Bank"
+
+[[organisations.identities]]
+id = 10
+roles = ["governor", "claims-adjuster"]
+accounts = ["0x00000000000000000000000000000000000000a1"]
+valid_until = 500
+"#;
+        std::fs::write(&path, text).unwrap();
+        let founders = GenesisFile::load(&path)
+            .unwrap()
+            .genesis()
+            .unwrap()
+            .founders;
+        let identity = &founders.0[0].identities[0];
+        assert_eq!(founders.0[0].name, "First Consortium Bank");
+        assert_eq!(
+            identity.roles,
+            vec![Role::governor(), Role::named("claims-adjuster")]
+        );
+        assert_eq!(identity.accounts, vec![Address::with_last_byte(0xa1)]);
+        assert_eq!(identity.window.until, Some(Height(500)));
+
+        let mut file = sample();
+        file.organisations = vec![OrganisationEntry {
+            id: 1,
+            name: "Bank".into(),
+            identities: vec![IdentityEntry {
+                id: 10,
+                roles: vec!["Governor".into()],
+                accounts: vec![],
+                valid_from: 0,
+                valid_until: None,
+            }],
+        }];
+        let error = file.genesis().unwrap_err().to_string();
+        assert!(
+            error.contains("role \"Governor\" is not a role name"),
+            "{error}"
+        );
+        file.organisations[0].identities[0].roles = vec![];
+        file.organisations[0].name = "a name longer than thirty bytes!".into();
+        let error = file.genesis().unwrap_err().to_string();
+        assert!(error.contains("longer than 30 bytes"), "{error}");
     }
 
     #[test]

@@ -293,6 +293,7 @@ mod tests {
 
     fn genesis() -> Genesis {
         Genesis {
+            founders: Default::default(),
             chain_id: 7,
             timestamp: 0,
             block_gas_limit: 30_000_000,

@@ -199,6 +199,7 @@ pub fn write(dir: &Path, plan: &NetworkPlan) -> Result<Network, MembersError> {
         gas_price: plan.gas_price,
         validators: validators.to_vec(),
         full_nodes: full_nodes.to_vec(),
+        organisations: Vec::new(),
         alloc,
     };
     genesis.genesis()?;
