@@ -49,7 +49,7 @@ impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
         self.changes
     }
 
-    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+    fn current_account(&self, address: &Address) -> Result<Option<Account>, StateError> {
         match self.changes.account(address) {
             Some(change) => Ok(change.account),
             None => self.parent.account(address),
@@ -101,7 +101,7 @@ impl<R: StateReader + ?Sized> Database for BlockDb<'_, R> {
     type Error = DbError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
-        Ok(self.account(&address)?.map(|account| AccountInfo {
+        Ok(self.current_account(&address)?.map(|account| AccountInfo {
             balance: account.balance,
             nonce: account.nonce,
             code_hash: account.code_hash,
@@ -132,14 +132,7 @@ impl<R: StateReader + ?Sized> Database for BlockDb<'_, R> {
     }
 
     fn storage(&mut self, address: Address, slot: StorageKey) -> Result<StorageValue, DbError> {
-        if let Some(value) = self
-            .changes
-            .account(&address)
-            .and_then(|change| change.slot(&slot))
-        {
-            return Ok(value);
-        }
-        Ok(self.parent.storage(&address, &slot)?)
+        Ok(StateReader::storage(self, &address, &slot)?)
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
@@ -148,6 +141,32 @@ impl<R: StateReader + ?Sized> Database for BlockDb<'_, R> {
             .ancestors
             .get(&Height(number))
             .map_or(B256::ZERO, |hash| hash.0))
+    }
+}
+
+/// The state as the block's next transaction sees it: what the rules outside the EVM (the
+/// registry's) read, so a change earlier in the block counts for the transactions after it.
+impl<R: StateReader + ?Sized> StateReader for BlockDb<'_, R> {
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        self.current_account(address)
+    }
+
+    fn storage(&self, address: &Address, slot: &StorageKey) -> Result<StorageValue, StateError> {
+        match self
+            .changes
+            .account(address)
+            .and_then(|change| change.slot(slot))
+        {
+            Some(value) => Ok(value),
+            None => self.parent.storage(address, slot),
+        }
+    }
+
+    fn code(&self, code_hash: &B256) -> Result<Option<alloy_primitives::Bytes>, StateError> {
+        match self.changes.code(code_hash) {
+            Some(code) => Ok(Some(code.clone())),
+            None => self.parent.code(code_hash),
+        }
     }
 }
 

@@ -32,6 +32,8 @@ use trellis_types::{RecoveredTx, TxError, transaction, transactions_root};
 pub enum ExecutionError {
     #[error("reading state failed: {0}")]
     State(#[from] StateError),
+    #[error("reading the consortium's rules failed: {0}")]
+    Registry(#[from] trellis_governance::RegistryError),
     #[error("the EVM failed: {0}")]
     Evm(EVMError<DbError>),
     /// A read-only call the EVM refuses to start (its sender cannot pay the value, its gas is
@@ -195,6 +197,8 @@ impl Executor {
             "one decoding per transaction"
         );
         let mut evm = self.evm(context, parent, self.config.base_fee_per_gas, false);
+        // The registry exists from genesis or never, so once per block is enough.
+        let governed = trellis_governance::governed(parent)?;
         let mut receipts: Vec<TxReceipt> = Vec::new();
         let mut skipped = Vec::new();
         let mut gas_used = 0u64;
@@ -233,6 +237,16 @@ impl Executor {
             if let Err(reason) = self.check_inclusion(&tx, gas_used) {
                 skipped.push(skip(reason));
                 continue;
+            }
+            if governed {
+                let creates = tx.envelope().to().is_none();
+                let state = &evm.ctx.journaled_state.database;
+                let refused =
+                    trellis_governance::refusal(state, &tx.sender(), creates, context.height)?;
+                if let Some(refusal) = refused {
+                    skipped.push(skip(refusal.into()));
+                    continue;
+                }
             }
             let tx_env = TxEnv::from_recovered_tx(tx.envelope(), tx.sender());
             let result = match evm.transact(tx_env) {

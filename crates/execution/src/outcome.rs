@@ -87,6 +87,8 @@ pub enum SkipReason {
     FeeBelowBaseFee { base_fee: u64 },
     #[error("rejected by the EVM: {0}")]
     Rejected(String),
+    #[error("not permitted: {0}")]
+    NotPermitted(#[from] trellis_governance::Refusal),
 }
 
 /// A transaction left out of execution, and why.

@@ -4,7 +4,7 @@ use crate::{IdentityId, OrgId};
 use alloy_primitives::Address;
 use trellis_state::StateError;
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     #[error("reading the registry: {0}")]
     State(#[from] StateError),

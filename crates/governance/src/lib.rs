@@ -16,6 +16,7 @@ mod founders;
 pub mod layout;
 mod reader;
 mod role;
+mod rules;
 mod types;
 mod writer;
 
@@ -24,5 +25,6 @@ pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
 pub use layout::REGISTRY_ADDRESS;
 pub use reader::Registry;
 pub use role::Role;
+pub use rules::{Refusal, governed, refusal};
 pub use types::{AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Window};
 pub use writer::RegistryWriter;

@@ -1,7 +1,8 @@
 //! The registry written into a state's change set and read back from the committed state.
 
 use trellis_governance::{
-    AccountStatus, IdentityId, OrgId, Registry, RegistryError, RegistryWriter, Role, Window,
+    AccountStatus, IdentityId, OrgId, Refusal, Registry, RegistryError, RegistryWriter, Role,
+    Window, governed, refusal,
 };
 use trellis_state::{ChangeSet, MemoryStore, StateReader};
 use trellis_types::{Address, Height};
@@ -179,4 +180,57 @@ fn bad_changes_are_refused_with_their_reason() {
         writer.grant(IdentityId(99), Role::governor()),
         Err(RegistryError::NoIdentity(IdentityId(99)))
     ));
+}
+
+#[test]
+fn the_transaction_check_names_what_is_missing() {
+    let mut state = MemoryStore::new();
+    assert!(!governed(&state).unwrap(), "no founders, no registry");
+    let changes = founders(&state);
+    commit(&mut state, &changes);
+    assert!(governed(&state).unwrap());
+
+    let at = Height(5);
+    assert_eq!(refusal(&state, &alice(), false, at).unwrap(), None);
+    let creating = refusal(&state, &alice(), true, at).unwrap().unwrap();
+    assert_eq!(
+        creating.to_string(),
+        format!(
+            "account {} (identity #10) does not hold the deployer role",
+            alice()
+        )
+    );
+    let stranger = Address::repeat_byte(0xcc);
+    assert_eq!(
+        refusal(&state, &stranger, false, at).unwrap(),
+        Some(Refusal::Unregistered(stranger))
+    );
+    // The auditor holds no transactor role, and its identity ends at block 100.
+    let auditor = Address::repeat_byte(0xb2);
+    assert!(matches!(
+        refusal(&state, &auditor, false, at).unwrap(),
+        Some(Refusal::MissingRole { .. })
+    ));
+    assert!(matches!(
+        refusal(&state, &auditor, false, Height(100)).unwrap(),
+        Some(Refusal::IdentityNotValid { .. })
+    ));
+
+    let mut writer = RegistryWriter::new(&state);
+    writer
+        .set_status(alice(), AccountStatus::Frozen, Height(812), 7)
+        .unwrap();
+    let mut changes = ChangeSet::new();
+    writer.finish(&mut changes).unwrap();
+    commit(&mut state, &changes);
+    assert_eq!(
+        refusal(&state, &alice(), false, Height(900))
+            .unwrap()
+            .unwrap()
+            .to_string(),
+        format!(
+            "account {} is frozen since block 812 by proposal 7",
+            alice()
+        )
+    );
 }

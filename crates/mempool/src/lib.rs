@@ -19,8 +19,9 @@ use std::{
     collections::{BinaryHeap, HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
 };
+use trellis_governance::{Refusal, RegistryError};
 use trellis_state::{StateError, StateReader};
-use trellis_types::{Bytes, ChainId, RecoveredTx, TxError, transaction};
+use trellis_types::{Bytes, ChainId, Height, RecoveredTx, TxError, transaction};
 
 /// Pool limits and the chain rules admission applies.
 #[derive(Clone, Debug)]
@@ -96,6 +97,10 @@ pub enum AdmissionError {
     Busy { queue: usize },
     #[error("state unavailable: {0}")]
     State(#[from] StateError),
+    #[error("not permitted: {0}")]
+    NotPermitted(#[from] Refusal),
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
 }
 
 impl From<TxError> for AdmissionError {
@@ -119,6 +124,40 @@ impl Prepared {
     /// The recovered sender, whose account admission needs.
     pub fn sender(&self) -> Address {
         self.0.sender()
+    }
+
+    /// Whether it creates a contract (which needs the deployer role on a governed chain).
+    pub fn creates(&self) -> bool {
+        self.0.envelope().to().is_none()
+    }
+
+    /// Refused if the consortium's rules in `state` (the latest final state) forbid it in
+    /// block `next`.
+    pub fn check_rules(
+        &self,
+        state: &(impl StateReader + ?Sized),
+        next: Height,
+    ) -> Result<(), AdmissionError> {
+        check_rules(state, &self.sender(), self.creates(), next)
+    }
+}
+
+/// Refused if the consortium's rules in `state` (the latest final state) forbid `sender` a
+/// transaction in block `next` (one creating a contract if `creates`): the check block
+/// execution makes (`trellis_governance::refusal`), made early, so a transaction every node
+/// would leave out of its blocks is never pooled.
+pub fn check_rules(
+    state: &(impl StateReader + ?Sized),
+    sender: &Address,
+    creates: bool,
+    next: Height,
+) -> Result<(), AdmissionError> {
+    if !trellis_governance::governed(state)? {
+        return Ok(());
+    }
+    match trellis_governance::refusal(state, sender, creates, next)? {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(()),
     }
 }
 
@@ -194,9 +233,16 @@ impl Mempool {
         self.lock().by_hash.get(hash).map(|p| p.tx.clone())
     }
 
-    /// Admits a raw EIP-2718 transaction, checked against `state` (the latest final state).
-    pub fn add(&self, raw: Bytes, state: &impl StateReader) -> Result<TxHash, AdmissionError> {
+    /// Admits a raw EIP-2718 transaction, checked against `state` (the latest final state) for
+    /// inclusion in block `next`.
+    pub fn add(
+        &self,
+        raw: Bytes,
+        state: &impl StateReader,
+        next: Height,
+    ) -> Result<TxHash, AdmissionError> {
         let checked = self.prepare(raw)?;
+        checked.check_rules(state, next)?;
         let account = state.account(&checked.sender())?.unwrap_or_default();
         self.admit(checked, account.nonce, account.balance)
     }

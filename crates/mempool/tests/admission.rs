@@ -10,6 +10,8 @@ use trellis_types::{Bytes, Height};
 
 const CHAIN_ID: u64 = 7_777;
 const ETH: u128 = 1_000_000_000_000_000_000;
+/// The block the transactions are admitted for.
+const NEXT: Height = Height(1);
 
 fn funded(keys: &[&AccountKey], balance: u128) -> MemoryStore {
     let mut changes = ChangeSet::new();
@@ -65,10 +67,13 @@ fn a_valid_transfer_is_admitted_once() {
     let state = funded(&[&key], ETH);
     let pool = pool();
     let raw = transfer(&key, 0, 10, 5);
-    let hash = pool.add(raw.clone(), &state).unwrap();
+    let hash = pool.add(raw.clone(), &state, NEXT).unwrap();
     assert!(pool.contains(&hash));
     assert_eq!(pool.get(&hash).unwrap().sender(), key.address());
-    assert_eq!(pool.add(raw, &state), Err(AdmissionError::AlreadyKnown));
+    assert_eq!(
+        pool.add(raw, &state, NEXT),
+        Err(AdmissionError::AlreadyKnown)
+    );
     assert_eq!(pool.len(), 1);
 }
 
@@ -80,7 +85,7 @@ fn each_bad_transaction_gets_its_own_error_and_nothing_is_admitted() {
     nonce_moves_to_1(&mut state, &key);
     let pool = pool();
 
-    let err = |raw: Bytes| pool.add(raw, &state).unwrap_err();
+    let err = |raw: Bytes| pool.add(raw, &state, NEXT).unwrap_err();
     assert!(matches!(
         err(Bytes::from_static(b"\x02\xc0garbage")),
         AdmissionError::Malformed(_)
@@ -166,12 +171,12 @@ fn balance_covers_all_pending_transactions_of_a_sender() {
     // Enough for two transfers of 0.4 ETH plus gas, not three.
     let state = funded(&[&key], ETH);
     let pool = pool();
-    pool.add(transfer(&key, 0, 10, 4 * ETH / 10), &state)
+    pool.add(transfer(&key, 0, 10, 4 * ETH / 10), &state, NEXT)
         .unwrap();
-    pool.add(transfer(&key, 1, 10, 4 * ETH / 10), &state)
+    pool.add(transfer(&key, 1, 10, 4 * ETH / 10), &state, NEXT)
         .unwrap();
     assert!(matches!(
-        pool.add(transfer(&key, 2, 10, 4 * ETH / 10), &state),
+        pool.add(transfer(&key, 2, 10, 4 * ETH / 10), &state, NEXT),
         Err(AdmissionError::InsufficientFunds { .. })
     ));
 }
@@ -182,26 +187,30 @@ fn the_balance_check_follows_replacements_gaps_and_stale_nonces() {
     let state = funded(&[&key], ETH);
     let pool = pool();
     let tenths = |n: u128| n * ETH / 10;
-    pool.add(transfer(&key, 2, 10, tenths(3)), &state).unwrap();
-    pool.add(transfer(&key, 0, 10, tenths(3)), &state).unwrap();
+    pool.add(transfer(&key, 2, 10, tenths(3)), &state, NEXT)
+        .unwrap();
+    pool.add(transfer(&key, 0, 10, tenths(3)), &state, NEXT)
+        .unwrap();
     // Nonce 2 came ahead of a gap: it is not earlier than nonce 1, so only nonce 0 counts.
     assert!(matches!(
-        pool.add(transfer(&key, 1, 10, tenths(8)), &state),
+        pool.add(transfer(&key, 1, 10, tenths(8)), &state, NEXT),
         Err(AdmissionError::InsufficientFunds { .. })
     ));
-    pool.add(transfer(&key, 1, 10, tenths(45) / 10), &state)
+    pool.add(transfer(&key, 1, 10, tenths(45) / 10), &state, NEXT)
         .unwrap();
     // A replacement's cost takes the place of the one it replaces: 0.2 + 0.45 + 0.3 pending.
-    pool.add(transfer(&key, 0, 11, tenths(2)), &state).unwrap();
+    pool.add(transfer(&key, 0, 11, tenths(2)), &state, NEXT)
+        .unwrap();
     assert!(matches!(
-        pool.add(transfer(&key, 3, 10, tenths(1)), &state),
+        pool.add(transfer(&key, 3, 10, tenths(1)), &state, NEXT),
         Err(AdmissionError::InsufficientFunds { .. })
     ));
     // Once the account's nonce is 1 (nonce 0 final and paid), the stale nonce 0 still in the
     // pool spends nothing more: 0.45 + 0.3 pending.
     let mut state = state;
     nonce_moves_to_1(&mut state, &key);
-    pool.add(transfer(&key, 3, 10, tenths(2)), &state).unwrap();
+    pool.add(transfer(&key, 3, 10, tenths(2)), &state, NEXT)
+        .unwrap();
 }
 
 #[test]
@@ -209,12 +218,12 @@ fn replacement_needs_a_ten_percent_bump() {
     let key = AccountKey::from_seed(5);
     let state = funded(&[&key], ETH);
     let pool = pool();
-    let first = pool.add(transfer(&key, 0, 100, 1), &state).unwrap();
+    let first = pool.add(transfer(&key, 0, 100, 1), &state, NEXT).unwrap();
     assert_eq!(
-        pool.add(transfer(&key, 0, 105, 1), &state),
+        pool.add(transfer(&key, 0, 105, 1), &state, NEXT),
         Err(AdmissionError::ReplacementUnderpriced)
     );
-    let second = pool.add(transfer(&key, 0, 110, 1), &state).unwrap();
+    let second = pool.add(transfer(&key, 0, 110, 1), &state, NEXT).unwrap();
     assert!(!pool.contains(&first));
     assert!(pool.contains(&second));
     assert_eq!(pool.len(), 1);
@@ -229,9 +238,11 @@ fn a_full_pool_says_so() {
         ..PoolConfig::new(CHAIN_ID, 30_000_000, 1)
     });
     for key in &keys[..3] {
-        pool.add(transfer(key, 0, 10, 1), &state).unwrap();
+        pool.add(transfer(key, 0, 10, 1), &state, NEXT).unwrap();
     }
-    let err = pool.add(transfer(&keys[3], 0, 10, 1), &state).unwrap_err();
+    let err = pool
+        .add(transfer(&keys[3], 0, 10, 1), &state, NEXT)
+        .unwrap_err();
     assert_eq!(err, AdmissionError::PoolFull { capacity: 3 });
     assert!(err.to_string().contains("txpool is full"));
     // Refused before recovery: even a malformed transaction hears that the pool is full.
@@ -247,11 +258,11 @@ fn candidates_follow_nonce_order_and_arrival_and_skip_gaps() {
     let state = funded(&[&a, &b], ETH);
     let pool = pool();
     // Arrival: b0, a1, a0, b2 (b has a gap at 1), a2.
-    let b0 = pool.add(transfer(&b, 0, 10, 1), &state).unwrap();
-    let a1 = pool.add(transfer(&a, 1, 10, 1), &state).unwrap();
-    let a0 = pool.add(transfer(&a, 0, 10, 1), &state).unwrap();
-    pool.add(transfer(&b, 2, 10, 1), &state).unwrap();
-    let a2 = pool.add(transfer(&a, 2, 10, 1), &state).unwrap();
+    let b0 = pool.add(transfer(&b, 0, 10, 1), &state, NEXT).unwrap();
+    let a1 = pool.add(transfer(&a, 1, 10, 1), &state, NEXT).unwrap();
+    let a0 = pool.add(transfer(&a, 0, 10, 1), &state, NEXT).unwrap();
+    pool.add(transfer(&b, 2, 10, 1), &state, NEXT).unwrap();
+    let a2 = pool.add(transfer(&a, 2, 10, 1), &state, NEXT).unwrap();
     assert_eq!(pool.pending_nonce(&a.address(), 0), 3);
     assert_eq!(pool.pending_nonce(&b.address(), 0), 1);
 
@@ -283,9 +294,9 @@ fn finalized_and_stale_transactions_leave_the_pool() {
     let b = AccountKey::from_seed(31);
     let state = funded(&[&a, &b], ETH);
     let pool = pool();
-    let a0 = pool.add(transfer(&a, 0, 10, 1), &state).unwrap();
-    let a1 = pool.add(transfer(&a, 1, 10, 1), &state).unwrap();
-    let b0 = pool.add(transfer(&b, 0, 10, 1), &state).unwrap();
+    let a0 = pool.add(transfer(&a, 0, 10, 1), &state, NEXT).unwrap();
+    let a1 = pool.add(transfer(&a, 1, 10, 1), &state, NEXT).unwrap();
+    let b0 = pool.add(transfer(&b, 0, 10, 1), &state, NEXT).unwrap();
     // A block included a0; another transaction of a's with nonce 1 also landed (a's nonce is
     // now 2), so a1 can never be included.
     pool.remove_finalized(&[a0], [(a.address(), 2)]);
@@ -294,4 +305,37 @@ fn finalized_and_stale_transactions_leave_the_pool() {
     assert!(pool.contains(&b0));
     pool.evict(&[b0]);
     assert!(pool.is_empty());
+}
+
+/// With a registry in the state (a genesis that listed founders), only a registered account
+/// holding the transactor role is admitted, with the reason when not: the check block execution
+/// makes.
+#[test]
+fn on_a_governed_chain_only_registered_transactors_are_admitted() {
+    use trellis_governance::{IdentityId, OrgId, Refusal, RegistryWriter, Role, Window};
+    let (alice, bob) = (AccountKey::from_seed(1), AccountKey::from_seed(2));
+    let mut state = funded(&[&alice, &bob], ETH);
+    let mut writer = RegistryWriter::new(&state);
+    writer.add_organisation(OrgId(1), "Bank").unwrap();
+    writer
+        .add_identity(IdentityId(1), OrgId(1), Window::ALWAYS)
+        .unwrap();
+    writer
+        .add_account(alice.address(), IdentityId(1), Window::ALWAYS)
+        .unwrap();
+    writer.grant(IdentityId(1), Role::transactor()).unwrap();
+    let mut changes = ChangeSet::new();
+    writer.finish(&mut changes).unwrap();
+    state.commit(Height(1), &changes).unwrap();
+
+    let pool = pool();
+    let next = Height(2);
+    pool.add(transfer(&alice, 0, 10, 1), &state, next).unwrap();
+    assert_eq!(
+        pool.add(transfer(&bob, 0, 10, 1), &state, next),
+        Err(AdmissionError::NotPermitted(Refusal::Unregistered(
+            bob.address()
+        )))
+    );
+    assert_eq!(pool.len(), 1);
 }

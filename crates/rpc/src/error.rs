@@ -17,6 +17,8 @@ pub mod code {
     /// A query asked for more than the node answers at once, or the node is overloaded and
     /// asks the client to retry later (EIP-1474's "limit exceeded").
     pub const LIMIT_EXCEEDED: i32 = -32005;
+    /// EIP-1474's "transaction rejected": the consortium's rules forbid it.
+    pub const NOT_PERMITTED: i32 = -32003;
     /// A call or gas estimate reverted; the error's data is the revert data (as geth answers).
     pub const EXECUTION_REVERTED: i32 = 3;
 }
@@ -66,6 +68,9 @@ pub fn admission_error(error: AdmissionError) -> ErrorObjectOwned {
     match error {
         AdmissionError::PoolFull { .. } | AdmissionError::Busy { .. } => {
             overloaded(error.to_string(), POOL_FULL_RETRY_MS)
+        }
+        AdmissionError::NotPermitted(_) => {
+            ErrorObjectOwned::owned(code::NOT_PERMITTED, error.to_string(), None::<()>)
         }
         error => rejected(error.to_string()),
     }

@@ -146,6 +146,8 @@ fn call_failed(error: ExecutionError) -> ErrorObjectOwned {
         // The EVM refused the call before running it (e.g. a value above the balance).
         invalid @ ExecutionError::InvalidCall(_) => rejected(invalid.to_string()),
         ExecutionError::Evm(error) => internal(error),
+        // Calls do not consult the registry; a transaction's execution does.
+        ExecutionError::Registry(error) => internal(error),
     }
 }
 

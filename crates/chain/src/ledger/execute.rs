@@ -343,5 +343,6 @@ fn never_includable(reason: &SkipReason) -> bool {
             | SkipReason::GasLimitAboveBlockLimit { .. }
             | SkipReason::FeeBelowBaseFee { .. }
             | SkipReason::Rejected(_)
+            | SkipReason::NotPermitted(_)
     )
 }

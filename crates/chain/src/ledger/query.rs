@@ -84,9 +84,9 @@ impl<E: Runtime> Chain<E> {
         when_full: WhenFull,
     ) -> Vec<Result<TxHash, AdmissionError>> {
         let prepared = self.shared.admission.prepare(batch, when_full).await;
-        let senders: Vec<Address> = prepared
+        let senders: Vec<(Address, bool)> = prepared
             .iter()
-            .filter_map(|p| p.as_ref().ok().map(Prepared::sender))
+            .filter_map(|p| p.as_ref().ok().map(|p| (p.sender(), p.creates())))
             .collect();
         if senders.is_empty() {
             // Nothing recovered (refused as busy, or all malformed): no state to read.
@@ -98,13 +98,19 @@ impl<E: Runtime> Chain<E> {
                 })
                 .collect();
         }
-        let mut accounts = self
+        // The account of each sender, and whether the consortium's rules refuse it, read on
+        // the owner from the latest final state (as the next block will execute on it).
+        let mut checked = self
             .ask(Lane::Clients, move |inner| {
                 let state = &inner.finalized.state;
+                let next = inner.finalized.tip.height.next();
                 senders
                     .iter()
-                    .map(|sender| state.account(sender))
-                    .collect::<Vec<_>>()
+                    .map(|&(sender, creates)| {
+                        trellis_mempool::check_rules(state, &sender, creates, next)?;
+                        Ok(state.account(&sender)?)
+                    })
+                    .collect::<Vec<Result<_, AdmissionError>>>()
             })
             .await
             .into_iter();
@@ -112,7 +118,7 @@ impl<E: Runtime> Chain<E> {
             .into_iter()
             .map(|prepared| {
                 let prepared = prepared?;
-                let account = accounts.next().expect("one account per sender")?;
+                let account = checked.next().expect("one check per sender")?;
                 self.pooled(prepared, account.unwrap_or_default())
             })
             .collect()

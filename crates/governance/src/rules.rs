@@ -1,0 +1,107 @@
+//! The check every transaction passes, at admission and in execution alike, so a transaction
+//! one node refuses is refused by every node.
+
+use crate::{
+    AccountStatus, IdentityId, Registry, RegistryError, Role, Window, layout::REGISTRY_ADDRESS,
+};
+use alloy_primitives::Address;
+use trellis_state::StateReader;
+use trellis_types::Height;
+
+/// Why the consortium's rules refuse a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("account {0} is not registered to any identity of the consortium")]
+    Unregistered(Address),
+    #[error("account {account} is {status} since block {since} by proposal {by}")]
+    Stopped {
+        account: Address,
+        status: AccountStatus,
+        since: Height,
+        by: u64,
+    },
+    #[error("account {account} is valid from block {} {}, not at block {height}", .window.from, until(.window))]
+    AccountNotValid {
+        account: Address,
+        window: Window,
+        height: Height,
+    },
+    #[error("identity {identity} of account {account} is valid from block {} {}, not at block {height}", .window.from, until(.window))]
+    IdentityNotValid {
+        account: Address,
+        identity: IdentityId,
+        window: Window,
+        height: Height,
+    },
+    #[error("account {account} (identity {identity}) does not hold the {role} role")]
+    MissingRole {
+        account: Address,
+        identity: IdentityId,
+        role: Role,
+    },
+}
+
+fn until(window: &Window) -> String {
+    window
+        .until
+        .map_or_else(|| "on".to_owned(), |until| format!("until block {until}"))
+}
+
+/// Whether the chain has a registry at all (its genesis listed founders): without one, nothing
+/// is checked.
+pub fn governed<R: StateReader + ?Sized>(state: &R) -> Result<bool, RegistryError> {
+    Ok(state.account(&REGISTRY_ADDRESS)?.is_some())
+}
+
+/// Why `sender` may not send a transaction in block `height` (one creating a contract if
+/// `creates`), read from the registry in `state`; `None` if it may. Every sender needs the
+/// transactor role, a contract creation the deployer role too. Call it only on a
+/// [`governed`] chain.
+pub fn refusal<R: StateReader + ?Sized>(
+    state: &R,
+    sender: &Address,
+    creates: bool,
+    height: Height,
+) -> Result<Option<Refusal>, RegistryError> {
+    let registry = Registry::new(state);
+    let Some(account) = registry.account(sender)? else {
+        return Ok(Some(Refusal::Unregistered(*sender)));
+    };
+    if account.status != AccountStatus::Normal {
+        return Ok(Some(Refusal::Stopped {
+            account: *sender,
+            status: account.status,
+            since: account.status_since,
+            by: account.status_by,
+        }));
+    }
+    if !account.window.contains(height) {
+        return Ok(Some(Refusal::AccountNotValid {
+            account: *sender,
+            window: account.window,
+            height,
+        }));
+    }
+    let identity = registry
+        .identity(account.identity)?
+        .ok_or(RegistryError::NoIdentity(account.identity))?;
+    if !identity.window.contains(height) {
+        return Ok(Some(Refusal::IdentityNotValid {
+            account: *sender,
+            identity: identity.id,
+            window: identity.window,
+            height,
+        }));
+    }
+    let needed = [Some(Role::transactor()), creates.then(Role::deployer)];
+    for role in needed.into_iter().flatten() {
+        if !registry.holds(identity.id, &role)? {
+            return Ok(Some(Refusal::MissingRole {
+                account: *sender,
+                identity: identity.id,
+                role,
+            }));
+        }
+    }
+    Ok(None)
+}
