@@ -155,6 +155,16 @@ pub fn check_rules(
     if !trellis_governance::governed(state)? {
         return Ok(());
     }
+    check_governed(state, sender, creates, next)
+}
+
+/// [`check_rules`] for a caller that knows the chain is governed (it checked once for a batch).
+pub fn check_governed(
+    state: &(impl StateReader + ?Sized),
+    sender: &Address,
+    creates: bool,
+    next: Height,
+) -> Result<(), AdmissionError> {
     match trellis_governance::refusal(state, sender, creates, next)? {
         Some(refusal) => Err(refusal.into()),
         None => Ok(()),

@@ -104,10 +104,14 @@ impl<E: Runtime> Chain<E> {
             .ask(Lane::Clients, move |inner| {
                 let state = &inner.finalized.state;
                 let next = inner.finalized.tip.height.next();
+                // Once per batch: on an ungoverned chain admission reads nothing more.
+                let governed = trellis_governance::governed(state).map_err(AdmissionError::from);
                 senders
                     .iter()
                     .map(|&(sender, creates)| {
-                        trellis_mempool::check_rules(state, &sender, creates, next)?;
+                        if governed.clone()? {
+                            trellis_mempool::check_governed(state, &sender, creates, next)?;
+                        }
                         Ok(state.account(&sender)?)
                     })
                     .collect::<Vec<Result<_, AdmissionError>>>()

@@ -95,7 +95,8 @@ fn recover_missing(
     let missing: Vec<usize> = (0..transactions.len())
         .filter(|&i| recovered[i].is_none())
         .collect();
-    if let Some(senders) = Some(certified.as_slice()).filter(|s| s.len() == transactions.len()) {
+    let senders = certified.as_slice();
+    if senders.len() == transactions.len() {
         for index in missing {
             recovered[index] = decode_claimed(transactions[index].clone(), senders[index]).ok();
         }
