@@ -4,7 +4,7 @@ use alloy_consensus::constants::EMPTY_ROOT_HASH;
 use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
-use trellis_governance::{Founders, REGISTRY_ADDRESS, RegistryError, RegistryWriter};
+use trellis_governance::{Founders, RegistryError, RegistryWriter, SYSTEM_ADDRESSES};
 use trellis_state::{Account, ChangeSet, MemoryStore};
 use trellis_types::{
     Block, BlockHash, Bloom, ChainId, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId,
@@ -62,8 +62,11 @@ impl Genesis {
                 return Err(GenesisError::DuplicateValidator(*v));
             }
         }
-        if self.alloc.contains_key(&REGISTRY_ADDRESS) {
-            return Err(GenesisError::ReservedAddress(REGISTRY_ADDRESS));
+        if let Some(reserved) = SYSTEM_ADDRESSES
+            .iter()
+            .find(|address| self.alloc.contains_key(*address))
+        {
+            return Err(GenesisError::ReservedAddress(*reserved));
         }
         self.registry_changes(&mut ChangeSet::new())?;
         Ok(())
@@ -235,17 +238,19 @@ mod tests {
     }
 
     #[test]
-    fn bad_founders_and_the_registry_address_are_refused() {
+    fn bad_founders_and_the_system_addresses_are_refused() {
         let mut twice = two_members();
         twice.0[0].identities[1].accounts = vec![Address::repeat_byte(0xa1)];
         let error = genesis(twice).validate().unwrap_err().to_string();
         assert!(error.contains("belongs to identity #10 already"), "{error}");
 
-        let mut reserved = genesis(Founders::default());
-        reserved.alloc.insert(REGISTRY_ADDRESS, U256::from(1));
-        assert!(matches!(
-            reserved.validate(),
-            Err(GenesisError::ReservedAddress(_))
-        ));
+        for address in SYSTEM_ADDRESSES {
+            let mut reserved = genesis(Founders::default());
+            reserved.alloc.insert(address, U256::from(1));
+            assert!(matches!(
+                reserved.validate(),
+                Err(GenesisError::ReservedAddress(a)) if a == address
+            ));
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::{
     context::BlockContext,
     db::{BlockDb, DbError},
     outcome::{BlockOutcome, SkipReason, SkippedTx, TxReceipt},
+    system::SystemContracts,
 };
 use alloy_consensus::{
     Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction,
@@ -15,12 +16,14 @@ use alloy_primitives::{Address, Bloom, Bytes, Log, TxKind, U256, keccak256, logs
 use alloy_sol_types::{Panic, Revert, SolError};
 use revm::{
     Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext,
+    context::Evm,
     context::{BlockEnv, CfgEnv, TxEnv, result::InvalidTransaction},
     context_interface::{
         block::BlobExcessGasAndPrice,
         result::{EVMError, ExecutionResult, HaltReason, Output},
     },
-    handler::MainnetEvm,
+    handler::{EthFrame, instructions::EthInstructions},
+    interpreter::interpreter::EthInterpreter,
     primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
 };
 use trellis_state::{StateError, StateReader};
@@ -73,8 +76,15 @@ pub struct Executor {
     config: ExecutionConfig,
 }
 
-type BlockEvm<'a, R> =
-    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, BlockDb<'a, R>, revm::Journal<BlockDb<'a, R>>, ()>>;
+type BlockContextOf<'a, R> =
+    Context<BlockEnv, TxEnv, CfgEnv, BlockDb<'a, R>, revm::Journal<BlockDb<'a, R>>, ()>;
+type BlockEvm<'a, R> = Evm<
+    BlockContextOf<'a, R>,
+    (),
+    EthInstructions<EthInterpreter, BlockContextOf<'a, R>>,
+    SystemContracts,
+    EthFrame<EthInterpreter>,
+>;
 
 /// The least gas any transaction costs (the intrinsic gas of a plain transfer).
 const MIN_TX_GAS: u64 = 21_000;
@@ -357,11 +367,13 @@ impl Executor {
             )),
             slot_num: 0,
         };
-        Context::mainnet()
+        let evm = Context::mainnet()
             .with_db(BlockDb::new(parent, context))
             .with_cfg(cfg)
             .with_block(block)
-            .build_mainnet()
+            .build_mainnet();
+        let system = SystemContracts::new(evm.precompiles.clone());
+        evm.with_precompiles(system)
     }
 
     /// The rules checked before the EVM sees a transaction.

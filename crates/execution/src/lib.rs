@@ -23,13 +23,20 @@
 //!
 //! # Not here
 //! No state storage (see `trellis-state`), no consensus checks on headers (see
-//! `trellis_types::Header::check_child_of`), no system contracts yet.
+//! `trellis_types::Header::check_child_of`).
+//!
+//! # System contracts
+//! Calls to the registry (`0x…1000`) and governance (`0x…1001`) addresses, from transactions or
+//! contracts, are answered by `trellis-governance` through revm's precompile hook, reading and
+//! writing revm's journal, so they revert with the calls around them and cost gas like
+//! storage work.
 
 mod config;
 mod context;
 mod db;
 mod executor;
 mod outcome;
+mod system;
 
 pub use config::ExecutionConfig;
 pub use context::BlockContext;

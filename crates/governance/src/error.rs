@@ -35,6 +35,10 @@ pub enum RegistryError {
     NoAccount(Address),
     #[error("account {0} is abolished, for good")]
     Abolished(Address),
+    #[error(
+        "no founding identity holds the governor role: nobody could ever change the rules (give at least one identity roles = [\"governor\", …])"
+    )]
+    NoGovernor,
     #[error("the validity window from block {} until block {:?} is empty", .0.from, .0.until)]
     EmptyWindow(crate::Window),
 }

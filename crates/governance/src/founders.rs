@@ -1,6 +1,9 @@
 //! The organisations and identities a chain starts with, as its genesis lists them.
 
-use crate::{IdentityId, OrgId, RegistryError, RegistryWriter, Role, Window};
+use crate::{
+    IdentityId, OrgId, RegistryError, RegistryWriter, Role, Window,
+    contracts::{Records, Thresholds},
+};
 use alloy_primitives::{Address, Keccak256};
 use trellis_state::StateReader;
 
@@ -28,11 +31,22 @@ impl Founders {
         self.0.is_empty()
     }
 
-    /// Records every organisation, identity, account (valid as long as its identity) and role.
+    /// Records every organisation, identity, account (valid as long as its identity) and role,
+    /// and seats the council: every founding governor with weight 1, the default thresholds.
     pub fn write<R: StateReader + ?Sized>(
         &self,
         writer: &mut RegistryWriter<'_, R>,
     ) -> Result<(), RegistryError> {
+        let governors: Vec<IdentityId> = self
+            .0
+            .iter()
+            .flat_map(|org| &org.identities)
+            .filter(|identity| identity.roles.contains(&Role::governor()))
+            .map(|identity| identity.id)
+            .collect();
+        if governors.is_empty() {
+            return Err(RegistryError::NoGovernor);
+        }
         for org in &self.0 {
             writer.add_organisation(org.id, &org.name)?;
             for identity in &org.identities {
@@ -45,6 +59,12 @@ impl Founders {
                 }
             }
         }
+        let mut council = Records::new(writer.overlay_mut());
+        council.set_thresholds(Thresholds::DEFAULT);
+        for governor in &governors {
+            council.set_weight(*governor, 1);
+        }
+        council.set_total_weight(governors.len() as u64);
         Ok(())
     }
 

@@ -72,6 +72,12 @@ impl Packer {
         self
     }
 
+    pub fn u16(mut self, value: u16) -> Self {
+        self.bytes[self.at..self.at + 2].copy_from_slice(&value.to_be_bytes());
+        self.at += 2;
+        self
+    }
+
     pub fn slice(mut self, value: &[u8]) -> Self {
         self.bytes[self.at..self.at + value.len()].copy_from_slice(value);
         self.at += value.len();
@@ -107,6 +113,12 @@ impl Unpacker {
         word.copy_from_slice(&self.bytes[self.at..self.at + 8]);
         self.at += 8;
         u64::from_be_bytes(word)
+    }
+
+    pub fn u16(&mut self) -> u16 {
+        let word = [self.bytes[self.at], self.bytes[self.at + 1]];
+        self.at += 2;
+        u16::from_be_bytes(word)
     }
 
     pub fn rest(&self) -> &[u8] {

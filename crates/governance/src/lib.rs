@@ -9,8 +9,12 @@
 //!
 //! [`Registry`] reads the rules from any [`StateReader`](trellis_state::StateReader);
 //! [`RegistryWriter`] records changes into a block's [`ChangeSet`](trellis_state::ChangeSet)
-//! (genesis writes the founding members with it; governance will, once proposals pass).
+//! (genesis writes the founding members with it; passed proposals do).
+//!
+//! [`contracts`] are the system contracts the EVM calls: the registry's views and the council
+//! of governors, which changes the rules by weighted vote.
 
+pub mod contracts;
 mod error;
 mod founders;
 pub mod layout;
@@ -20,6 +24,7 @@ mod rules;
 mod types;
 mod writer;
 
+pub use contracts::{Effects, SYSTEM_ADDRESSES, SystemCall, SystemError, system_call};
 pub use error::RegistryError;
 pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
 pub use layout::REGISTRY_ADDRESS;
@@ -27,4 +32,4 @@ pub use reader::Registry;
 pub use role::Role;
 pub use rules::{Refusal, governed, refusal};
 pub use types::{AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Window};
-pub use writer::RegistryWriter;
+pub use writer::{RegistryWriter, SYSTEM_CODE};

@@ -62,7 +62,7 @@ impl AccountStatus {
         }
     }
 
-    pub(crate) fn from_code(code: u8) -> Option<Self> {
+    pub fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(Self::Normal),
             1 => Some(Self::Frozen),

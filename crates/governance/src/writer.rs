@@ -18,10 +18,7 @@ pub struct RegistryWriter<'a, R: ?Sized> {
 impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
     pub fn new(state: &'a R) -> Self {
         Self {
-            overlay: Overlay {
-                base: state,
-                slots: BTreeMap::new(),
-            },
+            overlay: Overlay::new(state),
         }
     }
 
@@ -30,7 +27,21 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
     }
 
     fn write(&mut self, slot: U256, value: U256) {
-        self.overlay.slots.insert(slot, value);
+        self.overlay.set(REGISTRY_ADDRESS, slot, value);
+    }
+
+    /// The state with every change so far on top, for other system contracts' records.
+    pub(crate) fn overlay(&self) -> &Overlay<'a, R> {
+        &self.overlay
+    }
+
+    pub(crate) fn overlay_mut(&mut self) -> &mut Overlay<'a, R> {
+        &mut self.overlay
+    }
+
+    /// Every slot written, by address and slot, for whoever applies them.
+    pub fn into_writes(self) -> BTreeMap<(Address, U256), U256> {
+        self.overlay.slots
     }
 
     pub fn add_organisation(&mut self, id: OrgId, name: &str) -> Result<(), RegistryError> {
@@ -123,24 +134,40 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
         Ok(())
     }
 
-    /// Writes the changes into `changes` (creating the registry's account if it is new).
+    /// Writes the changes into `changes`, creating the system accounts written to that are new.
     pub fn finish(self, changes: &mut ChangeSet) -> Result<(), RegistryError> {
-        let account = self
-            .overlay
-            .base
-            .account(&REGISTRY_ADDRESS)?
-            .unwrap_or(Account {
-                // Not empty (EIP-161), so no transaction's touch can remove it.
-                nonce: 1,
-                ..Account::default()
-            });
-        changes.set_account(REGISTRY_ADDRESS, account);
-        for (slot, value) in self.overlay.slots {
-            changes.set_storage(REGISTRY_ADDRESS, slot, value);
+        let base = self.overlay.base;
+        let mut written = std::collections::BTreeSet::new();
+        for ((address, slot), value) in self.overlay.slots {
+            if written.insert(address) {
+                let account = match base.account(&address)? {
+                    Some(account) => account,
+                    None => system_account(&address, changes),
+                };
+                changes.set_account(address, account);
+            }
+            changes.set_storage(address, slot, value);
         }
         Ok(())
     }
 }
+
+/// A system account as genesis creates it: never empty (EIP-161), so no transaction's touch can
+/// remove it, and with code where Solidity calls it (compilers refuse to call an address without
+/// code). The code is never run: the EVM hands calls to the system contracts' handlers.
+fn system_account(address: &Address, changes: &mut ChangeSet) -> Account {
+    let mut account = Account {
+        nonce: 1,
+        ..Account::default()
+    };
+    if *address != REGISTRY_ADDRESS {
+        account.code_hash = changes.insert_code(Bytes::from_static(&SYSTEM_CODE));
+    }
+    account
+}
+
+/// The code of a callable system account: `INVALID`, should anything ever run it.
+pub const SYSTEM_CODE: [u8; 1] = [0xfe];
 
 fn keyed(key: u64, window: Window) -> U256 {
     Packer::default()
@@ -158,10 +185,28 @@ fn check_window(window: Window) -> Result<(), RegistryError> {
     }
 }
 
-/// The base state with the registry slots written so far on top.
-struct Overlay<'a, R: ?Sized> {
+/// A state with some system accounts' slots written on top, checked writes reading earlier ones.
+pub(crate) struct Overlay<'a, R: ?Sized> {
     base: &'a R,
-    slots: BTreeMap<U256, U256>,
+    slots: BTreeMap<(Address, U256), U256>,
+}
+
+impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
+    pub fn new(base: &'a R) -> Self {
+        Self {
+            base,
+            slots: BTreeMap::new(),
+        }
+    }
+
+    pub fn set(&mut self, address: Address, slot: U256, value: U256) {
+        self.slots.insert((address, slot), value);
+    }
+
+    /// Takes `other`'s writes (made over this overlay) as its own.
+    pub fn absorb(&mut self, writes: BTreeMap<(Address, U256), U256>) {
+        self.slots.extend(writes);
+    }
 }
 
 impl<R: StateReader + ?Sized> StateReader for Overlay<'_, R> {
@@ -170,9 +215,9 @@ impl<R: StateReader + ?Sized> StateReader for Overlay<'_, R> {
     }
 
     fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
-        match self.slots.get(slot) {
-            Some(value) if *address == REGISTRY_ADDRESS => Ok(*value),
-            _ => self.base.storage(address, slot),
+        match self.slots.get(&(*address, *slot)) {
+            Some(value) => Ok(*value),
+            None => self.base.storage(address, slot),
         }
     }
 

@@ -387,6 +387,12 @@ valid_until = 500
             "{error}"
         );
         file.organisations[0].identities[0].roles = vec![];
+        let error = file.genesis().unwrap_err().to_string();
+        assert!(
+            error.contains("no founding identity holds the governor role"),
+            "{error}"
+        );
+        file.organisations[0].identities[0].roles = vec!["governor".into()];
         file.organisations[0].name = "a name longer than thirty bytes!".into();
         let error = file.genesis().unwrap_err().to_string();
         assert!(error.contains("longer than 30 bytes"), "{error}");

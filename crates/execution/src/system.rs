@@ -1,0 +1,233 @@
+//! The system contracts inside the EVM: calls to their addresses (from a transaction or from a
+//! contract) are answered by `trellis-governance` instead of by code, reading and writing
+//! through revm's journal so they see, and revert with, everything around them.
+
+use crate::db::DbError;
+use alloy_primitives::U256;
+use alloy_sol_types::{Revert, SolError};
+use revm::{
+    Database,
+    context::{Block, Cfg, ContextTr, JournalTr},
+    handler::{EthPrecompiles, PrecompileProvider},
+    interpreter::{CallInputs, CallScheme, Gas, InstructionResult, InterpreterResult},
+    primitives::{Address, AddressSet, B256, Bytes},
+};
+use std::cell::{Cell, RefCell};
+use trellis_governance::{Effects, SYSTEM_ADDRESSES, SystemCall, system_call};
+use trellis_state::{Account, StateError, StateReader};
+use trellis_types::Height;
+
+/// What a system call costs: a base, and storage and log gas as the EVM prices them, so a
+/// governance call costs what the same work in Solidity would.
+mod cost {
+    pub const BASE: u64 = 700;
+    pub const READ: u64 = 2_100;
+    pub const WRITE: u64 = 20_000;
+    pub const LOG: u64 = 375;
+    pub const LOG_TOPIC: u64 = 375;
+    pub const LOG_BYTE: u64 = 8;
+}
+
+/// Ethereum's precompiles plus the system contracts.
+#[derive(Debug, Clone)]
+pub(crate) struct SystemContracts {
+    eth: EthPrecompiles,
+    addresses: AddressSet,
+}
+
+impl SystemContracts {
+    pub(crate) fn new(eth: EthPrecompiles) -> Self {
+        let mut addresses = eth.warm_addresses().clone();
+        addresses.extend(SYSTEM_ADDRESSES);
+        Self { eth, addresses }
+    }
+}
+
+impl<CTX> PrecompileProvider<CTX> for SystemContracts
+where
+    CTX: ContextTr<Db: Database<Error = DbError>>,
+{
+    type Output = InterpreterResult;
+
+    fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
+        let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.eth, spec);
+        if changed {
+            *self = Self::new(self.eth.clone());
+        }
+        changed
+    }
+
+    fn run(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CallInputs,
+    ) -> Result<Option<InterpreterResult>, String> {
+        if !SYSTEM_ADDRESSES.contains(&inputs.bytecode_address) {
+            return self.eth.run(context, inputs);
+        }
+        run_system(context, inputs).map(Some)
+    }
+
+    fn warm_addresses(&self) -> &AddressSet {
+        &self.addresses
+    }
+}
+
+fn run_system<CTX>(context: &mut CTX, inputs: &CallInputs) -> Result<InterpreterResult, String>
+where
+    CTX: ContextTr<Db: Database<Error = DbError>>,
+{
+    let gas = Gas::new_with_regular_gas_and_reservoir(inputs.gas_limit, inputs.reservoir);
+    // Run with another account's storage and caller, a system contract would act for someone
+    // it is not: only plain calls and static calls reach it.
+    if !matches!(inputs.scheme, CallScheme::Call | CallScheme::StaticCall) {
+        return Ok(revert(
+            gas,
+            cost::BASE,
+            "system contracts are called, never delegate-called",
+        ));
+    }
+    let input: Bytes = Bytes::copy_from_slice(&inputs.input.as_bytes(context));
+    let height = Height(context.block().number().saturating_to::<u64>());
+    let call = SystemCall {
+        caller: inputs.caller,
+        height,
+        input: &input,
+        is_static: inputs.is_static,
+        value: inputs.value.get(),
+    };
+    let journal = JournalState::new(context);
+    let outcome = system_call(&journal, &inputs.bytecode_address, &call)
+        .expect("only system addresses get here");
+    let reads = journal.reads.get();
+    match outcome {
+        Ok(effects) => Ok(apply(journal.into_context(), effects, gas, reads)?),
+        Err(error) if error.is_fatal() => Err(error.to_string()),
+        Err(error) => Ok(revert(
+            gas,
+            cost::BASE + reads * cost::READ,
+            &error.to_string(),
+        )),
+    }
+}
+
+/// Charges for and applies a call's effects, or halts out of gas with none applied.
+fn apply<CTX>(
+    context: &mut CTX,
+    effects: Effects,
+    mut gas: Gas,
+    reads: u64,
+) -> Result<InterpreterResult, String>
+where
+    CTX: ContextTr<Db: Database<Error = DbError>>,
+{
+    let log_gas: u64 = effects
+        .logs
+        .iter()
+        .map(|log| {
+            cost::LOG
+                + cost::LOG_TOPIC * log.topics().len() as u64
+                + cost::LOG_BYTE * log.data.data.len() as u64
+        })
+        .sum();
+    let price =
+        cost::BASE + reads * cost::READ + effects.writes.len() as u64 * cost::WRITE + log_gas;
+    if !gas.record_regular_cost(price) {
+        gas.spend_all();
+        return Ok(InterpreterResult::new(
+            InstructionResult::PrecompileOOG,
+            Bytes::new(),
+            gas,
+        ));
+    }
+    let journal = context.journal_mut();
+    for ((address, slot), value) in effects.writes {
+        journal
+            .sstore(address, slot, value)
+            .map_err(|DbError(error)| error.to_string())?;
+    }
+    for log in effects.logs {
+        journal.log(log);
+    }
+    Ok(InterpreterResult::new(
+        InstructionResult::Return,
+        effects.output,
+        gas,
+    ))
+}
+
+/// Reverts with `Error(reason)`, as Solidity's `require` does, so every client shows it.
+fn revert(mut gas: Gas, price: u64, reason: &str) -> InterpreterResult {
+    if !gas.record_regular_cost(price) {
+        gas.spend_all();
+        return InterpreterResult::new(InstructionResult::PrecompileOOG, Bytes::new(), gas);
+    }
+    let output = Revert::from(reason).abi_encode();
+    InterpreterResult::new(InstructionResult::Revert, output.into(), gas)
+}
+
+/// The state as the EVM sees it mid-transaction (revm's journal over the block's changes),
+/// counting the slots read so they can be charged for.
+struct JournalState<'c, CTX> {
+    context: RefCell<&'c mut CTX>,
+    reads: Cell<u64>,
+}
+
+impl<'c, CTX> JournalState<'c, CTX>
+where
+    CTX: ContextTr<Db: Database<Error = DbError>>,
+{
+    fn new(context: &'c mut CTX) -> Self {
+        Self {
+            context: RefCell::new(context),
+            reads: Cell::new(0),
+        }
+    }
+
+    fn into_context(self) -> &'c mut CTX {
+        self.context.into_inner()
+    }
+
+    fn count(&self) {
+        self.reads.set(self.reads.get() + 1);
+    }
+}
+
+impl<CTX> StateReader for JournalState<'_, CTX>
+where
+    CTX: ContextTr<Db: Database<Error = DbError>>,
+{
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        self.count();
+        let mut context = self.context.borrow_mut();
+        let load = context
+            .journal_mut()
+            .load_account(*address)
+            .map_err(|DbError(error)| error)?;
+        let info = &load.data.info;
+        Ok((!info.is_empty()).then_some(Account {
+            nonce: info.nonce,
+            balance: info.balance,
+            code_hash: info.code_hash,
+        }))
+    }
+
+    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
+        self.count();
+        let mut context = self.context.borrow_mut();
+        let load = context
+            .journal_mut()
+            .sload(*address, *slot)
+            .map_err(|DbError(error)| error)?;
+        Ok(load.data)
+    }
+
+    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError> {
+        let mut context = self.context.borrow_mut();
+        let code = context
+            .db_mut()
+            .code_by_hash(*code_hash)
+            .map_err(|DbError(error)| error)?;
+        Ok((!code.is_empty()).then(|| code.original_bytes()))
+    }
+}

@@ -1,0 +1,79 @@
+//! The system contracts' Solidity interfaces, as the EVM sees them (`contracts/governance/*.sol`
+//! ship the same declarations for Solidity callers).
+
+alloy_sol_types::sol! {
+    /// The consortium's governance, at `GOVERNANCE_ADDRESS`.
+    #[derive(Debug, PartialEq, Eq)]
+    interface ITrellisGovernance {
+        /// Puts `action` (an `ITrellisActions` call, ABI-encoded) to the governors, open for
+        /// votes until `votingBlocks` blocks from now. The proposer's vote is an approval.
+        function propose(bytes action, uint64 votingBlocks) external returns (uint64 id);
+        /// Approves or rejects proposal `id`, with the weight of the caller's identity.
+        function vote(uint64 id, bool approve) external;
+
+        function proposalCount() external view returns (uint64);
+        function proposal(uint64 id) external view returns (
+            address proposer,
+            uint64 proposerIdentity,
+            uint64 created,
+            uint64 expires,
+            uint8 status,
+            uint64 approvals,
+            uint64 rejections,
+            bytes action
+        );
+        /// 0 none, 1 approved, 2 rejected.
+        function ballot(uint64 id, uint64 identity) external view returns (uint8);
+        function governorWeight(uint64 identity) external view returns (uint64);
+        function totalWeight() external view returns (uint64);
+        function thresholds() external view returns (uint16 participationBps, uint16 approvalBps);
+
+        event Proposed(uint64 indexed id, address indexed proposer, uint64 expires, bytes action);
+        event Voted(uint64 indexed id, address indexed voter, uint64 identity, bool approve, uint64 weight);
+        event Executed(uint64 indexed id);
+        event Rejected(uint64 indexed id);
+        event Failed(uint64 indexed id, string reason);
+    }
+
+    /// What a proposal does once it passes: its `action` is one of these calls, ABI-encoded.
+    /// Nothing implements them: they are the typed payloads of proposals.
+    #[derive(Debug, PartialEq, Eq)]
+    interface ITrellisActions {
+        function addOrganisation(uint64 id, string name) external;
+        function addIdentity(uint64 id, uint64 organisation, uint64 validFrom, uint64 validUntil) external;
+        function addAccount(address account, uint64 identity, uint64 validFrom, uint64 validUntil) external;
+        function grantRole(uint64 identity, bytes32 role) external;
+        function revokeRole(uint64 identity, bytes32 role) external;
+        /// 0 normal (unfreeze), 1 frozen, 2 abolished (for good).
+        function setAccountStatus(address account, uint8 status) external;
+        function setGovernorWeight(uint64 identity, uint64 weight) external;
+        function setThresholds(uint16 participationBps, uint16 approvalBps) external;
+    }
+
+    /// The registry's records, read-only, at `REGISTRY_ADDRESS`: what contracts ask to check
+    /// roles, the built-in ones and their own.
+    #[derive(Debug, PartialEq, Eq)]
+    interface ITrellisRegistry {
+        /// Whether `account` may act with `role` now: registered, valid, not frozen or
+        /// abolished, and its identity valid and holding the role.
+        function may(address account, bytes32 role) external view returns (bool);
+        function holds(uint64 identity, bytes32 role) external view returns (bool);
+        function accountOf(address account) external view returns (
+            bool registered,
+            uint64 identity,
+            uint8 status,
+            uint64 statusSince,
+            uint64 statusByProposal,
+            uint64 validFrom,
+            uint64 validUntil
+        );
+        function identityOf(uint64 identity) external view returns (
+            bool exists,
+            uint64 organisation,
+            uint64 validFrom,
+            uint64 validUntil
+        );
+        /// Empty: no such organisation.
+        function organisationName(uint64 organisation) external view returns (string);
+    }
+}

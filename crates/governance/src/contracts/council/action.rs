@@ -1,0 +1,285 @@
+//! What a proposal does once it passes, decoded from its `ITrellisActions` call and carried out
+//! with checks, so a passed proposal changes the rules exactly as it said or not at all.
+
+use super::records::{Council, Records};
+use crate::contracts::{
+    abi::ITrellisActions::{self, ITrellisActionsCalls},
+    error::{ActionError, MAX_WEIGHT},
+    proposal::{ProposalId, Thresholds},
+};
+use crate::{
+    AccountStatus, IdentityId, OrgId, Registry, RegistryError, RegistryWriter, Role, Window,
+};
+use alloy_primitives::{Address, Bytes};
+use alloy_sol_types::{SolCall, SolInterface};
+use trellis_state::StateReader;
+use trellis_types::Height;
+
+/// A change to the consortium's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    AddOrganisation {
+        id: OrgId,
+        name: String,
+    },
+    AddIdentity {
+        id: IdentityId,
+        organisation: OrgId,
+        window: Window,
+    },
+    AddAccount {
+        account: Address,
+        identity: IdentityId,
+        window: Window,
+    },
+    GrantRole {
+        identity: IdentityId,
+        role: Role,
+    },
+    RevokeRole {
+        identity: IdentityId,
+        role: Role,
+    },
+    SetAccountStatus {
+        account: Address,
+        status: AccountStatus,
+    },
+    SetGovernorWeight {
+        identity: IdentityId,
+        weight: u64,
+    },
+    SetThresholds(Thresholds),
+}
+
+fn window(from: u64, until: u64) -> Window {
+    Window {
+        from: Height(from),
+        until: (until != 0).then_some(Height(until)),
+    }
+}
+
+fn until(window: Window) -> u64 {
+    window.until.map_or(0, Height::get)
+}
+
+impl Action {
+    /// Decodes an action strictly: a known function, canonical ABI encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ActionError> {
+        use ITrellisActionsCalls as Call;
+        if bytes.len() > super::records::MAX_ACTION {
+            return Err(ActionError::TooLong {
+                length: bytes.len(),
+                max: super::records::MAX_ACTION,
+            });
+        }
+        let call = Call::abi_decode_validate(bytes)
+            .map_err(|error| ActionError::Malformed(error.to_string()))?;
+        Ok(match call {
+            Call::addOrganisation(c) => Self::AddOrganisation {
+                id: OrgId(c.id),
+                name: c.name,
+            },
+            Call::addIdentity(c) => Self::AddIdentity {
+                id: IdentityId(c.id),
+                organisation: OrgId(c.organisation),
+                window: window(c.validFrom, c.validUntil),
+            },
+            Call::addAccount(c) => Self::AddAccount {
+                account: c.account,
+                identity: IdentityId(c.identity),
+                window: window(c.validFrom, c.validUntil),
+            },
+            Call::grantRole(c) => Self::GrantRole {
+                identity: IdentityId(c.identity),
+                role: Role(c.role),
+            },
+            Call::revokeRole(c) => Self::RevokeRole {
+                identity: IdentityId(c.identity),
+                role: Role(c.role),
+            },
+            Call::setAccountStatus(c) => Self::SetAccountStatus {
+                account: c.account,
+                status: AccountStatus::from_code(c.status)
+                    .ok_or(ActionError::UnknownStatus(c.status))?,
+            },
+            Call::setGovernorWeight(c) => Self::SetGovernorWeight {
+                identity: IdentityId(c.identity),
+                weight: c.weight,
+            },
+            Call::setThresholds(c) => Self::SetThresholds(Thresholds {
+                participation_bps: c.participationBps,
+                approval_bps: c.approvalBps,
+            }),
+        })
+    }
+
+    /// The ABI encoding a proposal carries.
+    pub fn encode(&self) -> Bytes {
+        use ITrellisActions as A;
+        let bytes = match self {
+            Self::AddOrganisation { id, name } => A::addOrganisationCall {
+                id: id.0,
+                name: name.clone(),
+            }
+            .abi_encode(),
+            Self::AddIdentity {
+                id,
+                organisation,
+                window,
+            } => A::addIdentityCall {
+                id: id.0,
+                organisation: organisation.0,
+                validFrom: window.from.get(),
+                validUntil: until(*window),
+            }
+            .abi_encode(),
+            Self::AddAccount {
+                account,
+                identity,
+                window,
+            } => A::addAccountCall {
+                account: *account,
+                identity: identity.0,
+                validFrom: window.from.get(),
+                validUntil: until(*window),
+            }
+            .abi_encode(),
+            Self::GrantRole { identity, role } => A::grantRoleCall {
+                identity: identity.0,
+                role: role.0,
+            }
+            .abi_encode(),
+            Self::RevokeRole { identity, role } => A::revokeRoleCall {
+                identity: identity.0,
+                role: role.0,
+            }
+            .abi_encode(),
+            Self::SetAccountStatus { account, status } => A::setAccountStatusCall {
+                account: *account,
+                status: status.code(),
+            }
+            .abi_encode(),
+            Self::SetGovernorWeight { identity, weight } => A::setGovernorWeightCall {
+                identity: identity.0,
+                weight: *weight,
+            }
+            .abi_encode(),
+            Self::SetThresholds(t) => A::setThresholdsCall {
+                participationBps: t.participation_bps,
+                approvalBps: t.approval_bps,
+            }
+            .abi_encode(),
+        };
+        bytes.into()
+    }
+
+    /// Carries the action out on `writer`, as proposal `by` passing in block `height`; on an
+    /// error the writer may hold part of it, so callers apply it to a scratch writer first.
+    pub(crate) fn apply<R: StateReader + ?Sized>(
+        &self,
+        writer: &mut RegistryWriter<'_, R>,
+        height: Height,
+        by: ProposalId,
+    ) -> Result<(), ActionError> {
+        match self {
+            Self::AddOrganisation { id, name } => writer.add_organisation(*id, name)?,
+            Self::AddIdentity {
+                id,
+                organisation,
+                window,
+            } => writer.add_identity(*id, *organisation, *window)?,
+            Self::AddAccount {
+                account,
+                identity,
+                window,
+            } => writer.add_account(*account, *identity, *window)?,
+            Self::GrantRole { identity, role } => grant(writer, *identity, *role)?,
+            Self::RevokeRole { identity, role } => revoke(writer, *identity, *role)?,
+            Self::SetAccountStatus { account, status } => {
+                let current = Registry::new(writer.overlay())
+                    .account(account)?
+                    .ok_or(RegistryError::NoAccount(*account))?;
+                if current.status == *status {
+                    return Err(ActionError::SameStatus {
+                        account: *account,
+                        status: *status,
+                    });
+                }
+                writer.set_status(*account, *status, height, by.0)?;
+            }
+            Self::SetGovernorWeight { identity, weight } => {
+                set_weight(writer, *identity, *weight)?;
+            }
+            Self::SetThresholds(thresholds) => {
+                if !thresholds.is_valid() {
+                    return Err(ActionError::BadThresholds(*thresholds));
+                }
+                Records::new(writer.overlay_mut()).set_thresholds(*thresholds);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn grant<R: StateReader + ?Sized>(
+    writer: &mut RegistryWriter<'_, R>,
+    identity: IdentityId,
+    role: Role,
+) -> Result<(), ActionError> {
+    if Registry::new(writer.overlay()).holds(identity, &role)? {
+        return Err(ActionError::RoleHeld { identity, role });
+    }
+    writer.grant(identity, role)?;
+    if role == Role::governor() {
+        let total = Council::new(writer.overlay()).total_weight()?;
+        let mut records = Records::new(writer.overlay_mut());
+        records.set_weight(identity, 1);
+        records.set_total_weight(total + 1);
+    }
+    Ok(())
+}
+
+fn revoke<R: StateReader + ?Sized>(
+    writer: &mut RegistryWriter<'_, R>,
+    identity: IdentityId,
+    role: Role,
+) -> Result<(), ActionError> {
+    if !Registry::new(writer.overlay()).holds(identity, &role)? {
+        return Err(ActionError::RoleNotHeld { identity, role });
+    }
+    if role == Role::governor() {
+        let council = Council::new(writer.overlay());
+        let (weight, total) = (council.weight(identity)?, council.total_weight()?);
+        if total <= weight {
+            return Err(ActionError::LastGovernor(identity));
+        }
+        let mut records = Records::new(writer.overlay_mut());
+        records.set_weight(identity, 0);
+        records.set_total_weight(total - weight);
+    }
+    writer.revoke(identity, role);
+    Ok(())
+}
+
+fn set_weight<R: StateReader + ?Sized>(
+    writer: &mut RegistryWriter<'_, R>,
+    identity: IdentityId,
+    weight: u64,
+) -> Result<(), ActionError> {
+    if !(1..=MAX_WEIGHT).contains(&weight) {
+        return Err(ActionError::BadWeight(weight));
+    }
+    let governor = Role::governor();
+    if !Registry::new(writer.overlay()).holds(identity, &governor)? {
+        return Err(ActionError::RoleNotHeld {
+            identity,
+            role: governor,
+        });
+    }
+    let council = Council::new(writer.overlay());
+    let (old, total) = (council.weight(identity)?, council.total_weight()?);
+    let mut records = Records::new(writer.overlay_mut());
+    records.set_weight(identity, weight);
+    records.set_total_weight(total - old + weight);
+    Ok(())
+}

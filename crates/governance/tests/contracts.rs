@@ -1,0 +1,413 @@
+//! The council decides by weighted vote: proposals, ballots, thresholds, expiry and every
+//! refusal, run as the EVM runs them (a call on a state, giving effects) without the EVM.
+
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::{SolCall, SolEvent, SolValue};
+use trellis_governance::{
+    AccountStatus, Effects, Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId,
+    REGISTRY_ADDRESS, Refusal, RegistryWriter, Role, SystemCall, SystemError, Window,
+    contracts::{
+        Action, ActionError, GOVERNANCE_ADDRESS, GovernanceError, ProposalId, ProposalStatus,
+        Thresholds,
+        abi::{ITrellisGovernance as Gov, ITrellisRegistry},
+    },
+    refusal, system_call,
+};
+use trellis_state::{ChangeSet, MemoryStore, StateReader};
+use trellis_types::Height;
+
+fn account(n: u8) -> Address {
+    Address::repeat_byte(n)
+}
+
+/// Governors 1, 2, 3 (accounts 0x01…, 0x02…, 0x03…) and a teller, 4 (0x04…), in one bank.
+struct Chain {
+    state: MemoryStore,
+}
+
+impl Chain {
+    fn new(governors: u8) -> Self {
+        let mut identities: Vec<FoundingIdentity> = (1..=governors)
+            .map(|n| FoundingIdentity {
+                id: IdentityId(u64::from(n)),
+                roles: vec![Role::governor(), Role::transactor()],
+                accounts: vec![account(n)],
+                window: Window::ALWAYS,
+            })
+            .collect();
+        identities.push(FoundingIdentity {
+            id: IdentityId(4),
+            roles: vec![Role::transactor()],
+            accounts: vec![account(4)],
+            window: Window::ALWAYS,
+        });
+        let founders = Founders(vec![FoundingOrganisation {
+            id: OrgId(1),
+            name: "Bank".into(),
+            identities,
+        }]);
+        let mut state = MemoryStore::new();
+        let mut writer = RegistryWriter::new(&state);
+        founders.write(&mut writer).unwrap();
+        let mut changes = ChangeSet::new();
+        writer.finish(&mut changes).unwrap();
+        state.commit(Height(0), &changes).unwrap();
+        Self { state }
+    }
+
+    fn height(&self) -> Height {
+        self.state.next_height()
+    }
+
+    fn call(&self, from: u8, to: Address, input: Vec<u8>) -> Result<Effects, SystemError> {
+        let call = SystemCall {
+            caller: account(from),
+            height: self.height(),
+            input: &input,
+            is_static: false,
+            value: U256::ZERO,
+        };
+        system_call(&self.state, &to, &call).expect("a system address")
+    }
+
+    /// Runs a call in a block of its own and commits what it wrote.
+    fn send(&mut self, from: u8, input: Vec<u8>) -> Result<Effects, SystemError> {
+        let effects = self.call(from, GOVERNANCE_ADDRESS, input)?;
+        self.commit(&effects);
+        Ok(effects)
+    }
+
+    fn commit(&mut self, effects: &Effects) {
+        let mut changes = ChangeSet::new();
+        for ((address, slot), value) in &effects.writes {
+            if changes.account(address).is_none() {
+                let account = self.state.account(address).unwrap();
+                changes.set_account(*address, account.expect("system accounts exist"));
+            }
+            changes.set_storage(*address, *slot, *value);
+        }
+        let height = self.height();
+        self.state.commit(height, &changes).unwrap();
+    }
+
+    fn skip(&mut self, blocks: u64) {
+        for _ in 0..blocks {
+            self.commit(&Effects::default());
+        }
+    }
+
+    fn propose(&mut self, from: u8, action: &Action, blocks: u64) -> Result<Effects, SystemError> {
+        self.send(from, propose_call(action.encode(), blocks))
+    }
+
+    fn vote(&mut self, from: u8, id: u64, approve: bool) -> Result<Effects, SystemError> {
+        self.send(from, Gov::voteCall { id, approve }.abi_encode())
+    }
+
+    fn proposal(&self, id: u64) -> Gov::proposalReturn {
+        let effects = self
+            .call(1, GOVERNANCE_ADDRESS, Gov::proposalCall { id }.abi_encode())
+            .unwrap();
+        Gov::proposalCall::abi_decode_returns(&effects.output).unwrap()
+    }
+
+    fn status_of(&self, who: u8) -> AccountStatus {
+        let input = ITrellisRegistry::accountOfCall {
+            account: account(who),
+        }
+        .abi_encode();
+        let effects = self.call(9, REGISTRY_ADDRESS, input).unwrap();
+        let record = ITrellisRegistry::accountOfCall::abi_decode_returns(&effects.output).unwrap();
+        assert!(record.registered);
+        AccountStatus::from_code(record.status).unwrap()
+    }
+}
+
+fn propose_call(action: Bytes, voting_blocks: u64) -> Vec<u8> {
+    Gov::proposeCall {
+        action,
+        votingBlocks: voting_blocks,
+    }
+    .abi_encode()
+}
+
+fn freeze(who: u8) -> Action {
+    Action::SetAccountStatus {
+        account: account(who),
+        status: AccountStatus::Frozen,
+    }
+}
+
+fn refused(result: Result<Effects, SystemError>) -> GovernanceError {
+    match result {
+        Err(SystemError::Governance(error)) => error,
+        other => panic!("expected a governance refusal, got {other:?}"),
+    }
+}
+
+fn events<E: SolEvent>(effects: &Effects) -> Vec<E> {
+    effects
+        .logs
+        .iter()
+        .filter(|log| log.address == GOVERNANCE_ADDRESS)
+        .filter_map(|log| E::decode_log_data(&log.data).ok())
+        .collect()
+}
+
+#[test]
+fn a_freeze_passes_with_two_of_three_governors_and_stops_the_account() {
+    let mut chain = Chain::new(3);
+    let proposed = chain.propose(1, &freeze(4), 10).unwrap();
+    assert_eq!(
+        u64::abi_decode(&proposed.output).unwrap(),
+        1,
+        "the first proposal is 1"
+    );
+    let [created] = events::<Gov::Proposed>(&proposed).try_into().unwrap();
+    assert_eq!(
+        (created.id, created.proposer, created.expires),
+        (1, account(1), 11)
+    );
+    assert_eq!(
+        events::<Gov::Voted>(&proposed).len(),
+        1,
+        "the proposer approves"
+    );
+    assert!(
+        events::<Gov::Executed>(&proposed).is_empty(),
+        "1 of 3 is not enough"
+    );
+    assert_eq!(chain.status_of(4), AccountStatus::Normal);
+    let open = chain.proposal(1);
+    assert_eq!((open.status, open.approvals, open.rejections), (0, 1, 0));
+    assert_eq!(Action::decode(&open.action).unwrap(), freeze(4));
+
+    let at = chain.height();
+    let passed = chain.vote(2, 1, true).unwrap();
+    assert_eq!(events::<Gov::Executed>(&passed).len(), 1);
+    assert_eq!(chain.status_of(4), AccountStatus::Frozen);
+    let closed = chain.proposal(1);
+    assert_eq!(
+        (closed.status, closed.approvals),
+        (ProposalStatus::Executed.code(), 2)
+    );
+    assert_eq!(
+        refusal(&chain.state, &account(4), false, chain.height()).unwrap(),
+        Some(Refusal::Stopped {
+            account: account(4),
+            status: AccountStatus::Frozen,
+            since: at,
+            by: 1,
+        })
+    );
+    assert_eq!(
+        refused(chain.vote(3, 1, true)),
+        GovernanceError::Closed {
+            id: ProposalId(1),
+            status: ProposalStatus::Executed
+        }
+    );
+
+    // Unfreezing is a proposal like any other.
+    let unfreeze = Action::SetAccountStatus {
+        account: account(4),
+        status: AccountStatus::Normal,
+    };
+    chain.propose(3, &unfreeze, 10).unwrap();
+    chain.vote(1, 2, true).unwrap();
+    assert_eq!(chain.status_of(4), AccountStatus::Normal);
+}
+
+#[test]
+fn votes_are_refused_from_non_governors_twice_from_one_identity_and_after_expiry() {
+    let mut chain = Chain::new(3);
+    chain.propose(1, &freeze(4), 2).unwrap();
+    let at = chain.height();
+    assert_eq!(
+        refused(chain.vote(4, 1, true)),
+        GovernanceError::NotGovernor {
+            account: account(4),
+            height: at
+        }
+    );
+    assert_eq!(
+        refused(chain.vote(1, 1, false)),
+        GovernanceError::AlreadyVoted {
+            id: ProposalId(1),
+            identity: IdentityId(1)
+        }
+    );
+    assert_eq!(
+        refused(chain.vote(2, 7, true)),
+        GovernanceError::NoProposal(ProposalId(7))
+    );
+    chain.skip(2);
+    let error = refused(chain.vote(2, 1, true));
+    assert_eq!(
+        error,
+        GovernanceError::Expired {
+            id: ProposalId(1),
+            expires: Height(3)
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "proposal 1 expired at block 3: votes no longer count"
+    );
+    assert_eq!(chain.proposal(1).status, ProposalStatus::Expired.code());
+    assert_eq!(chain.status_of(4), AccountStatus::Normal, "nothing changed");
+}
+
+#[test]
+fn a_proposal_is_rejected_once_it_can_no_longer_pass() {
+    let mut chain = Chain::new(3);
+    chain.propose(1, &freeze(4), 10).unwrap();
+    assert!(events::<Gov::Rejected>(&chain.vote(2, 1, false).unwrap()).is_empty());
+    let last = chain.vote(3, 1, false).unwrap();
+    assert_eq!(events::<Gov::Rejected>(&last).len(), 1, "1 of 3 approves");
+    assert_eq!(chain.proposal(1).status, ProposalStatus::Rejected.code());
+    assert_eq!(chain.status_of(4), AccountStatus::Normal);
+}
+
+#[test]
+fn proposals_that_cannot_be_carried_out_are_refused_with_their_reason() {
+    let mut chain = Chain::new(1);
+    let cases: Vec<(Vec<u8>, GovernanceError)> = vec![
+        (
+            propose_call(Bytes::from_static(b"\x01\x02\x03\x04 not an action"), 10),
+            GovernanceError::Action(ActionError::Malformed(String::new())),
+        ),
+        (
+            propose_call(
+                Action::RevokeRole {
+                    identity: IdentityId(1),
+                    role: Role::governor(),
+                }
+                .encode(),
+                10,
+            ),
+            GovernanceError::Action(ActionError::LastGovernor(IdentityId(1))),
+        ),
+        (
+            propose_call(freeze(9).encode(), 10),
+            GovernanceError::Action(ActionError::Registry(
+                trellis_governance::RegistryError::NoAccount(account(9)),
+            )),
+        ),
+        (
+            propose_call(
+                Action::SetThresholds(Thresholds {
+                    participation_bps: 100,
+                    approval_bps: 4_000,
+                })
+                .encode(),
+                10,
+            ),
+            GovernanceError::Action(ActionError::BadThresholds(Thresholds {
+                participation_bps: 100,
+                approval_bps: 4_000,
+            })),
+        ),
+        (
+            propose_call(freeze(4).encode(), 0),
+            GovernanceError::VotingBlocks(0),
+        ),
+        (
+            propose_call(
+                Action::GrantRole {
+                    identity: IdentityId(4),
+                    role: Role::transactor(),
+                }
+                .encode(),
+                10,
+            ),
+            GovernanceError::Action(ActionError::RoleHeld {
+                identity: IdentityId(4),
+                role: Role::transactor(),
+            }),
+        ),
+    ];
+    for (input, expected) in cases {
+        let error = refused(chain.send(1, input));
+        match (&error, &expected) {
+            (
+                GovernanceError::Action(ActionError::Malformed(detail)),
+                GovernanceError::Action(ActionError::Malformed(_)),
+            ) => assert!(!detail.is_empty()),
+            _ => assert_eq!(error, expected),
+        }
+    }
+    let count = chain
+        .call(
+            1,
+            GOVERNANCE_ADDRESS,
+            Gov::proposalCountCall {}.abi_encode(),
+        )
+        .unwrap();
+    assert_eq!(
+        u64::abi_decode(&count.output).unwrap(),
+        0,
+        "no proposal was made"
+    );
+}
+
+#[test]
+fn a_lone_governor_decides_alone_and_weights_change_the_count() {
+    let mut chain = Chain::new(1);
+    // Alone, the proposer's own approval passes it at once.
+    let grant = Action::GrantRole {
+        identity: IdentityId(4),
+        role: Role::governor(),
+    };
+    assert_eq!(
+        events::<Gov::Executed>(&chain.propose(1, &grant, 5).unwrap()).len(),
+        1
+    );
+    let weight = |chain: &Chain, input: Vec<u8>| {
+        let effects = chain.call(1, GOVERNANCE_ADDRESS, input).unwrap();
+        u64::abi_decode(&effects.output).unwrap()
+    };
+    assert_eq!(weight(&chain, Gov::totalWeightCall {}.abi_encode()), 2);
+    // Two governors: governor 1 needs governor 4 now, to weigh 3.
+    let heavier = Action::SetGovernorWeight {
+        identity: IdentityId(1),
+        weight: 3,
+    };
+    chain.propose(1, &heavier, 5).unwrap();
+    chain.vote(4, 2, true).unwrap();
+    assert_eq!(weight(&chain, Gov::totalWeightCall {}.abi_encode()), 4);
+    let of_one = Gov::governorWeightCall { identity: 1 }.abi_encode();
+    assert_eq!(weight(&chain, of_one), 3);
+    // With 3 of 4, governor 1 passes alone again.
+    let executed = chain.propose(1, &freeze(4), 5).unwrap();
+    assert_eq!(events::<Gov::Executed>(&executed).len(), 1);
+}
+
+#[test]
+fn system_contracts_refuse_what_they_cannot_do() {
+    let chain = Chain::new(1);
+    let propose = propose_call(freeze(4).encode(), 5);
+    let mut call = SystemCall {
+        caller: account(1),
+        height: chain.height(),
+        input: &propose,
+        is_static: true,
+        value: U256::ZERO,
+    };
+    let run = |call: &SystemCall<'_>| system_call(&chain.state, &GOVERNANCE_ADDRESS, call).unwrap();
+    assert_eq!(run(&call), Err(SystemError::StaticCall));
+    call.is_static = false;
+    call.value = U256::from(1);
+    assert_eq!(run(&call), Err(SystemError::ValueSent));
+    call.value = U256::ZERO;
+    let unknown = [0xde, 0xad, 0xbe, 0xef];
+    call.input = &unknown;
+    assert!(matches!(run(&call), Err(SystemError::UnknownFunction(_))));
+    call.input = &unknown[..2];
+    assert_eq!(run(&call), Err(SystemError::NoSelector(2)));
+    assert_eq!(
+        system_call(&MemoryStore::new(), &GOVERNANCE_ADDRESS, &call).unwrap(),
+        Err(SystemError::NotGoverned)
+    );
+    assert!(system_call(&chain.state, &account(1), &call).is_none());
+}
