@@ -39,6 +39,8 @@ function compile() {
   const artifacts = {};
   for (const [file, contracts] of Object.entries(output.contracts)) {
     for (const [name, c] of Object.entries(contracts)) {
+      // Interfaces have no code: they ship as sources for callers to import.
+      if (c.evm.bytecode.object === '') continue;
       artifacts[name] = {
         contract: name,
         source: `src/${file}`,

@@ -6,7 +6,7 @@ mod common;
 
 use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, Bytes, TxKind, U256};
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::{SolCall, SolError, SolEvent};
 use common::*;
 use trellis_crypto::AccountKey;
 use trellis_execution::{SkipReason, TxReceipt};
@@ -17,7 +17,7 @@ use trellis_governance::{
 };
 use trellis_state::ChangeSet;
 
-/// Governors `keys[0..3]`, a teller `keys[3]`, all transactors in one bank.
+/// Governors (and deployers) `keys[0..3]`, a teller `keys[3]`, all transactors in one bank.
 fn governed(keys: &[&AccountKey; 4]) -> TestChain {
     let mut chain = TestChain::new(keys);
     let identities = keys
@@ -26,7 +26,7 @@ fn governed(keys: &[&AccountKey; 4]) -> TestChain {
         .map(|(n, key)| {
             let mut roles = vec![Role::transactor()];
             if n < 3 {
-                roles.push(Role::governor());
+                roles.extend([Role::governor(), Role::deployer()]);
             }
             FoundingIdentity {
                 id: IdentityId(n as u64 + 1),
@@ -195,4 +195,95 @@ fn on_a_chain_without_a_registry_governance_calls_revert_saying_why() {
         )
     );
     assert_eq!(chain.balance(GOVERNANCE_ADDRESS), U256::ZERO);
+}
+
+alloy_sol_types::sol! {
+    interface CouncilSeat {
+        function vote(uint64 id, bool approve) external;
+        function statusOf(uint64 id) external view returns (uint8 status);
+        function voteByDelegateCall(uint64 id) external;
+    }
+    interface ShipmentLog {
+        error NotShipper(address account);
+        event Shipped(address indexed by, bytes32 indexed consignment);
+        function ship(bytes32 consignment) external;
+    }
+}
+
+#[test]
+fn contracts_take_a_governor_seat_and_check_their_own_roles() {
+    use alloy_primitives::B256;
+    let [g1, g2, g3, teller] = [1, 2, 3, 4].map(AccountKey::from_seed);
+    let mut chain = governed(&[&g1, &g2, &g3, &teller]);
+    let seat = g3.address().create(0);
+    let log = g1.address().create(0);
+    let (outcome, _) = chain.apply(&[
+        deploy_tx(&g3, 0, creation_code("CouncilSeat"), &[]),
+        deploy_tx(&g1, 0, creation_code("ShipmentLog"), &[]),
+    ]);
+    assert!(outcome.receipts.iter().all(TxReceipt::success));
+
+    // The seat becomes an account of governor identity 3.
+    let seat_of_3 = Action::AddAccount {
+        account: seat,
+        identity: IdentityId(3),
+        window: Window::ALWAYS,
+    };
+    let (outcome, _) = chain.apply(&[
+        call_tx(&g1, 1, GOVERNANCE_ADDRESS, propose(&seat_of_3, 10)),
+        call_tx(&g2, 0, GOVERNANCE_ADDRESS, vote(1, true)),
+    ]);
+    assert_eq!(events::<Gov::Executed>(&outcome.receipts[1]).len(), 1);
+
+    // Through the seat, identity 3 passes the grant of an application role to the teller.
+    let shipper = Role::named("shipper");
+    let grant = Action::GrantRole {
+        identity: IdentityId(4),
+        role: shipper,
+    };
+    let seat_vote = CouncilSeat::voteCall {
+        id: 2,
+        approve: true,
+    }
+    .abi_encode();
+    let (outcome, _) = chain.apply(&[
+        call_tx(&g1, 2, GOVERNANCE_ADDRESS, propose(&grant, 10)),
+        call_tx(&g3, 1, seat, seat_vote),
+    ]);
+    let voted = &outcome.receipts[1];
+    assert!(voted.success(), "{:?}", voted.revert_reason);
+    let [ballot] = events::<Gov::Voted>(voted).try_into().unwrap();
+    assert_eq!((ballot.voter, ballot.identity), (seat, 3));
+    assert_eq!(events::<Gov::Executed>(voted).len(), 1);
+    let status = chain.call(
+        seat,
+        CouncilSeat::statusOfCall { id: 2 }.abi_encode().into(),
+    );
+    assert_eq!(
+        CouncilSeat::statusOfCall::abi_decode_returns(&status.output).unwrap(),
+        1,
+        "read through the Solidity interface"
+    );
+
+    let consignment = B256::repeat_byte(0xc0);
+    let ship = ShipmentLog::shipCall { consignment }.abi_encode();
+    let by_delegate = CouncilSeat::voteByDelegateCallCall { id: 2 }.abi_encode();
+    let (outcome, _) = chain.apply(&[
+        call_tx(&teller, 0, log, ship.clone()),
+        call_tx(&g2, 1, log, ship),
+        call_tx(&g3, 2, seat, by_delegate),
+    ]);
+    let [shipped, refused, delegated] = outcome.receipts.try_into().unwrap();
+    assert!(shipped.success());
+    assert_eq!(
+        shipped.logs()[0].topics()[0],
+        ShipmentLog::Shipped::SIGNATURE_HASH
+    );
+    assert!(!refused.success());
+    let error = ShipmentLog::NotShipper::abi_decode(&refused.output).unwrap();
+    assert_eq!(error.account, g2.address());
+    assert_eq!(
+        delegated.revert_reason.as_deref(),
+        Some("system contracts are called, never delegate-called")
+    );
 }

@@ -24,6 +24,8 @@ pub fn creation_code(contract: &str) -> Bytes {
     let json = match contract {
         "TrellisToken" => include_str!("../../../../contracts/artifacts/TrellisToken.json"),
         "Reverter" => include_str!("../../../../contracts/artifacts/Reverter.json"),
+        "CouncilSeat" => include_str!("../../../../contracts/artifacts/CouncilSeat.json"),
+        "ShipmentLog" => include_str!("../../../../contracts/artifacts/ShipmentLog.json"),
         other => panic!("no artifact {other}"),
     };
     let artifact: serde_json::Value = serde_json::from_str(json).unwrap();

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.20;
+
+/// @dev The governance system contract of every Trellis chain whose genesis lists founders.
+address constant TRELLIS_GOVERNANCE = 0x0000000000000000000000000000000000001001;
+
+/// @title ITrellisGovernance
+/// @notice The council of governors: proposals carrying an `ITrellisActions` call, weighted
+///         votes by governor identity, and execution in the transaction whose vote passes them.
+///         A refused call reverts with `Error(string)` naming the reason.
+/// @dev A contract registered as an account of a governor identity votes with that identity's
+///      weight. Call it; never delegatecall it.
+interface ITrellisGovernance {
+    /// Puts `action` to the governors, open until `votingBlocks` blocks from now (1 to 1,000,000).
+    /// The proposer's identity approves at once. Refused if the action could not be carried
+    /// out now.
+    function propose(bytes calldata action, uint64 votingBlocks) external returns (uint64 id);
+
+    /// Approves or rejects proposal `id` with the weight of the caller's identity (once per
+    /// identity, until the proposal's expiry height).
+    function vote(uint64 id, bool approve) external;
+
+    function proposalCount() external view returns (uint64);
+
+    /// status: 0 open, 1 executed, 2 rejected, 3 failed (passed but could no longer be carried
+    /// out), 4 expired.
+    function proposal(uint64 id)
+        external
+        view
+        returns (
+            address proposer,
+            uint64 proposerIdentity,
+            uint64 created,
+            uint64 expires,
+            uint8 status,
+            uint64 approvals,
+            uint64 rejections,
+            bytes memory action
+        );
+
+    /// 0 none, 1 approved, 2 rejected.
+    function ballot(uint64 id, uint64 identity) external view returns (uint8);
+
+    function governorWeight(uint64 identity) external view returns (uint64);
+
+    function totalWeight() external view returns (uint64);
+
+    /// A proposal passes once `participationBps` of the total weight has voted and
+    /// `approvalBps` of the weight that voted approves (basis points).
+    function thresholds() external view returns (uint16 participationBps, uint16 approvalBps);
+
+    event Proposed(uint64 indexed id, address indexed proposer, uint64 expires, bytes action);
+    event Voted(uint64 indexed id, address indexed voter, uint64 identity, bool approve, uint64 weight);
+    event Executed(uint64 indexed id);
+    event Rejected(uint64 indexed id);
+    event Failed(uint64 indexed id, string reason);
+}
+
+/// @title ITrellisActions
+/// @notice What a proposal does once it passes: its `action` is one of these calls,
+///         ABI-encoded (`abi.encodeCall(ITrellisActions.grantRole, (identity, role))`). Nothing
+///         implements them. Heights of validity windows: `validUntil` 0 means never expires.
+///         Roles are `keccak256("trellis.role.<name>")`.
+interface ITrellisActions {
+    function addOrganisation(uint64 id, string calldata name) external;
+    function addIdentity(uint64 id, uint64 organisation, uint64 validFrom, uint64 validUntil) external;
+    function addAccount(address account, uint64 identity, uint64 validFrom, uint64 validUntil) external;
+    function grantRole(uint64 identity, bytes32 role) external;
+    function revokeRole(uint64 identity, bytes32 role) external;
+    /// 0 normal (unfreeze), 1 frozen, 2 abolished (for good).
+    function setAccountStatus(address account, uint8 status) external;
+    function setGovernorWeight(uint64 identity, uint64 weight) external;
+    function setThresholds(uint16 participationBps, uint16 approvalBps) external;
+}

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.20;
+
+/// @dev The registry system contract of every Trellis chain whose genesis lists founders.
+address constant TRELLIS_REGISTRY = 0x0000000000000000000000000000000000001000;
+
+/// @title ITrellisRegistry
+/// @notice The consortium's records, read-only: organisations, identities, their accounts and
+///         roles, as of the block the call runs in. Contracts check their own roles with `may`
+///         (`keccak256("trellis.role.<name>")`); governance grants them.
+interface ITrellisRegistry {
+    /// Whether `account` may act with `role` now: registered, valid, not frozen or abolished,
+    /// and its identity valid and holding the role.
+    function may(address account, bytes32 role) external view returns (bool);
+
+    function holds(uint64 identity, bytes32 role) external view returns (bool);
+
+    /// status: 0 normal, 1 frozen, 2 abolished; validUntil 0: never expires.
+    function accountOf(address account)
+        external
+        view
+        returns (
+            bool registered,
+            uint64 identity,
+            uint8 status,
+            uint64 statusSince,
+            uint64 statusByProposal,
+            uint64 validFrom,
+            uint64 validUntil
+        );
+
+    function identityOf(uint64 identity)
+        external
+        view
+        returns (bool exists, uint64 organisation, uint64 validFrom, uint64 validUntil);
+
+    /// Empty for an organisation that does not exist.
+    function organisationName(uint64 organisation) external view returns (string memory);
+}
