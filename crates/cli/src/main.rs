@@ -3,6 +3,7 @@
 //! This binary only parses arguments and wires library crates together; every rule it relies on
 //! lives in a library crate where it can be tested on its own.
 
+mod gov;
 mod limit;
 mod load;
 
@@ -50,6 +51,11 @@ enum Command {
         /// none is restarted if it dies, and Ctrl-C stops them all.
         #[arg(long)]
         processes: bool,
+        /// Give a new chain a consortium: one organisation, an identity per account with every
+        /// built-in role, the first three accounts governors (two of three pass a proposal).
+        /// Every transaction is then checked against the registry.
+        #[arg(long)]
+        governed: bool,
     },
     /// Write a genesis file: the chain id, validators, initial balances and gas rules every
     /// member's node starts from.
@@ -59,6 +65,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Propose, vote on and read the consortium's governance proposals through a node.
+    #[command(subcommand)]
+    Gov(gov::GovCommand),
     /// Measure a component and print its figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -211,13 +220,16 @@ fn main() -> Result<()> {
             data_dir,
             rpc_addr,
             processes,
+            governed,
         } => run_dev(DevOptions {
             data_dir: data_dir.unwrap_or_else(default_dev_dir),
             validators,
             accounts,
             rpc_addr,
             processes,
+            governed,
         }),
+        Command::Gov(command) => gov::run(command),
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
         Command::VerifyProof { proof, root } => verify_proof(&proof, root.as_deref()),

@@ -10,10 +10,11 @@
 
 use crate::{
     FileProblem, NodeError,
-    genesis_file::{GenesisFile, ValidatorEntry},
+    genesis_file::{GenesisFile, IdentityEntry, OrganisationEntry, ValidatorEntry},
     network::NodeSetup,
     validator,
 };
+use alloy_primitives::Address;
 use commonware_runtime::{Runner as _, Supervisor as _, tokio};
 use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
@@ -37,6 +38,38 @@ pub struct DevOptions {
     pub rpc_addr: SocketAddr,
     /// One `trellis node` process per validator (`dev_processes.rs`) instead of all in this one.
     pub processes: bool,
+    /// A new chain gets a registry (see [`dev_consortium`]); an existing one keeps its genesis.
+    pub governed: bool,
+}
+
+/// How many of a governed dev chain's accounts are governors: two of three pass a proposal.
+pub const DEV_GOVERNORS: usize = 3;
+
+/// The members of a governed dev chain: one organisation, one identity per funded account
+/// (identity `i + 1` for account `i`), each holding every built-in role but governor, which the
+/// first [`DEV_GOVERNORS`] hold.
+pub fn dev_consortium(accounts: &[Address]) -> Vec<OrganisationEntry> {
+    let mut identities = Vec::with_capacity(accounts.len());
+    for (i, address) in accounts.iter().enumerate() {
+        let roles = trellis_governance::Role::builtin()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| *name != "governor" || i < DEV_GOVERNORS)
+            .map(str::to_owned)
+            .collect();
+        identities.push(IdentityEntry {
+            id: i as u64 + 1,
+            roles,
+            accounts: vec![*address],
+            valid_from: 0,
+            valid_until: None,
+        });
+    }
+    vec![OrganisationEntry {
+        id: 1,
+        name: "Dev consortium".into(),
+        identities,
+    }]
 }
 
 /// One funded account, as `dev-accounts.json` lists it.
@@ -145,7 +178,15 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
         gas_price: 0,
         validators,
         full_nodes: Vec::new(),
-        organisations: Vec::new(),
+        organisations: if options.governed {
+            let addresses: Vec<Address> = accounts
+                .iter()
+                .map(|a| a.address.parse().expect("written from a key's address"))
+                .collect();
+            dev_consortium(&addresses)
+        } else {
+            Vec::new()
+        },
         alloc,
     };
     // Written last: its presence marks a complete directory.

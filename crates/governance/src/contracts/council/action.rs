@@ -51,6 +51,49 @@ pub enum Action {
     SetThresholds(Thresholds),
 }
 
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let window = |w: &Window| match w.until {
+            Some(until) => format!("valid from block {} until block {until}", w.from),
+            None => format!("valid from block {}", w.from),
+        };
+        match self {
+            Self::AddOrganisation { id, name } => write!(f, "add organisation {id} {name:?}"),
+            Self::AddIdentity {
+                id,
+                organisation,
+                window: w,
+            } => write!(
+                f,
+                "add identity {id} to organisation {organisation}, {}",
+                window(w)
+            ),
+            Self::AddAccount {
+                account,
+                identity,
+                window: w,
+            } => write!(
+                f,
+                "add account {account} to identity {identity}, {}",
+                window(w)
+            ),
+            Self::GrantRole { identity, role } => {
+                write!(f, "grant the {role} role to identity {identity}")
+            }
+            Self::RevokeRole { identity, role } => {
+                write!(f, "revoke the {role} role from identity {identity}")
+            }
+            Self::SetAccountStatus { account, status } => {
+                write!(f, "make account {account} {status}")
+            }
+            Self::SetGovernorWeight { identity, weight } => {
+                write!(f, "give governor identity {identity} weight {weight}")
+            }
+            Self::SetThresholds(thresholds) => write!(f, "require {thresholds}"),
+        }
+    }
+}
+
 fn window(from: u64, until: u64) -> Window {
     Window {
         from: Height(from),

@@ -1,0 +1,302 @@
+//! `trellis gov`: the consortium's governance from the command line, through a node's JSON-RPC.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use trellis_client::{GovernanceClient, GovernanceEvent, Node, load_account_key};
+use trellis_governance::{
+    AccountStatus, IdentityId, OrgId, Role, Window,
+    contracts::{Action, Proposal, ProposalId, Thresholds},
+};
+use trellis_types::{Address, Height};
+
+#[derive(Debug, Subcommand)]
+pub enum GovCommand {
+    /// Put a change of the rules to the governors (your identity approves it at once).
+    Propose {
+        #[command(flatten)]
+        signer: Signer,
+        /// How many blocks the proposal stays open for votes.
+        #[arg(long, default_value_t = 1_000)]
+        voting_blocks: u64,
+        #[command(subcommand)]
+        action: ActionCommand,
+    },
+    /// Approve (or with --reject, reject) proposal ID with your identity's weight.
+    Vote {
+        #[command(flatten)]
+        signer: Signer,
+        id: u64,
+        #[arg(long)]
+        reject: bool,
+    },
+    /// One proposal: what it does, its votes and status.
+    Show {
+        #[command(flatten)]
+        node: NodeArg,
+        id: u64,
+    },
+    /// Every proposal, newest first.
+    List {
+        #[command(flatten)]
+        node: NodeArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArg {
+    /// The node's JSON-RPC address.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Signer {
+    #[command(flatten)]
+    node: NodeArg,
+    /// The key file of a governor's account: a `trellis keys new` bundle, or a list of
+    /// accounts (`dev-accounts.json`, `accounts.json`) with --from.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Which account of the key file signs.
+    #[arg(long, value_name = "ADDRESS")]
+    from: Option<Address>,
+}
+
+/// What a proposal does once it passes.
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// Stop every transaction of ACCOUNT until it is unfrozen.
+    Freeze {
+        account: Address,
+    },
+    /// Let a frozen ACCOUNT transact again.
+    Unfreeze {
+        account: Address,
+    },
+    /// Stop ACCOUNT for good.
+    Abolish {
+        account: Address,
+    },
+    AddOrganisation {
+        id: u64,
+        name: String,
+    },
+    AddIdentity {
+        id: u64,
+        #[arg(long)]
+        organisation: u64,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    AddAccount {
+        account: Address,
+        #[arg(long)]
+        identity: u64,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    /// Grant ROLE (a built-in name such as transactor, or an application's own) to IDENTITY.
+    GrantRole {
+        identity: u64,
+        role: String,
+    },
+    RevokeRole {
+        identity: u64,
+        role: String,
+    },
+    /// Give governor IDENTITY a voting weight.
+    SetWeight {
+        identity: u64,
+        weight: u64,
+    },
+    /// Participation and approval a proposal needs, in basis points (6666 = 66.66 %).
+    SetThresholds {
+        participation_bps: u16,
+        approval_bps: u16,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// The first block at which it is valid.
+    #[arg(long, default_value_t = 0)]
+    valid_from: u64,
+    /// The block from which it is no longer valid (default: never expires).
+    #[arg(long)]
+    valid_until: Option<u64>,
+}
+
+impl WindowArgs {
+    fn window(&self) -> Window {
+        Window {
+            from: Height(self.valid_from),
+            until: self.valid_until.map(Height),
+        }
+    }
+}
+
+impl ActionCommand {
+    fn action(&self) -> Action {
+        let status = |account: &Address, status| Action::SetAccountStatus {
+            account: *account,
+            status,
+        };
+        match self {
+            Self::Freeze { account } => status(account, AccountStatus::Frozen),
+            Self::Unfreeze { account } => status(account, AccountStatus::Normal),
+            Self::Abolish { account } => status(account, AccountStatus::Abolished),
+            Self::AddOrganisation { id, name } => Action::AddOrganisation {
+                id: OrgId(*id),
+                name: name.clone(),
+            },
+            Self::AddIdentity {
+                id,
+                organisation,
+                window,
+            } => Action::AddIdentity {
+                id: IdentityId(*id),
+                organisation: OrgId(*organisation),
+                window: window.window(),
+            },
+            Self::AddAccount {
+                account,
+                identity,
+                window,
+            } => Action::AddAccount {
+                account: *account,
+                identity: IdentityId(*identity),
+                window: window.window(),
+            },
+            Self::GrantRole { identity, role } => Action::GrantRole {
+                identity: IdentityId(*identity),
+                role: Role::named(role),
+            },
+            Self::RevokeRole { identity, role } => Action::RevokeRole {
+                identity: IdentityId(*identity),
+                role: Role::named(role),
+            },
+            Self::SetWeight { identity, weight } => Action::SetGovernorWeight {
+                identity: IdentityId(*identity),
+                weight: *weight,
+            },
+            Self::SetThresholds {
+                participation_bps,
+                approval_bps,
+            } => Action::SetThresholds(Thresholds {
+                participation_bps: *participation_bps,
+                approval_bps: *approval_bps,
+            }),
+        }
+    }
+}
+
+pub fn run(command: GovCommand) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the client's runtime")?;
+    runtime.block_on(run_async(command))
+}
+
+async fn run_async(command: GovCommand) -> Result<()> {
+    match command {
+        GovCommand::Propose {
+            signer,
+            voting_blocks,
+            action,
+        } => {
+            let (node, key) = signer.open()?;
+            let decided = GovernanceClient::new(&node)
+                .propose(&key, &action.action(), voting_blocks)
+                .await
+                .context("proposal not made")?;
+            print_decided(&decided);
+        }
+        GovCommand::Vote { signer, id, reject } => {
+            let (node, key) = signer.open()?;
+            let decided = GovernanceClient::new(&node)
+                .vote(&key, ProposalId(id), !reject)
+                .await
+                .context("vote not cast")?;
+            print_decided(&decided);
+        }
+        GovCommand::Show { node, id } => {
+            let node = node.open()?;
+            let proposal = GovernanceClient::new(&node)
+                .proposal(ProposalId(id))
+                .await
+                .with_context(|| format!("reading proposal {id}"))?;
+            print_proposal(&proposal);
+        }
+        GovCommand::List { node } => {
+            let node = node.open()?;
+            let proposals = GovernanceClient::new(&node)
+                .list()
+                .await
+                .context("listing proposals")?;
+            if proposals.is_empty() {
+                println!("no proposals yet");
+            }
+            for proposal in &proposals {
+                print_proposal(proposal);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl NodeArg {
+    fn open(&self) -> Result<Node> {
+        Ok(Node::new(&self.rpc)?)
+    }
+}
+
+impl Signer {
+    fn open(&self) -> Result<(Node, trellis_crypto::AccountKey)> {
+        let key = load_account_key(&self.key, self.from)?;
+        Ok((self.node.open()?, key))
+    }
+}
+
+fn print_decided(decided: &trellis_client::Decided) {
+    println!("transaction {} in block {}", decided.tx, decided.block);
+    for event in &decided.events {
+        match event {
+            GovernanceEvent::Proposed { id, expires } => {
+                println!("proposal {id} made, open for votes until block {expires}");
+            }
+            GovernanceEvent::Voted {
+                id,
+                voter,
+                identity,
+                approve,
+                weight,
+            } => println!(
+                "{voter} (identity {identity}) {} proposal {id} with weight {weight}",
+                if *approve { "approved" } else { "rejected" }
+            ),
+            GovernanceEvent::Executed(id) => println!("proposal {id} passed and was carried out"),
+            GovernanceEvent::Rejected(id) => println!("proposal {id} can no longer pass: rejected"),
+            GovernanceEvent::Failed { id, reason } => {
+                println!("proposal {id} passed but could not be carried out: {reason}");
+            }
+        }
+    }
+}
+
+fn print_proposal(p: &Proposal) {
+    let action =
+        Action::decode(&p.action).map_or_else(|e| format!("(undecodable: {e})"), |a| a.to_string());
+    println!(
+        "proposal {}: {} — {action}\n  by {} (identity {}) at block {}, open until block {}; approvals {}, rejections {}",
+        p.id,
+        p.status,
+        p.proposer,
+        p.proposer_identity,
+        p.created,
+        p.expires,
+        p.tally.approvals,
+        p.tally.rejections
+    );
+}

@@ -1,0 +1,17 @@
+//! A node's JSON-RPC from the outside, as an operator's tools use it: transactions signed with
+//! an account key, sent, and their receipts awaited; read-only calls; and the governance
+//! system contract's proposals and votes in its own terms.
+//!
+//! Every failure says what went wrong where: a refused transaction with the node's reason
+//! (learned by estimating it first, so nothing is sent that would fail), a key file that does
+//! not hold the key asked for, a node that does not answer.
+
+mod error;
+mod governance;
+mod key;
+mod node;
+
+pub use error::ClientError;
+pub use governance::{Decided, GovernanceClient, GovernanceEvent};
+pub use key::load_account_key;
+pub use node::{Node, Sent};
