@@ -71,4 +71,7 @@ interface ITrellisActions {
     function setAccountStatus(address account, uint8 status) external;
     function setGovernorWeight(uint64 identity, uint64 weight) external;
     function setThresholds(uint16 participationBps, uint16 approvalBps) external;
+    /// Only transactions whose signer holds `role` may call `selector` of `target`, directly or
+    /// through other contracts; role 0 lifts the restriction.
+    function restrictMethod(address target, bytes4 selector, bytes32 role) external;
 }

@@ -36,4 +36,7 @@ interface ITrellisRegistry {
 
     /// Empty for an organisation that does not exist.
     function organisationName(uint64 organisation) external view returns (string memory);
+
+    /// The role a transaction's signer needs to call `selector` of `target` (0: anyone may).
+    function methodRole(address target, bytes4 selector) external view returns (bytes32);
 }

@@ -358,13 +358,15 @@ impl<E: Runtime> Ledger for Chain<E> {
             .map(|r| r.tx_hash)
             .collect();
         let height = block.height();
-        let senders = self
+        let applied = self
             .ask(Lane::Consensus, move |inner| inner.apply(&block, &executed))
             .await;
-        self.shared
-            .rules
-            .mempool
-            .remove_finalized(&included, senders);
+        let mempool = &self.shared.rules.mempool;
+        mempool.remove_finalized(&included, applied.nonces);
+        if !applied.barred.is_empty() {
+            let dropped = mempool.remove_senders(&applied.barred);
+            info!(%height, senders = applied.barred.len(), dropped, "dropped the pending transactions of accounts the rules now refuse");
+        }
         self.shared.heads.send_replace(height);
         debug!(%height, %hash, txs = included.len(), "finalized");
     }

@@ -1,6 +1,8 @@
 //! The real ledger under consensus, in the deterministic runtime with simulated p2p: validators
 //! order blocks of signed transfers, execute them on the EVM, and agree on every block, state
 //! root and balance. A validator restarted from its storage continues from where it stopped.
+//! The chain is a consortium's: every sender is registered, so every block runs the rules'
+//! checks.
 
 use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, TxKind, U256};
@@ -15,6 +17,11 @@ use trellis_consensus::{
     validator_id,
 };
 use trellis_crypto::AccountKey;
+use trellis_governance::{
+    AccountStatus, Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Refusal,
+    Role, Window,
+    contracts::{Action, GOVERNANCE_ADDRESS, abi::ITrellisGovernance as Gov},
+};
 use trellis_mempool::AdmissionError;
 use trellis_types::{BlockLimits, Bytes, ClaimedSenders, Epoch, Height, Timestamp, View};
 
@@ -43,9 +50,32 @@ fn recipient(i: u64) -> Address {
     Address::with_last_byte(0xa0 + i as u8)
 }
 
+/// One organisation; identity `i + 1` for sender `i`, a transactor; senders 0–2 also governors.
+fn founders() -> Founders {
+    let identities = senders()
+        .iter()
+        .enumerate()
+        .map(|(i, key)| FoundingIdentity {
+            id: IdentityId(i as u64 + 1),
+            roles: if i < 3 {
+                vec![Role::transactor(), Role::governor()]
+            } else {
+                vec![Role::transactor()]
+            },
+            accounts: vec![key.address()],
+            window: Window::ALWAYS,
+        })
+        .collect();
+    Founders(vec![FoundingOrganisation {
+        id: OrgId(1),
+        name: "Test consortium".into(),
+        identities,
+    }])
+}
+
 fn genesis() -> Genesis {
     Genesis {
-        founders: Default::default(),
+        founders: founders(),
         chain_id: CHAIN_ID,
         timestamp: 0,
         block_gas_limit: 30_000_000,
@@ -488,5 +518,102 @@ fn a_finalized_block_applies_with_its_claimed_senders_and_despite_a_wrong_claim(
                 proposer.block(Height(1)).await.unwrap()
             );
         }
+    });
+}
+
+/// A call of the governance contract by `key`.
+fn governance_tx(key: &AccountKey, nonce: u64, input: Vec<u8>) -> Bytes {
+    key.sign_transaction(TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 1_000_000,
+        to: TxKind::Call(GOVERNANCE_ADDRESS),
+        input: input.into(),
+        ..TxEip1559::default()
+    })
+}
+
+/// The height of the first block (from `from`) in which a proposal passed.
+async fn block_passing_a_proposal(
+    context: &deterministic::Context,
+    chain: &TestChain,
+    from: u64,
+) -> u64 {
+    let mut height = from;
+    loop {
+        while chain.latest().0.height < Height(height) {
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        let stored = chain.block(Height(height)).await.unwrap().unwrap();
+        let logs = stored.receipts.iter().flat_map(|r| r.envelope.logs());
+        if logs.into_iter().any(trellis_governance::changes_rules) {
+            return height;
+        }
+        height += 1;
+    }
+}
+
+#[test]
+fn a_freeze_drops_the_frozen_accounts_pending_transactions_from_every_pool() {
+    use alloy_sol_types::SolCall;
+    runner(17).start(|context| async move {
+        let chains = start_chains(&context, &[0, 1, 2, 3], &[]).await;
+        let keys = senders();
+        let (g1, g2, suspect) = (&keys[0], &keys[1], &keys[9]);
+        let pay = |nonce| {
+            suspect.sign_transaction(TxEip1559 {
+                chain_id: CHAIN_ID,
+                nonce,
+                gas_limit: 21_000,
+                to: TxKind::Call(recipient(0)),
+                value: U256::from(1),
+                ..TxEip1559::default()
+            })
+        };
+        // Nonce 1 while the account is at 0: it waits in every pool for nonce 0.
+        let waiting = chains[0].submit(pay(1)).await.unwrap();
+        for chain in &chains[1..] {
+            chain.submit(pay(1)).await.unwrap();
+        }
+        let freeze = Action::SetAccountStatus {
+            account: suspect.address(),
+            status: AccountStatus::Frozen,
+        };
+        let propose = Gov::proposeCall {
+            action: freeze.encode(),
+            votingBlocks: 100,
+        };
+        submit_all(&chains[0], &[governance_tx(g1, 0, propose.abi_encode())]).await;
+        let proposed = chains[0].latest().0.height.get();
+        wait_for_height(&context, &chains, proposed + 3).await;
+        assert!(
+            chains
+                .iter()
+                .all(|c| c.pending_transaction(&waiting).is_some()),
+            "one governor of three does not freeze anyone"
+        );
+
+        let vote = Gov::voteCall {
+            id: 1,
+            approve: true,
+        };
+        submit_all(&chains[1], &[governance_tx(g2, 0, vote.abi_encode())]).await;
+        let passed = block_passing_a_proposal(&context, &chains[1], proposed).await;
+        wait_for_height(&context, &chains, passed + 1).await;
+        for (i, chain) in chains.iter().enumerate() {
+            assert!(
+                chain.pending_transaction(&waiting).is_none(),
+                "validator {i} still holds the frozen account's transaction"
+            );
+        }
+        assert_eq!(
+            chains[2].submit(pay(0)).await,
+            Err(AdmissionError::NotPermitted(Refusal::Stopped {
+                account: suspect.address(),
+                status: AccountStatus::Frozen,
+                since: Height(passed),
+                by: 1,
+            }))
+        );
     });
 }

@@ -1,5 +1,6 @@
 //! `trellis gov`: the consortium's governance from the command line, through a node's JSON-RPC.
 
+use alloy_primitives::{Selector, keccak256};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -115,6 +116,36 @@ pub enum ActionCommand {
         participation_bps: u16,
         approval_bps: u16,
     },
+    /// Only transactions whose signer holds ROLE may call FUNCTION of CONTRACT, directly or
+    /// through other contracts. FUNCTION: a selector (0xa9059cbb) or a signature
+    /// (`transfer(address,uint256)`).
+    RestrictMethod {
+        contract: Address,
+        #[arg(value_parser = parse_selector)]
+        function: Selector,
+        role: String,
+    },
+    /// Let anyone call FUNCTION of CONTRACT again.
+    UnrestrictMethod {
+        contract: Address,
+        #[arg(value_parser = parse_selector)]
+        function: Selector,
+    },
+}
+
+/// A 4-byte selector, given as hex or as the function's signature.
+fn parse_selector(text: &str) -> Result<Selector, String> {
+    if text.starts_with("0x") {
+        return text
+            .parse::<Selector>()
+            .map_err(|_| format!("{text:?} is not a 4-byte selector (0x and 8 hex digits)"));
+    }
+    if !text.contains('(') || !text.ends_with(')') || text.contains(' ') {
+        return Err(format!(
+            "{text:?} is neither a selector (0xa9059cbb) nor a signature without spaces (transfer(address,uint256))"
+        ));
+    }
+    Ok(Selector::from_slice(&keccak256(text.as_bytes())[..4]))
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +218,20 @@ impl ActionCommand {
                 participation_bps: *participation_bps,
                 approval_bps: *approval_bps,
             }),
+            Self::RestrictMethod {
+                contract,
+                function,
+                role,
+            } => Action::RestrictMethod {
+                contract: *contract,
+                selector: *function,
+                role: Some(Role::named(role)),
+            },
+            Self::UnrestrictMethod { contract, function } => Action::RestrictMethod {
+                contract: *contract,
+                selector: *function,
+                role: None,
+            },
         }
     }
 }

@@ -64,6 +64,10 @@ pub struct LoadArgs {
     /// Keep the chain's directory and the node's log.
     #[arg(long)]
     keep: bool,
+    /// Register every account in a consortium (`trellis dev --governed`), so admission and
+    /// execution check the rules for every transaction.
+    #[arg(long)]
+    governed: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -108,6 +112,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
         slow_readers: args.slow_readers,
         processes: args.processes,
         down: args.down,
+        governed: args.governed,
         dir: args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("trellis-bench-load-{}", std::process::id()))
         }),

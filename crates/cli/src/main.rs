@@ -519,6 +519,7 @@ fn run_dev(options: DevOptions) -> Result<()> {
     init_logging();
     let chain = dev::prepare(&options).context("preparing the dev chain")?;
     let accounts = serde_json::to_string_pretty(&chain.accounts)?;
+    let governance = governance_line(&chain.genesis, options.governed);
     let dir = options.data_dir.display().to_string();
     let validators = options.validators;
     if options.processes {
@@ -528,6 +529,7 @@ fn run_dev(options: DevOptions) -> Result<()> {
                 "Trellis dev chain: {validators} validator(s) in their own processes, data in {dir}"
             );
             println!("Funded accounts (also in {dir}/dev-accounts.json):\n{accounts}");
+            println!("{governance}");
             for node in nodes {
                 println!(
                     "validator {}: pid {}, JSON-RPC http://{}, log {}",
@@ -544,9 +546,24 @@ fn run_dev(options: DevOptions) -> Result<()> {
     dev::run(chain, options.rpc_addr, move |rpc| {
         println!("Trellis dev chain: {validators} validator(s), data in {dir}");
         println!("Funded accounts (also in {dir}/dev-accounts.json):\n{accounts}");
+        println!("{governance}");
         println!("JSON-RPC listening on http://{rpc}");
     })
     .context("running the dev chain")
+}
+
+/// Whether the chain checks its registry, in one line, and how to use it.
+fn governance_line(genesis: &GenesisFile, asked: bool) -> String {
+    if !genesis.organisations.is_empty() {
+        return format!(
+            "Governed: every sender must be registered; the first {} accounts are governors (two of three pass a proposal: `trellis gov --help`)",
+            dev::DEV_GOVERNORS
+        );
+    }
+    if asked {
+        return "Not governed: this directory was created without --governed, and a chain's members are fixed at genesis (use a new --data-dir)".into();
+    }
+    "Not governed: any funded key may transact (--governed on a new --data-dir gives the accounts a consortium)".into()
 }
 
 fn keys_new(out: Option<PathBuf>) -> Result<()> {

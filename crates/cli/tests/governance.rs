@@ -123,6 +123,39 @@ fn two_of_three_governors_freeze_an_account_and_every_refusal_says_why() {
     assert!(!ok);
     assert!(out.contains("out of range"), "{out}");
 
+    let token = "0x00000000000000000000000000000000000000aa";
+    let (ok, out) = gov(
+        &node,
+        dir.path(),
+        Some(g1),
+        &[
+            "propose",
+            "restrict-method",
+            token,
+            "transfer(address,uint256)",
+            "dispatcher",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("proposal 2 made"), "{out}");
+    let (ok, out) = gov(&node, dir.path(), None, &["show", "2"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("restrict function 0xa9059cbb of 0x"), "{out}");
+    let (ok, out) = gov(
+        &node,
+        dir.path(),
+        Some(g1),
+        &[
+            "propose",
+            "restrict-method",
+            token,
+            "transfer",
+            "dispatcher",
+        ],
+    );
+    assert!(!ok);
+    assert!(out.contains("neither a selector"), "{out}");
+
     let (ok, out) = gov(&node, dir.path(), None, &["show", "1"]);
     assert!(ok, "{out}");
     assert!(
@@ -135,4 +168,8 @@ fn two_of_three_governors_freeze_an_account_and_every_refusal_says_why() {
     let (ok, out) = gov(&node, dir.path(), None, &["list"]);
     assert!(ok, "{out}");
     assert_eq!(out.matches("proposal 1:").count(), 1, "{out}");
+    assert!(
+        out.find("proposal 2:") < out.find("proposal 1:"),
+        "newest first: {out}"
+    );
 }

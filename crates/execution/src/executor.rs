@@ -26,6 +26,7 @@ use revm::{
     interpreter::interpreter::EthInterpreter,
     primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
 };
+use trellis_governance::Intent;
 use trellis_state::{StateError, StateReader};
 use trellis_types::{RecoveredTx, TxError, transaction, transactions_root};
 
@@ -206,9 +207,15 @@ impl Executor {
             recovered.len(),
             "one decoding per transaction"
         );
-        let mut evm = self.evm(context, parent, self.config.base_fee_per_gas, false);
         // The registry exists from genesis or never, so once per block is enough.
         let governed = trellis_governance::governed(parent)?;
+        let mut evm = self.evm(
+            context,
+            parent,
+            self.config.base_fee_per_gas,
+            false,
+            governed,
+        );
         let mut receipts: Vec<TxReceipt> = Vec::new();
         let mut skipped = Vec::new();
         let mut gas_used = 0u64;
@@ -249,10 +256,10 @@ impl Executor {
                 continue;
             }
             if governed {
-                let creates = tx.envelope().to().is_none();
+                let intent = Intent::of(tx.envelope().to(), tx.envelope().input());
                 let state = &evm.ctx.journaled_state.database;
                 let refused =
-                    trellis_governance::refusal(state, &tx.sender(), creates, context.height)?;
+                    trellis_governance::tx_refusal(state, &tx.sender(), intent, context.height)?;
                 if let Some(refusal) = refused {
                     skipped.push(skip(refusal.into()));
                     continue;
@@ -310,7 +317,8 @@ impl Executor {
         state: &R,
         request: &CallRequest,
     ) -> Result<CallOutcome, ExecutionError> {
-        let mut evm = self.evm(context, state, 0, true);
+        let governed = trellis_governance::governed(state)?;
+        let mut evm = self.evm(context, state, 0, true, governed);
         let tx_env = TxEnv {
             caller: request.from.unwrap_or_default(),
             kind: request.to.map_or(TxKind::Create, TxKind::Call),
@@ -347,6 +355,7 @@ impl Executor {
         parent: &'a R,
         base_fee: u64,
         is_call: bool,
+        governed: bool,
     ) -> BlockEvm<'a, R> {
         let mut cfg = CfgEnv::new()
             .with_chain_id(self.config.chain_id)
@@ -372,7 +381,7 @@ impl Executor {
             .with_cfg(cfg)
             .with_block(block)
             .build_mainnet();
-        let system = SystemContracts::new(evm.precompiles.clone());
+        let system = SystemContracts::new(evm.precompiles.clone(), governed);
         evm.with_precompiles(system)
     }
 

@@ -3,11 +3,11 @@
 //! through revm's journal so they see, and revert with, everything around them.
 
 use crate::db::DbError;
-use alloy_primitives::U256;
+use alloy_primitives::{Selector, U256};
 use alloy_sol_types::{Revert, SolError};
 use revm::{
     Database,
-    context::{Block, Cfg, ContextTr, JournalTr},
+    context::{Block, Cfg, ContextTr, JournalTr, Transaction},
     handler::{EthPrecompiles, PrecompileProvider},
     interpreter::{CallInputs, CallScheme, Gas, InstructionResult, InterpreterResult},
     primitives::{Address, AddressSet, B256, Bytes},
@@ -28,18 +28,25 @@ mod cost {
     pub const LOG_BYTE: u64 = 8;
 }
 
-/// Ethereum's precompiles plus the system contracts.
+/// Ethereum's precompiles plus the system contracts, and on a governed chain the check of
+/// every call against the functions the consortium restricted.
 #[derive(Debug, Clone)]
 pub(crate) struct SystemContracts {
     eth: EthPrecompiles,
     addresses: AddressSet,
+    /// The chain has a registry (read once per block: it exists from genesis or never).
+    governed: bool,
 }
 
 impl SystemContracts {
-    pub(crate) fn new(eth: EthPrecompiles) -> Self {
+    pub(crate) fn new(eth: EthPrecompiles, governed: bool) -> Self {
         let mut addresses = eth.warm_addresses().clone();
         addresses.extend(SYSTEM_ADDRESSES);
-        Self { eth, addresses }
+        Self {
+            eth,
+            addresses,
+            governed,
+        }
     }
 }
 
@@ -52,7 +59,7 @@ where
     fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
         let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.eth, spec);
         if changed {
-            *self = Self::new(self.eth.clone());
+            *self = Self::new(self.eth.clone(), self.governed);
         }
         changed
     }
@@ -62,14 +69,62 @@ where
         context: &mut CTX,
         inputs: &CallInputs,
     ) -> Result<Option<InterpreterResult>, String> {
-        if !SYSTEM_ADDRESSES.contains(&inputs.bytecode_address) {
-            return self.eth.run(context, inputs);
+        if SYSTEM_ADDRESSES.contains(&inputs.bytecode_address) {
+            return run_system(context, inputs).map(Some);
         }
-        run_system(context, inputs).map(Some)
+        if self.governed
+            && let Some(refused) = check_method(context, inputs)?
+        {
+            return Ok(Some(refused));
+        }
+        self.eth.run(context, inputs)
     }
 
     fn warm_addresses(&self) -> &AddressSet {
         &self.addresses
+    }
+}
+
+/// A revert if the transaction's signer may not call the function `inputs` names (the
+/// consortium restricted it to a role the signer lacks), however deep the call. Code run for
+/// another account (`DELEGATECALL`, `CALLCODE`) is that account's call, checked where it was
+/// made. An allowed call costs nothing extra.
+fn check_method<CTX>(
+    context: &mut CTX,
+    inputs: &CallInputs,
+) -> Result<Option<InterpreterResult>, String>
+where
+    CTX: ContextTr<Db: Database<Error = DbError>>,
+{
+    if !matches!(inputs.scheme, CallScheme::Call | CallScheme::StaticCall) {
+        return Ok(None);
+    }
+    let selector = {
+        let input = inputs.input.as_bytes(context);
+        match input.get(..4) {
+            Some(bytes) => Selector::from_slice(bytes),
+            None => return Ok(None),
+        }
+    };
+    let origin = context.tx().caller();
+    let height = Height(context.block().number().saturating_to::<u64>());
+    let journal = JournalState::new(context);
+    let refused = trellis_governance::method_refusal(
+        &journal,
+        &origin,
+        &inputs.target_address,
+        &selector,
+        height,
+    );
+    let reads = journal.reads.get();
+    match refused {
+        Ok(None) => Ok(None),
+        Ok(Some(refusal)) => {
+            let gas = Gas::new_with_regular_gas_and_reservoir(inputs.gas_limit, inputs.reservoir);
+            let reason = format!("not permitted: {refusal}");
+            Ok(Some(revert(gas, cost::BASE + reads * cost::READ, &reason)))
+        }
+        Err(error) => Err(format!("reading the consortium's rules failed: {error}")),
     }
 }
 
@@ -143,6 +198,9 @@ where
     let journal = context.journal_mut();
     for ((address, slot), value) in effects.writes {
         journal
+            .load_account(address)
+            .map_err(|DbError(error)| error.to_string())?;
+        journal
             .sstore(address, slot, value)
             .map_err(|DbError(error)| error.to_string())?;
     }
@@ -215,8 +273,12 @@ where
     fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
         self.count();
         let mut context = self.context.borrow_mut();
-        let load = context
-            .journal_mut()
+        let journal = context.journal_mut();
+        // revm's journal reads slots only of accounts it has loaded.
+        journal
+            .load_account(*address)
+            .map_err(|DbError(error)| error)?;
+        let load = journal
             .sload(*address, *slot)
             .map_err(|DbError(error)| error)?;
         Ok(load.data)

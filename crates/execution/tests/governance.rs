@@ -203,6 +203,9 @@ alloy_sol_types::sol! {
         function statusOf(uint64 id) external view returns (uint8 status);
         function voteByDelegateCall(uint64 id) external;
     }
+    interface Relay {
+        function relay(address target, bytes data) external returns (bytes);
+    }
     interface ShipmentLog {
         error NotShipper(address account);
         event Shipped(address indexed by, bytes32 indexed consignment);
@@ -286,4 +289,93 @@ fn contracts_take_a_governor_seat_and_check_their_own_roles() {
         delegated.revert_reason.as_deref(),
         Some("system contracts are called, never delegate-called")
     );
+}
+
+#[test]
+fn a_restricted_function_is_refused_directly_and_through_other_contracts() {
+    use alloy_primitives::{B256, Selector};
+    let [g1, g2, g3, teller] = [1, 2, 3, 4].map(AccountKey::from_seed);
+    let mut chain = governed(&[&g1, &g2, &g3, &teller]);
+    let log = g1.address().create(0);
+    let relay = g1.address().create(1);
+    let shipper = Role::named("shipper");
+    let dispatcher = Role::named("dispatcher");
+    let ship_selector = Selector::from(ShipmentLog::shipCall::SELECTOR);
+    let restrict = Action::RestrictMethod {
+        contract: log,
+        selector: ship_selector,
+        role: Some(dispatcher),
+    };
+    let grant = |role| Action::GrantRole {
+        identity: IdentityId(4),
+        role,
+    };
+    let (outcome, _) = chain.apply(&[
+        deploy_tx(&g1, 0, creation_code("ShipmentLog"), &[]),
+        deploy_tx(&g1, 1, creation_code("Relay"), &[]),
+        call_tx(&g1, 2, GOVERNANCE_ADDRESS, propose(&grant(shipper), 10)),
+        call_tx(&g2, 0, GOVERNANCE_ADDRESS, vote(1, true)),
+        call_tx(&g1, 3, GOVERNANCE_ADDRESS, propose(&restrict, 10)),
+        call_tx(&g2, 1, GOVERNANCE_ADDRESS, vote(2, true)),
+    ]);
+    assert!(outcome.receipts.iter().all(TxReceipt::success));
+    assert_eq!(outcome.receipts.len(), 6);
+
+    let ship = ShipmentLog::shipCall {
+        consignment: B256::repeat_byte(7),
+    }
+    .abi_encode();
+    let relayed = Relay::relayCall {
+        target: log,
+        data: ship.clone().into(),
+    }
+    .abi_encode();
+    let refusal = Refusal::MethodNotPermitted {
+        account: teller.address(),
+        contract: log,
+        selector: ship_selector,
+        role: dispatcher,
+    };
+    let (outcome, _) = chain.apply(&[
+        call_tx(&teller, 0, log, ship.clone()),
+        call_tx(&teller, 0, relay, relayed.clone()),
+    ]);
+    let [skipped] = outcome.skipped.clone().try_into().unwrap();
+    assert_eq!(
+        (skipped.index, skipped.reason),
+        (0, SkipReason::NotPermitted(refusal.clone()))
+    );
+    let [through_relay] = outcome.receipts.try_into().unwrap();
+    assert!(!through_relay.success());
+    assert_eq!(
+        through_relay.revert_reason,
+        Some(format!("not permitted: {refusal}")),
+        "the relay bubbles up the refusal of its inner call"
+    );
+
+    // Once the teller's identity is a dispatcher, the restriction lets both calls through; the
+    // relayed one then meets the contract's own check, which looks at its immediate caller.
+    let (outcome, _) = chain.apply(&[
+        call_tx(&g1, 4, GOVERNANCE_ADDRESS, propose(&grant(dispatcher), 10)),
+        call_tx(&g2, 2, GOVERNANCE_ADDRESS, vote(3, true)),
+        call_tx(&teller, 1, log, ship),
+        call_tx(&teller, 2, relay, relayed),
+    ]);
+    assert!(outcome.skipped.is_empty(), "{:?}", outcome.skipped);
+    let [.., direct, relayed] = &outcome.receipts[..] else {
+        panic!("four receipts")
+    };
+    assert!(direct.success());
+    let error = ShipmentLog::NotShipper::abi_decode(&relayed.output).unwrap();
+    assert_eq!(error.account, relay);
+    let methods = chain.call(
+        trellis_governance::REGISTRY_ADDRESS,
+        trellis_governance::contracts::abi::ITrellisRegistry::methodRoleCall {
+            target: log,
+            selector: ship_selector,
+        }
+        .abi_encode()
+        .into(),
+    );
+    assert_eq!(&methods.output[..], dispatcher.0.as_slice());
 }

@@ -10,11 +10,12 @@
 //! | `account` | address (20 B) | `01` ‖ identity id (u64) ‖ from (u64) ‖ until (u64, `0` = never) |
 //! | `account-status` | address (20 B) | status (u8: 0 normal, 1 frozen, 2 abolished) ‖ since (u64) ‖ proposal (u64) |
 //! | `role` | role (32 B) ‖ identity id (u64) | `1` if held |
+//! | `method` | contract (20 B) ‖ selector (4 B) | the role a caller needs (32 B) |
 //!
 //! A zero slot means "no record": the leading `01` makes every record non-zero.
 
 use crate::Role;
-use alloy_primitives::{Address, U256, address, keccak256};
+use alloy_primitives::{Address, Selector, U256, address, keccak256};
 
 /// The longest organisation name, in bytes: what fits in its record's slot.
 pub const MAX_NAME: usize = 30;
@@ -50,6 +51,12 @@ pub fn role(role: &Role, identity: u64) -> U256 {
     let mut key = role.0.to_vec();
     key.extend_from_slice(&identity.to_be_bytes());
     slot("role", &key)
+}
+
+pub fn method(contract: &Address, selector: &Selector) -> U256 {
+    let mut key = contract.to_vec();
+    key.extend_from_slice(selector.as_slice());
+    slot("method", &key)
 }
 
 /// Packs fields big-endian from the first byte of a 32-byte value.

@@ -24,12 +24,14 @@ mod rules;
 mod types;
 mod writer;
 
-pub use contracts::{Effects, SYSTEM_ADDRESSES, SystemCall, SystemError, system_call};
+pub use contracts::{
+    Effects, SYSTEM_ADDRESSES, SystemCall, SystemError, changes_rules, system_call,
+};
 pub use error::RegistryError;
 pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
 pub use layout::REGISTRY_ADDRESS;
 pub use reader::Registry;
 pub use role::Role;
-pub use rules::{Refusal, governed, refusal};
+pub use rules::{Intent, Refusal, governed, method_refusal, refusal, tx_refusal};
 pub use types::{AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Window};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

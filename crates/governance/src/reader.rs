@@ -4,7 +4,7 @@ use crate::{
     AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, RegistryError, Role, Window,
     layout::{self, REGISTRY_ADDRESS, Unpacker},
 };
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, Selector, U256};
 use trellis_state::StateReader;
 use trellis_types::Height;
 
@@ -81,6 +81,16 @@ impl<'a, R: StateReader + ?Sized> Registry<'a, R> {
 
     pub fn holds(&self, identity: IdentityId, role: &Role) -> Result<bool, RegistryError> {
         Ok(!self.slot(layout::role(role, identity.0))?.is_zero())
+    }
+
+    /// The role a caller needs to call `selector` of `contract`, if the consortium restricted it.
+    pub fn method_role(
+        &self,
+        contract: &Address,
+        selector: &Selector,
+    ) -> Result<Option<Role>, RegistryError> {
+        let value = self.slot(layout::method(contract, selector))?;
+        Ok((!value.is_zero()).then(|| Role(value.to_be_bytes().into())))
     }
 
     /// Whether `address` may act with `role` at `height`: it is registered, valid then and not

@@ -4,7 +4,7 @@
 use crate::{
     AccountStatus, IdentityId, Registry, RegistryError, Role, Window, layout::REGISTRY_ADDRESS,
 };
-use alloy_primitives::Address;
+use alloy_primitives::{Address, Selector};
 use trellis_state::StateReader;
 use trellis_types::Height;
 
@@ -37,6 +37,15 @@ pub enum Refusal {
     MissingRole {
         account: Address,
         identity: IdentityId,
+        role: Role,
+    },
+    #[error(
+        "account {account} may not call function {selector} of {contract}: it needs the {role} role"
+    )]
+    MethodNotPermitted {
+        account: Address,
+        contract: Address,
+        selector: Selector,
         role: Role,
     },
 }
@@ -104,4 +113,75 @@ pub fn refusal<R: StateReader + ?Sized>(
         }
     }
     Ok(None)
+}
+
+/// What a transaction does, as far as the rules care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    Create,
+    /// A call of `contract`'s function `selector` (`None`: no function named, a transfer).
+    Call {
+        contract: Address,
+        selector: Option<Selector>,
+    },
+}
+
+impl Intent {
+    /// The intent of a transaction to `to` (`None`: a creation) with `input`.
+    pub fn of(to: Option<Address>, input: &[u8]) -> Self {
+        match to {
+            None => Self::Create,
+            Some(contract) => Self::Call {
+                contract,
+                selector: input.get(..4).map(Selector::from_slice),
+            },
+        }
+    }
+}
+
+/// Why `sender` may not send a transaction doing `intent` in block `height`: [`refusal`], then
+/// the function it calls, if the consortium restricted it ([`method_refusal`]). The one check
+/// admission and execution both make. Call it only on a [`governed`] chain.
+pub fn tx_refusal<R: StateReader + ?Sized>(
+    state: &R,
+    sender: &Address,
+    intent: Intent,
+    height: Height,
+) -> Result<Option<Refusal>, RegistryError> {
+    if let Some(refused) = refusal(state, sender, intent == Intent::Create, height)? {
+        return Ok(Some(refused));
+    }
+    match intent {
+        Intent::Call {
+            contract,
+            selector: Some(selector),
+        } => method_refusal(state, sender, &contract, &selector, height),
+        _ => Ok(None),
+    }
+}
+
+/// Why the account that signed a transaction may not call `selector` of `contract` at `height`
+/// (the consortium restricted it to a role the account does not hold); `None` if it may.
+/// Checked for the transaction's own call and for every call it makes on, so a contract cannot
+/// be used to reach a function its caller may not call.
+pub fn method_refusal<R: StateReader + ?Sized>(
+    state: &R,
+    origin: &Address,
+    contract: &Address,
+    selector: &Selector,
+    height: Height,
+) -> Result<Option<Refusal>, RegistryError> {
+    let registry = Registry::new(state);
+    let Some(role) = registry.method_role(contract, selector)? else {
+        return Ok(None);
+    };
+    if registry.may(origin, &role, height)? {
+        return Ok(None);
+    }
+    Ok(Some(Refusal::MethodNotPermitted {
+        account: *origin,
+        contract: *contract,
+        selector: *selector,
+        role,
+    }))
 }

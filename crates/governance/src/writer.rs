@@ -4,7 +4,7 @@ use crate::{
     AccountStatus, IdentityId, OrgId, Registry, RegistryError, Role, Window,
     layout::{self, Packer, REGISTRY_ADDRESS},
 };
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, Selector, U256};
 use std::collections::BTreeMap;
 use trellis_state::{Account, ChangeSet, StateError, StateReader};
 use trellis_types::Height;
@@ -109,6 +109,12 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
 
     pub fn revoke(&mut self, identity: IdentityId, role: Role) {
         self.write(layout::role(&role, identity.0), U256::ZERO);
+    }
+
+    /// Restricts `selector` of `contract` to callers holding `role` (`None`: lifts it).
+    pub fn restrict_method(&mut self, contract: Address, selector: Selector, role: Option<Role>) {
+        let value = role.map_or(U256::ZERO, |role| U256::from_be_bytes(role.0.0));
+        self.write(layout::method(&contract, &selector), value);
     }
 
     /// Sets an account's status from block `since` on, by proposal `by` (0: genesis).

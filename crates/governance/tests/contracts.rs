@@ -326,6 +326,21 @@ fn proposals_that_cannot_be_carried_out_are_refused_with_their_reason() {
                 role: Role::transactor(),
             }),
         ),
+        (
+            propose_call(
+                Action::RestrictMethod {
+                    contract: account(7),
+                    selector: alloy_primitives::Selector::repeat_byte(1),
+                    role: None,
+                }
+                .encode(),
+                10,
+            ),
+            GovernanceError::Action(ActionError::SameMethodRole {
+                contract: account(7),
+                selector: alloy_primitives::Selector::repeat_byte(1),
+            }),
+        ),
     ];
     for (input, expected) in cases {
         let error = refused(chain.send(1, input));

@@ -56,6 +56,8 @@ pub struct LoadOptions {
     /// Validators stopped before the load and restarted after it, to time their catch-up
     /// (needs `processes`).
     pub down: usize,
+    /// The chain checks every transaction against a registry (`trellis dev --governed`).
+    pub governed: bool,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -119,6 +121,7 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         &options.dir,
         options.keep,
         options.processes,
+        options.governed,
     )
     .await?;
     let stopped = if options.down > 0 {

@@ -64,6 +64,7 @@ impl DevNode {
         dir: &Path,
         keep: bool,
         processes: bool,
+        governed: bool,
     ) -> Result<Self, NodeError> {
         let dir_error = |source| NodeError::Dir {
             path: dir.to_path_buf(),
@@ -80,6 +81,7 @@ impl DevNode {
             .arg(dir.join("chain"))
             .args(["--rpc-addr", &rpc.to_string()])
             .args(processes.then_some("--processes"))
+            .args(governed.then_some("--governed"))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)

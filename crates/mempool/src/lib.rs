@@ -19,7 +19,7 @@ use std::{
     collections::{BinaryHeap, HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
 };
-use trellis_governance::{Refusal, RegistryError};
+use trellis_governance::{Intent, Refusal, RegistryError};
 use trellis_state::{StateError, StateReader};
 use trellis_types::{Bytes, ChainId, Height, RecoveredTx, TxError, transaction};
 
@@ -126,9 +126,11 @@ impl Prepared {
         self.0.sender()
     }
 
-    /// Whether it creates a contract (which needs the deployer role on a governed chain).
-    pub fn creates(&self) -> bool {
-        self.0.envelope().to().is_none()
+    /// What it does, as the consortium's rules see it (a creation needs the deployer role; a
+    /// call of a restricted function, that function's role).
+    pub fn intent(&self) -> Intent {
+        let envelope = self.0.envelope();
+        Intent::of(envelope.to(), envelope.input())
     }
 
     /// Refused if the consortium's rules in `state` (the latest final state) forbid it in
@@ -138,34 +140,34 @@ impl Prepared {
         state: &(impl StateReader + ?Sized),
         next: Height,
     ) -> Result<(), AdmissionError> {
-        check_rules(state, &self.sender(), self.creates(), next)
+        check_rules(state, &self.sender(), self.intent(), next)
     }
 }
 
 /// Refused if the consortium's rules in `state` (the latest final state) forbid `sender` a
-/// transaction in block `next` (one creating a contract if `creates`): the check block
-/// execution makes (`trellis_governance::refusal`), made early, so a transaction every node
-/// would leave out of its blocks is never pooled.
+/// transaction doing `intent` in block `next`: the check block execution makes
+/// (`trellis_governance::tx_refusal`), made early, so a transaction every node would leave out
+/// of its blocks is never pooled.
 pub fn check_rules(
     state: &(impl StateReader + ?Sized),
     sender: &Address,
-    creates: bool,
+    intent: Intent,
     next: Height,
 ) -> Result<(), AdmissionError> {
     if !trellis_governance::governed(state)? {
         return Ok(());
     }
-    check_governed(state, sender, creates, next)
+    check_governed(state, sender, intent, next)
 }
 
 /// [`check_rules`] for a caller that knows the chain is governed (it checked once for a batch).
 pub fn check_governed(
     state: &(impl StateReader + ?Sized),
     sender: &Address,
-    creates: bool,
+    intent: Intent,
     next: Height,
 ) -> Result<(), AdmissionError> {
-    match trellis_governance::refusal(state, sender, creates, next)? {
+    match trellis_governance::tx_refusal(state, sender, intent, next)? {
         Some(refusal) => Err(refusal.into()),
         None => Ok(()),
     }
@@ -473,6 +475,30 @@ impl Mempool {
                 inner.remove(&hash);
             }
         }
+    }
+
+    /// Every sender with a pending transaction.
+    pub fn senders(&self) -> Vec<Address> {
+        self.lock().by_sender.keys().copied().collect()
+    }
+
+    /// Drops every pending transaction of `senders` (the rules now refuse them); returns how
+    /// many.
+    pub fn remove_senders(&self, senders: &[Address]) -> usize {
+        let mut inner = self.lock();
+        let mut removed = 0;
+        for sender in senders {
+            let hashes: Vec<TxHash> = inner
+                .by_sender
+                .get(sender)
+                .map(|q| q.values().map(|p| p.tx.hash()).collect())
+                .unwrap_or_default();
+            removed += hashes.len();
+            for hash in hashes {
+                inner.remove(&hash);
+            }
+        }
+        removed
     }
 
     /// Drops transactions that can never be included (a proposer's execution refused them for

@@ -29,7 +29,8 @@ pub enum ChainError {
     SkippedTransaction {
         block: BlockHash,
         index: usize,
-        reason: SkipReason,
+        /// Boxed: a refusal by the rules is large, and errors travel often.
+        reason: Box<SkipReason>,
     },
     #[error("block {block} does not match its execution: {fields} differ")]
     HeaderMismatch { block: BlockHash, fields: String },

@@ -189,7 +189,7 @@ impl<E: Runtime> Inner<E> {
             return Err(ChainError::SkippedTransaction {
                 block: hash,
                 index: *index,
-                reason: reason.clone(),
+                reason: Box::new(reason.clone()),
             });
         }
         let gas_limit = self.rules.genesis.block_gas_limit;

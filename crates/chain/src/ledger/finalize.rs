@@ -5,6 +5,7 @@ use super::{Executed, Inner, RECENT_BLOCKS, recovery::RecoveredBlock};
 use crate::Runtime;
 use alloy_primitives::Address;
 use std::{collections::BTreeMap, sync::Arc};
+use tracing::warn;
 use trellis_state::{QmdbStore, StateReader, StateStore as _};
 use trellis_types::{Block, BlockHash, Header, Height};
 
@@ -80,7 +81,7 @@ impl<E: Runtime> Inner<E> {
 
     /// Commits a stored finalized block's changes, moves the tip and publishes it. Returns the
     /// new nonces of its senders, for the pool.
-    pub(super) fn apply(&mut self, block: &Block, executed: &Executed) -> Vec<(Address, u64)> {
+    pub(super) fn apply(&mut self, block: &Block, executed: &Executed) -> Applied {
         #[cfg(feature = "fault-injection")]
         self.interrupt_commit(block, executed);
         let finalized = &mut self.finalized;
@@ -97,7 +98,7 @@ impl<E: Runtime> Inner<E> {
         let height = block.height();
         self.pending.retain(|_, e| e.block.height() > height);
         self.publish();
-        executed
+        let nonces = executed
             .outcome_receipts
             .iter()
             .map(|receipt| {
@@ -110,8 +111,49 @@ impl<E: Runtime> Inner<E> {
                     .map_or(0, |a| a.nonce);
                 (receipt.from, nonce)
             })
+            .collect();
+        let rules_changed = executed.outcome_receipts.iter().any(|receipt| {
+            receipt
+                .envelope
+                .logs()
+                .iter()
+                .any(trellis_governance::changes_rules)
+        });
+        let barred = if rules_changed {
+            self.barred_senders(height.next())
+        } else {
+            Vec::new()
+        };
+        Applied { nonces, barred }
+    }
+
+    /// The pool's senders the rules in the finalized state refuse at `height` (a proposal
+    /// froze or abolished them, or took a role they need).
+    fn barred_senders(&self, height: Height) -> Vec<Address> {
+        let state = &self.finalized.state;
+        self.rules
+            .mempool
+            .senders()
+            .into_iter()
+            .filter(|sender| {
+                match trellis_governance::refusal(state, sender, false, height) {
+                    Ok(refused) => refused.is_some(),
+                    Err(error) => {
+                        warn!(%sender, %error, "cannot re-check a pending sender against the rules");
+                        false
+                    }
+                }
+            })
             .collect()
     }
+}
+
+/// What applying a finalized block means for the pool.
+pub(super) struct Applied {
+    /// The nonce of each sender of the block in the new state.
+    pub nonces: Vec<(Address, u64)>,
+    /// Senders the rules refuse from now on.
+    pub barred: Vec<Address>,
 }
 
 #[cfg(feature = "fault-injection")]

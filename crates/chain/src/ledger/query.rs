@@ -10,6 +10,7 @@ use super::{Chain, Inner, admission::WhenFull, context_of, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::{Address, Bytes, TxHash, U256};
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
+use trellis_governance::Intent;
 use trellis_mempool::{AdmissionError, Prepared};
 use trellis_state::{Account, History, StateError, StateProof, StateReader};
 use trellis_types::{BlockHash, Header, Height};
@@ -84,9 +85,9 @@ impl<E: Runtime> Chain<E> {
         when_full: WhenFull,
     ) -> Vec<Result<TxHash, AdmissionError>> {
         let prepared = self.shared.admission.prepare(batch, when_full).await;
-        let senders: Vec<(Address, bool)> = prepared
+        let senders: Vec<(Address, Intent)> = prepared
             .iter()
-            .filter_map(|p| p.as_ref().ok().map(|p| (p.sender(), p.creates())))
+            .filter_map(|p| p.as_ref().ok().map(|p| (p.sender(), p.intent())))
             .collect();
         if senders.is_empty() {
             // Nothing recovered (refused as busy, or all malformed): no state to read.
@@ -108,9 +109,9 @@ impl<E: Runtime> Chain<E> {
                 let governed = trellis_governance::governed(state).map_err(AdmissionError::from);
                 senders
                     .iter()
-                    .map(|&(sender, creates)| {
+                    .map(|&(sender, intent)| {
                         if governed.clone()? {
-                            trellis_mempool::check_governed(state, &sender, creates, next)?;
+                            trellis_mempool::check_governed(state, &sender, intent, next)?;
                         }
                         Ok(state.account(&sender)?)
                     })

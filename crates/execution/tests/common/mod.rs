@@ -26,6 +26,7 @@ pub fn creation_code(contract: &str) -> Bytes {
         "Reverter" => include_str!("../../../../contracts/artifacts/Reverter.json"),
         "CouncilSeat" => include_str!("../../../../contracts/artifacts/CouncilSeat.json"),
         "ShipmentLog" => include_str!("../../../../contracts/artifacts/ShipmentLog.json"),
+        "Relay" => include_str!("../../../../contracts/artifacts/Relay.json"),
         other => panic!("no artifact {other}"),
     };
     let artifact: serde_json::Value = serde_json::from_str(json).unwrap();

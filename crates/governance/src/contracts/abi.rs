@@ -48,6 +48,9 @@ alloy_sol_types::sol! {
         function setAccountStatus(address account, uint8 status) external;
         function setGovernorWeight(uint64 identity, uint64 weight) external;
         function setThresholds(uint16 participationBps, uint16 approvalBps) external;
+        /// Only accounts whose transaction's signer holds `role` may call `selector` of
+        /// `target`, directly or through other contracts; role 0 lifts the restriction.
+        function restrictMethod(address target, bytes4 selector, bytes32 role) external;
     }
 
     /// The registry's records, read-only, at `REGISTRY_ADDRESS`: what contracts ask to check
@@ -75,5 +78,7 @@ alloy_sol_types::sol! {
         );
         /// Empty: no such organisation.
         function organisationName(uint64 organisation) external view returns (string);
+        /// The role a transaction's signer needs to call `selector` of `target` (0: anyone).
+        function methodRole(address target, bytes4 selector) external view returns (bytes32);
     }
 }

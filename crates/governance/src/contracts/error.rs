@@ -116,6 +116,11 @@ pub enum ActionError {
         "a governor's weight must be 1 to {MAX_WEIGHT}, not {0} (revoke the governor role to remove one)"
     )]
     BadWeight(u64),
+    #[error("function {selector} of {contract} is restricted that way already")]
+    SameMethodRole {
+        contract: Address,
+        selector: alloy_primitives::Selector,
+    },
     #[error(
         "thresholds {0} are out of range: participation 0.01–100 %, approval above 50 % up to 100 %"
     )]

@@ -24,6 +24,14 @@ use crate::{REGISTRY_ADDRESS, governed};
 use alloy_primitives::Address;
 use trellis_state::StateReader;
 
+/// Whether `log` says a proposal passed and changed the rules (so pools re-check their
+/// senders).
+pub fn changes_rules(log: &alloy_primitives::Log) -> bool {
+    use alloy_sol_types::SolEvent;
+    log.address == GOVERNANCE_ADDRESS
+        && log.topics().first() == Some(&abi::ITrellisGovernance::Executed::SIGNATURE_HASH)
+}
+
 /// The addresses whose calls the system contracts answer.
 pub const SYSTEM_ADDRESSES: [Address; 2] = [REGISTRY_ADDRESS, GOVERNANCE_ADDRESS];
 

@@ -62,6 +62,11 @@ pub(crate) fn registry<R: StateReader + ?Sized>(
                 },
             )
         }
+        Call::methodRole(c) => ITrellisRegistry::methodRoleCall::abi_encode_returns(
+            &registry
+                .method_role(&c.target, &c.selector)?
+                .map_or(alloy_primitives::B256::ZERO, |role| role.0),
+        ),
         Call::organisationName(c) => ITrellisRegistry::organisationNameCall::abi_encode_returns(
             &registry
                 .organisation(OrgId(c.organisation))?

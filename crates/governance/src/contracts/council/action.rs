@@ -10,7 +10,7 @@ use crate::contracts::{
 use crate::{
     AccountStatus, IdentityId, OrgId, Registry, RegistryError, RegistryWriter, Role, Window,
 };
-use alloy_primitives::{Address, Bytes};
+use alloy_primitives::{Address, Bytes, Selector};
 use alloy_sol_types::{SolCall, SolInterface};
 use trellis_state::StateReader;
 use trellis_types::Height;
@@ -49,6 +49,12 @@ pub enum Action {
         weight: u64,
     },
     SetThresholds(Thresholds),
+    /// `role: None` lifts the restriction.
+    RestrictMethod {
+        contract: Address,
+        selector: Selector,
+        role: Option<Role>,
+    },
 }
 
 impl std::fmt::Display for Action {
@@ -90,6 +96,19 @@ impl std::fmt::Display for Action {
                 write!(f, "give governor identity {identity} weight {weight}")
             }
             Self::SetThresholds(thresholds) => write!(f, "require {thresholds}"),
+            Self::RestrictMethod {
+                contract,
+                selector,
+                role: Some(role),
+            } => write!(
+                f,
+                "restrict function {selector} of {contract} to the {role} role"
+            ),
+            Self::RestrictMethod {
+                contract,
+                selector,
+                role: None,
+            } => write!(f, "let anyone call function {selector} of {contract}"),
         }
     }
 }
@@ -153,6 +172,11 @@ impl Action {
                 participation_bps: c.participationBps,
                 approval_bps: c.approvalBps,
             }),
+            Call::restrictMethod(c) => Self::RestrictMethod {
+                contract: c.target,
+                selector: c.selector,
+                role: (!c.role.is_zero()).then_some(Role(c.role)),
+            },
         })
     }
 
@@ -212,6 +236,16 @@ impl Action {
                 approvalBps: t.approval_bps,
             }
             .abi_encode(),
+            Self::RestrictMethod {
+                contract,
+                selector,
+                role,
+            } => A::restrictMethodCall {
+                target: *contract,
+                selector: *selector,
+                role: role.map_or(alloy_primitives::B256::ZERO, |r| r.0),
+            }
+            .abi_encode(),
         };
         bytes.into()
     }
@@ -258,6 +292,20 @@ impl Action {
                     return Err(ActionError::BadThresholds(*thresholds));
                 }
                 Records::new(writer.overlay_mut()).set_thresholds(*thresholds);
+            }
+            Self::RestrictMethod {
+                contract,
+                selector,
+                role,
+            } => {
+                let held = Registry::new(writer.overlay()).method_role(contract, selector)?;
+                if held == *role {
+                    return Err(ActionError::SameMethodRole {
+                        contract: *contract,
+                        selector: *selector,
+                    });
+                }
+                writer.restrict_method(*contract, *selector, *role);
             }
         }
         Ok(())
