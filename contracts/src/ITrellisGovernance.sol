@@ -74,4 +74,9 @@ interface ITrellisActions {
     /// Only transactions whose signer holds `role` may call `selector` of `target`, directly or
     /// through other contracts; role 0 lifts the restriction.
     function restrictMethod(address target, bytes4 selector, bytes32 role) external;
+    /// Value limits in wei of one identity's accounts (0: none of that kind), per transaction
+    /// and per UTC day of the blocks' time; a transfer above one is refused with the limit.
+    function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay) external;
+    /// The same for every identity holding `role` (the strictest limit applies).
+    function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay) external;
 }

@@ -1,12 +1,12 @@
 //! `trellis gov`: the consortium's governance from the command line, through a node's JSON-RPC.
 
-use alloy_primitives::{Selector, keccak256};
+use alloy_primitives::{Selector, U256, keccak256};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use trellis_client::{GovernanceClient, GovernanceEvent, Node, load_account_key};
 use trellis_governance::{
-    AccountStatus, IdentityId, OrgId, Role, Window,
+    AccountStatus, IdentityId, LimitHolder, Limits, OrgId, Role, Window,
     contracts::{Action, Proposal, ProposalId, Thresholds},
 };
 use trellis_types::{Address, Height};
@@ -125,6 +125,19 @@ pub enum ActionCommand {
         function: Selector,
         role: String,
     },
+    /// Value limits of IDENTITY's accounts, in wei (leave one out for no limit of that kind;
+    /// both out lifts them).
+    SetLimits {
+        identity: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// The same for every identity holding ROLE (the strictest limit applies).
+    SetRoleLimits {
+        role: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// Let anyone call FUNCTION of CONTRACT again.
     UnrestrictMethod {
         contract: Address,
@@ -146,6 +159,25 @@ fn parse_selector(text: &str) -> Result<Selector, String> {
         ));
     }
     Ok(Selector::from_slice(&keccak256(text.as_bytes())[..4]))
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// The most one transaction may send.
+    #[arg(long, value_name = "WEI")]
+    per_transaction: Option<U256>,
+    /// The most one identity may send in a UTC day (of the blocks' time).
+    #[arg(long, value_name = "WEI")]
+    per_day: Option<U256>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            per_transaction: self.per_transaction.filter(|v| !v.is_zero()),
+            per_day: self.per_day.filter(|v| !v.is_zero()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +258,14 @@ impl ActionCommand {
                 contract: *contract,
                 selector: *function,
                 role: Some(Role::named(role)),
+            },
+            Self::SetLimits { identity, limits } => Action::SetLimits {
+                holder: LimitHolder::Identity(IdentityId(*identity)),
+                limits: limits.limits(),
+            },
+            Self::SetRoleLimits { role, limits } => Action::SetLimits {
+                holder: LimitHolder::Role(Role::named(role)),
+                limits: limits.limits(),
             },
             Self::UnrestrictMethod { contract, function } => Action::RestrictMethod {
                 contract: *contract,

@@ -56,6 +56,25 @@ impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
         }
     }
 
+    /// Writes a slot of an existing system account for the transaction being committed (the
+    /// rules' own bookkeeping, which no EVM code makes).
+    pub(crate) fn write_system_slot(
+        &mut self,
+        address: Address,
+        slot: StorageKey,
+        value: StorageValue,
+    ) -> Result<(), StateError> {
+        if self.changes.account(&address).is_none() {
+            let account = self.current_account(&address)?.ok_or(StateError::Corrupt(
+                Corruption::MissingSystemAccount(address),
+            ))?;
+            self.changes.set_account(address, account);
+        }
+        self.changes.set_storage(address, slot, value);
+        self.changes.attribute(address, self.tx_index, [slot]);
+        Ok(())
+    }
+
     /// Folds one transaction's state into the block's changes.
     fn commit_account(&mut self, address: Address, account: EvmAccount) {
         if !account.is_touched() {

@@ -26,7 +26,7 @@ use revm::{
     interpreter::interpreter::EthInterpreter,
     primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
 };
-use trellis_governance::Intent;
+use trellis_governance::{Day, Intent, Request, When};
 use trellis_state::{StateError, StateReader};
 use trellis_types::{RecoveredTx, TxError, transaction, transactions_root};
 
@@ -216,6 +216,10 @@ impl Executor {
             false,
             governed,
         );
+        let when = When {
+            height: context.height,
+            day: Day::of(context.timestamp),
+        };
         let mut receipts: Vec<TxReceipt> = Vec::new();
         let mut skipped = Vec::new();
         let mut gas_used = 0u64;
@@ -255,11 +259,14 @@ impl Executor {
                 skipped.push(skip(reason));
                 continue;
             }
+            let request = Request {
+                sender: tx.sender(),
+                intent: Intent::of(tx.envelope().to(), tx.envelope().input()),
+                value: tx.envelope().value(),
+            };
             if governed {
-                let intent = Intent::of(tx.envelope().to(), tx.envelope().input());
                 let state = &evm.ctx.journaled_state.database;
-                let refused =
-                    trellis_governance::tx_refusal(state, &tx.sender(), intent, context.height)?;
+                let refused = trellis_governance::tx_refusal(state, &request, when)?;
                 if let Some(refusal) = refused {
                     skipped.push(skip(refusal.into()));
                     continue;
@@ -268,9 +275,14 @@ impl Executor {
             let tx_env = TxEnv::from_recovered_tx(tx.envelope(), tx.sender());
             let result = match evm.transact(tx_env) {
                 Ok(outcome) => {
-                    evm.ctx.journaled_state.database.tx_index =
+                    let db = &mut evm.ctx.journaled_state.database;
+                    db.tx_index =
                         u32::try_from(place).expect("a block holds fewer than 2^32 transactions");
+                    let sent = outcome.result.is_success();
                     evm.commit(outcome.state);
+                    if governed && sent {
+                        record_spending(&mut evm.ctx.journaled_state.database, &request, when)?;
+                    }
                     outcome.result
                 }
                 Err(EVMError::Transaction(invalid)) => {
@@ -470,6 +482,20 @@ impl Executor {
             halt_reason,
         }
     }
+}
+
+/// Counts a transaction's value against its sender's daily limit, if one applies.
+fn record_spending<R: StateReader + ?Sized>(
+    db: &mut BlockDb<'_, R>,
+    request: &Request,
+    when: When,
+) -> Result<(), ExecutionError> {
+    let record =
+        trellis_governance::spending_record(&*db, &request.sender, request.value, when.day)?;
+    if let Some((slot, total)) = record {
+        db.write_system_slot(trellis_governance::REGISTRY_ADDRESS, slot, total)?;
+    }
+    Ok(())
 }
 
 type SplitResult = (bool, Bytes, Vec<Log>, Option<String>, Option<HaltReason>);

@@ -379,3 +379,84 @@ fn a_restricted_function_is_refused_directly_and_through_other_contracts() {
     );
     assert_eq!(&methods.output[..], dispatcher.0.as_slice());
 }
+
+#[test]
+fn value_limits_per_transaction_and_per_day_hold_the_strictest_of_identity_and_role() {
+    use trellis_governance::{LimitHolder, Limits, OverLimit};
+    let [g1, g2, g3, teller] = [1, 2, 3, 4].map(AccountKey::from_seed);
+    let mut chain = governed(&[&g1, &g2, &g3, &teller]);
+    let sink = Address::repeat_byte(0x66);
+    let of_teller = Action::SetLimits {
+        holder: LimitHolder::Identity(IdentityId(4)),
+        limits: Limits {
+            per_transaction: Some(ether(5)),
+            per_day: Some(ether(8)),
+        },
+    };
+    let (outcome, _) = chain.apply(&[
+        call_tx(&g1, 0, GOVERNANCE_ADDRESS, propose(&of_teller, 10)),
+        call_tx(&g2, 0, GOVERNANCE_ADDRESS, vote(1, true)),
+    ]);
+    assert_eq!(events::<Gov::Executed>(&outcome.receipts[1]).len(), 1);
+
+    let (outcome, _) = chain.apply(&[
+        transfer(&teller, 0, sink, ether(6)),
+        transfer(&teller, 0, sink, ether(4)),
+        transfer(&teller, 1, sink, ether(4)),
+        transfer(&teller, 2, sink, U256::from(1)),
+    ]);
+    let reasons: Vec<(usize, SkipReason)> = outcome
+        .skipped
+        .iter()
+        .map(|s| (s.index, s.reason.clone()))
+        .collect();
+    let identity = LimitHolder::Identity(IdentityId(4));
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                0,
+                SkipReason::NotPermitted(Refusal::ValueAboveLimit(Box::new(OverLimit {
+                    account: teller.address(),
+                    value: ether(6),
+                    limit: ether(5),
+                    by: identity,
+                    spent: U256::ZERO,
+                })))
+            ),
+            (
+                3,
+                SkipReason::NotPermitted(Refusal::DailyLimitReached(Box::new(OverLimit {
+                    account: teller.address(),
+                    value: U256::from(1),
+                    spent: ether(8),
+                    limit: ether(8),
+                    by: identity,
+                })))
+            ),
+        ]
+    );
+    assert_eq!(chain.balance(sink), ether(8));
+
+    // A stricter limit on a role the teller holds applies instead.
+    let of_transactors = Action::SetLimits {
+        holder: LimitHolder::Role(Role::transactor()),
+        limits: Limits {
+            per_transaction: Some(ether(2)),
+            per_day: None,
+        },
+    };
+    let (outcome, _) = chain.apply(&[
+        call_tx(&g1, 1, GOVERNANCE_ADDRESS, propose(&of_transactors, 10)),
+        call_tx(&g2, 1, GOVERNANCE_ADDRESS, vote(2, true)),
+        transfer(&g3, 0, sink, ether(3)),
+    ]);
+    let [skipped] = outcome.skipped.try_into().unwrap();
+    assert_eq!(
+        skipped.reason.to_string(),
+        format!(
+            "not permitted: account {} may send at most 2000000000000000000 wei in one transaction (the limit of the transactor role), not 3000000000000000000",
+            g3.address()
+        )
+    );
+}

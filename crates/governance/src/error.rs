@@ -39,6 +39,8 @@ pub enum RegistryError {
         "no founding identity holds the governor role: nobody could ever change the rules (give at least one identity roles = [\"governor\", …])"
     )]
     NoGovernor,
+    #[error("at most {0} roles may carry limits: lift one first")]
+    TooManyLimitedRoles(usize),
     #[error("the validity window from block {} until block {:?} is empty", .0.from, .0.until)]
     EmptyWindow(crate::Window),
 }

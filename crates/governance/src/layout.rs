@@ -11,6 +11,10 @@
 //! | `account-status` | address (20 B) | status (u8: 0 normal, 1 frozen, 2 abolished) ‖ since (u64) ‖ proposal (u64) |
 //! | `role` | role (32 B) ‖ identity id (u64) | `1` if held |
 //! | `method` | contract (20 B) ‖ selector (4 B) | the role a caller needs (32 B) |
+//! | `limit-tx`, `limit-day` | `i` ‖ identity id (u64), or `r` ‖ role (32 B) | a value limit in wei (0: none) |
+//! | `limited-roles` | — | how many roles carry limits |
+//! | `limited-role` | index (u64) | the role (32 B) |
+//! | `spent` | identity id (u64) ‖ day (u64) | the value it sent that UTC day |
 //!
 //! A zero slot means "no record": the leading `01` makes every record non-zero.
 
@@ -57,6 +61,29 @@ pub fn method(contract: &Address, selector: &Selector) -> U256 {
     let mut key = contract.to_vec();
     key.extend_from_slice(selector.as_slice());
     slot("method", &key)
+}
+
+/// `key`: `i` ‖ identity id, or `r` ‖ role (see `limits.rs`).
+pub fn limit_per_transaction(key: &[u8]) -> U256 {
+    slot("limit-tx", key)
+}
+
+pub fn limit_per_day(key: &[u8]) -> U256 {
+    slot("limit-day", key)
+}
+
+pub fn limited_roles() -> U256 {
+    slot("limited-roles", &[])
+}
+
+pub fn limited_role(index: u64) -> U256 {
+    slot("limited-role", &index.to_be_bytes())
+}
+
+pub fn spent(identity: u64, day: u64) -> U256 {
+    let mut key = identity.to_be_bytes().to_vec();
+    key.extend_from_slice(&day.to_be_bytes());
+    slot("spent", &key)
 }
 
 /// Packs fields big-endian from the first byte of a 32-byte value.

@@ -18,6 +18,7 @@ pub mod contracts;
 mod error;
 mod founders;
 pub mod layout;
+mod limits;
 mod reader;
 mod role;
 mod rules;
@@ -30,8 +31,14 @@ pub use contracts::{
 pub use error::RegistryError;
 pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
 pub use layout::REGISTRY_ADDRESS;
+pub use limits::{
+    Applicable, Breach, Day, LimitHolder, Limits, MAX_LIMITED_ROLES, check_spending, spent_slot,
+};
 pub use reader::Registry;
 pub use role::Role;
-pub use rules::{Intent, Refusal, governed, method_refusal, refusal, tx_refusal};
+pub use rules::{
+    Intent, OverLimit, Refusal, Request, When, governed, method_refusal, refusal, spending_record,
+    tx_refusal,
+};
 pub use types::{AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Window};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

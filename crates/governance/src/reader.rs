@@ -22,6 +22,10 @@ impl<'a, R: StateReader + ?Sized> Registry<'a, R> {
         Ok(self.state.storage(&REGISTRY_ADDRESS, &slot)?)
     }
 
+    pub(crate) fn slot_value(&self, slot: U256) -> Result<U256, RegistryError> {
+        self.slot(slot)
+    }
+
     /// An organisation's name, if it exists.
     pub fn organisation(&self, id: OrgId) -> Result<Option<String>, RegistryError> {
         let slot = layout::org(id.0);

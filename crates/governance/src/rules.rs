@@ -4,7 +4,8 @@
 use crate::{
     AccountStatus, IdentityId, Registry, RegistryError, Role, Window, layout::REGISTRY_ADDRESS,
 };
-use alloy_primitives::{Address, Selector};
+use crate::{Breach, Day, LimitHolder, check_spending};
+use alloy_primitives::{Address, Selector, U256};
 use trellis_state::StateReader;
 use trellis_types::Height;
 
@@ -40,6 +41,16 @@ pub enum Refusal {
         role: Role,
     },
     #[error(
+        "account {} may send at most {} wei in one transaction (the limit of {}), not {}",
+        .0.account, .0.limit, .0.by, .0.value
+    )]
+    ValueAboveLimit(Box<OverLimit>),
+    #[error(
+        "account {} would send {} wei more today, after {} already, above the daily limit of {} wei of {}",
+        .0.account, .0.value, .0.spent, .0.limit, .0.by
+    )]
+    DailyLimitReached(Box<OverLimit>),
+    #[error(
         "account {account} may not call function {selector} of {contract}: it needs the {role} role"
     )]
     MethodNotPermitted {
@@ -48,6 +59,18 @@ pub enum Refusal {
         selector: Selector,
         role: Role,
     },
+}
+
+/// A transfer over a value limit (boxed in [`Refusal`]: it is the largest refusal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverLimit {
+    pub account: Address,
+    pub value: U256,
+    pub limit: U256,
+    /// Whose limit it is.
+    pub by: LimitHolder,
+    /// What the identity sent already that day (zero for a per-transaction limit).
+    pub spent: U256,
 }
 
 fn until(window: &Window) -> String {
@@ -139,25 +162,93 @@ impl Intent {
     }
 }
 
-/// Why `sender` may not send a transaction doing `intent` in block `height`: [`refusal`], then
-/// the function it calls, if the consortium restricted it ([`method_refusal`]). The one check
-/// admission and execution both make. Call it only on a [`governed`] chain.
+/// A transaction as the rules see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub sender: Address,
+    pub intent: Intent,
+    /// The value it sends.
+    pub value: U256,
+}
+
+/// When a transaction runs: its block's height, and the UTC day of its block's timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct When {
+    pub height: Height,
+    pub day: Day,
+}
+
+/// Why `request` may not run `when`: [`refusal`], then the function it calls, if the consortium
+/// restricted it ([`method_refusal`]), then its value against the sender's limits. The one
+/// check admission and execution both make. Call it only on a [`governed`] chain.
 pub fn tx_refusal<R: StateReader + ?Sized>(
     state: &R,
-    sender: &Address,
-    intent: Intent,
-    height: Height,
+    request: &Request,
+    when: When,
 ) -> Result<Option<Refusal>, RegistryError> {
-    if let Some(refused) = refusal(state, sender, intent == Intent::Create, height)? {
+    let sender = &request.sender;
+    let creates = request.intent == Intent::Create;
+    if let Some(refused) = refusal(state, sender, creates, when.height)? {
         return Ok(Some(refused));
     }
-    match intent {
-        Intent::Call {
-            contract,
-            selector: Some(selector),
-        } => method_refusal(state, sender, &contract, &selector, height),
-        _ => Ok(None),
+    if let Intent::Call {
+        contract,
+        selector: Some(selector),
+    } = request.intent
+        && let Some(refused) = method_refusal(state, sender, &contract, &selector, when.height)?
+    {
+        return Ok(Some(refused));
     }
+    if request.value.is_zero() {
+        return Ok(None);
+    }
+    let identity = Registry::new(state)
+        .account(sender)?
+        .ok_or(RegistryError::NoAccount(*sender))?
+        .identity;
+    let over = |limit, by, spent| {
+        Box::new(OverLimit {
+            account: *sender,
+            value: request.value,
+            limit,
+            by,
+            spent,
+        })
+    };
+    Ok(
+        match check_spending(state, identity, request.value, when.day)? {
+            Ok(_) => None,
+            Err(Breach::PerTransaction { limit, by }) => {
+                Some(Refusal::ValueAboveLimit(over(limit, by, U256::ZERO)))
+            }
+            Err(Breach::PerDay { limit, spent, by }) => {
+                Some(Refusal::DailyLimitReached(over(limit, by, spent)))
+            }
+        },
+    )
+}
+
+/// The slot write that records a transaction's value against its sender's daily limit once it
+/// ran: `None` if nothing is counted (no value, or no daily limit applies).
+pub fn spending_record<R: StateReader + ?Sized>(
+    state: &R,
+    sender: &Address,
+    value: U256,
+    day: Day,
+) -> Result<Option<(U256, U256)>, RegistryError> {
+    if value.is_zero() {
+        return Ok(None);
+    }
+    let Some(account) = Registry::new(state).account(sender)? else {
+        return Ok(None);
+    };
+    let applicable = Registry::new(state).applicable(account.identity)?;
+    if applicable.per_day.is_none() {
+        return Ok(None);
+    }
+    let slot = crate::spent_slot(account.identity, day);
+    let spent = Registry::new(state).spent(account.identity, day)?;
+    Ok(Some((slot, spent.saturating_add(value))))
 }
 
 /// Why the account that signed a transaction may not call `selector` of `contract` at `height`

@@ -1,8 +1,9 @@
 //! Recording changes to the registry into a block's change set.
 
 use crate::{
-    AccountStatus, IdentityId, OrgId, Registry, RegistryError, Role, Window,
+    AccountStatus, IdentityId, LimitHolder, Limits, OrgId, Registry, RegistryError, Role, Window,
     layout::{self, Packer, REGISTRY_ADDRESS},
+    limits::MAX_LIMITED_ROLES,
 };
 use alloy_primitives::{Address, B256, Bytes, Selector, U256};
 use std::collections::BTreeMap;
@@ -115,6 +116,35 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
     pub fn restrict_method(&mut self, contract: Address, selector: Selector, role: Option<Role>) {
         let value = role.map_or(U256::ZERO, |role| U256::from_be_bytes(role.0.0));
         self.write(layout::method(&contract, &selector), value);
+    }
+
+    /// Sets `holder`'s limits (all `None`: lifts them), keeping the list of limited roles.
+    pub fn set_limits(&mut self, holder: LimitHolder, limits: Limits) -> Result<(), RegistryError> {
+        if let LimitHolder::Role(role) = holder {
+            let mut roles = self.registry().limited_roles()?;
+            let listed = roles.contains(&role);
+            if limits.is_none() && listed {
+                roles.retain(|r| *r != role);
+            } else if !limits.is_none() && !listed {
+                if roles.len() == MAX_LIMITED_ROLES {
+                    return Err(RegistryError::TooManyLimitedRoles(MAX_LIMITED_ROLES));
+                }
+                roles.push(role);
+            }
+            self.write(layout::limited_roles(), U256::from(roles.len()));
+            for (i, role) in roles.iter().enumerate() {
+                self.write(
+                    layout::limited_role(i as u64),
+                    U256::from_be_bytes(role.0.0),
+                );
+            }
+            // A slot past the end of a shrunk list is cleared (the list shrinks by one at most).
+            self.write(layout::limited_role(roles.len() as u64), U256::ZERO);
+        }
+        let value = |limit: Option<U256>| limit.unwrap_or(U256::ZERO);
+        self.write(holder.per_transaction_slot(), value(limits.per_transaction));
+        self.write(holder.per_day_slot(), value(limits.per_day));
+        Ok(())
     }
 
     /// Sets an account's status from block `since` on, by proposal `by` (0: genesis).

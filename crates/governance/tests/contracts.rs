@@ -426,3 +426,70 @@ fn system_contracts_refuse_what_they_cannot_do() {
     );
     assert!(system_call(&chain.state, &account(1), &call).is_none());
 }
+
+#[test]
+fn a_daily_limit_counts_per_utc_day_and_limited_roles_are_listed_while_limited() {
+    use trellis_governance::{
+        Day, Intent, LimitHolder, Limits, Registry, Request, When, spending_record, tx_refusal,
+    };
+    let mut chain = Chain::new(1);
+    let daily = |per_day: u64| Limits {
+        per_transaction: None,
+        per_day: Some(U256::from(per_day)),
+    };
+    let teller = Action::SetLimits {
+        holder: LimitHolder::Identity(IdentityId(4)),
+        limits: daily(10),
+    };
+    assert_eq!(
+        events::<Gov::Executed>(&chain.propose(1, &teller, 5).unwrap()).len(),
+        1
+    );
+    let request = Request {
+        sender: account(4),
+        intent: Intent::Call {
+            contract: account(9),
+            selector: None,
+        },
+        value: U256::from(7),
+    };
+    let today = When {
+        height: chain.height(),
+        day: Day(20_000),
+    };
+    assert_eq!(tx_refusal(&chain.state, &request, today), Ok(None));
+    let (slot, total) = spending_record(&chain.state, &account(4), U256::from(7), today.day)
+        .unwrap()
+        .expect("a daily limit applies, so spending is counted");
+    let mut spent = Effects::default();
+    spent.writes.insert((REGISTRY_ADDRESS, slot), total);
+    chain.commit(&spent);
+    assert!(matches!(
+        tx_refusal(&chain.state, &request, today),
+        Ok(Some(Refusal::DailyLimitReached(over))) if over.spent == U256::from(7)
+    ));
+    let tomorrow = When {
+        day: Day(20_001),
+        ..today
+    };
+    assert_eq!(tx_refusal(&chain.state, &request, tomorrow), Ok(None));
+
+    // Roles enter the list of limited roles when given limits and leave it when lifted.
+    for (role, limits) in [
+        (Role::auditor(), daily(1)),
+        (Role::oracle(), daily(2)),
+        (Role::auditor(), Limits::default()),
+    ] {
+        let action = Action::SetLimits {
+            holder: LimitHolder::Role(role),
+            limits,
+        };
+        chain.propose(1, &action, 5).unwrap();
+    }
+    let registry = Registry::new(&chain.state);
+    assert_eq!(registry.limited_roles().unwrap(), vec![Role::oracle()]);
+    assert_eq!(
+        registry.limits(LimitHolder::Role(Role::auditor())).unwrap(),
+        Limits::default()
+    );
+}

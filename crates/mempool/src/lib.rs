@@ -19,9 +19,9 @@ use std::{
     collections::{BinaryHeap, HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
 };
-use trellis_governance::{Intent, Refusal, RegistryError};
+use trellis_governance::{Intent, Refusal, RegistryError, Request, When};
 use trellis_state::{StateError, StateReader};
-use trellis_types::{Bytes, ChainId, Height, RecoveredTx, TxError, transaction};
+use trellis_types::{Bytes, ChainId, RecoveredTx, TxError, transaction};
 
 /// Pool limits and the chain rules admission applies.
 #[derive(Clone, Debug)]
@@ -126,48 +126,50 @@ impl Prepared {
         self.0.sender()
     }
 
-    /// What it does, as the consortium's rules see it (a creation needs the deployer role; a
-    /// call of a restricted function, that function's role).
-    pub fn intent(&self) -> Intent {
+    /// What it asks, as the consortium's rules see it (a creation needs the deployer role; a
+    /// call of a restricted function, that function's role; its value, the sender's limits).
+    pub fn request(&self) -> Request {
         let envelope = self.0.envelope();
-        Intent::of(envelope.to(), envelope.input())
+        Request {
+            sender: self.sender(),
+            intent: Intent::of(envelope.to(), envelope.input()),
+            value: envelope.value(),
+        }
     }
 
-    /// Refused if the consortium's rules in `state` (the latest final state) forbid it in
-    /// block `next`.
+    /// Refused if the consortium's rules in `state` (the latest final state) forbid it `when`
+    /// (the next block).
     pub fn check_rules(
         &self,
         state: &(impl StateReader + ?Sized),
-        next: Height,
+        when: When,
     ) -> Result<(), AdmissionError> {
-        check_rules(state, &self.sender(), self.intent(), next)
+        check_rules(state, &self.request(), when)
     }
 }
 
-/// Refused if the consortium's rules in `state` (the latest final state) forbid `sender` a
-/// transaction doing `intent` in block `next`: the check block execution makes
-/// (`trellis_governance::tx_refusal`), made early, so a transaction every node would leave out
-/// of its blocks is never pooled.
+/// Refused if the consortium's rules in `state` (the latest final state) forbid `request`
+/// `when` (the next block; its day as of the latest block's time): the check block execution
+/// makes (`trellis_governance::tx_refusal`), made early, so a transaction every node would leave
+/// out of its blocks is never pooled.
 pub fn check_rules(
     state: &(impl StateReader + ?Sized),
-    sender: &Address,
-    intent: Intent,
-    next: Height,
+    request: &Request,
+    when: When,
 ) -> Result<(), AdmissionError> {
     if !trellis_governance::governed(state)? {
         return Ok(());
     }
-    check_governed(state, sender, intent, next)
+    check_governed(state, request, when)
 }
 
 /// [`check_rules`] for a caller that knows the chain is governed (it checked once for a batch).
 pub fn check_governed(
     state: &(impl StateReader + ?Sized),
-    sender: &Address,
-    intent: Intent,
-    next: Height,
+    request: &Request,
+    when: When,
 ) -> Result<(), AdmissionError> {
-    match trellis_governance::tx_refusal(state, sender, intent, next)? {
+    match trellis_governance::tx_refusal(state, request, when)? {
         Some(refusal) => Err(refusal.into()),
         None => Ok(()),
     }
@@ -246,12 +248,12 @@ impl Mempool {
     }
 
     /// Admits a raw EIP-2718 transaction, checked against `state` (the latest final state) for
-    /// inclusion in block `next`.
+    /// inclusion in the next block, `next`.
     pub fn add(
         &self,
         raw: Bytes,
         state: &impl StateReader,
-        next: Height,
+        next: When,
     ) -> Result<TxHash, AdmissionError> {
         let checked = self.prepare(raw)?;
         checked.check_rules(state, next)?;

@@ -4,6 +4,7 @@ use alloy_consensus::{TxEip1559, TxLegacy};
 use alloy_primitives::{Address, TxKind, U256};
 use std::collections::HashSet;
 use trellis_crypto::AccountKey;
+use trellis_governance::{Day, When};
 use trellis_mempool::{AdmissionError, BlockBudget, Mempool, PoolConfig};
 use trellis_state::{Account, ChangeSet, MemoryStore};
 use trellis_types::{Bytes, Height};
@@ -11,7 +12,10 @@ use trellis_types::{Bytes, Height};
 const CHAIN_ID: u64 = 7_777;
 const ETH: u128 = 1_000_000_000_000_000_000;
 /// The block the transactions are admitted for.
-const NEXT: Height = Height(1);
+const NEXT: When = When {
+    height: Height(1),
+    day: Day(0),
+};
 
 fn funded(keys: &[&AccountKey], balance: u128) -> MemoryStore {
     let mut changes = ChangeSet::new();
@@ -329,7 +333,10 @@ fn on_a_governed_chain_only_registered_transactors_are_admitted() {
     state.commit(Height(1), &changes).unwrap();
 
     let pool = pool();
-    let next = Height(2);
+    let next = When {
+        height: Height(2),
+        day: Day(0),
+    };
     pool.add(transfer(&alice, 0, 10, 1), &state, next).unwrap();
     assert_eq!(
         pool.add(transfer(&bob, 0, 10, 1), &state, next),

@@ -118,6 +118,8 @@ impl StateError {
 /// Stored data that contradicts what the store wrote.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Corruption {
+    #[error("system account {0} is missing from a governed chain's state")]
+    MissingSystemAccount(alloy_primitives::Address),
     #[error("{key:?} holds a {found} value")]
     WrongKind { key: StateKey, found: &'static str },
     #[error("code {0} is referenced but not stored")]

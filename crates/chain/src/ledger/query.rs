@@ -10,7 +10,7 @@ use super::{Chain, Inner, admission::WhenFull, context_of, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::{Address, Bytes, TxHash, U256};
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
-use trellis_governance::Intent;
+use trellis_governance::{Day, Request, When};
 use trellis_mempool::{AdmissionError, Prepared};
 use trellis_state::{Account, History, StateError, StateProof, StateReader};
 use trellis_types::{BlockHash, Header, Height};
@@ -85,9 +85,9 @@ impl<E: Runtime> Chain<E> {
         when_full: WhenFull,
     ) -> Vec<Result<TxHash, AdmissionError>> {
         let prepared = self.shared.admission.prepare(batch, when_full).await;
-        let senders: Vec<(Address, Intent)> = prepared
+        let senders: Vec<Request> = prepared
             .iter()
-            .filter_map(|p| p.as_ref().ok().map(|p| (p.sender(), p.intent())))
+            .filter_map(|p| p.as_ref().ok().map(Prepared::request))
             .collect();
         if senders.is_empty() {
             // Nothing recovered (refused as busy, or all malformed): no state to read.
@@ -104,16 +104,20 @@ impl<E: Runtime> Chain<E> {
         let mut checked = self
             .ask(Lane::Clients, move |inner| {
                 let state = &inner.finalized.state;
-                let next = inner.finalized.tip.height.next();
+                let tip = &inner.finalized.tip;
+                let when = When {
+                    height: tip.height.next(),
+                    day: Day::of(tip.timestamp),
+                };
                 // Once per batch: on an ungoverned chain admission reads nothing more.
                 let governed = trellis_governance::governed(state).map_err(AdmissionError::from);
                 senders
                     .iter()
-                    .map(|&(sender, intent)| {
+                    .map(|request| {
                         if governed.clone()? {
-                            trellis_mempool::check_governed(state, &sender, intent, next)?;
+                            trellis_mempool::check_governed(state, request, when)?;
                         }
-                        Ok(state.account(&sender)?)
+                        Ok(state.account(&request.sender)?)
                     })
                     .collect::<Vec<Result<_, AdmissionError>>>()
             })

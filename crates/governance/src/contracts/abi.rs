@@ -51,6 +51,11 @@ alloy_sol_types::sol! {
         /// Only accounts whose transaction's signer holds `role` may call `selector` of
         /// `target`, directly or through other contracts; role 0 lifts the restriction.
         function restrictMethod(address target, bytes4 selector, bytes32 role) external;
+        /// Value limits in wei for one identity's accounts (0: none), per transaction and per
+        /// UTC day of the block's time.
+        function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay) external;
+        /// The same for every identity holding `role` (the strictest limit applies).
+        function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay) external;
     }
 
     /// The registry's records, read-only, at `REGISTRY_ADDRESS`: what contracts ask to check

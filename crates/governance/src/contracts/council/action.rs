@@ -8,9 +8,10 @@ use crate::contracts::{
     proposal::{ProposalId, Thresholds},
 };
 use crate::{
-    AccountStatus, IdentityId, OrgId, Registry, RegistryError, RegistryWriter, Role, Window,
+    AccountStatus, IdentityId, LimitHolder, Limits, OrgId, Registry, RegistryError, RegistryWriter,
+    Role, Window,
 };
-use alloy_primitives::{Address, Bytes, Selector};
+use alloy_primitives::{Address, Bytes, Selector, U256};
 use alloy_sol_types::{SolCall, SolInterface};
 use trellis_state::StateReader;
 use trellis_types::Height;
@@ -49,6 +50,11 @@ pub enum Action {
         weight: u64,
     },
     SetThresholds(Thresholds),
+    /// All `None`: lifts them.
+    SetLimits {
+        holder: LimitHolder,
+        limits: Limits,
+    },
     /// `role: None` lifts the restriction.
     RestrictMethod {
         contract: Address,
@@ -96,6 +102,17 @@ impl std::fmt::Display for Action {
                 write!(f, "give governor identity {identity} weight {weight}")
             }
             Self::SetThresholds(thresholds) => write!(f, "require {thresholds}"),
+            Self::SetLimits { holder, limits } => {
+                let wei = |limit: Option<U256>| {
+                    limit.map_or_else(|| "no limit".to_owned(), |v| format!("{v} wei"))
+                };
+                write!(
+                    f,
+                    "limit {holder} to {} per transaction and {} per day",
+                    wei(limits.per_transaction),
+                    wei(limits.per_day)
+                )
+            }
             Self::RestrictMethod {
                 contract,
                 selector,
@@ -110,6 +127,13 @@ impl std::fmt::Display for Action {
                 role: None,
             } => write!(f, "let anyone call function {selector} of {contract}"),
         }
+    }
+}
+
+fn limits(per_transaction: U256, per_day: U256) -> Limits {
+    Limits {
+        per_transaction: (!per_transaction.is_zero()).then_some(per_transaction),
+        per_day: (!per_day.is_zero()).then_some(per_day),
     }
 }
 
@@ -172,6 +196,14 @@ impl Action {
                 participation_bps: c.participationBps,
                 approval_bps: c.approvalBps,
             }),
+            Call::setIdentityLimits(c) => Self::SetLimits {
+                holder: LimitHolder::Identity(IdentityId(c.identity)),
+                limits: limits(c.perTransaction, c.perDay),
+            },
+            Call::setRoleLimits(c) => Self::SetLimits {
+                holder: LimitHolder::Role(Role(c.role)),
+                limits: limits(c.perTransaction, c.perDay),
+            },
             Call::restrictMethod(c) => Self::RestrictMethod {
                 contract: c.target,
                 selector: c.selector,
@@ -236,6 +268,24 @@ impl Action {
                 approvalBps: t.approval_bps,
             }
             .abi_encode(),
+            Self::SetLimits {
+                holder: LimitHolder::Identity(identity),
+                limits,
+            } => A::setIdentityLimitsCall {
+                identity: identity.0,
+                perTransaction: limits.per_transaction.unwrap_or_default(),
+                perDay: limits.per_day.unwrap_or_default(),
+            }
+            .abi_encode(),
+            Self::SetLimits {
+                holder: LimitHolder::Role(role),
+                limits,
+            } => A::setRoleLimitsCall {
+                role: role.0,
+                perTransaction: limits.per_transaction.unwrap_or_default(),
+                perDay: limits.per_day.unwrap_or_default(),
+            }
+            .abi_encode(),
             Self::RestrictMethod {
                 contract,
                 selector,
@@ -292,6 +342,16 @@ impl Action {
                     return Err(ActionError::BadThresholds(*thresholds));
                 }
                 Records::new(writer.overlay_mut()).set_thresholds(*thresholds);
+            }
+            Self::SetLimits { holder, limits } => {
+                if let LimitHolder::Identity(identity) = holder
+                    && Registry::new(writer.overlay())
+                        .identity(*identity)?
+                        .is_none()
+                {
+                    return Err(RegistryError::NoIdentity(*identity).into());
+                }
+                writer.set_limits(*holder, *limits)?;
             }
             Self::RestrictMethod {
                 contract,
