@@ -36,6 +36,7 @@ mod query;
 mod records;
 mod recovery;
 mod resume;
+mod system_slots;
 
 pub use error::ChainError;
 pub use recovery::RecoveredBlock;
@@ -95,6 +96,8 @@ struct Inner<E: Runtime> {
     pending: HashMap<BlockHash, Arc<Executed>>,
     /// Where the owner publishes the tip and the blocks it knows.
     published: Published,
+    /// Registry slots admission read from the finalized state.
+    system_slots: system_slots::SystemSlots,
 }
 
 impl<E: Runtime> Inner<E> {
@@ -225,6 +228,7 @@ impl<E: Runtime> Chain<E> {
             finalized,
             pending: HashMap::new(),
             published: published.clone(),
+            system_slots: Default::default(),
         };
         inner.publish();
         let owner = owner::start(context.child("owner"), inner);

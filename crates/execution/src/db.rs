@@ -10,7 +10,11 @@ use revm::{
     primitives::{AddressMap, KECCAK_EMPTY, StorageKey, StorageValue},
     state::{Account as EvmAccount, AccountInfo},
 };
-use std::collections::BTreeMap;
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, HashMap},
+};
+use trellis_governance::SYSTEM_ADDRESSES;
 use trellis_state::{Account, ChangeSet, Corruption, StateError, StateReader};
 use trellis_types::Height;
 
@@ -32,6 +36,9 @@ pub(crate) struct BlockDb<'a, R: ?Sized> {
     pub(crate) tx_index: u32,
     /// Analysed bytecode by hash, so each contract is analysed once per block, not per call.
     code_cache: BTreeMap<B256, Bytecode>,
+    /// The parent's slots of the system accounts read so far: the rules are read for every
+    /// transaction, mostly the same slots, and the parent does not change during the block.
+    system_slots: RefCell<HashMap<(Address, StorageKey), StorageValue>>,
 }
 
 impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
@@ -42,7 +49,26 @@ impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
             changes: ChangeSet::new(),
             tx_index: 0,
             code_cache: BTreeMap::new(),
+            system_slots: RefCell::new(HashMap::new()),
         }
+    }
+
+    fn parent_storage(
+        &self,
+        address: &Address,
+        slot: &StorageKey,
+    ) -> Result<StorageValue, StateError> {
+        if !SYSTEM_ADDRESSES.contains(address) {
+            return self.parent.storage(address, slot);
+        }
+        if let Some(value) = self.system_slots.borrow().get(&(*address, *slot)) {
+            return Ok(*value);
+        }
+        let value = self.parent.storage(address, slot)?;
+        self.system_slots
+            .borrow_mut()
+            .insert((*address, *slot), value);
+        Ok(value)
     }
 
     pub(crate) fn into_changes(self) -> ChangeSet {
@@ -177,7 +203,7 @@ impl<R: StateReader + ?Sized> StateReader for BlockDb<'_, R> {
             .and_then(|change| change.slot(slot))
         {
             Some(value) => Ok(value),
-            None => self.parent.storage(address, slot),
+            None => self.parent_storage(address, slot),
         }
     }
 

@@ -103,19 +103,20 @@ impl<E: Runtime> Chain<E> {
         // the owner from the latest final state (as the next block will execute on it).
         let mut checked = self
             .ask(Lane::Clients, move |inner| {
-                let state = &inner.finalized.state;
                 let tip = &inner.finalized.tip;
                 let when = When {
                     height: tip.height.next(),
                     day: Day::of(tip.timestamp),
                 };
+                let state = &inner.finalized.state;
                 // Once per batch: on an ungoverned chain admission reads nothing more.
                 let governed = trellis_governance::governed(state).map_err(AdmissionError::from);
+                let rules = inner.system_slots.over(state, tip.height);
                 senders
                     .iter()
                     .map(|request| {
                         if governed.clone()? {
-                            trellis_mempool::check_governed(state, request, when)?;
+                            trellis_mempool::check_governed(&rules, request, when)?;
                         }
                         Ok(state.account(&request.sender)?)
                     })
