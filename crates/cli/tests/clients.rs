@@ -60,6 +60,11 @@ fn run(what: &str, mut command: Command) {
 }
 
 fn ethers(node: &DevNode, key: &str) -> Command {
+    npm_ethers(node, &["test", "--silent"], key)
+}
+
+/// `npm ARGS` in clients/ethers, pointed at `node`, signing with `key`.
+fn npm_ethers(node: &DevNode, args: &[&str], key: &str) -> Command {
     let dir = clients_dir().join("ethers");
     assert!(
         dir.join("node_modules/ethers").is_dir(),
@@ -68,7 +73,7 @@ fn ethers(node: &DevNode, key: &str) -> Command {
     );
     let mut command = Command::new("npm");
     command
-        .args(["test", "--silent"])
+        .args(args)
         .current_dir(dir)
         .env("TRELLIS_HTTP", format!("http://{}", node.rpc))
         .env("TRELLIS_WS", format!("ws://{}", node.rpc))
@@ -107,4 +112,20 @@ fn ethers_and_web3py_work_unchanged_against_four_validators() {
         !node.logged("panicked"),
         "the node panicked while serving the clients"
     );
+}
+
+/// ethers.js against a consortium's chain: governance through the system contracts' ABI, and
+/// the rules' refusals as ethers reports them.
+#[test]
+fn ethers_governs_a_consortium_and_meets_its_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::dev(dir.path(), &["--accounts", "5", "--governed"]);
+    let keys: Vec<String> = dev_accounts(dir.path())
+        .iter()
+        .map(|key| key.secret_hex())
+        .collect();
+    let mut command = npm_ethers(&node, &["run", "test:governance", "--silent"], &keys[0]);
+    command.env("TRELLIS_KEYS", serde_json::to_string(&keys).unwrap());
+    run("ethers.js governance", command);
+    assert!(!node.logged("panicked"), "the node panicked");
 }
