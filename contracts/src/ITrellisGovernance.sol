@@ -75,8 +75,11 @@ interface ITrellisActions {
     /// through other contracts; role 0 lifts the restriction.
     function restrictMethod(address target, bytes4 selector, bytes32 role) external;
     /// Value limits in wei of one identity's accounts (0: none of that kind), per transaction
-    /// and per UTC day of the blocks' time; a transfer above one is refused with the limit.
-    function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay) external;
+    /// and per UTC day of the blocks' time; a transfer above one is refused with the limit. A
+    /// plain transfer above `holdAbove` waits in escrow (ITrellisHolds) until an approver of
+    /// another identity co-signs it.
+    function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay, uint256 holdAbove)
+        external;
     /// The same for every identity holding `role` (the strictest limit applies).
-    function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay) external;
+    function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay, uint256 holdAbove) external;
 }

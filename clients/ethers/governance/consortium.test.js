@@ -36,7 +36,7 @@ const registry = new ethers.Contract(
   provider,
 );
 const actions = new ethers.Interface([
-  'function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay)',
+  'function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay, uint256 holdAbove)',
 ]);
 
 /** The events of `contract` in a receipt, by name. */
@@ -71,6 +71,7 @@ test('a limit passed by two of three governors refuses larger transfers with its
     4n,
     ethers.parseEther('1'),
     ethers.parseEther('1.5'),
+    0n,
   ]);
   const proposed = await (await governance.propose(action, 100)).wait();
   assert.deepEqual(events(proposed, governance), ['Proposed', 'Voted']);

@@ -169,6 +169,9 @@ pub struct LimitArgs {
     /// The most one identity may send in a UTC day (of the blocks' time).
     #[arg(long, value_name = "WEI")]
     per_day: Option<U256>,
+    /// Transfers above this wait in escrow until an approver of another identity co-signs.
+    #[arg(long, value_name = "WEI")]
+    hold_above: Option<U256>,
 }
 
 impl LimitArgs {
@@ -176,6 +179,7 @@ impl LimitArgs {
         Limits {
             per_transaction: self.per_transaction.filter(|v| !v.is_zero()),
             per_day: self.per_day.filter(|v| !v.is_zero()),
+            hold_above: self.hold_above.filter(|v| !v.is_zero()),
         }
     }
 }

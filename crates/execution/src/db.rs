@@ -101,6 +101,29 @@ impl<'a, R: StateReader + ?Sized> BlockDb<'a, R> {
         Ok(())
     }
 
+    /// Moves `value` from `from` to `to` (both existing) for the transaction being committed:
+    /// a held transfer's value, from its recipient into escrow.
+    pub(crate) fn move_value(
+        &mut self,
+        from: Address,
+        to: Address,
+        value: StorageValue,
+    ) -> Result<(), StateError> {
+        let missing = |address| StateError::Corrupt(Corruption::MissingSystemAccount(address));
+        let mut source = self.current_account(&from)?.ok_or(missing(from))?;
+        let mut target = self.current_account(&to)?.ok_or(missing(to))?;
+        source.balance = source
+            .balance
+            .checked_sub(value)
+            .expect("the recipient of a held transfer has just received its value");
+        target.balance += value;
+        self.changes.set_account(from, source);
+        self.changes.set_account(to, target);
+        self.changes.attribute(from, self.tx_index, []);
+        self.changes.attribute(to, self.tx_index, []);
+        Ok(())
+    }
+
     /// Folds one transaction's state into the block's changes.
     fn commit_account(&mut self, address: Address, account: EvmAccount) {
         if !account.is_touched() {

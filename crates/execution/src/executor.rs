@@ -26,7 +26,7 @@ use revm::{
     interpreter::interpreter::EthInterpreter,
     primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
 };
-use trellis_governance::{Day, Intent, Request, When};
+use trellis_governance::{Day, Intent, Request, When, contracts::HOLDS_ADDRESS};
 use trellis_state::{StateError, StateReader};
 use trellis_types::{RecoveredTx, TxError, transaction, transactions_root};
 
@@ -278,12 +278,14 @@ impl Executor {
                     let db = &mut evm.ctx.journaled_state.database;
                     db.tx_index =
                         u32::try_from(place).expect("a block holds fewer than 2^32 transactions");
-                    let sent = outcome.result.is_success();
+                    let mut result = outcome.result;
                     evm.commit(outcome.state);
-                    if governed && sent {
-                        record_spending(&mut evm.ctx.journaled_state.database, &request, when)?;
+                    if governed && result.is_success() {
+                        let db = &mut evm.ctx.journaled_state.database;
+                        record_spending(db, &request, when)?;
+                        hold_if_due(db, &request, context.height, &mut result)?;
                     }
-                    outcome.result
+                    result
                 }
                 Err(EVMError::Transaction(invalid)) => {
                     skipped.push(skip(self.skip_reason_for_invalid(invalid)));
@@ -494,6 +496,39 @@ fn record_spending<R: StateReader + ?Sized>(
         trellis_governance::spending_record(&*db, &request.sender, request.value, when.day)?;
     if let Some((slot, total)) = record {
         db.write_system_slot(trellis_governance::REGISTRY_ADDRESS, slot, total)?;
+    }
+    Ok(())
+}
+
+/// Puts a transfer above its sender's hold threshold in escrow: its value moves from the
+/// recipient (an account without code, which just received it) to the holds contract, which
+/// records it; the receipt gets the `Held` event.
+fn hold_if_due<R: StateReader + ?Sized>(
+    db: &mut BlockDb<'_, R>,
+    request: &Request,
+    height: trellis_types::Height,
+    result: &mut ExecutionResult,
+) -> Result<(), ExecutionError> {
+    let Some(identity) = trellis_governance::held(&*db, request)? else {
+        return Ok(());
+    };
+    let Intent::Call { contract: to, .. } = request.intent else {
+        unreachable!("only plain transfers pass the rules above a hold threshold")
+    };
+    let effects = trellis_governance::contracts::place_hold(
+        &*db,
+        request.sender,
+        identity,
+        to,
+        request.value,
+        height,
+    )?;
+    db.move_value(to, HOLDS_ADDRESS, request.value)?;
+    for ((address, slot), value) in effects.writes {
+        db.write_system_slot(address, slot, value)?;
+    }
+    if let ExecutionResult::Success { logs, .. } = result {
+        logs.extend(effects.logs);
     }
     Ok(())
 }

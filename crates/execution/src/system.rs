@@ -26,6 +26,7 @@ mod cost {
     pub const LOG: u64 = 375;
     pub const LOG_TOPIC: u64 = 375;
     pub const LOG_BYTE: u64 = 8;
+    pub const TRANSFER: u64 = 9_000;
 }
 
 /// Ethereum's precompiles plus the system contracts, and on a governed chain the check of
@@ -185,8 +186,11 @@ where
                 + cost::LOG_BYTE * log.data.data.len() as u64
         })
         .sum();
-    let price =
-        cost::BASE + reads * cost::READ + effects.writes.len() as u64 * cost::WRITE + log_gas;
+    let price = cost::BASE
+        + reads * cost::READ
+        + effects.writes.len() as u64 * cost::WRITE
+        + effects.transfers.len() as u64 * cost::TRANSFER
+        + log_gas;
     if !gas.record_regular_cost(price) {
         gas.spend_all();
         return Ok(InterpreterResult::new(
@@ -196,6 +200,14 @@ where
         ));
     }
     let journal = context.journal_mut();
+    for (from, to, value) in effects.transfers {
+        let refused = journal
+            .transfer(from, to, value)
+            .map_err(|DbError(error)| error.to_string())?;
+        if let Some(error) = refused {
+            return Err(format!("moving {value} wei from {from} to {to}: {error:?}"));
+        }
+    }
     for ((address, slot), value) in effects.writes {
         journal
             .load_account(address)

@@ -26,7 +26,7 @@ fn governed(keys: &[&AccountKey; 4]) -> TestChain {
         .map(|(n, key)| {
             let mut roles = vec![Role::transactor()];
             if n < 3 {
-                roles.extend([Role::governor(), Role::deployer()]);
+                roles.extend([Role::governor(), Role::deployer(), Role::approver()]);
             }
             FoundingIdentity {
                 id: IdentityId(n as u64 + 1),
@@ -391,6 +391,7 @@ fn value_limits_per_transaction_and_per_day_hold_the_strictest_of_identity_and_r
         limits: Limits {
             per_transaction: Some(ether(5)),
             per_day: Some(ether(8)),
+            hold_above: None,
         },
     };
     let (outcome, _) = chain.apply(&[
@@ -444,6 +445,7 @@ fn value_limits_per_transaction_and_per_day_hold_the_strictest_of_identity_and_r
         limits: Limits {
             per_transaction: Some(ether(2)),
             per_day: None,
+            hold_above: None,
         },
     };
     let (outcome, _) = chain.apply(&[
@@ -458,5 +460,116 @@ fn value_limits_per_transaction_and_per_day_hold_the_strictest_of_identity_and_r
             "not permitted: account {} may send at most 2000000000000000000 wei in one transaction (the limit of the transactor role), not 3000000000000000000",
             g3.address()
         )
+    );
+}
+
+#[test]
+fn a_transfer_above_the_hold_threshold_waits_in_escrow_for_another_identitys_approver() {
+    use trellis_governance::{
+        LimitHolder, Limits, OverLimit,
+        contracts::{HOLDS_ADDRESS, abi::ITrellisHolds as Holds},
+    };
+    let [g1, g2, g3, teller] = [1, 2, 3, 4].map(AccountKey::from_seed);
+    let mut chain = governed(&[&g1, &g2, &g3, &teller]);
+    let (small, large) = (Address::repeat_byte(0x71), Address::repeat_byte(0x72));
+    let hold_above = Action::SetLimits {
+        holder: LimitHolder::Identity(IdentityId(4)),
+        limits: Limits {
+            hold_above: Some(ether(5)),
+            ..Limits::default()
+        },
+    };
+    chain.apply(&[
+        call_tx(&g1, 0, GOVERNANCE_ADDRESS, propose(&hold_above, 10)),
+        call_tx(&g2, 0, GOVERNANCE_ADDRESS, vote(1, true)),
+    ]);
+
+    let (outcome, _) = chain.apply(&[
+        transfer(&teller, 0, small, ether(3)),
+        transfer(&teller, 1, large, ether(7)),
+        transfer(&teller, 2, GOVERNANCE_ADDRESS, ether(7)),
+        call_tx(
+            &teller,
+            2,
+            HOLDS_ADDRESS,
+            Holds::approveCall { id: 1 }.abi_encode(),
+        ),
+    ]);
+    assert_eq!(
+        chain.balance(small),
+        ether(3),
+        "below the threshold: delivered"
+    );
+    assert_eq!(chain.balance(large), U256::ZERO, "above it: held");
+    assert_eq!(chain.balance(HOLDS_ADDRESS), ether(7));
+    let held = &outcome.receipts[1];
+    assert!(held.success());
+    let [event] = held
+        .logs()
+        .iter()
+        .filter_map(|log| Holds::Held::decode_log_data(&log.data).ok())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    assert_eq!((event.id, event.to, event.value), (1, large, ether(7)));
+    let [skipped] = outcome.skipped.clone().try_into().unwrap();
+    assert_eq!(
+        skipped.reason,
+        SkipReason::NotPermitted(Refusal::NotHoldable(Box::new(OverLimit {
+            account: teller.address(),
+            value: ether(7),
+            limit: ether(5),
+            by: LimitHolder::Identity(IdentityId(4)),
+            spent: U256::ZERO,
+        })))
+    );
+    assert_eq!(
+        outcome.receipts[2].revert_reason,
+        Some(format!(
+            "account {} may not decide held transfers: it holds no approver role valid at block {}",
+            teller.address(),
+            chain.store.next_height().get() - 1
+        ))
+    );
+
+    let approve = Holds::approveCall { id: 1 }.abi_encode();
+    let (outcome, _) = chain.apply(&[
+        call_tx(&g3, 0, HOLDS_ADDRESS, approve.clone()),
+        call_tx(&g1, 1, HOLDS_ADDRESS, approve),
+        transfer(&teller, 3, large, ether(6)),
+        call_tx(
+            &g1,
+            2,
+            HOLDS_ADDRESS,
+            Holds::reclaimCall { id: 2 }.abi_encode(),
+        ),
+    ]);
+    let reasons: Vec<Option<String>> = outcome
+        .receipts
+        .iter()
+        .map(|r| r.revert_reason.clone())
+        .collect();
+    assert_eq!(reasons[0], None);
+    assert_eq!(
+        reasons[1].as_deref(),
+        Some("held transfer 1 is released already")
+    );
+    assert_eq!(reasons[2], None);
+    assert!(
+        reasons[3]
+            .as_deref()
+            .is_some_and(|r| r.starts_with("held transfer 2 waits for an approver until block")),
+        "{reasons:?}"
+    );
+    assert_eq!(chain.balance(large), ether(7), "released to its recipient");
+    assert_eq!(chain.balance(HOLDS_ADDRESS), ether(6), "the second waits");
+    let view = chain.call(
+        HOLDS_ADDRESS,
+        Holds::holdOfCall { id: 1 }.abi_encode().into(),
+    );
+    let hold = Holds::holdOfCall::abi_decode_returns(&view.output).unwrap();
+    assert_eq!(
+        (hold.from, hold.to, hold.status),
+        (teller.address(), large, 1)
     );
 }

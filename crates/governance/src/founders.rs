@@ -59,6 +59,8 @@ impl Founders {
                 }
             }
         }
+        let ((address, slot), value) = crate::contracts::holds::genesis_write();
+        writer.overlay_mut().set(address, slot, value);
         let mut council = Records::new(writer.overlay_mut());
         council.set_thresholds(Thresholds::DEFAULT);
         for governor in &governors {

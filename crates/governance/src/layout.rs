@@ -11,7 +11,7 @@
 //! | `account-status` | address (20 B) | status (u8: 0 normal, 1 frozen, 2 abolished) ‖ since (u64) ‖ proposal (u64) |
 //! | `role` | role (32 B) ‖ identity id (u64) | `1` if held |
 //! | `method` | contract (20 B) ‖ selector (4 B) | the role a caller needs (32 B) |
-//! | `limit-tx`, `limit-day` | `i` ‖ identity id (u64), or `r` ‖ role (32 B) | a value limit in wei (0: none) |
+//! | `limit-tx`, `limit-day`, `limit-hold` | `i` ‖ identity id (u64), or `r` ‖ role (32 B) | a value limit in wei (0: none) |
 //! | `limited-roles` | — | how many roles carry limits |
 //! | `limited-role` | index (u64) | the role (32 B) |
 //! | `spent` | identity id (u64) ‖ day (u64) | the value it sent that UTC day |
@@ -70,6 +70,10 @@ pub fn limit_per_transaction(key: &[u8]) -> U256 {
 
 pub fn limit_per_day(key: &[u8]) -> U256 {
     slot("limit-day", key)
+}
+
+pub fn limit_hold(key: &[u8]) -> U256 {
+    slot("limit-hold", key)
 }
 
 pub fn limited_roles() -> U256 {

@@ -37,8 +37,8 @@ pub use limits::{
 pub use reader::Registry;
 pub use role::Role;
 pub use rules::{
-    Intent, OverLimit, Refusal, Request, When, governed, method_refusal, refusal, spending_record,
-    tx_refusal,
+    Intent, OverLimit, Refusal, Request, When, governed, held, method_refusal, refusal,
+    spending_record, tx_refusal,
 };
 pub use types::{AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Window};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

@@ -36,6 +36,10 @@ impl LimitHolder {
     pub(crate) fn per_day_slot(&self) -> U256 {
         layout::limit_per_day(&self.key())
     }
+
+    pub(crate) fn hold_slot(&self) -> U256 {
+        layout::limit_hold(&self.key())
+    }
 }
 
 impl fmt::Display for LimitHolder {
@@ -52,11 +56,13 @@ impl fmt::Display for LimitHolder {
 pub struct Limits {
     pub per_transaction: Option<U256>,
     pub per_day: Option<U256>,
+    /// A transfer of more is held until an approver of another identity co-signs it.
+    pub hold_above: Option<U256>,
 }
 
 impl Limits {
     pub fn is_none(&self) -> bool {
-        self.per_transaction.is_none() && self.per_day.is_none()
+        self.per_transaction.is_none() && self.per_day.is_none() && self.hold_above.is_none()
     }
 }
 
@@ -75,6 +81,7 @@ impl Day {
 pub struct Applicable {
     pub per_transaction: Option<(U256, LimitHolder)>,
     pub per_day: Option<(U256, LimitHolder)>,
+    pub hold_above: Option<(U256, LimitHolder)>,
 }
 
 fn stricter(
@@ -98,6 +105,7 @@ impl<R: StateReader + ?Sized> Registry<'_, R> {
         Ok(Limits {
             per_transaction: read(holder.per_transaction_slot())?,
             per_day: read(holder.per_day_slot())?,
+            hold_above: read(holder.hold_slot())?,
         })
     }
 
@@ -128,6 +136,7 @@ impl<R: StateReader + ?Sized> Registry<'_, R> {
         let mut applicable = Applicable {
             per_transaction: own.per_transaction.map(|v| (v, holder)),
             per_day: own.per_day.map(|v| (v, holder)),
+            hold_above: own.hold_above.map(|v| (v, holder)),
         };
         for role in self.limited_roles()? {
             if !self.holds(identity, &role)? {
@@ -138,6 +147,7 @@ impl<R: StateReader + ?Sized> Registry<'_, R> {
             applicable.per_transaction =
                 stricter(applicable.per_transaction, limits.per_transaction, holder);
             applicable.per_day = stricter(applicable.per_day, limits.per_day, holder);
+            applicable.hold_above = stricter(applicable.hold_above, limits.hold_above, holder);
         }
         Ok(applicable)
     }

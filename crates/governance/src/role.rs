@@ -43,8 +43,13 @@ impl Role {
         Self::named("oracle")
     }
 
+    /// Co-signs held transfers of other identities.
+    pub fn approver() -> Self {
+        Self::named("approver")
+    }
+
     /// The built-in roles and their names.
-    pub fn builtin() -> [(&'static str, Self); 6] {
+    pub fn builtin() -> [(&'static str, Self); 7] {
         [
             ("governor", Self::governor()),
             ("validator-operator", Self::validator_operator()),
@@ -52,6 +57,7 @@ impl Role {
             ("transactor", Self::transactor()),
             ("auditor", Self::auditor()),
             ("oracle", Self::oracle()),
+            ("approver", Self::approver()),
         ]
     }
 }

@@ -51,6 +51,11 @@ pub enum Refusal {
     )]
     DailyLimitReached(Box<OverLimit>),
     #[error(
+        "account {} sends {} wei, above the hold threshold of {} wei of {}: a held transfer must be a plain transfer to an account without code (send the value alone)",
+        .0.account, .0.value, .0.limit, .0.by
+    )]
+    NotHoldable(Box<OverLimit>),
+    #[error(
         "account {account} may not call function {selector} of {contract}: it needs the {role} role"
     )]
     MethodNotPermitted {
@@ -215,17 +220,22 @@ pub fn tx_refusal<R: StateReader + ?Sized>(
             spent,
         })
     };
-    Ok(
-        match check_spending(state, identity, request.value, when.day)? {
-            Ok(_) => None,
-            Err(Breach::PerTransaction { limit, by }) => {
-                Some(Refusal::ValueAboveLimit(over(limit, by, U256::ZERO)))
-            }
-            Err(Breach::PerDay { limit, spent, by }) => {
-                Some(Refusal::DailyLimitReached(over(limit, by, spent)))
-            }
-        },
-    )
+    let breach = check_spending(state, identity, request.value, when.day)?;
+    if breach.is_ok()
+        && let Some((limit, by)) = hold_threshold(state, identity, request.value)?
+        && !holdable(state, request)?
+    {
+        return Ok(Some(Refusal::NotHoldable(over(limit, by, U256::ZERO))));
+    }
+    Ok(match breach {
+        Ok(_) => None,
+        Err(Breach::PerTransaction { limit, by }) => {
+            Some(Refusal::ValueAboveLimit(over(limit, by, U256::ZERO)))
+        }
+        Err(Breach::PerDay { limit, spent, by }) => {
+            Some(Refusal::DailyLimitReached(over(limit, by, spent)))
+        }
+    })
 }
 
 /// The slot write that records a transaction's value against its sender's daily limit once it
@@ -275,4 +285,44 @@ pub fn method_refusal<R: StateReader + ?Sized>(
         selector: *selector,
         role,
     }))
+}
+
+/// The hold threshold `value` exceeds for `identity`, if any.
+fn hold_threshold<R: StateReader + ?Sized>(
+    state: &R,
+    identity: IdentityId,
+    value: U256,
+) -> Result<Option<(U256, LimitHolder)>, RegistryError> {
+    let applicable = Registry::new(state).applicable(identity)?;
+    Ok(applicable.hold_above.filter(|(limit, _)| value > *limit))
+}
+
+/// Whether `request` can wait in escrow: a plain transfer (no function named) to an account
+/// without code, whose value can later be released without running anything.
+fn holdable<R: StateReader + ?Sized>(state: &R, request: &Request) -> Result<bool, RegistryError> {
+    let Intent::Call {
+        contract: to,
+        selector: None,
+    } = request.intent
+    else {
+        return Ok(false);
+    };
+    let code_hash = state.account(&to)?.map(|account| account.code_hash);
+    Ok(code_hash.is_none_or(|hash| hash == trellis_state::EMPTY_CODE_HASH))
+}
+
+/// The sender's identity if `request`, which the rules let through, is to be held rather than
+/// delivered (its value is above the sender's hold threshold).
+pub fn held<R: StateReader + ?Sized>(
+    state: &R,
+    request: &Request,
+) -> Result<Option<IdentityId>, RegistryError> {
+    if request.value.is_zero() {
+        return Ok(None);
+    }
+    let Some(account) = Registry::new(state).account(&request.sender)? else {
+        return Ok(None);
+    };
+    let threshold = hold_threshold(state, account.identity, request.value)?;
+    Ok(threshold.map(|_| account.identity))
 }

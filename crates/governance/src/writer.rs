@@ -144,6 +144,7 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
         let value = |limit: Option<U256>| limit.unwrap_or(U256::ZERO);
         self.write(holder.per_transaction_slot(), value(limits.per_transaction));
         self.write(holder.per_day_slot(), value(limits.per_day));
+        self.write(holder.hold_slot(), value(limits.hold_above));
         Ok(())
     }
 

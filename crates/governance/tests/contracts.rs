@@ -436,6 +436,7 @@ fn a_daily_limit_counts_per_utc_day_and_limited_roles_are_listed_while_limited()
     let daily = |per_day: u64| Limits {
         per_transaction: None,
         per_day: Some(U256::from(per_day)),
+        hold_above: None,
     };
     let teller = Action::SetLimits {
         holder: LimitHolder::Identity(IdentityId(4)),

@@ -53,9 +53,35 @@ alloy_sol_types::sol! {
         function restrictMethod(address target, bytes4 selector, bytes32 role) external;
         /// Value limits in wei for one identity's accounts (0: none), per transaction and per
         /// UTC day of the block's time.
-        function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay) external;
+        /// A transfer above `holdAbove` waits in escrow until an approver of another identity
+        /// co-signs it (`ITrellisHolds`).
+        function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay, uint256 holdAbove) external;
         /// The same for every identity holding `role` (the strictest limit applies).
-        function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay) external;
+        function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay, uint256 holdAbove) external;
+    }
+
+    /// Held transfers, at `HOLDS_ADDRESS`: a plain transfer above its sender's hold threshold
+    /// is kept here, in escrow, until an approver of another identity releases it or returns
+    /// it, or until it expires and anyone returns it to its sender.
+    #[derive(Debug, PartialEq, Eq)]
+    interface ITrellisHolds {
+        function approve(uint64 id) external;
+        function reject(uint64 id) external;
+        /// After its expiry height: back to its sender.
+        function reclaim(uint64 id) external;
+        function holdCount() external view returns (uint64);
+        /// status: 0 waiting, 1 released, 2 returned, 3 expired (waiting past its expiry).
+        function holdOf(uint64 id) external view returns (
+            address from,
+            address to,
+            uint256 value,
+            uint64 created,
+            uint64 expires,
+            uint8 status
+        );
+        event Held(uint64 indexed id, address indexed from, address indexed to, uint256 value, uint64 expires);
+        event Released(uint64 indexed id, address indexed approver);
+        event Returned(uint64 indexed id, address indexed by);
     }
 
     /// The registry's records, read-only, at `REGISTRY_ADDRESS`: what contracts ask to check

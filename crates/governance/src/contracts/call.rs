@@ -49,6 +49,8 @@ pub struct Effects {
     /// Slots by (address, slot), in a canonical order.
     pub writes: BTreeMap<(Address, U256), U256>,
     pub logs: Vec<Log>,
+    /// Value moved (from, to, wei), applied before the writes: only out of the holds' escrow.
+    pub transfers: Vec<(Address, Address, U256)>,
 }
 
 impl Effects {

@@ -23,6 +23,8 @@ pub enum SystemError {
     Registry(RegistryError),
     #[error(transparent)]
     Governance(#[from] GovernanceError),
+    #[error(transparent)]
+    Holds(#[from] HoldError),
     #[error(
         "this chain has no registry: its genesis lists no [[organisations]], so nothing is governed"
     )]
@@ -125,4 +127,32 @@ pub enum ActionError {
         "thresholds {0} are out of range: participation 0.01–100 %, approval above 50 % up to 100 %"
     )]
     BadThresholds(Thresholds),
+}
+
+/// Why the holds contract refuses a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldError {
+    #[error("there is no held transfer {0}")]
+    NoHold(u64),
+    #[error(
+        "account {account} may not decide held transfers: it holds no approver role valid at block {height}"
+    )]
+    NotApprover { account: Address, height: Height },
+    #[error(
+        "held transfer {id} was sent by identity {identity}: another identity's approver must decide it"
+    )]
+    OwnTransfer { id: u64, identity: IdentityId },
+    #[error(
+        "held transfer {id} expired at block {expires}: it can only be returned to its sender (reclaim)"
+    )]
+    Expired { id: u64, expires: Height },
+    #[error(
+        "held transfer {id} waits for an approver until block {expires}: it cannot be reclaimed before"
+    )]
+    NotExpired { id: u64, expires: Height },
+    #[error("held transfer {id} is {status} already")]
+    Settled {
+        id: u64,
+        status: super::holds::HoldStatus,
+    },
 }

@@ -10,12 +10,16 @@ pub mod abi;
 mod call;
 mod council;
 mod error;
+pub mod holds;
 mod proposal;
 mod registry;
 
 pub use call::{Effects, SystemCall};
 pub use council::{Action, Ballot, Council, GOVERNANCE_ADDRESS, MAX_ACTION, layout};
-pub use error::{ActionError, GovernanceError, MAX_VOTING_BLOCKS, MAX_WEIGHT, SystemError};
+pub use error::{
+    ActionError, GovernanceError, HoldError, MAX_VOTING_BLOCKS, MAX_WEIGHT, SystemError,
+};
+pub use holds::{HOLDS_ADDRESS, place_hold};
 pub use proposal::{Proposal, ProposalId, ProposalStatus, Tally, Thresholds};
 
 pub(crate) use council::Records;
@@ -33,7 +37,7 @@ pub fn changes_rules(log: &alloy_primitives::Log) -> bool {
 }
 
 /// The addresses whose calls the system contracts answer.
-pub const SYSTEM_ADDRESSES: [Address; 2] = [REGISTRY_ADDRESS, GOVERNANCE_ADDRESS];
+pub const SYSTEM_ADDRESSES: [Address; 3] = [REGISTRY_ADDRESS, GOVERNANCE_ADDRESS, HOLDS_ADDRESS];
 
 /// Runs `call` if `address` is a system contract's (`None` otherwise), on `state`: the state
 /// the call sees, with everything earlier in its block and its transaction applied.
@@ -59,9 +63,9 @@ fn run<R: StateReader + ?Sized>(
     if !call.value.is_zero() {
         return Err(SystemError::ValueSent);
     }
-    if *address == GOVERNANCE_ADDRESS {
-        council::governance(state, call)
-    } else {
-        registry::registry(state, call)
+    match *address {
+        GOVERNANCE_ADDRESS => council::governance(state, call),
+        HOLDS_ADDRESS => holds::holds(state, call),
+        _ => registry::registry(state, call),
     }
 }

@@ -108,9 +108,10 @@ impl std::fmt::Display for Action {
                 };
                 write!(
                     f,
-                    "limit {holder} to {} per transaction and {} per day",
+                    "limit {holder} to {} per transaction and {} per day, holding transfers above {}",
                     wei(limits.per_transaction),
-                    wei(limits.per_day)
+                    wei(limits.per_day),
+                    wei(limits.hold_above)
                 )
             }
             Self::RestrictMethod {
@@ -130,10 +131,12 @@ impl std::fmt::Display for Action {
     }
 }
 
-fn limits(per_transaction: U256, per_day: U256) -> Limits {
+fn limits(per_transaction: U256, per_day: U256, hold_above: U256) -> Limits {
+    let set = |value: U256| (!value.is_zero()).then_some(value);
     Limits {
-        per_transaction: (!per_transaction.is_zero()).then_some(per_transaction),
-        per_day: (!per_day.is_zero()).then_some(per_day),
+        per_transaction: set(per_transaction),
+        per_day: set(per_day),
+        hold_above: set(hold_above),
     }
 }
 
@@ -198,11 +201,11 @@ impl Action {
             }),
             Call::setIdentityLimits(c) => Self::SetLimits {
                 holder: LimitHolder::Identity(IdentityId(c.identity)),
-                limits: limits(c.perTransaction, c.perDay),
+                limits: limits(c.perTransaction, c.perDay, c.holdAbove),
             },
             Call::setRoleLimits(c) => Self::SetLimits {
                 holder: LimitHolder::Role(Role(c.role)),
-                limits: limits(c.perTransaction, c.perDay),
+                limits: limits(c.perTransaction, c.perDay, c.holdAbove),
             },
             Call::restrictMethod(c) => Self::RestrictMethod {
                 contract: c.target,
@@ -275,6 +278,7 @@ impl Action {
                 identity: identity.0,
                 perTransaction: limits.per_transaction.unwrap_or_default(),
                 perDay: limits.per_day.unwrap_or_default(),
+                holdAbove: limits.hold_above.unwrap_or_default(),
             }
             .abi_encode(),
             Self::SetLimits {
@@ -284,6 +288,7 @@ impl Action {
                 role: role.0,
                 perTransaction: limits.per_transaction.unwrap_or_default(),
                 perDay: limits.per_day.unwrap_or_default(),
+                holdAbove: limits.hold_above.unwrap_or_default(),
             }
             .abi_encode(),
             Self::RestrictMethod {
