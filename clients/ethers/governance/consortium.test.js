@@ -5,8 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ethers } from 'ethers';
 
+// No response cache: blocks come every few tens of milliseconds, and ethers would otherwise
+// reuse an account's nonce it read up to 250 ms before.
 const provider = new ethers.JsonRpcProvider(process.env.TRELLIS_HTTP, undefined, {
   pollingInterval: 100,
+  cacheTimeout: -1,
 });
 // The dev chain's accounts: 0–2 are governors (identities 1–3), 3 and 4 members (4 and 5).
 const [g0, g1, , member, other] = JSON.parse(process.env.TRELLIS_KEYS).map(
@@ -116,4 +119,50 @@ test('a limit passed by two of three governors refuses larger transfers with its
     await other.sendTransaction({ to: member.address, value: ethers.parseEther('3') })
   ).wait();
   assert.equal(free.status, 1);
+});
+
+test('a transfer above the hold threshold waits for an approver of another identity', async () => {
+  const HOLDS = '0x0000000000000000000000000000000000001002';
+  const holds = new ethers.Contract(
+    HOLDS,
+    [
+      'function approve(uint64 id)',
+      'function holdOf(uint64 id) view returns (address from, address to, uint256 value, uint64 created, uint64 expires, uint8 status)',
+      'event Held(uint64 indexed id, address indexed from, address indexed to, uint256 value, uint64 expires)',
+    ],
+    g1,
+  );
+  // Identity 5 (account 4): transfers above 2 ether wait.
+  const action = actions.encodeFunctionData('setIdentityLimits', [
+    5n,
+    0n,
+    0n,
+    ethers.parseEther('2'),
+  ]);
+  const proposed = await (await governance.propose(action, 100)).wait();
+  const id = governance.interface.parseLog(proposed.logs[0]).args.id;
+  await (await governance.connect(g1).vote(id, true)).wait();
+
+  const recipient = ethers.Wallet.createRandom().address;
+  const sent = await (
+    await other.sendTransaction({ to: recipient, value: ethers.parseEther('2.5') })
+  ).wait();
+  assert.equal(sent.status, 1, 'the transaction succeeds: its value waits');
+  const held = sent.logs
+    .filter((log) => log.address.toLowerCase() === HOLDS)
+    .map((log) => holds.interface.parseLog(log));
+  assert.equal(held.length, 1);
+  assert.equal(held[0].name, 'Held');
+  const holdId = held[0].args.id;
+  assert.equal(await provider.getBalance(recipient), 0n);
+
+  // Its sender's own identity cannot approve it; another identity's approver can.
+  await assert.rejects(holds.connect(other).approve(holdId), (error) => {
+    assert.match(said(error), /may not decide held transfers|another identity's approver/);
+    return true;
+  });
+  const released = await (await holds.approve(holdId)).wait();
+  assert.equal(released.status, 1);
+  assert.equal(await provider.getBalance(recipient), ethers.parseEther('2.5'));
+  assert.equal((await holds.holdOf(holdId)).status, 1n, 'released');
 });
