@@ -336,13 +336,13 @@ async fn run_async(command: GovCommand) -> Result<()> {
 }
 
 impl NodeArg {
-    fn open(&self) -> Result<Node> {
+    pub(crate) fn open(&self) -> Result<Node> {
         Ok(Node::new(&self.rpc)?)
     }
 }
 
 impl Signer {
-    fn open(&self) -> Result<(Node, trellis_crypto::AccountKey)> {
+    pub(crate) fn open(&self) -> Result<(Node, trellis_crypto::AccountKey)> {
         let key = load_account_key(&self.key, self.from)?;
         Ok((self.node.open()?, key))
     }

@@ -4,6 +4,7 @@
 //! lives in a library crate where it can be tested on its own.
 
 mod gov;
+mod holds;
 mod limit;
 mod load;
 
@@ -68,6 +69,9 @@ enum Command {
     /// Propose, vote on and read the consortium's governance proposals through a node.
     #[command(subcommand)]
     Gov(gov::GovCommand),
+    /// Approve, reject, reclaim or read transfers held for an approver's co-signature.
+    #[command(subcommand)]
+    Holds(holds::HoldsCommand),
     /// Measure a component and print its figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -230,6 +234,7 @@ fn main() -> Result<()> {
             governed,
         }),
         Command::Gov(command) => gov::run(command),
+        Command::Holds(command) => holds::run(command),
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
         Command::VerifyProof { proof, root } => verify_proof(&proof, root.as_deref()),

@@ -13,8 +13,19 @@ use trellis_crypto::AccountKey;
 
 /// Runs `trellis gov ARGS` against `node`, signing (where it signs) with dev account `from`.
 fn gov(node: &DevNode, dir: &Path, from: Option<&AccountKey>, args: &[&str]) -> (bool, String) {
+    trellis(node, dir, from, "gov", args)
+}
+
+/// Runs `trellis WHAT ARGS` against `node` (see [`gov`]).
+fn trellis(
+    node: &DevNode,
+    dir: &Path,
+    from: Option<&AccountKey>,
+    what: &str,
+    args: &[&str],
+) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_trellis"));
-    command.arg("gov").arg(args[0]);
+    command.arg(what).arg(args[0]);
     command.args(["--rpc", &format!("http://{}", node.rpc)]);
     if let Some(key) = from {
         command.arg("--key").arg(dir.join("dev-accounts.json"));
@@ -28,12 +39,16 @@ fn gov(node: &DevNode, dir: &Path, from: Option<&AccountKey>, args: &[&str]) -> 
 }
 
 fn transfer(key: &AccountKey, nonce: u64, to: Address) -> String {
+    transfer_of(key, nonce, to, 1)
+}
+
+fn transfer_of(key: &AccountKey, nonce: u64, to: Address, wei: u64) -> String {
     let raw = key.sign_transaction(TxEip1559 {
         chain_id: 1337,
         nonce,
         gas_limit: 21_000,
         to: TxKind::Call(to),
-        value: U256::from(1),
+        value: U256::from(wei),
         ..TxEip1559::default()
     });
     format!("{raw}")
@@ -172,4 +187,54 @@ fn two_of_three_governors_freeze_an_account_and_every_refusal_says_why() {
         out.find("proposal 2:") < out.find("proposal 1:"),
         "newest first: {out}"
     );
+}
+
+#[test]
+fn an_approver_of_another_identity_releases_a_held_transfer_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::dev(dir.path(), &["--accounts", "5", "--governed"]);
+    node.wait_for_height(1, Duration::from_secs(30));
+    let keys = dev_accounts(dir.path());
+    let [g1, g2, _, member, _] = [0, 1, 2, 3, 4].map(|i| &keys[i]);
+
+    let (ok, out) = gov(
+        &node,
+        dir.path(),
+        Some(g1),
+        &["propose", "set-limits", "4", "--hold-above", "1000"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = gov(&node, dir.path(), Some(g2), &["vote", "1"]);
+    assert!(out.contains("passed and was carried out"), "{ok} {out}");
+
+    let recipient = Address::repeat_byte(0x5a);
+    let sent = node.call(
+        "eth_sendRawTransaction",
+        json!([transfer_of(member, 0, recipient, 2000)]),
+    );
+    let receipt = node.wait_for_receipt(sent.as_str().unwrap(), Duration::from_secs(30));
+    assert_eq!(receipt["status"], "0x1");
+    let balance = node.call("eth_getBalance", json!([recipient, "latest"]));
+    assert_eq!(balance, "0x0", "held, not delivered");
+
+    let (ok, out) = trellis(&node, dir.path(), None, "holds", &["show", "1"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("held transfer 1: waiting — 2000 wei from"),
+        "{out}"
+    );
+    let (ok, out) = trellis(&node, dir.path(), Some(member), "holds", &["approve", "1"]);
+    assert!(!ok);
+    assert!(
+        out.contains("another identity's approver must decide it"),
+        "{out}"
+    );
+    let (ok, out) = trellis(&node, dir.path(), Some(g1), "holds", &["approve", "1"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("held transfer 1 released to its recipient by"),
+        "{out}"
+    );
+    let balance = node.call("eth_getBalance", json!([recipient, "latest"]));
+    assert_eq!(balance, "0x7d0");
 }

@@ -8,10 +8,12 @@
 
 mod error;
 mod governance;
+mod holds;
 mod key;
 mod node;
 
 pub use error::ClientError;
 pub use governance::{Decided, GovernanceClient, GovernanceEvent};
+pub use holds::{Decision, HeldTransfer, HoldEvent, HoldsClient, Settled};
 pub use key::load_account_key;
 pub use node::{Node, Sent};
