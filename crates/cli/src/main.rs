@@ -183,6 +183,11 @@ struct InitArgs {
     /// DIR/accounts.json.
     #[arg(long)]
     accounts: Option<usize>,
+    /// Register the created accounts as a consortium in the genesis: one organisation, an
+    /// identity per account with every built-in role, the first three governors. Every
+    /// transaction is then checked against the registry.
+    #[arg(long, requires = "accounts")]
+    governed: bool,
     /// A validator: its ed25519 public key (from `trellis keys new`) and p2p address.
     #[arg(
         id = "validators_given",
@@ -312,6 +317,7 @@ fn init(args: InitArgs) -> Result<()> {
             gas_price: args.gas_price,
             block_gas_limit: args.block_gas_limit,
             timestamp,
+            governed: args.governed,
         };
         return init_network(&args.out, &plan);
     }
@@ -321,9 +327,10 @@ fn init(args: InitArgs) -> Result<()> {
         || args.p2p_port.is_some()
         || args.rpc_port.is_some()
         || args.accounts.is_some()
+        || args.governed
     {
         bail!(
-            "--host, --full-nodes, --full-node-host, --p2p-port, --rpc-port and --accounts shape a network created with --validators N; with --validator, each address is in its PUBLIC_KEY@HOST:PORT"
+            "--host, --full-nodes, --full-node-host, --p2p-port, --rpc-port, --accounts and --governed shape a network created with --validators N; with --validator, each address is in its PUBLIC_KEY@HOST:PORT"
         );
     }
     let validators = args

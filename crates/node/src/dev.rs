@@ -10,7 +10,7 @@
 
 use crate::{
     FileProblem, NodeError,
-    genesis_file::{GenesisFile, IdentityEntry, OrganisationEntry, ValidatorEntry},
+    genesis_file::{GenesisFile, ValidatorEntry, consortium_of},
     network::NodeSetup,
     validator,
 };
@@ -42,35 +42,8 @@ pub struct DevOptions {
     pub governed: bool,
 }
 
-/// How many of a governed dev chain's accounts are governors: two of three pass a proposal.
-pub const DEV_GOVERNORS: usize = 3;
-
-/// The members of a governed dev chain: one organisation, one identity per funded account
-/// (identity `i + 1` for account `i`), each holding every built-in role but governor, which the
-/// first [`DEV_GOVERNORS`] hold.
-pub fn dev_consortium(accounts: &[Address]) -> Vec<OrganisationEntry> {
-    let mut identities = Vec::with_capacity(accounts.len());
-    for (i, address) in accounts.iter().enumerate() {
-        let roles = trellis_governance::Role::builtin()
-            .into_iter()
-            .map(|(name, _)| name)
-            .filter(|name| *name != "governor" || i < DEV_GOVERNORS)
-            .map(str::to_owned)
-            .collect();
-        identities.push(IdentityEntry {
-            id: i as u64 + 1,
-            roles,
-            accounts: vec![*address],
-            valid_from: 0,
-            valid_until: None,
-        });
-    }
-    vec![OrganisationEntry {
-        id: 1,
-        name: "Dev consortium".into(),
-        identities,
-    }]
-}
+/// How many of a governed chain's accounts are governors (see [`consortium_of`]).
+pub use crate::genesis_file::CONSORTIUM_GOVERNORS as DEV_GOVERNORS;
 
 /// One funded account, as `dev-accounts.json` lists it.
 pub use crate::accounts::FundedAccount as DevAccount;
@@ -183,7 +156,7 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
                 .iter()
                 .map(|a| a.address.parse().expect("written from a key's address"))
                 .collect();
-            dev_consortium(&addresses)
+            consortium_of(&addresses)
         } else {
             Vec::new()
         },

@@ -72,6 +72,36 @@ pub struct IdentityEntry {
     pub valid_until: Option<u64>,
 }
 
+/// How many of a generated consortium's accounts are governors: two of three pass a proposal.
+pub const CONSORTIUM_GOVERNORS: usize = 3;
+
+/// A consortium for created accounts (`trellis dev --governed`, `trellis init --governed`):
+/// one organisation, one identity per account (identity `i + 1` for account `i`), each holding
+/// every built-in role but governor, which the first [`CONSORTIUM_GOVERNORS`] hold.
+pub fn consortium_of(accounts: &[Address]) -> Vec<OrganisationEntry> {
+    let mut identities = Vec::with_capacity(accounts.len());
+    for (i, address) in accounts.iter().enumerate() {
+        let roles = trellis_governance::Role::builtin()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| *name != "governor" || i < CONSORTIUM_GOVERNORS)
+            .map(str::to_owned)
+            .collect();
+        identities.push(IdentityEntry {
+            id: i as u64 + 1,
+            roles,
+            accounts: vec![*address],
+            valid_from: 0,
+            valid_until: None,
+        });
+    }
+    vec![OrganisationEntry {
+        id: 1,
+        name: "Consortium".into(),
+        identities,
+    }]
+}
+
 /// The genesis file as written on disk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,7 +17,7 @@
 use crate::{
     NodeError,
     accounts::{self, FundedAccount},
-    genesis_file::{GenesisFile, GenesisFileError, ValidatorEntry},
+    genesis_file::{GenesisFile, GenesisFileError, ValidatorEntry, consortium_of},
     keyfile,
     node_config::{NodeFileText, Role},
 };
@@ -52,6 +52,8 @@ pub struct NetworkPlan {
     pub block_gas_limit: u64,
     /// Milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// Register the created accounts as a consortium ([`consortium_of`]).
+    pub governed: bool,
 }
 
 /// Why the network's files could not be written.
@@ -199,7 +201,15 @@ pub fn write(dir: &Path, plan: &NetworkPlan) -> Result<Network, MembersError> {
         gas_price: plan.gas_price,
         validators: validators.to_vec(),
         full_nodes: full_nodes.to_vec(),
-        organisations: Vec::new(),
+        organisations: if plan.governed {
+            let addresses: Vec<Address> = funded
+                .iter()
+                .map(|a| a.address.parse().expect("written from a key's address"))
+                .collect();
+            consortium_of(&addresses)
+        } else {
+            Vec::new()
+        },
         alloc,
     };
     genesis.genesis()?;
@@ -325,6 +335,7 @@ mod tests {
             gas_price: 0,
             block_gas_limit: 30_000_000,
             timestamp: 0,
+            governed: false,
         }
     }
 
@@ -421,5 +432,42 @@ mod tests {
             std::fs::read_to_string(dir.join("precious")).unwrap(),
             "keep me"
         );
+    }
+}
+
+#[cfg(test)]
+mod governed_tests {
+    use super::*;
+
+    #[test]
+    fn a_governed_network_registers_its_accounts_with_three_governors() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("net");
+        let plan = NetworkPlan {
+            chain_id: 99,
+            validators: 1,
+            hosts: vec![],
+            full_nodes: 0,
+            full_node_hosts: vec![],
+            p2p_port: 30300,
+            rpc_port: 8545,
+            accounts: 4,
+            alloc: BTreeMap::new(),
+            gas_price: 0,
+            block_gas_limit: 30_000_000,
+            timestamp: 0,
+            governed: true,
+        };
+        write(&dir, &plan).unwrap();
+        let genesis = GenesisFile::load(&dir.join("genesis.toml")).unwrap();
+        let identities = &genesis.organisations[0].identities;
+        assert_eq!(identities.len(), 4);
+        let governors = identities
+            .iter()
+            .filter(|i| i.roles.iter().any(|r| r == "governor"))
+            .count();
+        assert_eq!(governors, 3);
+        let founders = genesis.genesis().unwrap().founders;
+        assert_eq!(founders.0[0].identities.len(), 4);
     }
 }
