@@ -110,15 +110,7 @@ impl<'n> HoldsClient<'n> {
                 method: "holdOf",
                 detail: e.to_string(),
             })?;
-        let status = [
-            HoldStatus::Waiting,
-            HoldStatus::Released,
-            HoldStatus::Returned,
-            HoldStatus::Expired,
-        ]
-        .into_iter()
-        .find(|s| s.code() == h.status)
-        .ok_or(ClientError::BadAnswer {
+        let status = HoldStatus::from_code(h.status).ok_or(ClientError::BadAnswer {
             method: "holdOf",
             detail: format!("status {} is unknown", h.status),
         })?;

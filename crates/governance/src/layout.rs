@@ -27,12 +27,17 @@ pub const MAX_NAME: usize = 30;
 /// The registry's system account.
 pub const REGISTRY_ADDRESS: Address = address!("0x0000000000000000000000000000000000001000");
 
-fn slot(tag: &str, key: &[u8]) -> U256 {
-    let mut bytes = Vec::with_capacity(17 + tag.len() + key.len());
-    bytes.extend_from_slice(b"trellis.registry.");
+/// keccak-256 of `namespace` ‖ `tag` ‖ `key`: how every system contract names its slots.
+pub(crate) fn namespaced_slot(namespace: &str, tag: &str, key: &[u8]) -> U256 {
+    let mut bytes = Vec::with_capacity(namespace.len() + tag.len() + key.len());
+    bytes.extend_from_slice(namespace.as_bytes());
     bytes.extend_from_slice(tag.as_bytes());
     bytes.extend_from_slice(key);
     U256::from_be_bytes(keccak256(bytes).0)
+}
+
+fn slot(tag: &str, key: &[u8]) -> U256 {
+    namespaced_slot("trellis.registry.", tag, key)
 }
 
 pub fn org(id: u64) -> U256 {

@@ -1,6 +1,7 @@
 //! Funded accounts created with a new chain (a dev chain's, or `trellis init --accounts`):
 //! their keys are written to a file readable only by its owner, their balances into the genesis.
 
+use crate::genesis_file::{OrganisationEntry, consortium_of};
 use alloy_primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, path::Path};
@@ -30,6 +31,15 @@ pub fn create(count: usize) -> Result<(Vec<FundedAccount>, BTreeMap<Address, Str
         });
     }
     Ok((accounts, alloc))
+}
+
+/// The consortium of created accounts ([`consortium_of`]), for a genesis that registers them.
+pub fn consortium(accounts: &[FundedAccount]) -> Vec<OrganisationEntry> {
+    let addresses: Vec<Address> = accounts
+        .iter()
+        .map(|a| a.address.parse().expect("written from a key's address"))
+        .collect();
+    consortium_of(&addresses)
 }
 
 /// Writes the accounts as JSON to a new file (mode 0600); never overwrites.

@@ -10,11 +10,10 @@
 
 use crate::{
     FileProblem, NodeError,
-    genesis_file::{GenesisFile, ValidatorEntry, consortium_of},
+    genesis_file::{GenesisFile, ValidatorEntry},
     network::NodeSetup,
     validator,
 };
-use alloy_primitives::Address;
 use commonware_runtime::{Runner as _, Supervisor as _, tokio};
 use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
@@ -152,11 +151,7 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
         validators,
         full_nodes: Vec::new(),
         organisations: if options.governed {
-            let addresses: Vec<Address> = accounts
-                .iter()
-                .map(|a| a.address.parse().expect("written from a key's address"))
-                .collect();
-            consortium_of(&addresses)
+            crate::accounts::consortium(&accounts)
         } else {
             Vec::new()
         },

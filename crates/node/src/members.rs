@@ -17,7 +17,7 @@
 use crate::{
     NodeError,
     accounts::{self, FundedAccount},
-    genesis_file::{GenesisFile, GenesisFileError, ValidatorEntry, consortium_of},
+    genesis_file::{GenesisFile, GenesisFileError, ValidatorEntry},
     keyfile,
     node_config::{NodeFileText, Role},
 };
@@ -202,11 +202,7 @@ pub fn write(dir: &Path, plan: &NetworkPlan) -> Result<Network, MembersError> {
         validators: validators.to_vec(),
         full_nodes: full_nodes.to_vec(),
         organisations: if plan.governed {
-            let addresses: Vec<Address> = funded
-                .iter()
-                .map(|a| a.address.parse().expect("written from a key's address"))
-                .collect();
-            consortium_of(&addresses)
+            accounts::consortium(&funded)
         } else {
             Vec::new()
         },

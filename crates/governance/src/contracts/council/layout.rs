@@ -15,17 +15,13 @@
 //! | `total-weight` | — | the sum of governors' weights (u64) |
 //! | `thresholds` | — | `01` ‖ participation (u16, basis points) ‖ approval (u16) |
 
-use alloy_primitives::{Address, U256, address, keccak256};
+use alloy_primitives::{Address, U256, address};
 
 /// The governance system contract.
 pub const GOVERNANCE_ADDRESS: Address = address!("0x0000000000000000000000000000000000001001");
 
 fn slot(tag: &str, key: &[u8]) -> U256 {
-    let mut bytes = Vec::with_capacity(16 + tag.len() + key.len());
-    bytes.extend_from_slice(b"trellis.council.");
-    bytes.extend_from_slice(tag.as_bytes());
-    bytes.extend_from_slice(key);
-    U256::from_be_bytes(keccak256(bytes).0)
+    crate::layout::namespaced_slot("trellis.council.", tag, key)
 }
 
 fn pair(a: u64, b: u64) -> [u8; 16] {

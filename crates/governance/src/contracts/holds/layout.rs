@@ -9,7 +9,7 @@
 //! | `from`, `to` | id | the sender, the recipient (20 B) |
 //! | `value` | id | the value held, in wei |
 
-use alloy_primitives::{Address, U256, address, keccak256};
+use alloy_primitives::{Address, U256, address};
 
 /// The holds system contract, whose balance is the escrow of every held transfer.
 pub const HOLDS_ADDRESS: Address = address!("0x0000000000000000000000000000000000001002");
@@ -18,11 +18,7 @@ pub const HOLDS_ADDRESS: Address = address!("0x000000000000000000000000000000000
 pub const HOLD_BLOCKS: u64 = 10_000;
 
 fn slot(tag: &str, key: &[u8]) -> U256 {
-    let mut bytes = Vec::with_capacity(14 + tag.len() + key.len());
-    bytes.extend_from_slice(b"trellis.holds.");
-    bytes.extend_from_slice(tag.as_bytes());
-    bytes.extend_from_slice(key);
-    U256::from_be_bytes(keccak256(bytes).0)
+    crate::layout::namespaced_slot("trellis.holds.", tag, key)
 }
 
 pub fn version() -> U256 {

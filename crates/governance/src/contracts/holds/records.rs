@@ -32,8 +32,10 @@ impl HoldStatus {
         }
     }
 
-    fn from_code(code: u8) -> Option<Self> {
-        [Self::Waiting, Self::Released, Self::Returned]
+    /// A status as recorded (`Expired` is never recorded: it is read from the height) or, with
+    /// `Expired`, as the `holdOf` view reports it.
+    pub fn from_code(code: u8) -> Option<Self> {
+        [Self::Waiting, Self::Released, Self::Returned, Self::Expired]
             .into_iter()
             .find(|s| s.code() == code)
     }
@@ -115,7 +117,9 @@ impl<'a, R: StateReader + ?Sized> Holds<'a, R> {
         if fields.byte() != 1 {
             return Err(corrupt);
         }
-        let status = HoldStatus::from_code(fields.byte()).ok_or(corrupt)?;
+        let status = HoldStatus::from_code(fields.byte())
+            .filter(|s| *s != HoldStatus::Expired)
+            .ok_or(corrupt)?;
         let (created, expires) = (Height(fields.u64()), Height(fields.u64()));
         let from_identity = IdentityId(fields.u64());
         let status = match status {
