@@ -82,4 +82,10 @@ interface ITrellisActions {
         external;
     /// The same for every identity holding `role` (the strictest limit applies).
     function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay, uint256 holdAbove) external;
+    /// Adds validator `key` (ed25519 public key), reached at `p2p` ("host-ip:port"), operated by
+    /// identity `operator` (holding the validator-operator role; 0: none), from the next epoch.
+    function addValidator(bytes32 key, string calldata p2p, uint64 operator) external;
+    /// Removes validator `key` from the next epoch on. A set is never emptied, and one that
+    /// tolerates a faulty validator (4 or more) never drops below 4.
+    function removeValidator(bytes32 key) external;
 }

@@ -4,7 +4,9 @@ use alloy_consensus::constants::EMPTY_ROOT_HASH;
 use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
-use trellis_governance::{Founders, RegistryError, RegistryWriter, SYSTEM_ADDRESSES};
+use trellis_governance::{
+    EpochLength, Founders, NewValidator, RegistryError, RegistryWriter, SYSTEM_ADDRESSES,
+};
 use trellis_state::{Account, ChangeSet, MemoryStore};
 use trellis_types::{
     Block, BlockHash, Bloom, ChainId, Epoch, Header, Height, StateRoot, Timestamp, ValidatorId,
@@ -26,6 +28,9 @@ pub struct Genesis {
     pub alloc: BTreeMap<Address, U256>,
     /// The founding organisations and identities, written into the registry.
     pub founders: Founders,
+    /// Blocks per epoch on a governed chain (one with founders), whose validator set changes
+    /// at epoch boundaries; a chain without founders keeps its validators in one epoch.
+    pub epoch_length: EpochLength,
 }
 
 /// Why a genesis cannot start a chain.
@@ -80,7 +85,22 @@ impl Genesis {
         let empty = MemoryStore::new();
         let mut writer = RegistryWriter::new(&empty);
         self.founders.write(&mut writer)?;
+        writer.set_epoch_length(self.epoch_length);
+        for key in &self.validators {
+            let validator = NewValidator {
+                key: *key,
+                p2p: None,
+                identity: None,
+            };
+            writer.add_validator(validator, Epoch(0))?;
+        }
         writer.finish(changes)
+    }
+
+    /// The epoch length of a chain whose validators may change (a governed one); `None`: the
+    /// genesis validators run the chain in one epoch.
+    pub fn epochs(&self) -> Option<EpochLength> {
+        (!self.founders.is_empty()).then_some(self.epoch_length)
     }
 
     pub fn execution_config(&self) -> ExecutionConfig {
@@ -114,7 +134,7 @@ impl Genesis {
 
     /// keccak-256 of every genesis setting in a fixed order: chain id, timestamp, gas limit,
     /// gas price, the validators (sorted), the allocations (by address) and the founders (if
-    /// any, see [`Founders::hash_into`]). It stands in block
+    /// any, see [`Founders::hash_into`], then the epoch length). It stands in block
     /// 0's parent field, so the genesis block hash identifies the whole configuration, not only
     /// the state: two chains that differ in chain id or validators differ from block 0 on.
     pub fn config_hash(&self) -> BlockHash {
@@ -139,6 +159,7 @@ impl Genesis {
         // founders existed.
         if !self.founders.is_empty() {
             self.founders.hash_into(&mut hasher);
+            hasher.update(self.epoch_length.0.get().to_be_bytes());
         }
         BlockHash(hasher.finalize())
     }
@@ -184,6 +205,7 @@ mod tests {
             validators: vec![ValidatorId([1; 32])],
             alloc: BTreeMap::from([(Address::repeat_byte(0xa1), U256::from(5))]),
             founders,
+            epoch_length: EpochLength::DEFAULT,
         }
     }
 

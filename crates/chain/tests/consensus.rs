@@ -18,8 +18,8 @@ use trellis_consensus::{
 };
 use trellis_crypto::AccountKey;
 use trellis_governance::{
-    AccountStatus, Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Refusal,
-    Role, Window,
+    AccountStatus, EpochLength, Founders, FoundingIdentity, FoundingOrganisation, IdentityId,
+    OrgId, Refusal, Role, Window,
     contracts::{Action, GOVERNANCE_ADDRESS, abi::ITrellisGovernance as Gov},
 };
 use trellis_mempool::AdmissionError;
@@ -76,6 +76,7 @@ fn founders() -> Founders {
 fn genesis() -> Genesis {
     Genesis {
         founders: founders(),
+        epoch_length: EpochLength::DEFAULT,
         chain_id: CHAIN_ID,
         timestamp: 0,
         block_gas_limit: 30_000_000,

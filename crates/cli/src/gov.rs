@@ -3,13 +3,13 @@
 use alloy_primitives::{Selector, U256, keccak256};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 use trellis_client::{GovernanceClient, GovernanceEvent, Node, load_account_key};
 use trellis_governance::{
     AccountStatus, IdentityId, LimitHolder, Limits, OrgId, Role, Window,
     contracts::{Action, Proposal, ProposalId, Thresholds},
 };
-use trellis_types::{Address, Height};
+use trellis_types::{Address, Height, ValidatorId};
 
 #[derive(Debug, Subcommand)]
 pub enum GovCommand {
@@ -144,6 +144,33 @@ pub enum ActionCommand {
         #[arg(value_parser = parse_selector)]
         function: Selector,
     },
+    /// Add a validator from the next epoch on: its ed25519 public key (`trellis keys new`) and
+    /// the p2p address (IP:PORT) where the other nodes reach it.
+    AddValidator {
+        #[arg(value_parser = parse_validator_key)]
+        public_key: ValidatorId,
+        p2p: SocketAddr,
+        /// The identity operating it (holding the validator-operator role).
+        #[arg(long)]
+        operator: Option<u64>,
+    },
+    /// Remove a validator from the next epoch on.
+    RemoveValidator {
+        #[arg(value_parser = parse_validator_key)]
+        public_key: ValidatorId,
+    },
+}
+
+/// An ed25519 public key as 0x and 64 hex digits.
+fn parse_validator_key(text: &str) -> Result<ValidatorId, String> {
+    let key = text
+        .parse::<alloy_primitives::B256>()
+        .map_err(|_| format!("{text:?} is not a validator's public key (0x and 64 hex digits)"))?;
+    let id = ValidatorId(key.0);
+    if !trellis_crypto::is_valid_validator_id(&id) {
+        return Err(format!("{text:?} is not an ed25519 public key"));
+    }
+    Ok(id)
 }
 
 /// A 4-byte selector, given as hex or as the function's signature.
@@ -276,6 +303,16 @@ impl ActionCommand {
                 selector: *function,
                 role: None,
             },
+            Self::AddValidator {
+                public_key,
+                p2p,
+                operator,
+            } => Action::AddValidator {
+                key: *public_key,
+                p2p: *p2p,
+                operator: operator.map(IdentityId),
+            },
+            Self::RemoveValidator { public_key } => Action::RemoveValidator { key: *public_key },
         }
     }
 }

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
 use trellis_crypto::{KeyBundle, write_secret_file};
+use trellis_governance::EpochLength;
 use trellis_node::{
     dev::{self, DevOptions},
     dev_processes,
@@ -57,6 +58,10 @@ enum Command {
         /// Every transaction is then checked against the registry.
         #[arg(long)]
         governed: bool,
+        /// Blocks per epoch of a new governed chain: validator-set changes take effect at the
+        /// next epoch.
+        #[arg(long, default_value_t = EpochLength::DEFAULT.0.get(), value_parser = clap::value_parser!(u64).range(1..))]
+        epoch_length: u64,
     },
     /// Write a genesis file: the chain id, validators, initial balances and gas rules every
     /// member's node starts from.
@@ -188,6 +193,10 @@ struct InitArgs {
     /// transaction is then checked against the registry.
     #[arg(long, requires = "accounts")]
     governed: bool,
+    /// Blocks per epoch of a governed network: validator-set changes take effect at the next
+    /// epoch.
+    #[arg(long, requires = "governed", value_parser = clap::value_parser!(u64).range(1..))]
+    epoch_length: Option<u64>,
     /// A validator: its ed25519 public key (from `trellis keys new`) and p2p address.
     #[arg(
         id = "validators_given",
@@ -230,6 +239,7 @@ fn main() -> Result<()> {
             rpc_addr,
             processes,
             governed,
+            epoch_length,
         } => run_dev(DevOptions {
             data_dir: data_dir.unwrap_or_else(default_dev_dir),
             validators,
@@ -237,6 +247,7 @@ fn main() -> Result<()> {
             rpc_addr,
             processes,
             governed,
+            epoch_length,
         }),
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
@@ -318,6 +329,7 @@ fn init(args: InitArgs) -> Result<()> {
             block_gas_limit: args.block_gas_limit,
             timestamp,
             governed: args.governed,
+            epoch_length: args.epoch_length.unwrap_or(EpochLength::DEFAULT.0.get()),
         };
         return init_network(&args.out, &plan);
     }
@@ -358,6 +370,7 @@ fn init(args: InitArgs) -> Result<()> {
         full_nodes: Vec::new(),
         organisations: Vec::new(),
         alloc,
+        epoch_length: EpochLength::DEFAULT.0.get(),
     };
     let genesis = file.genesis()?;
     file.write_new(&args.out)?;

@@ -20,7 +20,7 @@ mod validator;
 pub use account::AccountKey;
 pub use alloy_primitives::Address;
 pub use file::{AccountEntry, KeyBundle, ValidatorEntry, write_secret_file};
-pub use validator::ValidatorKey;
+pub use validator::{ValidatorKey, is_valid_validator_id};
 
 /// Why a key could not be made, read or written.
 #[derive(Debug, thiserror::Error)]

@@ -65,6 +65,12 @@ impl ValidatorKey {
     }
 }
 
+/// Whether `id` is an ed25519 public key consensus and p2p accept (a valid curve point, in
+/// canonical encoding): what a registry checks before recording a validator.
+pub fn is_valid_validator_id(id: &ValidatorId) -> bool {
+    ed25519::PublicKey::decode(id.0.to_vec()).is_ok()
+}
+
 impl fmt::Debug for ValidatorKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidatorKey")
@@ -89,6 +95,16 @@ mod tests {
             key.public_hex(),
             "0xd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         );
+    }
+
+    #[test]
+    fn only_curve_points_are_validator_keys() {
+        let key = ValidatorKey::from_bytes(&[7; 32]);
+        assert!(is_valid_validator_id(&key.validator_id()));
+        // y = 2 is not on the curve.
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2;
+        assert!(!is_valid_validator_id(&ValidatorId(off_curve)));
     }
 
     #[test]

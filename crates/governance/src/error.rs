@@ -41,6 +41,24 @@ pub enum RegistryError {
     NoGovernor,
     #[error("at most {0} roles may carry limits: lift one first")]
     TooManyLimitedRoles(usize),
+    #[error("0x{} is not an ed25519 public key (not a point of the curve)", alloy_primitives::hex::encode(.0.0))]
+    NotAValidatorKey(trellis_types::ValidatorId),
+    #[error(
+        "validator key {0} is recorded already (a retired key cannot return: register a new one)"
+    )]
+    ValidatorKnown(Box<crate::ValidatorRecord>),
+    #[error("identity {0} does not hold the validator-operator role")]
+    NotAnOperator(IdentityId),
+    #[error("the chain has recorded {0} validator keys, the most it keeps")]
+    ValidatorRecordsFull(u64),
+    #[error("a validator set has at most {0} validators")]
+    TooManyValidators(usize),
+    #[error("0x{} is not a validator in epoch {}", alloy_primitives::hex::encode(.0.0), .1.0)]
+    NotAValidator(trellis_types::ValidatorId, trellis_types::Epoch),
+    #[error(
+        "removing it would leave {left} validators: a set is never empty, and one of {min} or more, which tolerates a faulty validator, never drops below {min}"
+    )]
+    TooFewValidators { left: usize, min: usize },
     #[error("the validity window from block {} until block {:?} is empty", .0.from, .0.until)]
     EmptyWindow(crate::Window),
 }

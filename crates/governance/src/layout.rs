@@ -15,11 +15,17 @@
 //! | `limited-roles` | — | how many roles carry limits |
 //! | `limited-role` | index (u64) | the role (32 B) |
 //! | `spent` | identity id (u64) ‖ day (u64) | the value it sent that UTC day |
+//! | `epoch-length` | — | blocks per epoch (u256) |
+//! | `validators` | — | how many validator records there are |
+//! | `validator` | index (u64) | the record's ed25519 key (32 B) |
+//! | `validator-term` | key (32 B) | `01` ‖ from epoch (u64) ‖ until epoch (u64, `0` = never) ‖ operator identity (u64, `0` = none) |
+//! | `validator-p2p` | key (32 B) | `4` or `6` ‖ IP (16 B, IPv4 mapped) ‖ port (u16); none for a genesis validator |
 //!
 //! A zero slot means "no record": the leading `01` makes every record non-zero.
 
 use crate::Role;
 use alloy_primitives::{Address, Selector, U256, address, keccak256};
+use trellis_types::ValidatorId;
 
 /// The longest organisation name, in bytes: what fits in its record's slot.
 pub const MAX_NAME: usize = 30;
@@ -87,6 +93,26 @@ pub fn limited_roles() -> U256 {
 
 pub fn limited_role(index: u64) -> U256 {
     slot("limited-role", &index.to_be_bytes())
+}
+
+pub fn epoch_length() -> U256 {
+    slot("epoch-length", &[])
+}
+
+pub fn validator_count() -> U256 {
+    slot("validators", &[])
+}
+
+pub fn validator(index: u64) -> U256 {
+    slot("validator", &index.to_be_bytes())
+}
+
+pub fn validator_term(key: &ValidatorId) -> U256 {
+    slot("validator-term", &key.0)
+}
+
+pub fn validator_p2p(key: &ValidatorId) -> U256 {
+    slot("validator-p2p", &key.0)
 }
 
 pub fn spent(identity: u64, day: u64) -> U256 {
@@ -162,6 +188,13 @@ impl Unpacker {
         let word = [self.bytes[self.at], self.bytes[self.at + 1]];
         self.at += 2;
         u16::from_be_bytes(word)
+    }
+
+    pub fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut bytes = [0u8; N];
+        bytes.copy_from_slice(&self.bytes[self.at..self.at + N]);
+        self.at += N;
+        bytes
     }
 
     pub fn rest(&self) -> &[u8] {

@@ -23,6 +23,7 @@ mod reader;
 mod role;
 mod rules;
 mod types;
+mod validators;
 mod writer;
 
 pub use contracts::{
@@ -40,5 +41,9 @@ pub use rules::{
     Intent, OverLimit, Refusal, Request, When, governed, held, method_refusal, refusal,
     spending_record, tx_refusal,
 };
-pub use types::{AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Window};
+pub use types::{
+    AccountRecord, AccountStatus, EpochLength, IdentityId, IdentityRecord, OrgId, Term,
+    ValidatorRecord, Window,
+};
+pub use validators::{MAX_VALIDATOR_RECORDS, MAX_VALIDATORS, MIN_FAULT_TOLERANT, NewValidator};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

@@ -1,7 +1,7 @@
 //! The records the registry keeps.
 
-use std::fmt;
-use trellis_types::{Address, Height};
+use std::{fmt, net::SocketAddr, num::NonZeroU64};
+use trellis_types::{Address, Epoch, Height, ValidatorId};
 
 /// An organisation of the consortium (a bank, an insurer…).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,6 +101,58 @@ pub struct IdentityRecord {
     pub id: IdentityId,
     pub organisation: OrgId,
     pub window: Window,
+}
+
+/// Blocks per epoch: validator-set changes take effect at the next multiple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochLength(pub NonZeroU64);
+
+impl EpochLength {
+    /// A thousand blocks: minutes under load, a quarter of an hour on an idle chain.
+    pub const DEFAULT: Self = Self(NonZeroU64::new(1_000).expect("not zero"));
+
+    pub fn epoch_of(self, height: Height) -> Epoch {
+        Epoch(height.get() / self.0.get())
+    }
+
+    /// The epoch after the one `height` is in: when a change made at `height` takes effect.
+    pub fn next_epoch(self, height: Height) -> Epoch {
+        Epoch(self.epoch_of(height).0 + 1)
+    }
+}
+
+/// Epochs in which a key validates: from `from` on, and before `until` if retired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Term {
+    pub from: Epoch,
+    pub until: Option<Epoch>,
+}
+
+impl Term {
+    pub fn contains(&self, epoch: Epoch) -> bool {
+        epoch >= self.from && self.until.is_none_or(|until| epoch < until)
+    }
+}
+
+/// A validator key and where it is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValidatorRecord {
+    pub key: ValidatorId,
+    /// Its p2p address; `None` for a genesis validator, reached where the genesis file says.
+    pub p2p: Option<SocketAddr>,
+    /// The identity operating it (`None`: a genesis validator).
+    pub identity: Option<IdentityId>,
+    pub term: Term,
+}
+
+impl fmt::Display for ValidatorRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", alloy_primitives::hex::encode(self.key.0))?;
+        if let Some(p2p) = self.p2p {
+            write!(f, " at {p2p}")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

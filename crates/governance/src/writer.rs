@@ -23,11 +23,11 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
         }
     }
 
-    fn registry(&self) -> Registry<'_, Overlay<'a, R>> {
+    pub(crate) fn registry(&self) -> Registry<'_, Overlay<'a, R>> {
         Registry::new(&self.overlay)
     }
 
-    fn write(&mut self, slot: U256, value: U256) {
+    pub(crate) fn write(&mut self, slot: U256, value: U256) {
         self.overlay.set(REGISTRY_ADDRESS, slot, value);
     }
 

@@ -1,158 +1,21 @@
 //! The council decides by weighted vote: proposals, ballots, thresholds, expiry and every
 //! refusal, run as the EVM runs them (a call on a state, giving effects) without the EVM.
 
-use alloy_primitives::{Address, Bytes, U256};
-use alloy_sol_types::{SolCall, SolEvent, SolValue};
+mod common;
+
+use alloy_primitives::{Bytes, U256};
+use alloy_sol_types::{SolCall, SolValue};
+use common::{Chain, account, events, freeze, propose_call, refused};
 use trellis_governance::{
-    AccountStatus, Effects, Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId,
-    REGISTRY_ADDRESS, Refusal, RegistryWriter, Role, SystemCall, SystemError, Window,
+    AccountStatus, Effects, IdentityId, REGISTRY_ADDRESS, Refusal, Role, SystemCall, SystemError,
     contracts::{
         Action, ActionError, GOVERNANCE_ADDRESS, GovernanceError, ProposalId, ProposalStatus,
-        Thresholds,
-        abi::{ITrellisGovernance as Gov, ITrellisRegistry},
+        Thresholds, abi::ITrellisGovernance as Gov,
     },
     refusal, system_call,
 };
-use trellis_state::{ChangeSet, MemoryStore, StateReader};
+use trellis_state::MemoryStore;
 use trellis_types::Height;
-
-fn account(n: u8) -> Address {
-    Address::repeat_byte(n)
-}
-
-/// Governors 1, 2, 3 (accounts 0x01…, 0x02…, 0x03…) and a teller, 4 (0x04…), in one bank.
-struct Chain {
-    state: MemoryStore,
-}
-
-impl Chain {
-    fn new(governors: u8) -> Self {
-        let mut identities: Vec<FoundingIdentity> = (1..=governors)
-            .map(|n| FoundingIdentity {
-                id: IdentityId(u64::from(n)),
-                roles: vec![Role::governor(), Role::transactor()],
-                accounts: vec![account(n)],
-                window: Window::ALWAYS,
-            })
-            .collect();
-        identities.push(FoundingIdentity {
-            id: IdentityId(4),
-            roles: vec![Role::transactor()],
-            accounts: vec![account(4)],
-            window: Window::ALWAYS,
-        });
-        let founders = Founders(vec![FoundingOrganisation {
-            id: OrgId(1),
-            name: "Bank".into(),
-            identities,
-        }]);
-        let mut state = MemoryStore::new();
-        let mut writer = RegistryWriter::new(&state);
-        founders.write(&mut writer).unwrap();
-        let mut changes = ChangeSet::new();
-        writer.finish(&mut changes).unwrap();
-        state.commit(Height(0), &changes).unwrap();
-        Self { state }
-    }
-
-    fn height(&self) -> Height {
-        self.state.next_height()
-    }
-
-    fn call(&self, from: u8, to: Address, input: Vec<u8>) -> Result<Effects, SystemError> {
-        let call = SystemCall {
-            caller: account(from),
-            height: self.height(),
-            input: &input,
-            is_static: false,
-            value: U256::ZERO,
-        };
-        system_call(&self.state, &to, &call).expect("a system address")
-    }
-
-    /// Runs a call in a block of its own and commits what it wrote.
-    fn send(&mut self, from: u8, input: Vec<u8>) -> Result<Effects, SystemError> {
-        let effects = self.call(from, GOVERNANCE_ADDRESS, input)?;
-        self.commit(&effects);
-        Ok(effects)
-    }
-
-    fn commit(&mut self, effects: &Effects) {
-        let mut changes = ChangeSet::new();
-        for ((address, slot), value) in &effects.writes {
-            if changes.account(address).is_none() {
-                let account = self.state.account(address).unwrap();
-                changes.set_account(*address, account.expect("system accounts exist"));
-            }
-            changes.set_storage(*address, *slot, *value);
-        }
-        let height = self.height();
-        self.state.commit(height, &changes).unwrap();
-    }
-
-    fn skip(&mut self, blocks: u64) {
-        for _ in 0..blocks {
-            self.commit(&Effects::default());
-        }
-    }
-
-    fn propose(&mut self, from: u8, action: &Action, blocks: u64) -> Result<Effects, SystemError> {
-        self.send(from, propose_call(action.encode(), blocks))
-    }
-
-    fn vote(&mut self, from: u8, id: u64, approve: bool) -> Result<Effects, SystemError> {
-        self.send(from, Gov::voteCall { id, approve }.abi_encode())
-    }
-
-    fn proposal(&self, id: u64) -> Gov::proposalReturn {
-        let effects = self
-            .call(1, GOVERNANCE_ADDRESS, Gov::proposalCall { id }.abi_encode())
-            .unwrap();
-        Gov::proposalCall::abi_decode_returns(&effects.output).unwrap()
-    }
-
-    fn status_of(&self, who: u8) -> AccountStatus {
-        let input = ITrellisRegistry::accountOfCall {
-            account: account(who),
-        }
-        .abi_encode();
-        let effects = self.call(9, REGISTRY_ADDRESS, input).unwrap();
-        let record = ITrellisRegistry::accountOfCall::abi_decode_returns(&effects.output).unwrap();
-        assert!(record.registered);
-        AccountStatus::from_code(record.status).unwrap()
-    }
-}
-
-fn propose_call(action: Bytes, voting_blocks: u64) -> Vec<u8> {
-    Gov::proposeCall {
-        action,
-        votingBlocks: voting_blocks,
-    }
-    .abi_encode()
-}
-
-fn freeze(who: u8) -> Action {
-    Action::SetAccountStatus {
-        account: account(who),
-        status: AccountStatus::Frozen,
-    }
-}
-
-fn refused(result: Result<Effects, SystemError>) -> GovernanceError {
-    match result {
-        Err(SystemError::Governance(error)) => error,
-        other => panic!("expected a governance refusal, got {other:?}"),
-    }
-}
-
-fn events<E: SolEvent>(effects: &Effects) -> Vec<E> {
-    effects
-        .logs
-        .iter()
-        .filter(|log| log.address == GOVERNANCE_ADDRESS)
-        .filter_map(|log| E::decode_log_data(&log.data).ok())
-        .collect()
-}
 
 #[test]
 fn a_freeze_passes_with_two_of_three_governors_and_stops_the_account() {

@@ -39,6 +39,8 @@ pub struct DevOptions {
     pub processes: bool,
     /// A new chain gets a registry (see [`dev_consortium`]); an existing one keeps its genesis.
     pub governed: bool,
+    /// Blocks per epoch of a new governed chain.
+    pub epoch_length: u64,
 }
 
 /// How many of a governed chain's accounts are governors (see [`consortium_of`]).
@@ -156,6 +158,7 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
             Vec::new()
         },
         alloc,
+        epoch_length: options.epoch_length,
     };
     // Written last: its presence marks a complete directory.
     genesis.write_new(&dir.join("genesis.toml"))?;

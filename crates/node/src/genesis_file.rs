@@ -14,6 +14,9 @@
 //! public_key = "0x…"           # its ed25519 key (p2p identity)
 //! p2p = "10.0.0.9:30300"       # its address; validators accept its connections from there
 //!
+//! epoch_length = 1000         # optional, governed chains: blocks per epoch; validator-set
+//!                              # changes take effect at the next epoch
+//!
 //! [alloc]
 //! "0x…" = "1000000000000000000" # initial balance in wei, decimal or 0x-hex
 //!
@@ -30,10 +33,11 @@
 
 use alloy_primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
+use std::num::NonZeroU64;
 use std::{collections::BTreeMap, net::SocketAddr, path::Path};
 use trellis_chain::{Genesis, GenesisError};
 use trellis_governance::{
-    Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Role, Window,
+    EpochLength, Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Role, Window,
 };
 use trellis_types::{Height, ValidatorId};
 
@@ -121,6 +125,14 @@ pub struct GenesisFile {
     pub alloc: BTreeMap<Address, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub organisations: Vec<OrganisationEntry>,
+    /// Blocks per epoch of a governed chain: validator-set changes take effect at the next
+    /// epoch boundary.
+    #[serde(default = "default_epoch_length")]
+    pub epoch_length: u64,
+}
+
+fn default_epoch_length() -> u64 {
+    EpochLength::DEFAULT.0.get()
 }
 
 /// Why a genesis file cannot be used.
@@ -157,6 +169,8 @@ pub enum GenesisFileError {
     BadRole { identity: u64, role: String },
     #[error("the genesis is invalid: {0}")]
     Invalid(#[from] GenesisError),
+    #[error("epoch_length is 0: an epoch has at least one block")]
+    ZeroEpochLength,
 }
 
 /// Why a validator's public key in the genesis file is refused.
@@ -256,6 +270,9 @@ impl GenesisFile {
             .collect::<Result<_, _>>()?;
         let genesis = Genesis {
             founders: self.founders()?,
+            epoch_length: NonZeroU64::new(self.epoch_length)
+                .map(EpochLength)
+                .ok_or(GenesisFileError::ZeroEpochLength)?,
             chain_id: self.chain_id,
             timestamp: self.timestamp,
             block_gas_limit: self.block_gas_limit,
@@ -353,6 +370,7 @@ mod tests {
             full_nodes: vec![],
             organisations: Vec::new(),
             alloc: BTreeMap::from([(Address::repeat_byte(1), "0x10".to_string())]),
+            epoch_length: 1_000,
         }
     }
 

@@ -294,6 +294,7 @@ mod tests {
     fn genesis() -> Genesis {
         Genesis {
             founders: Default::default(),
+            epoch_length: trellis_governance::EpochLength::DEFAULT,
             chain_id: 7,
             timestamp: 0,
             block_gas_limit: 30_000_000,

@@ -54,6 +54,8 @@ pub struct NetworkPlan {
     pub timestamp: u64,
     /// Register the created accounts as a consortium ([`consortium_of`]).
     pub governed: bool,
+    /// Blocks per epoch of a governed network: validator-set changes wait for the next one.
+    pub epoch_length: u64,
 }
 
 /// Why the network's files could not be written.
@@ -207,6 +209,7 @@ pub fn write(dir: &Path, plan: &NetworkPlan) -> Result<Network, MembersError> {
             Vec::new()
         },
         alloc,
+        epoch_length: plan.epoch_length,
     };
     genesis.genesis()?;
     genesis.full_node_peers()?;
@@ -332,6 +335,7 @@ mod tests {
             block_gas_limit: 30_000_000,
             timestamp: 0,
             governed: false,
+            epoch_length: 1_000,
         }
     }
 
@@ -453,6 +457,7 @@ mod governed_tests {
             block_gas_limit: 30_000_000,
             timestamp: 0,
             governed: true,
+            epoch_length: 1_000,
         };
         write(&dir, &plan).unwrap();
         let genesis = GenesisFile::load(&dir.join("genesis.toml")).unwrap();

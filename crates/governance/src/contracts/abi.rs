@@ -58,6 +58,11 @@ alloy_sol_types::sol! {
         function setIdentityLimits(uint64 identity, uint256 perTransaction, uint256 perDay, uint256 holdAbove) external;
         /// The same for every identity holding `role` (the strictest limit applies).
         function setRoleLimits(bytes32 role, uint256 perTransaction, uint256 perDay, uint256 holdAbove) external;
+        /// Validator `key` (ed25519) at `p2p` ("ip:port"), operated by identity `operator`
+        /// (0: none), from the next epoch on.
+        function addValidator(bytes32 key, string p2p, uint64 operator) external;
+        /// Validator `key` out from the next epoch on.
+        function removeValidator(bytes32 key) external;
     }
 
     /// Held transfers, at `HOLDS_ADDRESS`: a plain transfer above its sender's hold threshold

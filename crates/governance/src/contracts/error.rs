@@ -127,6 +127,14 @@ pub enum ActionError {
         "thresholds {0} are out of range: participation 0.01–100 %, approval above 50 % up to 100 %"
     )]
     BadThresholds(Thresholds),
+    #[error(
+        "validator address {0:?} is not an ip:port address (a host name is not allowed: every node must resolve it alike)"
+    )]
+    BadAddress(String),
+    #[error(
+        "this chain has no epochs (its genesis predates governance), so its validators cannot change"
+    )]
+    NoEpochs,
 }
 
 /// Why the holds contract refuses a call.

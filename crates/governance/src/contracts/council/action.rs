@@ -8,13 +8,14 @@ use crate::contracts::{
     proposal::{ProposalId, Thresholds},
 };
 use crate::{
-    AccountStatus, IdentityId, LimitHolder, Limits, OrgId, Registry, RegistryError, RegistryWriter,
-    Role, Window,
+    AccountStatus, IdentityId, LimitHolder, Limits, NewValidator, OrgId, Registry, RegistryError,
+    RegistryWriter, Role, Window,
 };
-use alloy_primitives::{Address, Bytes, Selector, U256};
+use alloy_primitives::{Address, Bytes, Selector, U256, hex};
 use alloy_sol_types::{SolCall, SolInterface};
+use std::net::SocketAddr;
 use trellis_state::StateReader;
-use trellis_types::Height;
+use trellis_types::{Epoch, Height, ValidatorId};
 
 /// A change to the consortium's rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +61,16 @@ pub enum Action {
         contract: Address,
         selector: Selector,
         role: Option<Role>,
+    },
+    /// From the next epoch on.
+    AddValidator {
+        key: ValidatorId,
+        p2p: SocketAddr,
+        operator: Option<IdentityId>,
+    },
+    /// From the next epoch on.
+    RemoveValidator {
+        key: ValidatorId,
     },
 }
 
@@ -127,6 +138,16 @@ impl std::fmt::Display for Action {
                 selector,
                 role: None,
             } => write!(f, "let anyone call function {selector} of {contract}"),
+            Self::AddValidator { key, p2p, operator } => {
+                write!(f, "add validator 0x{} at {p2p}", hex::encode(key.0))?;
+                match operator {
+                    Some(operator) => write!(f, ", operated by identity {operator}"),
+                    None => Ok(()),
+                }
+            }
+            Self::RemoveValidator { key } => {
+                write!(f, "remove validator 0x{}", hex::encode(key.0))
+            }
         }
     }
 }
@@ -211,6 +232,14 @@ impl Action {
                 contract: c.target,
                 selector: c.selector,
                 role: (!c.role.is_zero()).then_some(Role(c.role)),
+            },
+            Call::addValidator(c) => Self::AddValidator {
+                key: ValidatorId(c.key.0),
+                p2p: c.p2p.parse().map_err(|_| ActionError::BadAddress(c.p2p))?,
+                operator: (c.operator != 0).then_some(IdentityId(c.operator)),
+            },
+            Call::removeValidator(c) => Self::RemoveValidator {
+                key: ValidatorId(c.key.0),
             },
         })
     }
@@ -301,6 +330,15 @@ impl Action {
                 role: role.map_or(alloy_primitives::B256::ZERO, |r| r.0),
             }
             .abi_encode(),
+            Self::AddValidator { key, p2p, operator } => A::addValidatorCall {
+                key: key.0.into(),
+                p2p: p2p.to_string(),
+                operator: operator.map_or(0, |operator| operator.0),
+            }
+            .abi_encode(),
+            Self::RemoveValidator { key } => {
+                A::removeValidatorCall { key: key.0.into() }.abi_encode()
+            }
         };
         bytes.into()
     }
@@ -372,9 +410,31 @@ impl Action {
                 }
                 writer.restrict_method(*contract, *selector, *role);
             }
+            Self::AddValidator { key, p2p, operator } => {
+                let from = next_epoch(writer, height)?;
+                let validator = NewValidator {
+                    key: *key,
+                    p2p: Some(*p2p),
+                    identity: *operator,
+                };
+                writer.add_validator(validator, from)?;
+            }
+            Self::RemoveValidator { key } => {
+                let from = next_epoch(writer, height)?;
+                writer.retire_validator(*key, from)?;
+            }
         }
         Ok(())
     }
+}
+
+/// The epoch a change made at `height` takes effect in.
+fn next_epoch<R: StateReader + ?Sized>(
+    writer: &RegistryWriter<'_, R>,
+    height: Height,
+) -> Result<Epoch, ActionError> {
+    let length = Registry::new(writer.overlay()).epoch_length()?;
+    Ok(length.ok_or(ActionError::NoEpochs)?.next_epoch(height))
 }
 
 fn grant<R: StateReader + ?Sized>(
