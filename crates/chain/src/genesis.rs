@@ -48,6 +48,8 @@ pub enum GenesisError {
     Founders(#[from] RegistryError),
     #[error("address {0} is the registry's system account: it cannot be given a balance")]
     ReservedAddress(Address),
+    #[error("epoch_length {0} is too short: an epoch has at least 2 blocks")]
+    EpochTooShort(u64),
 }
 
 impl Genesis {
@@ -72,6 +74,9 @@ impl Genesis {
             .find(|address| self.alloc.contains_key(*address))
         {
             return Err(GenesisError::ReservedAddress(*reserved));
+        }
+        if self.epoch_length.0.get() < 2 {
+            return Err(GenesisError::EpochTooShort(self.epoch_length.0.get()));
         }
         self.registry_changes(&mut ChangeSet::new())?;
         Ok(())

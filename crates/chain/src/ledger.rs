@@ -56,11 +56,14 @@ use std::{
     sync::{Arc, Mutex},
 };
 use tracing::{debug, info, warn};
-use trellis_consensus::{Built, Ledger, Path, Proposal};
+use trellis_consensus::{Built, Ledger, Member, Path, Proposal};
 use trellis_execution::{BlockContext, Executor};
+use trellis_governance::Registry;
 use trellis_mempool::{Mempool, PoolConfig};
 use trellis_state::{ChangeSet, QmdbConfig, QmdbStore, Staged, StateStore as _};
-use trellis_types::{Block, BlockHash, BlockLimits, ClaimedSenders, Header, Height};
+use trellis_types::{
+    Block, BlockHash, BlockLimits, ClaimedSenders, Epoch, EpochLength, Header, Height,
+};
 
 /// How many finalized block hashes are kept in memory: the `BLOCKHASH` window.
 const RECENT_BLOCKS: u64 = 256;
@@ -255,6 +258,12 @@ impl<E: Runtime> Chain<E> {
         &self.shared.rules.genesis
     }
 
+    /// Blocks per consensus epoch: the genesis's on a governed chain, whose validators change
+    /// at epoch boundaries; one endless epoch otherwise.
+    pub fn epoch_length(&self) -> EpochLength {
+        self.genesis().epochs().unwrap_or(EpochLength::FOREVER)
+    }
+
     /// The block consensus starts from (height 0).
     pub fn genesis_block(&self) -> Block {
         self.shared.genesis_block.clone()
@@ -334,6 +343,38 @@ impl<E: Runtime> Ledger for Chain<E> {
             .recovery
             .recover(block.transactions().to_vec(), certified(block, senders))
             .await
+    }
+
+    async fn validators(&self, epoch: Epoch) -> Option<Vec<Member>> {
+        let genesis = self.genesis();
+        let Some(length) = genesis.epochs() else {
+            let members = genesis.validators.iter().map(|key| Member {
+                key: *key,
+                p2p: None,
+            });
+            return Some(members.collect());
+        };
+        if length
+            .last_before(epoch)
+            .is_some_and(|last| self.applied_height() < last)
+        {
+            return None;
+        }
+        let records = self
+            .ask(Lane::Consensus, move |inner| {
+                Registry::new(&inner.finalized.state).validators(epoch)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("cannot read the validators of epoch {epoch}: {e}"));
+        assert!(
+            !records.is_empty(),
+            "the registry names no validator for epoch {epoch}: governance never empties the set"
+        );
+        let members = records.into_iter().map(|record| Member {
+            key: record.key,
+            p2p: record.p2p,
+        });
+        Some(members.collect())
     }
 
     async fn finalize(&self, block: Block, early: RecoveredBlock) {

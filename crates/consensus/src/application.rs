@@ -6,6 +6,7 @@
 
 use crate::{
     block::{ConsensusBlock, ProposalContext, validator_id},
+    epochs::Event,
     ledger::{Built, Ledger, Path, Proposal},
     progress::CatchUp,
 };
@@ -21,7 +22,7 @@ use commonware_utils::{Acknowledgement as _, acknowledgement::Exact};
 use futures::{SinkExt as _, StreamExt as _, channel::mpsc};
 use std::time::{Duration, UNIX_EPOCH};
 use tracing::{debug, warn};
-use trellis_types::{Epoch, Height, Timestamp, View};
+use trellis_types::{Epoch, EpochLength, Height, Timestamp, View};
 
 /// How often a leader with an empty pool looks for new transactions before its empty-block
 /// deadline.
@@ -282,7 +283,15 @@ impl Finalizer {
     /// they arrive ([`Ledger::prepare`]), the other finalizes them one by one, so the next
     /// blocks' preparation overlaps this one's execution and storage. Marshal delivers the
     /// genesis block too (height 0); the ledger already holds it.
-    pub fn start<L: Ledger>(context: impl Spawner + Clock, ledger: L) -> Self {
+    ///
+    /// After the last block of an epoch is durable, the epoch's owner hears of it on `epochs`
+    /// (before marshal does, through the acknowledgement).
+    pub(crate) fn start<L: Ledger>(
+        context: impl Spawner + Clock,
+        ledger: L,
+        length: EpochLength,
+        mut epochs: mpsc::Sender<Event>,
+    ) -> Self {
         let (sender, mut updates) = mpsc::unbounded::<Update<ConsensusBlock>>();
         let (mut ready, mut steps) = mpsc::channel::<Step<L::Prepared>>(PREPARED_AHEAD);
         let preparer = ledger.clone();
@@ -322,8 +331,13 @@ impl Finalizer {
                 };
                 let height = block.height();
                 let transactions = block.block().transactions().len();
+                let boundary = crate::epochs::boundary(length, &block);
                 if height.get() > 0 {
                     ledger.finalize(block.into_block(), prepared).await;
+                }
+                if let Some(event) = boundary {
+                    // Fails only once the epoch's owner has stopped, with the node.
+                    let _ = epochs.send(event).await;
                 }
                 ack.acknowledge();
                 progress.applied(height, transactions, context.current());

@@ -7,8 +7,10 @@
 
 use crate::{
     application::{App, BlockTiming, Finalizer},
-    block::{ConsensusBlock, validator_id},
+    block::ConsensusBlock,
+    epochs::{Event, PeerSets, Schemes, epocher},
     ledger::Ledger,
+    orchestrator::{self, Orchestrator},
     screen::Screened,
 };
 use commonware_broadcast::buffered;
@@ -19,28 +21,23 @@ use commonware_consensus::{
         resolver::p2p as marshal_resolver,
         standard::{Deferred, Standard},
     },
-    simplex::{
-        self,
-        config::{Floor, ForwardPolicy, SkipBudget, SkipPolicy},
-        elector::RoundRobin,
-        scheme::ed25519::Scheme,
-    },
-    types::{Epoch, FixedEpocher, ViewDelta},
+    simplex::scheme::ed25519::Scheme,
+    types::ViewDelta,
 };
 use commonware_cryptography::{
     Digested, Signer as _,
-    certificate::{ConstantProvider, Verifier as _},
+    certificate::Verifier as _,
     ed25519::{PrivateKey, PublicKey},
-    sha256::Sha256,
 };
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
 use commonware_storage::archive::immutable;
-use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize, ordered::Set};
+use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
+use futures::channel::mpsc;
 use rand::CryptoRng;
 use std::{num::NonZeroUsize, time::Duration};
-use trellis_types::{BlockLimits, ValidatorId};
+use trellis_types::{BlockLimits, EpochLength};
 
 /// Channel ids, the same on every node. Each is its own rate-limited stream.
 pub mod channel {
@@ -117,14 +114,15 @@ pub enum ConfigError {
         storage: Duration,
         leader: Duration,
     },
-    #[error("this validator's key {0:?} is not in the validator set")]
-    NotAValidator(ValidatorId),
+    #[error("an epoch must have at least two blocks (the first of epoch 0 is genesis)")]
+    EpochTooShort,
 }
 
 /// Everything one validator's consensus needs.
 pub struct Config<L> {
     pub signer: PrivateKey,
-    pub validators: Set<PublicKey>,
+    /// Blocks per epoch; the ledger names each epoch's validators.
+    pub epoch_length: EpochLength,
     /// Domain separation for every consensus signature: distinct per chain, so a vote on one
     /// chain is worthless on another.
     pub namespace: Vec<u8>,
@@ -158,9 +156,8 @@ impl<L> Config<L> {
                 leader: t.leader,
             });
         }
-        let me = self.signer.public_key();
-        if self.validators.position(&me).is_none() {
-            return Err(ConfigError::NotAValidator(validator_id(&me)));
+        if self.epoch_length.0.get() < 2 {
+            return Err(ConfigError::EpochTooShort);
         }
         Ok(())
     }
@@ -176,14 +173,17 @@ pub fn max_message_size(validators: u32, limits: &BlockLimits) -> u32 {
 const MAILBOX: NonZeroUsize = NZUsize!(1_024);
 const IO_BUFFER: NonZeroUsize = NZUsize!(1 << 20);
 
-/// Starts every consensus actor of one validator and returns simplex's handle. Await it: when
-/// the task owning the actors ends, the runtime aborts them all.
-pub async fn start<E, P, B, S, R, L>(
+/// Starts every consensus actor of one validator and returns the orchestrator's handle (it
+/// runs one simplex engine per epoch). Await it: when the task owning the actors ends, the
+/// runtime aborts them all. A validator outside an epoch's set follows that epoch without
+/// voting; `peers` learns each epoch's validators.
+pub async fn start<E, P, B, S, R, L, D>(
     context: E,
     config: Config<L>,
     provider: P,
     blocker: B,
     channels: Channels<S, R>,
+    peers: D,
 ) -> Result<Handle<()>, ConfigError>
 where
     E: Clock + CryptoRng + Spawner + Storage + Metrics,
@@ -192,21 +192,22 @@ where
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
     L: Ledger,
+    D: PeerSets,
 {
     config.validate()?;
     let me = config.signer.public_key();
     let prefix = config.partition_prefix.clone();
-    let scheme = Scheme::signer(&config.namespace, config.validators.clone(), config.signer)
-        .expect("validated: the signer is a validator");
-    let epocher = single_epoch();
+    let schemes = Schemes::new(&config.namespace, Some(config.signer));
     let page_cache = page_cache();
     let genesis = config.genesis;
+    let (events, events_in) = orchestrator::events();
     let marshal_mailbox = start_marshal(
         &context,
         MarshalSetup {
             me,
-            scheme: scheme.clone(),
-            epocher: epocher.clone(),
+            schemes: schemes.clone(),
+            length: config.epoch_length,
+            events: events.clone(),
             page_cache: page_cache.clone(),
             genesis: genesis.clone(),
             prefix: prefix.clone(),
@@ -220,53 +221,41 @@ where
     )
     .await;
 
-    let app = App::new(config.ledger, config.timing);
+    let app = App::new(config.ledger.clone(), config.timing);
     // Deferred: simplex's automaton, relay and reporter; it checks each block's embedded context
-    // and runs the app's verification before certifying.
-    let deferred = Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
-
-    let t = config.timeouts;
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::config::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: deferred.clone(),
-            relay: deferred.clone(),
-            reporter: deferred,
-            strategy: Sequential,
-            partition: format!("{prefix}-simplex"),
-            mailbox_size: MAILBOX,
-            epoch: Epoch::zero(),
-            floor: Floor::Genesis(genesis.hash()),
-            replay_buffer: IO_BUFFER,
-            write_buffer: IO_BUFFER,
-            page_cache,
-            leader_timeout: t.leader,
-            certification_timeout: t.certification,
-            timeout_retry: t.retry,
-            view_retention: ViewDelta::new(256),
-            skip: SkipPolicy::Enabled {
-                timeout: t.skip_silent_leader,
-                budget: SkipBudget::Participants,
-            },
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: ForwardPolicy::SilentVoters,
-            track_historical_votes: false,
-        },
+    // and runs the app's verification before certifying, and re-proposes an epoch's last block
+    // until the next epoch's engine takes over.
+    let application = Deferred::new(
+        context.child("deferred"),
+        app,
+        marshal_mailbox.clone(),
+        epocher(config.epoch_length),
     );
-    Ok(engine.start(
-        channels.votes,
-        channels.certificates,
-        channels.simplex_resolver,
+    let orchestrator = Orchestrator {
+        context,
+        ledger: config.ledger,
+        peers,
+        schemes,
+        marshal: marshal_mailbox,
+        application,
+        blocker,
+        length: config.epoch_length,
+        timeouts: config.timeouts,
+        prefix,
+        page_cache,
+        genesis: genesis.hash(),
+        mailbox_size: MAILBOX,
+        io_buffer: IO_BUFFER,
+    };
+    Ok(orchestrator.start(
+        [
+            channels.votes,
+            channels.certificates,
+            channels.simplex_resolver,
+        ],
+        events_in,
+        events,
     ))
-}
-
-/// One epoch that never ends: the validator set is fixed by the genesis for now.
-pub(crate) fn single_epoch() -> FixedEpocher {
-    FixedEpocher::new(NZU64!(u64::MAX))
 }
 
 /// The page cache a node's consensus archives (and simplex's journal) share.
@@ -277,9 +266,11 @@ pub(crate) fn page_cache() -> CacheRef {
 /// What marshal needs, shared by validators and full nodes.
 pub(crate) struct MarshalSetup {
     pub me: PublicKey,
-    /// A signer's scheme on a validator, a verifier's on a full node.
-    pub scheme: Scheme,
-    pub epocher: FixedEpocher,
+    /// Every known epoch's scheme: signing on a validator in the set, verifying otherwise.
+    pub schemes: Schemes,
+    pub length: EpochLength,
+    /// Where the finalizer reports each epoch's last block.
+    pub events: mpsc::Sender<Event>,
     pub page_cache: CacheRef,
     pub genesis: ConsensusBlock,
     pub prefix: String,
@@ -309,8 +300,9 @@ where
 {
     let MarshalSetup {
         me,
-        scheme,
-        epocher,
+        schemes,
+        length,
+        events,
         page_cache,
         genesis,
         prefix,
@@ -373,8 +365,8 @@ where
         finalizations,
         blocks,
         marshal::Config {
-            provider: ConstantProvider::new(scheme),
-            epocher,
+            provider: schemes,
+            epocher: epocher(length),
             // Ignored once storage holds progress.
             start: marshal::Start::Genesis(Digested::precomputed(genesis.clone(), genesis.hash())),
             partition_prefix: format!("{prefix}-marshal"),
@@ -392,7 +384,7 @@ where
         },
     )
     .await;
-    let finalizer = Finalizer::start(context.child("finalizer"), ledger);
+    let finalizer = Finalizer::start(context.child("finalizer"), ledger, length, events);
     marshal.start(finalizer, buffer, backfill);
     marshal_mailbox
 }
@@ -457,19 +449,22 @@ mod tests {
         }
         async fn prepare(&self, _: &Block, _: &trellis_types::ClaimedSenders) {}
         async fn finalize(&self, _: Block, _: ()) {}
+        async fn validators(&self, _: trellis_types::Epoch) -> Option<Vec<crate::Member>> {
+            None
+        }
     }
 
     fn config(signer: u64) -> Config<NoLedger> {
         let keys: Vec<_> = (0..4).map(PrivateKey::from_seed).collect();
         let genesis_key = keys[0].public_key();
         let header = trellis_types::Header {
-            proposer: validator_id(&genesis_key),
+            proposer: crate::validator_id(&genesis_key),
             transactions_root: trellis_types::transactions_root(&[]),
             ..Default::default()
         };
         Config {
             signer: PrivateKey::from_seed(signer),
-            validators: Set::from_iter_dedup(keys.iter().map(|k| k.public_key())),
+            epoch_length: EpochLength::FOREVER,
             namespace: b"test".to_vec(),
             partition_prefix: "p".into(),
             genesis: ConsensusBlock::new(Block::new(header, vec![]).unwrap()).unwrap(),
@@ -508,10 +503,9 @@ mod tests {
         let err = c.validate().unwrap_err();
         assert!(err.to_string().contains("storage wait"), "{err}");
 
-        let outsider = config(9);
-        let err = outsider.validate().unwrap_err();
-        assert!(matches!(err, ConfigError::NotAValidator(_)));
-        assert!(err.to_string().contains("not in the validator set"));
+        let mut c = config(0);
+        c.epoch_length = EpochLength(NZU64!(1));
+        assert_eq!(c.validate(), Err(ConfigError::EpochTooShort));
     }
 
     #[test]

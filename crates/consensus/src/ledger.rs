@@ -4,10 +4,18 @@
 //! (execution, state) and what happens to a finalized one (storage). Consensus never looks
 //! inside transactions, and the ledger never sees votes or certificates.
 
-use std::{fmt::Display, future::Future};
+use std::{fmt::Display, future::Future, net::SocketAddr};
 use trellis_types::{
     Block, BlockHash, ClaimedSenders, Epoch, Height, Timestamp, ValidatorId, View,
 };
+
+/// A validator of an epoch, and where it is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub key: ValidatorId,
+    /// `None`: where the genesis file says (a genesis validator).
+    pub p2p: Option<SocketAddr>,
+}
 
 /// What consensus fixes about a block before the ledger builds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,4 +105,8 @@ pub trait Ledger: Clone + Send + Sync + 'static {
     /// Applies and stores a finalized block. Called in height order, possibly more than once
     /// for the same block. Returns once the block is durable.
     fn finalize(&self, block: Block, prepared: Self::Prepared) -> impl Future<Output = ()> + Send;
+
+    /// The validators of `epoch`, once they are fixed: the last block of the epoch before has
+    /// been finalized here (always, for epoch 0). `None` before. The same on every node.
+    fn validators(&self, epoch: Epoch) -> impl Future<Output = Option<Vec<Member>>> + Send;
 }

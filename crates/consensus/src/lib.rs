@@ -9,8 +9,10 @@
 mod application;
 mod block;
 pub mod engine;
+mod epochs;
 mod follower;
 mod ledger;
+mod orchestrator;
 mod progress;
 mod screen;
 pub mod simulation;
@@ -18,8 +20,10 @@ pub mod simulation;
 pub use application::BlockTiming;
 pub use block::{ConsensusBlock, ConsensusBlockError, ProposalContext, validator_id};
 pub use engine::{Channels, Config, ConfigError, Timeouts, max_message_size, start};
+pub use epochs::{PeerSets, Schemes};
 pub use follower::{FollowerConfig, follow};
-pub use ledger::{Built, Ledger, Path, Proposal};
+pub use ledger::{Built, Ledger, Member, Path, Proposal};
+pub use trellis_types::EpochLength;
 
 /// Consensus key types, re-exported so callers need not depend on commonware directly.
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey};

@@ -3,7 +3,7 @@
 //! connection; no honest node sends one, so the sender is cut off instead of being allowed to
 //! spend this node's decoding time up to the channel's quota for as long as it likes.
 
-use commonware_codec::{Decode as _, Read};
+use commonware_codec::{Buf, Decode as _, Read, ReadExt as _, varint::UInt};
 use commonware_p2p::{Blocker, Message, Receiver};
 use std::{fmt, num::NonZeroUsize};
 use tracing::warn;
@@ -65,6 +65,20 @@ where
     }
 }
 
+/// A message on a channel multiplexed by epoch: the epoch (a varint), then a payload its
+/// epoch's engine decodes. Screening for it cuts off a peer whose messages name no epoch.
+pub(crate) struct EpochPrefixed;
+
+impl Read for EpochPrefixed {
+    type Cfg = ();
+
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, commonware_codec::Error> {
+        UInt::<u64>::read(buf)?;
+        buf.advance(buf.remaining());
+        Ok(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +110,14 @@ mod tests {
                 vec![(peers[1].clone(), peers[0].clone())]
             );
         });
+    }
+
+    #[test]
+    fn an_epoch_prefix_is_a_varint_before_any_payload() {
+        let mut prefixed = UInt(7u64).encode().to_vec();
+        prefixed.extend_from_slice(b"any payload");
+        assert!(EpochPrefixed::decode_cfg(prefixed, &()).is_ok());
+        assert!(EpochPrefixed::decode_cfg(vec![0xa5u8; 300], &()).is_err());
+        assert!(EpochPrefixed::decode_cfg(Vec::new(), &()).is_err());
     }
 }

@@ -5,14 +5,18 @@
 use crate::{
     application::BlockTiming,
     engine::{Channels, Config, channel, max_message_size, start},
-    ledger::Ledger,
+    epochs::{PeerSets, participants},
+    ledger::{Ledger, Member},
 };
 use commonware_cryptography::ed25519::PublicKey;
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::{
+    Manager, TrackedPeers,
+    simulated::{self, Link, Network, Oracle},
+};
 use commonware_runtime::{Handle, Quota, Spawner as _, Supervisor as _, deterministic};
-use commonware_utils::{NZU32, NZUsize, probability};
+use commonware_utils::{NZU32, NZUsize, ordered::Set, probability};
 use std::time::Duration;
-use trellis_types::BlockLimits;
+use trellis_types::{BlockLimits, Epoch};
 
 /// The simulated network's control of its peers.
 pub type SimOracle = Oracle<PublicKey, deterministic::Context>;
@@ -45,7 +49,8 @@ pub async fn network(
             max_size: max_message_size(n as u32, &BlockLimits::default()),
             max_peers_per_set: NZUsize!(n),
             disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
+            // The running epoch's and the one before, for nodes still finishing it.
+            tracked_peer_sets: NZUsize!(2),
         },
         validators.iter().cloned(),
     )
@@ -88,6 +93,40 @@ pub async fn channels(control: &SimControl) -> Channels<SimSender, SimReceiver> 
     }
 }
 
+/// The simulated network's peer sets, tracked by epoch: an epoch's validators are its primary
+/// peers, `followers` (full nodes) secondary. The network is one for every simulated node, so
+/// the first node to enter an epoch tracks it for all; epoch 0 is the set the network was
+/// created with.
+#[derive(Clone)]
+pub struct SimPeers {
+    manager: simulated::Manager<PublicKey, deterministic::Context>,
+    followers: Vec<PublicKey>,
+}
+
+impl SimPeers {
+    pub fn new(oracle: &SimOracle, followers: Vec<PublicKey>) -> Self {
+        Self {
+            manager: oracle.manager(),
+            followers,
+        }
+    }
+}
+
+impl PeerSets for SimPeers {
+    fn track(&mut self, epoch: Epoch, validators: &[Member]) {
+        if epoch.0 == 0 {
+            return;
+        }
+        let primary = participants(validators);
+        let secondary = Set::from_iter_dedup(self.followers.iter().cloned());
+        let _ = Manager::track(
+            &mut self.manager,
+            epoch.0,
+            TrackedPeers::new(primary, secondary),
+        );
+    }
+}
+
 /// Starts one validator's consensus on the simulated network, in a task of its own.
 pub fn spawn<L: Ledger>(
     context: &deterministic::Context,
@@ -97,11 +136,12 @@ pub fn spawn<L: Ledger>(
     config: Config<L>,
 ) -> Handle<()> {
     let provider = oracle.manager();
+    let peers = SimPeers::new(oracle, Vec::new());
     context
         .child("validator")
         .with_attribute("prefix", &config.partition_prefix)
         .spawn(move |ctx| async move {
-            let engine = start(ctx, config, provider, control, channels)
+            let engine = start(ctx, config, provider, control, channels, peers)
                 .await
                 .expect("a valid simulation config");
             let _ = engine.await;

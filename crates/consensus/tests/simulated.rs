@@ -16,8 +16,8 @@ use std::{
     time::Duration,
 };
 use trellis_consensus::{
-    BlockTiming, Built, Config, ConsensusBlock, Ledger, Path, PrivateKey, Proposal, PublicKey, Set,
-    Timeouts,
+    BlockTiming, Built, Config, ConsensusBlock, EpochLength, Ledger, Member, Path, PrivateKey,
+    Proposal, PublicKey, Set, Timeouts,
     simulation::{self, SimOracle},
     validator_id,
 };
@@ -206,6 +206,14 @@ impl Ledger for TestLedger {
 
     async fn prepare(&self, _: &Block, _: &ClaimedSenders) {}
 
+    async fn validators(&self, _: Epoch) -> Option<Vec<Member>> {
+        let members = keys().into_iter().map(|key| Member {
+            key: validator_id(&key.public_key()),
+            p2p: None,
+        });
+        Some(members.collect())
+    }
+
     async fn finalize(&self, block: Block, _: ()) {
         let slow = self.0.lock().slow_storage.clone();
         if let Some((clock, delay)) = slow {
@@ -251,7 +259,8 @@ async fn spawn_validator(
     index: usize,
     ledger: TestLedger,
 ) -> Handle<()> {
-    spawn_validator_with(context, oracle, index, ledger, simulation::timing()).await
+    let timing = simulation::timing();
+    spawn_validator_with(context, oracle, index, ledger, timing, EpochLength::FOREVER).await
 }
 
 async fn spawn_validator_with(
@@ -260,13 +269,14 @@ async fn spawn_validator_with(
     index: usize,
     ledger: TestLedger,
     timing: BlockTiming,
+    epoch_length: EpochLength,
 ) -> Handle<()> {
     let signer = keys()[index].clone();
     let control = oracle.control(signer.public_key());
     let channels = simulation::channels(&control).await;
     let config = Config {
         signer,
-        validators: validators(),
+        epoch_length,
         namespace: b"TRELLIS-TEST".to_vec(),
         partition_prefix: format!("v{index}"),
         genesis: genesis(),
@@ -365,6 +375,32 @@ fn four_validators_finalize_the_same_30_blocks_of_transactions() {
 }
 
 #[test]
+fn the_chain_runs_through_epoch_boundaries_without_a_gap() {
+    runner(11).start(|context| async move {
+        let all = [0, 1, 2, 3];
+        let oracle = network(&context, &all).await;
+        let txs = transactions(0..100);
+        let ledgers = ledgers_holding(&all, &txs);
+        let length = EpochLength(std::num::NonZeroU64::new(8).unwrap());
+        for i in all {
+            let timing = simulation::timing();
+            spawn_validator_with(&context, &oracle, i, ledgers[i].clone(), timing, length).await;
+        }
+        wait_for_height(&context, &ledgers, 40).await;
+        let chain = assert_same_chain(&ledgers, 40);
+        assert_each_once(&chain, &txs);
+        for block in chain.iter().skip(1) {
+            assert_eq!(
+                block.header().epoch,
+                length.epoch_of(block.height()),
+                "block {} was proposed in the epoch its height is in",
+                block.height()
+            );
+        }
+    });
+}
+
+#[test]
 fn three_of_four_still_finalize() {
     runner(8).start(|context| async move {
         let online = [0, 1, 2];
@@ -416,7 +452,8 @@ fn leaders_with_transactions_wait_the_minimum_block_interval() {
         let mut timing = simulation::timing();
         timing.min_block_interval = Duration::from_millis(150);
         for i in all {
-            spawn_validator_with(&context, &oracle, i, ledgers[i].clone(), timing).await;
+            let length = EpochLength::FOREVER;
+            spawn_validator_with(&context, &oracle, i, ledgers[i].clone(), timing, length).await;
         }
         wait_for_height(&context, &ledgers, 12).await;
         let chain = assert_same_chain(&ledgers, 12);

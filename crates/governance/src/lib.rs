@@ -41,9 +41,9 @@ pub use rules::{
     Intent, OverLimit, Refusal, Request, When, governed, held, method_refusal, refusal,
     spending_record, tx_refusal,
 };
+pub use trellis_types::EpochLength;
 pub use types::{
-    AccountRecord, AccountStatus, EpochLength, IdentityId, IdentityRecord, OrgId, Term,
-    ValidatorRecord, Window,
+    AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Term, ValidatorRecord, Window,
 };
 pub use validators::{MAX_VALIDATOR_RECORDS, MAX_VALIDATORS, MIN_FAULT_TOLERANT, NewValidator};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

@@ -1,6 +1,6 @@
 //! The records the registry keeps.
 
-use std::{fmt, net::SocketAddr, num::NonZeroU64};
+use std::{fmt, net::SocketAddr};
 use trellis_types::{Address, Epoch, Height, ValidatorId};
 
 /// An organisation of the consortium (a bank, an insurer…).
@@ -101,24 +101,6 @@ pub struct IdentityRecord {
     pub id: IdentityId,
     pub organisation: OrgId,
     pub window: Window,
-}
-
-/// Blocks per epoch: validator-set changes take effect at the next multiple.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EpochLength(pub NonZeroU64);
-
-impl EpochLength {
-    /// A thousand blocks: minutes under load, a quarter of an hour on an idle chain.
-    pub const DEFAULT: Self = Self(NonZeroU64::new(1_000).expect("not zero"));
-
-    pub fn epoch_of(self, height: Height) -> Epoch {
-        Epoch(height.get() / self.0.get())
-    }
-
-    /// The epoch after the one `height` is in: when a change made at `height` takes effect.
-    pub fn next_epoch(self, height: Height) -> Epoch {
-        Epoch(self.epoch_of(height).0 + 1)
-    }
 }
 
 /// Epochs in which a key validates: from `from` on, and before `until` if retired.

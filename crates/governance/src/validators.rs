@@ -10,7 +10,7 @@
 //! reads it from state); height `h` is in epoch `h / epoch_length`.
 
 use crate::{
-    EpochLength, IdentityId, Registry, RegistryError, RegistryWriter, Role, Term, ValidatorRecord,
+    IdentityId, Registry, RegistryError, RegistryWriter, Role, Term, ValidatorRecord,
     layout::{self, Packer, Unpacker},
 };
 use alloy_primitives::U256;
@@ -19,7 +19,7 @@ use std::{
     num::NonZeroU64,
 };
 use trellis_state::StateReader;
-use trellis_types::{Epoch, ValidatorId};
+use trellis_types::{Epoch, EpochLength, ValidatorId};
 
 /// The most validator records a chain keeps (every key it ever had): bounds what reading a set
 /// costs.
@@ -238,15 +238,6 @@ mod tests {
         }
         assert_eq!(unpack_address(U256::ZERO), Ok(None));
         assert!(unpack_address(U256::from(9) << 248).is_err());
-    }
-
-    #[test]
-    fn epochs_count_from_genesis() {
-        let length = EpochLength(NonZeroU64::new(100).unwrap());
-        assert_eq!(length.epoch_of(Height(0)), Epoch(0));
-        assert_eq!(length.epoch_of(Height(99)), Epoch(0));
-        assert_eq!(length.epoch_of(Height(100)), Epoch(1));
-        assert_eq!(length.next_epoch(Height(99)), Epoch(1));
     }
 
     fn key(seed: u8) -> ValidatorId {

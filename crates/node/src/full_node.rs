@@ -24,7 +24,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
     let joined = network::join(context, &setup, listen).await?;
     let config = FollowerConfig {
         public_key: setup.key.public_key(),
-        validators: joined.validators,
+        epoch_length: joined.chain.epoch_length(),
         namespace: joined.namespace,
         partition_prefix: setup.partition_prefix.clone(),
         genesis: joined.genesis_block,
@@ -39,6 +39,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         joined.oracle,
         joined.blocker,
         joined.channels,
+        joined.peers,
     )
     .await;
     Ok(Running {

@@ -39,7 +39,9 @@ pub enum NodeError {
     Consensus(#[from] trellis_consensus::ConfigError),
     #[error(transparent)]
     Rpc(#[from] trellis_rpc::RpcError),
-    #[error("this node's validator key {0:?} is not in the genesis validator set")]
+    #[error(
+        "this node's validator key {0:?} is not in the genesis validator set, and its node.toml names no p2p_listen address (a validator added by governance needs one)"
+    )]
     NotAValidator(ValidatorId),
     #[error(
         "this node's full-node key {0:?} is not among the genesis's full nodes: add it to [[full_nodes]] in every member's genesis file"

@@ -1,10 +1,11 @@
 //! What validators and full nodes share: the chain opened on disk, and the authenticated,
 //! encrypted p2p network with the consensus and gossip channels registered.
 //!
-//! Every node tracks one peer set: the validators as primary peers (dialed and kept connected)
-//! and the genesis's full nodes as secondary ones (accepted when they dial in, and sent what
-//! validators broadcast to all: blocks, certificates, transactions). A key in neither list gets
-//! no connection.
+//! Every node tracks one peer set per consensus epoch ([`EpochPeers`]): the epoch's validators
+//! as primary peers (dialed and kept connected) and the genesis's full nodes as secondary ones
+//! (accepted when they dial in, and sent what validators broadcast to all: blocks,
+//! certificates, transactions). A key in neither list gets no connection; a validator removed
+//! by governance loses its connections once the epoch after its last one is tracked.
 
 use crate::{NodeError, genesis_file::Peer, hello::AnswerThenBlock};
 use commonware_codec::DecodeExt as _;
@@ -19,13 +20,15 @@ use commonware_stream::{
     sake::{self, Sake},
 };
 use commonware_utils::{NZU32, NZUsize, ordered::Map};
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, time::Duration};
+use tracing::{info, warn};
 use trellis_chain::{Chain, ChainConfig, Genesis};
 use trellis_consensus::{
-    BlockTiming, Channels, ConsensusBlock, PublicKey, Set, Timeouts, engine::channel,
+    BlockTiming, Channels, ConsensusBlock, Member, PeerSets, PublicKey, Timeouts, engine::channel,
 };
 use trellis_crypto::ValidatorKey;
-use trellis_types::{BlockLimits, ValidatorId};
+use trellis_governance::MAX_VALIDATORS;
+use trellis_types::{BlockLimits, Epoch, ValidatorId};
 
 /// The p2p handshake's domain, the same for every Trellis chain: nodes of two chains that list
 /// each other's keys still connect, and `hello` then names what differs between their
@@ -85,9 +88,10 @@ pub(crate) struct Joined<Sd, Rv> {
     /// Domain separation of every consensus signature.
     pub namespace: Vec<u8>,
     pub genesis_block: ConsensusBlock,
-    pub validators: Set<PublicKey>,
     /// The peer provider.
     pub oracle: Oracle<PublicKey>,
+    /// What consensus tells whom to connect to, epoch by epoch.
+    pub peers: EpochPeers,
     /// What consensus blocks peers with: tells the peer which chain this node is on first.
     pub blocker: AnswerThenBlock<Oracle<PublicKey>>,
     pub channels: Channels<Sd, Rv>,
@@ -111,6 +115,36 @@ fn address_map(peers: &[Peer]) -> Map<PublicKey, Address> {
         .collect::<Vec<_>>()
         .try_into()
         .expect("genesis keys are checked to be unique")
+}
+
+/// The p2p layer's peer sets, by consensus epoch: the epoch's validators at their registered
+/// addresses (a genesis validator's from the genesis file), the genesis's full nodes beside.
+#[derive(Clone)]
+pub(crate) struct EpochPeers {
+    oracle: Oracle<PublicKey>,
+    genesis_validators: Vec<Peer>,
+    full_nodes: Map<PublicKey, Address>,
+}
+
+impl PeerSets for EpochPeers {
+    fn track(&mut self, epoch: Epoch, validators: &[Member]) {
+        let mut primary = Vec::with_capacity(validators.len());
+        for member in validators {
+            let listed = self.genesis_validators.iter().find(|p| p.id == member.key);
+            match member.p2p.or(listed.map(|p| p.p2p)) {
+                Some(addr) => primary.push((public_key(&member.key), Address::from(addr))),
+                None => {
+                    warn!(%epoch, key = ?member.key, "a validator without an address: it cannot be reached")
+                }
+            }
+        }
+        let primary = Map::try_from(primary).expect("the registry records each key once");
+        info!(%epoch, validators = validators.len(), "tracking the epoch's peers");
+        let _ = self.oracle.track(
+            epoch.0,
+            AddressableTrackedPeers::new(primary, self.full_nodes.clone()),
+        );
+    }
 }
 
 /// Opens the chain, starts p2p on `listen` (the node's advertised address, unless the setup
@@ -152,7 +186,6 @@ pub(crate) async fn join(
     )
     .into_bytes();
 
-    let validators = Set::from_iter_dedup(setup.peers.iter().map(|p| public_key(&p.id)));
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
             signer: setup.key.signer().clone(),
@@ -162,22 +195,27 @@ pub(crate) async fn join(
         },
         cups::Version::V1,
     );
-    let n = setup.peers.len() + setup.full_nodes.len();
+    // Sized for the largest validator set governance allows, so messages (certificates carry
+    // a signature per validator) never outgrow what peers accept as the set grows.
+    let largest_set = MAX_VALIDATORS + setup.full_nodes.len();
     let mut p2p = lookup::Config::local(
         handshake,
         P2P_NAMESPACE,
         listen,
-        NZUsize!(n.max(1)),
-        trellis_consensus::max_message_size(setup.peers.len() as u32, &limits),
+        NonZeroUsize::new(largest_set).expect("at least one validator"),
+        trellis_consensus::max_message_size(MAX_VALIDATORS as u32, &limits),
         NZUsize!(1_024),
     );
     p2p.block_duration = crate::hello::BLOCK_FOR;
-    let (mut network, mut oracle) =
+    // The running epoch's peers and the one before's, for nodes still finishing it.
+    p2p.tracked_peer_sets = NZUsize!(2);
+    let (mut network, oracle) =
         lookup::Network::new(context.child("p2p").with_attribute("node", prefix), p2p);
-    let _ = oracle.track(
-        0,
-        AddressableTrackedPeers::new(address_map(&setup.peers), address_map(&setup.full_nodes)),
-    );
+    let peers = EpochPeers {
+        oracle: oracle.clone(),
+        genesis_validators: setup.peers.clone(),
+        full_nodes: address_map(&setup.full_nodes),
+    };
     let quota = Quota::per_second(NZU32!(CHANNEL_QUOTA));
     let channels = Channels {
         votes: network.register(channel::VOTES, quota),
@@ -206,8 +244,8 @@ pub(crate) async fn join(
         namespace,
         genesis_block: ConsensusBlock::new(genesis_block)
             .expect("the genesis proposer is a validator key"),
-        validators,
         oracle,
+        peers,
         blocker,
         channels,
     })

@@ -20,16 +20,16 @@ pub struct Running {
 /// Opens the chain and starts p2p and consensus for one validator.
 pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running, NodeError> {
     let me = setup.key.validator_id();
-    let listen = setup
-        .peers
-        .iter()
-        .find(|p| p.id == me)
-        .ok_or(NodeError::NotAValidator(me))?
-        .p2p;
+    // A validator added by governance is not in the genesis file: its node.toml names where it
+    // listens.
+    let listed = setup.peers.iter().find(|p| p.id == me).map(|p| p.p2p);
+    let listen = listed
+        .or(setup.listen)
+        .ok_or(NodeError::NotAValidator(me))?;
     let joined = network::join(context, &setup, listen).await?;
     let config = Config {
         signer: setup.key.signer().clone(),
-        validators: joined.validators,
+        epoch_length: joined.chain.epoch_length(),
         namespace: joined.namespace,
         partition_prefix: setup.partition_prefix.clone(),
         genesis: joined.genesis_block,
@@ -46,6 +46,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         joined.oracle,
         joined.blocker,
         joined.channels,
+        joined.peers,
     )
     .await?;
     Ok(Running {

@@ -43,7 +43,7 @@ pub use alloy_primitives::{Address, B256, Bloom, Bytes, TxHash, U256};
 pub use block::{Block, BlockError, BlockLimits, transactions_root};
 pub use hash::{BlockHash, StateRoot};
 pub use header::{Header, HeaderError, Timestamp, ValidatorId};
-pub use height::{Epoch, Height, View};
+pub use height::{Epoch, EpochLength, Height, View};
 pub use senders::{ClaimedSenders, senders_root};
 pub use transaction::{RecoveredTx, TxError};
 

@@ -38,6 +38,25 @@ impl TestNetwork {
 
     /// Like [`init`](Self::init), with `full` full nodes too.
     pub fn with_full_nodes(dir: &Path, chain_id: u64, n: u16, full: u16, accounts: usize) -> Self {
+        Self::with_args(dir, chain_id, n, full, accounts, &[])
+    }
+
+    /// Like [`init`](Self::init), for a consortium (`--governed`: accounts 0–2 are governors)
+    /// whose epochs last `epoch_length` blocks.
+    pub fn governed(dir: &Path, chain_id: u64, n: u16, accounts: usize, epoch_length: u64) -> Self {
+        let epochs = epoch_length.to_string();
+        let args = ["--governed", "--epoch-length", epochs.as_str()];
+        Self::with_args(dir, chain_id, n, 0, accounts, &args)
+    }
+
+    fn with_args(
+        dir: &Path,
+        chain_id: u64,
+        n: u16,
+        full: u16,
+        accounts: usize,
+        extra: &[&str],
+    ) -> Self {
         let out = dir.join("net");
         let p2p = free_ports(n + full);
         let rpc = free_ports(n + full);
@@ -58,6 +77,7 @@ impl TestNetwork {
                 "--rpc-port",
                 &rpc.to_string(),
             ])
+            .args(extra)
             .output()
             .expect("run trellis init");
         assert!(output.status.success(), "{output:?}");
