@@ -1,0 +1,200 @@
+//! A consortium changes its validators by vote while the chain carries load: four members'
+//! `trellis node` processes, a fifth validator voted in (it starts from genesis, catches up and
+//! leads blocks from the next epoch on), then a founding member voted out (it leads nothing
+//! after its last epoch and is cut off from the others). Every transfer sent meanwhile is
+//! finalized, and the nodes still running agree on every block.
+
+mod support;
+
+use serde_json::json;
+use std::{
+    path::Path,
+    process::Command,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use support::{
+    NodeProcess, free_ports, hex_u64,
+    network::{Load, TestNetwork, assert_same_chain},
+};
+use trellis_crypto::{AccountKey, KeyBundle, ValidatorKey, write_secret_file};
+use trellis_node::genesis_file::GenesisFile;
+use trellis_types::ValidatorId;
+
+/// Blocks per epoch: short, so that changes take effect within seconds.
+const EPOCH: u64 = 20;
+const CHAIN_ID: u64 = 4646;
+
+/// Runs `trellis gov ARGS` against `node`, signed by account `from` of the network's
+/// `accounts.json`; returns its output, asserting it succeeded.
+fn gov(network: &TestNetwork, node: &NodeProcess, from: &AccountKey, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["gov", args[0]])
+        .args(["--rpc", &format!("http://{}", node.rpc)])
+        .arg("--key")
+        .arg(network.dir.join("accounts.json"))
+        .args(["--from", &from.address().to_string()])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "trellis gov {args:?}: {text}");
+    text
+}
+
+/// Governor 0 proposes `action`, governor 1 approves it; returns the block it passed in.
+fn pass(network: &TestNetwork, node: &NodeProcess, id: u64, action: &[&str]) -> u64 {
+    let mut args = vec!["propose"];
+    args.extend_from_slice(action);
+    let out = gov(network, node, &network.accounts[0], &args);
+    assert!(out.contains(&format!("proposal {id} made")), "{out}");
+    let out = gov(
+        network,
+        node,
+        &network.accounts[1],
+        &["vote", &id.to_string()],
+    );
+    assert!(out.contains("passed and was carried out"), "{out}");
+    out.split("in block ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.trim_end_matches(['.', ',', ')']).parse().ok())
+        .unwrap_or_else(|| panic!("no block in {out}"))
+}
+
+fn height(node: &NodeProcess) -> u64 {
+    hex_u64(&node.call("eth_blockNumber", json!([])))
+}
+
+/// The `miner` (the proposer's coinbase) of each block `from..=to` on `node`.
+fn miners(node: &NodeProcess, from: u64, to: u64) -> Vec<String> {
+    (from..=to)
+        .map(|h| {
+            let block = node.call("eth_getBlockByNumber", json!([format!("{h:#x}"), false]));
+            block["miner"].as_str().unwrap().to_lowercase()
+        })
+        .collect()
+}
+
+fn coinbase(key: &ValidatorId) -> String {
+    key.coinbase().to_string().to_lowercase()
+}
+
+/// The newcomer's folder: a key file, and a node.toml naming the members' genesis and where
+/// it listens (it is in no genesis list).
+fn newcomer_config(network: &TestNetwork, key: &ValidatorKey, p2p: u16, rpc: u16) -> String {
+    let folder = network.dir.join("newcomer");
+    std::fs::create_dir_all(&folder).unwrap();
+    let bundle = KeyBundle::from_keys(&AccountKey::from_seed(77), key);
+    write_secret_file(&folder.join("validator.json"), &bundle.to_json()).unwrap();
+    let genesis = network.configs[0].with_file_name("genesis.toml");
+    let config = folder.join("node.toml");
+    let text = format!(
+        "genesis = {genesis:?}\nvalidator_key = \"validator.json\"\ndata_dir = \"data\"\n\
+         rpc_addr = \"127.0.0.1:{rpc}\"\np2p_listen = \"127.0.0.1:{p2p}\"\nstate_cache_mib = 16\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    config.display().to_string()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn genesis_keys(network: &TestNetwork) -> Vec<ValidatorId> {
+    let genesis = network.configs[0].with_file_name("genesis.toml");
+    let peers = GenesisFile::load(Path::new(&genesis)).unwrap().peers();
+    peers.unwrap().into_iter().map(|p| p.id).collect()
+}
+
+#[test]
+fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::governed(dir.path(), CHAIN_ID, 4, 8, EPOCH);
+    let mut members: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
+    members[1].wait_for_height(2, Duration::from_secs(120));
+    let founders = genesis_keys(&network);
+
+    // Transfers from accounts 3–7 (governors 0–2 sign governance) through members 1–3.
+    let targets = Arc::new(Mutex::new(
+        members[1..].iter().map(|m| Some(m.rpc)).collect::<Vec<_>>(),
+    ));
+    let load = Load::start(
+        targets.clone(),
+        network.accounts[3..].to_vec(),
+        CHAIN_ID,
+        10,
+    );
+
+    let key = ValidatorKey::from_bytes(&[0x5e; 32]);
+    let (p2p, rpc) = (free_ports(1), free_ports(1));
+    let config = newcomer_config(&network, &key, p2p, rpc);
+    let public = key.public_hex();
+    let address = format!("127.0.0.1:{p2p}");
+    let passed = pass(
+        &network,
+        &members[1],
+        1,
+        &["add-validator", &public, &address],
+    );
+    let first = (passed / EPOCH + 1) * EPOCH;
+
+    // The newcomer starts from genesis, walks the epochs up to the others and leads blocks
+    // of its epochs.
+    let newcomer = NodeProcess::start(&["node".into(), "--config".into(), config]);
+    targets.lock().unwrap().push(Some(newcomer.rpc));
+    let joined = coinbase(&key.validator_id());
+    wait_until(
+        "the newcomer leads a block",
+        Duration::from_secs(180),
+        || {
+            let top = height(&newcomer);
+            top >= first && miners(&newcomer, first, top).contains(&joined)
+        },
+    );
+    let before = miners(&members[1], 1, first - 1);
+    assert!(!before.contains(&joined), "it led a block before its epoch");
+
+    // Member 0 is voted out: from the epoch after, it leads nothing and falls behind.
+    let removed = founders[0];
+    let passed = pass(
+        &network,
+        &members[2],
+        2,
+        &["remove-validator", &format!("0x{}", hex::encode(removed.0))],
+    );
+    let gone = (passed / EPOCH + 1) * EPOCH;
+    let until = gone + 3 * EPOCH;
+    members[1].wait_for_height(until, Duration::from_secs(180));
+    let after = miners(&members[1], gone, until);
+    assert!(
+        !after.contains(&coinbase(&removed)),
+        "a removed validator led a block"
+    );
+    assert!(after.contains(&joined), "the newcomer stopped leading");
+    let stalled = height(&members[0]);
+    members[1].wait_for_height(until + EPOCH, Duration::from_secs(120));
+    assert!(
+        height(&members[0]) < height(&members[1]),
+        "the removed validator still follows the chain ({stalled} then {}, the others {})",
+        height(&members[0]),
+        height(&members[1])
+    );
+
+    let outcome = load.finish();
+    assert!(!outcome.sent.is_empty());
+    let tip = height(&members[1]);
+    for node in members[1..].iter().chain([&newcomer]) {
+        node.wait_for_height(tip, Duration::from_secs(60));
+    }
+    let running: Vec<&NodeProcess> = members[1..].iter().chain([&newcomer]).collect();
+    assert_same_chain(&running, tip);
+    for node in &mut members {
+        assert!(node.is_running(), "a member's node died");
+    }
+}
