@@ -68,6 +68,10 @@ pub struct LoadArgs {
     /// execution check the rules for every transaction.
     #[arg(long)]
     governed: bool,
+    /// Blocks per epoch of the governed chain (validator-set changes wait for the next one;
+    /// each boundary starts a new consensus engine).
+    #[arg(long, requires = "governed", value_parser = clap::value_parser!(u64).range(2..))]
+    epoch_length: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -113,6 +117,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
         processes: args.processes,
         down: args.down,
         governed: args.governed,
+        epoch_length: args.epoch_length,
         dir: args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("trellis-bench-load-{}", std::process::id()))
         }),

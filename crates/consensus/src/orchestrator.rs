@@ -222,7 +222,23 @@ where
             epochs::learn(&self.ledger, &self.schemes, &mut self.peers, epoch).await;
         let handle = self.engine(epoch, floor, (*scheme).clone(), channels).await;
         info!(%epoch, validators = validators.len(), voting = signs, "entered epoch");
+        // The journal of two epochs back: its engine stopped an epoch ago (the last one's
+        // may still be closing its files).
+        if let Some(old) = epoch.0.checked_sub(2) {
+            let partition = self.partition(Epoch(old));
+            if let Err(error) = self.context.remove(&partition, None).await {
+                debug!(%partition, %error, "no journal of an old epoch to remove");
+            }
+        }
         Active { epoch, handle }
+    }
+
+    /// Where simplex journals `epoch`. Epoch 0 keeps the name it had before epochs existed.
+    fn partition(&self, epoch: Epoch) -> String {
+        match epoch.0 {
+            0 => format!("{}-simplex", self.prefix),
+            n => format!("{}-simplex-{n}", self.prefix),
+        }
     }
 
     async fn engine<S>(
@@ -236,11 +252,7 @@ where
         S: Sender<PublicKey = PublicKey>,
     {
         let t = self.timeouts;
-        // Epoch 0 keeps the partition name it had before epochs existed.
-        let partition = match epoch.0 {
-            0 => format!("{}-simplex", self.prefix),
-            n => format!("{}-simplex-{n}", self.prefix),
-        };
+        let partition = self.partition(epoch);
         let engine = simplex::Engine::new(
             self.context
                 .child("simplex")

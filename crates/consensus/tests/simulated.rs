@@ -8,7 +8,9 @@
 
 use alloy_primitives::keccak256;
 use commonware_cryptography::Signer as _;
-use commonware_runtime::{Clock as _, Handle, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{
+    Clock as _, Handle, Runner as _, Storage as _, Supervisor as _, deterministic,
+};
 use commonware_utils::sync::Mutex;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -397,6 +399,13 @@ fn the_chain_runs_through_epoch_boundaries_without_a_gap() {
                 block.height()
             );
         }
+        // Old epochs' journals are removed; the running epoch's is kept.
+        let running = length.epoch_of(ledgers[0].applied_height()).0;
+        let journal = |epoch: u64| format!("v0-simplex-{epoch}");
+        let old = context.scan(&journal(1)).await.unwrap_or_default();
+        assert!(old.is_empty(), "epoch 1's journal is still there: {old:?}");
+        let current = context.scan(&journal(running)).await.unwrap_or_default();
+        assert!(!current.is_empty(), "epoch {running} has no journal");
     });
 }
 

@@ -26,7 +26,7 @@ pub mod workload;
 
 pub use driver::{Pace, RunConfig, RunError};
 pub use limit::{Limit, LimitConfig, LimitError};
-pub use node::{DevNode, NodeError};
+pub use node::{DevNode, Governance, NodeError};
 pub use report::Report;
 pub use subscriber::{SlowReaders, SlowReadersOutcome};
 pub use workload::{Workload, WorkloadError};
@@ -58,6 +58,9 @@ pub struct LoadOptions {
     pub down: usize,
     /// The chain checks every transaction against a registry (`trellis dev --governed`).
     pub governed: bool,
+    /// Blocks per epoch of a governed chain (`trellis dev --epoch-length`); `None`: the
+    /// default.
+    pub epoch_length: Option<u64>,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -121,7 +124,10 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         &options.dir,
         options.keep,
         options.processes,
-        options.governed,
+        Governance {
+            governed: options.governed,
+            epoch_length: options.epoch_length,
+        },
     )
     .await?;
     let stopped = if options.down > 0 {

@@ -54,6 +54,13 @@ pub struct DevNode {
     pub validators: Vec<ValidatorProcess>,
 }
 
+/// Whether the dev chain is a consortium's, and its epochs.
+#[derive(Clone, Copy, Debug)]
+pub struct Governance {
+    pub governed: bool,
+    pub epoch_length: Option<u64>,
+}
+
 impl DevNode {
     /// Starts `exe dev` with `validators` validators and `accounts` funded accounts in `dir`
     /// (which must not exist yet), and waits until it answers.
@@ -64,7 +71,7 @@ impl DevNode {
         dir: &Path,
         keep: bool,
         processes: bool,
-        governed: bool,
+        governance: Governance,
     ) -> Result<Self, NodeError> {
         let dir_error = |source| NodeError::Dir {
             path: dir.to_path_buf(),
@@ -81,7 +88,14 @@ impl DevNode {
             .arg(dir.join("chain"))
             .args(["--rpc-addr", &rpc.to_string()])
             .args(processes.then_some("--processes"))
-            .args(governed.then_some("--governed"))
+            .args(governance.governed.then_some("--governed"))
+            .args(
+                governance
+                    .epoch_length
+                    .map(|length| ["--epoch-length".to_owned(), length.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
