@@ -396,7 +396,11 @@ impl Executor {
             .with_block(block)
             .build_mainnet();
         let system = SystemContracts::new(evm.precompiles.clone(), governed);
-        evm.with_precompiles(system)
+        let mut evm = evm.with_precompiles(system);
+        if governed {
+            crate::deploy::guard(&mut evm.instruction);
+        }
+        evm
     }
 
     /// The rules checked before the EVM sees a transaction.

@@ -34,7 +34,9 @@
 mod config;
 mod context;
 mod db;
+mod deploy;
 mod executor;
+mod journal;
 mod outcome;
 mod system;
 

@@ -3,23 +3,22 @@
 //! through revm's journal so they see, and revert with, everything around them.
 
 use crate::db::DbError;
-use alloy_primitives::{Selector, U256};
+use crate::journal::JournalState;
+use alloy_primitives::Selector;
 use alloy_sol_types::{Revert, SolError};
 use revm::{
     Database,
     context::{Block, Cfg, ContextTr, JournalTr, Transaction},
     handler::{EthPrecompiles, PrecompileProvider},
     interpreter::{CallInputs, CallScheme, Gas, InstructionResult, InterpreterResult},
-    primitives::{Address, AddressSet, B256, Bytes},
+    primitives::{AddressSet, Bytes},
 };
-use std::cell::{Cell, RefCell};
 use trellis_governance::{Effects, SYSTEM_ADDRESSES, SystemCall, system_call};
-use trellis_state::{Account, StateError, StateReader};
 use trellis_types::Height;
 
 /// What a system call costs: a base, and storage and log gas as the EVM prices them, so a
 /// governance call costs what the same work in Solidity would.
-mod cost {
+pub(crate) mod cost {
     pub const BASE: u64 = 700;
     pub const READ: u64 = 2_100;
     pub const WRITE: u64 = 20_000;
@@ -234,74 +233,4 @@ fn revert(mut gas: Gas, price: u64, reason: &str) -> InterpreterResult {
     }
     let output = Revert::from(reason).abi_encode();
     InterpreterResult::new(InstructionResult::Revert, output.into(), gas)
-}
-
-/// The state as the EVM sees it mid-transaction (revm's journal over the block's changes),
-/// counting the slots read so they can be charged for.
-struct JournalState<'c, CTX> {
-    context: RefCell<&'c mut CTX>,
-    reads: Cell<u64>,
-}
-
-impl<'c, CTX> JournalState<'c, CTX>
-where
-    CTX: ContextTr<Db: Database<Error = DbError>>,
-{
-    fn new(context: &'c mut CTX) -> Self {
-        Self {
-            context: RefCell::new(context),
-            reads: Cell::new(0),
-        }
-    }
-
-    fn into_context(self) -> &'c mut CTX {
-        self.context.into_inner()
-    }
-
-    fn count(&self) {
-        self.reads.set(self.reads.get() + 1);
-    }
-}
-
-impl<CTX> StateReader for JournalState<'_, CTX>
-where
-    CTX: ContextTr<Db: Database<Error = DbError>>,
-{
-    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
-        self.count();
-        let mut context = self.context.borrow_mut();
-        let load = context
-            .journal_mut()
-            .load_account(*address)
-            .map_err(|DbError(error)| error)?;
-        let info = &load.data.info;
-        Ok((!info.is_empty()).then_some(Account {
-            nonce: info.nonce,
-            balance: info.balance,
-            code_hash: info.code_hash,
-        }))
-    }
-
-    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
-        self.count();
-        let mut context = self.context.borrow_mut();
-        let journal = context.journal_mut();
-        // revm's journal reads slots only of accounts it has loaded.
-        journal
-            .load_account(*address)
-            .map_err(|DbError(error)| error)?;
-        let load = journal
-            .sload(*address, *slot)
-            .map_err(|DbError(error)| error)?;
-        Ok(load.data)
-    }
-
-    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError> {
-        let mut context = self.context.borrow_mut();
-        let code = context
-            .db_mut()
-            .code_by_hash(*code_hash)
-            .map_err(|DbError(error)| error)?;
-        Ok((!code.is_empty()).then(|| code.original_bytes()))
-    }
 }

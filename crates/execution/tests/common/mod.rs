@@ -27,6 +27,7 @@ pub fn creation_code(contract: &str) -> Bytes {
         "CouncilSeat" => include_str!("../../../../contracts/artifacts/CouncilSeat.json"),
         "ShipmentLog" => include_str!("../../../../contracts/artifacts/ShipmentLog.json"),
         "Relay" => include_str!("../../../../contracts/artifacts/Relay.json"),
+        "Factory" => include_str!("../../../../contracts/artifacts/Factory.json"),
         other => panic!("no artifact {other}"),
     };
     let artifact: serde_json::Value = serde_json::from_str(json).unwrap();
