@@ -65,6 +65,10 @@ interface ITrellisActions {
     function addOrganisation(uint64 id, string calldata name) external;
     function addIdentity(uint64 id, uint64 organisation, uint64 validFrom, uint64 validUntil) external;
     function addAccount(address account, uint64 identity, uint64 validFrom, uint64 validUntil) external;
+    /// A new validity window for an identity (or one account): ending it removes the member
+    /// from that block on; its records stay, for the history.
+    function setIdentityValidity(uint64 identity, uint64 validFrom, uint64 validUntil) external;
+    function setAccountValidity(address account, uint64 validFrom, uint64 validUntil) external;
     function grantRole(uint64 identity, bytes32 role) external;
     function revokeRole(uint64 identity, bytes32 role) external;
     /// 0 normal (unfreeze), 1 frozen, 2 abolished (for good).

@@ -97,6 +97,19 @@ pub enum ActionCommand {
         #[command(flatten)]
         window: WindowArgs,
     },
+    /// When IDENTITY is valid: --valid-until ends it (the member is removed from that block on;
+    /// its records stay).
+    SetIdentityValidity {
+        identity: u64,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    /// When ACCOUNT is valid (its identity and status stay).
+    SetAccountValidity {
+        account: Address,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
     /// Grant ROLE (a built-in name such as transactor, or an application's own) to IDENTITY.
     GrantRole {
         identity: u64,
@@ -260,6 +273,14 @@ impl ActionCommand {
             } => Action::AddAccount {
                 account: *account,
                 identity: IdentityId(*identity),
+                window: window.window(),
+            },
+            Self::SetIdentityValidity { identity, window } => Action::SetIdentityWindow {
+                identity: IdentityId(*identity),
+                window: window.window(),
+            },
+            Self::SetAccountValidity { account, window } => Action::SetAccountWindow {
+                account: *account,
                 window: window.window(),
             },
             Self::GrantRole { identity, role } => Action::GrantRole {

@@ -1,8 +1,8 @@
 //! A consortium changes its validators by vote while the chain carries load: four members'
 //! `trellis node` processes, a fifth validator voted in (it starts from genesis, catches up and
 //! leads blocks from the next epoch on), then a founding member voted out (it leads nothing
-//! after its last epoch and is cut off from the others). Every transfer sent meanwhile is
-//! finalized, and the nodes still running agree on every block.
+//! after its last epoch and is cut off from the others). A full node follows throughout. Every
+//! transfer sent meanwhile is finalized, and the nodes still running agree on every block.
 
 mod support;
 
@@ -115,8 +115,9 @@ fn genesis_keys(network: &TestNetwork) -> Vec<ValidatorId> {
 #[test]
 fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
     let dir = tempfile::tempdir().unwrap();
-    let network = TestNetwork::governed(dir.path(), CHAIN_ID, 4, 8, EPOCH);
+    let network = TestNetwork::governed(dir.path(), CHAIN_ID, (4, 1), 8, EPOCH);
     let mut members: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
+    let follower = network.start_full_node(0);
     members[1].wait_for_height(2, Duration::from_secs(120));
     let founders = genesis_keys(&network);
 
@@ -189,10 +190,10 @@ fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
     let outcome = load.finish();
     assert!(!outcome.sent.is_empty());
     let tip = height(&members[1]);
-    for node in members[1..].iter().chain([&newcomer]) {
+    let running: Vec<&NodeProcess> = members[1..].iter().chain([&newcomer, &follower]).collect();
+    for node in &running {
         node.wait_for_height(tip, Duration::from_secs(60));
     }
-    let running: Vec<&NodeProcess> = members[1..].iter().chain([&newcomer]).collect();
     assert_same_chain(&running, tip);
     for node in &mut members {
         assert!(node.is_running(), "a member's node died");

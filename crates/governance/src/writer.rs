@@ -100,6 +100,38 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
         Ok(())
     }
 
+    /// Changes when identity `id` is valid. Ending its window removes the member from that
+    /// block on; its records stay, for the history.
+    pub fn set_identity_window(
+        &mut self,
+        id: IdentityId,
+        window: Window,
+    ) -> Result<(), RegistryError> {
+        check_window(window)?;
+        let Some(identity) = self.registry().identity(id)? else {
+            return Err(RegistryError::NoIdentity(id));
+        };
+        self.write(
+            layout::identity(id.0),
+            keyed(identity.organisation.0, window),
+        );
+        Ok(())
+    }
+
+    /// Changes when account `address` is valid, keeping its identity and status.
+    pub fn set_account_window(
+        &mut self,
+        address: Address,
+        window: Window,
+    ) -> Result<(), RegistryError> {
+        check_window(window)?;
+        let Some(account) = self.registry().account(&address)? else {
+            return Err(RegistryError::NoAccount(address));
+        };
+        self.write(layout::account(&address), keyed(account.identity.0, window));
+        Ok(())
+    }
+
     pub fn grant(&mut self, identity: IdentityId, role: Role) -> Result<(), RegistryError> {
         if self.registry().identity(identity)?.is_none() {
             return Err(RegistryError::NoIdentity(identity));

@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{Chain, EPOCH_LENGTH, events, refused, validator_key};
+use common::{Chain, EPOCH_LENGTH, pass, refused, validator_key};
 use trellis_governance::{
     IdentityId, Registry, RegistryError, Role,
-    contracts::{Action, ActionError, GovernanceError, abi::ITrellisGovernance as Gov},
+    contracts::{Action, ActionError, GovernanceError},
 };
 use trellis_types::{Epoch, ValidatorId};
 
@@ -14,23 +14,6 @@ fn set(chain: &Chain, epoch: u64) -> Vec<ValidatorId> {
     let registry = Registry::new(&chain.state);
     let records = registry.validators(Epoch(epoch)).unwrap();
     records.iter().map(|record| record.key).collect()
-}
-
-/// Proposes `action` as governor 1 and approves it as governor 2; returns why it was refused
-/// (a proposal is tried on the state when it is made) or failed, if it did.
-fn pass(chain: &mut Chain, action: &Action) -> Option<String> {
-    let id = chain.proposal_count() + 1;
-    if let Err(refusal) = chain.propose(1, action, 100) {
-        return Some(refusal.to_string());
-    }
-    let effects = chain.vote(2, id, true).unwrap();
-    let failed = events::<Gov::Failed>(&effects);
-    assert_eq!(
-        failed.len() + events::<Gov::Executed>(&effects).len(),
-        1,
-        "the second approval decides"
-    );
-    failed.into_iter().next().map(|failed| failed.reason)
 }
 
 #[test]

@@ -41,12 +41,18 @@ impl TestNetwork {
         Self::with_args(dir, chain_id, n, full, accounts, &[])
     }
 
-    /// Like [`init`](Self::init), for a consortium (`--governed`: accounts 0–2 are governors)
-    /// whose epochs last `epoch_length` blocks.
-    pub fn governed(dir: &Path, chain_id: u64, n: u16, accounts: usize, epoch_length: u64) -> Self {
+    /// Like [`with_full_nodes`](Self::with_full_nodes), for a consortium (`--governed`:
+    /// accounts 0–2 are governors) whose epochs last `epoch_length` blocks.
+    pub fn governed(
+        dir: &Path,
+        chain_id: u64,
+        (n, full): (u16, u16),
+        accounts: usize,
+        epoch_length: u64,
+    ) -> Self {
         let epochs = epoch_length.to_string();
         let args = ["--governed", "--epoch-length", epochs.as_str()];
-        Self::with_args(dir, chain_id, n, 0, accounts, &args)
+        Self::with_args(dir, chain_id, n, full, accounts, &args)
     }
 
     fn with_args(

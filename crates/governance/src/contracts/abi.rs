@@ -42,6 +42,10 @@ alloy_sol_types::sol! {
         function addOrganisation(uint64 id, string name) external;
         function addIdentity(uint64 id, uint64 organisation, uint64 validFrom, uint64 validUntil) external;
         function addAccount(address account, uint64 identity, uint64 validFrom, uint64 validUntil) external;
+        /// A new validity window (validUntil 0: never expires); ending it removes the member
+        /// from that block on, its records kept.
+        function setIdentityValidity(uint64 identity, uint64 validFrom, uint64 validUntil) external;
+        function setAccountValidity(address account, uint64 validFrom, uint64 validUntil) external;
         function grantRole(uint64 identity, bytes32 role) external;
         function revokeRole(uint64 identity, bytes32 role) external;
         /// 0 normal (unfreeze), 1 frozen, 2 abolished (for good).

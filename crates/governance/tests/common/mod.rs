@@ -183,3 +183,20 @@ pub fn events<E: SolEvent>(effects: &Effects) -> Vec<E> {
         .filter_map(|log| E::decode_log_data(&log.data).ok())
         .collect()
 }
+
+/// Proposes `action` as governor 1 and approves it as governor 2; returns why it was refused
+/// (a proposal is tried on the state when it is made) or failed, if it did.
+pub fn pass(chain: &mut Chain, action: &Action) -> Option<String> {
+    let id = chain.proposal_count() + 1;
+    if let Err(refusal) = chain.propose(1, action, 100) {
+        return Some(refusal.to_string());
+    }
+    let effects = chain.vote(2, id, true).unwrap();
+    let failed = events::<Gov::Failed>(&effects);
+    assert_eq!(
+        failed.len() + events::<Gov::Executed>(&effects).len(),
+        1,
+        "the second approval decides"
+    );
+    failed.into_iter().next().map(|failed| failed.reason)
+}

@@ -34,6 +34,15 @@ pub enum Action {
         identity: IdentityId,
         window: Window,
     },
+    /// Ending the window removes the member from then on (its records stay).
+    SetIdentityWindow {
+        identity: IdentityId,
+        window: Window,
+    },
+    SetAccountWindow {
+        account: Address,
+        window: Window,
+    },
     GrantRole {
         identity: IdentityId,
         role: Role,
@@ -100,6 +109,13 @@ impl std::fmt::Display for Action {
                 "add account {account} to identity {identity}, {}",
                 window(w)
             ),
+            Self::SetIdentityWindow {
+                identity,
+                window: w,
+            } => write!(f, "make identity {identity} {}", window(w)),
+            Self::SetAccountWindow { account, window: w } => {
+                write!(f, "make account {account} {}", window(w))
+            }
             Self::GrantRole { identity, role } => {
                 write!(f, "grant the {role} role to identity {identity}")
             }
@@ -199,6 +215,14 @@ impl Action {
                 identity: IdentityId(c.identity),
                 window: window(c.validFrom, c.validUntil),
             },
+            Call::setIdentityValidity(c) => Self::SetIdentityWindow {
+                identity: IdentityId(c.identity),
+                window: window(c.validFrom, c.validUntil),
+            },
+            Call::setAccountValidity(c) => Self::SetAccountWindow {
+                account: c.account,
+                window: window(c.validFrom, c.validUntil),
+            },
             Call::grantRole(c) => Self::GrantRole {
                 identity: IdentityId(c.identity),
                 role: Role(c.role),
@@ -271,6 +295,18 @@ impl Action {
             } => A::addAccountCall {
                 account: *account,
                 identity: identity.0,
+                validFrom: window.from.get(),
+                validUntil: until(*window),
+            }
+            .abi_encode(),
+            Self::SetIdentityWindow { identity, window } => A::setIdentityValidityCall {
+                identity: identity.0,
+                validFrom: window.from.get(),
+                validUntil: until(*window),
+            }
+            .abi_encode(),
+            Self::SetAccountWindow { account, window } => A::setAccountValidityCall {
+                account: *account,
                 validFrom: window.from.get(),
                 validUntil: until(*window),
             }
@@ -363,6 +399,12 @@ impl Action {
                 identity,
                 window,
             } => writer.add_account(*account, *identity, *window)?,
+            Self::SetIdentityWindow { identity, window } => {
+                writer.set_identity_window(*identity, *window)?;
+            }
+            Self::SetAccountWindow { account, window } => {
+                writer.set_account_window(*account, *window)?;
+            }
             Self::GrantRole { identity, role } => grant(writer, *identity, *role)?,
             Self::RevokeRole { identity, role } => revoke(writer, *identity, *role)?,
             Self::SetAccountStatus { account, status } => {
