@@ -92,4 +92,7 @@ interface ITrellisActions {
     /// Removes validator `key` from the next epoch on. A set is never emptied, and one that
     /// tolerates a faulty validator (4 or more) never drops below 4.
     function removeValidator(bytes32 key) external;
+    /// The block gas limit (21000 to 10^9) and the base fee in wei per gas (at most 10^15; 0
+    /// makes gas free) from the next block on.
+    function setChainParameters(uint64 blockGasLimit, uint64 baseFeePerGas) external;
 }

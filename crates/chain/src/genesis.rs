@@ -5,7 +5,8 @@ use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
 use trellis_governance::{
-    EpochLength, Founders, NewValidator, RegistryError, RegistryWriter, SYSTEM_ADDRESSES,
+    ChainParams, EpochLength, Founders, NewValidator, RegistryError, RegistryWriter,
+    SYSTEM_ADDRESSES,
 };
 use trellis_state::{Account, ChangeSet, MemoryStore};
 use trellis_types::{
@@ -91,6 +92,10 @@ impl Genesis {
         let mut writer = RegistryWriter::new(&empty);
         self.founders.write(&mut writer)?;
         writer.set_epoch_length(self.epoch_length);
+        writer.set_chain_params(ChainParams {
+            block_gas_limit: self.block_gas_limit,
+            base_fee_per_gas: self.gas_price,
+        })?;
         for key in &self.validators {
             let validator = NewValidator {
                 key: *key,

@@ -233,6 +233,7 @@ impl<E: Runtime> Chain<E> {
             published: published.clone(),
             system_slots: Default::default(),
         };
+        inner.refresh_params();
         inner.publish();
         let owner = owner::start(context.child("owner"), inner);
         let admission = admission::Admission::start(context.child("admission"), rules.clone());

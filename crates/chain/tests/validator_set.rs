@@ -5,57 +5,18 @@
 
 mod sim;
 
-use alloy_sol_types::SolCall as _;
 use commonware_cryptography::{Signer as _, ed25519};
-use commonware_runtime::{Clock as _, Runner as _};
+use commonware_runtime::Runner as _;
 use sim::*;
 use std::num::NonZeroU64;
-use std::time::Duration;
 use trellis_consensus::validator_id;
-use trellis_governance::{
-    EpochLength,
-    contracts::{Action, abi::ITrellisGovernance as Gov},
-};
+use trellis_governance::{EpochLength, contracts::Action};
 use trellis_types::{Height, ValidatorId};
 
 const LENGTH: EpochLength = EpochLength(NonZeroU64::new(10).unwrap());
 
 fn key(index: usize) -> ValidatorId {
     validator_id(&ed25519::PrivateKey::from_seed(index as u64).public_key())
-}
-
-/// Passes `action`: governor 0 proposes it (its nonce-th transaction) through `chains[0]`,
-/// governor 1 approves it once the proposal is final; returns the height of the block it
-/// passed in. Proposal ids count from 1, so this is proposal `nonce + 1`.
-async fn pass(
-    context: &commonware_runtime::deterministic::Context,
-    chains: &[TestChain],
-    action: Action,
-    nonce: u64,
-) -> u64 {
-    let governors = senders();
-    let propose = Gov::proposeCall {
-        action: action.encode(),
-        votingBlocks: 1_000,
-    };
-    let tx = governance_tx(&governors[0], nonce, propose.abi_encode());
-    let hash = chains[0]
-        .submit(tx)
-        .await
-        .expect("the proposal is admitted");
-    let proposed = loop {
-        if let Some(at) = chains[0].transaction_location(&hash).await.unwrap() {
-            break at.height.get();
-        }
-        context.sleep(Duration::from_millis(50)).await;
-    };
-    let vote = Gov::voteCall {
-        id: nonce + 1,
-        approve: true,
-    };
-    let tx = governance_tx(&governors[1], nonce, vote.abi_encode());
-    chains[1].submit(tx).await.expect("the vote is admitted");
-    block_passing_a_proposal(context, &chains[1], proposed + 1).await
 }
 
 /// The proposers of the blocks `from..=to` of `chain`.
@@ -127,6 +88,50 @@ fn a_validator_voted_in_joins_at_the_next_epoch_and_one_voted_out_leaves() {
         assert!(
             chains[0].latest().0.height.get() < tip,
             "the removed validator's node still follows the chain"
+        );
+    });
+}
+
+/// The four validators' chains from a genesis with epochs of [`LENGTH`], on `oracle`.
+async fn start_four(context: &commonware_runtime::deterministic::Context) -> Vec<TestChain> {
+    let all = [0, 1, 2, 3];
+    let oracle = network(context, &all).await;
+    let mut chains = Vec::new();
+    for i in all {
+        chains.push(open_chain_on(context, i, genesis_with(LENGTH)).await);
+    }
+    for (i, chain) in chains.iter().enumerate() {
+        spawn_validator(context, &oracle, i, chain.clone()).await;
+    }
+    chains
+}
+
+#[test]
+fn validators_restarted_in_a_later_epoch_resume_it_and_go_on() {
+    let (reached, checkpoint) = runner(22).start_and_recover(|context| async move {
+        let chains = start_four(&context).await;
+        wait_for_height(&context, &chains, 3 * LENGTH.0.get() + 5).await;
+        let lowest = chains.iter().map(|c| c.latest().0.height).min().unwrap();
+        lowest.get()
+    });
+    commonware_runtime::deterministic::Runner::from(checkpoint).start(|context| async move {
+        // Every validator reopens in the epoch after its last applied block, from that
+        // epoch's first block, and the four go on together.
+        let chains = start_four(&context).await;
+        let target = reached + 3 * LENGTH.0.get();
+        wait_for_height(&context, &chains, target).await;
+        assert_same_blocks(&chains, target).await;
+        let mut proposers = std::collections::BTreeSet::new();
+        for height in reached + 1..=target {
+            let block = chains[0].block(Height(height)).await.unwrap().unwrap();
+            let header = block.block.header();
+            assert_eq!(header.epoch, LENGTH.epoch_of(Height(height)));
+            proposers.insert(header.proposer);
+        }
+        assert_eq!(
+            proposers.len(),
+            N,
+            "every validator leads again after the restart"
         );
     });
 }

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
 use trellis_client::{GovernanceClient, GovernanceEvent, Node, load_account_key};
 use trellis_governance::{
-    AccountStatus, IdentityId, LimitHolder, Limits, OrgId, Role, Window,
+    AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, OrgId, Role, Window,
     contracts::{Action, Proposal, ProposalId, Thresholds},
 };
 use trellis_types::{Address, Height, ValidatorId};
@@ -166,6 +166,14 @@ pub enum ActionCommand {
         /// The identity operating it (holding the validator-operator role).
         #[arg(long)]
         operator: Option<u64>,
+    },
+    /// The block gas limit and the base fee (wei per gas; 0 makes gas free) from the next
+    /// block on.
+    SetChainParams {
+        #[arg(long)]
+        gas_limit: u64,
+        #[arg(long, value_name = "WEI")]
+        base_fee: u64,
     },
     /// Remove a validator from the next epoch on.
     RemoveValidator {
@@ -334,6 +342,13 @@ impl ActionCommand {
                 operator: operator.map(IdentityId),
             },
             Self::RemoveValidator { public_key } => Action::RemoveValidator { key: *public_key },
+            Self::SetChainParams {
+                gas_limit,
+                base_fee,
+            } => Action::SetChainParams(ChainParams {
+                block_gas_limit: *gas_limit,
+                base_fee_per_gas: *base_fee,
+            }),
         }
     }
 }

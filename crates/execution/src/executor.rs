@@ -26,7 +26,9 @@ use revm::{
     interpreter::interpreter::EthInterpreter,
     primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
 };
-use trellis_governance::{Day, Intent, Request, When, contracts::HOLDS_ADDRESS};
+use trellis_governance::{
+    ChainParams, Day, Intent, Registry, Request, When, contracts::HOLDS_ADDRESS,
+};
 use trellis_state::{StateError, StateReader};
 use trellis_types::{RecoveredTx, TxError, transaction, transactions_root};
 
@@ -209,13 +211,8 @@ impl Executor {
         );
         // The registry exists from genesis or never, so once per block is enough.
         let governed = trellis_governance::governed(parent)?;
-        let mut evm = self.evm(
-            context,
-            parent,
-            self.config.base_fee_per_gas,
-            false,
-            governed,
-        );
+        let params = self.params(parent)?;
+        let mut evm = self.evm(context, parent, params, false, governed);
         let when = When {
             height: context.height,
             day: Day::of(context.timestamp),
@@ -228,8 +225,7 @@ impl Executor {
         let mut packed = Vec::new();
 
         for (index, (raw, decoded)) in transactions.iter().zip(recovered).enumerate() {
-            if placement == Placement::Packed && self.config.block_gas_limit - gas_used < MIN_TX_GAS
-            {
+            if placement == Placement::Packed && params.block_gas_limit - gas_used < MIN_TX_GAS {
                 break; // No transaction fits in what is left.
             }
             // Where this transaction's receipt, logs and state changes are placed in the block.
@@ -255,7 +251,7 @@ impl Executor {
                 sender: Some(tx.sender()),
                 reason,
             };
-            if let Err(reason) = self.check_inclusion(&tx, gas_used) {
+            if let Err(reason) = self.check_inclusion(&tx, gas_used, params.block_gas_limit) {
                 skipped.push(skip(reason));
                 continue;
             }
@@ -288,7 +284,9 @@ impl Executor {
                     result
                 }
                 Err(EVMError::Transaction(invalid)) => {
-                    skipped.push(skip(self.skip_reason_for_invalid(invalid)));
+                    skipped.push(skip(
+                        self.skip_reason_for_invalid(invalid, params.base_fee_per_gas),
+                    ));
                     continue;
                 }
                 Err(EVMError::Database(DbError(error))) => return Err(error.into()),
@@ -296,10 +294,10 @@ impl Executor {
             };
             gas_used += result.tx_gas_used();
             assert!(
-                gas_used <= self.config.block_gas_limit,
+                gas_used <= params.block_gas_limit,
                 "block gas {gas_used} above the limit after an admitted transaction"
             );
-            let receipt = self.receipt(&tx, place, gas_used, result);
+            let receipt = receipt(&tx, place, gas_used, result, params.base_fee_per_gas);
             block_bloom |= *receipt.logs_bloom();
             receipts.push(receipt);
             if placement == Placement::Packed {
@@ -319,7 +317,25 @@ impl Executor {
             receipts,
             skipped,
             gas_used,
+            gas_limit: params.block_gas_limit,
             logs_bloom: block_bloom,
+        })
+    }
+
+    /// The parameters a block on `parent` runs under: the registry's on a governed chain (set
+    /// by genesis, changed by proposal), this executor's configuration otherwise.
+    pub fn params<R: StateReader + ?Sized>(
+        &self,
+        parent: &R,
+    ) -> Result<ChainParams, ExecutionError> {
+        if trellis_governance::governed(parent)?
+            && let Some(params) = Registry::new(parent).chain_params()?
+        {
+            return Ok(params);
+        }
+        Ok(ChainParams {
+            block_gas_limit: self.config.block_gas_limit,
+            base_fee_per_gas: self.config.base_fee_per_gas,
         })
     }
 
@@ -332,13 +348,18 @@ impl Executor {
         request: &CallRequest,
     ) -> Result<CallOutcome, ExecutionError> {
         let governed = trellis_governance::governed(state)?;
-        let mut evm = self.evm(context, state, 0, true, governed);
+        let params = ChainParams {
+            // Gas is free in a call.
+            base_fee_per_gas: 0,
+            ..self.params(state)?
+        };
+        let mut evm = self.evm(context, state, params, true, governed);
         let tx_env = TxEnv {
             caller: request.from.unwrap_or_default(),
             kind: request.to.map_or(TxKind::Create, TxKind::Call),
             data: request.data.clone(),
             value: request.value,
-            gas_limit: request.gas.unwrap_or(self.config.block_gas_limit),
+            gas_limit: request.gas.unwrap_or(params.block_gas_limit),
             gas_price: 0,
             chain_id: Some(self.config.chain_id),
             ..TxEnv::default()
@@ -367,7 +388,7 @@ impl Executor {
         &self,
         context: &'a BlockContext,
         parent: &'a R,
-        base_fee: u64,
+        params: ChainParams,
         is_call: bool,
         governed: bool,
     ) -> BlockEvm<'a, R> {
@@ -379,8 +400,8 @@ impl Executor {
             number: U256::from(context.height.get()),
             beneficiary: context.coinbase(),
             timestamp: U256::from(context.timestamp.seconds()),
-            gas_limit: self.config.block_gas_limit,
-            basefee: base_fee,
+            gas_limit: params.block_gas_limit,
+            basefee: params.base_fee_per_gas,
             difficulty: U256::ZERO,
             prevrandao: Some(context.prevrandao()),
             // Blob transactions are refused; the blob fee market is inert.
@@ -404,7 +425,12 @@ impl Executor {
     }
 
     /// The rules checked before the EVM sees a transaction.
-    fn check_inclusion(&self, tx: &RecoveredTx, gas_used: u64) -> Result<(), SkipReason> {
+    fn check_inclusion(
+        &self,
+        tx: &RecoveredTx,
+        gas_used: u64,
+        block_gas_limit: u64,
+    ) -> Result<(), SkipReason> {
         let expected = self.config.chain_id;
         if tx.chain_id() != Some(expected) {
             return Err(SkipReason::WrongChainId {
@@ -413,7 +439,6 @@ impl Executor {
             });
         }
         let gas_limit = tx.envelope().gas_limit();
-        let block_gas_limit = self.config.block_gas_limit;
         if gas_limit > block_gas_limit {
             return Err(SkipReason::GasLimitAboveBlockLimit {
                 gas_limit,
@@ -430,7 +455,7 @@ impl Executor {
         Ok(())
     }
 
-    fn skip_reason_for_invalid(&self, invalid: InvalidTransaction) -> SkipReason {
+    fn skip_reason_for_invalid(&self, invalid: InvalidTransaction, base_fee: u64) -> SkipReason {
         match invalid {
             InvalidTransaction::NonceTooLow { tx, state } => SkipReason::NonceTooLow {
                 expected: state,
@@ -446,47 +471,43 @@ impl Executor {
                     balance: *balance,
                 }
             }
-            InvalidTransaction::GasPriceLessThanBasefee => SkipReason::FeeBelowBaseFee {
-                base_fee: self.config.base_fee_per_gas,
-            },
+            InvalidTransaction::GasPriceLessThanBasefee => SkipReason::FeeBelowBaseFee { base_fee },
             other => SkipReason::Rejected(other.to_string()),
         }
     }
+}
 
-    fn receipt(
-        &self,
-        tx: &RecoveredTx,
-        index: usize,
-        cumulative_gas_used: u64,
-        result: ExecutionResult,
-    ) -> TxReceipt {
-        let gas_used = result.tx_gas_used();
-        let contract_address = result.created_address();
-        let (success, output, logs, revert_reason, halt_reason) = split_result(result);
-        let logs_bloom = logs_bloom(logs.iter());
-        let receipt = Receipt {
-            status: Eip658Value::Eip658(success),
-            cumulative_gas_used,
-            logs,
-        };
-        TxReceipt {
-            tx_hash: tx.hash(),
-            index,
-            from: tx.sender(),
-            to: tx.envelope().to(),
-            contract_address,
-            gas_used,
-            effective_gas_price: tx
-                .envelope()
-                .effective_gas_price(Some(self.config.base_fee_per_gas)),
-            envelope: ReceiptEnvelope::from_typed(
-                tx.envelope().tx_type(),
-                ReceiptWithBloom::new(receipt, logs_bloom),
-            ),
-            output,
-            revert_reason,
-            halt_reason,
-        }
+fn receipt(
+    tx: &RecoveredTx,
+    index: usize,
+    cumulative_gas_used: u64,
+    result: ExecutionResult,
+    base_fee: u64,
+) -> TxReceipt {
+    let gas_used = result.tx_gas_used();
+    let contract_address = result.created_address();
+    let (success, output, logs, revert_reason, halt_reason) = split_result(result);
+    let logs_bloom = logs_bloom(logs.iter());
+    let receipt = Receipt {
+        status: Eip658Value::Eip658(success),
+        cumulative_gas_used,
+        logs,
+    };
+    TxReceipt {
+        tx_hash: tx.hash(),
+        index,
+        from: tx.sender(),
+        to: tx.envelope().to(),
+        contract_address,
+        gas_used,
+        effective_gas_price: tx.envelope().effective_gas_price(Some(base_fee)),
+        envelope: ReceiptEnvelope::from_typed(
+            tx.envelope().tx_type(),
+            ReceiptWithBloom::new(receipt, logs_bloom),
+        ),
+        output,
+        revert_reason,
+        halt_reason,
     }
 }
 

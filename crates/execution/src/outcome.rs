@@ -113,6 +113,8 @@ pub struct BlockOutcome {
     /// The block's whole effect on state.
     pub changes: ChangeSet,
     pub gas_used: u64,
+    /// The gas limit the block ran under (the chain's parameter at its parent).
+    pub gas_limit: u64,
     pub logs_bloom: Bloom,
     pub receipts_root: B256,
     pub transactions_root: B256,
@@ -120,7 +122,7 @@ pub struct BlockOutcome {
 
 impl BlockOutcome {
     /// The header of the executed block, given the state root after its changes.
-    pub fn header(&self, context: &BlockContext, gas_limit: u64, state_root: StateRoot) -> Header {
+    pub fn header(&self, context: &BlockContext, state_root: StateRoot) -> Header {
         let header = Header {
             parent: context.parent,
             height: context.height,
@@ -135,7 +137,7 @@ impl BlockOutcome {
             state_root,
             logs_bloom: self.logs_bloom,
             gas_used: self.gas_used,
-            gas_limit,
+            gas_limit: self.gas_limit,
         };
         header
             .check_gas()

@@ -59,6 +59,10 @@ pub enum RegistryError {
         "removing it would leave {left} validators: a set is never empty, and one of {min} or more, which tolerates a faulty validator, never drops below {min}"
     )]
     TooFewValidators { left: usize, min: usize },
+    #[error(
+        "{0} is out of range: the gas limit must be 21000 to 1000000000, the base fee at most 10^15 wei per gas"
+    )]
+    BadChainParams(crate::ChainParams),
     #[error("the validity window from block {} until block {:?} is empty", .0.from, .0.until)]
     EmptyWindow(crate::Window),
 }

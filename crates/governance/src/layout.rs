@@ -16,6 +16,7 @@
 //! | `limited-role` | index (u64) | the role (32 B) |
 //! | `spent` | identity id (u64) ‖ day (u64) | the value it sent that UTC day |
 //! | `epoch-length` | — | blocks per epoch (u256) |
+//! | `block-gas-limit`, `base-fee` | — | the chain parameters blocks run under (u256) |
 //! | `validators` | — | how many validator records there are |
 //! | `validator` | index (u64) | the record's ed25519 key (32 B) |
 //! | `validator-term` | key (32 B) | `01` ‖ from epoch (u64) ‖ until epoch (u64, `0` = never) ‖ operator identity (u64, `0` = none) |
@@ -93,6 +94,14 @@ pub fn limited_roles() -> U256 {
 
 pub fn limited_role(index: u64) -> U256 {
     slot("limited-role", &index.to_be_bytes())
+}
+
+pub fn block_gas_limit() -> U256 {
+    slot("block-gas-limit", &[])
+}
+
+pub fn base_fee() -> U256 {
+    slot("base-fee", &[])
 }
 
 pub fn epoch_length() -> U256 {

@@ -19,6 +19,7 @@ mod error;
 mod founders;
 pub mod layout;
 mod limits;
+mod params;
 mod reader;
 mod role;
 mod rules;
@@ -43,7 +44,8 @@ pub use rules::{
 };
 pub use trellis_types::EpochLength;
 pub use types::{
-    AccountRecord, AccountStatus, IdentityId, IdentityRecord, OrgId, Term, ValidatorRecord, Window,
+    AccountRecord, AccountStatus, ChainParams, IdentityId, IdentityRecord, MAX_BASE_FEE,
+    MAX_BLOCK_GAS_LIMIT, MIN_BLOCK_GAS_LIMIT, OrgId, Term, ValidatorRecord, Window,
 };
 pub use validators::{MAX_VALIDATOR_RECORDS, MAX_VALIDATORS, MIN_FAULT_TOLERANT, NewValidator};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

@@ -137,6 +137,33 @@ impl fmt::Display for ValidatorRecord {
     }
 }
 
+/// The least gas limit a block may have: one plain transfer.
+pub const MIN_BLOCK_GAS_LIMIT: u64 = 21_000;
+
+/// The largest gas limit a block may have (blocks are also bounded in bytes and transactions).
+pub const MAX_BLOCK_GAS_LIMIT: u64 = 1_000_000_000;
+
+/// The highest base fee a consortium may set, in wei per gas (a million gwei).
+pub const MAX_BASE_FEE: u64 = 1_000_000_000_000_000;
+
+/// What every block of a chain runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainParams {
+    pub block_gas_limit: u64,
+    /// Wei per gas every transaction pays (burnt); 0 makes gas free.
+    pub base_fee_per_gas: u64,
+}
+
+impl fmt::Display for ChainParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a block gas limit of {} and a base fee of {} wei per gas",
+            self.block_gas_limit, self.base_fee_per_gas
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

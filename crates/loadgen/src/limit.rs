@@ -326,8 +326,7 @@ impl<E: Runtime> BenchChain<E> {
         let root = self.state.commit(&staged).await?;
         let state = process_cpu().saturating_sub(started);
         let started = process_cpu();
-        let gas_limit = self.executor.config().block_gas_limit;
-        let header = outcome.header(&context, gas_limit, root);
+        let header = outcome.header(&context, root);
         let block = Block::new(header, raws.to_vec())
             .expect("the header commits to the block's transactions");
         let block_hash = block.hash();

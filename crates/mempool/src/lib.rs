@@ -17,7 +17,10 @@ use alloy_primitives::{Address, TxHash, U256, keccak256};
 use index::Inner;
 use std::{
     collections::{BinaryHeap, HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 use trellis_governance::{Intent, Refusal, RegistryError, Request, When};
 use trellis_state::{StateError, StateReader};
@@ -203,7 +206,16 @@ impl PooledTx {
 #[derive(Clone)]
 pub struct Mempool {
     config: Arc<PoolConfig>,
+    /// The chain's current gas limit and fee floor (a consortium may change them): the
+    /// configuration's until [`Mempool::set_params`].
+    params: Arc<Params>,
     inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Params {
+    block_gas_limit: AtomicU64,
+    min_gas_price: AtomicU64,
 }
 
 /// Limits of one block's worth of candidates.
@@ -216,10 +228,27 @@ pub struct BlockBudget {
 
 impl Mempool {
     pub fn new(config: PoolConfig) -> Self {
+        let params = Params {
+            block_gas_limit: AtomicU64::new(config.block_gas_limit),
+            min_gas_price: AtomicU64::new(u64::try_from(config.min_gas_price).unwrap_or(u64::MAX)),
+        };
         Self {
             config: Arc::new(config),
+            params: Arc::new(params),
             inner: Arc::default(),
         }
+    }
+
+    /// The gas limit and fee floor admission checks from now on (the chain's, after a block
+    /// that changed them). Pending transactions that no longer fit are left to execution,
+    /// which skips and evicts them.
+    pub fn set_params(&self, block_gas_limit: u64, min_gas_price: u64) {
+        self.params
+            .block_gas_limit
+            .store(block_gas_limit, Ordering::Relaxed);
+        self.params
+            .min_gas_price
+            .store(min_gas_price, Ordering::Relaxed);
     }
 
     pub fn config(&self) -> &PoolConfig {
@@ -325,18 +354,14 @@ impl Mempool {
         if gas < BASE_GAS {
             return Err(AdmissionError::GasLimitTooLow { gas });
         }
-        if gas > self.config.block_gas_limit {
-            return Err(AdmissionError::GasLimitTooHigh {
-                gas,
-                limit: self.config.block_gas_limit,
-            });
+        let limit = self.params.block_gas_limit.load(Ordering::Relaxed);
+        if gas > limit {
+            return Err(AdmissionError::GasLimitTooHigh { gas, limit });
         }
         let fee = envelope.max_fee_per_gas();
-        if fee < self.config.min_gas_price {
-            return Err(AdmissionError::FeeTooLow {
-                got: fee,
-                min: self.config.min_gas_price,
-            });
+        let min = u128::from(self.params.min_gas_price.load(Ordering::Relaxed));
+        if fee < min {
+            return Err(AdmissionError::FeeTooLow { got: fee, min });
         }
         Ok(())
     }

@@ -35,8 +35,15 @@ pub fn committed<E: Runtime>(rpc: &Rpc<E>, stored: Option<StoredBlock>) -> Optio
 
 /// `eth_getBlockByNumber` / `eth_getBlockByHash`.
 pub async fn block<E: Runtime>(rpc: Arc<Rpc<E>>, request: GetBlock) -> Answer<Option<RpcBlock>> {
-    let block = stored(&rpc, request.block).await?;
-    Ok(block.map(|stored| format::block(&stored, rpc.chain.genesis().gas_price, request.full)))
+    let Some(block) = stored(&rpc, request.block).await? else {
+        return Ok(None);
+    };
+    let base_fee = rpc
+        .chain
+        .params_for(block.block.height())
+        .await
+        .base_fee_per_gas;
+    Ok(Some(format::block(&block, base_fee, request.full)))
 }
 
 /// `eth_getBlockTransactionCountByNumber` / `…ByHash`.

@@ -8,14 +8,21 @@
 use crate::{
     Rpc,
     error::{Answer, internal},
-    requests::FeeHistory,
+    requests::{FeeHistory, NoParams},
 };
+use alloy_primitives::U64;
 use std::sync::Arc;
 use trellis_chain::{Runtime, StoredBlock};
 use trellis_types::Height;
 
 pub fn client_version() -> String {
     format!("trellis/v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `eth_gasPrice`: the base fee the next block runs under (tips buy nothing here).
+pub async fn gas_price<E: Runtime>(rpc: Arc<Rpc<E>>, _: NoParams) -> Answer<U64> {
+    let next = rpc.chain.latest().0.height.next();
+    Ok(U64::from(rpc.chain.params_for(next).await.base_fee_per_gas))
 }
 
 /// `eth_feeHistory(blockCount, newestBlock, rewardPercentiles?)`.
@@ -31,10 +38,12 @@ pub async fn fee_history<E: Runtime>(
     let latest = rpc.chain.latest().0.height;
     let newest = newest.height(latest).min(latest);
     let oldest = newest.get().saturating_sub(count - 1);
-    let base_fee = u128::from(rpc.chain.genesis().gas_price);
+    let mut base_fees = Vec::new();
     let mut ratios = Vec::new();
     let mut rewards = Vec::new();
     for height in oldest..=newest.get() {
+        let base_fee = rpc.chain.params_for(Height(height)).await.base_fee_per_gas;
+        base_fees.push(u128::from(base_fee));
         let stored = rpc
             .chain
             .block(Height(height))
@@ -44,16 +53,16 @@ pub async fn fee_history<E: Runtime>(
         let header = stored.block.header();
         ratios.push(header.gas_used as f64 / header.gas_limit as f64);
         if let Some(percentiles) = &percentiles {
-            rewards.push(block_rewards(
-                &stored,
-                rpc.chain.genesis().gas_price,
-                percentiles,
-            ));
+            rewards.push(block_rewards(&stored, base_fee, percentiles));
         }
     }
     Ok(alloy_rpc_types_eth::FeeHistory {
         // One more than the blocks: the base fee of the block after the newest.
-        base_fee_per_gas: vec![base_fee; ratios.len() + 1],
+        base_fee_per_gas: {
+            let next = rpc.chain.params_for(newest.next()).await.base_fee_per_gas;
+            base_fees.push(u128::from(next));
+            base_fees
+        },
         gas_used_ratio: ratios,
         base_fee_per_blob_gas: Vec::new(),
         blob_gas_used_ratio: Vec::new(),

@@ -267,9 +267,7 @@ fn register_info<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
     method!(module, "eth_accounts", |_r: NoParams, _rpc| Answer::Ok(
         Vec::<Address>::new()
     ));
-    method!(module, "eth_gasPrice", |_r: NoParams, rpc| {
-        Answer::Ok(U64::from(rpc.chain.genesis().gas_price))
-    });
+    async_method!(module, "eth_gasPrice", info::gas_price);
     method!(module, "eth_maxPriorityFeePerGas", |_r: NoParams, _rpc| {
         Answer::Ok(U64::ZERO)
     });

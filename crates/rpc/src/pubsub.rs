@@ -67,11 +67,8 @@ async fn blocks<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink, filter: Optio
             };
             let sent = match filter {
                 None => {
-                    send(
-                        sink,
-                        &format::header(&stored, rpc.chain.genesis().gas_price),
-                    )
-                    .await
+                    let base_fee = rpc.chain.params_for(next).await.base_fee_per_gas;
+                    send(sink, &format::header(&stored, base_fee)).await
                 }
                 Some(filter) => {
                     let mut logs = Vec::new();

@@ -119,13 +119,13 @@ async fn call_request<E: Runtime>(
     request: &CallAt,
 ) -> Result<(CallRequest, Header), ErrorObjectOwned> {
     let header = header_at(rpc, request.block).await?;
-    let genesis = rpc.chain.genesis();
-    Ok((
-        request
-            .call
-            .request(genesis.chain_id, genesis.block_gas_limit)?,
-        header,
-    ))
+    let chain_id = rpc.chain.genesis().chain_id;
+    let gas_limit = rpc
+        .chain
+        .params_for(header.height.next())
+        .await
+        .block_gas_limit;
+    Ok((request.call.request(chain_id, gas_limit)?, header))
 }
 
 /// Runs `request` on the state after `header`'s block (on the state's owner).

@@ -192,8 +192,7 @@ impl<E: Runtime> Inner<E> {
                 reason: Box::new(reason.clone()),
             });
         }
-        let gas_limit = self.rules.genesis.block_gas_limit;
-        let expected = outcome.header(&context, gas_limit, staged.root());
+        let expected = outcome.header(&context, staged.root());
         if &expected != block.header() {
             return Err(ChainError::HeaderMismatch {
                 block: hash,
@@ -245,14 +244,6 @@ impl<E: Runtime> Inner<E> {
         proposal: Proposal,
     ) -> Result<(Executed, ClaimedSenders), ChainError> {
         let rules = &self.rules;
-        let budget = BlockBudget {
-            gas: rules
-                .genesis
-                .block_gas_limit
-                .saturating_mul(CANDIDATE_GAS_FACTOR),
-            bytes: rules.limits.max_block_bytes,
-            transactions: rules.limits.max_transactions,
-        };
         let mut context = BlockContext {
             height: parent.height().next(),
             parent: parent.hash(),
@@ -264,6 +255,15 @@ impl<E: Runtime> Inner<E> {
             ancestors: BTreeMap::new(),
         };
         let view = self.parent_view(&mut context)?;
+        let budget = BlockBudget {
+            gas: rules
+                .executor
+                .params(&view)?
+                .block_gas_limit
+                .saturating_mul(CANDIDATE_GAS_FACTOR),
+            bytes: rules.limits.max_block_bytes,
+            transactions: rules.limits.max_transactions,
+        };
         let exclude = self.in_flight(&parent.hash());
         let candidates = rules.mempool.candidates(budget, &exclude, |sender| {
             view.account(sender).ok().map(|a| a.map_or(0, |a| a.nonce))
@@ -286,7 +286,7 @@ impl<E: Runtime> Inner<E> {
             );
             rules.mempool.evict(&evict);
         }
-        let header = outcome.header(&context, rules.genesis.block_gas_limit, staged.root());
+        let header = outcome.header(&context, staged.root());
         let raw = transactions.iter().map(|tx| tx.raw().clone()).collect();
         let senders = ClaimedSenders::new(transactions.iter().map(RecoveredTx::sender).collect());
         let block = Block::new(header, raw).expect("the header commits to these transactions");

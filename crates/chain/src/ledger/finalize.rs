@@ -120,11 +120,24 @@ impl<E: Runtime> Inner<E> {
                 .any(trellis_governance::changes_rules)
         });
         let barred = if rules_changed {
+            self.refresh_params();
             self.barred_senders(height.next())
         } else {
             Vec::new()
         };
         Applied { nonces, barred }
+    }
+
+    /// Gives admission the gas limit and fee floor of the finalized state (a proposal may have
+    /// changed them).
+    pub(super) fn refresh_params(&self) {
+        match self.rules.executor.params(&self.finalized.state) {
+            Ok(params) => self
+                .rules
+                .mempool
+                .set_params(params.block_gas_limit, params.base_fee_per_gas),
+            Err(error) => warn!(%error, "cannot read the chain's parameters for admission"),
+        }
     }
 
     /// The pool's senders the rules in the finalized state refuse at `height` (a proposal

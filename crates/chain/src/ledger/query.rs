@@ -10,7 +10,7 @@ use super::{Chain, Inner, admission::WhenFull, context_of, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::{Address, Bytes, TxHash, U256};
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
-use trellis_governance::{Day, Request, When};
+use trellis_governance::{ChainParams, Day, Registry, Request, When};
 use trellis_mempool::{AdmissionError, Prepared};
 use trellis_state::{Account, History, StateError, StateProof, StateReader};
 use trellis_types::{BlockHash, Header, Height};
@@ -177,6 +177,33 @@ impl<E: Runtime> Chain<E> {
             Ok(inner.rules.mempool.pending_nonce(&address, nonce))
         })
         .await
+    }
+
+    /// The gas limit and base fee block `height` runs under: those of its parent's state (a
+    /// chain without a registry keeps its genesis's). Above the tip, the latest. A block older
+    /// than the state history the node keeps is answered with the oldest parameters it still
+    /// has, the latest state's.
+    pub async fn params_for(&self, height: Height) -> ChainParams {
+        let genesis = self.genesis();
+        let fixed = ChainParams {
+            block_gas_limit: genesis.block_gas_limit,
+            base_fee_per_gas: genesis.gas_price,
+        };
+        if genesis.epochs().is_none() {
+            return fixed;
+        }
+        let tip = self.latest().0.height;
+        let parent = height.parent().unwrap_or(Height::GENESIS).min(tip);
+        self.ask(Lane::Clients, move |inner| {
+            let read = |state: &dyn StateReader| {
+                let params = Registry::new(state).chain_params();
+                Ok(params.ok().flatten())
+            };
+            let at = inner.read_at(parent, read).ok().flatten();
+            at.or_else(|| read(&inner.finalized.state).ok().flatten())
+        })
+        .await
+        .unwrap_or(fixed)
     }
 
     /// An account after block `height`.

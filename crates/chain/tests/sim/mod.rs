@@ -5,6 +5,7 @@
 
 use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, TxKind, U256};
+use alloy_sol_types::SolCall as _;
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{Clock as _, Handle, Supervisor as _, deterministic};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use trellis_consensus::{
 use trellis_crypto::AccountKey;
 use trellis_governance::{
     EpochLength, Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Role, Window,
-    contracts::GOVERNANCE_ADDRESS,
+    contracts::{Action, GOVERNANCE_ADDRESS, abi::ITrellisGovernance as Gov},
 };
 use trellis_types::{BlockLimits, Bytes, Height};
 
@@ -284,4 +285,38 @@ pub async fn block_passing_a_proposal(
         }
         height += 1;
     }
+}
+
+/// Passes `action`: governor 0 proposes it (its nonce-th transaction) through `chains[0]`,
+/// governor 1 approves it once the proposal is final; returns the height of the block it
+/// passed in. Proposal ids count from 1, so this is proposal `nonce + 1`.
+pub async fn pass(
+    context: &commonware_runtime::deterministic::Context,
+    chains: &[TestChain],
+    action: Action,
+    nonce: u64,
+) -> u64 {
+    let governors = senders();
+    let propose = Gov::proposeCall {
+        action: action.encode(),
+        votingBlocks: 1_000,
+    };
+    let tx = governance_tx(&governors[0], nonce, propose.abi_encode());
+    let hash = chains[0]
+        .submit(tx)
+        .await
+        .expect("the proposal is admitted");
+    let proposed = loop {
+        if let Some(at) = chains[0].transaction_location(&hash).await.unwrap() {
+            break at.height.get();
+        }
+        context.sleep(Duration::from_millis(50)).await;
+    };
+    let vote = Gov::voteCall {
+        id: nonce + 1,
+        approve: true,
+    };
+    let tx = governance_tx(&governors[1], nonce, vote.abi_encode());
+    chains[1].submit(tx).await.expect("the vote is admitted");
+    block_passing_a_proposal(context, &chains[1], proposed + 1).await
 }

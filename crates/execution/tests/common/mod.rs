@@ -93,7 +93,7 @@ impl TestChain {
         let context = self.context();
         let outcome = self.execute(txs);
         let root = self.store.commit(context.height, &outcome.changes).unwrap();
-        let header = outcome.header(&context, self.executor.config().block_gas_limit, root);
+        let header = outcome.header(&context, root);
         if let Some(parent) = &self.last_header {
             header
                 .check_child_of(parent)

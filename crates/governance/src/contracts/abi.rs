@@ -67,6 +67,8 @@ alloy_sol_types::sol! {
         function addValidator(bytes32 key, string p2p, uint64 operator) external;
         /// Validator `key` out from the next epoch on.
         function removeValidator(bytes32 key) external;
+        /// The block gas limit and the base fee (wei per gas) from the next block on.
+        function setChainParameters(uint64 blockGasLimit, uint64 baseFeePerGas) external;
     }
 
     /// Held transfers, at `HOLDS_ADDRESS`: a plain transfer above its sender's hold threshold

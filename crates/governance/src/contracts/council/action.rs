@@ -8,8 +8,8 @@ use crate::contracts::{
     proposal::{ProposalId, Thresholds},
 };
 use crate::{
-    AccountStatus, IdentityId, LimitHolder, Limits, NewValidator, OrgId, Registry, RegistryError,
-    RegistryWriter, Role, Window,
+    AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, NewValidator, OrgId, Registry,
+    RegistryError, RegistryWriter, Role, Window,
 };
 use alloy_primitives::{Address, Bytes, Selector, U256, hex};
 use alloy_sol_types::{SolCall, SolInterface};
@@ -81,6 +81,8 @@ pub enum Action {
     RemoveValidator {
         key: ValidatorId,
     },
+    /// From the next block on.
+    SetChainParams(ChainParams),
 }
 
 impl std::fmt::Display for Action {
@@ -164,6 +166,7 @@ impl std::fmt::Display for Action {
             Self::RemoveValidator { key } => {
                 write!(f, "remove validator 0x{}", hex::encode(key.0))
             }
+            Self::SetChainParams(params) => write!(f, "run blocks with {params}"),
         }
     }
 }
@@ -265,6 +268,10 @@ impl Action {
             Call::removeValidator(c) => Self::RemoveValidator {
                 key: ValidatorId(c.key.0),
             },
+            Call::setChainParameters(c) => Self::SetChainParams(ChainParams {
+                block_gas_limit: c.blockGasLimit,
+                base_fee_per_gas: c.baseFeePerGas,
+            }),
         })
     }
 
@@ -375,6 +382,11 @@ impl Action {
             Self::RemoveValidator { key } => {
                 A::removeValidatorCall { key: key.0.into() }.abi_encode()
             }
+            Self::SetChainParams(params) => A::setChainParametersCall {
+                blockGasLimit: params.block_gas_limit,
+                baseFeePerGas: params.base_fee_per_gas,
+            }
+            .abi_encode(),
         };
         bytes.into()
     }
@@ -465,6 +477,7 @@ impl Action {
                 let from = next_epoch(writer, height)?;
                 writer.retire_validator(*key, from)?;
             }
+            Self::SetChainParams(params) => writer.set_chain_params(*params)?,
         }
         Ok(())
     }
