@@ -12,12 +12,7 @@ use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, deterministic};
 use std::{collections::BTreeMap, time::Duration};
 use trellis_chain::{Chain, ChainConfig};
-use trellis_consensus::{
-    Built, Ledger as _, Proposal,
-    engine::channel,
-    simulation::{self},
-    validator_id,
-};
+use trellis_consensus::{Built, Ledger as _, Proposal, validator_id};
 use trellis_governance::{
     AccountStatus, Refusal,
     contracts::{Action, abi::ITrellisGovernance as Gov},
@@ -218,14 +213,7 @@ fn a_burst_of_single_submissions_reaches_every_peer_pool() {
         let mut chains = Vec::new();
         for i in 0..N {
             let chain = open_chain(&context, i).await;
-            let control = oracle.control(validator_keys()[i].public_key());
-            let transactions = simulation::register(&control, channel::TRANSACTIONS).await;
-            trellis_chain::gossip::start(
-                context.child("gossip"),
-                chain.clone(),
-                transactions,
-                control.clone(),
-            );
+            start_gossip(&context, &oracle, i, &chain).await;
             chains.push(chain);
         }
         // No consensus runs, so nothing leaves a pool. Each sender's client submits its

@@ -13,7 +13,7 @@ use trellis_chain::{Chain, ChainConfig, Genesis};
 use trellis_consensus::{
     Config, ConsensusBlock, PublicKey, Timeouts,
     engine::channel,
-    simulation::{self, SimOracle},
+    simulation::{self, SimControl, SimOracle},
     validator_id,
 };
 use trellis_crypto::AccountKey;
@@ -135,15 +135,15 @@ pub async fn open_chain_on(
     .expect("open the chain")
 }
 
-pub async fn spawn_validator(
+/// Starts validator `index`'s transaction gossip for `chain`; returns its network control.
+pub async fn start_gossip(
     context: &deterministic::Context,
     oracle: &SimOracle,
     index: usize,
-    chain: TestChain,
-) -> Handle<()> {
-    let signer = ed25519::PrivateKey::from_seed(index as u64);
-    let control = oracle.control(signer.public_key());
-    let channels = simulation::channels(&control).await;
+    chain: &TestChain,
+) -> SimControl {
+    let key = ed25519::PrivateKey::from_seed(index as u64);
+    let control = oracle.control(key.public_key());
     let transactions = simulation::register(&control, channel::TRANSACTIONS).await;
     trellis_chain::gossip::start(
         context.child("gossip"),
@@ -151,6 +151,18 @@ pub async fn spawn_validator(
         transactions,
         control.clone(),
     );
+    control
+}
+
+pub async fn spawn_validator(
+    context: &deterministic::Context,
+    oracle: &SimOracle,
+    index: usize,
+    chain: TestChain,
+) -> Handle<()> {
+    let signer = ed25519::PrivateKey::from_seed(index as u64);
+    let control = start_gossip(context, oracle, index, &chain).await;
+    let channels = simulation::channels(&control).await;
     let config = Config {
         signer,
         epoch_length: chain.epoch_length(),
