@@ -211,7 +211,7 @@ impl Executor {
         );
         // The registry exists from genesis or never, so once per block is enough.
         let governed = trellis_governance::governed(parent)?;
-        let params = self.params(parent)?;
+        let params = self.params_of(parent, governed)?;
         let mut evm = self.evm(context, parent, params, false, governed);
         let when = When {
             height: context.height,
@@ -328,9 +328,17 @@ impl Executor {
         &self,
         parent: &R,
     ) -> Result<ChainParams, ExecutionError> {
-        if trellis_governance::governed(parent)?
-            && let Some(params) = Registry::new(parent).chain_params()?
-        {
+        let governed = trellis_governance::governed(parent)?;
+        self.params_of(parent, governed)
+    }
+
+    /// [`Executor::params`] when whether the chain is governed is known already.
+    fn params_of<R: StateReader + ?Sized>(
+        &self,
+        parent: &R,
+        governed: bool,
+    ) -> Result<ChainParams, ExecutionError> {
+        if governed && let Some(params) = Registry::new(parent).chain_params()? {
             return Ok(params);
         }
         Ok(ChainParams {
@@ -351,7 +359,7 @@ impl Executor {
         let params = ChainParams {
             // Gas is free in a call.
             base_fee_per_gas: 0,
-            ..self.params(state)?
+            ..self.params_of(state, governed)?
         };
         let mut evm = self.evm(context, state, params, true, governed);
         let tx_env = TxEnv {
