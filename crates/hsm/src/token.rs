@@ -1,0 +1,278 @@
+//! One logged-in token of one PKCS#11 module, and how its keys are found or made.
+
+use crate::{HsmError, session::SessionPool};
+use cryptoki::{
+    context::{CInitializeArgs, CInitializeFlags, Pkcs11},
+    error::{Error as Pkcs11Error, RvError},
+    mechanism::{Mechanism, MechanismType},
+    object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle},
+    types::AuthPin,
+};
+use std::{
+    collections::HashMap,
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, OnceLock},
+};
+
+/// A token's user PIN, kept out of `Debug` output and zeroed when dropped.
+pub struct Pin(AuthPin);
+
+impl Pin {
+    pub fn new(pin: impl Into<String>) -> Self {
+        Self(AuthPin::from(pin.into()))
+    }
+
+    /// Reads the PIN from the first line of a file (trailing newline ignored).
+    pub fn from_file(path: &Path) -> Result<Self, HsmError> {
+        let text = std::fs::read_to_string(path).map_err(|source| HsmError::PinFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let pin = text.lines().next().unwrap_or("").trim_end_matches('\r');
+        if pin.is_empty() {
+            return Err(HsmError::EmptyPin {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(Self::new(pin))
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(…)")
+    }
+}
+
+/// A PKCS#11 token with its user logged in. Cheap to share (`Arc`); its keys hold it.
+pub struct Token {
+    module: PathBuf,
+    pub(crate) sessions: SessionPool,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("module", &self.module)
+            .field("label", &self.sessions.token())
+            .finish()
+    }
+}
+
+/// What a key of one kind looks like to the token.
+pub(crate) struct KeyKind {
+    pub name: &'static str,
+    pub key_type: KeyType,
+    /// DER of the curve's OBJECT IDENTIFIER (CKA_EC_PARAMS).
+    pub curve: &'static [u8],
+    pub generate: Mechanism<'static>,
+    pub sign: MechanismType,
+    pub sign_name: &'static str,
+}
+
+/// The two halves of a key pair on the token.
+pub(crate) struct KeyPair {
+    pub private: ObjectHandle,
+    /// CKA_EC_POINT of the public half, as the token stores it.
+    pub point: Vec<u8>,
+}
+
+/// Modules are initialised once per process (PKCS#11 allows one `C_Initialize` per
+/// application), then shared by every token opened on them.
+fn module(path: &Path) -> Result<Pkcs11, HsmError> {
+    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+    let mut modules = MODULES
+        .get_or_init(Default::default)
+        .lock()
+        .expect("module table lock");
+    if let Some(context) = modules.get(path) {
+        return Ok(context.clone());
+    }
+    let not_a_module = |source| HsmError::NotAModule {
+        path: path.display().to_string(),
+        source,
+    };
+    let context = Pkcs11::new(path).map_err(not_a_module)?;
+    match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(Pkcs11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(source) => return Err(not_a_module(source)),
+    }
+    modules.insert(path.to_path_buf(), context.clone());
+    Ok(context)
+}
+
+impl Token {
+    /// Loads `module`, finds the token labelled `label` and logs its user in with `pin`.
+    pub fn open(module_path: &Path, label: &str, pin: Pin) -> Result<Arc<Self>, HsmError> {
+        let context = module(module_path)?;
+        let device = |operation, source| HsmError::Device {
+            token: label.to_string(),
+            operation,
+            source,
+        };
+        let slots = context
+            .get_slots_with_token()
+            .map_err(|e| device("listing slots", e))?;
+        let mut available = Vec::new();
+        let mut found = None;
+        for slot in slots {
+            let info = context
+                .get_token_info(slot)
+                .map_err(|e| device("reading token information", e))?;
+            let this = info.label().trim_end().to_string();
+            if !info.token_initialized() {
+                continue;
+            }
+            if this == label {
+                found = Some(slot);
+                break;
+            }
+            available.push(format!("{this:?}"));
+        }
+        let Some(slot) = found else {
+            return Err(HsmError::TokenNotFound {
+                module: module_path.display().to_string(),
+                label: label.to_string(),
+                available: if available.is_empty() {
+                    "none".into()
+                } else {
+                    available.join(", ")
+                },
+            });
+        };
+        let sessions = SessionPool::new(context, slot, label.to_string(), pin.0);
+        // Log in now, so a wrong PIN is reported when the token is opened, not at first use.
+        drop(sessions.open()?);
+        Ok(Arc::new(Self {
+            module: module_path.to_path_buf(),
+            sessions,
+        }))
+    }
+
+    /// The token's label.
+    pub fn label(&self) -> &str {
+        self.sessions.token()
+    }
+
+    /// Refuses a token without the mechanism a key kind signs with.
+    pub(crate) fn require(&self, kind: &KeyKind, purpose: &'static str) -> Result<(), HsmError> {
+        let mechanisms = self.sessions.mechanisms()?;
+        if mechanisms.contains(&kind.sign) {
+            Ok(())
+        } else {
+            Err(HsmError::MechanismMissing {
+                token: self.label().to_string(),
+                mechanism: kind.sign_name,
+                purpose,
+            })
+        }
+    }
+
+    /// Finds the key pair labelled `label`, checking it is of `kind`.
+    pub(crate) fn find(&self, kind: &KeyKind, label: &str) -> Result<KeyPair, HsmError> {
+        let token = self.label().to_string();
+        let private = self.only_object(ObjectClass::PRIVATE_KEY, kind, label)?;
+        let public = self.only_object(ObjectClass::PUBLIC_KEY, kind, label)?;
+        let attributes = self.sessions.with("reading a public key", |session| {
+            session.get_attributes(
+                public,
+                &[
+                    AttributeType::KeyType,
+                    AttributeType::EcParams,
+                    AttributeType::EcPoint,
+                ],
+            )
+        })?;
+        let mut point = None;
+        for attribute in attributes {
+            let wrong = |reason: String| HsmError::WrongKeyKind {
+                token: token.clone(),
+                label: label.to_string(),
+                kind: kind.name,
+                reason,
+            };
+            match attribute {
+                Attribute::KeyType(key_type) if key_type != kind.key_type => {
+                    return Err(wrong(format!("its key type is {key_type}")));
+                }
+                Attribute::EcParams(params) if params != kind.curve => {
+                    return Err(wrong(format!(
+                        "its curve parameters are {}",
+                        hex::encode(params)
+                    )));
+                }
+                Attribute::EcPoint(bytes) => point = Some(bytes),
+                _ => {}
+            }
+        }
+        let point = point.ok_or_else(|| HsmError::WrongKeyKind {
+            token: token.clone(),
+            label: label.to_string(),
+            kind: kind.name,
+            reason: "its public half has no CKA_EC_POINT".into(),
+        })?;
+        Ok(KeyPair { private, point })
+    }
+
+    fn only_object(
+        &self,
+        class: ObjectClass,
+        kind: &KeyKind,
+        label: &str,
+    ) -> Result<ObjectHandle, HsmError> {
+        let template = [
+            Attribute::Class(class),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let found = self.sessions.with("searching for a key", |session| {
+            session.find_objects(&template)
+        })?;
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(HsmError::KeyNotFound {
+                token: self.label().to_string(),
+                label: label.to_string(),
+                kind: kind.name,
+            }),
+            many => Err(HsmError::AmbiguousLabel {
+                token: self.label().to_string(),
+                label: label.to_string(),
+                count: many.len(),
+            }),
+        }
+    }
+
+    /// Generates a key pair of `kind` labelled `label`, its private half unextractable.
+    pub(crate) fn generate(&self, kind: &KeyKind, label: &str) -> Result<KeyPair, HsmError> {
+        let taken = [Attribute::Label(label.as_bytes().to_vec())];
+        let existing = self.sessions.with("searching for a key", |session| {
+            session.find_objects(&taken)
+        })?;
+        if !existing.is_empty() {
+            return Err(HsmError::LabelTaken {
+                token: self.label().to_string(),
+                label: label.to_string(),
+            });
+        }
+        let public = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcParams(kind.curve.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let private = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        self.sessions.with("generating a key pair", |session| {
+            session.generate_key_pair(&kind.generate, &public, &private)
+        })?;
+        self.find(kind, label)
+    }
+}
