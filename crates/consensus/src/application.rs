@@ -4,6 +4,7 @@
 //! `App` is not given to simplex directly: marshal's `Deferred` wrapper turns it into simplex's
 //! automaton, fetching parents and ancestors through marshal.
 
+use crate::scheme::Scheme;
 use crate::{
     block::{ConsensusBlock, ProposalContext, validator_id},
     epochs::Event,
@@ -14,7 +15,6 @@ use commonware_actor::Feedback;
 use commonware_consensus::{
     CertifiableBlock as _, Reporter,
     marshal::{Update, ancestry::Ancestry},
-    simplex::scheme::ed25519::Scheme,
 };
 use commonware_cryptography::Digested;
 use commonware_runtime::{Clock, Spawner};

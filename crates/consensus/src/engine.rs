@@ -5,6 +5,7 @@
 //! p2p network (authenticated `lookup` in the node, `simulated` in tests): only channel pairs,
 //! a peer provider and a blocker are needed.
 
+use crate::scheme::Scheme;
 use crate::{
     application::{App, BlockTiming, Finalizer},
     block::ConsensusBlock,
@@ -21,13 +22,10 @@ use commonware_consensus::{
         resolver::p2p as marshal_resolver,
         standard::{Deferred, Standard},
     },
-    simplex::scheme::ed25519::Scheme,
     types::ViewDelta,
 };
 use commonware_cryptography::{
-    Digested, Signer as _,
-    certificate::Verifier as _,
-    ed25519::{PrivateKey, PublicKey},
+    Digested, Signer as _, certificate::Verifier as _, ed25519::PublicKey,
 };
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
@@ -37,6 +35,7 @@ use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
 use futures::channel::mpsc;
 use rand::CryptoRng;
 use std::{num::NonZeroUsize, time::Duration};
+use trellis_crypto::ValidatorSigner;
 use trellis_types::{BlockLimits, EpochLength};
 
 /// Channel ids, the same on every node. Each is its own rate-limited stream.
@@ -120,7 +119,7 @@ pub enum ConfigError {
 
 /// Everything one validator's consensus needs.
 pub struct Config<L> {
-    pub signer: PrivateKey,
+    pub signer: ValidatorSigner,
     /// Blocks per epoch; the ledger names each epoch's validators.
     pub epoch_length: EpochLength,
     /// Domain separation for every consensus signature: distinct per chain, so a vote on one
@@ -455,6 +454,7 @@ mod tests {
     }
 
     fn config(signer: u64) -> Config<NoLedger> {
+        use commonware_cryptography::ed25519::PrivateKey;
         let keys: Vec<_> = (0..4).map(PrivateKey::from_seed).collect();
         let genesis_key = keys[0].public_key();
         let header = trellis_types::Header {
@@ -463,7 +463,7 @@ mod tests {
             ..Default::default()
         };
         Config {
-            signer: PrivateKey::from_seed(signer),
+            signer: ValidatorSigner::memory(PrivateKey::from_seed(signer)),
             epoch_length: EpochLength::FOREVER,
             namespace: b"test".to_vec(),
             partition_prefix: "p".into(),

@@ -10,21 +10,23 @@
 //!   ones are dropped once their last epoch is behind;
 //! - a validator starts the epoch's simplex engine (`orchestrator.rs`).
 
+use crate::scheme::Scheme;
 use crate::{
     block::ConsensusBlock,
     ledger::{Ledger, Member},
 };
 use commonware_codec::DecodeExt as _;
-use commonware_consensus::{simplex::scheme::ed25519::Scheme, types::FixedEpocher};
+use commonware_consensus::types::FixedEpocher;
 use commonware_cryptography::{
     certificate::{Provider, Scheme as _, Scoped},
-    ed25519::{PrivateKey, PublicKey},
+    ed25519::PublicKey,
 };
 use commonware_utils::ordered::Set;
 use std::{
     collections::BTreeMap,
     sync::{Arc, RwLock},
 };
+use trellis_crypto::ValidatorSigner;
 use trellis_types::{BlockHash, Epoch, EpochLength, Height, ValidatorId};
 
 /// Where consensus tells the p2p layer which validators an epoch has. Called once per epoch, in
@@ -54,13 +56,13 @@ pub(crate) enum Event {
 #[derive(Clone)]
 pub struct Schemes {
     namespace: Arc<[u8]>,
-    signer: Option<PrivateKey>,
+    signer: Option<ValidatorSigner>,
     epochs: Arc<RwLock<BTreeMap<Epoch, Arc<Scheme>>>>,
 }
 
 impl Schemes {
     /// `signer`: this validator's key (a full node has none).
-    pub(crate) fn new(namespace: &[u8], signer: Option<PrivateKey>) -> Self {
+    pub(crate) fn new(namespace: &[u8], signer: Option<ValidatorSigner>) -> Self {
         Self {
             namespace: namespace.into(),
             signer,
@@ -149,7 +151,7 @@ pub(crate) fn boundary(length: EpochLength, block: &ConsensusBlock) -> Option<Ev
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commonware_cryptography::Signer as _;
+    use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 
     fn member(seed: u64) -> Member {
         let key = PrivateKey::from_seed(seed).public_key();
@@ -161,7 +163,10 @@ mod tests {
 
     #[test]
     fn a_node_signs_only_in_epochs_that_list_it() {
-        let schemes = Schemes::new(b"test", Some(PrivateKey::from_seed(0)));
+        let schemes = Schemes::new(
+            b"test",
+            Some(ValidatorSigner::memory(PrivateKey::from_seed(0))),
+        );
         let four: Vec<Member> = (0..4).map(member).collect();
         let others: Vec<Member> = (1..5).map(member).collect();
         let (_, signs) = schemes.enter(Epoch(0), &four);

@@ -24,15 +24,13 @@ use crate::{
     epochs::{self, Event, PeerSets, Schemes},
     ledger::Ledger,
     orchestrator,
+    scheme::Scheme,
 };
 use commonware_codec::Decode as _;
 use commonware_consensus::{
     Epochable as _, Reporter as _,
     marshal::{core::Mailbox, standard::Standard},
-    simplex::{
-        scheme::ed25519::Scheme,
-        types::{Activity, Certificate},
-    },
+    simplex::types::{Activity, Certificate},
     types::Round,
 };
 use commonware_cryptography::{certificate::Verifier as _, ed25519::PublicKey};

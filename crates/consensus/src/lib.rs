@@ -14,6 +14,7 @@ mod follower;
 mod ledger;
 mod orchestrator;
 mod progress;
+mod scheme;
 mod screen;
 pub mod simulation;
 

@@ -19,6 +19,7 @@ use crate::{
     engine::Timeouts,
     epochs::{self, Event, PeerSets, Schemes},
     ledger::Ledger,
+    scheme::Scheme,
     screen::{EpochPrefixed, Screened},
 };
 use commonware_consensus::{
@@ -27,7 +28,6 @@ use commonware_consensus::{
         self,
         config::{Floor, ForwardPolicy, SkipBudget, SkipPolicy},
         elector::RoundRobin,
-        scheme::ed25519::Scheme,
     },
     types::{FixedEpocher, ViewDelta},
 };

@@ -277,7 +277,7 @@ async fn spawn_validator_with(
     let control = oracle.control(signer.public_key());
     let channels = simulation::channels(&control).await;
     let config = Config {
-        signer,
+        signer: trellis_crypto::ValidatorSigner::memory(signer),
         epoch_length,
         namespace: b"TRELLIS-TEST".to_vec(),
         partition_prefix: format!("v{index}"),

@@ -15,11 +15,13 @@
 
 mod account;
 mod file;
+mod signer;
 mod validator;
 
 pub use account::AccountKey;
 pub use alloy_primitives::Address;
 pub use file::{AccountEntry, KeyBundle, ValidatorEntry, write_secret_file};
+pub use signer::{DeviceFailure, Ed25519Device, ValidatorSigner};
 pub use validator::{ValidatorKey, is_valid_validator_id};
 
 /// Why a key could not be made, read or written.

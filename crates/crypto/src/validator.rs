@@ -1,6 +1,6 @@
 //! ed25519 validator keys: the identity of a consensus participant and of its p2p links.
 
-use crate::{KeyError, parse_hex_32, random_32};
+use crate::{KeyError, ValidatorSigner, parse_hex_32, random_32};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Signer, ed25519};
 use std::fmt;
@@ -44,13 +44,12 @@ impl ValidatorKey {
 
     /// The identity recorded in the headers of blocks this validator proposes.
     pub fn validator_id(&self) -> ValidatorId {
-        let bytes: [u8; 32] = self
-            .public_key()
-            .encode()
-            .as_ref()
-            .try_into()
-            .expect("an ed25519 public key is 32 bytes");
-        ValidatorId(bytes)
+        crate::signer::validator_id_of(&self.public_key())
+    }
+
+    /// A signer holding this key in memory.
+    pub fn validator_signer(&self) -> ValidatorSigner {
+        ValidatorSigner::memory(self.private.clone())
     }
 
     /// The public key as `0x`-prefixed hex.

@@ -12,6 +12,7 @@ use cryptoki::{
     object::{KeyType, ObjectHandle},
 };
 use std::{fmt, sync::Arc};
+use trellis_crypto::{DeviceFailure, Ed25519Device};
 
 /// DER of OBJECT IDENTIFIER 1.3.101.112 (id-Ed25519, RFC 8410).
 const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
@@ -55,6 +56,25 @@ impl Ed25519Key {
             "validator signatures (consensus votes, p2p handshakes)",
         )?;
         let pair = token.generate(&kind, label)?;
+        Self::from_pair(token, label, pair)
+    }
+
+    /// Moves an existing key (its 32-byte seed) onto `token` under `label`; from then on it
+    /// signs there and cannot be read back.
+    pub fn import(
+        token: &Arc<Token>,
+        label: &str,
+        seed: &[u8; 32],
+        public: &[u8; 32],
+    ) -> Result<Self, HsmError> {
+        let kind = kind();
+        token.require(
+            &kind,
+            "validator signatures (consensus votes, p2p handshakes)",
+        )?;
+        let mut point = vec![0x04, 0x20];
+        point.extend_from_slice(public);
+        let pair = token.import(&kind, label, seed, point)?;
         Self::from_pair(token, label, pair)
     }
 
@@ -109,6 +129,24 @@ impl Ed25519Key {
                 token: self.token.label().to_string(),
                 reason: format!("an ed25519 signature of {} bytes", signature.len()),
             })
+    }
+}
+
+impl Ed25519Device for Ed25519Key {
+    fn public_key(&self) -> [u8; 32] {
+        self.public
+    }
+
+    fn sign(&self, payload: &[u8]) -> Result<[u8; 64], DeviceFailure> {
+        Ed25519Key::sign(self, payload).map_err(|e| DeviceFailure(Box::new(e)))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "PKCS#11 token {:?}, key {:?}",
+            self.token.label(),
+            self.label
+        )
     }
 }
 

@@ -54,6 +54,24 @@ impl Secp256k1Key {
         Self::from_pair(token, label, pair)
     }
 
+    /// Moves an existing key (its 32-byte secret scalar) onto `token` under `label`.
+    pub fn import(token: &Arc<Token>, label: &str, secret: &[u8; 32]) -> Result<Self, HsmError> {
+        let kind = kind();
+        token.require(&kind, "account signatures (transactions)")?;
+        let secret_key =
+            secp256k1::SecretKey::from_byte_array(secret).map_err(|e| HsmError::WrongKeyKind {
+                token: token.label().to_string(),
+                label: label.to_string(),
+                kind: "secp256k1",
+                reason: format!("the secret is not a secp256k1 scalar: {e}"),
+            })?;
+        let public = secp256k1::PublicKey::from_secret_key_global(&secret_key);
+        let mut point = vec![0x04, 0x41];
+        point.extend_from_slice(&public.serialize_uncompressed());
+        let pair = token.import(&kind, label, secret, point)?;
+        Self::from_pair(token, label, pair)
+    }
+
     fn from_pair(token: &Arc<Token>, label: &str, pair: KeyPair) -> Result<Self, HsmError> {
         // The uncompressed point 04‖X‖Y, DER-wrapped in an OCTET STRING (04 41 …) or bare.
         let uncompressed = match pair.point.as_slice() {

@@ -243,18 +243,64 @@ impl Token {
         }
     }
 
-    /// Generates a key pair of `kind` labelled `label`, its private half unextractable.
-    pub(crate) fn generate(&self, kind: &KeyKind, label: &str) -> Result<KeyPair, HsmError> {
+    fn refuse_taken(&self, label: &str) -> Result<(), HsmError> {
         let taken = [Attribute::Label(label.as_bytes().to_vec())];
         let existing = self.sessions.with("searching for a key", |session| {
             session.find_objects(&taken)
         })?;
-        if !existing.is_empty() {
-            return Err(HsmError::LabelTaken {
+        if existing.is_empty() {
+            Ok(())
+        } else {
+            Err(HsmError::LabelTaken {
                 token: self.label().to_string(),
                 label: label.to_string(),
-            });
+            })
         }
+    }
+
+    /// Stores an existing private key (`secret`, CKA_VALUE) and its public point on the token,
+    /// unextractable from then on: how a file key moves into an HSM.
+    pub(crate) fn import(
+        &self,
+        kind: &KeyKind,
+        label: &str,
+        secret: &[u8],
+        point: Vec<u8>,
+    ) -> Result<KeyPair, HsmError> {
+        self.refuse_taken(label)?;
+        let common = |class| {
+            vec![
+                Attribute::Class(class),
+                Attribute::KeyType(kind.key_type),
+                Attribute::Token(true),
+                Attribute::EcParams(kind.curve.to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ]
+        };
+        let mut public = common(ObjectClass::PUBLIC_KEY);
+        public.extend([
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcPoint(point),
+        ]);
+        let mut private = common(ObjectClass::PRIVATE_KEY);
+        private.extend([
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Value(secret.to_vec()),
+        ]);
+        self.sessions.with("storing a key", |session| {
+            session.create_object(&public)?;
+            session.create_object(&private)
+        })?;
+        self.find(kind, label)
+    }
+
+    /// Generates a key pair of `kind` labelled `label`, its private half unextractable.
+    pub(crate) fn generate(&self, kind: &KeyKind, label: &str) -> Result<KeyPair, HsmError> {
+        self.refuse_taken(label)?;
         let public = [
             Attribute::Token(true),
             Attribute::Private(false),

@@ -146,3 +146,39 @@ fn configuration_mistakes_get_precise_errors() {
         assert!(matches!(error, HsmError::WrongKeyKind { .. }), "{error}");
     });
 }
+
+#[test]
+fn imported_keys_sign_exactly_as_their_files_did() {
+    in_softhsm("imported_keys_sign_exactly_as_their_files_did", |hsm| {
+        use commonware_cryptography::Signer as _;
+        use trellis_crypto::{AccountKey, ValidatorKey, ValidatorSigner};
+        let token = hsm.token();
+        let file = ValidatorKey::from_bytes(&[9; 32]);
+        let public: [u8; 32] = file.validator_id().0;
+        let seed: [u8; 32] = hex::decode(&file.secret_hex()[2..])
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = Ed25519Key::import(&token, "moved", &seed, &public).unwrap();
+        assert_eq!(key.public_key(), public);
+        // Ed25519 is deterministic: the token's signature is byte for byte the file key's.
+        let device = ValidatorSigner::device(std::sync::Arc::new(key)).unwrap();
+        let memory = file.validator_signer();
+        assert_eq!(device.public_key(), memory.public_key());
+        assert_eq!(device.sign(b"ns", b"vote"), memory.sign(b"ns", b"vote"));
+        assert_eq!(device.validator_id(), file.validator_id());
+
+        let account = AccountKey::from_seed(3);
+        let secret: [u8; 32] = hex::decode(&account.secret_hex()[2..])
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let moved = Secp256k1Key::import(&token, "account", &secret).unwrap();
+        assert_eq!(moved.address(), account.address());
+        let hash = keccak256(b"transfer");
+        assert_eq!(
+            recover_signer(&moved.sign_hash(hash).unwrap(), hash).unwrap(),
+            account.address()
+        );
+    });
+}

@@ -182,7 +182,12 @@ pub fn run(
         let peer_count = peers.len();
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
-            let mut setup = NodeSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
+            let mut setup = NodeSetup::new(
+                key.validator_signer(),
+                genesis.clone(),
+                peers.clone(),
+                format!("v{i}"),
+            );
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             running.push(validator::start(&context.child("validator"), setup).await?);
         }

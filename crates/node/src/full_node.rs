@@ -23,7 +23,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         .p2p;
     let joined = network::join(context, &setup, listen).await?;
     let config = FollowerConfig {
-        public_key: setup.key.public_key(),
+        public_key: commonware_cryptography::Signer::public_key(&setup.key),
         epoch_length: joined.chain.epoch_length(),
         namespace: joined.namespace,
         partition_prefix: setup.partition_prefix.clone(),

@@ -22,6 +22,7 @@ pub mod keyfile;
 pub mod members;
 pub mod network;
 pub mod node_config;
+pub mod signer;
 pub mod supervised;
 pub mod validator;
 
@@ -54,6 +55,12 @@ pub enum NodeError {
     },
     #[error("{path}: {problem}")]
     DataDir { path: String, problem: FileProblem },
+    #[error("HSM key {label:?} on token {token:?}: {problem}")]
+    Hsm {
+        token: String,
+        label: String,
+        problem: Box<trellis_hsm::HsmError>,
+    },
     #[error("key file {path}: {problem}")]
     KeyFile { path: String, problem: FileProblem },
     #[error("configuration file {path}: {problem}")]

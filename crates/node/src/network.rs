@@ -26,7 +26,7 @@ use trellis_chain::{Chain, ChainConfig, Genesis};
 use trellis_consensus::{
     BlockTiming, Channels, ConsensusBlock, Member, PeerSets, PublicKey, Timeouts, engine::channel,
 };
-use trellis_crypto::ValidatorKey;
+use trellis_crypto::ValidatorSigner;
 use trellis_governance::MAX_VALIDATORS;
 use trellis_types::{BlockLimits, Epoch, ValidatorId};
 
@@ -42,7 +42,7 @@ const CHANNEL_QUOTA: u32 = 1_024;
 /// Everything one node (a validator or a full node) needs to start.
 pub struct NodeSetup {
     /// The node's ed25519 key: its p2p identity, and a validator's consensus key.
-    pub key: ValidatorKey,
+    pub key: ValidatorSigner,
     pub genesis: Genesis,
     /// Every validator of the chain with its p2p address.
     pub peers: Vec<Peer>,
@@ -66,7 +66,7 @@ pub const DEFAULT_STATE_CACHE_BYTES: usize = 512 << 20;
 
 impl NodeSetup {
     /// Default timing: an empty block at most every second when idle.
-    pub fn new(key: ValidatorKey, genesis: Genesis, peers: Vec<Peer>, prefix: String) -> Self {
+    pub fn new(key: ValidatorSigner, genesis: Genesis, peers: Vec<Peer>, prefix: String) -> Self {
         Self {
             key,
             genesis,
@@ -188,7 +188,7 @@ pub(crate) async fn join(
 
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
-            signer: setup.key.signer().clone(),
+            signer: setup.key.clone(),
             synchrony_bound: Duration::from_secs(5),
             max_handshake_age: Duration::from_secs(10),
             version: sake::Version::V1,

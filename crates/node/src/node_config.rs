@@ -7,10 +7,18 @@
 //! data_dir = "data"                 # this validator's storage
 //! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
 //! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
+//!
+//! # Instead of a key file, a key that never leaves an HSM (a TOML table: after the lines above)
+//! # [validator_key]
+//! # module = "/usr/lib/softhsm/libsofthsm2.so"
+//! # token = "member-0"
+//! # label = "validator"
+//! # pin_file = "hsm.pin"
 //! ```
 
 use crate::{
-    FileProblem, NodeError, full_node, genesis_file::GenesisFile, network::NodeSetup, validator,
+    FileProblem, NodeError, full_node, genesis_file::GenesisFile, network::NodeSetup,
+    signer::KeySource, validator,
 };
 use commonware_runtime::{Runner as _, Supervisor as _, tokio};
 use serde::Deserialize;
@@ -18,7 +26,7 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
 };
-use trellis_crypto::ValidatorKey;
+use trellis_crypto::ValidatorSigner;
 
 fn default_rpc_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8545))
@@ -31,10 +39,10 @@ struct NodeFile {
     genesis: PathBuf,
     /// A validator's key; exactly one of this and `full_node_key`.
     #[serde(default)]
-    validator_key: Option<PathBuf>,
+    validator_key: Option<KeySource>,
     /// A full node's key (its p2p identity, listed under `[[full_nodes]]` in the genesis).
     #[serde(default)]
-    full_node_key: Option<PathBuf>,
+    full_node_key: Option<KeySource>,
     data_dir: PathBuf,
     #[serde(default = "default_rpc_addr")]
     rpc_addr: SocketAddr,
@@ -67,7 +75,7 @@ pub enum Role {
 pub struct NodeConfig {
     pub genesis: GenesisFile,
     pub role: Role,
-    pub key: ValidatorKey,
+    pub key: ValidatorSigner,
     pub data_dir: PathBuf,
     pub rpc_addr: SocketAddr,
     pub p2p_listen: Option<SocketAddr>,
@@ -111,12 +119,12 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| base.join(p);
         let genesis = GenesisFile::load(&resolve(&file.genesis))?;
-        let (role, key_path) = match (&file.validator_key, &file.full_node_key) {
+        let (role, key_source) = match (&file.validator_key, &file.full_node_key) {
             (Some(key), None) => (Role::Validator, key),
             (None, Some(key)) => (Role::FullNode, key),
             _ => return Err(config_error(path, FileProblem::OneKey)),
         };
-        let key = crate::keyfile::load(&resolve(key_path))?;
+        let key = key_source.load(base)?;
         if file.state_keep_blocks == Some(0) {
             return Err(config_error(path, FileProblem::KeepNothing));
         }

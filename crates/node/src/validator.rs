@@ -28,7 +28,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         .ok_or(NodeError::NotAValidator(me))?;
     let joined = network::join(context, &setup, listen).await?;
     let config = Config {
-        signer: setup.key.signer().clone(),
+        signer: setup.key.clone(),
         epoch_length: joined.chain.epoch_length(),
         namespace: joined.namespace,
         partition_prefix: setup.partition_prefix.clone(),

@@ -164,7 +164,7 @@ pub async fn spawn_validator(
     let control = start_gossip(context, oracle, index, &chain).await;
     let channels = simulation::channels(&control).await;
     let config = Config {
-        signer,
+        signer: trellis_crypto::ValidatorSigner::memory(signer),
         epoch_length: chain.epoch_length(),
         namespace: b"TRELLIS-CHAIN-TEST".to_vec(),
         partition_prefix: format!("v{index}"),

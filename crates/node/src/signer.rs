@@ -1,0 +1,78 @@
+//! Where a node's ed25519 key is: a key file (development), or a PKCS#11 token (production).
+//!
+//! ```toml
+//! validator_key = "validator.json"          # a key file
+//!
+//! [validator_key]                           # or a key that never leaves an HSM (a table:
+//!                                           # it goes after the file's plain settings)
+//! module = "/usr/lib/softhsm/libsofthsm2.so" # the vendor's PKCS#11 library
+//! token = "member-0"                        # the token's label
+//! label = "validator"                       # the key's label on the token
+//! pin_file = "hsm.pin"                      # the user PIN, first line (mode 0600)
+//! ```
+
+use crate::NodeError;
+use serde::Deserialize;
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+use trellis_crypto::ValidatorSigner;
+use trellis_hsm::{Ed25519Key, Pin, Token};
+
+/// A node key as `node.toml` names it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum KeySource {
+    File(PathBuf),
+    Pkcs11(Pkcs11Key),
+}
+
+/// An ed25519 key on a PKCS#11 token.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Key {
+    pub module: PathBuf,
+    pub token: String,
+    pub label: String,
+    pub pin_file: PathBuf,
+}
+
+impl KeySource {
+    /// Loads the signer; relative paths are taken from `base` (the configuration's directory).
+    pub fn load(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
+        match self {
+            Self::File(path) => {
+                crate::keyfile::load(&base.join(path)).map(|key| key.validator_signer())
+            }
+            Self::Pkcs11(key) => key.open(base),
+        }
+    }
+}
+
+impl Pkcs11Key {
+    fn open(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
+        let hsm = |problem| NodeError::Hsm {
+            token: self.token.clone(),
+            label: self.label.clone(),
+            problem: Box::new(problem),
+        };
+        let pin = Pin::from_file(&base.join(&self.pin_file)).map_err(hsm)?;
+        let token = Token::open(&self.module, &self.token, pin).map_err(hsm)?;
+        let key = Ed25519Key::open(&token, &self.label).map_err(hsm)?;
+        // Prove the key signs before the node relies on it.
+        key.sign(b"trellis: a node checks its key at start")
+            .map_err(hsm)?;
+        let signer = ValidatorSigner::device(Arc::new(key)).map_err(|e| NodeError::Hsm {
+            token: self.token.clone(),
+            label: self.label.clone(),
+            problem: Box::new(trellis_hsm::HsmError::WrongKeyKind {
+                token: self.token.clone(),
+                label: self.label.clone(),
+                kind: "ed25519",
+                reason: e.to_string(),
+            }),
+        })?;
+        Ok(signer)
+    }
+}
