@@ -6,6 +6,7 @@
 //! They live in a crate of their own so that nothing of them is compiled into the crates a node
 //! runs; they reach the state and the block store through their public APIs only.
 
+pub mod hsm;
 pub mod logs;
 pub mod run;
 pub mod state;

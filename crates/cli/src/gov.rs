@@ -4,7 +4,7 @@ use alloy_primitives::{Selector, U256, keccak256};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
-use trellis_client::{GovernanceClient, GovernanceEvent, Node, load_account_key};
+use trellis_client::{GovernanceClient, GovernanceEvent, Node, open_signer};
 use trellis_governance::{
     AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, OrgId, Role, Window,
     contracts::{Action, Proposal, ProposalId, Thresholds},
@@ -55,13 +55,17 @@ pub struct NodeArg {
 pub struct Signer {
     #[command(flatten)]
     node: NodeArg,
-    /// The key file of a governor's account: a `trellis keys new` bundle, or a list of
-    /// accounts (`dev-accounts.json`, `accounts.json`) with --from.
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    /// The signing account's key: a key file (a `trellis keys new` bundle, or a list of
+    /// accounts such as `dev-accounts.json` with --from), or a key on an HSM token,
+    /// `pkcs11:token=LABEL;object=KEY?module-path=LIB&pin-source=file:PIN`.
+    #[arg(long, alias = "signer", value_name = "FILE|PKCS11-URI")]
+    key: String,
     /// Which account of the key file signs.
     #[arg(long, value_name = "ADDRESS")]
     from: Option<Address>,
+    /// The file whose first line opens a sealed key file.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 /// What a proposal does once it passes.
@@ -370,7 +374,7 @@ async fn run_async(command: GovCommand) -> Result<()> {
         } => {
             let (node, key) = signer.open()?;
             let decided = GovernanceClient::new(&node)
-                .propose(&key, &action.action(), voting_blocks)
+                .propose(key.as_ref(), &action.action(), voting_blocks)
                 .await
                 .context("proposal not made")?;
             print_decided(&decided);
@@ -378,7 +382,7 @@ async fn run_async(command: GovCommand) -> Result<()> {
         GovCommand::Vote { signer, id, reject } => {
             let (node, key) = signer.open()?;
             let decided = GovernanceClient::new(&node)
-                .vote(&key, ProposalId(id), !reject)
+                .vote(key.as_ref(), ProposalId(id), !reject)
                 .await
                 .context("vote not cast")?;
             print_decided(&decided);
@@ -415,8 +419,13 @@ impl NodeArg {
 }
 
 impl Signer {
-    pub(crate) fn open(&self) -> Result<(Node, trellis_crypto::AccountKey)> {
-        let key = load_account_key(&self.key, self.from)?;
+    pub(crate) fn open(&self) -> Result<(Node, Box<dyn trellis_crypto::TxSigner>)> {
+        let passphrase = self
+            .passphrase_file
+            .as_deref()
+            .map(trellis_crypto::Passphrase::from_file)
+            .transpose()?;
+        let key = open_signer(&self.key, self.from, passphrase.as_ref())?;
         Ok((self.node.open()?, key))
     }
 }

@@ -61,7 +61,7 @@ async fn run_async(command: HoldsCommand) -> Result<()> {
     };
     let (node, key) = signer.open()?;
     let settled = HoldsClient::new(&node)
-        .decide(&key, id, decision)
+        .decide(key.as_ref(), id, decision)
         .await
         .with_context(|| format!("held transfer {id} not decided"))?;
     println!("transaction {} in block {}", settled.tx, settled.block);

@@ -5,13 +5,14 @@
 
 mod gov;
 mod holds;
+mod keys;
 mod limit;
 mod load;
+mod tx;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
-use trellis_crypto::{KeyBundle, write_secret_file};
 use trellis_governance::EpochLength;
 use trellis_node::{
     dev::{self, DevOptions},
@@ -31,9 +32,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create keys for accounts and validators.
+    /// Create keys for accounts and validators, in files or in an HSM.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(keys::KeysCommand),
+    /// Sign and send transactions.
+    #[command(subcommand)]
+    Tx(tx::TxCommand),
     /// Run a development chain: N validators in this process, funded accounts, JSON-RPC.
     Dev {
         /// How many validators (each with its own keys, storage and p2p port on 127.0.0.1).
@@ -150,6 +154,21 @@ enum BenchCommand {
     /// The work each transaction needs on one core, and the throughput ceiling it implies on
     /// this machine. Run it on a release build.
     Limit(limit::LimitArgs),
+    /// Signatures per second through a PKCS#11 token (SoftHSM2 or a real HSM), for validator
+    /// (ed25519) and account (secp256k1) keys, beside the same in memory.
+    Hsm {
+        /// The PKCS#11 module.
+        #[arg(long, value_name = "LIB", default_value = trellis_hsm::SOFTHSM2_MODULE)]
+        module: PathBuf,
+        /// The token's label; the benchmark makes two keys on it and destroys them after.
+        #[arg(long)]
+        token: String,
+        /// The file whose first line is the token's user PIN.
+        #[arg(long, value_name = "FILE")]
+        pin_file: PathBuf,
+        #[arg(long, default_value_t = 2_000)]
+        signatures: u32,
+    },
 }
 
 /// Two shapes: `--validators N --out DIR` creates every member's keys and folder;
@@ -219,19 +238,10 @@ struct InitArgs {
     timestamp: Option<u64>,
 }
 
-#[derive(Debug, Subcommand)]
-enum KeysCommand {
-    /// Generate a new account key (secp256k1) and validator key (ed25519), printed as JSON.
-    New {
-        /// Also write the keys to this file (created with mode 0600; never overwritten).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-    },
-}
-
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Keys(KeysCommand::New { out }) => keys_new(out),
+        Command::Keys(command) => keys::run(command),
+        Command::Tx(command) => tx::run(command),
         Command::Dev {
             validators,
             accounts,
@@ -293,6 +303,17 @@ fn main() -> Result<()> {
         }
         Command::Bench(BenchCommand::Load(args)) => load::run(args),
         Command::Bench(BenchCommand::Limit(args)) => limit::run(args),
+        Command::Bench(BenchCommand::Hsm {
+            module,
+            token,
+            pin_file,
+            signatures,
+        }) => {
+            let pin = trellis_hsm::Pin::from_file(&pin_file)?;
+            let report = trellis_bench::hsm::run(&module, &token, pin, signatures)?;
+            print!("{report}");
+            Ok(())
+        }
     }
 }
 
@@ -589,15 +610,4 @@ fn governance_line(genesis: &GenesisFile, asked: bool) -> String {
         return "Not governed: this directory was created without --governed, and a chain's members are fixed at genesis (use a new --data-dir)".into();
     }
     "Not governed: any funded key may transact (--governed on a new --data-dir gives the accounts a consortium)".into()
-}
-
-fn keys_new(out: Option<PathBuf>) -> Result<()> {
-    let bundle = KeyBundle::generate().context("generating keys")?;
-    let json = bundle.to_json();
-    if let Some(path) = out {
-        write_secret_file(&path, &format!("{json}\n"))?;
-        eprintln!("keys written to {} (mode 0600)", path.display());
-    }
-    println!("{json}");
-    Ok(())
 }

@@ -26,13 +26,27 @@ fn free_port() -> u16 {
     support::free_ports(1)
 }
 
-/// `trellis keys new --out` in `dir`; returns the file and its parsed contents.
+/// `trellis keys new --out` in `dir`, sealed under the passphrase in `dir/passphrase`;
+/// returns the file and its contents, opened.
 fn new_keys(dir: &Path, name: &str) -> (PathBuf, Value) {
     let path = dir.join(name);
-    let output = trellis(&["keys", "new", "--out", path.to_str().unwrap()]);
-    assert!(output.status.success());
-    let keys = serde_json::from_slice(&output.stdout).unwrap();
-    (path, keys)
+    let passphrase = dir.join("passphrase");
+    std::fs::write(&passphrase, "a test passphrase\n").unwrap();
+    let output = trellis(&[
+        "keys",
+        "new",
+        "--out",
+        path.to_str().unwrap(),
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let sealed: trellis_crypto::SealedKey =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let opened = sealed
+        .open(&trellis_crypto::Passphrase::from_file(&passphrase).unwrap())
+        .unwrap();
+    (path, serde_json::from_slice(&opened).unwrap())
 }
 
 /// A one-validator chain in `dir`: keys, a genesis funding the key's account, a node config.
@@ -64,7 +78,8 @@ fn one_validator_chain(dir: &Path, chain_id: u64) -> (PathBuf, AccountKey) {
     assert!(stdout.contains("block 0 is 0x"), "{stdout}");
     let config = dir.join(format!("node-{chain_id}.toml"));
     let text = format!(
-        "genesis = {:?}\nvalidator_key = {:?}\ndata_dir = \"data\"\nrpc_addr = \"127.0.0.1:{}\"\n",
+        "genesis = {:?}\nvalidator_key = {:?}\nkey_passphrase_file = \"passphrase\"\n\
+         data_dir = \"data\"\nrpc_addr = \"127.0.0.1:{}\"\n",
         genesis.file_name().unwrap(),
         key_file.file_name().unwrap(),
         free_port()
@@ -105,7 +120,7 @@ fn validator_chain(dir: &Path, chain_id: u64, n: usize) -> (Vec<PathBuf>, Accoun
         .map(|(i, (key_file, _))| {
             let config = dir.join(format!("node-{i}.toml"));
             let text = format!(
-                "genesis = \"genesis.toml\"\nvalidator_key = {:?}\ndata_dir = \"data-{i}\"\nrpc_addr = \"127.0.0.1:{}\"\nstate_cache_mib = 16\n",
+                "genesis = \"genesis.toml\"\nvalidator_key = {:?}\nkey_passphrase_file = \"passphrase\"\ndata_dir = \"data-{i}\"\nrpc_addr = \"127.0.0.1:{}\"\nstate_cache_mib = 16\n",
                 key_file.file_name().unwrap(),
                 free_port()
             );

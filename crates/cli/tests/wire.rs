@@ -182,8 +182,13 @@ fn a_key_the_genesis_does_not_list_gets_no_connection() {
     let outsider = dir.path().join("outsider");
     std::fs::create_dir(&outsider).unwrap();
     let keys = outsider.join("keys.json");
+    std::fs::write(outsider.join("passphrase"), "outsider\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_trellis"))
         .args(["keys", "new", "--out", keys.to_str().unwrap()])
+        .args([
+            "--passphrase-file",
+            outsider.join("passphrase").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -199,7 +204,7 @@ fn a_key_the_genesis_does_not_list_gets_no_connection() {
     std::fs::write(
         outsider.join("node.toml"),
         format!(
-            "genesis = \"genesis.toml\"\nfull_node_key = \"keys.json\"\ndata_dir = \"data\"\nrpc_addr = \"127.0.0.1:{}\"\nstate_cache_mib = 16\n",
+            "genesis = \"genesis.toml\"\nfull_node_key = \"keys.json\"\nkey_passphrase_file = \"passphrase\"\ndata_dir = \"data\"\nrpc_addr = \"127.0.0.1:{}\"\nstate_cache_mib = 16\n",
             support::free_ports(1)
         ),
     )

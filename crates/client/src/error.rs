@@ -31,6 +31,16 @@ pub enum ClientError {
     },
     #[error("reading key file {path}: {problem}")]
     KeyFile { path: String, problem: String },
+    #[error("the account's key did not sign: {0}")]
+    Signing(trellis_crypto::DeviceFailure),
+    #[error(transparent)]
+    Hsm(#[from] trellis_hsm::HsmError),
+    #[error("{key} is the key of {holds}, not of {asked}")]
+    NotThisKey {
+        key: String,
+        holds: Address,
+        asked: Address,
+    },
     #[error("key file {path} holds no key of account {address}")]
     NoSuchAccount { path: String, address: Address },
     #[error("key file {path} holds {count} accounts: say which with --from ADDRESS")]

@@ -5,7 +5,7 @@ use crate::{ClientError, Node};
 use alloy_primitives::{Address, TxHash};
 use alloy_sol_types::{SolCall, SolEvent};
 use std::time::Duration;
-use trellis_crypto::AccountKey;
+use trellis_crypto::TxSigner;
 use trellis_governance::{
     IdentityId,
     contracts::{
@@ -62,7 +62,7 @@ impl<'n> GovernanceClient<'n> {
 
     pub async fn propose(
         &self,
-        key: &AccountKey,
+        key: &dyn TxSigner,
         action: &Action,
         voting_blocks: u64,
     ) -> Result<Decided, ClientError> {
@@ -75,7 +75,7 @@ impl<'n> GovernanceClient<'n> {
 
     pub async fn vote(
         &self,
-        key: &AccountKey,
+        key: &dyn TxSigner,
         id: ProposalId,
         approve: bool,
     ) -> Result<Decided, ClientError> {
@@ -83,7 +83,7 @@ impl<'n> GovernanceClient<'n> {
             .await
     }
 
-    async fn send(&self, key: &AccountKey, data: Vec<u8>) -> Result<Decided, ClientError> {
+    async fn send(&self, key: &dyn TxSigner, data: Vec<u8>) -> Result<Decided, ClientError> {
         let sent = self
             .node
             .send(key, GOVERNANCE_ADDRESS, data.into(), self.wait)

@@ -4,7 +4,7 @@ use crate::{ClientError, Node};
 use alloy_primitives::{Address, TxHash, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use std::time::Duration;
-use trellis_crypto::AccountKey;
+use trellis_crypto::TxSigner;
 use trellis_governance::contracts::{
     HOLDS_ADDRESS, abi::ITrellisHolds as Holds, holds::HoldStatus,
 };
@@ -61,7 +61,7 @@ impl<'n> HoldsClient<'n> {
 
     pub async fn decide(
         &self,
-        key: &AccountKey,
+        key: &dyn TxSigner,
         id: u64,
         decision: Decision,
     ) -> Result<Settled, ClientError> {

@@ -1,10 +1,11 @@
-//! Account keys from the files Trellis writes.
+//! Account keys from the files Trellis writes, or on a PKCS#11 token.
 
 use crate::ClientError;
 use alloy_primitives::Address;
 use serde::Deserialize;
 use std::path::Path;
-use trellis_crypto::{AccountEntry, AccountKey, KeyBundle};
+use trellis_crypto::{AccountEntry, AccountKey, KeyBundle, Passphrase, SealedKey, TxSigner};
+use trellis_hsm::{KeyUri, Pin, Secp256k1Key, Token};
 
 /// The shapes of file an account key is read from.
 #[derive(Deserialize)]
@@ -18,15 +19,64 @@ enum KeyFile {
     Account(AccountEntry),
 }
 
+/// The signer `spec` names: a `pkcs11:` key URI (the key stays on its token), or a key file
+/// (with `from` choosing among its accounts).
+pub fn open_signer(
+    spec: &str,
+    from: Option<Address>,
+    passphrase: Option<&Passphrase>,
+) -> Result<Box<dyn TxSigner>, ClientError> {
+    if spec.starts_with("pkcs11:") {
+        let uri = KeyUri::parse(spec)?;
+        let token = Token::open(&uri.module, &uri.token, Pin::from_file(&uri.pin_file)?)?;
+        let key = Secp256k1Key::open(&token, &uri.object)?;
+        if let Some(from) = from.filter(|from| *from != key.address()) {
+            return Err(ClientError::NotThisKey {
+                key: spec.to_string(),
+                holds: key.address(),
+                asked: from,
+            });
+        }
+        return Ok(Box::new(key));
+    }
+    Ok(Box::new(load_account_key_with(
+        Path::new(spec),
+        from,
+        passphrase,
+    )?))
+}
+
 /// The key of account `from` (or the file's only account) in `path`, checked against the
 /// address the file gives for it.
 pub fn load_account_key(path: &Path, from: Option<Address>) -> Result<AccountKey, ClientError> {
+    load_account_key_with(path, from, None)
+}
+
+/// [`load_account_key`], opening a sealed key file with `passphrase`.
+pub fn load_account_key_with(
+    path: &Path,
+    from: Option<Address>,
+    passphrase: Option<&Passphrase>,
+) -> Result<AccountKey, ClientError> {
     let shown = path.display().to_string();
     let problem = |problem: String| ClientError::KeyFile {
         path: shown.clone(),
         problem,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+    let stored = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+    let text = if SealedKey::is_sealed(&stored) {
+        let sealed: SealedKey = serde_json::from_str(&stored)
+            .map_err(|e| problem(format!("a damaged sealed key file: {e}")))?;
+        let passphrase = passphrase.ok_or_else(|| {
+            problem("sealed under a passphrase: give its file with --passphrase-file".into())
+        })?;
+        let opened = sealed
+            .open(passphrase)
+            .map_err(|e| problem(e.to_string()))?;
+        String::from_utf8(opened).map_err(|_| problem("sealed contents are not text".into()))?
+    } else {
+        stored
+    };
     let file: KeyFile = serde_json::from_str(&text).map_err(|_| {
         problem(
             "not a key file (a `trellis keys new` bundle, or a list of {address, private_key})"

@@ -12,7 +12,7 @@ use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use trellis_crypto::AccountKey;
+use trellis_crypto::TxSigner;
 
 /// Gas asked for above the estimate: state can change between estimate and inclusion.
 const GAS_MARGIN_PERCENT: u64 = 25;
@@ -89,13 +89,25 @@ impl Node {
     /// before anything is sent.
     pub async fn send(
         &self,
-        key: &AccountKey,
+        key: &dyn TxSigner,
         to: Address,
         data: Bytes,
         wait: Duration,
     ) -> Result<Sent, ClientError> {
+        self.send_value(key, to, U256::ZERO, data, wait).await
+    }
+
+    /// [`Self::send`] with `value` wei attached.
+    pub async fn send_value(
+        &self,
+        key: &dyn TxSigner,
+        to: Address,
+        value: U256,
+        data: Bytes,
+        wait: Duration,
+    ) -> Result<Sent, ClientError> {
         let from = key.address();
-        let estimate_request = json!({ "from": from, "to": to, "data": data });
+        let estimate_request = json!({ "from": from, "to": to, "value": value, "data": data });
         let estimate: U64 = self
             .request("eth_estimateGas", rpc_params![estimate_request])
             .await?;
@@ -111,11 +123,11 @@ impl Node {
             max_fee_per_gas: gas_price.saturating_to(),
             max_priority_fee_per_gas: 0,
             to: TxKind::Call(to),
-            value: U256::ZERO,
+            value,
             input: data,
             ..TxEip1559::default()
         };
-        let raw = key.sign_transaction(tx);
+        let raw = trellis_crypto::sign_transaction(key, tx).map_err(ClientError::Signing)?;
         let hash: TxHash = self
             .request("eth_sendRawTransaction", rpc_params![raw])
             .await?;

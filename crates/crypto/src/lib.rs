@@ -11,17 +11,23 @@
 //! printed by `Debug`. [`write_secret_file`] stores a key file readable only by its owner and
 //! refuses to overwrite an existing file, so a key is never lost by a mistyped path.
 //!
-//! Not here yet: HSM (PKCS#11) signers, key expiry, rotation and revocation.
+//! Who signs does not have to hold the key in memory: [`ValidatorSigner`] and [`TxSigner`] sign
+//! with a key in memory or through a device (an HSM, in the `trellis-hsm` crate). Key files
+//! are stored sealed under a passphrase ([`SealedKey`]).
 
 mod account;
 mod file;
+mod sealed;
 mod signer;
+mod tx_signer;
 mod validator;
 
 pub use account::AccountKey;
 pub use alloy_primitives::Address;
 pub use file::{AccountEntry, KeyBundle, ValidatorEntry, write_secret_file};
+pub use sealed::{Passphrase, SealedKey};
 pub use signer::{DeviceFailure, Ed25519Device, ValidatorSigner};
+pub use tx_signer::{TxSigner, sign_transaction};
 pub use validator::{ValidatorKey, is_valid_validator_id};
 
 /// Why a key could not be made, read or written.
@@ -35,6 +41,16 @@ pub enum KeyError {
         "refusing to overwrite existing key file {path}: move it away or choose another --out path"
     )]
     FileExists { path: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the passphrase does not open this key file (or the file was altered)")]
+    WrongPassphrase,
+    #[error("the passphrase file {path} is empty; write the passphrase on its first line")]
+    EmptyPassphrase { path: String },
     #[error("cannot write key file {path}: {source}")]
     Io {
         path: String,

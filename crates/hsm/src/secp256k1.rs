@@ -11,6 +11,7 @@ use cryptoki::{
     object::{KeyType, ObjectHandle},
 };
 use std::{fmt, sync::Arc};
+use trellis_crypto::{DeviceFailure, TxSigner};
 
 /// DER of OBJECT IDENTIFIER 1.3.132.0.10 (secp256k1, SEC 2).
 const SECP256K1_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
@@ -141,6 +142,16 @@ impl Secp256k1Key {
         Err(bad(
             "a signature that recovers to neither parity's key".into()
         ))
+    }
+}
+
+impl TxSigner for Secp256k1Key {
+    fn address(&self) -> Address {
+        self.address
+    }
+
+    fn sign_hash(&self, hash: B256) -> Result<Signature, DeviceFailure> {
+        Secp256k1Key::sign_hash(self, hash).map_err(|e| DeviceFailure(Box::new(e)))
     }
 }
 

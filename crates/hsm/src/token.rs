@@ -298,6 +298,18 @@ impl Token {
         self.find(kind, label)
     }
 
+    /// Destroys every object labelled `label` (both halves of a key pair); returns how many.
+    pub fn destroy(&self, label: &str) -> Result<usize, HsmError> {
+        let template = [Attribute::Label(label.as_bytes().to_vec())];
+        self.sessions.with("destroying a key", |session| {
+            let found = session.find_objects(&template)?;
+            for object in &found {
+                session.destroy_object(*object)?;
+            }
+            Ok(found.len())
+        })
+    }
+
     /// Generates a key pair of `kind` labelled `label`, its private half unextractable.
     pub(crate) fn generate(&self, kind: &KeyKind, label: &str) -> Result<KeyPair, HsmError> {
         self.refuse_taken(label)?;

@@ -8,7 +8,9 @@
 use crate::{FileProblem, NodeError};
 use serde::Deserialize;
 use std::path::Path;
-use trellis_crypto::{KeyBundle, ValidatorEntry, ValidatorKey, write_secret_file};
+use trellis_crypto::{
+    KeyBundle, Passphrase, SealedKey, ValidatorEntry, ValidatorKey, write_secret_file,
+};
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -24,9 +26,29 @@ fn key_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
     }
 }
 
-/// Reads a validator key, checking that its public half belongs to its private half.
+/// Reads a plaintext validator key, checking that its public half belongs to its private half.
 pub fn load(path: &Path) -> Result<ValidatorKey, NodeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| key_error(path, e))?;
+    load_with(path, None)
+}
+
+/// Reads a validator key, opening it with `passphrase` if it is sealed.
+pub fn load_with(path: &Path, passphrase: Option<&Passphrase>) -> Result<ValidatorKey, NodeError> {
+    let stored = std::fs::read_to_string(path).map_err(|e| key_error(path, e))?;
+    let text = if SealedKey::is_sealed(&stored) {
+        let sealed: SealedKey = serde_json::from_str(&stored)
+            .map_err(|e| key_error(path, FileProblem::NotAKeyFile(e)))?;
+        let passphrase = passphrase.ok_or_else(|| key_error(path, FileProblem::Sealed))?;
+        let opened = sealed.open(passphrase).map_err(|e| key_error(path, e))?;
+        String::from_utf8(opened).map_err(|_| key_error(path, FileProblem::KeyMismatch))?
+    } else {
+        if passphrase.is_some() {
+            tracing::warn!(
+                path = %path.display(),
+                "this key file is not sealed although a passphrase is configured: seal it with `trellis keys seal`"
+            );
+        }
+        stored
+    };
     let file: KeyFile =
         serde_json::from_str(&text).map_err(|e| key_error(path, FileProblem::NotAKeyFile(e)))?;
     match file {

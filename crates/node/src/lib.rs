@@ -109,6 +109,10 @@ pub enum FileProblem {
         "not a key file (a key bundle of `trellis keys new` or a validator key of `trellis init`): {0}"
     )]
     NotAKeyFile(serde_json::Error),
+    #[error(
+        "the key file is sealed under a passphrase: name the passphrase's file as key_passphrase_file in node.toml"
+    )]
+    Sealed,
     #[error("the public key does not belong to the private key")]
     KeyMismatch,
     #[error(

@@ -4,6 +4,7 @@
 //! genesis = "genesis.toml"          # written by `trellis init`; relative to this file
 //! validator_key = "keys.json"       # written by `trellis keys new --out` or `trellis init`
 //! # full_node_key = "node.json"     # instead of validator_key: follow the chain, never vote
+//! key_passphrase_file = "/run/trellis/pass" # opens a sealed key file (`trellis keys seal`)
 //! data_dir = "data"                 # this validator's storage
 //! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
 //! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
@@ -26,7 +27,7 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
 };
-use trellis_crypto::ValidatorSigner;
+use trellis_crypto::{Passphrase, ValidatorSigner};
 
 fn default_rpc_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8545))
@@ -43,6 +44,9 @@ struct NodeFile {
     /// A full node's key (its p2p identity, listed under `[[full_nodes]]` in the genesis).
     #[serde(default)]
     full_node_key: Option<KeySource>,
+    /// The file whose first line opens a sealed key file (keep it off the data disk).
+    #[serde(default)]
+    key_passphrase_file: Option<PathBuf>,
     data_dir: PathBuf,
     #[serde(default = "default_rpc_addr")]
     rpc_addr: SocketAddr,
@@ -124,7 +128,13 @@ impl NodeConfig {
             (None, Some(key)) => (Role::FullNode, key),
             _ => return Err(config_error(path, FileProblem::OneKey)),
         };
-        let key = key_source.load(base)?;
+        let passphrase = file
+            .key_passphrase_file
+            .as_ref()
+            .map(|p| Passphrase::from_file(&resolve(p)))
+            .transpose()
+            .map_err(|e| config_error(path, e))?;
+        let key = key_source.load(base, passphrase.as_ref())?;
         if file.state_keep_blocks == Some(0) {
             return Err(config_error(path, FileProblem::KeepNothing));
         }

@@ -17,7 +17,7 @@ use std::{
     path::{Path, PathBuf},
     sync::Arc,
 };
-use trellis_crypto::ValidatorSigner;
+use trellis_crypto::{Passphrase, ValidatorSigner};
 use trellis_hsm::{Ed25519Key, Pin, Token};
 
 /// A node key as `node.toml` names it.
@@ -40,11 +40,15 @@ pub struct Pkcs11Key {
 
 impl KeySource {
     /// Loads the signer; relative paths are taken from `base` (the configuration's directory).
-    pub fn load(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
+    /// `passphrase` opens a sealed key file.
+    pub fn load(
+        &self,
+        base: &Path,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<ValidatorSigner, NodeError> {
         match self {
-            Self::File(path) => {
-                crate::keyfile::load(&base.join(path)).map(|key| key.validator_signer())
-            }
+            Self::File(path) => crate::keyfile::load_with(&base.join(path), passphrase)
+                .map(|key| key.validator_signer()),
             Self::Pkcs11(key) => key.open(base),
         }
     }
