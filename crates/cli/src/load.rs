@@ -72,6 +72,10 @@ pub struct LoadArgs {
     /// each boundary starts a new consensus engine).
     #[arg(long, requires = "governed", value_parser = clap::value_parser!(u64).range(2..))]
     epoch_length: Option<u64>,
+    /// Validators sign in an HSM: their keys are generated on a SoftHSM2 token made for the
+    /// run (one process only).
+    #[arg(long, conflicts_with = "processes")]
+    softhsm: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -118,6 +122,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
         down: args.down,
         governed: args.governed,
         epoch_length: args.epoch_length,
+        softhsm: args.softhsm,
         dir: args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("trellis-bench-load-{}", std::process::id()))
         }),

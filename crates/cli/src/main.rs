@@ -66,6 +66,10 @@ enum Command {
         /// next epoch.
         #[arg(long, default_value_t = EpochLength::DEFAULT.0.get(), value_parser = clap::value_parser!(u64).range(1..))]
         epoch_length: u64,
+        /// Generate a new chain's validator keys on this HSM token, labelled KEY-<i>:
+        /// `pkcs11:token=LABEL;object=KEY?module-path=LIB&pin-source=file:PIN` (one process).
+        #[arg(long, value_name = "PKCS11-URI", conflicts_with = "processes")]
+        validator_token: Option<String>,
     },
     /// Write a genesis file: the chain id, validators, initial balances and gas rules every
     /// member's node starts from.
@@ -250,6 +254,7 @@ fn main() -> Result<()> {
             processes,
             governed,
             epoch_length,
+            validator_token,
         } => run_dev(DevOptions {
             data_dir: data_dir.unwrap_or_else(default_dev_dir),
             validators,
@@ -258,6 +263,15 @@ fn main() -> Result<()> {
             processes,
             governed,
             epoch_length,
+            validator_token: validator_token
+                .map(|uri| trellis_hsm::KeyUri::parse(&uri))
+                .transpose()?
+                .map(|uri| trellis_node::signer::Pkcs11Key {
+                    module: uri.module,
+                    token: uri.token,
+                    label: uri.object,
+                    pin_file: uri.pin_file,
+                }),
         }),
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),

@@ -130,8 +130,10 @@ fn p2p_traffic_carries_nothing_in_clear() {
     let wire = p2p.finish(&p2p_file);
     let control = rpc.finish(&rpc_file);
 
+    // The capture saw the links at work: far more than the marked transactions' own bytes
+    // (about 2 KB). How much more depends on how fast the blocks came (88–200 KB seen).
     assert!(
-        wire.len() > 100_000,
+        wire.len() > 32_000,
         "the capture saw the p2p traffic: {} bytes",
         wire.len()
     );

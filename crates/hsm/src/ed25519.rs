@@ -2,14 +2,14 @@
 
 use crate::{
     HsmError,
-    token::{KeyKind, KeyPair, Token},
+    token::{KeyHandle, KeyKind, KeyPair, Token},
 };
 use cryptoki::{
     mechanism::{
         Mechanism, MechanismType,
         eddsa::{EddsaParams, EddsaSignatureScheme},
     },
-    object::{KeyType, ObjectHandle},
+    object::KeyType,
 };
 use std::{fmt, sync::Arc};
 use trellis_crypto::{DeviceFailure, Ed25519Device};
@@ -32,7 +32,7 @@ fn kind() -> KeyKind {
 pub struct Ed25519Key {
     token: Arc<Token>,
     label: String,
-    private: ObjectHandle,
+    private: KeyHandle,
     public: [u8; 32],
 }
 
@@ -96,8 +96,8 @@ impl Ed25519Key {
         Ok(Self {
             token: Arc::clone(token),
             label: label.to_string(),
-            private: pair.private,
             public: raw.try_into().expect("length checked"),
+            private: KeyHandle::new(kind, label, pair),
         })
     }
 
@@ -119,9 +119,9 @@ impl Ed25519Key {
     /// Signs `payload` with pure Ed25519 (no prehash, no context) inside the token.
     pub fn sign(&self, payload: &[u8]) -> Result<[u8; 64], HsmError> {
         let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-        let signature = self.token.sessions.with("signing (CKM_EDDSA)", |session| {
-            session.sign(&mechanism, self.private, payload)
-        })?;
+        let signature =
+            self.token
+                .sign(&self.private, "signing (CKM_EDDSA)", &mechanism, payload)?;
         signature
             .as_slice()
             .try_into()

@@ -64,6 +64,10 @@ pub enum HsmError {
         mechanism: &'static str,
         purpose: &'static str,
     },
+    #[error(
+        "the key labelled {label:?} on token {token:?} is not the key this node opened; refusing to sign with it"
+    )]
+    KeyChanged { token: String, label: String },
     #[error("token {token:?} returned a signature Trellis cannot use: {reason}")]
     BadSignature { token: String, reason: String },
     #[error("the HSM failed during {operation} on token {token:?}: {source}")]
@@ -94,6 +98,9 @@ impl HsmError {
                         | RvError::SessionHandleInvalid
                         | RvError::SessionClosed
                         | RvError::UserNotLoggedIn
+                        | RvError::KeyHandleInvalid
+                        | RvError::CryptokiNotInitialized
+                        | RvError::ObjectHandleInvalid
                         | RvError::FunctionFailed
                         | RvError::GeneralError,
                     _

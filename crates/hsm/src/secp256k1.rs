@@ -2,13 +2,13 @@
 
 use crate::{
     HsmError,
-    token::{KeyKind, KeyPair, Token},
+    token::{KeyHandle, KeyKind, KeyPair, Token},
 };
 use alloy_consensus::crypto::secp256k1::recover_signer;
 use alloy_primitives::{Address, B256, Signature, U256, keccak256};
 use cryptoki::{
     mechanism::{Mechanism, MechanismType},
-    object::{KeyType, ObjectHandle},
+    object::KeyType,
 };
 use std::{fmt, sync::Arc};
 use trellis_crypto::{DeviceFailure, TxSigner};
@@ -34,7 +34,7 @@ pub type RecoverableSignature = Signature;
 pub struct Secp256k1Key {
     token: Arc<Token>,
     label: String,
-    private: ObjectHandle,
+    private: KeyHandle,
     address: Address,
 }
 
@@ -99,8 +99,8 @@ impl Secp256k1Key {
         Ok(Self {
             token: Arc::clone(token),
             label: label.to_string(),
-            private: pair.private,
             address,
+            private: KeyHandle::new(kind, label, pair),
         })
     }
 
@@ -120,9 +120,12 @@ impl Secp256k1Key {
     /// low one (EIP-2), and needs the parity of R, which the token does not give: it is found
     /// by recovering the signer under each parity.
     pub fn sign_hash(&self, hash: B256) -> Result<RecoverableSignature, HsmError> {
-        let raw = self.token.sessions.with("signing (CKM_ECDSA)", |session| {
-            session.sign(&Mechanism::Ecdsa, self.private, hash.as_slice())
-        })?;
+        let raw = self.token.sign(
+            &self.private,
+            "signing (CKM_ECDSA)",
+            &Mechanism::Ecdsa,
+            hash.as_slice(),
+        )?;
         let bad = |reason: String| HsmError::BadSignature {
             token: self.token.label().to_string(),
             reason,

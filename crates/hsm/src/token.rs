@@ -2,8 +2,7 @@
 
 use crate::{HsmError, session::SessionPool};
 use cryptoki::{
-    context::{CInitializeArgs, CInitializeFlags, Pkcs11},
-    error::{Error as Pkcs11Error, RvError},
+    context::Pkcs11,
     mechanism::{Mechanism, MechanismType},
     object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle},
     types::AuthPin,
@@ -71,6 +70,31 @@ pub(crate) struct KeyKind {
     pub sign_name: &'static str,
 }
 
+/// A private key's handle, found again by label if the token stops knowing it (a token that
+/// was removed and came back gives its objects new handles).
+pub(crate) struct KeyHandle {
+    /// A function, not the value: a `Mechanism` may hold pointers and is not `Sync`.
+    kind: fn() -> KeyKind,
+    label: String,
+    point: Vec<u8>,
+    handle: Mutex<ObjectHandle>,
+}
+
+impl KeyHandle {
+    pub(crate) fn new(kind: fn() -> KeyKind, label: &str, pair: KeyPair) -> Self {
+        Self {
+            kind,
+            label: label.to_string(),
+            point: pair.point,
+            handle: Mutex::new(pair.private),
+        }
+    }
+
+    fn current(&self) -> ObjectHandle {
+        *self.handle.lock().expect("key handle lock")
+    }
+}
+
 /// The two halves of a key pair on the token.
 pub(crate) struct KeyPair {
     pub private: ObjectHandle,
@@ -94,10 +118,7 @@ fn module(path: &Path) -> Result<Pkcs11, HsmError> {
         source,
     };
     let context = Pkcs11::new(path).map_err(not_a_module)?;
-    match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(Pkcs11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(source) => return Err(not_a_module(source)),
-    }
+    crate::session::initialize(&context).map_err(not_a_module)?;
     modules.insert(path.to_path_buf(), context.clone());
     Ok(context)
 }
@@ -106,44 +127,10 @@ impl Token {
     /// Loads `module`, finds the token labelled `label` and logs its user in with `pin`.
     pub fn open(module_path: &Path, label: &str, pin: Pin) -> Result<Arc<Self>, HsmError> {
         let context = module(module_path)?;
-        let device = |operation, source| HsmError::Device {
-            token: label.to_string(),
-            operation,
-            source,
-        };
-        let slots = context
-            .get_slots_with_token()
-            .map_err(|e| device("listing slots", e))?;
-        let mut available = Vec::new();
-        let mut found = None;
-        for slot in slots {
-            let info = context
-                .get_token_info(slot)
-                .map_err(|e| device("reading token information", e))?;
-            let this = info.label().trim_end().to_string();
-            if !info.token_initialized() {
-                continue;
-            }
-            if this == label {
-                found = Some(slot);
-                break;
-            }
-            available.push(format!("{this:?}"));
-        }
-        let Some(slot) = found else {
-            return Err(HsmError::TokenNotFound {
-                module: module_path.display().to_string(),
-                label: label.to_string(),
-                available: if available.is_empty() {
-                    "none".into()
-                } else {
-                    available.join(", ")
-                },
-            });
-        };
-        let sessions = SessionPool::new(context, slot, label.to_string(), pin.0);
+        let slot = crate::session::find_slot(&context, module_path, label)?;
+        let sessions = SessionPool::new(context, module_path, slot, label.to_string(), pin.0);
         // Log in now, so a wrong PIN is reported when the token is opened, not at first use.
-        drop(sessions.open()?);
+        sessions.check_login()?;
         Ok(Arc::new(Self {
             module: module_path.to_path_buf(),
             sessions,
@@ -157,8 +144,7 @@ impl Token {
 
     /// Refuses a token without the mechanism a key kind signs with.
     pub(crate) fn require(&self, kind: &KeyKind, purpose: &'static str) -> Result<(), HsmError> {
-        let mechanisms = self.sessions.mechanisms()?;
-        if mechanisms.contains(&kind.sign) {
+        if self.sessions.supports(kind.sign)? {
             Ok(())
         } else {
             Err(HsmError::MechanismMissing {
@@ -296,6 +282,45 @@ impl Token {
             session.create_object(&private)
         })?;
         self.find(kind, label)
+    }
+
+    /// Signs `data` with `key`. If the token failed in a way that may pass, the key is looked
+    /// up again by its label (checked to be the same public key: a different key under the
+    /// label is refused, never used) and the signature tried once more.
+    pub(crate) fn sign(
+        &self,
+        key: &KeyHandle,
+        operation: &'static str,
+        mechanism: &Mechanism,
+        data: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let handle = key.current();
+        match self
+            .sessions
+            .with(operation, |session| session.sign(mechanism, handle, data))
+        {
+            Err(error) if error.is_transient() => {
+                let found = match self.find(&(key.kind)(), &key.label) {
+                    Ok(found) => found,
+                    // The module may need initialising again before it sees its token.
+                    Err(_) if self.sessions.reattach().unwrap_or(false) => {
+                        self.find(&(key.kind)(), &key.label).map_err(|_| error)?
+                    }
+                    Err(_) => return Err(error),
+                };
+                if found.point != key.point {
+                    return Err(HsmError::KeyChanged {
+                        token: self.label().to_string(),
+                        label: key.label.clone(),
+                    });
+                }
+                *key.handle.lock().expect("key handle lock") = found.private;
+                self.sessions.with(operation, |session| {
+                    session.sign(mechanism, found.private, data)
+                })
+            }
+            result => result,
+        }
     }
 
     /// Destroys every object labelled `label` (both halves of a key pair); returns how many.

@@ -182,3 +182,56 @@ fn imported_keys_sign_exactly_as_their_files_did() {
         );
     });
 }
+
+#[test]
+fn a_token_that_goes_away_stops_signing_and_signs_again_when_it_returns() {
+    in_softhsm(
+        "a_token_that_goes_away_stops_signing_and_signs_again_when_it_returns",
+        |hsm| {
+            use commonware_cryptography::Signer as _;
+            use trellis_crypto::ValidatorSigner;
+            let token = hsm.token();
+            let key = Ed25519Key::generate(&token, "validator").unwrap();
+            let signer = ValidatorSigner::device(std::sync::Arc::new(key)).unwrap();
+            assert!(signer.try_sign(b"ns", b"before").is_some());
+
+            // The token's storage goes away, as an unplugged HSM's would.
+            let tokens = hsm.dir.join("tokens");
+            let away = hsm.dir.join("away");
+            std::fs::rename(&tokens, &away).unwrap();
+            assert!(
+                signer.try_sign(b"ns", b"during").is_none(),
+                "signed without its token"
+            );
+            assert!(signer.try_sign(b"ns", b"during again").is_none());
+            assert!(signer.is_failing());
+            assert_eq!(signer.failures(), 2);
+            // What the p2p handshake gets meanwhile verifies for nothing.
+            let public = signer.public_key();
+            assert!(!commonware_cryptography::Verifier::verify(
+                &public,
+                b"ns",
+                b"handshake",
+                &signer.sign(b"ns", b"handshake")
+            ));
+
+            std::fs::rename(&away, &tokens).unwrap();
+            // Re-attaching is tried at most once a second: signing resumes within about that.
+            let back = std::time::Instant::now();
+            let signature = loop {
+                if let Some(signature) = signer.try_sign(b"ns", b"after") {
+                    break signature;
+                }
+                assert!(
+                    back.elapsed().as_secs() < 5,
+                    "no signature 5 s after the token returned"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            };
+            assert!(commonware_cryptography::Verifier::verify(
+                &public, b"ns", b"after", &signature
+            ));
+            assert!(!signer.is_failing());
+        },
+    );
+}

@@ -26,7 +26,7 @@ pub mod workload;
 
 pub use driver::{Pace, RunConfig, RunError};
 pub use limit::{Limit, LimitConfig, LimitError};
-pub use node::{DevNode, Governance, NodeError};
+pub use node::{ChainFlags, DevNode, NodeError};
 pub use report::Report;
 pub use subscriber::{SlowReaders, SlowReadersOutcome};
 pub use workload::{Workload, WorkloadError};
@@ -61,6 +61,8 @@ pub struct LoadOptions {
     /// Blocks per epoch of a governed chain (`trellis dev --epoch-length`); `None`: the
     /// default.
     pub epoch_length: Option<u64>,
+    /// Validators sign in an HSM: keys generated on a SoftHSM2 token of the run's own.
+    pub softhsm: bool,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -124,9 +126,10 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         &options.dir,
         options.keep,
         options.processes,
-        Governance {
+        ChainFlags {
             governed: options.governed,
             epoch_length: options.epoch_length,
+            softhsm: options.softhsm,
         },
     )
     .await?;

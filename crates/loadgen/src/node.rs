@@ -33,6 +33,8 @@ pub enum NodeError {
     Exited { status: String, log: String },
     #[error("the node did not answer JSON-RPC within {START_TIMEOUT:?}; its log is {log}")]
     NoAnswer { log: PathBuf },
+    #[error("softhsm2-util could not create the benchmark's token: {0}")]
+    SoftHsm(String),
     #[error("cannot read the dev accounts in {path}: {detail}")]
     Accounts { path: PathBuf, detail: String },
 }
@@ -54,11 +56,60 @@ pub struct DevNode {
     pub validators: Vec<ValidatorProcess>,
 }
 
-/// Whether the dev chain is a consortium's, and its epochs.
+/// How the dev chain is made: a consortium's or not, its epochs, where its validator keys are.
 #[derive(Clone, Copy, Debug)]
-pub struct Governance {
+pub struct ChainFlags {
     pub governed: bool,
     pub epoch_length: Option<u64>,
+    /// Validator keys generated on a SoftHSM2 token of the run's own (signing in the HSM).
+    pub softhsm: bool,
+}
+
+/// The run's own SoftHSM2 (tokens under `dir/softhsm`) with one token: `--validator-token`'s
+/// argument and the environment the dev process needs to find it.
+fn softhsm_token(dir: &Path) -> Result<(String, PathBuf), NodeError> {
+    let home = dir.join("softhsm");
+    let tokens = home.join("tokens");
+    let dir_error = |source| NodeError::Dir {
+        path: home.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&tokens).map_err(dir_error)?;
+    let conf = home.join("softhsm2.conf");
+    let text = format!(
+        "directories.tokendir = {}\nlog.level = ERROR\n",
+        tokens.display()
+    );
+    std::fs::write(&conf, text).map_err(dir_error)?;
+    let pin = home.join("pin");
+    std::fs::write(&pin, "1234\n").map_err(dir_error)?;
+    let out = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "bench",
+            "--pin",
+            "1234",
+            "--so-pin",
+            "12345678",
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .map_err(|source| NodeError::Spawn {
+            exe: "softhsm2-util".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(NodeError::SoftHsm(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    let uri = format!(
+        "pkcs11:token=bench;object=validator?pin-source=file:{}",
+        pin.display()
+    );
+    Ok((uri, conf))
 }
 
 impl DevNode {
@@ -71,7 +122,7 @@ impl DevNode {
         dir: &Path,
         keep: bool,
         processes: bool,
-        governance: Governance,
+        flags: ChainFlags,
     ) -> Result<Self, NodeError> {
         let dir_error = |source| NodeError::Dir {
             path: dir.to_path_buf(),
@@ -81,16 +132,24 @@ impl DevNode {
         let rpc = free_port().map_err(dir_error)?;
         let log = std::fs::File::create(dir.join("node.log")).map_err(dir_error)?;
         let err = log.try_clone().map_err(dir_error)?;
-        let child = Command::new(exe)
-            .args(["dev", "--validators", &validators.to_string()])
+        let mut command = Command::new(exe);
+        command.arg("dev");
+        if flags.softhsm {
+            let (uri, conf) = softhsm_token(dir)?;
+            command
+                .args(["--validator-token", &uri])
+                .env("SOFTHSM2_CONF", conf);
+        }
+        let child = command
+            .args(["--validators", &validators.to_string()])
             .args(["--accounts", &accounts.to_string()])
             .arg("--data-dir")
             .arg(dir.join("chain"))
             .args(["--rpc-addr", &rpc.to_string()])
             .args(processes.then_some("--processes"))
-            .args(governance.governed.then_some("--governed"))
+            .args(flags.governed.then_some("--governed"))
             .args(
-                governance
+                flags
                     .epoch_length
                     .map(|length| ["--epoch-length".to_owned(), length.to_string()])
                     .into_iter()

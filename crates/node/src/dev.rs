@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! DIR/genesis.toml          chain id 1337, free gas, the validators and the funded accounts
-//! DIR/validator-<i>.json    validator i's ed25519 key (mode 0600)
+//! DIR/validator-<i>.json    validator i's ed25519 key (mode 0600), or
+//! DIR/validator-<i>.toml    where it is on an HSM token (made with --validator-token)
 //! DIR/dev-accounts.json     the funded accounts: [{"address", "private_key"}] (mode 0600)
 //! DIR/storage/              every validator's blocks, receipts, consensus journal
 //! DIR/node-<i>/             with --processes instead: validator i's config, log and data
 //! ```
 
+use crate::signer::{KeySource, Pkcs11Key};
 use crate::{
     FileProblem, NodeError,
     genesis_file::{GenesisFile, ValidatorEntry},
@@ -19,7 +21,7 @@ use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
 };
-use trellis_crypto::ValidatorKey;
+use trellis_crypto::{ValidatorKey, ValidatorSigner};
 
 /// The dev chain's id (the one local Ethereum tools assume for a dev network).
 pub const DEV_CHAIN_ID: u64 = 1337;
@@ -41,6 +43,9 @@ pub struct DevOptions {
     pub governed: bool,
     /// Blocks per epoch of a new governed chain.
     pub epoch_length: u64,
+    /// Generate a new chain's validator keys on this token (labelled `LABEL-<i>`), in one
+    /// process only.
+    pub validator_token: Option<Pkcs11Key>,
 }
 
 /// How many of a governed chain's accounts are governors (see [`consortium_of`]).
@@ -52,7 +57,7 @@ pub use crate::accounts::FundedAccount as DevAccount;
 /// A prepared dev chain directory.
 pub struct DevChain {
     pub genesis: GenesisFile,
-    pub validator_keys: Vec<ValidatorKey>,
+    pub validator_keys: Vec<ValidatorSigner>,
     pub accounts: Vec<DevAccount>,
     pub storage: PathBuf,
 }
@@ -89,7 +94,7 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
         ));
     }
     let validator_keys = (0..options.validators)
-        .map(|i| crate::keyfile::load(&dir.join(format!("validator-{i}.json"))))
+        .map(|i| load_validator(dir, i))
         .collect::<Result<Vec<_>, _>>()?;
     let accounts_path = dir.join("dev-accounts.json");
     let text = std::fs::read_to_string(&accounts_path).map_err(|e| dir_error(&accounts_path, e))?;
@@ -101,6 +106,17 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
         accounts,
         storage: dir.join("storage"),
     })
+}
+
+/// Validator `i`'s key: a key file, or a key on a token named by `validator-<i>.toml`.
+fn load_validator(dir: &Path, i: usize) -> Result<ValidatorSigner, NodeError> {
+    let on_token = dir.join(format!("validator-{i}.toml"));
+    if on_token.exists() {
+        let text = std::fs::read_to_string(&on_token).map_err(|e| dir_error(&on_token, e))?;
+        let key: Pkcs11Key = toml::from_str(&text).map_err(|e| dir_error(&on_token, e))?;
+        return KeySource::Pkcs11(key).load(dir, None);
+    }
+    crate::keyfile::load(&dir.join(format!("validator-{i}.json"))).map(|key| key.validator_signer())
 }
 
 /// Validator `i`'s folder under a dev chain directory run with `--processes`.
@@ -134,10 +150,26 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
     };
     let mut validators = Vec::new();
     for i in 0..options.validators {
-        let key = ValidatorKey::generate().map_err(|e| key_error(dir, e))?;
-        crate::keyfile::write(&dir.join(format!("validator-{i}.json")), &key)?;
+        let public_key = match &options.validator_token {
+            Some(token) => {
+                let key = Pkcs11Key {
+                    label: format!("{}-{i}", token.label),
+                    ..token.clone()
+                };
+                let signer = key.generate(dir)?;
+                let path = dir.join(format!("validator-{i}.toml"));
+                let text = toml::to_string(&key).expect("a key location serialises");
+                std::fs::write(&path, text).map_err(|e| dir_error(&path, e))?;
+                signer.public_hex()
+            }
+            None => {
+                let key = ValidatorKey::generate().map_err(|e| key_error(dir, e))?;
+                crate::keyfile::write(&dir.join(format!("validator-{i}.json")), &key)?;
+                key.public_hex()
+            }
+        };
         validators.push(ValidatorEntry {
-            public_key: key.public_hex(),
+            public_key,
             p2p: free_port()?,
         });
     }
@@ -182,12 +214,7 @@ pub fn run(
         let peer_count = peers.len();
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
-            let mut setup = NodeSetup::new(
-                key.validator_signer(),
-                genesis.clone(),
-                peers.clone(),
-                format!("v{i}"),
-            );
+            let mut setup = NodeSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             running.push(validator::start(&context.child("validator"), setup).await?);
         }

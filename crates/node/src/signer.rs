@@ -12,7 +12,7 @@
 //! ```
 
 use crate::NodeError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -29,7 +29,7 @@ pub enum KeySource {
 }
 
 /// An ed25519 key on a PKCS#11 token.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pkcs11Key {
     pub module: PathBuf,
@@ -55,28 +55,41 @@ impl KeySource {
 }
 
 impl Pkcs11Key {
-    fn open(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
-        let hsm = |problem| NodeError::Hsm {
+    /// Generates a new validator key on the token, under this key's label.
+    pub fn generate(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
+        let token = self.token(base)?;
+        let key = Ed25519Key::generate(&token, &self.label).map_err(|e| self.error(e))?;
+        ValidatorSigner::device(Arc::new(key)).map_err(|e| self.wrong_kind(e))
+    }
+
+    fn error(&self, problem: trellis_hsm::HsmError) -> NodeError {
+        NodeError::Hsm {
             token: self.token.clone(),
             label: self.label.clone(),
             problem: Box::new(problem),
-        };
-        let pin = Pin::from_file(&base.join(&self.pin_file)).map_err(hsm)?;
-        let token = Token::open(&self.module, &self.token, pin).map_err(hsm)?;
-        let key = Ed25519Key::open(&token, &self.label).map_err(hsm)?;
-        // Prove the key signs before the node relies on it.
-        key.sign(b"trellis: a node checks its key at start")
-            .map_err(hsm)?;
-        let signer = ValidatorSigner::device(Arc::new(key)).map_err(|e| NodeError::Hsm {
+        }
+    }
+
+    fn wrong_kind(&self, e: trellis_crypto::KeyError) -> NodeError {
+        self.error(trellis_hsm::HsmError::WrongKeyKind {
             token: self.token.clone(),
             label: self.label.clone(),
-            problem: Box::new(trellis_hsm::HsmError::WrongKeyKind {
-                token: self.token.clone(),
-                label: self.label.clone(),
-                kind: "ed25519",
-                reason: e.to_string(),
-            }),
-        })?;
-        Ok(signer)
+            kind: "ed25519",
+            reason: e.to_string(),
+        })
+    }
+
+    fn token(&self, base: &Path) -> Result<Arc<Token>, NodeError> {
+        let pin = Pin::from_file(&base.join(&self.pin_file)).map_err(|e| self.error(e))?;
+        Token::open(&self.module, &self.token, pin).map_err(|e| self.error(e))
+    }
+
+    fn open(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
+        let token = self.token(base)?;
+        let key = Ed25519Key::open(&token, &self.label).map_err(|e| self.error(e))?;
+        // Prove the key signs before the node relies on it.
+        key.sign(b"trellis: a node checks its key at start")
+            .map_err(|e| self.error(e))?;
+        ValidatorSigner::device(Arc::new(key)).map_err(|e| self.wrong_kind(e))
     }
 }
