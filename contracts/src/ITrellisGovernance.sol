@@ -95,4 +95,13 @@ interface ITrellisActions {
     /// The block gas limit (21000 to 10^9) and the base fee in wei per gas (at most 10^15; 0
     /// makes gas free) from the next block on.
     function setChainParameters(uint64 blockGasLimit, uint64 baseFeePerGas) external;
+
+    /// Hands `account`'s registration to `successor` (same identity, roles and limits) from
+    /// the next block on, for a holder who lost `account`'s key; `proof` as for
+    /// `ITrellisRegistry.rotateKey`.
+    function rotateAccount(address account, address successor, bytes calldata proof) external;
+
+    /// Retires `account`'s key for good; `compromised` also reports it leaked, suspected of
+    /// misuse from block `suspectedFrom`.
+    function retireAccount(address account, bool compromised, uint64 suspectedFrom) external;
 }

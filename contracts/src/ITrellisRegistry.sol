@@ -15,7 +15,8 @@ interface ITrellisRegistry {
 
     function holds(uint64 identity, bytes32 role) external view returns (bool);
 
-    /// status: 0 normal, 1 frozen, 2 abolished; validUntil 0: never expires.
+    /// status: 0 normal, 1 frozen, 2 abolished, 3 rotated, 4 revoked, 5 compromised;
+    /// statusByProposal: 0 genesis, 2^64-1 the key itself; validUntil 0: never expires.
     function accountOf(address account)
         external
         view
@@ -39,4 +40,19 @@ interface ITrellisRegistry {
 
     /// The role a transaction's signer needs to call `selector` of `target` (0: anyone may).
     function methodRole(address target, bytes4 selector) external view returns (bytes32);
+
+    /// The account that took over from a rotated one (0: none).
+    function successorOf(address account) external view returns (address);
+
+    /// Hands the caller's registration to `successor` (same identity, roles and limits) from
+    /// this block on; the caller's key is refused from then on. `proof`: the successor's
+    /// 65-byte signature (r, s, v) of keccak256("trellis key rotation" ++ caller ++ successor).
+    function rotateKey(address successor, bytes calldata proof) external;
+
+    /// Retires the caller's key for good; `compromised` also reports it leaked, suspected of
+    /// misuse from block `suspectedFrom`.
+    function revokeKey(bool compromised, uint64 suspectedFrom) external;
+
+    event KeyRotated(address indexed account, address indexed successor);
+    event KeyRetired(address indexed account, uint8 status, uint64 suspectedFrom);
 }

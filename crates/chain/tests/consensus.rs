@@ -353,6 +353,7 @@ fn a_freeze_drops_the_frozen_accounts_pending_transactions_from_every_pool() {
                 status: AccountStatus::Frozen,
                 since: Height(passed),
                 by: 1,
+                compromised_since: None,
             }))
         );
     });

@@ -114,6 +114,20 @@ pub enum ActionCommand {
         #[command(flatten)]
         window: WindowArgs,
     },
+    /// Hand ACCOUNT's registration (identity, roles, limits) to SUCCESSOR, for a holder who
+    /// lost ACCOUNT's key; PROOF from `trellis keys rotation-proof` signed by SUCCESSOR.
+    RotateAccount {
+        account: Address,
+        successor: Address,
+        proof: alloy_primitives::Bytes,
+    },
+    /// Retire ACCOUNT's key for good (revoked), or with --compromised-since report it leaked.
+    RetireAccount {
+        account: Address,
+        /// The first block the key is suspected of having been misused in.
+        #[arg(long, value_name = "BLOCK")]
+        compromised_since: Option<u64>,
+    },
     /// Grant ROLE (a built-in name such as transactor, or an application's own) to IDENTITY.
     GrantRole {
         identity: u64,
@@ -295,6 +309,22 @@ impl ActionCommand {
                 account: *account,
                 window: window.window(),
             },
+            Self::RotateAccount {
+                account,
+                successor,
+                proof,
+            } => Action::RotateAccount {
+                account: *account,
+                successor: *successor,
+                proof: proof.clone(),
+            },
+            Self::RetireAccount {
+                account,
+                compromised_since,
+            } => Action::RetireAccount {
+                account: *account,
+                compromised_since: compromised_since.map(trellis_types::Height),
+            },
             Self::GrantRole { identity, role } => Action::GrantRole {
                 identity: IdentityId(*identity),
                 role: Role::named(role),
@@ -419,12 +449,17 @@ impl NodeArg {
 }
 
 impl Signer {
-    pub(crate) fn open(&self) -> Result<(Node, Box<dyn trellis_crypto::TxSigner>)> {
-        let passphrase = self
+    /// The passphrase of --passphrase-file, if given.
+    pub(crate) fn passphrase(&self) -> Result<Option<trellis_crypto::Passphrase>> {
+        Ok(self
             .passphrase_file
             .as_deref()
             .map(trellis_crypto::Passphrase::from_file)
-            .transpose()?;
+            .transpose()?)
+    }
+
+    pub(crate) fn open(&self) -> Result<(Node, Box<dyn trellis_crypto::TxSigner>)> {
+        let passphrase = self.passphrase()?;
         let key = open_signer(&self.key, self.from, passphrase.as_ref())?;
         Ok((self.node.open()?, key))
     }

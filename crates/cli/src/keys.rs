@@ -40,6 +40,40 @@ pub enum KeysCommand {
         #[arg(long, value_name = "FILE")]
         passphrase_file: PathBuf,
     },
+    /// Hand the account of --key to a new key, from the next block on: same identity, roles
+    /// and limits; the old key is refused from then on (needs no vote: only its holder can).
+    Rotate {
+        #[command(flatten)]
+        signer: crate::gov::Signer,
+        /// The successor's key (a key file or a `pkcs11:` URI): it signs its consent.
+        #[arg(long, value_name = "FILE|PKCS11-URI")]
+        new: String,
+        /// With an accounts list as --new: which account.
+        #[arg(long, value_name = "ADDRESS")]
+        new_from: Option<alloy_primitives::Address>,
+    },
+    /// Retire the account of --key for good; with --compromised-since, report it leaked and
+    /// suspected of misuse from that block.
+    Revoke {
+        #[command(flatten)]
+        signer: crate::gov::Signer,
+        #[arg(long, value_name = "BLOCK")]
+        compromised_since: Option<u64>,
+    },
+    /// Print the successor's signature that a rotation by vote (`trellis gov propose
+    /// rotate-account OLD NEW PROOF`) needs.
+    RotationProof {
+        /// The account being replaced.
+        #[arg(long, value_name = "ADDRESS")]
+        old: alloy_primitives::Address,
+        /// The successor's key (a key file or a `pkcs11:` URI).
+        #[arg(long, value_name = "FILE|PKCS11-URI")]
+        new: String,
+        #[arg(long, value_name = "ADDRESS")]
+        new_from: Option<alloy_primitives::Address>,
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
     /// Move a key from a key file onto an HSM token; it signs there from then on, exactly as
     /// before (same address or public key), and can never be read back.
     Import {
@@ -73,6 +107,21 @@ pub enum KeyKind {
 
 pub fn run(command: KeysCommand) -> Result<()> {
     match command {
+        KeysCommand::Rotate {
+            signer,
+            new,
+            new_from,
+        } => crate::lifecycle::rotate(&signer, &new, new_from),
+        KeysCommand::Revoke {
+            signer,
+            compromised_since,
+        } => crate::lifecycle::revoke(&signer, compromised_since),
+        KeysCommand::RotationProof {
+            old,
+            new,
+            new_from,
+            passphrase_file,
+        } => crate::lifecycle::print_proof(old, &new, new_from, passphrase_file.as_deref()),
         KeysCommand::New {
             out,
             hsm: None,

@@ -6,6 +6,7 @@
 mod gov;
 mod holds;
 mod keys;
+mod lifecycle;
 mod limit;
 mod load;
 mod tx;

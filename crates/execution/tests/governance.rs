@@ -126,6 +126,7 @@ fn a_passing_vote_freezes_an_account_for_the_rest_of_its_block() {
             status: AccountStatus::Frozen,
             since: at,
             by: 1,
+            compromised_since: None,
         })
     );
     assert_eq!(

@@ -35,6 +35,26 @@ pub enum RegistryError {
     NoAccount(Address),
     #[error("account {0} is abolished, for good")]
     Abolished(Address),
+    #[error("account {account} is {status} already, for good: a retired key never returns")]
+    KeyRetired {
+        account: Address,
+        status: crate::AccountStatus,
+    },
+    #[error("account {0} is registered already: a successor must be a new key")]
+    SuccessorTaken(Address),
+    #[error(
+        "the rotation to {successor} is not signed by {successor}'s key (it recovers to {signer}): sign the rotation message with the new key"
+    )]
+    BadRotationProof { successor: Address, signer: Address },
+    #[error("the rotation proof is not a 65-byte signature (r ‖ s ‖ v): {0}")]
+    MalformedRotationProof(String),
+    #[error(
+        "block {since} is after block {now}: a key cannot be suspected of misuse in the future"
+    )]
+    CompromiseInFuture {
+        since: trellis_types::Height,
+        now: trellis_types::Height,
+    },
     #[error(
         "no founding identity holds the governor role: nobody could ever change the rules (give at least one identity roles = [\"governor\", …])"
     )]

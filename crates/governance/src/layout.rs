@@ -63,6 +63,11 @@ pub fn account_status(address: &Address) -> U256 {
     slot("account-status", address.as_slice())
 }
 
+/// The account that took over from a rotated one.
+pub fn account_successor(address: &Address) -> U256 {
+    slot("account-successor", address.as_slice())
+}
+
 pub fn role(role: &Role, identity: u64) -> U256 {
     let mut key = role.0.to_vec();
     key.extend_from_slice(&identity.to_be_bytes());

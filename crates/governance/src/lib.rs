@@ -17,6 +17,7 @@
 pub mod contracts;
 mod error;
 mod founders;
+mod keys;
 pub mod layout;
 mod limits;
 mod params;
@@ -32,6 +33,7 @@ pub use contracts::{
 };
 pub use error::RegistryError;
 pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
+pub use keys::{check_rotation_proof, rotation_digest};
 pub use layout::REGISTRY_ADDRESS;
 pub use limits::{
     Applicable, Breach, Day, LimitHolder, Limits, MAX_LIMITED_ROLES, check_spending, spent_slot,
@@ -44,8 +46,9 @@ pub use rules::{
 };
 pub use trellis_types::EpochLength;
 pub use types::{
-    AccountRecord, AccountStatus, ChainParams, IdentityId, IdentityRecord, MAX_BASE_FEE,
-    MAX_BLOCK_GAS_LIMIT, MIN_BLOCK_GAS_LIMIT, OrgId, Term, ValidatorRecord, Window,
+    AccountRecord, AccountStatus, BY_ITS_KEY, ChainParams, GENESIS, IdentityId, IdentityRecord,
+    MAX_BASE_FEE, MAX_BLOCK_GAS_LIMIT, MIN_BLOCK_GAS_LIMIT, OrgId, Term, ValidatorRecord, Window,
+    status_setter,
 };
 pub use validators::{MAX_VALIDATOR_RECORDS, MAX_VALIDATORS, MIN_FAULT_TOLERANT, NewValidator};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

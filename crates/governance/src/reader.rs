@@ -73,13 +73,21 @@ impl<'a, R: StateReader + ?Sized> Registry<'a, R> {
             slot,
             value,
         })?;
+        let status_since = Height(fields.u64());
+        let status_by = fields.u64();
+        let compromised = fields.byte() == 1;
+        let compromised_since = compromised.then(|| Height(fields.u64()));
+        let successor = self.slot(layout::account_successor(address))?;
         Ok(Some(AccountRecord {
             address: *address,
             identity: IdentityId(identity),
             window,
             status,
-            status_since: Height(fields.u64()),
-            status_by: fields.u64(),
+            status_since,
+            status_by,
+            compromised_since,
+            successor: (!successor.is_zero())
+                .then(|| Address::from_word(successor.to_be_bytes::<32>().into())),
         }))
     }
 

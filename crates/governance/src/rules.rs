@@ -14,12 +14,13 @@ use trellis_types::Height;
 pub enum Refusal {
     #[error("account {0} is not registered to any identity of the consortium")]
     Unregistered(Address),
-    #[error("account {account} is {status} since block {since} by proposal {by}")]
+    #[error("account {account} is {status} since block {since} {}{}", crate::status_setter(*.by), suspected(.compromised_since))]
     Stopped {
         account: Address,
         status: AccountStatus,
         since: Height,
         by: u64,
+        compromised_since: Option<Height>,
     },
     #[error("account {account} is valid from block {} {}, not at block {height}", .window.from, until(.window))]
     AccountNotValid {
@@ -78,6 +79,12 @@ pub struct OverLimit {
     pub spent: U256,
 }
 
+fn suspected(since: &Option<Height>) -> String {
+    since.map_or_else(String::new, |since| {
+        format!(" (suspected of misuse from block {since})")
+    })
+}
+
 fn until(window: &Window) -> String {
     window
         .until
@@ -110,6 +117,7 @@ pub fn refusal<R: StateReader + ?Sized>(
             status: account.status,
             since: account.status_since,
             by: account.status_by,
+            compromised_since: account.compromised_since,
         }));
     }
     if !account.window.contains(height) {

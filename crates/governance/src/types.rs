@@ -43,7 +43,8 @@ impl Window {
     }
 }
 
-/// Whether an account may act. Anything but `Normal` is refused everywhere.
+/// Whether an account (its key) may act. Anything but `Normal` is refused everywhere; only a
+/// frozen account returns to normal, the others are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountStatus {
     Normal,
@@ -51,15 +52,29 @@ pub enum AccountStatus {
     Frozen,
     /// Stopped for good.
     Abolished,
+    /// Replaced by a successor key of the same identity (its record names it).
+    Rotated,
+    /// Withdrawn by its holder or by vote, not known to be leaked.
+    Revoked,
+    /// Reported leaked; its record says from which block it is suspected.
+    Compromised,
 }
 
 impl AccountStatus {
-    pub(crate) fn code(self) -> u8 {
+    pub fn code(self) -> u8 {
         match self {
             Self::Normal => 0,
             Self::Frozen => 1,
             Self::Abolished => 2,
+            Self::Rotated => 3,
+            Self::Revoked => 4,
+            Self::Compromised => 5,
         }
+    }
+
+    /// Whether the status can never change again.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Normal | Self::Frozen)
     }
 
     pub fn from_code(code: u8) -> Option<Self> {
@@ -67,6 +82,9 @@ impl AccountStatus {
             0 => Some(Self::Normal),
             1 => Some(Self::Frozen),
             2 => Some(Self::Abolished),
+            3 => Some(Self::Rotated),
+            4 => Some(Self::Revoked),
+            5 => Some(Self::Compromised),
             _ => None,
         }
     }
@@ -78,6 +96,9 @@ impl fmt::Display for AccountStatus {
             Self::Normal => "normal",
             Self::Frozen => "frozen",
             Self::Abolished => "abolished",
+            Self::Rotated => "rotated to a successor key",
+            Self::Revoked => "revoked",
+            Self::Compromised => "reported compromised",
         })
     }
 }
@@ -91,8 +112,26 @@ pub struct AccountRecord {
     pub status: AccountStatus,
     /// The block from which `status` holds.
     pub status_since: Height,
-    /// The governance proposal that set it (0: genesis).
+    /// Who set it: a governance proposal's id, [`GENESIS`] or [`BY_ITS_KEY`].
     pub status_by: u64,
+    /// For a compromised key: the first block it is suspected to have been misused in.
+    pub compromised_since: Option<Height>,
+    /// For a rotated key: the account that took over from it.
+    pub successor: Option<Address>,
+}
+
+/// `status_by` of a status set at genesis.
+pub const GENESIS: u64 = 0;
+/// `status_by` of a status the key set itself (a rotation, a revocation by its holder).
+pub const BY_ITS_KEY: u64 = u64::MAX;
+
+/// Who set a status, for messages.
+pub fn status_setter(by: u64) -> String {
+    match by {
+        GENESIS => "at genesis".into(),
+        BY_ITS_KEY => "by its own key".into(),
+        proposal => format!("by proposal {proposal}"),
+    }
 }
 
 /// An identity and the organisation it belongs to.

@@ -188,16 +188,37 @@ impl<'a, R: StateReader + ?Sized> RegistryWriter<'a, R> {
         since: Height,
         by: u64,
     ) -> Result<(), RegistryError> {
+        self.write_status(address, status, since, by, None)
+    }
+
+    /// Writes an account's status record, refusing to change a final one (abolished, rotated,
+    /// revoked, compromised: a retired key never returns).
+    pub(crate) fn write_status(
+        &mut self,
+        address: Address,
+        status: AccountStatus,
+        since: Height,
+        by: u64,
+        compromised_since: Option<Height>,
+    ) -> Result<(), RegistryError> {
         let Some(account) = self.registry().account(&address)? else {
             return Err(RegistryError::NoAccount(address));
         };
         if account.status == AccountStatus::Abolished {
             return Err(RegistryError::Abolished(address));
         }
+        if account.status.is_final() {
+            return Err(RegistryError::KeyRetired {
+                account: address,
+                status: account.status,
+            });
+        }
         let value = Packer::default()
             .byte(status.code())
             .u64(since.get())
             .u64(by)
+            .byte(u8::from(compromised_since.is_some()))
+            .u64(compromised_since.map_or(0, Height::get))
             .finish();
         self.write(layout::account_status(&address), value);
         Ok(())

@@ -61,6 +61,7 @@ fn a_freeze_passes_with_two_of_three_governors_and_stops_the_account() {
             status: AccountStatus::Frozen,
             since: at,
             by: 1,
+            compromised_since: None,
         })
     );
     assert_eq!(

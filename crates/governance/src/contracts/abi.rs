@@ -69,6 +69,11 @@ alloy_sol_types::sol! {
         function removeValidator(bytes32 key) external;
         /// The block gas limit and the base fee (wei per gas) from the next block on.
         function setChainParameters(uint64 blockGasLimit, uint64 baseFeePerGas) external;
+        /// `account`'s registration handed to `successor`, for a holder who lost its key
+        /// (`proof`: as for `ITrellisRegistry.rotateKey`).
+        function rotateAccount(address account, address successor, bytes proof) external;
+        /// `account`'s key retired for good; `compromised`: leaked, suspected from `suspectedFrom`.
+        function retireAccount(address account, bool compromised, uint64 suspectedFrom) external;
     }
 
     /// Held transfers, at `HOLDS_ADDRESS`: a plain transfer above its sender's hold threshold
@@ -122,5 +127,14 @@ alloy_sol_types::sol! {
         function organisationName(uint64 organisation) external view returns (string);
         /// The role a transaction's signer needs to call `selector` of `target` (0: anyone).
         function methodRole(address target, bytes4 selector) external view returns (bytes32);
+        /// The account that took over from a rotated one (0: none).
+        function successorOf(address account) external view returns (address);
+        /// The caller's registration handed to `successor` from this block on; `proof`: the
+        /// successor's signature of keccak256("trellis key rotation" ‖ caller ‖ successor).
+        function rotateKey(address successor, bytes proof) external;
+        /// The caller's key retired for good; `compromised`: leaked, suspected from `suspectedFrom`.
+        function revokeKey(bool compromised, uint64 suspectedFrom) external;
+        event KeyRotated(address indexed account, address indexed successor);
+        event KeyRetired(address indexed account, uint8 status, uint64 suspectedFrom);
     }
 }

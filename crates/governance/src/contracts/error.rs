@@ -101,6 +101,10 @@ pub enum ActionError {
     Registry(#[from] RegistryError),
     #[error("account status {0} is none of 0 (normal), 1 (frozen), 2 (abolished)")]
     UnknownStatus(u8),
+    #[error(
+        "a key is made {0} by its own action (rotateAccount, retireAccount), which records its successor or the block it is suspected from"
+    )]
+    RetirementNeedsItsAction(crate::AccountStatus),
     #[error("account {account} is {status} already")]
     SameStatus {
         account: Address,

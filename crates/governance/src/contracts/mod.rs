@@ -28,12 +28,16 @@ use crate::{REGISTRY_ADDRESS, governed};
 use alloy_primitives::Address;
 use trellis_state::StateReader;
 
-/// Whether `log` says a proposal passed and changed the rules (so pools re-check their
-/// senders).
+/// Whether `log` says the rules changed (a proposal passed, a key rotated or retired itself),
+/// so pools re-check their senders.
 pub fn changes_rules(log: &alloy_primitives::Log) -> bool {
     use alloy_sol_types::SolEvent;
-    log.address == GOVERNANCE_ADDRESS
-        && log.topics().first() == Some(&abi::ITrellisGovernance::Executed::SIGNATURE_HASH)
+    let topic = log.topics().first();
+    (log.address == GOVERNANCE_ADDRESS
+        && topic == Some(&abi::ITrellisGovernance::Executed::SIGNATURE_HASH))
+        || (log.address == REGISTRY_ADDRESS
+            && (topic == Some(&abi::ITrellisRegistry::KeyRotated::SIGNATURE_HASH)
+                || topic == Some(&abi::ITrellisRegistry::KeyRetired::SIGNATURE_HASH)))
 }
 
 /// The addresses whose calls the system contracts answer.

@@ -1,14 +1,16 @@
-//! The registry's read-only functions ([`ITrellisRegistry`]): what contracts call to check an
-//! account's roles, built-in or their own.
+//! The registry's functions ([`ITrellisRegistry`]): what contracts call to check an account's
+//! roles, built-in or their own; and what a key does to itself (rotate, revoke), which needs no
+//! vote: only the key's holder can send its transaction.
 
 use crate::{
-    IdentityId, OrgId, Registry, Role,
+    AccountStatus, IdentityId, OrgId, REGISTRY_ADDRESS, Registry, RegistryWriter, Role,
     contracts::{
         abi::ITrellisRegistry::{self, ITrellisRegistryCalls},
         call::{Effects, SystemCall},
         error::SystemError,
     },
 };
+use alloy_primitives::Address;
 use alloy_sol_types::SolCall;
 use trellis_state::StateReader;
 use trellis_types::Height;
@@ -20,6 +22,17 @@ pub(crate) fn registry<R: StateReader + ?Sized>(
     use ITrellisRegistryCalls as Call;
     let registry = Registry::new(state);
     let output = match call.decode::<ITrellisRegistryCalls>()? {
+        Call::rotateKey(c) => return rotate_key(state, call, c.successor, &c.proof),
+        Call::revokeKey(c) => {
+            let since = c.compromised.then_some(Height(c.suspectedFrom));
+            return revoke_key(state, call, since);
+        }
+        Call::successorOf(c) => ITrellisRegistry::successorOfCall::abi_encode_returns(
+            &registry
+                .account(&c.account)?
+                .and_then(|account| account.successor)
+                .unwrap_or_default(),
+        ),
         Call::may(c) => ITrellisRegistry::mayCall::abi_encode_returns(&registry.may(
             &c.account,
             &Role(c.role),
@@ -74,4 +87,56 @@ pub(crate) fn registry<R: StateReader + ?Sized>(
         ),
     };
     Ok(Effects::view(output))
+}
+
+fn rotate_key<R: StateReader + ?Sized>(
+    state: &R,
+    call: &SystemCall<'_>,
+    successor: Address,
+    proof: &[u8],
+) -> Result<Effects, SystemError> {
+    call.check_writable()?;
+    crate::check_rotation_proof(&call.caller, &successor, proof)?;
+    let mut writer = RegistryWriter::new(state);
+    writer.rotate_account(call.caller, successor, call.height, crate::BY_ITS_KEY)?;
+    let mut effects = Effects::default();
+    effects.take_writes(writer);
+    effects.log(
+        REGISTRY_ADDRESS,
+        ITrellisRegistry::KeyRotated {
+            account: call.caller,
+            successor,
+        },
+    );
+    Ok(effects)
+}
+
+fn revoke_key<R: StateReader + ?Sized>(
+    state: &R,
+    call: &SystemCall<'_>,
+    compromised_since: Option<Height>,
+) -> Result<Effects, SystemError> {
+    call.check_writable()?;
+    let mut writer = RegistryWriter::new(state);
+    writer.retire_account(
+        call.caller,
+        call.height,
+        crate::BY_ITS_KEY,
+        compromised_since,
+    )?;
+    let status = match compromised_since {
+        Some(_) => AccountStatus::Compromised,
+        None => AccountStatus::Revoked,
+    };
+    let mut effects = Effects::default();
+    effects.take_writes(writer);
+    effects.log(
+        REGISTRY_ADDRESS,
+        ITrellisRegistry::KeyRetired {
+            account: call.caller,
+            status: status.code(),
+            suspectedFrom: compromised_since.map_or(0, Height::get),
+        },
+    );
+    Ok(effects)
 }

@@ -55,6 +55,17 @@ pub enum Action {
         account: Address,
         status: AccountStatus,
     },
+    /// For a holder who lost `account`'s key: its registration moves to `successor`.
+    RotateAccount {
+        account: Address,
+        successor: Address,
+        proof: Bytes,
+    },
+    /// `account`'s key retired for good; compromised if `compromised_since` is set.
+    RetireAccount {
+        account: Address,
+        compromised_since: Option<Height>,
+    },
     SetGovernorWeight {
         identity: IdentityId,
         weight: u64,
@@ -127,6 +138,20 @@ impl std::fmt::Display for Action {
             Self::SetAccountStatus { account, status } => {
                 write!(f, "make account {account} {status}")
             }
+            Self::RotateAccount {
+                account, successor, ..
+            } => write!(f, "hand account {account}'s registration to {successor}"),
+            Self::RetireAccount {
+                account,
+                compromised_since: None,
+            } => write!(f, "revoke account {account}'s key"),
+            Self::RetireAccount {
+                account,
+                compromised_since: Some(since),
+            } => write!(
+                f,
+                "report account {account}'s key compromised, suspected from block {since}"
+            ),
             Self::SetGovernorWeight { identity, weight } => {
                 write!(f, "give governor identity {identity} weight {weight}")
             }
@@ -234,10 +259,26 @@ impl Action {
                 identity: IdentityId(c.identity),
                 role: Role(c.role),
             },
-            Call::setAccountStatus(c) => Self::SetAccountStatus {
+            Call::setAccountStatus(c) => {
+                let status = AccountStatus::from_code(c.status)
+                    .ok_or(ActionError::UnknownStatus(c.status))?;
+                // A key's retirement records more than a status: its own actions set it.
+                if status.is_final() && status != AccountStatus::Abolished {
+                    return Err(ActionError::RetirementNeedsItsAction(status));
+                }
+                Self::SetAccountStatus {
+                    account: c.account,
+                    status,
+                }
+            }
+            Call::rotateAccount(c) => Self::RotateAccount {
                 account: c.account,
-                status: AccountStatus::from_code(c.status)
-                    .ok_or(ActionError::UnknownStatus(c.status))?,
+                successor: c.successor,
+                proof: c.proof,
+            },
+            Call::retireAccount(c) => Self::RetireAccount {
+                account: c.account,
+                compromised_since: c.compromised.then_some(Height(c.suspectedFrom)),
             },
             Call::setGovernorWeight(c) => Self::SetGovernorWeight {
                 identity: IdentityId(c.identity),
@@ -333,6 +374,25 @@ impl Action {
                 status: status.code(),
             }
             .abi_encode(),
+            Self::RotateAccount {
+                account,
+                successor,
+                proof,
+            } => A::rotateAccountCall {
+                account: *account,
+                successor: *successor,
+                proof: proof.clone(),
+            }
+            .abi_encode(),
+            Self::RetireAccount {
+                account,
+                compromised_since,
+            } => A::retireAccountCall {
+                account: *account,
+                compromised: compromised_since.is_some(),
+                suspectedFrom: compromised_since.map_or(0, Height::get),
+            }
+            .abi_encode(),
             Self::SetGovernorWeight { identity, weight } => A::setGovernorWeightCall {
                 identity: identity.0,
                 weight: *weight,
@@ -418,6 +478,18 @@ impl Action {
                 writer.set_account_window(*account, *window)?;
             }
             Self::GrantRole { identity, role } => grant(writer, *identity, *role)?,
+            Self::RotateAccount {
+                account,
+                successor,
+                proof,
+            } => {
+                crate::check_rotation_proof(account, successor, proof)?;
+                writer.rotate_account(*account, *successor, height, by.0)?;
+            }
+            Self::RetireAccount {
+                account,
+                compromised_since,
+            } => writer.retire_account(*account, height, by.0, *compromised_since)?,
             Self::RevokeRole { identity, role } => revoke(writer, *identity, *role)?,
             Self::SetAccountStatus { account, status } => {
                 let current = Registry::new(writer.overlay())
