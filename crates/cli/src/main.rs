@@ -221,6 +221,10 @@ struct InitArgs {
     /// epoch.
     #[arg(long, requires = "governed", value_parser = clap::value_parser!(u64).range(1..))]
     epoch_length: Option<u64>,
+    /// Seal every key file written (the members' keys, accounts.json) under the passphrase on
+    /// this file's first line; each node.toml names this path as its key_passphrase_file.
+    #[arg(long, value_name = "FILE", requires = "validators")]
+    passphrase_file: Option<PathBuf>,
     /// A validator: its ed25519 public key (from `trellis keys new`) and p2p address.
     #[arg(
         id = "validators_given",
@@ -366,6 +370,17 @@ fn init(args: InitArgs) -> Result<()> {
             timestamp,
             governed: args.governed,
             epoch_length: args.epoch_length.unwrap_or(EpochLength::DEFAULT.0.get()),
+            seal: args
+                .passphrase_file
+                .as_deref()
+                .map(|file| -> Result<members::Seal> {
+                    Ok(members::Seal {
+                        passphrase: trellis_crypto::Passphrase::from_file(file)?,
+                        file: std::path::absolute(file)
+                            .with_context(|| format!("{}: no absolute path", file.display()))?,
+                    })
+                })
+                .transpose()?,
         };
         return init_network(&args.out, &plan);
     }

@@ -44,6 +44,19 @@ pub fn consortium(accounts: &[FundedAccount]) -> Vec<OrganisationEntry> {
 
 /// Writes the accounts as JSON to a new file (mode 0600); never overwrites.
 pub fn write(path: &Path, accounts: &[FundedAccount]) -> Result<(), KeyError> {
+    write_with(path, accounts, None)
+}
+
+/// [`write`], sealed under `passphrase` if one is given (addresses stay readable).
+pub fn write_with(
+    path: &Path,
+    accounts: &[FundedAccount],
+    passphrase: Option<&trellis_crypto::Passphrase>,
+) -> Result<(), KeyError> {
     let json = serde_json::to_string_pretty(accounts).expect("accounts serialize");
-    write_secret_file(path, &format!("{json}\n"))
+    let text = match passphrase {
+        Some(passphrase) => trellis_crypto::SealedKey::seal_key_file(&json, passphrase)?.to_json(),
+        None => json,
+    };
+    write_secret_file(path, &format!("{text}\n"))
 }

@@ -60,6 +60,7 @@ fn write_config(dir: &Path, i: usize, rpc: SocketAddr) -> Result<PathBuf, NodeEr
     };
     std::fs::create_dir_all(&folder).map_err(io)?;
     let text = NodeFileText {
+        passphrase_file: None,
         genesis: "../genesis.toml",
         role: Role::Validator,
         key: &format!("../validator-{i}.json"),

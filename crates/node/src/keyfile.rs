@@ -68,12 +68,27 @@ pub fn load_with(path: &Path, passphrase: Option<&Passphrase>) -> Result<Validat
 
 /// Writes a validator key alone to a new file readable only by its owner; never overwrites.
 pub fn write(path: &Path, key: &ValidatorKey) -> Result<(), NodeError> {
+    write_with(path, key, None)
+}
+
+/// [`write`], sealed under `passphrase` if one is given.
+pub fn write_with(
+    path: &Path,
+    key: &ValidatorKey,
+    passphrase: Option<&Passphrase>,
+) -> Result<(), NodeError> {
     let entry = ValidatorEntry {
         public_key: key.public_hex(),
         private_key: key.secret_hex(),
     };
     let json = serde_json::to_string_pretty(&entry).expect("a key entry serializes");
-    write_secret_file(path, &format!("{json}\n")).map_err(|e| key_error(path, e))
+    let text = match passphrase {
+        Some(passphrase) => SealedKey::seal_key_file(&json, passphrase)
+            .map_err(|e| key_error(path, e))?
+            .to_json(),
+        None => json,
+    };
+    write_secret_file(path, &format!("{text}\n")).map_err(|e| key_error(path, e))
 }
 
 #[cfg(test)]

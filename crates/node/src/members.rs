@@ -56,6 +56,16 @@ pub struct NetworkPlan {
     pub governed: bool,
     /// Blocks per epoch of a governed network: validator-set changes wait for the next one.
     pub epoch_length: u64,
+    /// Seal every key file (members' keys, accounts.json) under this passphrase; node.toml
+    /// names `file` as its `key_passphrase_file`.
+    pub seal: Option<Seal>,
+}
+
+/// A passphrase, and the absolute path of the file that holds it on each member's host.
+#[derive(Clone, Debug)]
+pub struct Seal {
+    pub passphrase: trellis_crypto::Passphrase,
+    pub file: PathBuf,
 }
 
 /// Why the network's files could not be written.
@@ -222,6 +232,7 @@ pub fn write(dir: &Path, plan: &NetworkPlan) -> Result<Network, MembersError> {
         &addresses,
         &funded,
         plan.validators,
+        plan.seal.as_ref(),
     )
     .and_then(|members| publish(&staging, dir).map(|()| members));
     match written {
@@ -265,11 +276,14 @@ fn write_files(
     addresses: &[(SocketAddr, SocketAddr)],
     funded: &[FundedAccount],
     validators: usize,
+    seal: Option<&Seal>,
 ) -> Result<Vec<Member>, MembersError> {
     std::fs::create_dir_all(staging).map_err(write_error(staging))?;
     genesis.write_new(&staging.join("genesis.toml"))?;
+    let passphrase = seal.map(|seal| &seal.passphrase);
+    let passphrase_file = seal.map(|seal| seal.file.display().to_string());
     if !funded.is_empty() {
-        accounts::write(&staging.join("accounts.json"), funded)?;
+        accounts::write_with(&staging.join("accounts.json"), funded, passphrase)?;
     }
     let mut members = Vec::with_capacity(keys.len());
     for (i, (key, (p2p, rpc))) in keys.iter().zip(addresses).enumerate() {
@@ -285,7 +299,7 @@ fn write_files(
         let folder = staging.join(name);
         std::fs::create_dir(&folder).map_err(write_error(&folder))?;
         genesis.write_new(&folder.join("genesis.toml"))?;
-        keyfile::write(&folder.join(key_file), key)?;
+        keyfile::write_with(&folder.join(key_file), key, passphrase)?;
         let node = NodeFileText {
             genesis: "genesis.toml",
             role,
@@ -293,6 +307,7 @@ fn write_files(
             data_dir: "data",
             rpc_addr: *rpc,
             state_cache_mib: None,
+            passphrase_file: passphrase_file.as_deref(),
         };
         let path = folder.join("node.toml");
         std::fs::write(&path, node.render()).map_err(write_error(&path))?;
@@ -336,7 +351,41 @@ mod tests {
             timestamp: 0,
             governed: false,
             epoch_length: 1_000,
+            seal: None,
         }
+    }
+
+    #[test]
+    fn with_a_passphrase_every_key_file_is_sealed_and_every_member_still_loads() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("net");
+        let passphrase_file = root.path().join("pass");
+        std::fs::write(&passphrase_file, "members' passphrase\n").unwrap();
+        let mut sealed = plan(4, &[]);
+        sealed.seal = Some(Seal {
+            passphrase: trellis_crypto::Passphrase::from_file(&passphrase_file).unwrap(),
+            file: passphrase_file.clone(),
+        });
+        let network = write(&dir, &sealed).unwrap();
+        for member in &network.members {
+            let stored = std::fs::read_to_string(member.folder.join("validator.json")).unwrap();
+            assert!(trellis_crypto::SealedKey::is_sealed(&stored), "{stored}");
+            assert!(!stored.contains("private_key"), "{stored}");
+            let config = NodeConfig::load(&member.folder.join("node.toml")).unwrap();
+            assert_eq!(config.key.public_hex(), member.public_key);
+        }
+        let accounts = std::fs::read_to_string(dir.join("accounts.json")).unwrap();
+        assert!(trellis_crypto::SealedKey::is_sealed(&accounts));
+        for account in &network.accounts {
+            assert!(!accounts.contains(&account.private_key[2..]));
+        }
+        // Without its passphrase file a member's node refuses to start, saying what to give.
+        std::fs::remove_file(&passphrase_file).unwrap();
+        let error = NodeConfig::load(&network.members[0].folder.join("node.toml"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("pass"), "{error}");
     }
 
     #[test]
@@ -458,6 +507,7 @@ mod governed_tests {
             timestamp: 0,
             governed: true,
             epoch_length: 1_000,
+            seal: None,
         };
         write(&dir, &plan).unwrap();
         let genesis = GenesisFile::load(&dir.join("genesis.toml")).unwrap();

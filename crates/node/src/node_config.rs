@@ -228,6 +228,8 @@ pub struct NodeFileText<'a> {
     pub rpc_addr: SocketAddr,
     /// `None` leaves the validator's default.
     pub state_cache_mib: Option<usize>,
+    /// The file that opens a sealed key file, if the key is sealed.
+    pub passphrase_file: Option<&'a str>,
 }
 
 impl NodeFileText<'_> {
@@ -252,6 +254,13 @@ impl NodeFileText<'_> {
             quote(self.data_dir),
             quote(&self.rpc_addr.to_string()),
         );
+        if let Some(file) = self.passphrase_file {
+            text.push_str(&format!(
+                "# The key file is sealed: this file's first line opens it. Keep it off the data disk.\n\
+                 key_passphrase_file = {}\n",
+                quote(file)
+            ));
+        }
         if let Some(mib) = self.state_cache_mib {
             text.push_str(&format!("state_cache_mib = {mib}\n"));
         }
