@@ -19,8 +19,8 @@ fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// A transfer from `key` with `nonce`, sent raw; returns the node's answer.
-fn send_raw(node: &NodeProcess, key: &AccountKey, nonce: u64) -> serde_json::Value {
+/// Why the node refuses a raw transfer from `key` with `nonce` (empty if it took it).
+fn refusal(node: &NodeProcess, key: &AccountKey, nonce: u64) -> String {
     let raw = key.sign_transaction(TxEip1559 {
         chain_id: CHAIN_ID,
         nonce,
@@ -30,7 +30,29 @@ fn send_raw(node: &NodeProcess, key: &AccountKey, nonce: u64) -> serde_json::Val
         value: U256::from(1),
         ..TxEip1559::default()
     });
-    node.request("eth_sendRawTransaction", json!([format!("{raw}")]))
+    let answer = node.request("eth_sendRawTransaction", json!([format!("{raw}")]));
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `trellis COMMAND --rpc RPC --key accounts.json --from WHO EXTRA…`, signed by a member's
+/// account of the network's key file.
+struct Member<'a> {
+    hsm: &'a SoftHsm,
+    rpc: String,
+    accounts: String,
+}
+
+impl Member<'_> {
+    fn run(&self, who: &AccountKey, command: &[&str], extra: &[&str]) -> Output {
+        let from = who.address().to_string();
+        let mut args = command.to_vec();
+        args.extend(["--rpc", &self.rpc, "--key", &self.accounts, "--from", &from]);
+        args.extend(extra);
+        self.hsm.trellis(&args)
+    }
 }
 
 #[test]
@@ -41,7 +63,11 @@ fn a_member_rotates_its_key_into_an_hsm_and_another_reports_its_key_compromised(
     let network = TestNetwork::governed(dir.path(), CHAIN_ID, (1, 0), 5, 1_000);
     let node = network.start(0);
     let rpc = format!("http://{}", node.rpc);
-    let accounts = network.dir.join("accounts.json");
+    let member = Member {
+        hsm: &hsm,
+        rpc: rpc.clone(),
+        accounts: network.dir.join("accounts.json").display().to_string(),
+    };
     let [teller, clerk] = [&network.accounts[3], &network.accounts[4]];
 
     // The teller's successor is generated inside the token; the teller hands over to it.
@@ -51,33 +77,17 @@ fn a_member_rotates_its_key_into_an_hsm_and_another_reports_its_key_compromised(
     let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let successor: Address = made["address"].as_str().unwrap().parse().unwrap();
     // Balances stay with accounts: the teller funds its successor first.
-    let out = hsm.trellis(&[
-        "tx",
-        "send",
-        "--rpc",
-        &rpc,
-        "--key",
-        accounts.to_str().unwrap(),
-        "--from",
-        &teller.address().to_string(),
+    let fund = [
         "--to",
         &successor.to_string(),
         "--value",
         "1000000000000000000",
-    ]);
+    ]
+    .map(String::from);
+    let fund: Vec<&str> = fund.iter().map(String::as_str).collect();
+    let out = member.run(teller, &["tx", "send"], &fund);
     assert!(out.status.success(), "{}", text(&out));
-    let out = hsm.trellis(&[
-        "keys",
-        "rotate",
-        "--rpc",
-        &rpc,
-        "--key",
-        accounts.to_str().unwrap(),
-        "--from",
-        &teller.address().to_string(),
-        "--new",
-        &successor_uri,
-    ]);
+    let out = member.run(teller, &["keys", "rotate"], &["--new", &successor_uri]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -86,15 +96,12 @@ fn a_member_rotates_its_key_into_an_hsm_and_another_reports_its_key_compromised(
     );
 
     // The old key is refused at admission, naming why; the successor pays with its roles.
-    let refused = send_raw(&node, teller, 2);
-    let message = refused["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let refused = refusal(&node, teller, 2);
     assert!(
-        message.contains("rotated to a successor key") && message.contains("by its own key"),
+        refused.contains("rotated to a successor key") && refused.contains("by its own key"),
         "{refused}"
     );
+    let clerk_address = clerk.address().to_string();
     let out = hsm.trellis(&[
         "tx",
         "send",
@@ -103,47 +110,23 @@ fn a_member_rotates_its_key_into_an_hsm_and_another_reports_its_key_compromised(
         "--signer",
         &successor_uri,
         "--to",
-        &clerk.address().to_string(),
+        &clerk_address,
         "--value",
         "7",
     ]);
     assert!(out.status.success(), "{}", text(&out));
 
     // The clerk reports its key leaked since block 1: refused from then on, with that block.
-    let out = hsm.trellis(&[
-        "keys",
-        "revoke",
-        "--rpc",
-        &rpc,
-        "--key",
-        accounts.to_str().unwrap(),
-        "--from",
-        &clerk.address().to_string(),
-        "--compromised-since",
-        "1",
-    ]);
+    let out = member.run(clerk, &["keys", "revoke"], &["--compromised-since", "1"]);
     assert!(out.status.success(), "{}", text(&out));
-    let refused = send_raw(&node, clerk, 1);
-    let message = refused["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let refused = refusal(&node, clerk, 1);
     assert!(
-        message.contains("reported compromised")
-            && message.contains("suspected of misuse from block 1"),
+        refused.contains("reported compromised")
+            && refused.contains("suspected of misuse from block 1"),
         "{refused}"
     );
     // A retired key cannot be retired again: the CLI says why.
-    let out = hsm.trellis(&[
-        "keys",
-        "revoke",
-        "--rpc",
-        &rpc,
-        "--key",
-        accounts.to_str().unwrap(),
-        "--from",
-        &clerk.address().to_string(),
-    ]);
+    let out = member.run(clerk, &["keys", "revoke"], &[]);
     assert!(!out.status.success());
     assert!(
         text(&out).contains("reported compromised"),
@@ -156,7 +139,7 @@ fn a_member_rotates_its_key_into_an_hsm_and_another_reports_its_key_compromised(
         "keys",
         "rotation-proof",
         "--old",
-        &clerk.address().to_string(),
+        &clerk_address,
         "--new",
         &successor_uri,
     ]);

@@ -85,6 +85,18 @@ impl KeyBundle {
     }
 }
 
+/// The first line of a secret's file (a passphrase, a PIN), without its line ending; empty if
+/// the file is.
+pub fn read_first_line(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_owned())
+}
+
 /// Writes `contents` to a new file readable and writable only by its owner (mode 0600).
 ///
 /// Fails rather than overwrite an existing file: a key overwritten by accident is a key lost.

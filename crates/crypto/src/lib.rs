@@ -24,7 +24,7 @@ mod validator;
 
 pub use account::AccountKey;
 pub use alloy_primitives::Address;
-pub use file::{AccountEntry, KeyBundle, ValidatorEntry, write_secret_file};
+pub use file::{AccountEntry, KeyBundle, ValidatorEntry, read_first_line, write_secret_file};
 pub use sealed::{Passphrase, SealedKey};
 pub use signer::{DeviceFailure, Ed25519Device, ValidatorSigner};
 pub use tx_signer::{TxSigner, sign_transaction};

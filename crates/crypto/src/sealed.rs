@@ -36,11 +36,10 @@ impl Passphrase {
 
     /// Reads a passphrase from the first line of a file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let line = crate::read_first_line(path).map_err(|source| KeyError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
         if line.is_empty() {
             return Err(KeyError::EmptyPassphrase {
                 path: path.display().to_string(),

@@ -24,11 +24,10 @@ impl Pin {
 
     /// Reads the PIN from the first line of a file (trailing newline ignored).
     pub fn from_file(path: &Path) -> Result<Self, HsmError> {
-        let text = std::fs::read_to_string(path).map_err(|source| HsmError::PinFile {
+        let pin = trellis_crypto::read_first_line(path).map_err(|source| HsmError::PinFile {
             path: path.display().to_string(),
             source,
         })?;
-        let pin = text.lines().next().unwrap_or("").trim_end_matches('\r');
         if pin.is_empty() {
             return Err(HsmError::EmptyPin {
                 path: path.display().to_string(),
