@@ -95,11 +95,6 @@ impl ValidatorSigner {
         format!("0x{}", hex::encode(self.public.encode()))
     }
 
-    /// Whether the key is held by a device rather than in this process's memory.
-    pub fn is_device(&self) -> bool {
-        matches!(self.holder, Holder::Device(_))
-    }
-
     /// Signs `msg` under `namespace`, or returns `None` if the device failed.
     pub fn try_sign(&self, namespace: &[u8], msg: &[u8]) -> Option<ed25519::Signature> {
         match &self.holder {

@@ -111,11 +111,6 @@ impl Ed25519Key {
         &self.label
     }
 
-    /// The token the key lives on.
-    pub fn token(&self) -> &Arc<Token> {
-        &self.token
-    }
-
     /// Signs `payload` with pure Ed25519 (no prehash, no context) inside the token.
     pub fn sign(&self, payload: &[u8]) -> Result<[u8; 64], HsmError> {
         let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
