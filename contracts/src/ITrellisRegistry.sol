@@ -53,6 +53,26 @@ interface ITrellisRegistry {
     /// misuse from block `suspectedFrom`.
     function revokeKey(bool compromised, uint64 suspectedFrom) external;
 
+    /// Hands validator `key`'s seat to `successor` (an ed25519 key listening on `p2p`,
+    /// "ip:port") from the next epoch on. Both keys sign (ed25519, namespace
+    /// "trellis-validator-rotation") the message key ++ successor ++ bytes(p2p); a validator with
+    /// an operator identity is rotated from one of the operator's accounts.
+    function rotateValidator(
+        bytes32 key,
+        bytes32 successor,
+        string calldata p2p,
+        bytes calldata keySignature,
+        bytes calldata successorSignature
+    ) external;
+
+    /// A validator key's record: its term in epochs (untilEpoch 0: open), its operator identity
+    /// (0: a genesis validator) and the key that took over from it (0: none).
+    function validatorOf(bytes32 key)
+        external
+        view
+        returns (bool known, uint64 fromEpoch, uint64 untilEpoch, uint64 operator, bytes32 successor);
+
     event KeyRotated(address indexed account, address indexed successor);
     event KeyRetired(address indexed account, uint8 status, uint64 suspectedFrom);
+    event ValidatorRotated(bytes32 indexed key, bytes32 indexed successor, uint64 fromEpoch);
 }

@@ -52,6 +52,24 @@ pub enum KeysCommand {
         #[arg(long, value_name = "ADDRESS")]
         new_from: Option<alloy_primitives::Address>,
     },
+    /// Hand a validator's seat to a new ed25519 key (its consensus and p2p identity) from the
+    /// next epoch on. Both keys sign; the transaction goes from --signer's account (an account
+    /// of the validator's operator, if it has one). Then name the new key as
+    /// `next_validator_key` in the validator's node.toml: the node switches at the boundary.
+    RotateValidator {
+        #[command(flatten)]
+        signer: crate::gov::Signer,
+        /// The validator's current key (its key file or a `pkcs11:` URI).
+        #[arg(long, value_name = "FILE|PKCS11-URI")]
+        validator: String,
+        /// The successor key (a key file or a `pkcs11:` URI).
+        #[arg(long, value_name = "FILE|PKCS11-URI")]
+        new: String,
+        /// Where the successor key listens for p2p ("ip:port"; the node's address, if it stays
+        /// on the same host).
+        #[arg(long, value_name = "IP:PORT")]
+        p2p: std::net::SocketAddr,
+    },
     /// Retire the account of --key for good; with --compromised-since, report it leaked and
     /// suspected of misuse from that block.
     Revoke {
@@ -112,6 +130,12 @@ pub fn run(command: KeysCommand) -> Result<()> {
             new,
             new_from,
         } => crate::lifecycle::rotate(&signer, &new, new_from),
+        KeysCommand::RotateValidator {
+            signer,
+            validator,
+            new,
+            p2p,
+        } => crate::lifecycle::rotate_validator(&signer, &validator, &new, p2p),
         KeysCommand::Revoke {
             signer,
             compromised_since,

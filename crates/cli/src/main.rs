@@ -570,11 +570,18 @@ fn run_node(path: &std::path::Path) -> Result<()> {
         node_config::Role::Validator => "validator",
         node_config::Role::FullNode => "full node",
     };
-    node_config::run(config, move |rpc| {
+    let rotated = node_config::run(config, move |rpc| {
         println!("Trellis {role} running, data in {data_dir}");
         println!("JSON-RPC listening on http://{rpc}");
     })
-    .context(context)
+    .context(context)?;
+    println!(
+        "epoch {} seats this validator's successor key 0x{}: restarting with it",
+        rotated.epoch,
+        alloy_primitives::hex::encode(rotated.key.0)
+    );
+    Err(trellis_node::rotation::restart_in_place(rotated))
+        .context("restarting with the validator's successor key")
 }
 
 fn init_logging() {

@@ -28,7 +28,7 @@ pub use file::{AccountEntry, KeyBundle, ValidatorEntry, read_first_line, write_s
 pub use sealed::{Passphrase, SealedKey};
 pub use signer::{DeviceFailure, Ed25519Device, ValidatorSigner};
 pub use tx_signer::{TxSigner, sign_transaction};
-pub use validator::{ValidatorKey, is_valid_validator_id};
+pub use validator::{ValidatorKey, is_valid_validator_id, verify_validator_signature};
 
 /// Why a key could not be made, read or written.
 #[derive(Debug, thiserror::Error)]

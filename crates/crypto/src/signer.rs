@@ -119,6 +119,13 @@ impl ValidatorSigner {
         }
     }
 
+    /// [`Self::try_sign`] as the 64 bytes a transaction carries (what
+    /// [`crate::verify_validator_signature`] checks).
+    pub fn sign_bytes(&self, namespace: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+        self.try_sign(namespace, msg)
+            .map(|signature| signature.encode().to_vec())
+    }
+
     fn failed(&self, device: &dyn Ed25519Device, failure: &DeviceFailure) {
         self.health.failures.fetch_add(1, Ordering::Relaxed);
         if !self.health.failing.swap(true, Ordering::Relaxed) {

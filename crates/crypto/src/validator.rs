@@ -70,6 +70,25 @@ pub fn is_valid_validator_id(id: &ValidatorId) -> bool {
     ed25519::PublicKey::decode(id.0.to_vec()).is_ok()
 }
 
+/// Whether `signature` (64 bytes) is `id`'s ed25519 signature of `msg` under `namespace` (the
+/// form [`ValidatorSigner::try_sign`] makes). A key or signature that does not decode is no
+/// signature.
+pub fn verify_validator_signature(
+    id: &ValidatorId,
+    namespace: &[u8],
+    msg: &[u8],
+    signature: &[u8],
+) -> bool {
+    use commonware_cryptography::Verifier as _;
+    let (Ok(key), Ok(signature)) = (
+        ed25519::PublicKey::decode(id.0.to_vec()),
+        ed25519::Signature::decode(signature.to_vec()),
+    ) else {
+        return false;
+    };
+    key.verify(namespace, msg, &signature)
+}
+
 impl fmt::Debug for ValidatorKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidatorKey")

@@ -46,6 +46,23 @@ pub enum RegistryError {
         "the rotation to {successor} is not signed by {successor}'s key (it recovers to {signer}): sign the rotation message with the new key"
     )]
     BadRotationProof { successor: Address, signer: Address },
+    #[error(
+        "the rotation is not signed by {signer} 0x{}: both the current and the new validator key sign it (`trellis keys rotate-validator` does)",
+        alloy_primitives::hex::encode(.key.0)
+    )]
+    BadValidatorRotation {
+        key: trellis_types::ValidatorId,
+        signer: RotationSigner,
+    },
+    #[error(
+        "validator 0x{} is operated by identity {operator}, and {caller} is not its account: send the rotation from one of the operator's accounts",
+        alloy_primitives::hex::encode(.key.0)
+    )]
+    NotTheOperator {
+        key: trellis_types::ValidatorId,
+        operator: IdentityId,
+        caller: Address,
+    },
     #[error("the rotation proof is not a 65-byte signature (r ‖ s ‖ v): {0}")]
     MalformedRotationProof(String),
     #[error(
@@ -85,4 +102,22 @@ pub enum RegistryError {
     BadChainParams(crate::ChainParams),
     #[error("the validity window from block {} until block {:?} is empty", .0.from, .0.until)]
     EmptyWindow(crate::Window),
+}
+
+/// Which key of a rotation signed wrongly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationSigner {
+    /// The validator's current key.
+    Current,
+    /// The key taking over.
+    New,
+}
+
+impl std::fmt::Display for RotationSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Current => "the validator's current key",
+            Self::New => "the new key",
+        })
+    }
 }

@@ -21,6 +21,7 @@
 //! | `validator` | index (u64) | the record's ed25519 key (32 B) |
 //! | `validator-term` | key (32 B) | `01` ‖ from epoch (u64) ‖ until epoch (u64, `0` = never) ‖ operator identity (u64, `0` = none) |
 //! | `validator-p2p` | key (32 B) | `4` or `6` ‖ IP (16 B, IPv4 mapped) ‖ port (u16); none for a genesis validator |
+//! | `validator-successor` | key (32 B) | the key that took over from a rotated one (32 B) |
 //!
 //! A zero slot means "no record": the leading `01` makes every record non-zero.
 
@@ -127,6 +128,10 @@ pub fn validator_term(key: &ValidatorId) -> U256 {
 
 pub fn validator_p2p(key: &ValidatorId) -> U256 {
     slot("validator-p2p", &key.0)
+}
+
+pub fn validator_successor(key: &ValidatorId) -> U256 {
+    slot("validator-successor", &key.0)
 }
 
 pub fn spent(identity: u64, day: u64) -> U256 {

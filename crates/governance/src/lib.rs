@@ -25,13 +25,14 @@ mod reader;
 mod role;
 mod rules;
 mod types;
+mod validator_rotation;
 mod validators;
 mod writer;
 
 pub use contracts::{
     Effects, SYSTEM_ADDRESSES, SystemCall, SystemError, changes_rules, system_call,
 };
-pub use error::RegistryError;
+pub use error::{RegistryError, RotationSigner};
 pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
 pub use keys::{check_rotation_proof, rotation_digest};
 pub use layout::REGISTRY_ADDRESS;
@@ -49,6 +50,9 @@ pub use types::{
     AccountRecord, AccountStatus, BY_ITS_KEY, ChainParams, GENESIS, IdentityId, IdentityRecord,
     MAX_BASE_FEE, MAX_BLOCK_GAS_LIMIT, MIN_BLOCK_GAS_LIMIT, OrgId, Term, ValidatorRecord, Window,
     status_setter,
+};
+pub use validator_rotation::{
+    VALIDATOR_ROTATION_NAMESPACE, ValidatorRotation, validator_rotation_message,
 };
 pub use validators::{MAX_VALIDATOR_RECORDS, MAX_VALIDATORS, MIN_FAULT_TOLERANT, NewValidator};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

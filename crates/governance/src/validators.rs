@@ -181,7 +181,7 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
     }
 }
 
-fn pack_term(term: Term, identity: Option<IdentityId>) -> U256 {
+pub(crate) fn pack_term(term: Term, identity: Option<IdentityId>) -> U256 {
     Packer::default()
         .byte(1)
         .u64(term.from.0)

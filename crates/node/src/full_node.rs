@@ -45,5 +45,6 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
     Ok(Running {
         chain: joined.chain,
         consensus,
+        rotated: None,
     })
 }

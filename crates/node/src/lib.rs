@@ -22,6 +22,7 @@ pub mod keyfile;
 pub mod members;
 pub mod network;
 pub mod node_config;
+pub mod rotation;
 pub mod signer;
 pub mod supervised;
 pub mod validator;
@@ -121,6 +122,8 @@ pub enum FileProblem {
     KeepNothing,
     #[error("state_cache_mib = {0} is out of range: give between 1 and 1048576 MiB")]
     CacheOutOfRange(usize),
+    #[error("next_validator_key is a validator's successor key: a full node has no seat to rotate")]
+    NextKeyOfFullNode,
     #[error("give exactly one of validator_key (a validator) and full_node_key (a full node)")]
     OneKey,
     #[error("a chain needs at least one validator")]

@@ -43,6 +43,8 @@ const CHANNEL_QUOTA: u32 = 1_024;
 pub struct NodeSetup {
     /// The node's ed25519 key: its p2p identity, and a validator's consensus key.
     pub key: ValidatorSigner,
+    /// A validator's successor key, while a rotation is under way (`rotation.rs`).
+    pub next_key: Option<ValidatorSigner>,
     pub genesis: Genesis,
     /// Every validator of the chain with its p2p address.
     pub peers: Vec<Peer>,
@@ -69,6 +71,7 @@ impl NodeSetup {
     pub fn new(key: ValidatorSigner, genesis: Genesis, peers: Vec<Peer>, prefix: String) -> Self {
         Self {
             key,
+            next_key: None,
             genesis,
             peers,
             full_nodes: Vec::new(),
@@ -85,6 +88,10 @@ impl NodeSetup {
 /// A node's chain and its p2p network, started.
 pub(crate) struct Joined<Sd, Rv> {
     pub chain: Chain<tokio::Context>,
+    /// The key the node runs with: the setup's, or its successor once the chain moved the seat.
+    pub key: ValidatorSigner,
+    /// The successor key still to take over, if any.
+    pub next_key: Option<ValidatorSigner>,
     /// Domain separation of every consensus signature.
     pub namespace: Vec<u8>,
     pub genesis_block: ConsensusBlock,
@@ -177,6 +184,8 @@ pub(crate) async fn join(
         },
     )
     .await?;
+    let (key, next_key) =
+        crate::rotation::choose(&chain, &setup.key, setup.next_key.as_ref()).await;
     let genesis_block = chain.genesis_block();
     // Signatures of one chain are worthless on any other.
     let namespace = format!(
@@ -188,7 +197,7 @@ pub(crate) async fn join(
 
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
-            signer: setup.key.clone(),
+            signer: key.clone(),
             synchrony_bound: Duration::from_secs(5),
             max_handshake_age: Duration::from_secs(10),
             version: sake::Version::V1,
@@ -241,6 +250,8 @@ pub(crate) async fn join(
     );
     Ok(Joined {
         chain,
+        key,
+        next_key,
         namespace,
         genesis_block: ConsensusBlock::new(genesis_block)
             .expect("the genesis proposer is a validator key"),

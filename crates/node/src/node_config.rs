@@ -9,6 +9,9 @@
 //! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
 //! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
 //!
+//! # next_validator_key = "next.json" # a rotation under way (`trellis keys rotate-validator`):
+//! #                                 # the node switches to it at the epoch that lists it
+//!
 //! # Instead of a key file, a key that never leaves an HSM (a TOML table: after the lines above)
 //! # [validator_key]
 //! # module = "/usr/lib/softhsm/libsofthsm2.so"
@@ -19,9 +22,9 @@
 
 use crate::{
     FileProblem, NodeError, full_node, genesis_file::GenesisFile, network::NodeSetup,
-    signer::KeySource, validator,
+    rotation::Rotated, signer::KeySource, validator,
 };
-use commonware_runtime::{Runner as _, Supervisor as _, tokio};
+use commonware_runtime::{Runner as _, Supervisor as _};
 use serde::Deserialize;
 use std::{
     net::SocketAddr,
@@ -41,6 +44,9 @@ struct NodeFile {
     /// A validator's key; exactly one of this and `full_node_key`.
     #[serde(default)]
     validator_key: Option<KeySource>,
+    /// The key a validator rotates to: used from the first epoch whose set lists it.
+    #[serde(default)]
+    next_validator_key: Option<KeySource>,
     /// A full node's key (its p2p identity, listed under `[[full_nodes]]` in the genesis).
     #[serde(default)]
     full_node_key: Option<KeySource>,
@@ -80,6 +86,8 @@ pub struct NodeConfig {
     pub genesis: GenesisFile,
     pub role: Role,
     pub key: ValidatorSigner,
+    /// A validator's successor key, while a rotation is under way.
+    pub next_key: Option<ValidatorSigner>,
     pub data_dir: PathBuf,
     pub rpc_addr: SocketAddr,
     pub p2p_listen: Option<SocketAddr>,
@@ -102,17 +110,18 @@ impl NodeConfig {
         }
         let me = self.key.validator_id();
         let listed = match self.role {
-            Role::Validator => self.genesis.peers()?,
-            Role::FullNode => self.genesis.full_node_peers()?,
+            Role::Validator => genesis_listing(&self.genesis, &self.key)?,
+            Role::FullNode => self
+                .genesis
+                .full_node_peers()?
+                .iter()
+                .find(|p| p.id == me)
+                .map(|p| p.p2p),
         };
-        listed
-            .iter()
-            .find(|p| p.id == me)
-            .map(|p| p.p2p)
-            .ok_or(match self.role {
-                Role::Validator => NodeError::NotAValidator(me),
-                Role::FullNode => NodeError::NotAFullNode(me),
-            })
+        listed.ok_or(match self.role {
+            Role::Validator => NodeError::NotAValidator(me),
+            Role::FullNode => NodeError::NotAFullNode(me),
+        })
     }
 
     /// Reads the configuration and everything it names: the genesis file and the key file.
@@ -135,6 +144,13 @@ impl NodeConfig {
             .transpose()
             .map_err(|e| config_error(path, e))?;
         let key = key_source.load(base, passphrase.as_ref())?;
+        let next_key = match (&file.next_validator_key, role) {
+            (None, _) => None,
+            (Some(next), Role::Validator) => Some(next.load(base, passphrase.as_ref())?),
+            (Some(_), Role::FullNode) => {
+                return Err(config_error(path, FileProblem::NextKeyOfFullNode));
+            }
+        };
         if file.state_keep_blocks == Some(0) {
             return Err(config_error(path, FileProblem::KeepNothing));
         }
@@ -148,7 +164,7 @@ impl NodeConfig {
         match role {
             // A validator added by governance is in no genesis list: it names where it listens.
             Role::Validator
-                if file.p2p_listen.is_none() && !genesis.peers()?.iter().any(|p| p.id == me) =>
+                if file.p2p_listen.is_none() && genesis_listing(&genesis, &key)?.is_none() =>
             {
                 return Err(NodeError::NotAValidator(me));
             }
@@ -161,6 +177,7 @@ impl NodeConfig {
             genesis,
             role,
             key,
+            next_key,
             data_dir: resolve(&file.data_dir),
             rpc_addr: file.rpc_addr,
             p2p_listen: file.p2p_listen,
@@ -170,12 +187,25 @@ impl NodeConfig {
     }
 }
 
-/// Runs the configured validator and its JSON-RPC server until the process ends. `ready` is
+/// Where the genesis file says validator `key` listens. A key that took over from a genesis
+/// validator by rotation is not in the file: its node.toml names `p2p_listen`.
+fn genesis_listing(
+    genesis: &GenesisFile,
+    key: &ValidatorSigner,
+) -> Result<Option<SocketAddr>, NodeError> {
+    let me = key.validator_id();
+    let peers = genesis.peers()?;
+    Ok(peers.iter().find(|p| p.id == me).map(|p| p.p2p))
+}
+
+/// Runs the configured validator and its JSON-RPC server until consensus stops (an error) or
+/// the chain moves the validator's seat to its successor key: then it returns what rotated,
+/// for the caller to restart the node ([`crate::rotation::restart_in_place`]). `ready` is
 /// called with the RPC address once it listens.
 pub fn run(
     config: NodeConfig,
     ready: impl FnOnce(SocketAddr) + Send + 'static,
-) -> Result<(), NodeError> {
+) -> Result<Rotated, NodeError> {
     // Both ports first: a node that cannot serve writes nothing.
     crate::check_rpc_port(config.rpc_addr)?;
     crate::network::check_port_free(config.p2p_addr()?)?;
@@ -184,8 +214,8 @@ pub fn run(
         problem: e.into(),
     })?;
     crate::format::check_or_mark(&config.data_dir)?;
-    let runtime = tokio::Config::new().with_storage_directory(&config.data_dir);
-    tokio::Runner::new(runtime).start(|context| async move {
+    let runtime = commonware_runtime::tokio::Config::new().with_storage_directory(&config.data_dir);
+    commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
         let genesis = config.genesis.genesis()?;
         let peers = config.genesis.peers()?;
         let full_nodes = config.genesis.full_node_peers()?;
@@ -196,6 +226,7 @@ pub fn run(
         };
         let rpc_config = crate::rpc_config(connected);
         let mut setup = NodeSetup::new(config.key, genesis, peers, prefix.into());
+        setup.next_key = config.next_key;
         setup.full_nodes = full_nodes;
         setup.listen = config.p2p_listen;
         setup.state_cache_bytes = config.state_cache_bytes;
@@ -213,8 +244,14 @@ pub fn run(
         };
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         ready(server.local_addr());
-        let _ = running.consensus.await;
-        Err(NodeError::Stopped)
+        let Some(rotated) = running.rotated else {
+            let _ = running.consensus.await;
+            return Err(NodeError::Stopped);
+        };
+        tokio::select! {
+            _ = running.consensus => Err(NodeError::Stopped),
+            rotated = rotated => rotated.map_err(|_| NodeError::Stopped),
+        }
     })
 }
 

@@ -39,6 +39,20 @@ pub struct Pkcs11Key {
 }
 
 impl KeySource {
+    /// A key named on a command line: a `pkcs11:` URI, or else a key file.
+    pub fn from_arg(spec: &str) -> Result<Self, trellis_hsm::HsmError> {
+        if !spec.starts_with("pkcs11:") {
+            return Ok(Self::File(spec.into()));
+        }
+        let uri = trellis_hsm::KeyUri::parse(spec)?;
+        Ok(Self::Pkcs11(Pkcs11Key {
+            module: uri.module,
+            token: uri.token,
+            label: uri.object,
+            pin_file: uri.pin_file,
+        }))
+    }
+
     /// Loads the signer; relative paths are taken from `base` (the configuration's directory).
     /// `passphrase` opens a sealed key file.
     pub fn load(

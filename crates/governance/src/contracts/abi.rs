@@ -134,7 +134,26 @@ alloy_sol_types::sol! {
         function rotateKey(address successor, bytes proof) external;
         /// The caller's key retired for good; `compromised`: leaked, suspected from `suspectedFrom`.
         function revokeKey(bool compromised, uint64 suspectedFrom) external;
+        /// Validator `key` hands its seat to `successor` (listening on `p2p`, "ip:port") from
+        /// the next epoch on; both keys sign the rotation message (ed25519).
+        function rotateValidator(
+            bytes32 key,
+            bytes32 successor,
+            string p2p,
+            bytes keySignature,
+            bytes successorSignature
+        ) external;
+        /// A validator key's record: its term in epochs (untilEpoch 0: open), its operator
+        /// identity (0: a genesis validator) and the key that took over from it (0: none).
+        function validatorOf(bytes32 key) external view returns (
+            bool known,
+            uint64 fromEpoch,
+            uint64 untilEpoch,
+            uint64 operator,
+            bytes32 successor
+        );
         event KeyRotated(address indexed account, address indexed successor);
         event KeyRetired(address indexed account, uint8 status, uint64 suspectedFrom);
+        event ValidatorRotated(bytes32 indexed key, bytes32 indexed successor, uint64 fromEpoch);
     }
 }

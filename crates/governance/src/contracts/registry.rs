@@ -4,16 +4,17 @@
 
 use crate::{
     AccountStatus, IdentityId, OrgId, REGISTRY_ADDRESS, Registry, RegistryWriter, Role,
+    ValidatorRotation,
     contracts::{
         abi::ITrellisRegistry::{self, ITrellisRegistryCalls},
         call::{Effects, SystemCall},
-        error::SystemError,
+        error::{ActionError, GovernanceError, SystemError},
     },
 };
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolCall;
 use trellis_state::StateReader;
-use trellis_types::Height;
+use trellis_types::{Height, ValidatorId};
 
 pub(crate) fn registry<R: StateReader + ?Sized>(
     state: &R,
@@ -26,6 +27,37 @@ pub(crate) fn registry<R: StateReader + ?Sized>(
         Call::revokeKey(c) => {
             let since = c.compromised.then_some(Height(c.suspectedFrom));
             return revoke_key(state, call, since);
+        }
+        Call::rotateValidator(c) => {
+            let p2p = c
+                .p2p
+                .parse()
+                .map_err(|_| action_error(ActionError::BadAddress(c.p2p.clone())))?;
+            let rotation = ValidatorRotation {
+                old: ValidatorId(c.key.0),
+                new: ValidatorId(c.successor.0),
+                p2p,
+                old_signature: c.keySignature.to_vec(),
+                new_signature: c.successorSignature.to_vec(),
+            };
+            return rotate_validator(state, call, &rotation);
+        }
+        Call::validatorOf(c) => {
+            let key = ValidatorId(c.key.0);
+            let record = registry.validator(&key)?;
+            let successor = registry.validator_successor(&key)?;
+            ITrellisRegistry::validatorOfCall::abi_encode_returns(
+                &ITrellisRegistry::validatorOfReturn {
+                    known: record.is_some(),
+                    fromEpoch: record.as_ref().map_or(0, |r| r.term.from.0),
+                    untilEpoch: record
+                        .as_ref()
+                        .and_then(|r| r.term.until)
+                        .map_or(0, |e| e.0),
+                    operator: record.and_then(|r| r.identity).map_or(0, |i| i.0),
+                    successor: successor.map_or(B256::ZERO, |key| B256::from(key.0)),
+                },
+            )
         }
         Call::successorOf(c) => ITrellisRegistry::successorOfCall::abi_encode_returns(
             &registry
@@ -109,6 +141,36 @@ fn rotate_key<R: StateReader + ?Sized>(
         },
     );
     Ok(effects)
+}
+
+fn rotate_validator<R: StateReader + ?Sized>(
+    state: &R,
+    call: &SystemCall<'_>,
+    rotation: &ValidatorRotation,
+) -> Result<Effects, SystemError> {
+    call.check_writable()?;
+    rotation.check()?;
+    let length = Registry::new(state)
+        .epoch_length()?
+        .ok_or(action_error(ActionError::NoEpochs))?;
+    let from = length.next_epoch(call.height);
+    let mut writer = RegistryWriter::new(state);
+    writer.rotate_validator(rotation, call.caller, from)?;
+    let mut effects = Effects::default();
+    effects.take_writes(writer);
+    effects.log(
+        REGISTRY_ADDRESS,
+        ITrellisRegistry::ValidatorRotated {
+            key: B256::from(rotation.old.0),
+            successor: B256::from(rotation.new.0),
+            fromEpoch: from.0,
+        },
+    );
+    Ok(effects)
+}
+
+fn action_error(error: ActionError) -> SystemError {
+    SystemError::Governance(GovernanceError::Action(error))
 }
 
 fn revoke_key<R: StateReader + ?Sized>(

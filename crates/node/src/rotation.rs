@@ -1,0 +1,139 @@
+//! A validator's key rotation, as its node sees it (the chain's side is the registry's
+//! `rotateValidator`): node.toml names the current key and the successor
+//! (`next_validator_key`); the node signs with whichever key the running epoch's set lists.
+//!
+//! The p2p layer takes its identity once, when it starts, so the switch is a restart: when the
+//! last block of an epoch whose successor lists the new key (and not the old) is final, the
+//! node stops and starts again in place (same process id, same arguments), and from then on
+//! runs with the new key. The other validators keep finalizing meanwhile: one seat of a set
+//! that tolerates a fault is missing for the few seconds the restart takes.
+
+use crate::NodeError;
+use std::os::unix::process::CommandExt as _;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+use trellis_chain::Chain;
+use trellis_consensus::{Ledger as _, Member};
+use trellis_crypto::ValidatorSigner;
+use trellis_types::{Epoch, EpochLength, Height, ValidatorId};
+
+/// The running epoch's set lists the successor key and not the one this node runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotated {
+    /// The first epoch of the successor key.
+    pub epoch: Epoch,
+    pub key: ValidatorId,
+}
+
+/// Whether a node running `current` should switch to `next` for an epoch of `set`.
+fn takes_over(set: &[Member], current: &ValidatorId, next: &ValidatorId) -> bool {
+    let listed = |key: &ValidatorId| set.iter().any(|member| member.key == *key);
+    listed(next) && !listed(current)
+}
+
+/// The key to run with after a restart: the successor once the chain has moved the seat to
+/// it, else the current key. Returns it with the successor still to come, if any.
+pub(crate) async fn choose(
+    chain: &Chain<commonware_runtime::tokio::Context>,
+    current: &ValidatorSigner,
+    next: Option<&ValidatorSigner>,
+) -> (ValidatorSigner, Option<ValidatorSigner>) {
+    let Some(next) = next else {
+        return (current.clone(), None);
+    };
+    let (latest, _) = chain.latest();
+    let epoch = chain.epoch_length().epoch_of(latest.height.next());
+    let set = chain.validators(epoch).await.unwrap_or_default();
+    if takes_over(&set, &current.validator_id(), &next.validator_id()) {
+        info!(%epoch, key = %next.public_hex(), "the chain has rotated this validator's seat: running with next_validator_key");
+        (next.clone(), None)
+    } else {
+        (current.clone(), Some(next.clone()))
+    }
+}
+
+/// Watches the finalized heads for the first epoch whose set moves this validator's seat from
+/// `current` to `next`; the receiver learns it once that epoch's set is final.
+pub(crate) fn watch(
+    context: &commonware_runtime::tokio::Context,
+    chain: Chain<commonware_runtime::tokio::Context>,
+    current: ValidatorId,
+    next: ValidatorId,
+) -> oneshot::Receiver<Rotated> {
+    use commonware_runtime::{Spawner as _, Supervisor as _};
+    let (tell, told) = oneshot::channel();
+    let length = chain.epoch_length();
+    context.child("key_rotation").spawn(move |_| async move {
+        let mut heads = chain.heads();
+        let mut checked: Option<Epoch> = None;
+        loop {
+            let height = *heads.borrow_and_update();
+            let epoch = entered(length, height);
+            if checked != Some(epoch) {
+                checked = Some(epoch);
+                let set = chain.validators(epoch).await.unwrap_or_default();
+                if takes_over(&set, &current, &next) {
+                    let _ = tell.send(Rotated { epoch, key: next });
+                    return;
+                }
+            }
+            if heads.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    told
+}
+
+/// The epoch a node is in once `height` is final.
+fn entered(length: EpochLength, height: Height) -> Epoch {
+    length.epoch_of(height.next())
+}
+
+/// Starts this program again in this process (same id, arguments and environment), after a
+/// rotation: the node comes back with the successor key. Returns only if it could not.
+pub fn restart_in_place(rotated: Rotated) -> NodeError {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(source) => {
+            return NodeError::Spawn {
+                exe: "the running trellis".into(),
+                source,
+            };
+        }
+    };
+    warn!(epoch = %rotated.epoch, key = ?rotated.key, "restarting with the validator's successor key");
+    let source = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    NodeError::Spawn {
+        exe: exe.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(byte: u8) -> Member {
+        Member {
+            key: ValidatorId([byte; 32]),
+            p2p: None,
+        }
+    }
+
+    #[test]
+    fn the_successor_takes_over_only_once_the_set_moves_the_seat() {
+        let (old, new) = (ValidatorId([1; 32]), ValidatorId([9; 32]));
+        let before = [member(0), member(1), member(2)];
+        let after = [member(0), member(2), member(9)];
+        assert!(!takes_over(&before, &old, &new));
+        assert!(takes_over(&after, &old, &new));
+        // Removed without a successor: the node follows as an observer, it does not restart.
+        assert!(!takes_over(&[member(0), member(2)], &old, &new));
+        let length = EpochLength(std::num::NonZeroU64::new(10).unwrap());
+        assert_eq!(entered(length, Height(8)), Epoch(0));
+        assert_eq!(entered(length, Height(9)), Epoch(1), "block 9 ends epoch 0");
+    }
+}
