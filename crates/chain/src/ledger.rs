@@ -31,6 +31,7 @@ mod admission;
 mod error;
 mod execute;
 mod finalize;
+mod keys;
 mod owner;
 mod query;
 mod records;

@@ -70,6 +70,21 @@ pub enum KeysCommand {
         #[arg(long, value_name = "IP:PORT")]
         p2p: std::net::SocketAddr,
     },
+    /// List every record tied to a key: the transactions an account key signed (with proofs),
+    /// the blocks a validator key proposed, its status and what can be done, split at the block
+    /// it is suspected of misuse from.
+    Activity {
+        #[command(flatten)]
+        node: crate::gov::NodeArg,
+        /// An account address, or a validator's ed25519 public key (0x-hex).
+        key: String,
+        /// Split at this block (default: the compromise the chain records, if any).
+        #[arg(long, value_name = "BLOCK")]
+        since: Option<u64>,
+        /// Print the node's whole answer (with proofs) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Retire the account of --key for good; with --compromised-since, report it leaked and
     /// suspected of misuse from that block.
     Revoke {
@@ -130,6 +145,12 @@ pub fn run(command: KeysCommand) -> Result<()> {
             new,
             new_from,
         } => crate::lifecycle::rotate(&signer, &new, new_from),
+        KeysCommand::Activity {
+            node,
+            key,
+            since,
+            json,
+        } => crate::lifecycle::activity(&node, &key, since, json),
         KeysCommand::RotateValidator {
             signer,
             validator,

@@ -103,6 +103,128 @@ pub fn rotate_validator(signer: &Signer, current: &str, new: &str, p2p: SocketAd
     Ok(())
 }
 
+pub fn activity(
+    node: &crate::gov::NodeArg,
+    key: &str,
+    since: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let node = node.open()?;
+    let answer = runtime()?
+        .block_on(node.key_activity(key, since))
+        .context("asking the node for the key's activity")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    print_activity(&answer);
+    check_signed(&answer)
+}
+
+/// Verifies the proofs of an account's signed writes against the answer's state root.
+fn check_signed(answer: &serde_json::Value) -> Result<()> {
+    if answer["signed"].is_null() {
+        return Ok(());
+    }
+    let history: trellis_state::History = serde_json::from_value(answer["signed"].clone())
+        .context("the node's proofs of the signed transactions do not decode")?;
+    let root: alloy_primitives::B256 = serde_json::from_value(answer["stateRoot"].clone())
+        .context("the node's answer has no state root")?;
+    history
+        .verify(&trellis_types::StateRoot(root))
+        .context("the node's proofs of the signed transactions do not hold")?;
+    println!(
+        "the {} write(s) of those transactions are proven against state root {root} (the node's: check it against a header you trust)",
+        history.entries.len()
+    );
+    Ok(())
+}
+
+/// The activity in a few lines: the record, each side's counts and entries, the gaps, the
+/// measures.
+fn print_activity(answer: &serde_json::Value) {
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+    let number = |value: &serde_json::Value| {
+        value
+            .as_str()
+            .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
+            .unwrap_or_default()
+    };
+    let record = &answer["record"];
+    let status = if record.is_null() {
+        "no record in the registry".to_string()
+    } else if answer["kind"] == "validator" {
+        let until = match record.get("untilEpoch") {
+            Some(until) => format!(" until epoch {}", number(until)),
+            None => String::new(),
+        };
+        let status = text(&record["status"]);
+        format!(
+            "{status}, term from epoch {}{until}",
+            number(&record["since"])
+        )
+    } else {
+        let status = text(&record["status"]);
+        format!("{status} since block {}", number(&record["since"]))
+    };
+    println!(
+        "{} {}: {status}",
+        text(&answer["kind"]),
+        text(&answer["key"])
+    );
+    if let Some(successor) = record.get("successor") {
+        println!("its successor: {}", text(successor));
+    }
+    if !answer["splitAt"].is_null() {
+        println!(
+            "suspected of misuse from block {}",
+            number(&answer["splitAt"])
+        );
+    }
+    for side in ["before", "after"] {
+        let records = &answer[side];
+        let empty = Vec::new();
+        let transactions = records["transactions"].as_array().unwrap_or(&empty);
+        let blocks = records["blocks"].as_array().unwrap_or(&empty);
+        println!(
+            "{side}: {} transaction(s) signed, {} block(s) proposed",
+            transactions.len(),
+            blocks.len()
+        );
+        for tx in transactions {
+            println!(
+                "  block {} tx {} {} (nonce {})",
+                number(&tx["blockNumber"]),
+                number(&tx["transactionIndex"]),
+                text(&tx["transactionHash"]),
+                number(&tx["nonce"])
+            );
+        }
+        for block in blocks {
+            println!(
+                "  block {} {} (view {})",
+                number(&block["blockNumber"]),
+                text(&block["blockHash"]),
+                number(&block["view"])
+            );
+        }
+    }
+    if answer["truncated"].as_bool() == Some(true) {
+        println!("older records exist than these (the newest are listed)");
+    }
+    for gap in answer["notRecorded"].as_array().into_iter().flatten() {
+        println!("not recorded: {}", text(gap));
+    }
+    println!(
+        "as of block {} (state root {}); --json prints every proof",
+        number(&answer["blockNumber"]),
+        text(&answer["stateRoot"])
+    );
+    for measure in answer["measures"].as_array().into_iter().flatten() {
+        println!("measure: {}", text(measure));
+    }
+}
+
 pub fn revoke(signer: &Signer, compromised_since: Option<u64>) -> Result<()> {
     let (node, key) = signer.open()?;
     let input = ITrellisRegistry::revokeKeyCall {

@@ -116,15 +116,57 @@ fn a_member_rotates_its_key_into_an_hsm_and_another_reports_its_key_compromised(
     ]);
     assert!(out.status.success(), "{}", text(&out));
 
-    // The clerk reports its key leaked since block 1: refused from then on, with that block.
-    let out = member.run(clerk, &["keys", "revoke"], &["--compromised-since", "1"]);
+    // The clerk pays once, then reports its key leaked from the next block on: refused from
+    // then on, with that block.
+    let out = member.run(
+        clerk,
+        &["tx", "send"],
+        &["--to", &clerk_address, "--value", "1"],
+    );
     assert!(out.status.success(), "{}", text(&out));
-    let refused = refusal(&node, clerk, 1);
+    // Suspected from the block after the payment's, once that block exists.
+    let tip = || support::hex_u64(&node.call("eth_blockNumber", json!([])));
+    let paid = tip();
+    while tip() <= paid {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let suspected = (paid + 1).to_string();
+    let out = member.run(
+        clerk,
+        &["keys", "revoke"],
+        &["--compromised-since", &suspected],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let refused = refusal(&node, clerk, 2);
     assert!(
         refused.contains("reported compromised")
-            && refused.contains("suspected of misuse from block 1"),
+            && refused.contains(&format!("suspected of misuse from block {suspected}")),
         "{refused}"
     );
+
+    // What the clerk's key signed, split at that block, each write proven.
+    let activity = |key: &str| {
+        let out = hsm.trellis(&["keys", "activity", key, "--rpc", &rpc]);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    let said = activity(&clerk_address);
+    for expected in [
+        format!("suspected of misuse from block {suspected}"),
+        "before: 1 transaction(s) signed".to_string(),
+        "after: 1 transaction(s) signed".to_string(),
+        "write(s) of those transactions are proven against state root".to_string(),
+        "every node refuses its transactions".to_string(),
+    ] {
+        assert!(said.contains(&expected), "{expected:?} in {said}");
+    }
+    // The teller's: its two transactions, its rotation, and where its registration went.
+    let said = activity(&teller.address().to_string());
+    assert!(said.contains("before: 2 transaction(s) signed"), "{said}");
+    assert!(said.contains(&format!("moved to {successor}")), "{said}");
+    let out = hsm.trellis(&["keys", "activity", "0x1234", "--rpc", &rpc]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("is neither"), "{}", text(&out));
     // A retired key cannot be retired again: the CLI says why.
     let out = member.run(clerk, &["keys", "revoke"], &[]);
     assert!(!out.status.success());

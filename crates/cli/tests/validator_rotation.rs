@@ -205,6 +205,31 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
         text(&again)
     );
 
+    // What the old key did: rotated, its successor named, the blocks it proposed before.
+    let old_hex = format!("0x{}", hex::encode(old.0));
+    let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["keys", "activity", &old_hex])
+        .args(["--rpc", &format!("http://{}", members[1].rpc)])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let until = format!("validator {old_hex}: rotated, term from epoch 0 until epoch {epoch}");
+    assert!(said.contains(&until), "{said}");
+    let successor = format!("its successor: 0x{}", hex::encode(new_key.validator_id().0));
+    assert!(said.contains(&successor), "{said}");
+    let proposed = before
+        .iter()
+        .filter(|(miner, _)| *miner == old_coinbase)
+        .count();
+    assert!(
+        said.contains(&format!(
+            "before: 0 transaction(s) signed, {proposed} block(s) proposed"
+        )),
+        "{proposed} blocks in {said}"
+    );
+    assert!(said.contains("not recorded: p2p sessions"), "{said}");
+
     let outcome = load.finish();
     assert!(!outcome.sent.is_empty());
     let tip = height(&members[1]);

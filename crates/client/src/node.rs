@@ -76,6 +76,22 @@ impl Node {
         Ok(number.to())
     }
 
+    /// `trellis_keyActivity`: what `key` (an address or a validator's public key, 0x-hex) is
+    /// on chain and every record tied to it, split at `since` (else at the compromise the
+    /// chain records).
+    pub async fn key_activity(
+        &self,
+        key: &str,
+        since: Option<u64>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut options = serde_json::Map::new();
+        if let Some(since) = since {
+            options.insert("since".into(), json!(U64::from(since)));
+        }
+        self.request("trellis_keyActivity", rpc_params![key, options])
+            .await
+    }
+
     /// A read-only call on the latest block; a revert is [`ClientError::Refused`] with its
     /// reason.
     pub async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ClientError> {

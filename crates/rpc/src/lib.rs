@@ -16,6 +16,7 @@
 //! - Logs: `eth_getLogs`, polled filters ([`filters`]) and, over WebSocket, `eth_subscribe` to
 //!   `newHeads`, `logs` and `newPendingTransactions` ([`pubsub`]).
 //! - `trellis_getProof` and `trellis_getHistory`: proven reads ([`proofs`]).
+//! - `trellis_keyActivity`: what a key is on chain and what it signed ([`keys`]).
 //!
 //! # Conventions
 //! - Quantities are `0x`-prefixed hex without leading zeros; data is `0x`-prefixed hex.
@@ -36,6 +37,7 @@ pub mod error;
 mod filters;
 mod format;
 mod info;
+mod keys;
 mod log_filter;
 mod logs;
 mod params;
@@ -283,6 +285,7 @@ fn register_state<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
     async_method!(module, "eth_estimateGas", state::estimate_gas);
     async_method!(module, "trellis_getProof", proofs::get_proof);
     async_method!(module, "trellis_getHistory", proofs::get_history);
+    async_method!(module, "trellis_keyActivity", keys::key_activity);
     async_method!(module, "eth_sendRawTransaction", send_raw_transaction);
 }
 

@@ -412,6 +412,66 @@ impl Request for History {
     }
 }
 
+/// A key `trellis_keyActivity` is asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyName {
+    /// An account key, by its address.
+    Account(Address),
+    /// A validator (or full-node) key, by its ed25519 public key.
+    Validator(trellis_types::ValidatorId),
+}
+
+/// `trellis_keyActivity(key, {since, limit}?)`.
+pub struct KeyActivity {
+    pub key: KeyName,
+    /// The block the key is suspected of misuse from, when the chain records none (or to
+    /// split at another block).
+    pub since: Option<trellis_types::Height>,
+    /// Most of the account's writes to read (1 to [`History::MAX_ENTRIES`]).
+    pub limit: usize,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyActivityOptions {
+    since: Option<U64>,
+    limit: Option<usize>,
+}
+
+impl Request for KeyActivity {
+    const MAX: usize = 2;
+    fn read(args: &Args) -> Result<Self, ErrorObjectOwned> {
+        let what = "a key: an account address (20 bytes) or a validator's ed25519 public key (32 bytes), 0x-hex";
+        let text: String = args.required(0, what)?;
+        let bytes = text
+            .strip_prefix("0x")
+            .and_then(|digits| alloy_primitives::hex::decode(digits).ok())
+            .ok_or_else(|| invalid(format!("{text:?} is not {what}")))?;
+        let key = match bytes.len() {
+            20 => KeyName::Account(Address::from_slice(&bytes)),
+            32 => KeyName::Validator(trellis_types::ValidatorId(
+                bytes.try_into().expect("32 bytes"),
+            )),
+            n => return Err(invalid(format!("{n} bytes is neither {what}"))),
+        };
+        let options: Option<KeyActivityOptions> =
+            args.optional(1, "{\"since\": BLOCK, \"limit\": N}")?;
+        let (since, limit) = options.map_or((None, None), |o| (o.since, o.limit));
+        let limit = limit.unwrap_or(History::MAX_ENTRIES);
+        if limit == 0 || limit > History::MAX_ENTRIES {
+            return Err(invalid(format!(
+                "limit {limit} is out of range: ask for 1 to {} entries",
+                History::MAX_ENTRIES
+            )));
+        }
+        Ok(Self {
+            key,
+            since: since.map(|block| trellis_types::Height(block.to())),
+            limit,
+        })
+    }
+}
+
 /// `eth_subscribe(name, options?)`: what a subscription sends.
 pub enum Subscription {
     NewHeads,

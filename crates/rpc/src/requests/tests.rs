@@ -149,3 +149,23 @@ fn subscriptions_by_name_with_their_options() {
     let message = refused::<Subscription>(json!(["syncing"]));
     assert!(message.contains("unknown subscription"), "{message}");
 }
+
+#[test]
+fn a_key_is_an_address_or_a_validator_key() {
+    let request: KeyActivity = read(json!([OWNER])).unwrap();
+    assert_eq!(request.key, KeyName::Account(OWNER.parse().unwrap()));
+    assert_eq!((request.since, request.limit), (None, History::MAX_ENTRIES));
+    let validator = format!("0x{}", "ab".repeat(32));
+    let request: KeyActivity = read(json!([validator, {"since": "0x10"}])).unwrap();
+    assert_eq!(
+        request.key,
+        KeyName::Validator(trellis_types::ValidatorId([0xab; 32]))
+    );
+    assert_eq!(request.since, Some(trellis_types::Height(16)));
+    let message = refused::<KeyActivity>(json!(["0x1234"]));
+    assert!(message.contains("2 bytes is neither"), "{message}");
+    let message = refused::<KeyActivity>(json!(["ab"]));
+    assert!(message.contains("is not a key"), "{message}");
+    let message = refused::<KeyActivity>(json!([OWNER, {"limit": 1001}]));
+    assert!(message.contains("out of range"), "{message}");
+}

@@ -1,0 +1,327 @@
+//! `trellis_keyActivity(key, {since, limit}?)`: what a key is on chain and every record tied to
+//! it, split at the block it is suspected of misuse from, with what can be done about it.
+//!
+//! - An account key: the transactions it signed, found through the state's history of the
+//!   account (a transaction its key signs always writes its nonce), each with its block; the
+//!   writes themselves come proven against the latest state root (`signed`, a history).
+//! - A validator key: its term and successor, and the blocks it proposed (their headers name
+//!   it) within its term.
+//!
+//! What the node does not record yet is named in `notRecorded` rather than left out silently.
+
+use crate::{
+    error::{Answer, internal},
+    requests::{KeyActivity, KeyName},
+};
+use alloy_primitives::{Address, B256, U64};
+use serde::Serialize;
+use std::sync::Arc;
+use trellis_chain::Runtime;
+use trellis_governance::{AccountRecord, AccountStatus, status_setter};
+use trellis_state::HistoryValue;
+use trellis_types::{Epoch, Height, ValidatorId};
+
+/// Most blocks of a validator's term one call reads (the newest).
+pub const MAX_SCANNED_BLOCKS: u64 = 10_000;
+
+/// The answer.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    key: String,
+    /// "account" or "validator".
+    kind: &'static str,
+    /// What the registry records of it; `None`: nothing.
+    record: Option<Record>,
+    /// Records from before this block are `before`, the rest `after`; `None`: no compromise
+    /// known or asked, all are `before`.
+    split_at: Option<U64>,
+    before: Records,
+    after: Records,
+    /// Older records exist than the ones listed (the limit, or the blocks scanned).
+    truncated: bool,
+    /// An account's writes made by the transactions it signed (both sides), each proven
+    /// against `stateRoot`: what `trellis verify history` checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed: Option<trellis_state::History>,
+    /// Kinds of record the node does not keep yet, and why.
+    not_recorded: Vec<&'static str>,
+    /// What can be done, given its status.
+    measures: Vec<String>,
+    block_number: U64,
+    block_hash: B256,
+    state_root: B256,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    status: String,
+    /// The block its status holds from (an account's), or the first epoch of its term.
+    since: U64,
+    /// The epoch its term ends before (a validator's); `None`: open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until_epoch: Option<U64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compromised_since: Option<U64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    successor: Option<String>,
+    /// Who set the status (an account's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    set: Option<String>,
+}
+
+#[derive(Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Records {
+    transactions: Vec<SignedTransaction>,
+    blocks: Vec<ProposedBlock>,
+}
+
+/// A transaction the account key signed (its write to the account is proven in `signed`).
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedTransaction {
+    block_number: U64,
+    block_hash: B256,
+    transaction_index: U64,
+    transaction_hash: B256,
+    nonce: U64,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProposedBlock {
+    block_number: U64,
+    block_hash: B256,
+    view: U64,
+}
+
+const NO_AUDIT_LOG: &str = "p2p sessions it opened: nodes keep no audit log of their links yet";
+const NO_CERTIFICATES: &str = "votes it signed in finalization certificates: consensus archives the certificates but does not serve them over JSON-RPC yet; the blocks it proposed are listed";
+
+pub async fn key_activity<E: Runtime>(
+    rpc: Arc<crate::Rpc<E>>,
+    request: KeyActivity,
+) -> Answer<Activity> {
+    match request.key {
+        KeyName::Account(address) => account(&rpc, address, request.since, request.limit).await,
+        KeyName::Validator(key) => validator(&rpc, key, request.since).await,
+    }
+}
+
+async fn account<E: Runtime>(
+    rpc: &crate::Rpc<E>,
+    address: Address,
+    since: Option<Height>,
+    limit: usize,
+) -> Answer<Activity> {
+    let chain = &rpc.chain;
+    let record = chain.account_record(&address).await.map_err(internal)?;
+    let split = since.or(record.as_ref().and_then(|r| r.compromised_since));
+    let (header, hash, mut history) = chain
+        .history(&address, None, limit)
+        .await
+        .map_err(internal)?;
+    let mut activity = Activity {
+        key: address.to_checksum(None),
+        kind: "account",
+        record: record.as_ref().map(account_record),
+        split_at: split.map(|h| U64::from(h.get())),
+        before: Records::default(),
+        after: Records::default(),
+        truncated: history.truncated,
+        signed: None,
+        not_recorded: Vec::new(),
+        measures: account_measures(&address, record.as_ref(), split),
+        block_number: U64::from(header.height.get()),
+        block_hash: hash.0,
+        state_root: header.state_root.0,
+    };
+    let mut signed_entries = Vec::new();
+    for mut entry in std::mem::take(&mut history.entries) {
+        let (Some(index), HistoryValue::Account { nonce, .. }) =
+            (entry.transaction_index, &entry.value)
+        else {
+            continue;
+        };
+        let nonce = *nonce;
+        let height = Height(entry.block_number.to());
+        let stored = chain
+            .block(height)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("block {height} of the history is not stored")))?;
+        let receipt = stored
+            .receipts
+            .get(index.to::<usize>())
+            .ok_or_else(|| internal(format!("block {height} has no transaction {index}")))?;
+        // A write by someone else's transaction (a transfer to it, a call): not signed by it.
+        if receipt.from != address {
+            continue;
+        }
+        let signed = SignedTransaction {
+            block_number: entry.block_number,
+            block_hash: stored.block.hash().0,
+            transaction_index: index,
+            transaction_hash: receipt.tx_hash,
+            // The write left the nonce one past the transaction's.
+            nonce: nonce.saturating_sub(U64::from(1)),
+        };
+        side(&mut activity, split, height).transactions.push(signed);
+        entry.transaction_hash = Some(receipt.tx_hash);
+        signed_entries.push(entry);
+    }
+    history.entries = signed_entries;
+    activity.signed = Some(history);
+    Ok(activity)
+}
+
+fn side(activity: &mut Activity, split: Option<Height>, height: Height) -> &mut Records {
+    match split {
+        Some(split) if height >= split => &mut activity.after,
+        _ => &mut activity.before,
+    }
+}
+
+fn account_record(record: &AccountRecord) -> Record {
+    Record {
+        status: record.status.to_string(),
+        since: U64::from(record.status_since.get()),
+        until_epoch: None,
+        compromised_since: record.compromised_since.map(|h| U64::from(h.get())),
+        successor: record.successor.map(|a| a.to_checksum(None)),
+        set: Some(status_setter(record.status_by)),
+    }
+}
+
+fn account_measures(
+    address: &Address,
+    record: Option<&AccountRecord>,
+    split: Option<Height>,
+) -> Vec<String> {
+    let from = split.map_or("BLOCK".to_string(), |h| h.get().to_string());
+    let Some(record) = record else {
+        return vec![format!(
+            "{address} is not registered: on a governed chain it cannot transact; on an open chain, move its funds to a new key"
+        )];
+    };
+    let mut measures = Vec::new();
+    match record.status {
+        AccountStatus::Normal | AccountStatus::Frozen => {
+            measures.push(format!(
+                "its holder reports it leaked: `trellis keys revoke --key KEY --compromised-since {from}`; or the council: `trellis gov propose retire-account {address} --compromised-since {from}`"
+            ));
+            measures.push(format!(
+                "stop it at once while deciding: `trellis gov propose freeze {address}`"
+            ));
+            measures.push(format!(
+                "hand its identity's roles to a new key: `trellis keys rotate --new NEW`, or the council: `trellis gov propose rotate-account {address} NEW PROOF`"
+            ));
+        }
+        status => {
+            measures.push(format!(
+                "it is {status} since block {} ({}): every node refuses its transactions, at admission and in execution",
+                record.status_since.get(),
+                status_setter(record.status_by)
+            ));
+            if let Some(successor) = record.successor {
+                measures.push(format!(
+                    "its registration moved to {successor}; check that key's activity too"
+                ));
+            }
+        }
+    }
+    if split.is_some() {
+        measures.push(
+            "review the transactions listed under `after`: each names its block and proves the write to the account against the state root returned".into(),
+        );
+    }
+    measures
+}
+
+async fn validator<E: Runtime>(
+    rpc: &crate::Rpc<E>,
+    key: ValidatorId,
+    since: Option<Height>,
+) -> Answer<Activity> {
+    let chain = &rpc.chain;
+    let length = chain.epoch_length();
+    let (header, hash) = chain.latest();
+    let recorded = chain.validator_record(&key).await.map_err(internal)?;
+    let genesis_validator = chain.genesis().validators.contains(&key);
+    // A chain without a registry keeps its genesis validators for ever.
+    let term = match &recorded {
+        Some((record, _)) => Some((record.term.from, record.term.until)),
+        None if genesis_validator => Some((Epoch(0), None)),
+        None => None,
+    };
+    let record = recorded.as_ref().map(|(record, successor)| Record {
+        status: match record.term.until {
+            Some(_) if successor.is_some() => "rotated".into(),
+            Some(_) => "removed".into(),
+            None => "active".into(),
+        },
+        since: U64::from(record.term.from.0),
+        until_epoch: record.term.until.map(|e| U64::from(e.0)),
+        compromised_since: None,
+        successor: successor.map(|s| format!("0x{}", alloy_primitives::hex::encode(s.0))),
+        set: None,
+    });
+    let mut activity = Activity {
+        key: format!("0x{}", alloy_primitives::hex::encode(key.0)),
+        kind: "validator",
+        record,
+        split_at: since.map(|h| U64::from(h.get())),
+        before: Records::default(),
+        after: Records::default(),
+        truncated: false,
+        signed: None,
+        not_recorded: vec![NO_CERTIFICATES, NO_AUDIT_LOG],
+        measures: validator_measures(&key, recorded.as_ref().map(|(r, _)| r.term.until)),
+        block_number: U64::from(header.height.get()),
+        block_hash: hash.0,
+        state_root: header.state_root.0,
+    };
+    let Some((from, until)) = term else {
+        return Ok(activity);
+    };
+    let first = length.last_before(from).map_or(Height(1), Height::next);
+    let last = until
+        .and_then(|until| length.last_before(until))
+        .map_or(header.height, |end| end.min(header.height));
+    let lowest = Height(last.get().saturating_sub(MAX_SCANNED_BLOCKS - 1)).max(first);
+    activity.truncated = lowest > first;
+    let mut height = lowest;
+    while height <= last {
+        let stored = chain.block(height).await.map_err(internal)?;
+        if let Some(stored) = stored.filter(|s| s.block.header().proposer == key) {
+            let proposed = ProposedBlock {
+                block_number: U64::from(height.get()),
+                block_hash: stored.block.hash().0,
+                view: U64::from(stored.block.header().view.0),
+            };
+            side(&mut activity, since, height).blocks.push(proposed);
+        }
+        height = height.next();
+    }
+    Ok(activity)
+}
+
+fn validator_measures(key: &ValidatorId, until: Option<Option<Epoch>>) -> Vec<String> {
+    let hex = format!("0x{}", alloy_primitives::hex::encode(key.0));
+    match until {
+        Some(Some(epoch)) => vec![format!(
+            "it left the validator set before epoch {}: no node accepts its votes or links from then on",
+            epoch.0
+        )],
+        _ => vec![
+            format!(
+                "its operator moves the seat to a new key at the next epoch: `trellis keys rotate-validator --validator KEY --new NEW --p2p ADDR`"
+            ),
+            format!(
+                "or the council removes it from the next epoch: `trellis gov propose remove-validator {hex}`"
+            ),
+        ],
+    }
+}
