@@ -131,30 +131,13 @@ impl<R: StateReader + ?Sized> crate::Registry<'_, R> {
 mod tests {
     use super::*;
     use crate::Registry;
+    use crate::validators::tests::genesis;
     use trellis_crypto::ValidatorKey;
-    use trellis_state::{ChangeSet, MemoryStore};
+    use trellis_state::ChangeSet;
     use trellis_types::Height;
 
     fn key(seed: u8) -> ValidatorKey {
         ValidatorKey::from_bytes(&[seed; 32])
-    }
-
-    fn genesis(n: u8) -> MemoryStore {
-        let empty = MemoryStore::new();
-        let mut writer = RegistryWriter::new(&empty);
-        for seed in 0..n {
-            let validator = NewValidator {
-                key: key(seed).validator_id(),
-                p2p: None,
-                identity: None,
-            };
-            writer.add_validator(validator, Epoch(0)).unwrap();
-        }
-        let mut changes = ChangeSet::new();
-        writer.finish(&mut changes).unwrap();
-        let mut state = MemoryStore::new();
-        state.commit(Height(0), &changes).unwrap();
-        state
     }
 
     fn rotation(

@@ -220,7 +220,7 @@ fn unpack_address(value: U256) -> Result<Option<SocketAddr>, U256> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use trellis_state::MemoryStore;
     use trellis_types::Height;
@@ -244,7 +244,8 @@ mod tests {
         trellis_crypto::ValidatorKey::from_bytes(&[seed; 32]).validator_id()
     }
 
-    fn genesis(n: u8) -> MemoryStore {
+    /// A state whose registry lists the validators of seeds `0..n` from epoch 0.
+    pub(crate) fn genesis(n: u8) -> MemoryStore {
         let empty = MemoryStore::new();
         let mut writer = RegistryWriter::new(&empty);
         for seed in 0..n {

@@ -147,15 +147,7 @@ async fn account<E: Runtime>(
         };
         let nonce = *nonce;
         let height = Height(entry.block_number.to());
-        let stored = chain
-            .block(height)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("block {height} of the history is not stored")))?;
-        let receipt = stored
-            .receipts
-            .get(index.to::<usize>())
-            .ok_or_else(|| internal(format!("block {height} has no transaction {index}")))?;
+        let (stored, receipt) = crate::proofs::written_by(chain, height, index.to()).await?;
         // A write by someone else's transaction (a transfer to it, a call): not signed by it.
         if receipt.from != address {
             continue;

@@ -75,19 +75,31 @@ pub async fn get_history<E: Runtime>(
             continue;
         };
         let height = Height(entry.block_number.to());
-        let stored = chain
-            .block(height)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("block {height} of the history is not stored")))?;
-        let receipt = stored.receipts.get(index.to::<usize>()).ok_or_else(|| {
-            internal(format!(
-                "block {height} has no transaction {index} that the history names"
-            ))
-        })?;
+        let (_, receipt) = written_by(chain, height, index.to()).await?;
         entry.transaction_hash = Some(receipt.tx_hash);
     }
     anchored(history, &header, &hash)
+}
+
+/// The block at `height` and the receipt of its transaction `index`, which a history entry
+/// names as the write's.
+pub(crate) async fn written_by<E: Runtime>(
+    chain: &trellis_chain::Chain<E>,
+    height: Height,
+    index: usize,
+) -> Result<(trellis_chain::StoredBlock, trellis_chain::ReceiptRecord), ErrorObjectOwned> {
+    let mut stored = chain
+        .block(height)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| internal(format!("block {height} of the history is not stored")))?;
+    if index >= stored.receipts.len() {
+        return Err(internal(format!(
+            "block {height} has no transaction {index} that the history names"
+        )));
+    }
+    let receipt = stored.receipts.swap_remove(index);
+    Ok((stored, receipt))
 }
 
 /// A proven answer with the block it was proven against: its number, hash and state root,

@@ -380,6 +380,18 @@ impl History {
     /// Most writes one call returns (the newest; `truncated` says if older ones exist).
     pub const MAX_ENTRIES: usize = 1_000;
     pub const DEFAULT_ENTRIES: usize = 100;
+
+    /// `limit`, or `default` if not given: 1 to [`History::MAX_ENTRIES`].
+    fn check_limit(limit: Option<usize>, default: usize) -> Result<usize, ErrorObjectOwned> {
+        let limit = limit.unwrap_or(default);
+        if limit == 0 || limit > Self::MAX_ENTRIES {
+            return Err(invalid(format!(
+                "limit {limit} is out of range: ask for 1 to {} entries",
+                Self::MAX_ENTRIES
+            )));
+        }
+        Ok(limit)
+    }
 }
 
 /// The options of `trellis_getHistory`.
@@ -395,15 +407,7 @@ impl Request for History {
         let address = args.required(0, "an address")?;
         let slot = args.optional(1, "a storage slot (hex) or null")?;
         let options: Option<HistoryOptions> = args.optional(2, "{\"limit\": N}")?;
-        let limit = options
-            .and_then(|o| o.limit)
-            .unwrap_or(Self::DEFAULT_ENTRIES);
-        if limit == 0 || limit > Self::MAX_ENTRIES {
-            return Err(invalid(format!(
-                "limit {limit} is out of range: ask for 1 to {} entries",
-                Self::MAX_ENTRIES
-            )));
-        }
+        let limit = History::check_limit(options.and_then(|o| o.limit), Self::DEFAULT_ENTRIES)?;
         Ok(Self {
             address,
             slot,
@@ -457,13 +461,7 @@ impl Request for KeyActivity {
         let options: Option<KeyActivityOptions> =
             args.optional(1, "{\"since\": BLOCK, \"limit\": N}")?;
         let (since, limit) = options.map_or((None, None), |o| (o.since, o.limit));
-        let limit = limit.unwrap_or(History::MAX_ENTRIES);
-        if limit == 0 || limit > History::MAX_ENTRIES {
-            return Err(invalid(format!(
-                "limit {limit} is out of range: ask for 1 to {} entries",
-                History::MAX_ENTRIES
-            )));
-        }
+        let limit = History::check_limit(limit, History::MAX_ENTRIES)?;
         Ok(Self {
             key,
             since: since.map(|block| trellis_types::Height(block.to())),
