@@ -140,6 +140,9 @@ fn check_signed(answer: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// Most entries of each side printed (all are in `--json`).
+const SHOWN: usize = 10;
+
 /// The activity in a few lines: the record, each side's counts and entries, the gaps, the
 /// measures.
 fn print_activity(answer: &serde_json::Value) {
@@ -183,30 +186,40 @@ fn print_activity(answer: &serde_json::Value) {
     }
     for side in ["before", "after"] {
         let records = &answer[side];
-        let empty = Vec::new();
-        let transactions = records["transactions"].as_array().unwrap_or(&empty);
-        let blocks = records["blocks"].as_array().unwrap_or(&empty);
+        let list = |kind: &str| records[kind].as_array().cloned().unwrap_or_default();
+        let (transactions, blocks, votes) = (list("transactions"), list("blocks"), list("votes"));
         println!(
-            "{side}: {} transaction(s) signed, {} block(s) proposed",
+            "{side}: {} transaction(s) signed, {} block(s) proposed, {} finalize vote(s) in certificates",
             transactions.len(),
-            blocks.len()
+            blocks.len(),
+            votes.len()
         );
-        for tx in transactions {
-            println!(
-                "  block {} tx {} {} (nonce {})",
-                number(&tx["blockNumber"]),
-                number(&tx["transactionIndex"]),
-                text(&tx["transactionHash"]),
-                number(&tx["nonce"])
-            );
-        }
-        for block in blocks {
-            println!(
-                "  block {} {} (view {})",
+        let mut lines: Vec<String> = transactions
+            .iter()
+            .map(|tx| {
+                format!(
+                    "  block {} tx {} {} (nonce {})",
+                    number(&tx["blockNumber"]),
+                    number(&tx["transactionIndex"]),
+                    text(&tx["transactionHash"]),
+                    number(&tx["nonce"])
+                )
+            })
+            .collect();
+        lines.extend(blocks.iter().map(|block| {
+            format!(
+                "  proposed block {} {} (view {})",
                 number(&block["blockNumber"]),
                 text(&block["blockHash"]),
                 number(&block["view"])
-            );
+            )
+        }));
+        let shown = lines.len().min(SHOWN);
+        for line in &lines[..shown] {
+            println!("{line}");
+        }
+        if lines.len() > shown {
+            println!("  … {} more (--json lists them all)", lines.len() - shown);
         }
     }
     if answer["truncated"].as_bool() == Some(true) {

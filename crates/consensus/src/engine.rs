@@ -172,9 +172,17 @@ pub fn max_message_size(validators: u32, limits: &BlockLimits) -> u32 {
 const MAILBOX: NonZeroUsize = NZUsize!(1_024);
 const IO_BUFFER: NonZeroUsize = NZUsize!(1 << 20);
 
-/// Starts every consensus actor of one validator and returns the orchestrator's handle (it
-/// runs one simplex engine per epoch). Await it: when the task owning the actors ends, the
-/// runtime aborts them all. A validator outside an epoch's set follows that epoch without
+/// A started validator's consensus.
+pub struct Started<L> {
+    /// The orchestrator's handle (it runs one simplex engine per epoch). Await it: when the
+    /// task owning the actors ends, the runtime aborts them all.
+    pub handle: Handle<()>,
+    /// The archived finalization certificates.
+    pub certificates: crate::Certificates<L>,
+}
+
+/// Starts every consensus actor of one validator and returns the orchestrator's handle with
+/// a reader of the certificates. A validator outside an epoch's set follows that epoch without
 /// voting; `peers` learns each epoch's validators.
 pub async fn start<E, P, B, S, R, L, D>(
     context: E,
@@ -183,7 +191,7 @@ pub async fn start<E, P, B, S, R, L, D>(
     blocker: B,
     channels: Channels<S, R>,
     peers: D,
-) -> Result<Handle<()>, ConfigError>
+) -> Result<Started<L>, ConfigError>
 where
     E: Clock + CryptoRng + Spawner + Storage + Metrics,
     P: Provider<PublicKey = PublicKey>,
@@ -220,6 +228,7 @@ where
     )
     .await;
 
+    let certificates = crate::Certificates::new(marshal_mailbox.clone(), config.ledger.clone());
     let app = App::new(config.ledger.clone(), config.timing);
     // Deferred: simplex's automaton, relay and reporter; it checks each block's embedded context
     // and runs the app's verification before certifying, and re-proposes an epoch's last block
@@ -246,7 +255,7 @@ where
         mailbox_size: MAILBOX,
         io_buffer: IO_BUFFER,
     };
-    Ok(orchestrator.start(
+    let handle = orchestrator.start(
         [
             channels.votes,
             channels.certificates,
@@ -254,7 +263,11 @@ where
         ],
         events_in,
         events,
-    ))
+    );
+    Ok(Started {
+        handle,
+        certificates,
+    })
 }
 
 /// The page cache a node's consensus archives (and simplex's journal) share.

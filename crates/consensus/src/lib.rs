@@ -8,6 +8,7 @@
 
 mod application;
 mod block;
+mod certificates;
 pub mod engine;
 mod epochs;
 mod follower;
@@ -20,7 +21,8 @@ pub mod simulation;
 
 pub use application::BlockTiming;
 pub use block::{ConsensusBlock, ConsensusBlockError, ProposalContext, validator_id};
-pub use engine::{Channels, Config, ConfigError, Timeouts, max_message_size, start};
+pub use certificates::{Certificates, FinalizationRecord};
+pub use engine::{Channels, Config, ConfigError, Started, Timeouts, max_message_size, start};
 pub use epochs::{PeerSets, Schemes};
 pub use follower::{FollowerConfig, follow};
 pub use ledger::{Built, Ledger, Member, Path, Proposal};

@@ -144,6 +144,6 @@ pub fn spawn<L: Ledger>(
             let engine = start(ctx, config, provider, control, channels, peers)
                 .await
                 .expect("a valid simulation config");
-            let _ = engine.await;
+            let _ = engine.handle.await;
         })
 }

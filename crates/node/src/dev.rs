@@ -218,12 +218,9 @@ pub fn run(
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             running.push(validator::start(&context.child("validator"), setup).await?);
         }
-        let server = trellis_rpc::serve(
-            rpc_addr,
-            running[0].chain.clone(),
-            crate::rpc_config(peer_count),
-        )
-        .await?;
+        let mut rpc_config = crate::rpc_config(peer_count);
+        rpc_config.certificates = running[0].certificates.clone();
+        let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone(), rpc_config).await?;
         ready(server.local_addr());
         // Validators run until the process is interrupted; every finalized block is already
         // durable, so stopping at any point loses nothing.

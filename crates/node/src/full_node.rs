@@ -46,5 +46,6 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         chain: joined.chain,
         consensus,
         rotated: None,
+        certificates: None,
     })
 }

@@ -224,7 +224,7 @@ pub fn run(
             // A full node connects to every validator, and counts itself among none of them.
             Role::FullNode => ("full-node", peers.len() + 1),
         };
-        let rpc_config = crate::rpc_config(connected);
+        let mut rpc_config = crate::rpc_config(connected);
         let mut setup = NodeSetup::new(config.key, genesis, peers, prefix.into());
         setup.next_key = config.next_key;
         setup.full_nodes = full_nodes;
@@ -242,6 +242,7 @@ pub fn run(
             Role::Validator => validator::start(&context.child("validator"), setup).await?,
             Role::FullNode => full_node::start(&context.child("full_node"), setup).await?,
         };
+        rpc_config.certificates = running.certificates.clone();
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         ready(server.local_addr());
         let Some(rotated) = running.rotated else {

@@ -8,9 +8,11 @@ use crate::{
 };
 use ::tokio::sync::oneshot;
 use commonware_runtime::{Handle, Supervisor as _, tokio};
+use std::{future::Future, pin::Pin, sync::Arc};
 use trellis_chain::Chain;
 use trellis_consensus::Config;
-use trellis_types::BlockLimits;
+use trellis_rpc::certificates::{CertificateSource, Certificates, Finalization};
+use trellis_types::{BlockLimits, Height};
 
 /// A started node (a validator or a full node).
 pub struct Running {
@@ -20,6 +22,9 @@ pub struct Running {
     /// Told when the chain moves this validator's seat to its successor key: the node must
     /// restart with it (`rotation.rs`).
     pub rotated: Option<oneshot::Receiver<Rotated>>,
+    /// The finalization certificates consensus archived, for the JSON-RPC server (a
+    /// validator's; a full node's follower serves none).
+    pub certificates: Option<Certificates>,
 }
 
 /// Opens the chain and starts p2p and consensus for one validator.
@@ -57,7 +62,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         timing: setup.timing,
         ledger: joined.chain.clone(),
     };
-    let consensus = trellis_consensus::start(
+    let started = trellis_consensus::start(
         context
             .child("consensus")
             .with_attribute("node", &setup.partition_prefix),
@@ -68,9 +73,32 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         joined.peers,
     )
     .await?;
+    let certificates = Certificates(Arc::new(Archived(started.certificates)));
     Ok(Running {
         chain: joined.chain,
-        consensus,
+        consensus: started.handle,
         rotated,
+        certificates: Some(certificates),
     })
+}
+
+/// Consensus's archived certificates, as the JSON-RPC server reads them.
+struct Archived(trellis_consensus::Certificates<Chain<tokio::Context>>);
+
+impl CertificateSource for Archived {
+    fn finalization(
+        &self,
+        height: Height,
+    ) -> Pin<Box<dyn Future<Output = Option<Finalization>> + Send + '_>> {
+        Box::pin(async move {
+            let record = self.0.finalization(height).await?;
+            Some(Finalization {
+                epoch: record.epoch.0,
+                view: record.view.0,
+                block: record.block.0,
+                signers: record.signers,
+                encoded: record.encoded.into(),
+            })
+        })
+    }
 }

@@ -4,8 +4,9 @@
 //! - An account key: the transactions it signed, found through the state's history of the
 //!   account (a transaction its key signs always writes its nonce), each with its block; the
 //!   writes themselves come proven against the latest state root (`signed`, a history).
-//! - A validator key: its term and successor, and the blocks it proposed (their headers name
-//!   it) within its term.
+//! - A validator key: its term and successor, the blocks it proposed (their headers name it)
+//!   and the finalize votes it cast (in the archived finalization certificates, each the
+//!   proof), within its term.
 //!
 //! What the node does not record yet is named in `notRecorded` rather than left out silently.
 
@@ -22,7 +23,7 @@ use trellis_state::HistoryValue;
 use trellis_types::{Epoch, Height, ValidatorId};
 
 /// Most blocks of a validator's term one call reads (the newest).
-pub const MAX_SCANNED_BLOCKS: u64 = 10_000;
+pub const MAX_SCANNED_BLOCKS: u64 = 5_000;
 
 /// The answer.
 #[derive(Clone, Serialize)]
@@ -76,6 +77,19 @@ struct Record {
 struct Records {
     transactions: Vec<SignedTransaction>,
     blocks: Vec<ProposedBlock>,
+    votes: Vec<Vote>,
+}
+
+/// A finalize vote of a validator key, inside a block's finalization certificate (the proof:
+/// its signatures verify under the chain's namespace for the epoch's validators).
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Vote {
+    block_number: U64,
+    block_hash: B256,
+    epoch: U64,
+    view: U64,
+    certificate: alloy_primitives::Bytes,
 }
 
 /// A transaction the account key signed (its write to the account is proven in `signed`).
@@ -98,7 +112,7 @@ struct ProposedBlock {
 }
 
 const NO_AUDIT_LOG: &str = "p2p sessions it opened: nodes keep no audit log of their links yet";
-const NO_CERTIFICATES: &str = "votes it signed in finalization certificates: consensus archives the certificates but does not serve them over JSON-RPC yet; the blocks it proposed are listed";
+const NO_CERTIFICATES: &str = "votes it signed in finalization certificates: this node serves no certificates (a full node's follower does not archive them for JSON-RPC); ask a validator";
 
 pub async fn key_activity<E: Runtime>(
     rpc: Arc<crate::Rpc<E>>,
@@ -269,7 +283,10 @@ async fn validator<E: Runtime>(
         after: Records::default(),
         truncated: false,
         signed: None,
-        not_recorded: vec![NO_CERTIFICATES, NO_AUDIT_LOG],
+        not_recorded: match rpc.certificates {
+            Some(_) => vec![NO_AUDIT_LOG],
+            None => vec![NO_CERTIFICATES, NO_AUDIT_LOG],
+        },
         measures: validator_measures(&key, recorded.as_ref().map(|(r, _)| r.term.until)),
         block_number: U64::from(header.height.get()),
         block_hash: hash.0,
@@ -295,9 +312,29 @@ async fn validator<E: Runtime>(
             };
             side(&mut activity, since, height).blocks.push(proposed);
         }
+        if let Some(vote) = vote_of(rpc, &key, height).await {
+            side(&mut activity, since, height).votes.push(vote);
+        }
         height = height.next();
     }
     Ok(activity)
+}
+
+/// `key`'s finalize vote in the certificate of the block at `height`, if it is there.
+async fn vote_of<E: Runtime>(
+    rpc: &crate::Rpc<E>,
+    key: &ValidatorId,
+    height: Height,
+) -> Option<Vote> {
+    let certificates = rpc.certificates.as_ref()?;
+    let finalization = certificates.0.finalization(height).await?;
+    finalization.signers.contains(key).then(|| Vote {
+        block_number: U64::from(height.get()),
+        block_hash: finalization.block,
+        epoch: U64::from(finalization.epoch),
+        view: U64::from(finalization.view),
+        certificate: finalization.encoded,
+    })
 }
 
 fn validator_measures(key: &ValidatorId, until: Option<Option<Epoch>>) -> Vec<String> {

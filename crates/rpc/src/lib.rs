@@ -33,6 +33,7 @@
 
 mod batch;
 mod blocks;
+pub mod certificates;
 pub mod error;
 mod filters;
 mod format;
@@ -116,6 +117,9 @@ pub struct RpcConfig {
     pub limits: Limits,
     /// The number of other validators this node connects to (`net_peerCount`).
     pub peers: u64,
+    /// The node's archived finalization certificates (a validator's consensus); `None`:
+    /// `trellis_keyActivity` lists no votes.
+    pub certificates: Option<certificates::Certificates>,
 }
 
 /// What every method reads: the chain, the installed filters, the limits.
@@ -124,6 +128,7 @@ pub(crate) struct Rpc<E: Runtime> {
     filters: filters::Filters,
     limits: Limits,
     peers: u64,
+    certificates: Option<certificates::Certificates>,
 }
 
 /// A running server; it stops when this is dropped or [`RpcServer::stop`] is called.
@@ -189,6 +194,7 @@ where
         filters: filters::Filters::default(),
         limits: config.limits,
         peers: config.peers,
+        certificates: config.certificates,
     };
     let handle = server.start(methods(rpc));
     tracing::info!(addr = %bound, "JSON-RPC listening (HTTP and WebSocket)");
