@@ -23,7 +23,7 @@ use trellis_node::genesis_file::GenesisFile;
 use trellis_types::ValidatorId;
 
 /// Blocks per epoch: short, so that a rotation takes effect within seconds.
-const EPOCH: u64 = 20;
+const EPOCH: u64 = 40;
 const CHAIN_ID: u64 = 4747;
 
 fn height(node: &NodeProcess) -> u64 {
@@ -147,6 +147,12 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no epoch in {said}"));
     let first = epoch * EPOCH;
+    let rotated_in: u64 = said
+        .split("(block ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no block in {said}"));
 
     // Member 0 restarts in place when the new key's epoch begins, and leads under it.
     let new_coinbase = coinbase(&new_key.validator_id());
@@ -172,6 +178,15 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
         },
     );
     assert!(members[0].logged("restarting with the validator's successor key"));
+    // Unless the rotation landed in the epoch's last block (the switch is then immediate),
+    // the node said beforehand when its key's term ends.
+    if rotated_in + 1 < first {
+        let said = "this validator's key rotates to next_validator_key at the epoch boundary";
+        assert!(
+            members[0].logged(said),
+            "the node says when its key's term ends"
+        );
+    }
     // The same process: it started again in place, nobody had to restart it.
     assert!(members[0].is_running());
 

@@ -170,6 +170,10 @@ fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
         &["remove-validator", &format!("0x{}", hex::encode(removed.0))],
     );
     let gone = (passed / EPOCH + 1) * EPOCH;
+    assert!(
+        members[0].logged("ALARM: this validator's key leaves the set at that epoch"),
+        "the removed validator is warned"
+    );
     let until = gone + 3 * EPOCH;
     members[1].wait_for_height(until, Duration::from_secs(180));
     let after = miners(&members[1], gone, until);

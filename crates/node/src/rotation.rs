@@ -85,6 +85,74 @@ pub(crate) fn watch(
     told
 }
 
+/// Warns if this validator key's term is to end: an ALARM naming the epoch and block it stops
+/// voting at, what the chain seats instead, and whether this node holds that successor; said
+/// when the chain sets the end, and again at each epoch the node enters before it. A key
+/// without an end says nothing.
+pub(crate) fn watch_term(
+    context: &commonware_runtime::tokio::Context,
+    chain: Chain<commonware_runtime::tokio::Context>,
+    current: ValidatorId,
+    next: Option<ValidatorId>,
+) {
+    use commonware_runtime::{Spawner as _, Supervisor as _};
+    let length = chain.epoch_length();
+    context.child("key_term").spawn(move |_| async move {
+        let mut heads = chain.heads();
+        let mut said: Option<(Epoch, Epoch, Option<ValidatorId>)> = None;
+        loop {
+            let height = *heads.borrow_and_update();
+            let epoch = entered(length, height);
+            let record = match chain.validator_record(&current).await {
+                Ok(record) => record,
+                Err(error) => {
+                    warn!(%error, "cannot read this validator key's term from the registry");
+                    None
+                }
+            };
+            tracing::debug!(?record, %epoch, "this validator key's record");
+            if let Some((record, successor)) = record {
+                let ends = record.term.until.filter(|until| *until > epoch);
+                let now = ends.map(|until| (epoch, until, successor));
+                if let Some(until) = ends.filter(|_| now != said) {
+                    let stops = length.last_before(until).map_or(height, Height::next);
+                    term_ends(&current, until, stops, height, successor, next);
+                }
+                said = now;
+            }
+            if heads.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The alarm of a validator key whose term ends before epoch `until` (block `stops`).
+fn term_ends(
+    key: &ValidatorId,
+    until: Epoch,
+    stops: Height,
+    now: Height,
+    successor: Option<ValidatorId>,
+    next: Option<ValidatorId>,
+) {
+    let left = stops.get().saturating_sub(now.get());
+    match successor {
+        Some(successor) if Some(successor) == next => info!(
+            %until, block = %stops, blocks_left = left,
+            "this validator's key rotates to next_validator_key at the epoch boundary"
+        ),
+        Some(successor) => warn!(
+            key = ?key, %until, block = %stops, blocks_left = left, successor = ?successor,
+            "ALARM: the chain seats a successor key this node does not hold: name it as next_validator_key in node.toml and restart before that block, or this validator stops voting there"
+        ),
+        None => warn!(
+            key = ?key, %until, block = %stops, blocks_left = left,
+            "ALARM: this validator's key leaves the set at that epoch (removed or expiring): rotate it (`trellis keys rotate-validator`) before then to keep the seat"
+        ),
+    }
+}
+
 /// The epoch a node is in once `height` is final.
 fn entered(length: EpochLength, height: Height) -> Epoch {
     length.epoch_of(height.next())

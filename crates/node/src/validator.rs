@@ -51,6 +51,14 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
             next.validator_id(),
         )
     });
+    if joined.chain.genesis().epochs().is_some() {
+        crate::rotation::watch_term(
+            context,
+            joined.chain.clone(),
+            joined.key.validator_id(),
+            joined.next_key.as_ref().map(|next| next.validator_id()),
+        );
+    }
     let config = Config {
         signer: joined.key.clone(),
         epoch_length: joined.chain.epoch_length(),
