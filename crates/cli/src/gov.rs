@@ -458,11 +458,42 @@ impl Signer {
             .transpose()?)
     }
 
+    /// The node and the signing key; warns on stderr if the key's registration ends soon.
     pub(crate) fn open(&self) -> Result<(Node, Box<dyn trellis_crypto::TxSigner>)> {
         let passphrase = self.passphrase()?;
         let key = open_signer(&self.key, self.from, passphrase.as_ref())?;
+        // A client of its own: its connections live and die with the check's runtime.
+        warn_if_expiring(&self.node.open()?, key.address())?;
         Ok((self.node.open()?, key))
     }
+}
+
+/// Blocks before a key's registration ends from which the CLI warns: about a day of blocks a
+/// second.
+pub(crate) const EXPIRY_WARNING_BLOCKS: u64 = 86_400;
+
+/// A warning on stderr if `account`'s registration ends within [`EXPIRY_WARNING_BLOCKS`].
+/// Asked on a thread of its own: some commands open their signer inside their runtime, which
+/// cannot block on another one (the CLI does one thing at a time, so waiting costs nothing).
+fn warn_if_expiring(node: &Node, account: Address) -> Result<()> {
+    let end = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> Result<_> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                Ok(runtime.block_on(node.registration_end(account))?)
+            })
+            .join()
+            .expect("the registration check does not panic")
+    })?;
+    if let Some(end) = end.filter(|end| end.blocks_left <= EXPIRY_WARNING_BLOCKS) {
+        eprintln!(
+            "warning: the registration of {account} ends at block {} ({} blocks from now); from then on its transactions are refused, unless governance extends it (`trellis gov propose set-account-validity`)",
+            end.until, end.blocks_left
+        );
+    }
+    Ok(())
 }
 
 fn print_decided(decided: &trellis_client::Decided) {

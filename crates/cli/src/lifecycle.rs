@@ -168,7 +168,11 @@ fn print_activity(answer: &serde_json::Value) {
         )
     } else {
         let status = text(&record["status"]);
-        format!("{status} since block {}", number(&record["since"]))
+        let until = match record.get("validUntil") {
+            Some(until) => format!(", registered until block {}", number(until)),
+            None => String::new(),
+        };
+        format!("{status} since block {}{until}", number(&record["since"]))
     };
     println!(
         "{} {}: {status}",

@@ -176,6 +176,34 @@ fn a_member_rotates_its_key_into_an_hsm_and_another_reports_its_key_compromised(
         text(&out)
     );
 
+    // Governance ends governor 2's registration soon: the CLI warns each time it signs.
+    let (governor, ends) = (&network.accounts[2], tip() + 1_000);
+    let action = [
+        "set-account-validity".to_string(),
+        governor.address().to_string(),
+        "--valid-until".into(),
+        ends.to_string(),
+    ];
+    let action: Vec<&str> = action.iter().map(String::as_str).collect();
+    let out = member.run(&network.accounts[0], &["gov", "propose"], &action);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = member.run(&network.accounts[1], &["gov", "vote"], &["1"]);
+    assert!(text(&out).contains("passed"), "{}", text(&out));
+    let out = member.run(
+        governor,
+        &["tx", "send"],
+        &["--to", &clerk_address, "--value", "1"],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "registration of {} ends at block {ends}",
+            governor.address()
+        )),
+        "{said}"
+    );
+
     // For a holder who lost its key: the successor's proof, for a governance vote.
     let out = hsm.trellis(&[
         "keys",

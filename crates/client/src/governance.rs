@@ -195,3 +195,42 @@ fn event(data: &alloy_primitives::LogData) -> Option<GovernanceEvent> {
         _ => return None,
     })
 }
+
+/// How soon a key's registration ends, as `Node::registration_end` reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegistrationEnd {
+    /// The first block its transactions are refused in.
+    pub until: Height,
+    /// Blocks from the latest block to then (0: refused already).
+    pub blocks_left: u64,
+}
+
+impl Node {
+    /// When `account`'s registration ends, if it does (a governed chain, a registered
+    /// account with a validity window). A chain without a registry, or an account without an
+    /// end, gives `None`.
+    pub async fn registration_end(
+        &self,
+        account: Address,
+    ) -> Result<Option<RegistrationEnd>, ClientError> {
+        use trellis_governance::{REGISTRY_ADDRESS, contracts::abi::ITrellisRegistry};
+        let input = ITrellisRegistry::accountOfCall { account }.abi_encode();
+        let output = match self.call(REGISTRY_ADDRESS, input.into()).await {
+            Ok(output) => output,
+            // No registry on this chain: nothing expires.
+            Err(ClientError::Refused(_)) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let record = ITrellisRegistry::accountOfCall::abi_decode_returns(&output).map_err(|e| {
+            ClientError::Refused(format!("the registry's answer does not decode: {e}"))
+        })?;
+        if !record.registered || record.validUntil == 0 {
+            return Ok(None);
+        }
+        let tip = self.block_number().await?;
+        Ok(Some(RegistrationEnd {
+            until: Height(record.validUntil),
+            blocks_left: record.validUntil.saturating_sub(tip),
+        }))
+    }
+}

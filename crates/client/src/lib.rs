@@ -13,7 +13,7 @@ mod key;
 mod node;
 
 pub use error::ClientError;
-pub use governance::{Decided, GovernanceClient, GovernanceEvent};
+pub use governance::{Decided, GovernanceClient, GovernanceEvent, RegistrationEnd};
 pub use holds::{Decision, HeldTransfer, HoldEvent, HoldsClient, Settled};
 pub use key::{load_account_key, load_account_key_with, open_signer};
 pub use node::{Node, Sent};

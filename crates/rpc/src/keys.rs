@@ -70,6 +70,9 @@ struct Record {
     /// Who set the status (an account's).
     #[serde(skip_serializing_if = "Option::is_none")]
     set: Option<String>,
+    /// The first block an account's registration no longer covers; `None`: no end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<U64>,
 }
 
 #[derive(Clone, Default, Serialize)]
@@ -112,6 +115,8 @@ struct ProposedBlock {
 }
 
 const NO_AUDIT_LOG: &str = "p2p sessions it opened: nodes keep no audit log of their links yet";
+const NO_DATA_KEYS: &str =
+    "data keys it wrapped: none; data at rest is not encrypted under node keys yet";
 const NO_CERTIFICATES: &str = "votes it signed in finalization certificates: this node serves no certificates (a full node's follower does not archive them for JSON-RPC); ask a validator";
 
 pub async fn key_activity<E: Runtime>(
@@ -198,6 +203,7 @@ fn account_record(record: &AccountRecord) -> Record {
         compromised_since: record.compromised_since.map(|h| U64::from(h.get())),
         successor: record.successor.map(|a| a.to_checksum(None)),
         set: Some(status_setter(record.status_by)),
+        valid_until: record.window.until.map(|h| U64::from(h.get())),
     }
 }
 
@@ -273,6 +279,7 @@ async fn validator<E: Runtime>(
         compromised_since: None,
         successor: successor.map(|s| format!("0x{}", alloy_primitives::hex::encode(s.0))),
         set: None,
+        valid_until: None,
     });
     let mut activity = Activity {
         key: format!("0x{}", alloy_primitives::hex::encode(key.0)),
@@ -284,8 +291,8 @@ async fn validator<E: Runtime>(
         truncated: false,
         signed: None,
         not_recorded: match rpc.certificates {
-            Some(_) => vec![NO_AUDIT_LOG],
-            None => vec![NO_CERTIFICATES, NO_AUDIT_LOG],
+            Some(_) => vec![NO_AUDIT_LOG, NO_DATA_KEYS],
+            None => vec![NO_CERTIFICATES, NO_AUDIT_LOG, NO_DATA_KEYS],
         },
         measures: validator_measures(&key, recorded.as_ref().map(|(r, _)| r.term.until)),
         block_number: U64::from(header.height.get()),
