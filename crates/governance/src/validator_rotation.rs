@@ -131,10 +131,8 @@ impl<R: StateReader + ?Sized> crate::Registry<'_, R> {
 mod tests {
     use super::*;
     use crate::Registry;
-    use crate::validators::tests::genesis;
+    use crate::validators::tests::{committed, genesis, set_of};
     use trellis_crypto::ValidatorKey;
-    use trellis_state::ChangeSet;
-    use trellis_types::Height;
 
     fn key(seed: u8) -> ValidatorKey {
         ValidatorKey::from_bytes(&[seed; 32])
@@ -170,15 +168,9 @@ mod tests {
         writer
             .rotate_validator(&rotation, Address::ZERO, Epoch(3))
             .unwrap();
-        let mut changes = ChangeSet::new();
-        writer.finish(&mut changes).unwrap();
-        let mut state = state;
-        state.commit(Height(1), &changes).unwrap();
+        let state = committed(&state, writer);
         let registry = Registry::new(&state);
-        let keys = |epoch| -> Vec<ValidatorId> {
-            let set = registry.validators(Epoch(epoch)).unwrap();
-            set.iter().map(|record| record.key).collect()
-        };
+        let keys = |epoch| set_of(&state, Epoch(epoch));
         let id = |seed| key(seed).validator_id();
         assert_eq!(keys(2), vec![id(0), id(1), id(2), id(3)]);
         assert_eq!(keys(3), vec![id(0), id(2), id(3), id(9)]);

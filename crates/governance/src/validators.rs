@@ -244,6 +244,24 @@ pub(crate) mod tests {
         trellis_crypto::ValidatorKey::from_bytes(&[seed; 32]).validator_id()
     }
 
+    /// `state` with `writer`'s changes (made over it) committed as block 1.
+    pub(crate) fn committed(
+        state: &MemoryStore,
+        writer: RegistryWriter<'_, MemoryStore>,
+    ) -> MemoryStore {
+        let mut changes = trellis_state::ChangeSet::new();
+        writer.finish(&mut changes).unwrap();
+        let mut state = state.clone();
+        state.commit(Height(1), &changes).unwrap();
+        state
+    }
+
+    /// The keys of `epoch`'s validator set.
+    pub(crate) fn set_of(state: &MemoryStore, epoch: Epoch) -> Vec<ValidatorId> {
+        let set = Registry::new(state).validators(epoch).unwrap();
+        set.iter().map(|record| record.key).collect()
+    }
+
     /// A state whose registry lists the validators of seeds `0..n` from epoch 0.
     pub(crate) fn genesis(n: u8) -> MemoryStore {
         let empty = MemoryStore::new();
@@ -274,16 +292,10 @@ pub(crate) mod tests {
         };
         writer.add_validator(fifth, Epoch(3)).unwrap();
         writer.retire_validator(key(1), Epoch(5)).unwrap();
-        let mut changes = trellis_state::ChangeSet::new();
-        writer.finish(&mut changes).unwrap();
-        let mut state = state;
-        state.commit(Height(1), &changes).unwrap();
+        let state = committed(&state, writer);
 
         let registry = Registry::new(&state);
-        let keys = |epoch| -> Vec<ValidatorId> {
-            let set = registry.validators(Epoch(epoch)).unwrap();
-            set.iter().map(|record| record.key).collect()
-        };
+        let keys = |epoch| set_of(&state, Epoch(epoch));
         assert_eq!(keys(2), vec![key(0), key(1), key(2), key(3)]);
         assert_eq!(keys(3), vec![key(0), key(1), key(2), key(3), key(9)]);
         assert_eq!(keys(5), vec![key(0), key(2), key(3), key(9)]);
