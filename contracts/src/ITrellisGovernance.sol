@@ -92,6 +92,16 @@ interface ITrellisActions {
     /// Removes validator `key` from the next epoch on. A set is never emptied, and one that
     /// tolerates a faulty validator (4 or more) never drops below 4.
     function removeValidator(bytes32 key) external;
+    /// Validator `key` reported leaked, suspected from block `suspectedFrom`: out of the set
+    /// from the next epoch on, its seat handed to `successor` (0: none; then `p2p` and
+    /// `successorSignature` are empty), which signs as in `ITrellisRegistry.rotateValidator`.
+    function compromiseValidator(
+        bytes32 key,
+        uint64 suspectedFrom,
+        bytes32 successor,
+        string calldata p2p,
+        bytes calldata successorSignature
+    ) external;
     /// The block gas limit (21000 to 10^9) and the base fee in wei per gas (at most 10^15; 0
     /// makes gas free) from the next block on.
     function setChainParameters(uint64 blockGasLimit, uint64 baseFeePerGas) external;

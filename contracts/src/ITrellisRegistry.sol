@@ -65,14 +65,39 @@ interface ITrellisRegistry {
         bytes calldata successorSignature
     ) external;
 
+    /// Validator `key`, operated by the caller's identity, reported leaked, suspected from block
+    /// `suspectedFrom`: out of the set from the next epoch on (the running epoch's set never
+    /// changes), its seat handed to `successor` (0: none, allowed while the set stays
+    /// fault-tolerant; then `p2p` and `successorSignature` are empty). The successor signs the
+    /// rotation message as in `rotateValidator`; the leaked key's signature is not asked for.
+    function reportValidatorCompromised(
+        bytes32 key,
+        uint64 suspectedFrom,
+        bytes32 successor,
+        string calldata p2p,
+        bytes calldata successorSignature
+    ) external;
+
     /// A validator key's record: its term in epochs (untilEpoch 0: open), its operator identity
-    /// (0: a genesis validator) and the key that took over from it (0: none).
+    /// (0: a genesis validator), the key that took over from it (0: none) and, if it was
+    /// reported leaked, the block it is suspected from.
     function validatorOf(bytes32 key)
         external
         view
-        returns (bool known, uint64 fromEpoch, uint64 untilEpoch, uint64 operator, bytes32 successor);
+        returns (
+            bool known,
+            uint64 fromEpoch,
+            uint64 untilEpoch,
+            uint64 operator,
+            bytes32 successor,
+            bool compromised,
+            uint64 suspectedFrom
+        );
 
     event KeyRotated(address indexed account, address indexed successor);
     event KeyRetired(address indexed account, uint8 status, uint64 suspectedFrom);
     event ValidatorRotated(bytes32 indexed key, bytes32 indexed successor, uint64 fromEpoch);
+    event ValidatorCompromised(
+        bytes32 indexed key, uint64 suspectedFrom, bytes32 successor, uint64 fromEpoch
+    );
 }

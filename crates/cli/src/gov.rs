@@ -6,7 +6,8 @@ use clap::{Args, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
 use trellis_client::{GovernanceClient, GovernanceEvent, Node, open_signer};
 use trellis_governance::{
-    AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, OrgId, Role, Window,
+    AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, OrgId, Role, ValidatorCompromise,
+    Window,
     contracts::{Action, Proposal, ProposalId, Thresholds},
 };
 use trellis_types::{Address, Height, ValidatorId};
@@ -198,10 +199,22 @@ pub enum ActionCommand {
         #[arg(value_parser = parse_validator_key)]
         public_key: ValidatorId,
     },
+    /// Report validator PUBLIC_KEY leaked, suspected of misuse from --compromised-since: it
+    /// leaves the set at the next epoch; --new hands its seat to a successor key (which signs
+    /// its consent here).
+    CompromiseValidator {
+        #[arg(value_parser = parse_validator_key)]
+        public_key: ValidatorId,
+        /// The first block the key is suspected of having been misused in.
+        #[arg(long, value_name = "BLOCK")]
+        compromised_since: u64,
+        #[command(flatten)]
+        successor: crate::seat::SuccessorArgs,
+    },
 }
 
 /// An ed25519 public key as 0x and 64 hex digits.
-fn parse_validator_key(text: &str) -> Result<ValidatorId, String> {
+pub(crate) fn parse_validator_key(text: &str) -> Result<ValidatorId, String> {
     let key = text
         .parse::<alloy_primitives::B256>()
         .map_err(|_| format!("{text:?} is not a validator's public key (0x and 64 hex digits)"))?;
@@ -270,12 +283,13 @@ impl WindowArgs {
 }
 
 impl ActionCommand {
-    fn action(&self) -> Action {
+    /// The action; a successor key named in it signs with `passphrase` opening its file.
+    fn action(&self, passphrase: Option<&trellis_crypto::Passphrase>) -> Result<Action> {
         let status = |account: &Address, status| Action::SetAccountStatus {
             account: *account,
             status,
         };
-        match self {
+        Ok(match self {
             Self::Freeze { account } => status(account, AccountStatus::Frozen),
             Self::Unfreeze { account } => status(account, AccountStatus::Normal),
             Self::Abolish { account } => status(account, AccountStatus::Abolished),
@@ -383,7 +397,16 @@ impl ActionCommand {
                 block_gas_limit: *gas_limit,
                 base_fee_per_gas: *base_fee,
             }),
-        }
+            Self::CompromiseValidator {
+                public_key,
+                compromised_since,
+                successor,
+            } => Action::CompromiseValidator(ValidatorCompromise {
+                key: *public_key,
+                since: Height(*compromised_since),
+                successor: successor.open(public_key, passphrase)?,
+            }),
+        })
     }
 }
 
@@ -403,8 +426,9 @@ async fn run_async(command: GovCommand) -> Result<()> {
             action,
         } => {
             let (node, key) = signer.open()?;
+            let action = action.action(signer.passphrase()?.as_ref())?;
             let decided = GovernanceClient::new(&node)
-                .propose(key.as_ref(), &action.action(), voting_blocks)
+                .propose(key.as_ref(), &action, voting_blocks)
                 .await
                 .context("proposal not made")?;
             print_decided(&decided);

@@ -70,6 +70,22 @@ pub enum KeysCommand {
         #[arg(long, value_name = "IP:PORT")]
         p2p: std::net::SocketAddr,
     },
+    /// Report a validator key leaked, suspected of misuse from --compromised-since; sent from
+    /// an account of the validator's operator (a validator without one: `trellis gov propose
+    /// compromise-validator`). It leaves the set at the next epoch; --new hands its seat to a
+    /// successor key (needed if the set would drop below four).
+    ReportValidator {
+        #[command(flatten)]
+        signer: crate::gov::Signer,
+        /// The leaked key's public key (0x and 64 hex digits).
+        #[arg(long, value_name = "PUBLIC-KEY", value_parser = crate::gov::parse_validator_key)]
+        validator: trellis_types::ValidatorId,
+        /// The first block the key is suspected of having been misused in.
+        #[arg(long, value_name = "BLOCK")]
+        compromised_since: u64,
+        #[command(flatten)]
+        successor: crate::seat::SuccessorArgs,
+    },
     /// List every record tied to a key: the transactions an account key signed (with proofs),
     /// the blocks a validator key proposed, its status and what can be done, split at the block
     /// it is suspected of misuse from.
@@ -156,7 +172,18 @@ pub fn run(command: KeysCommand) -> Result<()> {
             validator,
             new,
             p2p,
-        } => crate::lifecycle::rotate_validator(&signer, &validator, &new, p2p),
+        } => crate::validator_keys::rotate_validator(&signer, &validator, &new, p2p),
+        KeysCommand::ReportValidator {
+            signer,
+            validator,
+            compromised_since,
+            successor,
+        } => crate::validator_keys::report_validator(
+            &signer,
+            validator,
+            compromised_since,
+            &successor,
+        ),
         KeysCommand::Revoke {
             signer,
             compromised_since,

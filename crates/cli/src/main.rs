@@ -9,7 +9,9 @@ mod keys;
 mod lifecycle;
 mod limit;
 mod load;
+mod seat;
 mod tx;
+mod validator_keys;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};

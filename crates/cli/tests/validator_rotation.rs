@@ -7,42 +7,26 @@
 
 mod support;
 
-use serde_json::json;
 use std::{
     path::Path,
     process::Command,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 use support::{
-    BlockWatcher, NodeProcess, hex_u64,
-    network::{Load, TestNetwork, assert_same_chain, try_post},
+    BlockWatcher, NodeProcess,
+    network::{Load, TestNetwork},
+    seats::{
+        coinbase, height, key_file, led_since, miners, name_next_key, number_after, settle, text,
+        wait_until,
+    },
 };
-use trellis_crypto::{AccountKey, KeyBundle, ValidatorKey, write_secret_file};
+use trellis_crypto::{AccountKey, ValidatorKey};
 use trellis_node::genesis_file::GenesisFile;
-use trellis_types::ValidatorId;
 
 /// Blocks per epoch: short, so that a rotation takes effect within seconds.
 const EPOCH: u64 = 40;
 const CHAIN_ID: u64 = 4747;
-
-fn height(node: &NodeProcess) -> u64 {
-    hex_u64(&node.call("eth_blockNumber", json!([])))
-}
-
-/// The block at `height` on `node`: its proposer's coinbase and its timestamp.
-fn block(node: &NodeProcess, height: u64) -> (String, u64) {
-    let block = node.call(
-        "eth_getBlockByNumber",
-        json!([format!("{height:#x}"), false]),
-    );
-    let miner = block["miner"].as_str().unwrap().to_lowercase();
-    (miner, hex_u64(&block["timestamp"]))
-}
-
-fn coinbase(key: &ValidatorId) -> String {
-    key.coinbase().to_string().to_lowercase()
-}
 
 /// Runs `trellis keys rotate-validator` through `node`, sent by `from` of `accounts.json`.
 fn rotate(
@@ -67,18 +51,6 @@ fn rotate(
         .unwrap()
 }
 
-fn text(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,12 +62,8 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
 
     // The successor key, named in member 0's node.toml before the node starts.
     let new_key = ValidatorKey::from_bytes(&[0x7a; 32]);
-    let new_file = folder.join("next.json");
-    let bundle = KeyBundle::from_keys(&AccountKey::from_seed(78), &new_key);
-    write_secret_file(&new_file, &bundle.to_json()).unwrap();
-    let mut config = std::fs::read_to_string(&network.configs[0]).unwrap();
-    config.push_str("next_validator_key = \"next.json\"\n");
-    std::fs::write(&network.configs[0], config).unwrap();
+    let new_file = key_file(&folder, "next.json", &new_key, 78);
+    name_next_key(&network.configs[0], "next.json");
 
     let mut members: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
     members[1].wait_for_height(2, Duration::from_secs(120));
@@ -111,12 +79,12 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
     );
 
     // A key that is no validator cannot be rotated; the message says which epoch it checked.
-    let stranger = folder.join("stranger.json");
-    let bundle = KeyBundle::from_keys(
-        &AccountKey::from_seed(79),
+    let stranger = key_file(
+        &folder,
+        "stranger.json",
         &ValidatorKey::from_bytes(&[0x7b; 32]),
+        79,
     );
-    write_secret_file(&stranger, &bundle.to_json()).unwrap();
     let refused = rotate(
         &network,
         &members[1],
@@ -141,42 +109,16 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
-    let epoch: u64 = said
-        .split("from epoch ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no epoch in {said}"));
+    let epoch = number_after(&said, "from epoch ");
     let first = epoch * EPOCH;
-    let rotated_in: u64 = said
-        .split("(block ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no block in {said}"));
+    let rotated_in = number_after(&said, "(block ");
 
     // Member 0 restarts in place when the new key's epoch begins, and leads under it.
     let new_coinbase = coinbase(&new_key.validator_id());
-    let tip_of = |node: &NodeProcess| {
-        let ask = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []});
-        try_post(node.rpc, &ask).map(|answer| hex_u64(&answer["result"]))
-    };
     wait_until(
         "member 0 leads a block under its new key",
         Duration::from_secs(240),
-        || {
-            let Some(top) = tip_of(&members[0]).filter(|top| *top >= first) else {
-                return false;
-            };
-            (first..=top).any(|h| {
-                let ask = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
-                    "params": [format!("{h:#x}"), false]});
-                try_post(members[0].rpc, &ask).is_some_and(|answer| {
-                    answer["result"]["miner"].as_str().map(str::to_lowercase)
-                        == Some(new_coinbase.clone())
-                })
-            })
-        },
+        || led_since(&members[0], first, &new_coinbase),
     );
     assert!(members[0].logged("restarting with the validator's successor key"));
     // Unless the rotation landed in the epoch's last block (the switch is then immediate),
@@ -194,11 +136,11 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
     // The old key led blocks before the boundary and none after; the chain never stalled.
     let top = height(&members[1]);
     let old_coinbase = coinbase(&old);
-    let before: Vec<(String, u64)> = (1..first).map(|h| block(&members[1], h)).collect();
-    let after: Vec<(String, u64)> = (first..=top).map(|h| block(&members[1], h)).collect();
-    assert!(before.iter().any(|(miner, _)| *miner == old_coinbase));
-    assert!(after.iter().all(|(miner, _)| *miner != old_coinbase));
-    assert!(before.iter().all(|(miner, _)| *miner != new_coinbase));
+    let before = miners(&members[1], 1, first - 1);
+    let after = miners(&members[1], first, top);
+    assert!(before.contains(&old_coinbase));
+    assert!(after.iter().all(|miner| *miner != old_coinbase));
+    assert!(before.iter().all(|miner| *miner != new_coinbase));
     // The figure: how long member 1 went without a new block around the boundary (member 0
     // restarting there), against the longest wait anywhere else in the run.
     let seen = watcher.finish();
@@ -248,19 +190,14 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
     assert!(said.contains(&successor), "{said}");
     let proposed = before
         .iter()
-        .filter(|(miner, _)| *miner == old_coinbase)
+        .filter(|miner| **miner == old_coinbase)
         .count();
     let counts = format!("before: 0 transaction(s) signed, {proposed} block(s) proposed, ");
     assert!(said.contains(&counts), "{proposed} blocks in {said}");
     // Its finalize votes, from the archived certificates: in most of its term's blocks (a
     // certificate carries a quorum, 3 of 4, and a block finalized through a descendant's has
     // none of its own).
-    let votes: u64 = said
-        .split(&counts)
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no vote count in {said}"));
+    let votes = number_after(&said, &counts);
     println!("the old key's finalize votes in blocks 1..{first}: {votes}");
     assert!(
         votes > 0 && votes < first,
@@ -268,15 +205,5 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
     );
     assert!(said.contains("not recorded: p2p sessions"), "{said}");
 
-    let outcome = load.finish();
-    assert!(!outcome.sent.is_empty());
-    let tip = height(&members[1]);
-    let all: Vec<&NodeProcess> = members.iter().collect();
-    for node in &all {
-        node.wait_for_height(tip, Duration::from_secs(60));
-    }
-    assert_same_chain(&all, tip);
-    for node in &mut members {
-        assert!(node.is_running(), "a member's node died");
-    }
+    settle(load, &mut members);
 }

@@ -6,18 +6,17 @@
 
 mod support;
 
-use serde_json::json;
 use std::{
     path::Path,
-    process::Command,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 use support::{
-    NodeProcess, free_ports, hex_u64,
+    NodeProcess, free_ports,
     network::{Load, TestNetwork, assert_same_chain},
+    seats::{coinbase, height, key_file, miners, pass, wait_until},
 };
-use trellis_crypto::{AccountKey, KeyBundle, ValidatorKey, write_secret_file};
+use trellis_crypto::ValidatorKey;
 use trellis_node::genesis_file::GenesisFile;
 use trellis_types::ValidatorId;
 
@@ -25,69 +24,12 @@ use trellis_types::ValidatorId;
 const EPOCH: u64 = 20;
 const CHAIN_ID: u64 = 4646;
 
-/// Runs `trellis gov ARGS` against `node`, signed by account `from` of the network's
-/// `accounts.json`; returns its output, asserting it succeeded.
-fn gov(network: &TestNetwork, node: &NodeProcess, from: &AccountKey, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
-        .args(["gov", args[0]])
-        .args(["--rpc", &format!("http://{}", node.rpc)])
-        .arg("--key")
-        .arg(network.dir.join("accounts.json"))
-        .args(["--from", &from.address().to_string()])
-        .args(&args[1..])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "trellis gov {args:?}: {text}");
-    text
-}
-
-/// Governor 0 proposes `action`, governor 1 approves it; returns the block it passed in.
-fn pass(network: &TestNetwork, node: &NodeProcess, id: u64, action: &[&str]) -> u64 {
-    let mut args = vec!["propose"];
-    args.extend_from_slice(action);
-    let out = gov(network, node, &network.accounts[0], &args);
-    assert!(out.contains(&format!("proposal {id} made")), "{out}");
-    let out = gov(
-        network,
-        node,
-        &network.accounts[1],
-        &["vote", &id.to_string()],
-    );
-    assert!(out.contains("passed and was carried out"), "{out}");
-    out.split("in block ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.trim_end_matches(['.', ',', ')']).parse().ok())
-        .unwrap_or_else(|| panic!("no block in {out}"))
-}
-
-fn height(node: &NodeProcess) -> u64 {
-    hex_u64(&node.call("eth_blockNumber", json!([])))
-}
-
-/// The `miner` (the proposer's coinbase) of each block `from..=to` on `node`.
-fn miners(node: &NodeProcess, from: u64, to: u64) -> Vec<String> {
-    (from..=to)
-        .map(|h| {
-            let block = node.call("eth_getBlockByNumber", json!([format!("{h:#x}"), false]));
-            block["miner"].as_str().unwrap().to_lowercase()
-        })
-        .collect()
-}
-
-fn coinbase(key: &ValidatorId) -> String {
-    key.coinbase().to_string().to_lowercase()
-}
-
 /// The newcomer's folder: a key file, and a node.toml naming the members' genesis and where
 /// it listens (it is in no genesis list).
 fn newcomer_config(network: &TestNetwork, key: &ValidatorKey, p2p: u16, rpc: u16) -> String {
     let folder = network.dir.join("newcomer");
     std::fs::create_dir_all(&folder).unwrap();
-    let bundle = KeyBundle::from_keys(&AccountKey::from_seed(77), key);
-    write_secret_file(&folder.join("validator.json"), &bundle.to_json()).unwrap();
+    key_file(&folder, "validator.json", key, 77);
     let genesis = network.configs[0].with_file_name("genesis.toml");
     let config = folder.join("node.toml");
     let text = format!(
@@ -96,14 +38,6 @@ fn newcomer_config(network: &TestNetwork, key: &ValidatorKey, p2p: u16, rpc: u16
     );
     std::fs::write(&config, text).unwrap();
     config.display().to_string()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn genesis_keys(network: &TestNetwork) -> Vec<ValidatorId> {

@@ -92,6 +92,38 @@ pub enum RegistryError {
     TooManyValidators(usize),
     #[error("0x{} is not a validator in epoch {}", alloy_primitives::hex::encode(.0.0), .1.0)]
     NotAValidator(trellis_types::ValidatorId, trellis_types::Epoch),
+    #[error("0x{} was never a validator of this chain", alloy_primitives::hex::encode(.0.0))]
+    UnknownValidator(trellis_types::ValidatorId),
+    #[error(
+        "validator 0x{} is reported compromised already, suspected since block {since}: a report is final",
+        alloy_primitives::hex::encode(.key.0)
+    )]
+    ValidatorCompromisedAlready {
+        key: trellis_types::ValidatorId,
+        since: trellis_types::Height,
+    },
+    #[error(
+        "validator 0x{} leaves the set before epoch {} already: it has no seat to hand to a successor (report it without one)",
+        alloy_primitives::hex::encode(.key.0), .until.0
+    )]
+    NoSeatToHand {
+        key: trellis_types::ValidatorId,
+        until: trellis_types::Epoch,
+    },
+    #[error(
+        "validator 0x{} has no operator identity: only the council can report it compromised (`trellis gov propose compromise-validator`)",
+        alloy_primitives::hex::encode(.0.0)
+    )]
+    NoOperator(trellis_types::ValidatorId),
+    #[error(
+        "taking validator 0x{} out would leave {left} validators, below the {min} that tolerate a faulty one: name a successor key that takes its seat (its signature of the rotation message)",
+        alloy_primitives::hex::encode(.key.0)
+    )]
+    CompromiseNeedsSuccessor {
+        key: trellis_types::ValidatorId,
+        left: usize,
+        min: usize,
+    },
     #[error(
         "removing it would leave {left} validators: a set is never empty, and one of {min} or more, which tolerates a faulty validator, never drops below {min}"
     )]

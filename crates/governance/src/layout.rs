@@ -134,6 +134,10 @@ pub fn validator_successor(key: &ValidatorId) -> U256 {
     slot("validator-successor", &key.0)
 }
 
+pub fn validator_compromise(key: &ValidatorId) -> U256 {
+    slot("validator-compromise", &key.0)
+}
+
 pub fn spent(identity: u64, day: u64) -> U256 {
     let mut key = identity.to_be_bytes().to_vec();
     key.extend_from_slice(&day.to_be_bytes());

@@ -25,6 +25,7 @@ mod reader;
 mod role;
 mod rules;
 mod types;
+mod validator_compromise;
 mod validator_rotation;
 mod validators;
 mod writer;
@@ -50,6 +51,10 @@ pub use types::{
     AccountRecord, AccountStatus, BY_ITS_KEY, ChainParams, GENESIS, IdentityId, IdentityRecord,
     MAX_BASE_FEE, MAX_BLOCK_GAS_LIMIT, MIN_BLOCK_GAS_LIMIT, OrgId, Term, ValidatorRecord, Window,
     status_setter,
+};
+pub use validator_compromise::{
+    BY_ITS_OPERATOR, CompromiseRecord, SeatSuccessor, ValidatorCompromise, ValidatorLifecycle,
+    reporter,
 };
 pub use validator_rotation::{
     VALIDATOR_ROTATION_NAMESPACE, ValidatorRotation, validator_rotation_message,

@@ -125,12 +125,12 @@ impl<'a, R: StateReader + ?Sized> Registry<'a, R> {
         Ok(identity.window.contains(height) && self.holds(account.identity, role)?)
     }
 
-    /// `01` ‖ a u64 key ‖ a window: identities and accounts.
-    fn keyed_record(
+    /// The fields of a record slot, past its `01` marker; `None`: an empty slot.
+    pub(crate) fn record_fields(
         &self,
         what: &'static str,
         slot: U256,
-    ) -> Result<Option<(u64, Window)>, RegistryError> {
+    ) -> Result<Option<Unpacker>, RegistryError> {
         let value = self.slot(slot)?;
         if value.is_zero() {
             return Ok(None);
@@ -139,6 +139,18 @@ impl<'a, R: StateReader + ?Sized> Registry<'a, R> {
         if fields.byte() != 1 {
             return Err(RegistryError::Corrupt { what, slot, value });
         }
+        Ok(Some(fields))
+    }
+
+    /// `01` ‖ a u64 key ‖ a window: identities and accounts.
+    fn keyed_record(
+        &self,
+        what: &'static str,
+        slot: U256,
+    ) -> Result<Option<(u64, Window)>, RegistryError> {
+        let Some(mut fields) = self.record_fields(what, slot)? else {
+            return Ok(None);
+        };
         let key = fields.u64();
         let from = Height(fields.u64());
         let until = Some(fields.u64()).filter(|u| *u != 0).map(Height);

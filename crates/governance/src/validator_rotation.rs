@@ -94,14 +94,7 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
                 });
             }
         }
-        let ended = crate::Term {
-            from: record.term.from,
-            until: Some(from),
-        };
-        self.write(
-            layout::validator_term(&rotation.old),
-            crate::validators::pack_term(ended, record.identity),
-        );
+        self.end_term(&record, from);
         let successor = NewValidator {
             key: rotation.new,
             p2p: Some(rotation.p2p),

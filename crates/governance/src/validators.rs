@@ -57,18 +57,9 @@ impl<R: StateReader + ?Sized> Registry<'_, R> {
     /// The record of `key`, if it was ever a validator.
     pub fn validator(&self, key: &ValidatorId) -> Result<Option<ValidatorRecord>, RegistryError> {
         let slot = layout::validator_term(key);
-        let value = self.slot_value(slot)?;
-        if value.is_zero() {
+        let Some(mut fields) = self.record_fields("validator term", slot)? else {
             return Ok(None);
-        }
-        let mut fields = Unpacker::new(value);
-        if fields.byte() != 1 {
-            return Err(RegistryError::Corrupt {
-                what: "validator term",
-                slot,
-                value,
-            });
-        }
+        };
         let from = Epoch(fields.u64());
         let until = Some(fields.u64()).filter(|u| *u != 0).map(Epoch);
         let identity = Some(fields.u64()).filter(|i| *i != 0).map(IdentityId);
@@ -171,13 +162,21 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
                 min: MIN_FAULT_TOLERANT,
             });
         }
+        let record = *record;
+        self.end_term(&record, from);
+        Ok(())
+    }
+
+    /// Ends `record`'s term before epoch `until` (checks are the caller's).
+    pub(crate) fn end_term(&mut self, record: &ValidatorRecord, until: Epoch) {
         let term = Term {
             from: record.term.from,
-            until: Some(from),
+            until: Some(until),
         };
-        let value = pack_term(term, record.identity);
-        self.write(layout::validator_term(&key), value);
-        Ok(())
+        self.write(
+            layout::validator_term(&record.key),
+            pack_term(term, record.identity),
+        );
     }
 }
 
@@ -244,7 +243,7 @@ pub(crate) mod tests {
         trellis_crypto::ValidatorKey::from_bytes(&[seed; 32]).validator_id()
     }
 
-    /// `state` with `writer`'s changes (made over it) committed as block 1.
+    /// `state` with `writer`'s changes (made over it) committed as its next block.
     pub(crate) fn committed(
         state: &MemoryStore,
         writer: RegistryWriter<'_, MemoryStore>,
@@ -252,7 +251,8 @@ pub(crate) mod tests {
         let mut changes = trellis_state::ChangeSet::new();
         writer.finish(&mut changes).unwrap();
         let mut state = state.clone();
-        state.commit(Height(1), &changes).unwrap();
+        let height = state.next_height();
+        state.commit(height, &changes).unwrap();
         state
     }
 

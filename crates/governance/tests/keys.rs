@@ -6,7 +6,7 @@ mod common;
 
 use alloy_primitives::{Address, Bytes};
 use alloy_sol_types::{SolCall, SolEvent};
-use common::{Chain, account, pass};
+use common::{Chain, account, pass, registry_error};
 use trellis_crypto::AccountKey;
 use trellis_governance::{
     AccountStatus, IdentityId, REGISTRY_ADDRESS, Refusal, Registry, RegistryError, SystemError,
@@ -45,13 +45,6 @@ fn revoke(
     }
     .abi_encode();
     chain.call(from, REGISTRY_ADDRESS, input)
-}
-
-fn registry_error(result: Result<trellis_governance::Effects, SystemError>) -> RegistryError {
-    match result {
-        Err(SystemError::Registry(error)) => error,
-        other => panic!("expected a registry refusal, got {other:?}"),
-    }
 }
 
 #[test]

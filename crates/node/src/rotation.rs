@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use trellis_chain::Chain;
 use trellis_consensus::{Ledger as _, Member};
 use trellis_crypto::ValidatorSigner;
+use trellis_governance::reporter;
 use trellis_types::{Epoch, EpochLength, Height, ValidatorId};
 
 /// The running epoch's set lists the successor key and not the one this node runs with.
@@ -100,18 +101,28 @@ pub(crate) fn watch_term(
     context.child("key_term").spawn(move |_| async move {
         let mut heads = chain.heads();
         let mut said: Option<(Epoch, Epoch, Option<ValidatorId>)> = None;
+        let mut said_compromise = false;
         loop {
             let height = *heads.borrow_and_update();
             let epoch = entered(length, height);
-            let record = match chain.validator_record(&current).await {
-                Ok(record) => record,
+            let lifecycle = match chain.validator_lifecycle(&current).await {
+                Ok(lifecycle) => lifecycle,
                 Err(error) => {
                     warn!(%error, "cannot read this validator key's term from the registry");
                     None
                 }
             };
-            tracing::debug!(?record, %epoch, "this validator key's record");
-            if let Some((record, successor)) = record {
+            tracing::debug!(?lifecycle, %epoch, "this validator key's record");
+            if let Some(lifecycle) = lifecycle {
+                let (record, successor) = (lifecycle.record, lifecycle.successor);
+                if let Some(compromise) = lifecycle.compromise.filter(|_| !said_compromise) {
+                    said_compromise = true;
+                    warn!(
+                        key = ?current, suspected_from = %compromise.since,
+                        reported_in = %compromise.reported, by = %reporter(compromise.by),
+                        "ALARM: the chain records this validator's key as compromised: it leaves the set at the next epoch boundary; check what it signed from that block on (`trellis keys activity`)"
+                    );
+                }
                 let ends = record.term.until.filter(|until| *until > epoch);
                 let now = ends.map(|until| (epoch, until, successor));
                 if let Some(until) = ends.filter(|_| now != said) {

@@ -4,9 +4,9 @@
 //! - An account key: the transactions it signed, found through the state's history of the
 //!   account (a transaction its key signs always writes its nonce), each with its block; the
 //!   writes themselves come proven against the latest state root (`signed`, a history).
-//! - A validator key: its term and successor, the blocks it proposed (their headers name it)
-//!   and the finalize votes it cast (in the archived finalization certificates, each the
-//!   proof), within its term.
+//! - A validator key: its term, successor and reported compromise, the blocks it proposed
+//!   (their headers name it) and the finalize votes it cast (in the archived finalization
+//!   certificates, each the proof), within its term.
 //!
 //! What the node does not record yet is named in `notRecorded` rather than left out silently.
 
@@ -18,7 +18,9 @@ use alloy_primitives::{Address, B256, U64};
 use serde::Serialize;
 use std::sync::Arc;
 use trellis_chain::Runtime;
-use trellis_governance::{AccountRecord, AccountStatus, status_setter};
+use trellis_governance::{
+    AccountRecord, AccountStatus, ValidatorLifecycle, reporter, status_setter,
+};
 use trellis_state::HistoryValue;
 use trellis_types::{Epoch, Height, ValidatorId};
 
@@ -260,27 +262,19 @@ async fn validator<E: Runtime>(
     let chain = &rpc.chain;
     let length = chain.epoch_length();
     let (header, hash) = chain.latest();
-    let recorded = chain.validator_record(&key).await.map_err(internal)?;
+    let recorded = chain.validator_lifecycle(&key).await.map_err(internal)?;
     let genesis_validator = chain.genesis().validators.contains(&key);
     // A chain without a registry keeps its genesis validators for ever.
     let term = match &recorded {
-        Some((record, _)) => Some((record.term.from, record.term.until)),
+        Some(lifecycle) => Some((lifecycle.record.term.from, lifecycle.record.term.until)),
         None if genesis_validator => Some((Epoch(0), None)),
         None => None,
     };
-    let record = recorded.as_ref().map(|(record, successor)| Record {
-        status: match record.term.until {
-            Some(_) if successor.is_some() => "rotated".into(),
-            Some(_) => "removed".into(),
-            None => "active".into(),
-        },
-        since: U64::from(record.term.from.0),
-        until_epoch: record.term.until.map(|e| U64::from(e.0)),
-        compromised_since: None,
-        successor: successor.map(|s| format!("0x{}", alloy_primitives::hex::encode(s.0))),
-        set: None,
-        valid_until: None,
-    });
+    let compromised_since = recorded
+        .and_then(|lifecycle| lifecycle.compromise)
+        .map(|compromise| compromise.since);
+    let since = since.or(compromised_since);
+    let record = recorded.as_ref().map(validator_record);
     let mut activity = Activity {
         key: format!("0x{}", alloy_primitives::hex::encode(key.0)),
         kind: "validator",
@@ -294,7 +288,7 @@ async fn validator<E: Runtime>(
             Some(_) => vec![NO_AUDIT_LOG, NO_DATA_KEYS],
             None => vec![NO_CERTIFICATES, NO_AUDIT_LOG, NO_DATA_KEYS],
         },
-        measures: validator_measures(&key, recorded.as_ref().map(|(r, _)| r.term.until)),
+        measures: validator_measures(&key, recorded.as_ref()),
         block_number: U64::from(header.height.get()),
         block_hash: hash.0,
         state_root: header.state_root.0,
@@ -344,20 +338,51 @@ async fn vote_of<E: Runtime>(
     })
 }
 
-fn validator_measures(key: &ValidatorId, until: Option<Option<Epoch>>) -> Vec<String> {
+fn validator_record(lifecycle: &ValidatorLifecycle) -> Record {
+    let ValidatorLifecycle {
+        record,
+        successor,
+        compromise,
+    } = lifecycle;
+    let status = match (record.term.until, compromise, successor) {
+        (_, Some(_), _) => "reported compromised",
+        (Some(_), None, Some(_)) => "rotated",
+        (Some(_), None, None) => "removed",
+        (None, None, _) => "active",
+    };
+    Record {
+        status: status.into(),
+        since: U64::from(record.term.from.0),
+        until_epoch: record.term.until.map(|e| U64::from(e.0)),
+        compromised_since: compromise.map(|c| U64::from(c.since.get())),
+        successor: successor.map(|s| format!("0x{}", alloy_primitives::hex::encode(s.0))),
+        set: compromise.map(|c| format!("in block {} {}", c.reported, reporter(c.by))),
+        valid_until: None,
+    }
+}
+
+fn validator_measures(key: &ValidatorId, lifecycle: Option<&ValidatorLifecycle>) -> Vec<String> {
     let hex = format!("0x{}", alloy_primitives::hex::encode(key.0));
-    match until {
-        Some(Some(epoch)) => vec![format!(
-            "it left the validator set before epoch {}: no node accepts its votes or links from then on",
+    let mut measures = Vec::new();
+    match lifecycle.and_then(|l| l.record.term.until) {
+        Some(epoch) => measures.push(format!(
+            "it leaves (or left) the validator set before epoch {}: no node accepts its votes or links from then on",
             epoch.0
-        )],
-        _ => vec![
+        )),
+        None => measures.extend([
+            "its operator moves the seat to a new key at the next epoch: `trellis keys rotate-validator --validator KEY --new NEW --p2p ADDR`".to_string(),
             format!(
-                "its operator moves the seat to a new key at the next epoch: `trellis keys rotate-validator --validator KEY --new NEW --p2p ADDR`"
+                "if it leaked: its operator reports it (`trellis keys report-validator --validator {hex} --compromised-since BLOCK [--new NEW --p2p ADDR]`), or the council (`trellis gov propose compromise-validator {hex} --compromised-since BLOCK`); it leaves the set at the next epoch"
             ),
             format!(
                 "or the council removes it from the next epoch: `trellis gov propose remove-validator {hex}`"
             ),
-        ],
+        ]),
     }
+    if lifecycle.is_some_and(|l| l.compromise.is_some()) {
+        measures.push(
+            "until it leaves, its votes still count in its epochs' quorums: the chain stays safe while fewer than a third of the validators are faulty; the votes and blocks listed `after` are the ones to examine".into(),
+        );
+    }
+    measures
 }

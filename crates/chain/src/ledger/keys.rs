@@ -1,12 +1,11 @@
 //! What the registry records of a key, for clients asking what a key is and did
-//! (`trellis_keyActivity`): an account's status, successor and suspected compromise; a
-//! validator key's term and successor. Read from the latest finalized state, in the clients'
-//! lane.
+//! (`trellis_keyActivity`): an account's or a validator key's status, successor and suspected
+//! compromise. Read from the latest finalized state, in the clients' lane.
 
 use super::{Chain, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::Address;
-use trellis_governance::{AccountRecord, Registry, RegistryError, ValidatorRecord};
+use trellis_governance::{AccountRecord, Registry, RegistryError, ValidatorLifecycle};
 use trellis_types::ValidatorId;
 
 impl<E: Runtime> Chain<E> {
@@ -25,23 +24,19 @@ impl<E: Runtime> Chain<E> {
         .await
     }
 
-    /// Validator `key`'s record with the key that took over from it, if it was ever a
+    /// Validator `key`'s records (term, successor, reported compromise), if it was ever a
     /// validator of a governed chain. A chain without a registry keeps its genesis validators
     /// for ever: `None` here.
-    pub async fn validator_record(
+    pub async fn validator_lifecycle(
         &self,
         key: &ValidatorId,
-    ) -> Result<Option<(ValidatorRecord, Option<ValidatorId>)>, RegistryError> {
+    ) -> Result<Option<ValidatorLifecycle>, RegistryError> {
         if self.genesis().epochs().is_none() {
             return Ok(None);
         }
         let key = *key;
         self.ask(Lane::Clients, move |inner| {
-            let registry = Registry::new(&inner.finalized.state);
-            let Some(record) = registry.validator(&key)? else {
-                return Ok(None);
-            };
-            Ok(Some((record, registry.validator_successor(&key)?)))
+            Registry::new(&inner.finalized.state).validator_lifecycle(&key)
         })
         .await
     }

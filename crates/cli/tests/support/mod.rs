@@ -6,6 +6,7 @@
 pub mod hostile;
 pub mod network;
 pub mod relay;
+pub mod seats;
 pub mod softhsm;
 
 use serde_json::{Value, json};

@@ -67,6 +67,16 @@ alloy_sol_types::sol! {
         function addValidator(bytes32 key, string p2p, uint64 operator) external;
         /// Validator `key` out from the next epoch on.
         function removeValidator(bytes32 key) external;
+        /// Validator `key` reported leaked, suspected from block `suspectedFrom`: out of the set
+        /// from the next epoch on, its seat handed to `successor` (0: none; then `p2p` and
+        /// `successorSignature` are empty) as in `ITrellisRegistry.rotateValidator`.
+        function compromiseValidator(
+            bytes32 key,
+            uint64 suspectedFrom,
+            bytes32 successor,
+            string p2p,
+            bytes successorSignature
+        ) external;
         /// The block gas limit and the base fee (wei per gas) from the next block on.
         function setChainParameters(uint64 blockGasLimit, uint64 baseFeePerGas) external;
         /// `account`'s registration handed to `successor`, for a holder who lost its key
@@ -143,17 +153,32 @@ alloy_sol_types::sol! {
             bytes keySignature,
             bytes successorSignature
         ) external;
+        /// Validator `key`, operated by the caller's identity, reported leaked, suspected from
+        /// block `suspectedFrom`: out of the set from the next epoch on, its seat handed to
+        /// `successor` (0: none, if the set stays fault-tolerant without it), which signs the
+        /// rotation message as in `rotateValidator`.
+        function reportValidatorCompromised(
+            bytes32 key,
+            uint64 suspectedFrom,
+            bytes32 successor,
+            string p2p,
+            bytes successorSignature
+        ) external;
         /// A validator key's record: its term in epochs (untilEpoch 0: open), its operator
-        /// identity (0: a genesis validator) and the key that took over from it (0: none).
+        /// identity (0: a genesis validator), the key that took over from it (0: none) and,
+        /// if it was reported leaked, the block it is suspected from.
         function validatorOf(bytes32 key) external view returns (
             bool known,
             uint64 fromEpoch,
             uint64 untilEpoch,
             uint64 operator,
-            bytes32 successor
+            bytes32 successor,
+            bool compromised,
+            uint64 suspectedFrom
         );
         event KeyRotated(address indexed account, address indexed successor);
         event KeyRetired(address indexed account, uint8 status, uint64 suspectedFrom);
         event ValidatorRotated(bytes32 indexed key, bytes32 indexed successor, uint64 fromEpoch);
+        event ValidatorCompromised(bytes32 indexed key, uint64 suspectedFrom, bytes32 successor, uint64 fromEpoch);
     }
 }

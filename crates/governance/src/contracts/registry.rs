@@ -3,8 +3,8 @@
 //! vote: only the key's holder can send its transaction.
 
 use crate::{
-    AccountStatus, IdentityId, OrgId, REGISTRY_ADDRESS, Registry, RegistryWriter, Role,
-    ValidatorRotation,
+    AccountStatus, BY_ITS_OPERATOR, IdentityId, OrgId, REGISTRY_ADDRESS, Registry, RegistryError,
+    RegistryWriter, Role, SeatSuccessor, ValidatorCompromise, ValidatorRotation,
     contracts::{
         abi::ITrellisRegistry::{self, ITrellisRegistryCalls},
         call::{Effects, SystemCall},
@@ -42,10 +42,22 @@ pub(crate) fn registry<R: StateReader + ?Sized>(
             };
             return rotate_validator(state, call, &rotation);
         }
+        Call::reportValidatorCompromised(c) => {
+            let report = compromise_report(
+                c.key,
+                c.suspectedFrom,
+                c.successor,
+                &c.p2p,
+                &c.successorSignature,
+            )
+            .map_err(action_error)?;
+            return report_compromise(state, call, &report);
+        }
         Call::validatorOf(c) => {
             let key = ValidatorId(c.key.0);
             let record = registry.validator(&key)?;
             let successor = registry.validator_successor(&key)?;
+            let compromise = registry.validator_compromise(&key)?;
             ITrellisRegistry::validatorOfCall::abi_encode_returns(
                 &ITrellisRegistry::validatorOfReturn {
                     known: record.is_some(),
@@ -56,6 +68,8 @@ pub(crate) fn registry<R: StateReader + ?Sized>(
                         .map_or(0, |e| e.0),
                     operator: record.and_then(|r| r.identity).map_or(0, |i| i.0),
                     successor: successor.map_or(B256::ZERO, |key| B256::from(key.0)),
+                    compromised: compromise.is_some(),
+                    suspectedFrom: compromise.map_or(0, |c| c.since.get()),
                 },
             )
         }
@@ -167,6 +181,83 @@ fn rotate_validator<R: StateReader + ?Sized>(
         },
     );
     Ok(effects)
+}
+
+/// A compromise report from its ABI fields (a zero successor: none).
+pub(crate) fn compromise_report(
+    key: B256,
+    since: u64,
+    successor: B256,
+    p2p: &str,
+    signature: &[u8],
+) -> Result<ValidatorCompromise, ActionError> {
+    let successor = match successor.is_zero() {
+        true => None,
+        false => Some(SeatSuccessor {
+            key: ValidatorId(successor.0),
+            p2p: p2p
+                .parse()
+                .map_err(|_| ActionError::BadAddress(p2p.to_owned()))?,
+            signature: signature.to_vec(),
+        }),
+    };
+    Ok(ValidatorCompromise {
+        key: ValidatorId(key.0),
+        since: Height(since),
+        successor,
+    })
+}
+
+/// A compromise report sent by the validator's operator.
+fn report_compromise<R: StateReader + ?Sized>(
+    state: &R,
+    call: &SystemCall<'_>,
+    report: &ValidatorCompromise,
+) -> Result<Effects, SystemError> {
+    call.check_writable()?;
+    let registry = Registry::new(state);
+    let record = registry
+        .validator(&report.key)?
+        .ok_or(RegistryError::UnknownValidator(report.key))?;
+    let operator = record
+        .identity
+        .ok_or(RegistryError::NoOperator(report.key))?;
+    let sender = registry
+        .account(&call.caller)?
+        .map(|account| account.identity);
+    if sender != Some(operator) {
+        return Err(RegistryError::NotTheOperator {
+            key: report.key,
+            operator,
+            caller: call.caller,
+        }
+        .into());
+    }
+    let length = registry
+        .epoch_length()?
+        .ok_or(action_error(ActionError::NoEpochs))?;
+    let from = length.next_epoch(call.height);
+    let mut writer = RegistryWriter::new(state);
+    writer.report_validator_compromised(report, call.height, from, BY_ITS_OPERATOR)?;
+    let mut effects = Effects::default();
+    effects.take_writes(writer);
+    effects.log(REGISTRY_ADDRESS, compromised_event(report, from));
+    Ok(effects)
+}
+
+pub(crate) fn compromised_event(
+    report: &ValidatorCompromise,
+    from: trellis_types::Epoch,
+) -> ITrellisRegistry::ValidatorCompromised {
+    ITrellisRegistry::ValidatorCompromised {
+        key: B256::from(report.key.0),
+        suspectedFrom: report.since.get(),
+        successor: report
+            .successor
+            .as_ref()
+            .map_or(B256::ZERO, |s| B256::from(s.key.0)),
+        fromEpoch: from.0,
+    }
 }
 
 fn action_error(error: ActionError) -> SystemError {

@@ -175,6 +175,14 @@ pub fn refused(result: Result<Effects, SystemError>) -> GovernanceError {
     }
 }
 
+/// The registry's refusal in `result`.
+pub fn registry_error(result: Result<Effects, SystemError>) -> trellis_governance::RegistryError {
+    match result {
+        Err(SystemError::Registry(error)) => error,
+        other => panic!("expected a registry refusal, got {other:?}"),
+    }
+}
+
 pub fn events<E: SolEvent>(effects: &Effects) -> Vec<E> {
     effects
         .logs

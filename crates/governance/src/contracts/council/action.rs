@@ -6,12 +6,13 @@ use crate::contracts::{
     abi::ITrellisActions::{self, ITrellisActionsCalls},
     error::{ActionError, MAX_WEIGHT},
     proposal::{ProposalId, Thresholds},
+    registry::compromise_report,
 };
 use crate::{
     AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, NewValidator, OrgId, Registry,
-    RegistryError, RegistryWriter, Role, Window,
+    RegistryError, RegistryWriter, Role, ValidatorCompromise, Window,
 };
-use alloy_primitives::{Address, Bytes, Selector, U256, hex};
+use alloy_primitives::{Address, B256, Bytes, Selector, U256};
 use alloy_sol_types::{SolCall, SolInterface};
 use std::net::SocketAddr;
 use trellis_state::StateReader;
@@ -92,108 +93,10 @@ pub enum Action {
     RemoveValidator {
         key: ValidatorId,
     },
+    /// Reported leaked: out from the next epoch on, its seat maybe handed to a successor.
+    CompromiseValidator(ValidatorCompromise),
     /// From the next block on.
     SetChainParams(ChainParams),
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let window = |w: &Window| match w.until {
-            Some(until) => format!("valid from block {} until block {until}", w.from),
-            None => format!("valid from block {}", w.from),
-        };
-        match self {
-            Self::AddOrganisation { id, name } => write!(f, "add organisation {id} {name:?}"),
-            Self::AddIdentity {
-                id,
-                organisation,
-                window: w,
-            } => write!(
-                f,
-                "add identity {id} to organisation {organisation}, {}",
-                window(w)
-            ),
-            Self::AddAccount {
-                account,
-                identity,
-                window: w,
-            } => write!(
-                f,
-                "add account {account} to identity {identity}, {}",
-                window(w)
-            ),
-            Self::SetIdentityWindow {
-                identity,
-                window: w,
-            } => write!(f, "make identity {identity} {}", window(w)),
-            Self::SetAccountWindow { account, window: w } => {
-                write!(f, "make account {account} {}", window(w))
-            }
-            Self::GrantRole { identity, role } => {
-                write!(f, "grant the {role} role to identity {identity}")
-            }
-            Self::RevokeRole { identity, role } => {
-                write!(f, "revoke the {role} role from identity {identity}")
-            }
-            Self::SetAccountStatus { account, status } => {
-                write!(f, "make account {account} {status}")
-            }
-            Self::RotateAccount {
-                account, successor, ..
-            } => write!(f, "hand account {account}'s registration to {successor}"),
-            Self::RetireAccount {
-                account,
-                compromised_since: None,
-            } => write!(f, "revoke account {account}'s key"),
-            Self::RetireAccount {
-                account,
-                compromised_since: Some(since),
-            } => write!(
-                f,
-                "report account {account}'s key compromised, suspected from block {since}"
-            ),
-            Self::SetGovernorWeight { identity, weight } => {
-                write!(f, "give governor identity {identity} weight {weight}")
-            }
-            Self::SetThresholds(thresholds) => write!(f, "require {thresholds}"),
-            Self::SetLimits { holder, limits } => {
-                let wei = |limit: Option<U256>| {
-                    limit.map_or_else(|| "no limit".to_owned(), |v| format!("{v} wei"))
-                };
-                write!(
-                    f,
-                    "limit {holder} to {} per transaction and {} per day, holding transfers above {}",
-                    wei(limits.per_transaction),
-                    wei(limits.per_day),
-                    wei(limits.hold_above)
-                )
-            }
-            Self::RestrictMethod {
-                contract,
-                selector,
-                role: Some(role),
-            } => write!(
-                f,
-                "restrict function {selector} of {contract} to the {role} role"
-            ),
-            Self::RestrictMethod {
-                contract,
-                selector,
-                role: None,
-            } => write!(f, "let anyone call function {selector} of {contract}"),
-            Self::AddValidator { key, p2p, operator } => {
-                write!(f, "add validator 0x{} at {p2p}", hex::encode(key.0))?;
-                match operator {
-                    Some(operator) => write!(f, ", operated by identity {operator}"),
-                    None => Ok(()),
-                }
-            }
-            Self::RemoveValidator { key } => {
-                write!(f, "remove validator 0x{}", hex::encode(key.0))
-            }
-            Self::SetChainParams(params) => write!(f, "run blocks with {params}"),
-        }
-    }
 }
 
 fn limits(per_transaction: U256, per_day: U256, hold_above: U256) -> Limits {
@@ -309,6 +212,13 @@ impl Action {
             Call::removeValidator(c) => Self::RemoveValidator {
                 key: ValidatorId(c.key.0),
             },
+            Call::compromiseValidator(c) => Self::CompromiseValidator(compromise_report(
+                c.key,
+                c.suspectedFrom,
+                c.successor,
+                &c.p2p,
+                &c.successorSignature,
+            )?),
             Call::setChainParameters(c) => Self::SetChainParams(ChainParams {
                 block_gas_limit: c.blockGasLimit,
                 base_fee_per_gas: c.baseFeePerGas,
@@ -442,6 +352,18 @@ impl Action {
             Self::RemoveValidator { key } => {
                 A::removeValidatorCall { key: key.0.into() }.abi_encode()
             }
+            Self::CompromiseValidator(report) => {
+                let successor = report.successor.as_ref();
+                A::compromiseValidatorCall {
+                    key: report.key.0.into(),
+                    suspectedFrom: report.since.get(),
+                    successor: successor.map_or(B256::ZERO, |s| s.key.0.into()),
+                    p2p: successor.map_or(String::new(), |s| s.p2p.to_string()),
+                    successorSignature: successor
+                        .map_or(Bytes::new(), |s| s.signature.clone().into()),
+                }
+                .abi_encode()
+            }
             Self::SetChainParams(params) => A::setChainParametersCall {
                 blockGasLimit: params.block_gas_limit,
                 baseFeePerGas: params.base_fee_per_gas,
@@ -548,6 +470,10 @@ impl Action {
             Self::RemoveValidator { key } => {
                 let from = next_epoch(writer, height)?;
                 writer.retire_validator(*key, from)?;
+            }
+            Self::CompromiseValidator(report) => {
+                let from = next_epoch(writer, height)?;
+                writer.report_validator_compromised(report, height, from, by.0)?;
             }
             Self::SetChainParams(params) => writer.set_chain_params(*params)?,
         }

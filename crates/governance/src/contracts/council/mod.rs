@@ -2,6 +2,7 @@
 //! consortium's rules. Its records live in the storage of [`GOVERNANCE_ADDRESS`].
 
 mod action;
+mod describe;
 mod handler;
 pub mod layout;
 mod records;
