@@ -92,6 +92,12 @@ interface ITrellisActions {
     /// Removes validator `key` from the next epoch on. A set is never emptied, and one that
     /// tolerates a faulty validator (4 or more) never drops below 4.
     function removeValidator(bytes32 key) external;
+    /// Lets full node `key` (its ed25519 transport key), reached at `p2p`, operated by identity
+    /// `operator` (holding the validator-operator role; 0: none), follow the chain from the next
+    /// epoch on: the validators accept its links.
+    function addFullNode(bytes32 key, string calldata p2p, uint64 operator) external;
+    /// Cuts full node `key` off from the next epoch on.
+    function removeFullNode(bytes32 key) external;
     /// Validator `key` reported leaked, suspected from block `suspectedFrom`: out of the set
     /// from the next epoch on, its seat handed to `successor` (0: none; then `p2p` and
     /// `successorSignature` are empty), which signs as in `ITrellisRegistry.rotateValidator`.

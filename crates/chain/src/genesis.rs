@@ -5,7 +5,7 @@ use alloy_primitives::{Address, U256};
 use std::collections::BTreeMap;
 use trellis_execution::ExecutionConfig;
 use trellis_governance::{
-    ChainParams, EpochLength, Founders, NewValidator, RegistryError, RegistryWriter,
+    ChainParams, EpochLength, Founders, NewValidator, NodeRole, RegistryError, RegistryWriter,
     SYSTEM_ADDRESSES,
 };
 use trellis_state::{Account, ChangeSet, MemoryStore};
@@ -25,6 +25,9 @@ pub struct Genesis {
     pub gas_price: u64,
     /// The validators' ed25519 public keys.
     pub validators: Vec<ValidatorId>,
+    /// The full nodes' ed25519 transport keys: on a governed chain, recorded in the registry
+    /// (so governance can rotate or cut them off); otherwise only what p2p admits.
+    pub full_nodes: Vec<ValidatorId>,
     /// Initial balances, in wei.
     pub alloc: BTreeMap<Address, U256>,
     /// The founding organisations and identities, written into the registry.
@@ -39,7 +42,7 @@ pub struct Genesis {
 pub enum GenesisError {
     #[error("the genesis names no validators")]
     NoValidators,
-    #[error("validator {0:?} is listed twice")]
+    #[error("node key {0:?} is listed twice (among the validators and full nodes)")]
     DuplicateValidator(ValidatorId),
     #[error("chain id 0 is not allowed (EIP-155 signatures need a non-zero id)")]
     ZeroChainId,
@@ -65,7 +68,7 @@ impl Genesis {
             return Err(GenesisError::NoValidators);
         }
         let mut seen = std::collections::BTreeSet::new();
-        for v in &self.validators {
+        for v in self.validators.iter().chain(&self.full_nodes) {
             if !seen.insert(*v) {
                 return Err(GenesisError::DuplicateValidator(*v));
             }
@@ -96,13 +99,19 @@ impl Genesis {
             block_gas_limit: self.block_gas_limit,
             base_fee_per_gas: self.gas_price,
         })?;
-        for key in &self.validators {
-            let validator = NewValidator {
-                key: *key,
-                p2p: None,
-                identity: None,
-            };
-            writer.add_validator(validator, Epoch(0))?;
+        let roles = [
+            (NodeRole::Validator, &self.validators),
+            (NodeRole::FullNode, &self.full_nodes),
+        ];
+        for (role, keys) in roles {
+            for key in keys {
+                let node = NewValidator {
+                    key: *key,
+                    p2p: None,
+                    identity: None,
+                };
+                writer.add_node(role, node, Epoch(0))?;
+            }
         }
         writer.finish(changes)
     }
@@ -170,6 +179,13 @@ impl Genesis {
         if !self.founders.is_empty() {
             self.founders.hash_into(&mut hasher);
             hasher.update(self.epoch_length.0.get().to_be_bytes());
+            // A governed chain records its full nodes in the registry, so they are its genesis.
+            let mut full_nodes = self.full_nodes.clone();
+            full_nodes.sort();
+            hasher.update((full_nodes.len() as u64).to_be_bytes());
+            for key in &full_nodes {
+                hasher.update(key.0);
+            }
         }
         BlockHash(hasher.finalize())
     }
@@ -213,6 +229,7 @@ mod tests {
             block_gas_limit: 30_000_000,
             gas_price: 0,
             validators: vec![ValidatorId([1; 32])],
+            full_nodes: vec![],
             alloc: BTreeMap::from([(Address::repeat_byte(0xa1), U256::from(5))]),
             founders,
             epoch_length: EpochLength::DEFAULT,
@@ -267,6 +284,32 @@ mod tests {
         reordered.0[0].identities.reverse();
         reordered.0[0].identities[1].roles.reverse();
         assert_eq!(genesis(reordered).config_hash(), with.config_hash());
+    }
+
+    #[test]
+    fn a_governed_genesis_records_its_full_nodes_apart_from_its_validators() {
+        let follower = trellis_crypto::ValidatorKey::from_bytes(&[2; 32]).validator_id();
+        let mut with = genesis(two_members());
+        with.full_nodes = vec![follower];
+        with.validate().unwrap();
+        let mut state = trellis_state::MemoryStore::new();
+        state.commit(Height(0), &with.changes()).unwrap();
+        let registry = Registry::new(&state);
+        let keys = |records: Vec<trellis_governance::ValidatorRecord>| {
+            records.iter().map(|r| r.key).collect::<Vec<_>>()
+        };
+        assert_eq!(keys(registry.full_nodes(Epoch(0)).unwrap()), vec![follower]);
+        assert_eq!(
+            keys(registry.validators(Epoch(0)).unwrap()),
+            vec![ValidatorId([1; 32])]
+        );
+        assert_ne!(with.config_hash(), genesis(two_members()).config_hash());
+
+        with.full_nodes = vec![ValidatorId([1; 32])];
+        assert!(matches!(
+            with.validate(),
+            Err(GenesisError::DuplicateValidator(_))
+        ));
     }
 
     #[test]

@@ -379,6 +379,28 @@ impl<E: Runtime> Ledger for Chain<E> {
         Some(members.collect())
     }
 
+    async fn full_nodes(&self, epoch: Epoch) -> Vec<Member> {
+        let genesis = self.genesis();
+        if genesis.epochs().is_none() {
+            let members = genesis.full_nodes.iter().map(|key| Member {
+                key: *key,
+                p2p: None,
+            });
+            return members.collect();
+        }
+        let records = self
+            .ask(Lane::Consensus, move |inner| {
+                Registry::new(&inner.finalized.state).full_nodes(epoch)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("cannot read the full nodes of epoch {epoch}: {e}"));
+        let members = records.into_iter().map(|record| Member {
+            key: record.key,
+            p2p: record.p2p,
+        });
+        members.collect()
+    }
+
     async fn finalize(&self, block: Block, early: RecoveredBlock) {
         let hash = block.hash();
         let job_block = block.clone();

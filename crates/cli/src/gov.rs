@@ -199,6 +199,21 @@ pub enum ActionCommand {
         #[arg(value_parser = parse_validator_key)]
         public_key: ValidatorId,
     },
+    /// Let a full node follow the chain from the next epoch on: the validators accept links
+    /// from its transport key PUBLIC_KEY, reached at P2P.
+    AddFullNode {
+        #[arg(value_parser = parse_validator_key)]
+        public_key: ValidatorId,
+        p2p: SocketAddr,
+        /// The identity operating it (holding the validator-operator role).
+        #[arg(long)]
+        operator: Option<u64>,
+    },
+    /// Cut a full node off from the next epoch on.
+    RemoveFullNode {
+        #[arg(value_parser = parse_validator_key)]
+        public_key: ValidatorId,
+    },
     /// Report validator PUBLIC_KEY leaked, suspected of misuse from --compromised-since: it
     /// leaves the set at the next epoch; --new hands its seat to a successor key (which signs
     /// its consent here).
@@ -390,6 +405,16 @@ impl ActionCommand {
                 operator: operator.map(IdentityId),
             },
             Self::RemoveValidator { public_key } => Action::RemoveValidator { key: *public_key },
+            Self::AddFullNode {
+                public_key,
+                p2p,
+                operator,
+            } => Action::AddFullNode {
+                key: *public_key,
+                p2p: *p2p,
+                operator: operator.map(IdentityId),
+            },
+            Self::RemoveFullNode { public_key } => Action::RemoveFullNode { key: *public_key },
             Self::SetChainParams {
                 gas_limit,
                 base_fee,

@@ -102,7 +102,7 @@ fn print_activity(answer: &serde_json::Value) {
     let record = &answer["record"];
     let status = if record.is_null() {
         "no record in the registry".to_string()
-    } else if answer["kind"] == "validator" {
+    } else if answer["kind"] != "account" {
         let until = match record.get("untilEpoch") {
             Some(until) => format!(" until epoch {}", number(until)),
             None => String::new(),

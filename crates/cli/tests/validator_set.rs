@@ -1,8 +1,9 @@
 //! A consortium changes its validators by vote while the chain carries load: four members'
 //! `trellis node` processes, a fifth validator voted in (it starts from genesis, catches up and
 //! leads blocks from the next epoch on), then a founding member voted out (it leads nothing
-//! after its last epoch and is cut off from the others). A full node follows throughout. Every
-//! transfer sent meanwhile is finalized, and the nodes still running agree on every block.
+//! after its last epoch and is cut off from the others). A genesis full node follows
+//! throughout, and a second full node, let in by vote, from its first epoch on. Every transfer
+//! sent meanwhile is finalized, and the nodes still running agree on every block.
 
 mod support;
 
@@ -24,16 +25,23 @@ use trellis_types::ValidatorId;
 const EPOCH: u64 = 20;
 const CHAIN_ID: u64 = 4646;
 
-/// The newcomer's folder: a key file, and a node.toml naming the members' genesis and where
-/// it listens (it is in no genesis list).
-fn newcomer_config(network: &TestNetwork, key: &ValidatorKey, p2p: u16, rpc: u16) -> String {
-    let folder = network.dir.join("newcomer");
+/// A newcomer's folder `name`: a key file, and a node.toml naming the members' genesis, the
+/// key (as `key_field`: `validator_key` or `full_node_key`) and where it listens (it is in no
+/// genesis list).
+fn newcomer_config(
+    network: &TestNetwork,
+    name: &str,
+    (key_field, key): (&str, &ValidatorKey),
+    p2p: u16,
+    rpc: u16,
+) -> String {
+    let folder = network.dir.join(name);
     std::fs::create_dir_all(&folder).unwrap();
-    key_file(&folder, "validator.json", key, 77);
+    key_file(&folder, "key.json", key, 77);
     let genesis = network.configs[0].with_file_name("genesis.toml");
     let config = folder.join("node.toml");
     let text = format!(
-        "genesis = {genesis:?}\nvalidator_key = \"validator.json\"\ndata_dir = \"data\"\n\
+        "genesis = {genesis:?}\n{key_field} = \"key.json\"\ndata_dir = \"data\"\n\
          rpc_addr = \"127.0.0.1:{rpc}\"\np2p_listen = \"127.0.0.1:{p2p}\"\nstate_cache_mib = 16\n"
     );
     std::fs::write(&config, text).unwrap();
@@ -68,7 +76,7 @@ fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
 
     let key = ValidatorKey::from_bytes(&[0x5e; 32]);
     let (p2p, rpc) = (free_ports(1), free_ports(1));
-    let config = newcomer_config(&network, &key, p2p, rpc);
+    let config = newcomer_config(&network, "newcomer", ("validator_key", &key), p2p, rpc);
     let public = key.public_hex();
     let address = format!("127.0.0.1:{p2p}");
     let passed = pass(
@@ -95,12 +103,33 @@ fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
     let before = miners(&members[1], 1, first - 1);
     assert!(!before.contains(&joined), "it led a block before its epoch");
 
+    // A full node let in by vote (it is in no genesis list) follows from its first epoch on.
+    let watcher_key = ValidatorKey::from_bytes(&[0x5f; 32]);
+    let (p2p, rpc) = (free_ports(1), free_ports(1));
+    let config = newcomer_config(
+        &network,
+        "watcher",
+        ("full_node_key", &watcher_key),
+        p2p,
+        rpc,
+    );
+    let address = format!("127.0.0.1:{p2p}");
+    let passed = pass(
+        &network,
+        &members[1],
+        2,
+        &["add-full-node", &watcher_key.public_hex(), &address],
+    );
+    let watcher = NodeProcess::start(&["node".into(), "--config".into(), config]);
+    let followed = (passed / EPOCH + 2) * EPOCH;
+    watcher.wait_for_height(followed, Duration::from_secs(180));
+
     // Member 0 is voted out: from the epoch after, it leads nothing and falls behind.
     let removed = founders[0];
     let passed = pass(
         &network,
         &members[2],
-        2,
+        3,
         &["remove-validator", &format!("0x{}", hex::encode(removed.0))],
     );
     let gone = (passed / EPOCH + 1) * EPOCH;
@@ -128,7 +157,10 @@ fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
     let outcome = load.finish();
     assert!(!outcome.sent.is_empty());
     let tip = height(&members[1]);
-    let running: Vec<&NodeProcess> = members[1..].iter().chain([&newcomer, &follower]).collect();
+    let running: Vec<&NodeProcess> = members[1..]
+        .iter()
+        .chain([&newcomer, &follower, &watcher])
+        .collect();
     for node in &running {
         node.wait_for_height(tip, Duration::from_secs(60));
     }

@@ -29,10 +29,10 @@ use std::{
 use trellis_crypto::ValidatorSigner;
 use trellis_types::{BlockHash, Epoch, EpochLength, Height, ValidatorId};
 
-/// Where consensus tells the p2p layer which validators an epoch has. Called once per epoch, in
-/// increasing order, before the epoch's engine starts.
+/// Where consensus tells the p2p layer which validators and full nodes an epoch has. Called
+/// once per epoch, in increasing order, before the epoch's engine starts.
 pub trait PeerSets: Clone + Send + Sync + 'static {
-    fn track(&mut self, epoch: Epoch, validators: &[Member]);
+    fn track(&mut self, epoch: Epoch, validators: &[Member], full_nodes: &[Member]);
 }
 
 /// commonware's view of the chain's epochs.
@@ -123,7 +123,7 @@ pub(crate) fn resumed(length: EpochLength, applied: Height) -> Epoch {
 }
 
 /// Learns `epoch`'s validators from the ledger, records their scheme and has the p2p layer
-/// track them; returns them with whether this node signs in the epoch.
+/// track them with the epoch's full nodes; returns them with whether this node signs in the epoch.
 pub(crate) async fn learn<L: Ledger, D: PeerSets>(
     ledger: &L,
     schemes: &Schemes,
@@ -135,7 +135,8 @@ pub(crate) async fn learn<L: Ledger, D: PeerSets>(
         .await
         .unwrap_or_else(|| panic!("epoch {epoch} is entered before its validators are final"));
     let (scheme, signs) = schemes.enter(epoch, &validators);
-    peers.track(epoch, &validators);
+    let full_nodes = ledger.full_nodes(epoch).await;
+    peers.track(epoch, &validators, &full_nodes);
     (validators, scheme, signs)
 }
 

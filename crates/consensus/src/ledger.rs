@@ -109,4 +109,11 @@ pub trait Ledger: Clone + Send + Sync + 'static {
     /// The validators of `epoch`, once they are fixed: the last block of the epoch before has
     /// been finalized here (always, for epoch 0). `None` before. The same on every node.
     fn validators(&self, epoch: Epoch) -> impl Future<Output = Option<Vec<Member>>> + Send;
+
+    /// The full nodes the validators of `epoch` let follow (their transport keys), read once
+    /// [`Self::validators`] answers for it. None by default.
+    fn full_nodes(&self, epoch: Epoch) -> impl Future<Output = Vec<Member>> + Send {
+        let _ = epoch;
+        std::future::ready(Vec::new())
+    }
 }

@@ -113,7 +113,8 @@ impl SimPeers {
 }
 
 impl PeerSets for SimPeers {
-    fn track(&mut self, epoch: Epoch, validators: &[Member]) {
+    /// The simulation's followers are fixed: the ledger's full nodes are not asked.
+    fn track(&mut self, epoch: Epoch, validators: &[Member], _full_nodes: &[Member]) {
         if epoch.0 == 0 {
             return;
         }

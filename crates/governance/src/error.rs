@@ -88,10 +88,14 @@ pub enum RegistryError {
     NotAnOperator(IdentityId),
     #[error("the chain has recorded {0} validator keys, the most it keeps")]
     ValidatorRecordsFull(u64),
-    #[error("a validator set has at most {0} validators")]
-    TooManyValidators(usize),
-    #[error("0x{} is not a validator in epoch {}", alloy_primitives::hex::encode(.0.0), .1.0)]
-    NotAValidator(trellis_types::ValidatorId, trellis_types::Epoch),
+    #[error("an epoch has at most {max} {role}s")]
+    TooManyNodes { role: crate::NodeRole, max: usize },
+    #[error("0x{} is not a {role} in epoch {}", alloy_primitives::hex::encode(.key.0), .epoch.0)]
+    NotANode {
+        key: trellis_types::ValidatorId,
+        role: crate::NodeRole,
+        epoch: trellis_types::Epoch,
+    },
     #[error("0x{} was never a validator of this chain", alloy_primitives::hex::encode(.0.0))]
     UnknownValidator(trellis_types::ValidatorId),
     #[error(

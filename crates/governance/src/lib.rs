@@ -49,8 +49,8 @@ pub use rules::{
 pub use trellis_types::EpochLength;
 pub use types::{
     AccountRecord, AccountStatus, BY_ITS_KEY, ChainParams, GENESIS, IdentityId, IdentityRecord,
-    MAX_BASE_FEE, MAX_BLOCK_GAS_LIMIT, MIN_BLOCK_GAS_LIMIT, OrgId, Term, ValidatorRecord, Window,
-    status_setter,
+    MAX_BASE_FEE, MAX_BLOCK_GAS_LIMIT, MIN_BLOCK_GAS_LIMIT, NodeRole, OrgId, Term, ValidatorRecord,
+    Window, status_setter,
 };
 pub use validator_compromise::{
     BY_ITS_OPERATOR, CompromiseRecord, SeatSuccessor, ValidatorCompromise, ValidatorLifecycle,
@@ -59,5 +59,8 @@ pub use validator_compromise::{
 pub use validator_rotation::{
     VALIDATOR_ROTATION_NAMESPACE, ValidatorRotation, validator_rotation_message,
 };
-pub use validators::{MAX_VALIDATOR_RECORDS, MAX_VALIDATORS, MIN_FAULT_TOLERANT, NewValidator};
+pub use validators::{
+    MAX_FULL_NODES, MAX_VALIDATOR_RECORDS, MAX_VALIDATORS, MIN_FAULT_TOLERANT, NewValidator,
+    max_nodes,
+};
 pub use writer::{RegistryWriter, SYSTEM_CODE};

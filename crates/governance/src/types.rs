@@ -155,20 +155,61 @@ impl Term {
     }
 }
 
-/// A validator key and where it is reached.
+/// What a node key (ed25519, the node's p2p identity) does in its term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeRole {
+    /// Votes in consensus; its links are the epoch's primary peers.
+    Validator,
+    /// Follows the chain over the same authenticated links, never votes (a transport key only).
+    FullNode,
+}
+
+impl NodeRole {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Validator => 0,
+            Self::FullNode => 1,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::Validator),
+            1 => Some(Self::FullNode),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NodeRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Validator => "validator",
+            Self::FullNode => "full node",
+        })
+    }
+}
+
+/// A node key — a validator's or a full node's — and where it is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ValidatorRecord {
     pub key: ValidatorId,
-    /// Its p2p address; `None` for a genesis validator, reached where the genesis file says.
+    pub role: NodeRole,
+    /// Its p2p address; `None` for a genesis node, reached where the genesis file says.
     pub p2p: Option<SocketAddr>,
-    /// The identity operating it (`None`: a genesis validator).
+    /// The identity operating it (`None`: a genesis node).
     pub identity: Option<IdentityId>,
     pub term: Term,
 }
 
 impl fmt::Display for ValidatorRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{}", alloy_primitives::hex::encode(self.key.0))?;
+        write!(
+            f,
+            "{} 0x{}",
+            self.role,
+            alloy_primitives::hex::encode(self.key.0)
+        )?;
         if let Some(p2p) = self.p2p {
             write!(f, " at {p2p}")?;
         }

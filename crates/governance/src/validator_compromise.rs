@@ -112,20 +112,21 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
                     p2p: Some(successor.p2p),
                     identity: record.identity,
                 };
-                self.add_validator(new, from)?;
+                self.add_node(record.role, new, from)?;
                 self.write(
                     layout::validator_successor(&key),
                     U256::from_be_bytes(successor.key.0),
                 );
             }
-            (None, true) => self
-                .retire_validator(key, from)
-                .map_err(|error| match error {
-                    RegistryError::TooFewValidators { left, min } => {
-                        RegistryError::CompromiseNeedsSuccessor { key, left, min }
-                    }
-                    other => other,
-                })?,
+            (None, true) => {
+                self.retire_node(record.role, key, from)
+                    .map_err(|error| match error {
+                        RegistryError::TooFewValidators { left, min } => {
+                            RegistryError::CompromiseNeedsSuccessor { key, left, min }
+                        }
+                        other => other,
+                    })?
+            }
             (Some(_), false) => {
                 return Err(RegistryError::NoSeatToHand {
                     key,

@@ -1,5 +1,6 @@
-//! A validator's key rotation: the validator hands its seat to a new ed25519 key (its
-//! consensus and p2p identity) from the next epoch on, while the chain keeps finalizing.
+//! A node key's rotation: a validator (or a full node) hands its seat to a new ed25519 key (its
+//! consensus and p2p identity; a full node's transport key) from the next epoch on, while the
+//! chain keeps finalizing.
 //!
 //! The set's size does not change, so no vote is needed and the fault-tolerance floor does not
 //! apply; instead both keys consent: the current key proves that its holder asks (a stolen
@@ -9,7 +10,9 @@
 //! A validator with an operator identity must also send the rotation from one of that
 //! identity's accounts.
 
-use crate::{RegistryError, RegistryWriter, RotationSigner, layout, validators::NewValidator};
+use crate::{
+    NodeRole, RegistryError, RegistryWriter, RotationSigner, layout, validators::NewValidator,
+};
 use alloy_primitives::{Address, U256};
 use std::net::SocketAddr;
 use trellis_state::StateReader;
@@ -80,10 +83,15 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
         from: Epoch,
     ) -> Result<(), RegistryError> {
         let registry = self.registry();
-        let record = registry
-            .validator(&rotation.old)?
-            .filter(|record| record.term.contains(from))
-            .ok_or(RegistryError::NotAValidator(rotation.old, from))?;
+        let known = registry.validator(&rotation.old)?;
+        let record =
+            known
+                .filter(|record| record.term.contains(from))
+                .ok_or(RegistryError::NotANode {
+                    key: rotation.old,
+                    role: known.map_or(NodeRole::Validator, |record| record.role),
+                    epoch: from,
+                })?;
         if let Some(operator) = record.identity {
             let sender = registry.account(&caller)?.map(|account| account.identity);
             if sender != Some(operator) {
@@ -100,7 +108,7 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
             p2p: Some(rotation.p2p),
             identity: record.identity,
         };
-        self.add_validator(successor, from)?;
+        self.add_node(record.role, successor, from)?;
         self.write(
             layout::validator_successor(&rotation.old),
             U256::from_be_bytes(rotation.new.0),
@@ -178,7 +186,7 @@ mod tests {
         let error = writer
             .rotate_validator(&again, Address::ZERO, Epoch(4))
             .unwrap_err();
-        assert!(matches!(error, RegistryError::NotAValidator(..)), "{error}");
+        assert!(matches!(error, RegistryError::NotANode { .. }), "{error}");
         let taken = super::tests::rotation(&key(2), &key(9), &key(9));
         let error = writer
             .rotate_validator(&taken, Address::ZERO, Epoch(4))

@@ -10,7 +10,7 @@
 //! reads it from state); height `h` is in epoch `h / epoch_length`.
 
 use crate::{
-    IdentityId, Registry, RegistryError, RegistryWriter, Role, Term, ValidatorRecord,
+    IdentityId, NodeRole, Registry, RegistryError, RegistryWriter, Role, Term, ValidatorRecord,
     layout::{self, Packer, Unpacker},
 };
 use alloy_primitives::U256;
@@ -28,6 +28,9 @@ pub const MAX_VALIDATOR_RECORDS: u64 = 256;
 /// The largest validator set. Consensus sizes its messages (certificates carry a bitmap and a
 /// signature per validator) for this many.
 pub const MAX_VALIDATORS: usize = 64;
+
+/// The most full nodes one epoch lets follow it (each is a link every validator keeps).
+pub const MAX_FULL_NODES: usize = 64;
 
 /// A set that tolerates a faulty validator (3f+1 with f = 1) never shrinks below this.
 pub const MIN_FAULT_TOLERANT: usize = 4;
@@ -63,6 +66,11 @@ impl<R: StateReader + ?Sized> Registry<'_, R> {
         let from = Epoch(fields.u64());
         let until = Some(fields.u64()).filter(|u| *u != 0).map(Epoch);
         let identity = Some(fields.u64()).filter(|i| *i != 0).map(IdentityId);
+        let role = NodeRole::from_code(fields.byte()).ok_or(RegistryError::Corrupt {
+            what: "node role",
+            slot,
+            value: self.slot_value(slot)?,
+        })?;
         let p2p_slot = layout::validator_p2p(key);
         let p2p =
             unpack_address(self.slot_value(p2p_slot)?).map_err(|value| RegistryError::Corrupt {
@@ -72,6 +80,7 @@ impl<R: StateReader + ?Sized> Registry<'_, R> {
             })?;
         Ok(Some(ValidatorRecord {
             key: *key,
+            role,
             p2p,
             identity,
             term: Term { from, until },
@@ -80,8 +89,22 @@ impl<R: StateReader + ?Sized> Registry<'_, R> {
 
     /// The validators of `epoch`, in record order.
     pub fn validators(&self, epoch: Epoch) -> Result<Vec<ValidatorRecord>, RegistryError> {
+        self.nodes(NodeRole::Validator, epoch)
+    }
+
+    /// The full nodes of `epoch` (the keys the validators let follow), in record order.
+    pub fn full_nodes(&self, epoch: Epoch) -> Result<Vec<ValidatorRecord>, RegistryError> {
+        self.nodes(NodeRole::FullNode, epoch)
+    }
+
+    /// The node keys in `role` in `epoch`, in record order.
+    pub fn nodes(
+        &self,
+        role: NodeRole,
+        epoch: Epoch,
+    ) -> Result<Vec<ValidatorRecord>, RegistryError> {
         let mut records = self.validator_records()?;
-        records.retain(|record| record.term.contains(epoch));
+        records.retain(|record| record.role == role && record.term.contains(epoch));
         Ok(records)
     }
 }
@@ -108,6 +131,17 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
         validator: NewValidator,
         from: Epoch,
     ) -> Result<(), RegistryError> {
+        self.add_node(NodeRole::Validator, validator, from)
+    }
+
+    /// Adds node key `validator.key` in `role` from epoch `from` on; a key is recorded once,
+    /// in one role, ever.
+    pub fn add_node(
+        &mut self,
+        role: NodeRole,
+        validator: NewValidator,
+        from: Epoch,
+    ) -> Result<(), RegistryError> {
         let key = validator.key;
         if !trellis_crypto::is_valid_validator_id(&key) {
             return Err(RegistryError::NotAValidatorKey(key));
@@ -130,16 +164,16 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
         if count >= MAX_VALIDATOR_RECORDS {
             return Err(RegistryError::ValidatorRecordsFull(MAX_VALIDATOR_RECORDS));
         }
-        let size = registry.validators(from)?.len() + 1;
-        if size > MAX_VALIDATORS {
-            return Err(RegistryError::TooManyValidators(MAX_VALIDATORS));
+        let (size, max) = (registry.nodes(role, from)?.len() + 1, max_nodes(role));
+        if size > max {
+            return Err(RegistryError::TooManyNodes { role, max });
         }
         self.write(layout::validator(count), U256::from_be_bytes(key.0));
         self.write(layout::validator_count(), U256::from(count + 1));
         let term = Term { from, until: None };
         self.write(
             layout::validator_term(&key),
-            pack_term(term, validator.identity),
+            pack_term(role, term, validator.identity),
         );
         if let Some(p2p) = validator.p2p {
             self.write(layout::validator_p2p(&key), pack_address(p2p));
@@ -150,13 +184,29 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
     /// Retires `key` from epoch `from` on. Refused if it is not in that epoch's set, or if the
     /// set would be empty, or would stop tolerating a faulty validator.
     pub fn retire_validator(&mut self, key: ValidatorId, from: Epoch) -> Result<(), RegistryError> {
+        self.retire_node(NodeRole::Validator, key, from)
+    }
+
+    /// Retires node key `key`, in `role`, from epoch `from` on (validators under the floor of
+    /// [`Self::retire_validator`]).
+    pub fn retire_node(
+        &mut self,
+        role: NodeRole,
+        key: ValidatorId,
+        from: Epoch,
+    ) -> Result<(), RegistryError> {
         let registry = self.registry();
-        let set = registry.validators(from)?;
+        let set = registry.nodes(role, from)?;
         let Some(record) = set.iter().find(|record| record.key == key) else {
-            return Err(RegistryError::NotAValidator(key, from));
+            return Err(RegistryError::NotANode {
+                key,
+                role,
+                epoch: from,
+            });
         };
         let left = set.len() - 1;
-        if left == 0 || (set.len() >= MIN_FAULT_TOLERANT && left < MIN_FAULT_TOLERANT) {
+        let floor = left == 0 || (set.len() >= MIN_FAULT_TOLERANT && left < MIN_FAULT_TOLERANT);
+        if role == NodeRole::Validator && floor {
             return Err(RegistryError::TooFewValidators {
                 left,
                 min: MIN_FAULT_TOLERANT,
@@ -175,17 +225,28 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
         };
         self.write(
             layout::validator_term(&record.key),
-            pack_term(term, record.identity),
+            pack_term(record.role, term, record.identity),
         );
     }
 }
 
-pub(crate) fn pack_term(term: Term, identity: Option<IdentityId>) -> U256 {
+/// The most node keys in `role` one epoch has.
+pub fn max_nodes(role: NodeRole) -> usize {
+    match role {
+        NodeRole::Validator => MAX_VALIDATORS,
+        NodeRole::FullNode => MAX_FULL_NODES,
+    }
+}
+
+/// `01` ‖ from ‖ until (0: open) ‖ operator (0: none) ‖ role (0 validator, 1 full node: the
+/// last, so records made before full nodes had one read as validators).
+pub(crate) fn pack_term(role: NodeRole, term: Term, identity: Option<IdentityId>) -> U256 {
     Packer::default()
         .byte(1)
         .u64(term.from.0)
         .u64(term.until.map_or(0, |until| until.0))
         .u64(identity.map_or(0, |identity| identity.0))
+        .byte(role.code())
         .finish()
 }
 
@@ -327,7 +388,7 @@ pub(crate) mod tests {
         );
         let unknown = writer.retire_validator(key(8), Epoch(1)).unwrap_err();
         assert!(
-            matches!(unknown, RegistryError::NotAValidator(..)),
+            matches!(unknown, RegistryError::NotANode { .. }),
             "{unknown}"
         );
         // Four tolerate one fault; three would not.

@@ -15,12 +15,10 @@ use trellis_types::BlockLimits;
 /// Opens the chain and starts p2p and the follower for one full node.
 pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running, NodeError> {
     let me = setup.key.validator_id();
-    let listen = setup
-        .full_nodes
-        .iter()
-        .find(|p| p.id == me)
-        .ok_or(NodeError::NotAFullNode(me))?
-        .p2p;
+    // A full node added by governance is in no genesis list: its node.toml names where it
+    // listens.
+    let listed = setup.full_nodes.iter().find(|p| p.id == me).map(|p| p.p2p);
+    let listen = listed.or(setup.listen).ok_or(NodeError::NotAFullNode(me))?;
     let joined = network::join(context, &setup, listen).await?;
     let config = FollowerConfig {
         public_key: commonware_cryptography::Signer::public_key(&setup.key),

@@ -278,6 +278,7 @@ impl GenesisFile {
             block_gas_limit: self.block_gas_limit,
             gas_price: self.gas_price,
             validators,
+            full_nodes: self.full_node_peers()?.into_iter().map(|p| p.id).collect(),
             alloc,
         };
         genesis.validate()?;

@@ -300,6 +300,7 @@ mod tests {
             block_gas_limit: 30_000_000,
             gas_price: 0,
             validators: vec![ValidatorId([1; 32]), ValidatorId([2; 32])],
+            full_nodes: vec![],
             alloc: BTreeMap::from([(Address::repeat_byte(1), U256::from(5))]),
         }
     }

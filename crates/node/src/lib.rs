@@ -46,7 +46,7 @@ pub enum NodeError {
     )]
     NotAValidator(ValidatorId),
     #[error(
-        "this node's full-node key {0:?} is not among the genesis's full nodes: add it to [[full_nodes]] in every member's genesis file"
+        "this node's full-node key {0:?} is not among the genesis's full nodes, and its node.toml names no p2p_listen address: a full node added by governance (`trellis gov propose add-full-node`) needs one; on a chain without governance, add it to [[full_nodes]] in every member's genesis file"
     )]
     NotAFullNode(ValidatorId),
     #[error("cannot listen for p2p on {addr}: {source} (is another node using that port?)")]

@@ -27,7 +27,7 @@ use trellis_consensus::{
     BlockTiming, Channels, ConsensusBlock, Member, PeerSets, PublicKey, Timeouts, engine::channel,
 };
 use trellis_crypto::ValidatorSigner;
-use trellis_governance::MAX_VALIDATORS;
+use trellis_governance::{MAX_FULL_NODES, MAX_VALIDATORS};
 use trellis_types::{BlockLimits, Epoch, ValidatorId};
 
 /// The p2p handshake's domain, the same for every Trellis chain: nodes of two chains that list
@@ -115,42 +115,45 @@ pub(crate) fn check_port_free(addr: SocketAddr) -> Result<(), NodeError> {
         .map_err(|source| NodeError::P2pPort { addr, source })
 }
 
-fn address_map(peers: &[Peer]) -> Map<PublicKey, Address> {
-    peers
-        .iter()
-        .map(|p| (public_key(&p.id), p.p2p.into()))
-        .collect::<Vec<_>>()
-        .try_into()
-        .expect("genesis keys are checked to be unique")
-}
-
-/// The p2p layer's peer sets, by consensus epoch: the epoch's validators at their registered
-/// addresses (a genesis validator's from the genesis file), the genesis's full nodes beside.
+/// The p2p layer's peer sets, by consensus epoch: the epoch's validators, and the full nodes
+/// beside, at their registered addresses (a genesis node's from the genesis file).
 #[derive(Clone)]
 pub(crate) struct EpochPeers {
     oracle: Oracle<PublicKey>,
-    genesis_validators: Vec<Peer>,
-    full_nodes: Map<PublicKey, Address>,
+    /// The genesis file's validators and full nodes, with their addresses.
+    listed: Vec<Peer>,
 }
 
-impl PeerSets for EpochPeers {
-    fn track(&mut self, epoch: Epoch, validators: &[Member]) {
-        let mut primary = Vec::with_capacity(validators.len());
-        for member in validators {
-            let listed = self.genesis_validators.iter().find(|p| p.id == member.key);
+impl EpochPeers {
+    /// `members` with their addresses; one without any is left out, with a warning.
+    fn addressed(&self, epoch: Epoch, members: &[Member]) -> Map<PublicKey, Address> {
+        let mut peers = Vec::with_capacity(members.len());
+        for member in members {
+            let listed = self.listed.iter().find(|p| p.id == member.key);
             match member.p2p.or(listed.map(|p| p.p2p)) {
-                Some(addr) => primary.push((public_key(&member.key), Address::from(addr))),
+                Some(addr) => peers.push((public_key(&member.key), Address::from(addr))),
                 None => {
-                    warn!(%epoch, key = ?member.key, "a validator without an address: it cannot be reached")
+                    warn!(%epoch, key = ?member.key, "a node key without an address: it cannot be reached")
                 }
             }
         }
-        let primary = Map::try_from(primary).expect("the registry records each key once");
-        info!(%epoch, validators = validators.len(), "tracking the epoch's peers");
-        let _ = self.oracle.track(
-            epoch.0,
-            AddressableTrackedPeers::new(primary, self.full_nodes.clone()),
+        Map::try_from(peers).expect("the registry records each key once")
+    }
+}
+
+impl PeerSets for EpochPeers {
+    fn track(&mut self, epoch: Epoch, validators: &[Member], full_nodes: &[Member]) {
+        let primary = self.addressed(epoch, validators);
+        let secondary = self.addressed(epoch, full_nodes);
+        info!(
+            %epoch,
+            validators = validators.len(),
+            full_nodes = full_nodes.len(),
+            "tracking the epoch's peers"
         );
+        let _ = self
+            .oracle
+            .track(epoch.0, AddressableTrackedPeers::new(primary, secondary));
     }
 }
 
@@ -206,7 +209,7 @@ pub(crate) async fn join(
     );
     // Sized for the largest validator set governance allows, so messages (certificates carry
     // a signature per validator) never outgrow what peers accept as the set grows.
-    let largest_set = MAX_VALIDATORS + setup.full_nodes.len();
+    let largest_set = MAX_VALIDATORS + MAX_FULL_NODES;
     let mut p2p = lookup::Config::local(
         handshake,
         P2P_NAMESPACE,
@@ -222,8 +225,12 @@ pub(crate) async fn join(
         lookup::Network::new(context.child("p2p").with_attribute("node", prefix), p2p);
     let peers = EpochPeers {
         oracle: oracle.clone(),
-        genesis_validators: setup.peers.clone(),
-        full_nodes: address_map(&setup.full_nodes),
+        listed: setup
+            .peers
+            .iter()
+            .chain(&setup.full_nodes)
+            .cloned()
+            .collect(),
     };
     let quota = Quota::per_second(NZU32!(CHANNEL_QUOTA));
     let channels = Channels {

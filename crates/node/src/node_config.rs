@@ -168,7 +168,11 @@ impl NodeConfig {
             {
                 return Err(NodeError::NotAValidator(me));
             }
-            Role::FullNode if !genesis.full_node_peers()?.iter().any(|p| p.id == me) => {
+            // So is a full node added by governance.
+            Role::FullNode
+                if file.p2p_listen.is_none()
+                    && !genesis.full_node_peers()?.iter().any(|p| p.id == me) =>
+            {
                 return Err(NodeError::NotAFullNode(me));
             }
             _ => {}

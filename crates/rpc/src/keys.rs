@@ -19,7 +19,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use trellis_chain::Runtime;
 use trellis_governance::{
-    AccountRecord, AccountStatus, ValidatorLifecycle, reporter, status_setter,
+    AccountRecord, AccountStatus, NodeRole, ValidatorLifecycle, reporter, status_setter,
 };
 use trellis_state::HistoryValue;
 use trellis_types::{Epoch, Height, ValidatorId};
@@ -32,7 +32,7 @@ pub const MAX_SCANNED_BLOCKS: u64 = 5_000;
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     key: String,
-    /// "account" or "validator".
+    /// "account", "validator" or "full node".
     kind: &'static str,
     /// What the registry records of it; `None`: nothing.
     record: Option<Record>,
@@ -277,7 +277,10 @@ async fn validator<E: Runtime>(
     let record = recorded.as_ref().map(validator_record);
     let mut activity = Activity {
         key: format!("0x{}", alloy_primitives::hex::encode(key.0)),
-        kind: "validator",
+        kind: match recorded.map(|lifecycle| lifecycle.record.role) {
+            Some(NodeRole::FullNode) => "full node",
+            _ => "validator",
+        },
         record,
         split_at: since.map(|h| U64::from(h.get())),
         before: Records::default(),

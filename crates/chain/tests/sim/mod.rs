@@ -84,6 +84,7 @@ pub fn genesis_with(epoch_length: EpochLength) -> Genesis {
             .iter()
             .map(|k| validator_id(&k.public_key()))
             .collect(),
+        full_nodes: vec![],
         alloc: senders()
             .iter()
             .map(|k| (k.address(), U256::from(ETH)))

@@ -67,6 +67,11 @@ alloy_sol_types::sol! {
         function addValidator(bytes32 key, string p2p, uint64 operator) external;
         /// Validator `key` out from the next epoch on.
         function removeValidator(bytes32 key) external;
+        /// Full node `key` (its ed25519 transport key) at `p2p`, operated by identity
+        /// `operator` (0: none), let follow the chain from the next epoch on.
+        function addFullNode(bytes32 key, string p2p, uint64 operator) external;
+        /// Full node `key` cut off from the next epoch on.
+        function removeFullNode(bytes32 key) external;
         /// Validator `key` reported leaked, suspected from block `suspectedFrom`: out of the set
         /// from the next epoch on, its seat handed to `successor` (0: none; then `p2p` and
         /// `successorSignature` are empty) as in `ITrellisRegistry.rotateValidator`.

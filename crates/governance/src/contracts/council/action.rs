@@ -9,8 +9,8 @@ use crate::contracts::{
     registry::compromise_report,
 };
 use crate::{
-    AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, NewValidator, OrgId, Registry,
-    RegistryError, RegistryWriter, Role, ValidatorCompromise, Window,
+    AccountStatus, ChainParams, IdentityId, LimitHolder, Limits, NewValidator, NodeRole, OrgId,
+    Registry, RegistryError, RegistryWriter, Role, ValidatorCompromise, Window,
 };
 use alloy_primitives::{Address, B256, Bytes, Selector, U256};
 use alloy_sol_types::{SolCall, SolInterface};
@@ -91,6 +91,16 @@ pub enum Action {
     },
     /// From the next epoch on.
     RemoveValidator {
+        key: ValidatorId,
+    },
+    /// From the next epoch on.
+    AddFullNode {
+        key: ValidatorId,
+        p2p: SocketAddr,
+        operator: Option<IdentityId>,
+    },
+    /// From the next epoch on.
+    RemoveFullNode {
         key: ValidatorId,
     },
     /// Reported leaked: out from the next epoch on, its seat maybe handed to a successor.
@@ -210,6 +220,14 @@ impl Action {
                 operator: (c.operator != 0).then_some(IdentityId(c.operator)),
             },
             Call::removeValidator(c) => Self::RemoveValidator {
+                key: ValidatorId(c.key.0),
+            },
+            Call::addFullNode(c) => Self::AddFullNode {
+                key: ValidatorId(c.key.0),
+                p2p: c.p2p.parse().map_err(|_| ActionError::BadAddress(c.p2p))?,
+                operator: (c.operator != 0).then_some(IdentityId(c.operator)),
+            },
+            Call::removeFullNode(c) => Self::RemoveFullNode {
                 key: ValidatorId(c.key.0),
             },
             Call::compromiseValidator(c) => Self::CompromiseValidator(compromise_report(
@@ -352,6 +370,15 @@ impl Action {
             Self::RemoveValidator { key } => {
                 A::removeValidatorCall { key: key.0.into() }.abi_encode()
             }
+            Self::AddFullNode { key, p2p, operator } => A::addFullNodeCall {
+                key: key.0.into(),
+                p2p: p2p.to_string(),
+                operator: operator.map_or(0, |operator| operator.0),
+            }
+            .abi_encode(),
+            Self::RemoveFullNode { key } => {
+                A::removeFullNodeCall { key: key.0.into() }.abi_encode()
+            }
             Self::CompromiseValidator(report) => {
                 let successor = report.successor.as_ref();
                 A::compromiseValidatorCall {
@@ -470,6 +497,19 @@ impl Action {
             Self::RemoveValidator { key } => {
                 let from = next_epoch(writer, height)?;
                 writer.retire_validator(*key, from)?;
+            }
+            Self::AddFullNode { key, p2p, operator } => {
+                let from = next_epoch(writer, height)?;
+                let node = NewValidator {
+                    key: *key,
+                    p2p: Some(*p2p),
+                    identity: *operator,
+                };
+                writer.add_node(NodeRole::FullNode, node, from)?;
+            }
+            Self::RemoveFullNode { key } => {
+                let from = next_epoch(writer, height)?;
+                writer.retire_node(NodeRole::FullNode, *key, from)?;
             }
             Self::CompromiseValidator(report) => {
                 let from = next_epoch(writer, height)?;

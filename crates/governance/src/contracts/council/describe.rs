@@ -96,6 +96,20 @@ impl std::fmt::Display for Action {
                     None => Ok(()),
                 }
             }
+            Self::AddFullNode { key, p2p, operator } => {
+                write!(
+                    f,
+                    "let full node 0x{} at {p2p} follow the chain",
+                    hex::encode(key.0)
+                )?;
+                match operator {
+                    Some(operator) => write!(f, ", operated by identity {operator}"),
+                    None => Ok(()),
+                }
+            }
+            Self::RemoveFullNode { key } => {
+                write!(f, "cut full node 0x{} off", hex::encode(key.0))
+            }
             Self::RemoveValidator { key } => {
                 write!(f, "remove validator 0x{}", hex::encode(key.0))
             }
