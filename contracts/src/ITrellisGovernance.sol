@@ -98,6 +98,11 @@ interface ITrellisActions {
     function addFullNode(bytes32 key, string calldata p2p, uint64 operator) external;
     /// Cuts full node `key` off from the next epoch on.
     function removeFullNode(bytes32 key) external;
+    /// Node key `key` (a validator's or a full node's) expires: its term ends before epoch
+    /// `untilEpoch` (the next epoch at the earliest), so its operator must rotate it by then; the
+    /// node logs an alarm at each epoch before. A validator's expiry keeps the same floor as a
+    /// removal.
+    function setNodeKeyExpiry(bytes32 key, uint64 untilEpoch) external;
     /// Validator `key` reported leaked, suspected from block `suspectedFrom`: out of the set
     /// from the next epoch on, its seat handed to `successor` (0: none; then `p2p` and
     /// `successorSignature` are empty), which signs as in `ITrellisRegistry.rotateValidator`.

@@ -214,6 +214,15 @@ pub enum ActionCommand {
         #[arg(value_parser = parse_validator_key)]
         public_key: ValidatorId,
     },
+    /// Make node key PUBLIC_KEY (a validator's or a full node's) expire: its term ends before
+    /// --epoch, so its operator must rotate it by then (the node warns at each epoch before).
+    ExpireNodeKey {
+        #[arg(value_parser = parse_validator_key)]
+        public_key: ValidatorId,
+        /// The first epoch the key no longer serves in.
+        #[arg(long)]
+        epoch: u64,
+    },
     /// Report validator PUBLIC_KEY leaked, suspected of misuse from --compromised-since: it
     /// leaves the set at the next epoch; --new hands its seat to a successor key (which signs
     /// its consent here).
@@ -415,6 +424,10 @@ impl ActionCommand {
                 operator: operator.map(IdentityId),
             },
             Self::RemoveFullNode { public_key } => Action::RemoveFullNode { key: *public_key },
+            Self::ExpireNodeKey { public_key, epoch } => Action::ExpireNodeKey {
+                key: *public_key,
+                until: trellis_types::Epoch(*epoch),
+            },
             Self::SetChainParams {
                 gas_limit,
                 base_fee,

@@ -56,8 +56,8 @@ pub enum KeysCommand {
     /// next epoch on. Both keys sign; the transaction goes from --signer's account (an account
     /// of the validator's operator, if it has one). Then name the new key as
     /// `next_validator_key` in the validator's node.toml: the node switches at the boundary.
-    /// A full node's transport key rotates the same way; restart it with the new key as
-    /// `full_node_key` around the boundary (the old key is let in until the epoch after).
+    /// A full node's transport key rotates the same way (its successor named as
+    /// `next_full_node_key`).
     RotateValidator {
         #[command(flatten)]
         signer: crate::gov::Signer,

@@ -578,12 +578,12 @@ fn run_node(path: &std::path::Path) -> Result<()> {
     })
     .context(context)?;
     println!(
-        "epoch {} seats this validator's successor key 0x{}: restarting with it",
+        "epoch {} seats this node's successor key 0x{}: restarting with it",
         rotated.epoch,
         alloy_primitives::hex::encode(rotated.key.0)
     );
     Err(trellis_node::rotation::restart_in_place(rotated))
-        .context("restarting with the validator's successor key")
+        .context("restarting with the node's successor key")
 }
 
 fn init_logging() {

@@ -38,7 +38,7 @@ fn a_leaked_validator_key_is_reported_and_its_seat_moves_to_the_spare_key() {
     let leaked_hex = format!("0x{}", hex::encode(leaked.0));
     let spare = ValidatorKey::from_bytes(&[0x6c; 32]);
     let spare_file = key_file(&folder, "spare.json", &spare, 80);
-    name_next_key(&network.configs[2], "spare.json");
+    name_next_key(&network.configs[2], "next_validator_key", "spare.json");
 
     let mut members: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
     members[1].wait_for_height(2, Duration::from_secs(120));
@@ -85,7 +85,7 @@ fn a_leaked_validator_key_is_reported_and_its_seat_moves_to_the_spare_key() {
     wait_until(
         "member 2 raises the compromise alarm",
         Duration::from_secs(60),
-        || members[2].logged("ALARM: the chain records this validator's key as compromised"),
+        || members[2].logged("ALARM: the chain records this node's key as compromised"),
     );
     let spare_coinbase = coinbase(&spare.validator_id());
     wait_until(
@@ -93,7 +93,7 @@ fn a_leaked_validator_key_is_reported_and_its_seat_moves_to_the_spare_key() {
         Duration::from_secs(240),
         || led_since(&members[2], first, &spare_coinbase),
     );
-    assert!(members[2].logged("restarting with the validator's successor key"));
+    assert!(members[2].logged("restarting with the node's successor key"));
     assert!(members[2].is_running(), "it restarted in place");
     let top = height(&members[1]);
     let after = miners(&members[1], first, top);

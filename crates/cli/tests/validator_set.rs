@@ -15,7 +15,10 @@ use std::{
 use support::{
     NodeProcess, free_ports,
     network::{Load, TestNetwork, assert_same_chain},
-    seats::{coinbase, height, key_file, miners, pass, wait_until},
+    seats::{
+        coinbase, height, key_file, miners, name_next_key, number_after, pass, rotate, text,
+        try_height, wait_until,
+    },
 };
 use trellis_crypto::ValidatorKey;
 use trellis_node::genesis_file::GenesisFile;
@@ -58,8 +61,13 @@ fn genesis_keys(network: &TestNetwork) -> Vec<ValidatorId> {
 fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
     let dir = tempfile::tempdir().unwrap();
     let network = TestNetwork::governed(dir.path(), CHAIN_ID, (4, 1), 8, EPOCH);
+    // The genesis full node holds a successor for its transport key.
+    let follower_folder = network.full_nodes[0].parent().unwrap().to_path_buf();
+    let follower_next = ValidatorKey::from_bytes(&[0x5d; 32]);
+    let next_file = key_file(&follower_folder, "next.json", &follower_next, 78);
+    name_next_key(&network.full_nodes[0], "next_full_node_key", "next.json");
     let mut members: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
-    let follower = network.start_full_node(0);
+    let mut follower = network.start_full_node(0);
     members[1].wait_for_height(2, Duration::from_secs(120));
     let founders = genesis_keys(&network);
 
@@ -124,6 +132,34 @@ fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
     let followed = (passed / EPOCH + 2) * EPOCH;
     watcher.wait_for_height(followed, Duration::from_secs(180));
 
+    // The genesis full node's transport key rotates (both keys sign; it has no operator): the
+    // node switches to its successor by itself at the boundary and keeps following.
+    let genesis = network.configs[0].with_file_name("genesis.toml");
+    let listed = GenesisFile::load(&genesis)
+        .unwrap()
+        .full_node_peers()
+        .unwrap();
+    let out = rotate(
+        &network,
+        &members[1],
+        &network.accounts[2],
+        (&follower_folder.join("node.json"), &next_file),
+        &listed[0].p2p.to_string(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let switched = (number_after(&text(&out), "from epoch ") + 1) * EPOCH;
+    wait_until(
+        "the full node restarts with its successor key",
+        Duration::from_secs(120),
+        || follower.logged("restarting with the node's successor key"),
+    );
+    wait_until(
+        "the full node follows an epoch under its successor key",
+        Duration::from_secs(120),
+        || try_height(&follower).is_some_and(|top| top >= switched),
+    );
+    assert!(follower.is_running(), "it restarted in place");
+
     // Member 0 is voted out: from the epoch after, it leads nothing and falls behind.
     let removed = founders[0];
     let passed = pass(
@@ -134,7 +170,7 @@ fn a_validator_is_voted_in_and_a_member_voted_out_while_transfers_flow() {
     );
     let gone = (passed / EPOCH + 1) * EPOCH;
     assert!(
-        members[0].logged("ALARM: this validator's key leaves the set at that epoch"),
+        members[0].logged("ALARM: this node's key leaves the set at that epoch"),
         "the removed validator is warned"
     );
     let until = gone + 3 * EPOCH;

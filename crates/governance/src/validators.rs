@@ -204,8 +204,11 @@ impl<R: StateReader + ?Sized> RegistryWriter<'_, R> {
                 epoch: from,
             });
         };
-        let left = set.len() - 1;
-        let floor = left == 0 || (set.len() >= MIN_FAULT_TOLERANT && left < MIN_FAULT_TOLERANT);
+        // Counted against the validators with no end set: one set to expire later is gone by
+        // then, and every epoch from `from` on must keep the floor.
+        let lasting = set.iter().filter(|r| r.term.until.is_none()).count();
+        let left = lasting - usize::from(record.term.until.is_none());
+        let floor = left == 0 || (lasting >= MIN_FAULT_TOLERANT && left < MIN_FAULT_TOLERANT);
         if role == NodeRole::Validator && floor {
             return Err(RegistryError::TooFewValidators {
                 left,

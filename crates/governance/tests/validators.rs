@@ -127,3 +127,41 @@ fn malformed_validator_actions_are_refused_when_proposed() {
     let reason = pass(&mut chain, &action).unwrap();
     assert!(reason.contains("not an ed25519 public key"), "{reason}");
 }
+
+#[test]
+fn a_validator_key_expires_at_an_epoch_set_ahead_and_the_floor_counts_it_gone() {
+    let mut chain = Chain::new(3);
+    let fifth = Action::AddValidator {
+        key: validator_key(9),
+        p2p: "127.0.0.1:30309".parse().unwrap(),
+        operator: None,
+    };
+    assert_eq!(pass(&mut chain, &fifth), None);
+    chain.skip(10);
+    let next = EPOCH_LENGTH.next_epoch(chain.height()).0;
+
+    let now = Action::ExpireNodeKey {
+        key: validator_key(0),
+        until: Epoch(next - 1),
+    };
+    let reason = pass(&mut chain, &now).unwrap();
+    assert!(reason.contains("from epoch"), "{reason}");
+
+    let expiry = Action::ExpireNodeKey {
+        key: validator_key(0),
+        until: Epoch(next + 2),
+    };
+    assert_eq!(Action::decode(&expiry.encode()).unwrap(), expiry);
+    assert_eq!(pass(&mut chain, &expiry), None);
+    assert!(set(&chain, next + 1).contains(&validator_key(0)));
+    assert!(!set(&chain, next + 2).contains(&validator_key(0)));
+    assert_eq!(set(&chain, next + 2).len(), 4);
+
+    // With one key set to go, removing another would leave three by then.
+    let remove = Action::RemoveValidator {
+        key: validator_key(1),
+    };
+    let reason = pass(&mut chain, &remove).unwrap();
+    assert!(reason.contains("leave 3 validators"), "{reason}");
+    assert_eq!(set(&chain, next).len(), 5, "nothing changed");
+}

@@ -10,18 +10,25 @@ use crate::{
 };
 use commonware_runtime::{Supervisor as _, tokio};
 use trellis_consensus::FollowerConfig;
+use trellis_governance::NodeRole;
 use trellis_types::BlockLimits;
 
 /// Opens the chain and starts p2p and the follower for one full node.
 pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running, NodeError> {
     let me = setup.key.validator_id();
-    // A full node added by governance is in no genesis list: its node.toml names where it
-    // listens.
-    let listed = setup.full_nodes.iter().find(|p| p.id == me).map(|p| p.p2p);
-    let listen = listed.or(setup.listen).ok_or(NodeError::NotAFullNode(me))?;
-    let joined = network::join(context, &setup, listen).await?;
+    let listen = setup
+        .listen_among(&setup.full_nodes)
+        .ok_or(NodeError::NotAFullNode(me))?;
+    let joined = network::join(context, &setup, (NodeRole::FullNode, listen)).await?;
+    let next = joined.next_key.as_ref().map(|next| next.validator_id());
+    let rotated = crate::rotation::watch_key(
+        context,
+        &joined.chain,
+        NodeRole::FullNode,
+        (joined.key.validator_id(), next),
+    );
     let config = FollowerConfig {
-        public_key: commonware_cryptography::Signer::public_key(&setup.key),
+        public_key: commonware_cryptography::Signer::public_key(&joined.key),
         epoch_length: joined.chain.epoch_length(),
         namespace: joined.namespace,
         partition_prefix: setup.partition_prefix.clone(),
@@ -43,7 +50,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
     Ok(Running {
         chain: joined.chain,
         consensus,
-        rotated: None,
+        rotated,
         certificates: None,
     })
 }

@@ -122,8 +122,10 @@ pub enum FileProblem {
     KeepNothing,
     #[error("state_cache_mib = {0} is out of range: give between 1 and 1048576 MiB")]
     CacheOutOfRange(usize),
-    #[error("next_validator_key is a validator's successor key: a full node has no seat to rotate")]
-    NextKeyOfFullNode,
+    #[error(
+        "a successor key goes with the key it follows: next_validator_key beside validator_key, next_full_node_key beside full_node_key"
+    )]
+    NextKeyOfOtherRole,
     #[error("give exactly one of validator_key (a validator) and full_node_key (a full node)")]
     OneKey,
     #[error("a chain needs at least one validator")]

@@ -27,7 +27,7 @@ use trellis_consensus::{
     BlockTiming, Channels, ConsensusBlock, Member, PeerSets, PublicKey, Timeouts, engine::channel,
 };
 use trellis_crypto::ValidatorSigner;
-use trellis_governance::{MAX_FULL_NODES, MAX_VALIDATORS};
+use trellis_governance::{MAX_FULL_NODES, MAX_VALIDATORS, NodeRole};
 use trellis_types::{BlockLimits, Epoch, ValidatorId};
 
 /// The p2p handshake's domain, the same for every Trellis chain: nodes of two chains that list
@@ -43,7 +43,7 @@ const CHANNEL_QUOTA: u32 = 1_024;
 pub struct NodeSetup {
     /// The node's ed25519 key: its p2p identity, and a validator's consensus key.
     pub key: ValidatorSigner,
-    /// A validator's successor key, while a rotation is under way (`rotation.rs`).
+    /// The successor key, while a rotation is under way (`rotation.rs`).
     pub next_key: Option<ValidatorSigner>,
     pub genesis: Genesis,
     /// Every validator of the chain with its p2p address.
@@ -108,6 +108,17 @@ pub(crate) fn public_key(id: &ValidatorId) -> PublicKey {
     PublicKey::decode(id.0.to_vec()).expect("genesis keys are checked to be valid keys")
 }
 
+impl NodeSetup {
+    /// Where this node listens: its own or its successor key's address in `listed` (a genesis
+    /// list), else `listen` from node.toml (a node added by governance is in no genesis list).
+    pub(crate) fn listen_among(&self, listed: &[Peer]) -> Option<SocketAddr> {
+        let keys = std::iter::once(&self.key).chain(&self.next_key);
+        let ids: Vec<_> = keys.map(|key| key.validator_id()).collect();
+        let found = listed.iter().find(|p| ids.contains(&p.id));
+        found.map(|p| p.p2p).or(self.listen)
+    }
+}
+
 /// Refuses early, with the address in the message, if the p2p port is taken.
 pub(crate) fn check_port_free(addr: SocketAddr) -> Result<(), NodeError> {
     std::net::TcpListener::bind(addr)
@@ -163,7 +174,7 @@ impl PeerSets for EpochPeers {
 pub(crate) async fn join(
     context: &tokio::Context,
     setup: &NodeSetup,
-    listen: SocketAddr,
+    (role, listen): (NodeRole, SocketAddr),
 ) -> Result<
     Joined<
         impl commonware_p2p::Sender<PublicKey = PublicKey>,
@@ -188,7 +199,7 @@ pub(crate) async fn join(
     )
     .await?;
     let (key, next_key) =
-        crate::rotation::choose(&chain, &setup.key, setup.next_key.as_ref()).await;
+        crate::rotation::choose(&chain, role, &setup.key, setup.next_key.as_ref()).await;
     let genesis_block = chain.genesis_block();
     // Signatures of one chain are worthless on any other.
     let namespace = format!(

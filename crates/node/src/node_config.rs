@@ -11,6 +11,7 @@
 //!
 //! # next_validator_key = "next.json" # a rotation under way (`trellis keys rotate-validator`):
 //! #                                 # the node switches to it at the epoch that lists it
+//! # next_full_node_key = "next.json" # the same for a full node's transport key
 //!
 //! # Instead of a key file, a key that never leaves an HSM (a TOML table: after the lines above)
 //! # [validator_key]
@@ -47,9 +48,13 @@ struct NodeFile {
     /// The key a validator rotates to: used from the first epoch whose set lists it.
     #[serde(default)]
     next_validator_key: Option<KeySource>,
-    /// A full node's key (its p2p identity, listed under `[[full_nodes]]` in the genesis).
+    /// A full node's key (its p2p identity, listed under `[[full_nodes]]` in the genesis, or
+    /// let in by governance).
     #[serde(default)]
     full_node_key: Option<KeySource>,
+    /// The key a full node rotates to: used from the first epoch whose full nodes list it.
+    #[serde(default)]
+    next_full_node_key: Option<KeySource>,
     /// The file whose first line opens a sealed key file (keep it off the data disk).
     #[serde(default)]
     key_passphrase_file: Option<PathBuf>,
@@ -144,12 +149,12 @@ impl NodeConfig {
             .transpose()
             .map_err(|e| config_error(path, e))?;
         let key = key_source.load(base, passphrase.as_ref())?;
-        let next_key = match (&file.next_validator_key, role) {
-            (None, _) => None,
-            (Some(next), Role::Validator) => Some(next.load(base, passphrase.as_ref())?),
-            (Some(_), Role::FullNode) => {
-                return Err(config_error(path, FileProblem::NextKeyOfFullNode));
+        let next_key = match (role, &file.next_validator_key, &file.next_full_node_key) {
+            (_, None, None) => None,
+            (Role::Validator, Some(next), None) | (Role::FullNode, None, Some(next)) => {
+                Some(next.load(base, passphrase.as_ref())?)
             }
+            _ => return Err(config_error(path, FileProblem::NextKeyOfOtherRole)),
         };
         if file.state_keep_blocks == Some(0) {
             return Err(config_error(path, FileProblem::KeepNothing));

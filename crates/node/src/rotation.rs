@@ -1,6 +1,7 @@
-//! A validator's key rotation, as its node sees it (the chain's side is the registry's
+//! A node key's rotation, as its node sees it (the chain's side is the registry's
 //! `rotateValidator`): node.toml names the current key and the successor
-//! (`next_validator_key`); the node signs with whichever key the running epoch's set lists.
+//! (`next_validator_key`, or a full node's `next_full_node_key`); the node runs with whichever
+//! key the running epoch's set (of validators, or of full nodes) lists.
 //!
 //! The p2p layer takes its identity once, when it starts, so the switch is a restart: when the
 //! last block of an epoch whose successor lists the new key (and not the old) is final, the
@@ -15,7 +16,7 @@ use tracing::{info, warn};
 use trellis_chain::Chain;
 use trellis_consensus::{Ledger as _, Member};
 use trellis_crypto::ValidatorSigner;
-use trellis_governance::reporter;
+use trellis_governance::{NodeRole, reporter};
 use trellis_types::{Epoch, EpochLength, Height, ValidatorId};
 
 /// The running epoch's set lists the successor key and not the one this node runs with.
@@ -32,10 +33,26 @@ fn takes_over(set: &[Member], current: &ValidatorId, next: &ValidatorId) -> bool
     listed(next) && !listed(current)
 }
 
-/// The key to run with after a restart: the successor once the chain has moved the seat to
-/// it, else the current key. Returns it with the successor still to come, if any.
+/// The node keys in `role` in `epoch`, once the epoch's sets are fixed (empty before).
+async fn seats(
+    chain: &Chain<commonware_runtime::tokio::Context>,
+    role: NodeRole,
+    epoch: Epoch,
+) -> Vec<Member> {
+    let Some(validators) = chain.validators(epoch).await else {
+        return Vec::new();
+    };
+    match role {
+        NodeRole::Validator => validators,
+        NodeRole::FullNode => chain.full_nodes(epoch).await,
+    }
+}
+
+/// The key to run with after a restart: the successor once the chain has moved the seat (in
+/// `role`) to it, else the current key. Returns it with the successor still to come, if any.
 pub(crate) async fn choose(
     chain: &Chain<commonware_runtime::tokio::Context>,
+    role: NodeRole,
     current: &ValidatorSigner,
     next: Option<&ValidatorSigner>,
 ) -> (ValidatorSigner, Option<ValidatorSigner>) {
@@ -44,22 +61,22 @@ pub(crate) async fn choose(
     };
     let (latest, _) = chain.latest();
     let epoch = chain.epoch_length().epoch_of(latest.height.next());
-    let set = chain.validators(epoch).await.unwrap_or_default();
+    let set = seats(chain, role, epoch).await;
     if takes_over(&set, &current.validator_id(), &next.validator_id()) {
-        info!(%epoch, key = %next.public_hex(), "the chain has rotated this validator's seat: running with next_validator_key");
+        info!(%epoch, %role, key = %next.public_hex(), "the chain has rotated this node's key: running with its successor");
         (next.clone(), None)
     } else {
         (current.clone(), Some(next.clone()))
     }
 }
 
-/// Watches the finalized heads for the first epoch whose set moves this validator's seat from
-/// `current` to `next`; the receiver learns it once that epoch's set is final.
-pub(crate) fn watch(
+/// Watches the finalized heads for the first epoch whose set (in `role`) moves this node's
+/// seat from `current` to `next`; the receiver learns it once that epoch's set is final.
+fn watch(
     context: &commonware_runtime::tokio::Context,
     chain: Chain<commonware_runtime::tokio::Context>,
-    current: ValidatorId,
-    next: ValidatorId,
+    role: NodeRole,
+    (current, next): (ValidatorId, ValidatorId),
 ) -> oneshot::Receiver<Rotated> {
     use commonware_runtime::{Spawner as _, Supervisor as _};
     let (tell, told) = oneshot::channel();
@@ -72,7 +89,7 @@ pub(crate) fn watch(
             let epoch = entered(length, height);
             if checked != Some(epoch) {
                 checked = Some(epoch);
-                let set = chain.validators(epoch).await.unwrap_or_default();
+                let set = seats(&chain, role, epoch).await;
                 if takes_over(&set, &current, &next) {
                     let _ = tell.send(Rotated { epoch, key: next });
                     return;
@@ -86,15 +103,29 @@ pub(crate) fn watch(
     told
 }
 
-/// Warns if this validator key's term is to end: an ALARM naming the epoch and block it stops
-/// voting at, what the chain seats instead, and whether this node holds that successor; said
-/// when the chain sets the end, and again at each epoch the node enters before it. A key
-/// without an end says nothing.
-pub(crate) fn watch_term(
+/// Watches this node's key in `role`: the switch to `next`, if the node holds one (the
+/// receiver learns it), and, on a governed chain, the end of its term (alarms).
+pub(crate) fn watch_key(
+    context: &commonware_runtime::tokio::Context,
+    chain: &Chain<commonware_runtime::tokio::Context>,
+    role: NodeRole,
+    (current, next): (ValidatorId, Option<ValidatorId>),
+) -> Option<oneshot::Receiver<Rotated>> {
+    if chain.genesis().epochs().is_some() {
+        watch_term(context, chain.clone(), role, (current, next));
+    }
+    next.map(|next| watch(context, chain.clone(), role, (current, next)))
+}
+
+/// Warns if this node key's term (a validator's or a full node's: `role`) is to end: an ALARM
+/// naming the epoch and block it stops at, what the chain seats instead, and whether this node
+/// holds that successor; said when the chain sets the end, and again at each epoch the node
+/// enters before it. A key without an end says nothing.
+fn watch_term(
     context: &commonware_runtime::tokio::Context,
     chain: Chain<commonware_runtime::tokio::Context>,
-    current: ValidatorId,
-    next: Option<ValidatorId>,
+    role: NodeRole,
+    (current, next): (ValidatorId, Option<ValidatorId>),
 ) {
     use commonware_runtime::{Spawner as _, Supervisor as _};
     let length = chain.epoch_length();
@@ -108,7 +139,7 @@ pub(crate) fn watch_term(
             let lifecycle = match chain.validator_lifecycle(&current).await {
                 Ok(lifecycle) => lifecycle,
                 Err(error) => {
-                    warn!(%error, "cannot read this validator key's term from the registry");
+                    warn!(%error, "cannot read this node key's term from the registry");
                     None
                 }
             };
@@ -118,9 +149,9 @@ pub(crate) fn watch_term(
                 if let Some(compromise) = lifecycle.compromise.filter(|_| !said_compromise) {
                     said_compromise = true;
                     warn!(
-                        key = ?current, suspected_from = %compromise.since,
+                        key = ?current, %role, suspected_from = %compromise.since,
                         reported_in = %compromise.reported, by = %reporter(compromise.by),
-                        "ALARM: the chain records this validator's key as compromised: it leaves the set at the next epoch boundary; check what it signed from that block on (`trellis keys activity`)"
+                        "ALARM: the chain records this node's key as compromised: it leaves the set at the next epoch boundary; check what it signed from that block on (`trellis keys activity`)"
                     );
                 }
                 let ends = record.term.until.filter(|until| *until > epoch);
@@ -151,15 +182,15 @@ fn term_ends(
     match successor {
         Some(successor) if Some(successor) == next => info!(
             %until, block = %stops, blocks_left = left,
-            "this validator's key rotates to next_validator_key at the epoch boundary"
+            "this node's key rotates to its successor (its next key in node.toml) at the epoch boundary"
         ),
         Some(successor) => warn!(
             key = ?key, %until, block = %stops, blocks_left = left, successor = ?successor,
-            "ALARM: the chain seats a successor key this node does not hold: name it as next_validator_key in node.toml and restart before that block, or this validator stops voting there"
+            "ALARM: the chain seats a successor key this node does not hold: name it as next_validator_key (a full node: next_full_node_key) in node.toml and restart before that block, or this node stops there"
         ),
         None => warn!(
             key = ?key, %until, block = %stops, blocks_left = left,
-            "ALARM: this validator's key leaves the set at that epoch (removed or expiring): rotate it (`trellis keys rotate-validator`) before then to keep the seat"
+            "ALARM: this node's key leaves the set at that epoch (removed or expiring): rotate it (`trellis keys rotate-validator`) before then to keep the seat"
         ),
     }
 }
@@ -181,7 +212,7 @@ pub fn restart_in_place(rotated: Rotated) -> NodeError {
             };
         }
     };
-    warn!(epoch = %rotated.epoch, key = ?rotated.key, "restarting with the validator's successor key");
+    warn!(epoch = %rotated.epoch, key = ?rotated.key, "restarting with the node's successor key");
     let source = std::process::Command::new(&exe)
         .args(std::env::args_os().skip(1))
         .exec();

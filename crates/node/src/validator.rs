@@ -11,6 +11,7 @@ use commonware_runtime::{Handle, Supervisor as _, tokio};
 use std::{future::Future, pin::Pin, sync::Arc};
 use trellis_chain::Chain;
 use trellis_consensus::Config;
+use trellis_governance::NodeRole;
 use trellis_rpc::certificates::{CertificateSource, Certificates, Finalization};
 use trellis_types::{BlockLimits, Height};
 
@@ -30,35 +31,17 @@ pub struct Running {
 /// Opens the chain and starts p2p and consensus for one validator.
 pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running, NodeError> {
     let me = setup.key.validator_id();
-    // A validator added by governance is not in the genesis file: its node.toml names where it
-    // listens. A genesis validator's successor key listens where it did.
-    let keys = std::iter::once(&setup.key).chain(&setup.next_key);
-    let ids: Vec<_> = keys.map(|key| key.validator_id()).collect();
-    let listed = setup
-        .peers
-        .iter()
-        .find(|p| ids.contains(&p.id))
-        .map(|p| p.p2p);
-    let listen = listed
-        .or(setup.listen)
+    let listen = setup
+        .listen_among(&setup.peers)
         .ok_or(NodeError::NotAValidator(me))?;
-    let joined = network::join(context, &setup, listen).await?;
-    let rotated = joined.next_key.as_ref().map(|next| {
-        crate::rotation::watch(
-            context,
-            joined.chain.clone(),
-            joined.key.validator_id(),
-            next.validator_id(),
-        )
-    });
-    if joined.chain.genesis().epochs().is_some() {
-        crate::rotation::watch_term(
-            context,
-            joined.chain.clone(),
-            joined.key.validator_id(),
-            joined.next_key.as_ref().map(|next| next.validator_id()),
-        );
-    }
+    let joined = network::join(context, &setup, (NodeRole::Validator, listen)).await?;
+    let next = joined.next_key.as_ref().map(|next| next.validator_id());
+    let rotated = crate::rotation::watch_key(
+        context,
+        &joined.chain,
+        NodeRole::Validator,
+        (joined.key.validator_id(), next),
+    );
     let config = Config {
         signer: joined.key.clone(),
         epoch_length: joined.chain.epoch_length(),

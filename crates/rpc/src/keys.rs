@@ -274,7 +274,10 @@ async fn validator<E: Runtime>(
         .and_then(|lifecycle| lifecycle.compromise)
         .map(|compromise| compromise.since);
     let since = since.or(compromised_since);
-    let record = recorded.as_ref().map(validator_record);
+    let running = length.epoch_of(header.height);
+    let record = recorded
+        .as_ref()
+        .map(|lifecycle| validator_record(lifecycle, running));
     let mut activity = Activity {
         key: format!("0x{}", alloy_primitives::hex::encode(key.0)),
         kind: match recorded.map(|lifecycle| lifecycle.record.role) {
@@ -341,7 +344,8 @@ async fn vote_of<E: Runtime>(
     })
 }
 
-fn validator_record(lifecycle: &ValidatorLifecycle) -> Record {
+/// `lifecycle` as the answer shows it, as of epoch `running`.
+fn validator_record(lifecycle: &ValidatorLifecycle, running: Epoch) -> Record {
     let ValidatorLifecycle {
         record,
         successor,
@@ -350,6 +354,8 @@ fn validator_record(lifecycle: &ValidatorLifecycle) -> Record {
     let status = match (record.term.until, compromise, successor) {
         (_, Some(_), _) => "reported compromised",
         (Some(_), None, Some(_)) => "rotated",
+        // Its term ends at an epoch still to come (removed by vote, or set to expire).
+        (Some(until), None, None) if until > running => "expiring",
         (Some(_), None, None) => "removed",
         (None, None, _) => "active",
     };

@@ -93,24 +93,59 @@ pub fn key_file(folder: &Path, name: &str, key: &ValidatorKey, account_seed: u64
     path
 }
 
-/// Adds `next_validator_key = "NAME"` to the node.toml at `config`.
-pub fn name_next_key(config: &Path, name: &str) {
+/// Adds `FIELD = "NAME"` (`next_validator_key`, or a full node's `next_full_node_key`) to the
+/// node.toml at `config`.
+pub fn name_next_key(config: &Path, field: &str, name: &str) {
     let mut text = std::fs::read_to_string(config).unwrap();
-    text.push_str(&format!("next_validator_key = {name:?}\n"));
+    text.push_str(&format!("{field} = {name:?}\n"));
     std::fs::write(config, text).unwrap();
+}
+
+/// Runs `trellis keys rotate-validator` through `node`, sent by `from` of `accounts.json`:
+/// node key `current` (a validator's or a full node's key file) hands over to `new`, which
+/// listens on `p2p`.
+pub fn rotate(
+    network: &TestNetwork,
+    node: &NodeProcess,
+    from: &AccountKey,
+    (current, new): (&Path, &Path),
+    p2p: &str,
+) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["keys", "rotate-validator"])
+        .args(["--rpc", &format!("http://{}", node.rpc)])
+        .arg("--key")
+        .arg(network.dir.join("accounts.json"))
+        .args(["--from", &from.address().to_string()])
+        .arg("--validator")
+        .arg(current)
+        .arg("--new")
+        .arg(new)
+        .args(["--p2p", p2p])
+        .output()
+        .unwrap()
+}
+
+/// `method`'s result from `node`; `None` while the node does not answer (it may be restarting).
+fn try_call(
+    node: &NodeProcess,
+    method: &str,
+    params: serde_json::Value,
+) -> Option<serde_json::Value> {
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    super::network::try_post(node.rpc, &request).map(|answer| answer["result"].clone())
+}
+
+/// `node`'s newest block; `None` while it does not answer.
+pub fn try_height(node: &NodeProcess) -> Option<u64> {
+    try_call(node, "eth_blockNumber", json!([])).map(|top| hex_u64(&top))
 }
 
 /// Whether `node` has a block from `first` on led by `coinbase`; `false` while the node does
 /// not answer (it may be restarting).
 pub fn led_since(node: &NodeProcess, first: u64, coinbase: &str) -> bool {
-    let ask = |method: &str, params| {
-        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        super::network::try_post(node.rpc, &request).map(|answer| answer["result"].clone())
-    };
-    let Some(top) = ask("eth_blockNumber", json!([]))
-        .map(|top| hex_u64(&top))
-        .filter(|top| *top >= first)
-    else {
+    let ask = |method: &str, params| try_call(node, method, params);
+    let Some(top) = try_height(node).filter(|top| *top >= first) else {
         return false;
     };
     (first..=top).any(|h| {

@@ -72,6 +72,9 @@ alloy_sol_types::sol! {
         function addFullNode(bytes32 key, string p2p, uint64 operator) external;
         /// Full node `key` cut off from the next epoch on.
         function removeFullNode(bytes32 key) external;
+        /// Node key `key` (a validator's or a full node's) expires: its term ends before epoch
+        /// `untilEpoch`, so its holder must rotate it by then (alarms warn each epoch before).
+        function setNodeKeyExpiry(bytes32 key, uint64 untilEpoch) external;
         /// Validator `key` reported leaked, suspected from block `suspectedFrom`: out of the set
         /// from the next epoch on, its seat handed to `successor` (0: none; then `p2p` and
         /// `successorSignature` are empty) as in `ITrellisRegistry.rotateValidator`.

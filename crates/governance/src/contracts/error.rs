@@ -139,6 +139,10 @@ pub enum ActionError {
         "this chain has no epochs (its genesis predates governance), so its validators cannot change"
     )]
     NoEpochs,
+    #[error(
+        "a key's term can end from epoch {next} on at the earliest (the running epoch's set never changes), not at epoch {until}"
+    )]
+    ExpiryNotAhead { until: u64, next: u64 },
 }
 
 /// Why the holds contract refuses a call.

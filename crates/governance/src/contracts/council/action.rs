@@ -103,6 +103,11 @@ pub enum Action {
     RemoveFullNode {
         key: ValidatorId,
     },
+    /// A node key's term ends before epoch `until` (at or after the next epoch).
+    ExpireNodeKey {
+        key: ValidatorId,
+        until: Epoch,
+    },
     /// Reported leaked: out from the next epoch on, its seat maybe handed to a successor.
     CompromiseValidator(ValidatorCompromise),
     /// From the next block on.
@@ -229,6 +234,10 @@ impl Action {
             },
             Call::removeFullNode(c) => Self::RemoveFullNode {
                 key: ValidatorId(c.key.0),
+            },
+            Call::setNodeKeyExpiry(c) => Self::ExpireNodeKey {
+                key: ValidatorId(c.key.0),
+                until: Epoch(c.untilEpoch),
             },
             Call::compromiseValidator(c) => Self::CompromiseValidator(compromise_report(
                 c.key,
@@ -379,6 +388,11 @@ impl Action {
             Self::RemoveFullNode { key } => {
                 A::removeFullNodeCall { key: key.0.into() }.abi_encode()
             }
+            Self::ExpireNodeKey { key, until } => A::setNodeKeyExpiryCall {
+                key: key.0.into(),
+                untilEpoch: until.0,
+            }
+            .abi_encode(),
             Self::CompromiseValidator(report) => {
                 let successor = report.successor.as_ref();
                 A::compromiseValidatorCall {
@@ -510,6 +524,19 @@ impl Action {
             Self::RemoveFullNode { key } => {
                 let from = next_epoch(writer, height)?;
                 writer.retire_node(NodeRole::FullNode, *key, from)?;
+            }
+            Self::ExpireNodeKey { key, until } => {
+                let next = next_epoch(writer, height)?;
+                if *until < next {
+                    return Err(ActionError::ExpiryNotAhead {
+                        until: until.0,
+                        next: next.0,
+                    });
+                }
+                let record = Registry::new(writer.overlay())
+                    .validator(key)?
+                    .ok_or(RegistryError::UnknownValidator(*key))?;
+                writer.retire_node(record.role, *key, *until)?;
             }
             Self::CompromiseValidator(report) => {
                 let from = next_epoch(writer, height)?;

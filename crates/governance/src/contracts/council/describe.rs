@@ -110,6 +110,12 @@ impl std::fmt::Display for Action {
             Self::RemoveFullNode { key } => {
                 write!(f, "cut full node 0x{} off", hex::encode(key.0))
             }
+            Self::ExpireNodeKey { key, until } => write!(
+                f,
+                "end node key 0x{}'s term before epoch {}",
+                hex::encode(key.0),
+                until.0
+            ),
             Self::RemoveValidator { key } => {
                 write!(f, "remove validator 0x{}", hex::encode(key.0))
             }
