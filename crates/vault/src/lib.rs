@@ -15,8 +15,12 @@
 //! disk encryption at any granularity reveals at least which blocks changed. Integrity is not
 //! its job: the checksums and roots above detect a tampered page.
 
+mod blob;
 mod cipher;
 mod header;
+mod storage;
 
+pub use blob::EncryptedBlob;
 pub use cipher::{BlobCipher, DataKey};
 pub use header::{BlobHeader, HEADER_LEN, HeaderError, KeyId};
+pub use storage::{EncryptedStorage, Keyring};

@@ -1,0 +1,185 @@
+//! The encrypting storage over the tokio runtime's on-disk storage: what is written reads back,
+//! nothing written is on disk in clear, a blob grows with zeros, and a wrong key or a plaintext
+//! blob is refused by name.
+
+use commonware_runtime::{
+    Blob as _, Runner as _, Storage as _, Supervisor as _, WriteOptions, tokio,
+};
+use std::path::Path;
+use trellis_vault::{DataKey, EncryptedStorage, KeyId, Keyring};
+
+const PARTITION: &str = "ledger";
+
+fn run<F, Fut>(dir: &Path, test: F)
+where
+    F: FnOnce(tokio::Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let config = tokio::Config::new().with_storage_directory(dir);
+    tokio::Runner::new(config).start(test);
+}
+
+fn keys(byte: u8) -> Keyring {
+    Keyring::new(KeyId(1), DataKey::from_bytes([byte; 32]))
+}
+
+/// Every file under `dir`, as bytes.
+fn files(dir: &Path) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.push(std::fs::read(&path).unwrap());
+        }
+    }
+    found
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+const SECRET: &[u8] = b"transfer 1000 to 0x00000000000000000000000000000000000a11ce";
+
+#[test]
+fn what_is_written_reads_back_and_is_nowhere_on_disk_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(dir.path(), |context| async move {
+        let storage = EncryptedStorage::new(context.child("vault"), keys(1));
+        let (blob, len) = storage.open(PARTITION, b"blocks").await.unwrap();
+        assert_eq!(len, 0);
+        blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        blob.write_at(10_000, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        blob.sync().await.unwrap();
+        drop(blob);
+
+        let (blob, len) = storage.open(PARTITION, b"blocks").await.unwrap();
+        assert_eq!(len, 10_000 + SECRET.len() as u64);
+        let read = blob
+            .read_at(10_000, SECRET.len(), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(read.coalesce().as_ref(), SECRET);
+        let read = blob.read_at(3, 10, Default::default()).await.unwrap();
+        assert_eq!(read.coalesce().as_ref(), &SECRET[3..13]);
+        // The gap between the writes reads as zeros, as on any blob.
+        let gap = blob.read_at(5_000, 100, Default::default()).await.unwrap();
+        assert!(gap.coalesce().as_ref().iter().all(|b| *b == 0));
+        blob.sync().await.unwrap();
+    });
+    let on_disk = files(&path);
+    assert!(!on_disk.is_empty());
+    assert!(on_disk.iter().all(|file| !contains(file, SECRET)));
+    assert!(on_disk.iter().all(|file| !contains(file, &SECRET[..16])));
+    assert!(on_disk.iter().any(|file| contains(file, b"TRELVLT1")));
+}
+
+#[test]
+fn a_blob_grows_with_zeros_and_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), |context| async move {
+        let storage = EncryptedStorage::new(context, keys(1));
+        let (blob, _) = storage.open(PARTITION, b"grown").await.unwrap();
+        blob.write_at(0, vec![9u8; 100], WriteOptions::default())
+            .await
+            .unwrap();
+        blob.resize(3_000_000).await.unwrap();
+        let tail = blob
+            .read_at(2_999_000, 1_000, Default::default())
+            .await
+            .unwrap();
+        assert!(tail.coalesce().as_ref().iter().all(|b| *b == 0));
+        blob.resize(50).await.unwrap();
+        blob.sync().await.unwrap();
+        drop(blob);
+        let (blob, len) = storage.open(PARTITION, b"grown").await.unwrap();
+        assert_eq!(len, 50);
+        let head = blob.read_at(0, 50, Default::default()).await.unwrap();
+        assert_eq!(head.coalesce().as_ref(), &[9u8; 50][..]);
+    });
+}
+
+#[test]
+fn a_rewritten_prefix_leaves_its_bytes_on_disk_unchanged() {
+    // commonware's paged blobs rely on it: a torn rewrite must not touch the durable prefix.
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), |context| async move {
+        let storage = EncryptedStorage::new(context.child("vault"), keys(1));
+        let (blob, _) = storage.open(PARTITION, b"page").await.unwrap();
+        blob.write_at(0, vec![5u8; 37], WriteOptions::default())
+            .await
+            .unwrap();
+        blob.sync().await.unwrap();
+        drop(blob);
+        let raw = |context: tokio::Context| async move {
+            let (blob, len) = context.open(PARTITION, b"page").await.unwrap();
+            let bytes = blob
+                .read_at(0, len as usize, Default::default())
+                .await
+                .unwrap();
+            bytes.coalesce().as_ref().to_vec()
+        };
+        let before = raw(context.child("vault")).await;
+        let (blob, _) = storage.open(PARTITION, b"page").await.unwrap();
+        let mut longer = vec![5u8; 37];
+        longer.extend_from_slice(&[6u8; 20]);
+        blob.write_at(0, longer, WriteOptions::default())
+            .await
+            .unwrap();
+        blob.sync().await.unwrap();
+        drop(blob);
+        let after = raw(context).await;
+        assert_eq!(
+            after[..before.len()],
+            before[..],
+            "the prefix's ciphertext is the same"
+        );
+        assert_ne!(after[before.len()..], [6u8; 20][..]);
+    });
+}
+
+#[test]
+fn another_key_and_a_plaintext_blob_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), |context| async move {
+        let storage = EncryptedStorage::new(context.child("vault"), keys(1));
+        let (blob, _) = storage.open(PARTITION, b"mine").await.unwrap();
+        blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        blob.sync().await.unwrap();
+        drop(blob);
+        let stranger = EncryptedStorage::new(context.child("vault"), keys(2));
+        let error = stranger.open(PARTITION, b"mine").await.err().unwrap();
+        assert!(error.to_string().contains("another data key #1"), "{error}");
+        let unknown = EncryptedStorage::new(
+            context.child("vault"),
+            Keyring::new(KeyId(2), DataKey::from_bytes([1; 32])),
+        );
+        let error = unknown.open(PARTITION, b"mine").await.err().unwrap();
+        assert!(
+            error.to_string().contains("this node was not given"),
+            "{error}"
+        );
+
+        // A blob written in clear, longer than a header.
+        let (plain, _) = context.open(PARTITION, b"clear").await.unwrap();
+        plain
+            .write_at(0, vec![1u8; 5_000], WriteOptions::default())
+            .await
+            .unwrap();
+        plain.sync().await.unwrap();
+        drop(plain);
+        let error = storage.open(PARTITION, b"clear").await.err().unwrap();
+        assert!(error.to_string().contains("without encryption"), "{error}");
+    });
+}
