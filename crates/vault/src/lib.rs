@@ -17,10 +17,12 @@
 
 mod blob;
 mod cipher;
+mod context;
 mod header;
 mod storage;
 
 pub use blob::EncryptedBlob;
 pub use cipher::{BlobCipher, DataKey};
+pub use context::Vaulted;
 pub use header::{BlobHeader, HEADER_LEN, HeaderError, KeyId};
-pub use storage::{EncryptedStorage, Keyring};
+pub use storage::Keyring;

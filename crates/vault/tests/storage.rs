@@ -6,7 +6,7 @@ use commonware_runtime::{
     Blob as _, Runner as _, Storage as _, Supervisor as _, WriteOptions, tokio,
 };
 use std::path::Path;
-use trellis_vault::{DataKey, EncryptedStorage, KeyId, Keyring};
+use trellis_vault::{DataKey, KeyId, Keyring, Vaulted};
 
 const PARTITION: &str = "ledger";
 
@@ -50,7 +50,7 @@ fn what_is_written_reads_back_and_is_nowhere_on_disk_in_clear() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     run(dir.path(), |context| async move {
-        let storage = EncryptedStorage::new(context.child("vault"), keys(1));
+        let storage = Vaulted::new(context.child("vault"), keys(1));
         let (blob, len) = storage.open(PARTITION, b"blocks").await.unwrap();
         assert_eq!(len, 0);
         blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
@@ -87,7 +87,7 @@ fn what_is_written_reads_back_and_is_nowhere_on_disk_in_clear() {
 fn a_blob_grows_with_zeros_and_shrinks() {
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), |context| async move {
-        let storage = EncryptedStorage::new(context, keys(1));
+        let storage = Vaulted::new(context, keys(1));
         let (blob, _) = storage.open(PARTITION, b"grown").await.unwrap();
         blob.write_at(0, vec![9u8; 100], WriteOptions::default())
             .await
@@ -113,7 +113,7 @@ fn a_rewritten_prefix_leaves_its_bytes_on_disk_unchanged() {
     // commonware's paged blobs rely on it: a torn rewrite must not touch the durable prefix.
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), |context| async move {
-        let storage = EncryptedStorage::new(context.child("vault"), keys(1));
+        let storage = Vaulted::new(context.child("vault"), keys(1));
         let (blob, _) = storage.open(PARTITION, b"page").await.unwrap();
         blob.write_at(0, vec![5u8; 37], WriteOptions::default())
             .await
@@ -151,17 +151,17 @@ fn a_rewritten_prefix_leaves_its_bytes_on_disk_unchanged() {
 fn another_key_and_a_plaintext_blob_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), |context| async move {
-        let storage = EncryptedStorage::new(context.child("vault"), keys(1));
+        let storage = Vaulted::new(context.child("vault"), keys(1));
         let (blob, _) = storage.open(PARTITION, b"mine").await.unwrap();
         blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
             .await
             .unwrap();
         blob.sync().await.unwrap();
         drop(blob);
-        let stranger = EncryptedStorage::new(context.child("vault"), keys(2));
+        let stranger = Vaulted::new(context.child("vault"), keys(2));
         let error = stranger.open(PARTITION, b"mine").await.err().unwrap();
         assert!(error.to_string().contains("another data key #1"), "{error}");
-        let unknown = EncryptedStorage::new(
+        let unknown = Vaulted::new(
             context.child("vault"),
             Keyring::new(KeyId(2), DataKey::from_bytes([1; 32])),
         );
@@ -182,4 +182,30 @@ fn another_key_and_a_plaintext_blob_are_refused_by_name() {
         let error = storage.open(PARTITION, b"clear").await.err().unwrap();
         assert!(error.to_string().contains("without encryption"), "{error}");
     });
+}
+
+#[test]
+fn tasks_spawned_from_a_vaulted_context_write_encrypted_blobs() {
+    use commonware_runtime::Spawner as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(dir.path(), |context| async move {
+        let vaulted = Vaulted::new(context.child("vaulted"), keys(1));
+        let task = vaulted.child("writer").spawn(|context| async move {
+            let (blob, _) = context.open(PARTITION, b"journal").await.unwrap();
+            blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
+                .await
+                .unwrap();
+            blob.sync().await.unwrap();
+        });
+        task.await.unwrap();
+        // What the task wrote reads back through the vault, and only through it.
+        let (blob, len) = vaulted.open(PARTITION, b"journal").await.unwrap();
+        let read = blob
+            .read_at(0, len as usize, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(read.coalesce().as_ref(), SECRET);
+    });
+    assert!(files(&path).iter().all(|file| !contains(file, SECRET)));
 }

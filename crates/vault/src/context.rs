@@ -1,0 +1,177 @@
+//! A runtime context whose storage is encrypted: [`Vaulted`] wraps a runtime's context and
+//! does everything it does, except that every blob it opens is an [`EncryptedBlob`]. Tasks
+//! spawned from it get vaulted contexts too, so a chain or consensus engine started on one
+//! never writes a byte in clear.
+
+use crate::{EncryptedBlob, Keyring, storage::open_encrypted};
+use commonware_runtime::{
+    BlobVersion, Clock, Error, Handle, Metrics, Spawner, Storage, Supervisor,
+    signal::Signal,
+    telemetry::metrics::{Metric, Registered},
+};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+/// Context `C` with its storage encrypted under `keys`.
+pub struct Vaulted<C> {
+    inner: C,
+    keys: Arc<Keyring>,
+}
+
+impl<C> Vaulted<C> {
+    pub fn new(inner: C, keys: Keyring) -> Self {
+        Self {
+            inner,
+            keys: Arc::new(keys),
+        }
+    }
+
+    fn wrap(&self, inner: C) -> Self {
+        Self {
+            inner,
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+impl<C: Supervisor> Supervisor for Vaulted<C> {
+    fn name(&self) -> commonware_runtime::Name {
+        self.inner.name()
+    }
+
+    fn child(&self, label: &'static str) -> Self {
+        self.wrap(self.inner.child(label))
+    }
+
+    fn with_attribute(self, key: &'static str, value: impl std::fmt::Display) -> Self {
+        let keys = self.keys;
+        Self {
+            inner: self.inner.with_attribute(key, value),
+            keys,
+        }
+    }
+}
+
+impl<C: Spawner> Spawner for Vaulted<C> {
+    fn shared(self, blocking: bool) -> Self {
+        let keys = self.keys;
+        Self {
+            inner: self.inner.shared(blocking),
+            keys,
+        }
+    }
+
+    fn dedicated(self) -> Self {
+        let keys = self.keys;
+        Self {
+            inner: self.inner.dedicated(),
+            keys,
+        }
+    }
+
+    fn spawn<F, Fut, T>(self, f: F) -> Handle<T>
+    where
+        F: FnOnce(Self) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let keys = self.keys;
+        self.inner.spawn(move |inner| f(Self { inner, keys }))
+    }
+
+    fn stop(
+        self,
+        value: i32,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.inner.stop(value, timeout)
+    }
+
+    fn stopped(&self) -> Signal {
+        self.inner.stopped()
+    }
+}
+
+impl<C: Metrics> Metrics for Vaulted<C> {
+    fn register<N: Into<String>, H: Into<String>, M: Metric>(
+        &self,
+        name: N,
+        help: H,
+        metric: M,
+    ) -> Registered<M> {
+        self.inner.register(name, help, metric)
+    }
+
+    fn encode(&self) -> String {
+        self.inner.encode()
+    }
+}
+
+impl<C: Clock> governor::clock::Clock for Vaulted<C> {
+    type Instant = SystemTime;
+
+    fn now(&self) -> SystemTime {
+        self.inner.current()
+    }
+}
+
+impl<C: Clock> governor::clock::ReasonablyRealtime for Vaulted<C> {}
+
+impl<C: Clock> Clock for Vaulted<C> {
+    fn current(&self) -> SystemTime {
+        self.inner.current()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static + use<C> {
+        self.inner.sleep(duration)
+    }
+
+    fn sleep_until(
+        &self,
+        deadline: SystemTime,
+    ) -> impl Future<Output = ()> + Send + 'static + use<C> {
+        self.inner.sleep_until(deadline)
+    }
+}
+
+impl<C: rand_core::TryRng> rand_core::TryRng for Vaulted<C> {
+    type Error = C::Error;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        self.inner.try_next_u32()
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.inner.try_next_u64()
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
+        self.inner.try_fill_bytes(dest)
+    }
+}
+
+impl<C: rand_core::TryCryptoRng> rand_core::TryCryptoRng for Vaulted<C> {}
+
+impl<C: Storage> Storage for Vaulted<C> {
+    type Blob = EncryptedBlob<C::Blob>;
+
+    async fn open_versioned(
+        &self,
+        partition: &str,
+        name: &[u8],
+        versions: std::ops::RangeInclusive<BlobVersion>,
+    ) -> Result<(Self::Blob, u64, BlobVersion), Error> {
+        open_encrypted(&self.inner, &self.keys, partition, name, versions).await
+    }
+
+    async fn remove(&self, partition: &str, name: Option<&[u8]>) -> Result<(), Error> {
+        self.inner.remove(partition, name).await
+    }
+
+    async fn scan(&self, partition: &str) -> Result<Vec<Vec<u8>>, Error> {
+        self.inner.scan(partition).await
+    }
+}
