@@ -88,6 +88,14 @@ impl BlobHeader {
         })
     }
 
+    /// Whether `bytes`, shorter than a header, can be what a torn header write left: each
+    /// magic byte there or still zero, and the padding zero. A short blob written in clear
+    /// almost never is, so it is refused rather than taken for a new blob and overwritten.
+    pub fn torn_prefix(bytes: &[u8]) -> bool {
+        let magic = bytes.iter().zip(MAGIC).all(|(b, m)| *b == 0 || b == m);
+        magic && bytes.iter().skip(44).all(|b| *b == 0)
+    }
+
     /// The blob's keystream, if `key` is the one its header names.
     pub fn cipher(
         &self,

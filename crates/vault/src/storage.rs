@@ -49,6 +49,12 @@ pub(crate) async fn open_encrypted<S: Storage>(
     versions: std::ops::RangeInclusive<BlobVersion>,
 ) -> Result<(EncryptedBlob<S::Blob>, u64, BlobVersion), Error> {
     let (blob, size, version) = inner.open_versioned(partition, name, versions).await?;
+    if size > 0 && size < HEADER_LEN {
+        let bytes = blob.read_at(0, size as usize, Default::default()).await?;
+        if !BlobHeader::torn_prefix(bytes.coalesce().as_ref()) {
+            return Err(refused(partition, name, HeaderError::NotEncrypted));
+        }
+    }
     let header = if size < HEADER_LEN {
         // Made now, or torn before its header was durable (and so before any data was
         // written): it gets a header.

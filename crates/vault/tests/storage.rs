@@ -181,6 +181,23 @@ fn another_key_and_a_plaintext_blob_are_refused_by_name() {
         drop(plain);
         let error = storage.open(PARTITION, b"clear").await.err().unwrap();
         assert!(error.to_string().contains("without encryption"), "{error}");
+
+        // One shorter than a header is refused too, and left as it was.
+        let (plain, _) = context.open(PARTITION, b"small").await.unwrap();
+        plain
+            .write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        plain.sync().await.unwrap();
+        drop(plain);
+        let error = storage.open(PARTITION, b"small").await.err().unwrap();
+        assert!(error.to_string().contains("without encryption"), "{error}");
+        let (plain, len) = context.open(PARTITION, b"small").await.unwrap();
+        let kept = plain
+            .read_at(0, len as usize, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(kept.coalesce().as_ref(), SECRET);
     });
 }
 
