@@ -25,6 +25,11 @@ impl DataKey {
         Ok(Self(bytes))
     }
 
+    /// The key's bytes, to be wrapped: never to be written anywhere in clear.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// HMAC-SHA-256 of `parts` under this key (each part length-prefixed, so no two
     /// different lists of parts collide).
     pub(crate) fn derive(&self, parts: &[&[u8]]) -> [u8; 32] {

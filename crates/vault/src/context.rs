@@ -1,9 +1,13 @@
 //! A runtime context whose storage is encrypted: [`Vaulted`] wraps a runtime's context and
 //! does everything it does, except that every blob it opens is an [`EncryptedBlob`]. Tasks
 //! spawned from it get vaulted contexts too, so a chain or consensus engine started on one
-//! never writes a byte in clear.
+//! never writes a byte in clear. A plaintext directory runs on the same type
+//! ([`Vaulted::plain`]), which refuses any blob that is encrypted.
 
-use crate::{EncryptedBlob, Keyring, storage::open_encrypted};
+use crate::{
+    Keyring, StoredBlob,
+    storage::{open_encrypted, open_plain},
+};
 use commonware_runtime::{
     BlobVersion, Clock, Error, Handle, Metrics, Spawner, Storage, Supervisor,
     signal::Signal,
@@ -15,18 +19,44 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-/// Context `C` with its storage encrypted under `keys`.
+/// How a directory's blobs are stored.
+#[derive(Clone, Debug)]
+pub enum Protection {
+    /// In clear (an encrypted blob is refused).
+    Plain,
+    /// Encrypted under these keys (a plaintext blob is refused).
+    Encrypted(Arc<Keyring>),
+}
+
+/// Context `C` with its storage protected as `keys` says.
 pub struct Vaulted<C> {
     inner: C,
-    keys: Arc<Keyring>,
+    keys: Protection,
 }
 
 impl<C> Vaulted<C> {
+    /// `inner` with its storage encrypted under `keys`.
     pub fn new(inner: C, keys: Keyring) -> Self {
-        Self {
-            inner,
-            keys: Arc::new(keys),
-        }
+        Self::with(inner, Protection::Encrypted(Arc::new(keys)))
+    }
+
+    /// `inner` with its storage in clear.
+    pub fn plain(inner: C) -> Self {
+        Self::with(inner, Protection::Plain)
+    }
+
+    pub fn with(inner: C, keys: Protection) -> Self {
+        Self { inner, keys }
+    }
+
+    /// Whether blobs are encrypted.
+    pub fn protection(&self) -> &Protection {
+        &self.keys
+    }
+
+    /// The context it wraps.
+    pub fn inner(&self) -> &C {
+        &self.inner
     }
 
     fn wrap(&self, inner: C) -> Self {
@@ -156,7 +186,7 @@ impl<C: rand_core::TryRng> rand_core::TryRng for Vaulted<C> {
 impl<C: rand_core::TryCryptoRng> rand_core::TryCryptoRng for Vaulted<C> {}
 
 impl<C: Storage> Storage for Vaulted<C> {
-    type Blob = EncryptedBlob<C::Blob>;
+    type Blob = StoredBlob<C::Blob>;
 
     async fn open_versioned(
         &self,
@@ -164,7 +194,14 @@ impl<C: Storage> Storage for Vaulted<C> {
         name: &[u8],
         versions: std::ops::RangeInclusive<BlobVersion>,
     ) -> Result<(Self::Blob, u64, BlobVersion), Error> {
-        open_encrypted(&self.inner, &self.keys, partition, name, versions).await
+        match &self.keys {
+            Protection::Plain => open_plain(&self.inner, partition, name, versions).await,
+            Protection::Encrypted(keys) => {
+                let (blob, len, version) =
+                    open_encrypted(&self.inner, keys, partition, name, versions).await?;
+                Ok((StoredBlob::Encrypted(blob), len, version))
+            }
+        }
     }
 
     async fn remove(&self, partition: &str, name: Option<&[u8]>) -> Result<(), Error> {

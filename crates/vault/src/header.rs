@@ -37,6 +37,10 @@ pub enum HeaderError {
         "the blob does not start with a Trellis encryption header: it was written without encryption (or is damaged)"
     )]
     NotEncrypted,
+    #[error(
+        "the blob is encrypted, and this node was started without data encryption: configure the key-encryption key it was written under"
+    )]
+    Encrypted,
     #[error("the blob's header is {0} bytes long, shorter than a header: its creation was torn")]
     Short(usize),
     #[error("the blob is encrypted under {0}, which this node was not given")]
@@ -48,6 +52,14 @@ pub enum HeaderError {
 }
 
 impl BlobHeader {
+    /// Bytes of the magic every header starts with.
+    pub const MAGIC_LEN: usize = MAGIC.len();
+
+    /// Whether `bytes` (a blob's first [`Self::MAGIC_LEN`] bytes) are a header's magic.
+    pub fn has_magic(bytes: &[u8]) -> bool {
+        bytes == MAGIC
+    }
+
     /// A new blob's header under `key` (known as `key_id`), with a fresh salt.
     pub fn new(key_id: KeyId, key: &DataKey) -> Result<Self, getrandom::Error> {
         let mut salt = [0u8; 16];

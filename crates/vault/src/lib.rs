@@ -19,10 +19,16 @@ mod blob;
 mod cipher;
 mod context;
 mod header;
+mod keystore;
 mod storage;
+mod stored;
+mod wrap;
 
 pub use blob::EncryptedBlob;
 pub use cipher::{BlobCipher, DataKey};
-pub use context::Vaulted;
+pub use context::{Protection, Vaulted};
 pub use header::{BlobHeader, HEADER_LEN, HeaderError, KeyId};
+pub use keystore::{KEYSTORE_FILE, KeyStore, KeyStoreError};
 pub use storage::Keyring;
+pub use stored::StoredBlob;
+pub use wrap::{KekFileError, KeyWrapper, LocalKek, WrapError};

@@ -1,7 +1,7 @@
 //! Opening a blob encrypted: an [`EncryptedBlob`] over the inner storage's blob, its header
 //! written (and made durable) when the blob is made; and the keys it is opened with.
 
-use crate::{BlobHeader, DataKey, EncryptedBlob, HEADER_LEN, HeaderError, KeyId};
+use crate::{BlobHeader, DataKey, EncryptedBlob, HEADER_LEN, HeaderError, KeyId, StoredBlob};
 use commonware_runtime::{Blob as _, BlobVersion, Error, Storage, WriteOptions};
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -21,6 +21,22 @@ impl Keyring {
         }
     }
 
+    /// A keyring of `keys`, `current` used for new blobs (`None` if it is not among them).
+    pub fn from_keys(current: KeyId, keys: BTreeMap<KeyId, DataKey>) -> Option<Self> {
+        keys.contains_key(&current)
+            .then_some(Self { current, keys })
+    }
+
+    /// The key new blobs are encrypted under.
+    pub fn current(&self) -> KeyId {
+        self.current
+    }
+
+    #[cfg(test)]
+    pub(crate) fn key_bytes(&self, id: KeyId) -> Option<[u8; 32]> {
+        self.keys.get(&id).map(|key| *key.expose())
+    }
+
     fn key(&self, id: KeyId) -> Result<&DataKey, HeaderError> {
         self.keys.get(&id).ok_or(HeaderError::UnknownKey(id))
     }
@@ -37,6 +53,25 @@ fn refused(partition: &str, name: &[u8], error: HeaderError) -> Error {
 
 fn hex(name: &[u8]) -> String {
     name.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Opens blob `name` of `partition` in `inner` in clear, refusing one that is encrypted (a
+/// node started without its keys would otherwise read noise).
+pub(crate) async fn open_plain<S: Storage>(
+    inner: &S,
+    partition: &str,
+    name: &[u8],
+    versions: std::ops::RangeInclusive<BlobVersion>,
+) -> Result<(StoredBlob<S::Blob>, u64, BlobVersion), Error> {
+    let (blob, size, version) = inner.open_versioned(partition, name, versions).await?;
+    let probe = size.min(BlobHeader::MAGIC_LEN as u64) as usize;
+    if probe > 0 {
+        let bytes = blob.read_at(0, probe, Default::default()).await?;
+        if BlobHeader::has_magic(bytes.coalesce().as_ref()) {
+            return Err(refused(partition, name, HeaderError::Encrypted));
+        }
+    }
+    Ok((StoredBlob::Plain(blob), size, version))
 }
 
 /// Opens blob `name` of `partition` in `inner` as an encrypted blob under `keys`: a new blob

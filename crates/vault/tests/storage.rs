@@ -226,3 +226,36 @@ fn tasks_spawned_from_a_vaulted_context_write_encrypted_blobs() {
     });
     assert!(files(&path).iter().all(|file| !contains(file, SECRET)));
 }
+
+#[test]
+fn a_plaintext_context_writes_in_clear_and_refuses_an_encrypted_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(dir.path(), |context| async move {
+        let plain = Vaulted::plain(context.child("plain"));
+        let (blob, _) = plain.open(PARTITION, b"clear").await.unwrap();
+        blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        blob.sync().await.unwrap();
+        let read = blob
+            .read_at(0, SECRET.len(), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(read.coalesce().as_ref(), SECRET);
+        assert!(files(&path).iter().any(|f| contains(f, SECRET)));
+
+        let encrypted = Vaulted::new(context.child("vault"), keys(1));
+        let (blob, _) = encrypted.open(PARTITION, b"sealed").await.unwrap();
+        blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        blob.sync().await.unwrap();
+        drop(blob);
+        let Err(error) = plain.open(PARTITION, b"sealed").await else {
+            panic!("an encrypted blob opened in clear");
+        };
+        let message = format!("{error:?}");
+        assert!(message.contains("Encrypted"), "{message}");
+    });
+}
