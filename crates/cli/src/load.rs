@@ -76,6 +76,10 @@ pub struct LoadArgs {
     /// run (one process only).
     #[arg(long, conflicts_with = "processes")]
     softhsm: bool,
+    /// Store the chain's data in clear; by default it is encrypted, as a dev chain's is (run
+    /// both to see what encryption costs).
+    #[arg(long)]
+    plaintext: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -123,6 +127,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
         governed: args.governed,
         epoch_length: args.epoch_length,
         softhsm: args.softhsm,
+        plaintext: args.plaintext,
         dir: args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("trellis-bench-load-{}", std::process::id()))
         }),

@@ -3,6 +3,7 @@
 //! This binary only parses arguments and wires library crates together; every rule it relies on
 //! lives in a library crate where it can be tested on its own.
 
+mod data;
 mod gov;
 mod holds;
 mod keys;
@@ -41,6 +42,9 @@ enum Command {
     /// Sign and send transactions.
     #[command(subcommand)]
     Tx(tx::TxCommand),
+    /// A node's data at rest: key-encryption keys and re-wrapping the data keys.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Run a development chain: N validators in this process, funded accounts, JSON-RPC.
     Dev {
         /// How many validators (each with its own keys, storage and p2p port on 127.0.0.1).
@@ -73,6 +77,10 @@ enum Command {
         /// `pkcs11:token=LABEL;object=KEY?module-path=LIB&pin-source=file:PIN` (one process).
         #[arg(long, value_name = "PKCS11-URI", conflicts_with = "processes")]
         validator_token: Option<String>,
+        /// Store a new chain's data in clear. By default it is encrypted, its keys wrapped by
+        /// DIR/dev-kek (kept outside the data directories); an existing chain keeps its way.
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Write a genesis file: the chain id, validators, initial balances and gas rules every
     /// member's node starts from.
@@ -262,6 +270,7 @@ fn main() -> Result<()> {
             governed,
             epoch_length,
             validator_token,
+            plaintext,
         } => run_dev(DevOptions {
             data_dir: data_dir.unwrap_or_else(default_dev_dir),
             validators,
@@ -270,6 +279,7 @@ fn main() -> Result<()> {
             processes,
             governed,
             epoch_length,
+            plaintext,
             validator_token: validator_token
                 .map(|uri| trellis_hsm::KeyUri::parse(&uri))
                 .transpose()?
@@ -282,6 +292,7 @@ fn main() -> Result<()> {
         }),
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
+        Command::Data(command) => data::run(command),
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
         Command::VerifyProof { proof, root } => verify_proof(&proof, root.as_deref()),

@@ -63,6 +63,8 @@ pub struct LoadOptions {
     pub epoch_length: Option<u64>,
     /// Validators sign in an HSM: keys generated on a SoftHSM2 token of the run's own.
     pub softhsm: bool,
+    /// The chain stores its data in clear instead of encrypted (a dev chain's default).
+    pub plaintext: bool,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -114,10 +116,15 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
     };
 
     say(&format!(
-        "starting trellis dev with {} validator(s) and {} accounts in {}",
+        "starting trellis dev with {} validator(s) and {} accounts in {}, data {}",
         options.validators,
         options.accounts,
-        options.dir.display()
+        options.dir.display(),
+        if options.plaintext {
+            "in clear"
+        } else {
+            "encrypted"
+        }
     ));
     let mut node = DevNode::start(
         &options.exe,
@@ -130,6 +137,7 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
             governed: options.governed,
             epoch_length: options.epoch_length,
             softhsm: options.softhsm,
+            plaintext: options.plaintext,
         },
     )
     .await?;

@@ -63,6 +63,8 @@ pub struct ChainFlags {
     pub epoch_length: Option<u64>,
     /// Validator keys generated on a SoftHSM2 token of the run's own (signing in the HSM).
     pub softhsm: bool,
+    /// Store the chain's data in clear (`trellis dev --plaintext`) instead of encrypted.
+    pub plaintext: bool,
 }
 
 /// The run's own SoftHSM2 (tokens under `dir/softhsm`) with one token: `--validator-token`'s
@@ -148,6 +150,7 @@ impl DevNode {
             .args(["--rpc-addr", &rpc.to_string()])
             .args(processes.then_some("--processes"))
             .args(flags.governed.then_some("--governed"))
+            .args(flags.plaintext.then_some("--plaintext"))
             .args(
                 flags
                     .epoch_length

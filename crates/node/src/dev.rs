@@ -7,11 +7,18 @@
 //! DIR/dev-accounts.json     the funded accounts: [{"address", "private_key"}] (mode 0600)
 //! DIR/storage/              every validator's blocks, receipts, consensus journal
 //! DIR/node-<i>/             with --processes instead: validator i's config, log and data
+//! DIR/dev-kek               the key-encryption key of the data (mode 0600)
 //! ```
+//!
+//! A new dev chain's data is encrypted (`encryption.rs`) unless asked for in clear: its data
+//! keys are stored in `storage/` (or each `node-<i>/data/`) wrapped by `dev-kek`, which lies
+//! outside them, so a copy of the data directory alone reads as noise. An existing chain keeps
+//! the way it was written.
 
 use crate::signer::{KeySource, Pkcs11Key};
 use crate::{
     FileProblem, NodeError,
+    encryption::Kek,
     genesis_file::{GenesisFile, ValidatorEntry},
     network::NodeSetup,
     validator,
@@ -22,6 +29,7 @@ use std::{
     path::{Path, PathBuf},
 };
 use trellis_crypto::{ValidatorKey, ValidatorSigner};
+use trellis_vault::KeyStore;
 
 /// The dev chain's id (the one local Ethereum tools assume for a dev network).
 pub const DEV_CHAIN_ID: u64 = 1337;
@@ -46,6 +54,8 @@ pub struct DevOptions {
     /// Generate a new chain's validator keys on this token (labelled `LABEL-<i>`), in one
     /// process only.
     pub validator_token: Option<Pkcs11Key>,
+    /// Store a new chain's data in clear instead of encrypted.
+    pub plaintext: bool,
 }
 
 /// How many of a governed chain's accounts are governors (see [`consortium_of`]).
@@ -60,6 +70,27 @@ pub struct DevChain {
     pub validator_keys: Vec<ValidatorSigner>,
     pub accounts: Vec<DevAccount>,
     pub storage: PathBuf,
+    /// The key-encryption key of the chain's data, if it is encrypted.
+    pub kek: Option<Kek>,
+}
+
+/// The dev chain's key-encryption key file, beside (not in) its data directories.
+pub const DEV_KEK_FILE: &str = "dev-kek";
+
+/// Whether the chain's data is encrypted: as it was written, or as asked for a new chain.
+fn dev_kek(options: &DevOptions) -> Result<Option<Kek>, NodeError> {
+    let dir = &options.data_dir;
+    let data = match options.processes {
+        true => node_folder(dir, 0).join("data"),
+        false => dir.join("storage"),
+    };
+    let written = KeyStore::of(&data).exists();
+    let fresh = crate::format::is_fresh(&data).map_err(|e| dir_error(&data, e))?;
+    let encrypted = written || (fresh && !options.plaintext);
+    Ok(encrypted.then(|| Kek::File {
+        path: dir.join(DEV_KEK_FILE),
+        create: !written,
+    }))
 }
 
 fn dir_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
@@ -105,6 +136,7 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
         validator_keys,
         accounts,
         storage: dir.join("storage"),
+        kek: dev_kek(options)?,
     })
 }
 
@@ -205,7 +237,7 @@ pub fn run(
     ready: impl FnOnce(SocketAddr) + Send + 'static,
 ) -> Result<(), NodeError> {
     crate::check_rpc_port(rpc_addr)?;
-    crate::format::check_or_mark(&chain.storage)?;
+    let protection = crate::encryption::open(&chain.storage, chain.kek.as_ref())?;
     let runtime = tokio::Config::new().with_storage_directory(&chain.storage);
     crate::disk::log_usage(&chain.storage);
     tokio::Runner::new(runtime).start(|context| async move {
@@ -216,6 +248,7 @@ pub fn run(
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
             let mut setup = NodeSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
+            setup.protection = protection.clone();
             running.push(validator::start(&context.child("validator"), setup).await?);
         }
         let mut rpc_config = crate::rpc_config(peer_count);

@@ -14,7 +14,7 @@
 
 use crate::{
     NodeError,
-    dev::{DEV_STATE_CACHE_MIB, DevChain, node_folder},
+    dev::{DEV_KEK_FILE, DEV_STATE_CACHE_MIB, DevChain, node_folder},
     node_config::{NodeFileText, Role},
     supervised::SUPERVISOR_PID,
 };
@@ -52,13 +52,19 @@ struct Running {
 }
 
 /// Writes validator `i`'s node.toml, serving RPC on `rpc`.
-fn write_config(dir: &Path, i: usize, rpc: SocketAddr) -> Result<PathBuf, NodeError> {
+fn write_config(
+    dir: &Path,
+    i: usize,
+    rpc: SocketAddr,
+    encrypted: bool,
+) -> Result<PathBuf, NodeError> {
     let folder = node_folder(dir, i);
     let io = |e: std::io::Error| NodeError::DataDir {
         path: folder.display().to_string(),
         problem: e.into(),
     };
     std::fs::create_dir_all(&folder).map_err(io)?;
+    let kek_file = format!("../{DEV_KEK_FILE}");
     let text = NodeFileText {
         passphrase_file: None,
         genesis: "../genesis.toml",
@@ -67,6 +73,7 @@ fn write_config(dir: &Path, i: usize, rpc: SocketAddr) -> Result<PathBuf, NodeEr
         data_dir: "data",
         rpc_addr: rpc,
         state_cache_mib: Some(DEV_STATE_CACHE_MIB),
+        kek_file: encrypted.then_some(&kek_file),
     }
     .render();
     let path = folder.join("node.toml");
@@ -86,14 +93,13 @@ fn rpc_addr(first: SocketAddr, i: usize) -> Result<SocketAddr, NodeError> {
     Ok(SocketAddr::new(first.ip(), port))
 }
 
-/// Starts validator `i`'s process with its output appended to its log.
+/// Starts validator `i`'s process (its node.toml written) with its output appended to its log.
 fn spawn(
     exe: &Path,
     dir: &Path,
     i: usize,
-    rpc: SocketAddr,
 ) -> Result<(Child, PathBuf, mpsc::Receiver<SocketAddr>), NodeError> {
-    let config = write_config(dir, i, rpc)?;
+    let config = node_folder(dir, i).join("node.toml");
     let log = node_folder(dir, i).join("node.log");
     let log_error = |e: std::io::Error| NodeError::DataDir {
         path: log.display().to_string(),
@@ -162,6 +168,13 @@ pub fn run(
     for addr in addresses.iter().filter(|a| a.port() != 0) {
         crate::check_rpc_port(*addr)?;
     }
+    // Made here, once: each child only reads it.
+    if let Some(kek) = &chain.kek {
+        kek.make_ready()?;
+    }
+    for (i, addr) in addresses.iter().enumerate() {
+        write_config(dir, i, *addr, chain.kek.is_some())?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -227,7 +240,7 @@ async fn start_all(
     terminate: &mut tokio::signal::unix::Signal,
 ) -> Result<Option<()>, NodeError> {
     for (index, addr) in addresses.iter().enumerate() {
-        let (child, log, readiness) = spawn(exe, dir, index, *addr)?;
+        let (child, log, readiness) = spawn(exe, dir, index)?;
         let pid = child.id();
         let deadline = Instant::now() + START_TIMEOUT;
         let mut entry = Running {

@@ -35,6 +35,25 @@ pub fn check_or_mark(dir: &Path) -> Result<(), NodeError> {
     }
 }
 
+/// Whether `dir` holds no data yet: absent, empty, or holding only what a start that stopped
+/// before writing any data leaves (the format marker, a keystore being staged).
+pub(crate) fn is_fresh(dir: &Path) -> std::io::Result<bool> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let staged = format!("{}.new", trellis_vault::KEYSTORE_FILE);
+    for entry in entries {
+        let name = entry?.file_name();
+        // `.hold`: the runtime's lock file, made before anything is stored.
+        if name != MARKER && name != staged.as_str() && name != ".hold" {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn is_empty(dir: &Path) -> std::io::Result<bool> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => Ok(entries.next().is_none()),

@@ -37,9 +37,11 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         ledger: joined.chain.clone(),
     };
     let consensus = trellis_consensus::follow(
-        context
-            .child("follower")
-            .with_attribute("node", &setup.partition_prefix),
+        setup.store(
+            context
+                .child("follower")
+                .with_attribute("node", &setup.partition_prefix),
+        ),
         config,
         joined.oracle,
         joined.blocker,

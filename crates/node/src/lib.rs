@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod dev;
 pub mod dev_processes;
 pub mod disk;
+pub mod encryption;
 mod faults;
 mod format;
 pub mod full_node;
@@ -20,6 +21,7 @@ pub mod genesis_file;
 pub mod hello;
 pub mod keyfile;
 pub mod members;
+pub mod migrate;
 pub mod network;
 pub mod node_config;
 pub mod rotation;
@@ -37,6 +39,10 @@ pub enum NodeError {
     Genesis(#[from] genesis_file::GenesisFileError),
     #[error(transparent)]
     Chain(#[from] trellis_chain::ChainError),
+    #[error(transparent)]
+    Kek(#[from] trellis_vault::KekFileError),
+    #[error(transparent)]
+    KeyStore(#[from] trellis_vault::KeyStoreError),
     #[error("consensus settings: {0}")]
     Consensus(#[from] trellis_consensus::ConfigError),
     #[error(transparent)]
@@ -98,6 +104,22 @@ pub enum NodeError {
 /// What was wrong with a file or directory the operator gave (or a dev chain's).
 #[derive(Debug, thiserror::Error)]
 pub enum FileProblem {
+    #[error(
+        "is encrypted (it holds trellis-data-keys.toml) and node.toml names no [data_encryption]: add it, with kek_file naming the key-encryption key the directory was written under"
+    )]
+    EncryptedData,
+    #[error(
+        "holds data written in clear, and node.toml asks for [data_encryption]: stop the node and run `trellis data encrypt --config node.toml` to encrypt it in place, or remove [data_encryption]"
+    )]
+    PlaintextData,
+    #[error(
+        "was being encrypted by `trellis data encrypt` when it stopped: run it again to finish"
+    )]
+    EncryptionUnfinished,
+    #[error(
+        "holds the key-encryption key {kek}: keep it outside the data directory (on another disk), or encrypting the data hides nothing from whoever copies it"
+    )]
+    KekInsideData { kek: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

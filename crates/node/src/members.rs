@@ -308,6 +308,7 @@ fn write_files(
             rpc_addr: *rpc,
             state_cache_mib: None,
             passphrase_file: passphrase_file.as_deref(),
+            kek_file: None,
         };
         let path = folder.join("node.toml");
         std::fs::write(&path, node.render()).map_err(write_error(&path))?;

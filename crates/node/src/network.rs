@@ -29,6 +29,9 @@ use trellis_consensus::{
 use trellis_crypto::ValidatorSigner;
 use trellis_governance::{MAX_FULL_NODES, MAX_VALIDATORS, NodeRole};
 use trellis_types::{BlockLimits, Epoch, ValidatorId};
+use trellis_vault::{Protection, Vaulted};
+
+pub use crate::encryption::NodeContext;
 
 /// The p2p handshake's domain, the same for every Trellis chain: nodes of two chains that list
 /// each other's keys still connect, and `hello` then names what differs between their
@@ -61,6 +64,8 @@ pub struct NodeSetup {
     pub state_cache_bytes: usize,
     /// State history to keep, in blocks; `None` keeps all (a ledger's default).
     pub state_keep_blocks: Option<u64>,
+    /// Whether what the node writes is encrypted, and under which keys.
+    pub protection: Protection,
 }
 
 /// A node's default state page cache: enough to hold the hot part of a large state.
@@ -81,13 +86,14 @@ impl NodeSetup {
             timeouts: Timeouts::default(),
             state_cache_bytes: DEFAULT_STATE_CACHE_BYTES,
             state_keep_blocks: None,
+            protection: Protection::Plain,
         }
     }
 }
 
 /// A node's chain and its p2p network, started.
 pub(crate) struct Joined<Sd, Rv> {
-    pub chain: Chain<tokio::Context>,
+    pub chain: Chain<NodeContext>,
     /// The key the node runs with: the setup's, or its successor once the chain moved the seat.
     pub key: ValidatorSigner,
     /// The successor key still to take over, if any.
@@ -109,6 +115,12 @@ pub(crate) fn public_key(id: &ValidatorId) -> PublicKey {
 }
 
 impl NodeSetup {
+    /// `context` with storage as this node's data directory keeps it: what the chain and
+    /// consensus run on.
+    pub(crate) fn store(&self, context: tokio::Context) -> NodeContext {
+        Vaulted::with(context, self.protection.clone())
+    }
+
     /// Where this node listens: its own or its successor key's address in `listed` (a genesis
     /// list), else `listen` from node.toml (a node added by governance is in no genesis list).
     pub(crate) fn listen_among(&self, listed: &[Peer]) -> Option<SocketAddr> {
@@ -187,7 +199,7 @@ pub(crate) async fn join(
     let limits = BlockLimits::default();
     let prefix = &setup.partition_prefix;
     let chain = Chain::open(
-        context.child("chain").with_attribute("node", prefix),
+        setup.store(context.child("chain").with_attribute("node", prefix)),
         ChainConfig {
             genesis: setup.genesis.clone(),
             limits,

@@ -13,6 +13,10 @@
 //! #                                 # the node switches to it at the epoch that lists it
 //! # next_full_node_key = "next.json" # the same for a full node's transport key
 //!
+//! # Data at rest encrypted (`encryption.rs`): the key-encryption key, kept off the data disk
+//! # [data_encryption]
+//! # kek_file = "/etc/trellis/kek"
+//!
 //! # Instead of a key file, a key that never leaves an HSM (a TOML table: after the lines above)
 //! # [validator_key]
 //! # module = "/usr/lib/softhsm/libsofthsm2.so"
@@ -22,8 +26,14 @@
 //! ```
 
 use crate::{
-    FileProblem, NodeError, full_node, genesis_file::GenesisFile, network::NodeSetup,
-    rotation::Rotated, signer::KeySource, validator,
+    FileProblem, NodeError,
+    encryption::{DataEncryption, Kek},
+    full_node,
+    genesis_file::GenesisFile,
+    network::NodeSetup,
+    rotation::Rotated,
+    signer::KeySource,
+    validator,
 };
 use commonware_runtime::{Runner as _, Supervisor as _};
 use serde::Deserialize;
@@ -71,6 +81,9 @@ struct NodeFile {
     /// Blocks of state history to keep; absent keeps all of it.
     #[serde(default)]
     state_keep_blocks: Option<u64>,
+    /// Encrypts what the node stores; absent stores it in clear.
+    #[serde(default)]
+    data_encryption: Option<DataEncryption>,
 }
 
 fn default_state_cache_mib() -> usize {
@@ -98,12 +111,36 @@ pub struct NodeConfig {
     pub p2p_listen: Option<SocketAddr>,
     pub state_cache_bytes: usize,
     pub state_keep_blocks: Option<u64>,
+    /// The key-encryption key of an encrypted data directory.
+    pub kek: Option<Kek>,
 }
 
 fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
     NodeError::Config {
         path: path.display().to_string(),
         problem: problem.into(),
+    }
+}
+
+/// Where a node keeps its data and the key-encryption key it is encrypted under: what the
+/// `trellis data` commands need, read without opening the node's keys.
+pub struct DataSettings {
+    pub data_dir: PathBuf,
+    pub kek: Option<Kek>,
+}
+
+impl DataSettings {
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| config_error(path, e))?;
+        let file: NodeFile = toml::from_str(&text).map_err(|e| config_error(path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(Self {
+            data_dir: base.join(&file.data_dir),
+            kek: file.data_encryption.map(|e| Kek::File {
+                path: base.join(e.kek_file),
+                create: false,
+            }),
+        })
     }
 }
 
@@ -192,6 +229,10 @@ impl NodeConfig {
             p2p_listen: file.p2p_listen,
             state_cache_bytes: file.state_cache_mib << 20,
             state_keep_blocks: file.state_keep_blocks,
+            kek: file.data_encryption.map(|e| Kek::File {
+                path: resolve(&e.kek_file),
+                create: false,
+            }),
         })
     }
 }
@@ -218,11 +259,8 @@ pub fn run(
     // Both ports first: a node that cannot serve writes nothing.
     crate::check_rpc_port(config.rpc_addr)?;
     crate::network::check_port_free(config.p2p_addr()?)?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::DataDir {
-        path: config.data_dir.display().to_string(),
-        problem: e.into(),
-    })?;
-    crate::format::check_or_mark(&config.data_dir)?;
+    // Before anything is written: a missing or wrong key-encryption key refuses here.
+    let protection = crate::encryption::open(&config.data_dir, config.kek.as_ref())?;
     let runtime = commonware_runtime::tokio::Config::new().with_storage_directory(&config.data_dir);
     commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
         let genesis = config.genesis.genesis()?;
@@ -240,6 +278,7 @@ pub fn run(
         setup.listen = config.p2p_listen;
         setup.state_cache_bytes = config.state_cache_bytes;
         setup.state_keep_blocks = config.state_keep_blocks;
+        setup.protection = protection;
         crate::disk::log_usage(&config.data_dir);
         match config.role {
             Role::Validator => tracing::info!("starting a validator"),
@@ -277,6 +316,8 @@ pub struct NodeFileText<'a> {
     pub state_cache_mib: Option<usize>,
     /// The file that opens a sealed key file, if the key is sealed.
     pub passphrase_file: Option<&'a str>,
+    /// The key-encryption key's file, if the data is encrypted.
+    pub kek_file: Option<&'a str>,
 }
 
 impl NodeFileText<'_> {
@@ -310,6 +351,14 @@ impl NodeFileText<'_> {
         }
         if let Some(mib) = self.state_cache_mib {
             text.push_str(&format!("state_cache_mib = {mib}\n"));
+        }
+        if let Some(file) = self.kek_file {
+            text.push_str(&format!(
+                "# What the node stores is encrypted; this key (kept off the data disk) unwraps its keys.\n\
+                 [data_encryption]\n\
+                 kek_file = {}\n",
+                quote(file)
+            ));
         }
         text
     }

@@ -9,7 +9,7 @@
 //! runs with the new key. The other validators keep finalizing meanwhile: one seat of a set
 //! that tolerates a fault is missing for the few seconds the restart takes.
 
-use crate::NodeError;
+use crate::{NodeError, encryption::NodeContext};
 use std::os::unix::process::CommandExt as _;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -34,11 +34,7 @@ fn takes_over(set: &[Member], current: &ValidatorId, next: &ValidatorId) -> bool
 }
 
 /// The node keys in `role` in `epoch`, once the epoch's sets are fixed (empty before).
-async fn seats(
-    chain: &Chain<commonware_runtime::tokio::Context>,
-    role: NodeRole,
-    epoch: Epoch,
-) -> Vec<Member> {
+async fn seats(chain: &Chain<NodeContext>, role: NodeRole, epoch: Epoch) -> Vec<Member> {
     let Some(validators) = chain.validators(epoch).await else {
         return Vec::new();
     };
@@ -51,7 +47,7 @@ async fn seats(
 /// The key to run with after a restart: the successor once the chain has moved the seat (in
 /// `role`) to it, else the current key. Returns it with the successor still to come, if any.
 pub(crate) async fn choose(
-    chain: &Chain<commonware_runtime::tokio::Context>,
+    chain: &Chain<NodeContext>,
     role: NodeRole,
     current: &ValidatorSigner,
     next: Option<&ValidatorSigner>,
@@ -74,7 +70,7 @@ pub(crate) async fn choose(
 /// seat from `current` to `next`; the receiver learns it once that epoch's set is final.
 fn watch(
     context: &commonware_runtime::tokio::Context,
-    chain: Chain<commonware_runtime::tokio::Context>,
+    chain: Chain<NodeContext>,
     role: NodeRole,
     (current, next): (ValidatorId, ValidatorId),
 ) -> oneshot::Receiver<Rotated> {
@@ -107,7 +103,7 @@ fn watch(
 /// receiver learns it), and, on a governed chain, the end of its term (alarms).
 pub(crate) fn watch_key(
     context: &commonware_runtime::tokio::Context,
-    chain: &Chain<commonware_runtime::tokio::Context>,
+    chain: &Chain<NodeContext>,
     role: NodeRole,
     (current, next): (ValidatorId, Option<ValidatorId>),
 ) -> Option<oneshot::Receiver<Rotated>> {
@@ -123,7 +119,7 @@ pub(crate) fn watch_key(
 /// enters before it. A key without an end says nothing.
 fn watch_term(
     context: &commonware_runtime::tokio::Context,
-    chain: Chain<commonware_runtime::tokio::Context>,
+    chain: Chain<NodeContext>,
     role: NodeRole,
     (current, next): (ValidatorId, Option<ValidatorId>),
 ) {

@@ -4,7 +4,7 @@
 use crate::rotation::Rotated;
 use crate::{
     NodeError,
-    network::{self, NodeSetup},
+    network::{self, NodeContext, NodeSetup},
 };
 use ::tokio::sync::oneshot;
 use commonware_runtime::{Handle, Supervisor as _, tokio};
@@ -17,7 +17,7 @@ use trellis_types::{BlockLimits, Height};
 
 /// A started node (a validator or a full node).
 pub struct Running {
-    pub chain: Chain<tokio::Context>,
+    pub chain: Chain<NodeContext>,
     /// Ends only if consensus stops.
     pub consensus: Handle<()>,
     /// Told when the chain moves this validator's seat to its successor key: the node must
@@ -54,9 +54,11 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         ledger: joined.chain.clone(),
     };
     let started = trellis_consensus::start(
-        context
-            .child("consensus")
-            .with_attribute("node", &setup.partition_prefix),
+        setup.store(
+            context
+                .child("consensus")
+                .with_attribute("node", &setup.partition_prefix),
+        ),
         config,
         joined.oracle,
         joined.blocker,
@@ -74,7 +76,7 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
 }
 
 /// Consensus's archived certificates, as the JSON-RPC server reads them.
-struct Archived(trellis_consensus::Certificates<Chain<tokio::Context>>);
+struct Archived(trellis_consensus::Certificates<Chain<NodeContext>>);
 
 impl CertificateSource for Archived {
     fn finalization(

@@ -198,7 +198,8 @@ impl<C: Storage> Storage for Vaulted<C> {
             Protection::Plain => open_plain(&self.inner, partition, name, versions).await,
             Protection::Encrypted(keys) => {
                 let (blob, len, version) =
-                    open_encrypted(&self.inner, keys, partition, name, versions).await?;
+                    open_encrypted(&self.inner, keys, (partition, partition), name, versions)
+                        .await?;
                 Ok((StoredBlob::Encrypted(blob), len, version))
             }
         }

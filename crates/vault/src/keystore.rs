@@ -102,6 +102,11 @@ impl KeyStore {
         }
     }
 
+    /// A keystore kept at `path` (one being staged).
+    pub fn at(path: PathBuf) -> Self {
+        Self { path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

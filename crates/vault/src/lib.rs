@@ -29,6 +29,6 @@ pub use cipher::{BlobCipher, DataKey};
 pub use context::{Protection, Vaulted};
 pub use header::{BlobHeader, HEADER_LEN, HeaderError, KeyId};
 pub use keystore::{KEYSTORE_FILE, KeyStore, KeyStoreError};
-pub use storage::Keyring;
+pub use storage::{Keyring, open_encrypted};
 pub use stored::StoredBlob;
 pub use wrap::{KekFileError, KeyWrapper, LocalKek, WrapError};

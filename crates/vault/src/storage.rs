@@ -75,11 +75,13 @@ pub(crate) async fn open_plain<S: Storage>(
 }
 
 /// Opens blob `name` of `partition` in `inner` as an encrypted blob under `keys`: a new blob
-/// (or one whose creation tore before its header was durable) gets a header first.
-pub(crate) async fn open_encrypted<S: Storage>(
+/// (or one whose creation tore before its header was durable) gets a header first. Its
+/// keystream is bound to partition `keyed_as` (the blob's own partition, or the one a staged
+/// copy will be renamed to) and its name, so a blob moved elsewhere reads as noise.
+pub async fn open_encrypted<S: Storage>(
     inner: &S,
     keys: &Keyring,
-    partition: &str,
+    (partition, keyed_as): (&str, &str),
     name: &[u8],
     versions: std::ops::RangeInclusive<BlobVersion>,
 ) -> Result<(EncryptedBlob<S::Blob>, u64, BlobVersion), Error> {
@@ -113,7 +115,7 @@ pub(crate) async fn open_encrypted<S: Storage>(
         .key(header.key_id)
         .map_err(|e| refused(partition, name, e))?;
     let cipher = header
-        .cipher(key, partition, name)
+        .cipher(key, keyed_as, name)
         .map_err(|e| refused(partition, name, e))?;
     let len = size.saturating_sub(HEADER_LEN);
     Ok((EncryptedBlob::new(blob, cipher, len), len, version))

@@ -5,6 +5,7 @@
 
 pub mod hostile;
 pub mod network;
+pub mod operator;
 pub mod relay;
 pub mod seats;
 pub mod softhsm;
@@ -351,6 +352,19 @@ pub fn free_ports(count: u16) -> u16 {
         if (base..base + count).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
         {
             return base;
+        }
+    }
+}
+
+/// Copies directory `from` (recursively) to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.metadata().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
         }
     }
 }

@@ -1,0 +1,299 @@
+//! Data at rest: what a node stores is encrypted under data keys that are kept only wrapped by
+//! a key-encryption key held elsewhere. A copy of the data directory shows no transaction,
+//! address or contract code; a node without its key-encryption key refuses to start and
+//! writes nothing.
+
+mod support;
+
+use alloy_consensus::TxEip1559;
+use alloy_primitives::{Address, Bytes, TxKind, U256, hex};
+use serde_json::json;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use support::operator::{encryption, failing_node, node_args, one_validator_chain, trellis};
+use support::{DevNode, NodeProcess, copy_dir, dev_accounts, hex_u64};
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(snapshot(&path));
+        } else {
+            files.insert(path.clone(), std::fs::read(&path).unwrap());
+        }
+    }
+    files
+}
+
+/// The files under `dir` that contain `needle`.
+fn holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// A contract whose code stores a 32-byte marker in slot 0 when called: the runtime code is
+/// `PUSH32 marker PUSH1 0 SSTORE STOP`, returned by a constructor that copies it out.
+fn marked_contract(marker: [u8; 32]) -> (Vec<u8>, Vec<u8>) {
+    let mut runtime = vec![0x7f];
+    runtime.extend_from_slice(&marker);
+    runtime.extend_from_slice(&[0x60, 0x00, 0x55, 0x00]);
+    let mut init = vec![
+        0x60,
+        runtime.len() as u8,
+        0x80,
+        0x60,
+        0x0b,
+        0x60,
+        0x00,
+        0x39,
+        0x60,
+        0x00,
+        0xf3,
+    ];
+    init.extend_from_slice(&runtime);
+    (init, runtime)
+}
+
+/// What a dev chain stores of one contract deployment and one transfer: the raw transactions,
+/// the recipient's address and the contract's code, to search its data for.
+fn store_secrets(dir: &Path, args: &[&str]) -> Vec<(&'static str, Vec<u8>)> {
+    let node = DevNode::dev(dir, args);
+    let account = dev_accounts(dir).remove(0);
+    let marker: [u8; 32] = std::array::from_fn(|i| 0xa0 ^ (i as u8 * 7));
+    let (init, runtime) = marked_contract(marker);
+    let deploy = account.sign_transaction(TxEip1559 {
+        chain_id: 1337,
+        nonce: 0,
+        gas_limit: 200_000,
+        to: TxKind::Create,
+        input: Bytes::from(init),
+        ..TxEip1559::default()
+    });
+    let recipient = Address::from([0x5e; 20]);
+    let transfer = account.sign_transaction(TxEip1559 {
+        chain_id: 1337,
+        nonce: 1,
+        gas_limit: 21_000,
+        to: TxKind::Call(recipient),
+        value: U256::from(12_345),
+        ..TxEip1559::default()
+    });
+    let mut raws = Vec::new();
+    for raw in [deploy, transfer] {
+        let text = format!("{raw}");
+        let hash = node.call("eth_sendRawTransaction", json!([text]));
+        let receipt = node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+        assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
+        if let Some(contract) = receipt["contractAddress"].as_str() {
+            let code = node.call("eth_getCode", json!([contract, "latest"]));
+            assert_eq!(code, json!(format!("0x{}", hex::encode(&runtime))));
+        }
+        raws.push(hex::decode(text).unwrap());
+    }
+    // A few more blocks, so what the two blocks wrote is durable everywhere.
+    let height = hex_u64(&node.call("eth_blockNumber", json!([])));
+    node.wait_for_height(height + 3, Duration::from_secs(30));
+    node.kill();
+    vec![
+        ("the deployment's raw bytes", raws[0].clone()),
+        ("the transfer's raw bytes", raws[1].clone()),
+        ("the recipient's address", recipient.to_vec()),
+        ("the contract's code", runtime),
+        ("the value the contract stores", marker.to_vec()),
+    ]
+}
+
+#[test]
+fn a_copied_data_directory_shows_no_transaction_address_or_code() {
+    let root = tempfile::tempdir().unwrap();
+    // In clear (asked for), the search finds each secret: it is a search that can fail.
+    let plain = root.path().join("plain");
+    for (what, bytes) in store_secrets(&plain, &["--plaintext"]) {
+        if what != "the value the contract stores" {
+            assert!(
+                !holding(&plain.join("storage"), &bytes).is_empty(),
+                "{what} is stored in clear without encryption"
+            );
+        }
+    }
+    // Encrypted (a dev chain's default): a copy of the data directory holds none of them.
+    let dir = root.path().join("encrypted");
+    let secrets = store_secrets(&dir, &[]);
+    let copy = root.path().join("copy");
+    copy_dir(&dir.join("storage"), &copy);
+    assert!(copy.join("trellis-data-keys.toml").exists());
+    for (what, bytes) in &secrets {
+        let found = holding(&copy, bytes);
+        assert!(found.is_empty(), "{what} is in clear in {found:?}");
+    }
+    // The key-encryption key lies outside the data directory; the keys inside are wrapped.
+    let kek = std::fs::read_to_string(dir.join("dev-kek")).unwrap();
+    let kek = hex::decode(kek.trim()).unwrap();
+    assert!(holding(&copy, &kek).is_empty());
+    // The chain restarts from its encrypted data, where it stopped.
+    let node = DevNode::dev(&dir, &[]);
+    assert!(node.logged("data at rest is encrypted"));
+    let recipient = Address::from([0x5e; 20]);
+    let balance = node.call("eth_getBalance", json!([recipient, "latest"]));
+    assert_eq!(balance, json!("0x3039"));
+}
+
+/// `config` with its `[data_encryption]` table replaced by `table` (none if empty).
+fn with_encryption(config: &Path, table: &str, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(config).unwrap();
+    let base = text.split("[data_encryption]").next().unwrap();
+    let path = config.with_file_name(name);
+    std::fs::write(&path, format!("{base}{table}")).unwrap();
+    path
+}
+
+#[test]
+fn a_node_without_its_key_encryption_key_refuses_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, _) = one_validator_chain(dir.path(), 3131);
+    let data = dir.path().join("data");
+    let table = encryption(dir.path(), "kek");
+    let config = with_encryption(&plain, &table, "encrypted.toml");
+
+    // The key-encryption key is missing: refused by name, no data directory made.
+    std::fs::rename(dir.path().join("kek"), dir.path().join("kek.away")).unwrap();
+    let error = failing_node(&config);
+    assert!(error.contains("no key-encryption key at"), "{error}");
+    assert!(error.contains("kek"), "{error}");
+    assert!(!data.exists(), "nothing written");
+    std::fs::rename(dir.path().join("kek.away"), dir.path().join("kek")).unwrap();
+
+    // Kept inside the data directory, it would be copied with the data: refused.
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(dir.path().join("kek"), data.join("kek")).unwrap();
+    let inside = with_encryption(
+        &plain,
+        "[data_encryption]\nkek_file = \"data/kek\"\n",
+        "inside.toml",
+    );
+    let error = failing_node(&inside);
+    assert!(
+        error.contains("keep it outside the data directory"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&data).unwrap();
+
+    let node = NodeProcess::start(&node_args(&config));
+    assert!(node.logged("encrypting a new data directory"));
+    node.wait_for_height(3, Duration::from_secs(30));
+    node.kill();
+    let before = snapshot(&data);
+
+    // Another key-encryption key: refused, naming both keys; nothing written.
+    let other = with_encryption(&plain, &encryption(dir.path(), "other-kek"), "other.toml");
+    let error = failing_node(&other);
+    assert!(
+        error.contains("wrapped by key-encryption key file:"),
+        "{error}"
+    );
+    assert!(error.contains("the node was given file:"), "{error}");
+    // No [data_encryption] at all: refused, naming what to add.
+    let error = failing_node(&plain);
+    assert!(error.contains("is encrypted"), "{error}");
+    assert!(error.contains("[data_encryption]"), "{error}");
+    assert_eq!(snapshot(&data), before, "a refused start writes nothing");
+
+    // Re-wrapped under the other key in place: the data is untouched, the old key no longer
+    // opens it, the new one does and the chain goes on from where it was.
+    let output = trellis(&[
+        "data",
+        "rewrap",
+        "--config",
+        config.to_str().unwrap(),
+        "--new-kek",
+        dir.path().join("other-kek").to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("are now wrapped by file:"), "{stdout}");
+    let keys = data.join("trellis-data-keys.toml");
+    let mut after = snapshot(&data);
+    assert_ne!(after.remove(&keys), before.get(&keys).cloned());
+    let mut untouched = before.clone();
+    untouched.remove(&keys);
+    assert_eq!(after, untouched, "only the wrapped keys change");
+    let error = failing_node(&config);
+    assert!(
+        error.contains("wrapped by key-encryption key file:"),
+        "{error}"
+    );
+    let node = NodeProcess::start(&node_args(&other));
+    node.wait_for_height(5, Duration::from_secs(30));
+}
+
+#[test]
+fn a_plaintext_directory_is_encrypted_in_place_and_keeps_its_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, account) = one_validator_chain(dir.path(), 3232);
+    let data = dir.path().join("data");
+    let node = NodeProcess::start(&node_args(&plain));
+    let recipient = Address::from([0x6f; 20]);
+    let raw = account.sign_transaction(TxEip1559 {
+        chain_id: 3232,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(recipient),
+        value: U256::from(4_242),
+        ..TxEip1559::default()
+    });
+    let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+    node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+    let height = hex_u64(&node.call("eth_blockNumber", json!([])));
+    node.wait_for_height(height + 2, Duration::from_secs(30));
+    assert!(!holding(&data, recipient.as_slice()).is_empty(), "in clear");
+
+    // Asked to encrypt it, the node refuses, naming the command that does.
+    let config = with_encryption(&plain, &encryption(dir.path(), "kek"), "encrypted.toml");
+    let encrypt = || trellis(&["data", "encrypt", "--config", config.to_str().unwrap()]);
+    // Not while a node runs on it.
+    let output = encrypt();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("a node is running on"), "{error}");
+    node.kill();
+    let error = failing_node(&config);
+    assert!(error.contains("trellis data encrypt --config"), "{error}");
+
+    let output = encrypt();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("encrypted:"), "{stdout}");
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(progress.contains("blob(s)"), "{progress}");
+    assert!(holding(&data, recipient.as_slice()).is_empty(), "encrypted");
+    assert!(holding(&data, &hex::decode(format!("{raw}")).unwrap()).is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("__encrypting"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // The chain goes on from its encrypted data.
+    let node = NodeProcess::start(&node_args(&config));
+    assert!(node.logged("data at rest is encrypted"));
+    assert_eq!(
+        node.call("eth_getBalance", json!([recipient, "latest"])),
+        json!("0x1092")
+    );
+    node.wait_for_height(height + 4, Duration::from_secs(30));
+    node.kill();
+    let output = encrypt();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("is already encrypted"), "{error}");
+}

@@ -1,0 +1,127 @@
+//! Data at rest: whether a data directory is encrypted, and the keys it opens with.
+//!
+//! An encrypted directory holds its data keys only wrapped (`trellis-data-keys.toml`, see
+//! `trellis_vault::KeyStore`); the key-encryption key that unwraps them is kept elsewhere and
+//! named in node.toml:
+//!
+//! ```toml
+//! [data_encryption]
+//! kek_file = "/etc/trellis/kek"   # 32 random bytes in hex, mode 0600, not on the data disk
+//! ```
+//!
+//! Every check that can refuse runs before anything is written: a missing or wrong
+//! key-encryption key leaves the directory exactly as it was.
+
+use crate::{FileProblem, NodeError};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use tracing::info;
+use trellis_vault::{KeyStore, KeyWrapper, LocalKek, Protection};
+
+/// The context a node's chain and consensus run on: the runtime's, with storage in clear or
+/// encrypted as the data directory is. p2p runs on the runtime's own.
+pub type NodeContext = trellis_vault::Vaulted<commonware_runtime::tokio::Context>;
+
+/// node.toml's `[data_encryption]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataEncryption {
+    /// The key-encryption key's file; relative to node.toml.
+    pub kek_file: PathBuf,
+}
+
+/// Where a node's key-encryption key is.
+#[derive(Clone, Debug)]
+pub enum Kek {
+    /// A key file, made on first use if `create` (a dev chain's).
+    File { path: PathBuf, create: bool },
+}
+
+impl Kek {
+    /// Makes the key if it is to be made and is not there yet; checks it is readable.
+    pub fn make_ready(&self) -> Result<(), NodeError> {
+        match self {
+            Self::File { path, create: true } => LocalKek::load_or_create(path).map(drop)?,
+            Self::File {
+                path,
+                create: false,
+            } => LocalKek::load(path).map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// The key, for data directory `dir` (which must not hold it).
+    pub fn for_dir(&self, dir: &Path) -> Result<Box<dyn KeyWrapper>, NodeError> {
+        match self {
+            Self::File { path, create } => {
+                if inside(path, dir) {
+                    return Err(NodeError::DataDir {
+                        path: dir.display().to_string(),
+                        problem: FileProblem::KekInsideData {
+                            kek: path.display().to_string(),
+                        },
+                    });
+                }
+                let kek = if *create {
+                    LocalKek::load_or_create(path)?
+                } else {
+                    LocalKek::load(path)?
+                };
+                Ok(Box::new(kek))
+            }
+        }
+    }
+}
+
+/// Whether `path` lies in `dir` (as far as either exists to be resolved).
+fn inside(path: &Path, dir: &Path) -> bool {
+    let resolve = |p: &Path| {
+        let parent = p.parent().unwrap_or(Path::new("."));
+        let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
+        parent.join(p.file_name().unwrap_or_default())
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    resolve(path).starts_with(dir)
+}
+
+/// Opens data directory `dir` as `kek` says: encrypted under the keys its keystore holds
+/// (made now for an empty directory), or in clear without a `kek`. Refuses a plaintext
+/// directory asked to be encrypted and an encrypted one started without its key, naming what
+/// to do; marks the storage format of a fresh directory (`format.rs`).
+pub fn open(dir: &Path, kek: Option<&Kek>) -> Result<Protection, NodeError> {
+    let refuse = |problem| NodeError::DataDir {
+        path: dir.display().to_string(),
+        problem,
+    };
+    let kek = kek.map(|kek| kek.for_dir(dir)).transpose()?;
+    let store = KeyStore::of(dir);
+    let fresh = crate::format::is_fresh(dir).map_err(|e| refuse(e.into()))?;
+    let keys = match (kek, store.exists()) {
+        (None, false) => {
+            crate::format::check_or_mark(dir)?;
+            info!("data at rest is stored in clear: node.toml names no [data_encryption]");
+            return Ok(Protection::Plain);
+        }
+        (None, true) => return Err(refuse(FileProblem::EncryptedData)),
+        (Some(_), false) if !fresh => return Err(refuse(FileProblem::PlaintextData)),
+        (Some(kek), false) => {
+            crate::format::check_or_mark(dir)?;
+            let keys = store.create(kek.as_ref())?;
+            info!(kek = %kek.id(), "encrypting a new data directory under a fresh data key");
+            keys
+        }
+        (Some(kek), true) => {
+            if !crate::migrate::staged_partitions(dir)
+                .map_err(|_| refuse(FileProblem::EncryptionUnfinished))?
+                .is_empty()
+            {
+                return Err(refuse(FileProblem::EncryptionUnfinished));
+            }
+            let keys = store.open(kek.as_ref())?;
+            crate::format::check_or_mark(dir)?;
+            info!(kek = %kek.id(), current = %keys.current(), "data at rest is encrypted");
+            keys
+        }
+    };
+    Ok(Protection::Encrypted(std::sync::Arc::new(keys)))
+}
