@@ -20,4 +20,6 @@ pub enum BenchError {
     State(#[from] state::StateBenchError),
     #[error(transparent)]
     Logs(#[from] logs::LogBenchError),
+    #[error("the operating system's random generator failed")]
+    Random(#[source] getrandom::Error),
 }

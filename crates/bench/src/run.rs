@@ -6,7 +6,8 @@ use crate::{
     state::{self, BenchConfig},
 };
 use commonware_runtime::{Runner as _, tokio};
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
+use trellis_vault::{DataKey, KeyId, Keyring, Protection, Vaulted};
 
 /// Runs `benchmark` on one worker thread with its storage in `dir`, which must not exist yet
 /// and is removed afterwards. Returns its report and the bytes it left on disk.
@@ -33,17 +34,26 @@ where
 }
 
 /// Runs the state benchmark in `dir` (which must not exist yet, and is removed afterwards) on
-/// one worker thread, printing progress and the figures.
-pub fn state(dir: PathBuf, config: BenchConfig) -> Result<(), BenchError> {
+/// one worker thread, printing progress and the figures. `encrypted`: the store is encrypted
+/// at rest as a node's is (under a data key made for the run), to see what that costs.
+pub fn state(dir: PathBuf, config: BenchConfig, encrypted: bool) -> Result<(), BenchError> {
     let settings = config.clone();
+    let keys = if encrypted {
+        let key = DataKey::generate().map_err(BenchError::Random)?;
+        Protection::Encrypted(Arc::new(Keyring::new(KeyId(1), key)))
+    } else {
+        Protection::Plain
+    };
     let (report, bytes) = run_in(&dir, |context| async move {
+        let context = Vaulted::with(context, keys);
         state::run(context, &settings, |line| eprintln!("  {line}")).await
     })?;
     let entries = 2 * config.accounts;
     println!(
-        "state: {} accounts, each with a slot in one token contract ({entries} entries); page cache {} MiB",
+        "state: {} accounts, each with a slot in one token contract ({entries} entries); page cache {} MiB; stored {}",
         config.accounts,
-        config.page_cache_bytes >> 20
+        config.page_cache_bytes >> 20,
+        if encrypted { "encrypted" } else { "in clear" }
     );
     println!("populate: {:.1} s", report.populate.as_secs_f64());
     println!(

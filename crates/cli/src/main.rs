@@ -145,6 +145,9 @@ enum BenchCommand {
         /// temporary directory.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Store the state encrypted at rest, as a node with `[data_encryption]` does.
+        #[arg(long)]
+        encrypted: bool,
     },
     /// Log queries as eth_getLogs runs them: one contract's transfers to one recipient over a
     /// long chain, through the log index. Run it on a release build.
@@ -303,6 +306,7 @@ fn main() -> Result<()> {
             blocks,
             cache_mib,
             dir,
+            encrypted,
         }) => {
             let dir = dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("trellis-bench-state-{}", std::process::id()))
@@ -314,7 +318,7 @@ fn main() -> Result<()> {
                 page_cache_bytes: cache_mib << 20,
                 proofs: 1_000,
             };
-            trellis_bench::run::state(dir, config).context("state benchmark")
+            trellis_bench::run::state(dir, config, encrypted).context("state benchmark")
         }
         Command::Bench(BenchCommand::Logs {
             blocks,
