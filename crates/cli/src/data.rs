@@ -1,24 +1,37 @@
-//! `trellis data`: a node's data at rest: its key-encryption key, and re-wrapping its data keys
-//! under a new one.
+//! `trellis data`: a node's data at rest: its key-encryption key, encrypting a directory
+//! written in clear, and re-wrapping its data keys under a new key-encryption key.
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
-use trellis_node::{encryption::Kek, node_config::DataSettings};
+use trellis_node::{encryption::Kek, node_config::DataSettings, signer::KeySource};
 use trellis_vault::{KeyStore, KeyWrapper as _, LocalKek};
+
+/// A key-encryption key named on the command line.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct KekArg {
+    /// A key file (32 random bytes in hex).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// An AES-256 key on an HSM token:
+    /// `pkcs11:token=LABEL;object=KEY?module-path=LIB&pin-source=file:PIN`.
+    #[arg(long, value_name = "PKCS11-URI")]
+    hsm: Option<String>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Make a key-encryption key file (32 random bytes, mode 0600) for node.toml's
-    /// `[data_encryption] kek_file`. Keep it off the data disk, and back it up: without it the
-    /// data cannot be read.
+    /// Make a key-encryption key for node.toml's `[data_encryption]`: a file (mode 0600; keep
+    /// it off the data disk and back it up, without it the data cannot be read) or, for
+    /// production, an AES-256 key generated on an HSM that never leaves it.
     NewKek {
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        #[command(flatten)]
+        kek: KekArg,
     },
     /// Encrypt a data directory written in clear, in place, with the node stopped: under a
-    /// fresh data key wrapped by node.toml's `[data_encryption] kek_file`. Resumable: if it
-    /// is interrupted, run it again.
+    /// fresh data key wrapped by node.toml's `[data_encryption]` key. Resumable: if it is
+    /// interrupted, run it again.
     Encrypt {
         /// The node's configuration, with its `[data_encryption]` table added.
         #[arg(long, value_name = "FILE")]
@@ -26,44 +39,75 @@ pub enum DataCommand {
     },
     /// Wrap the node's data keys under another key-encryption key, in place and in seconds;
     /// the data itself is untouched, and a running node goes on. Then point node.toml's
-    /// `kek_file` at the new key (the old one no longer opens the directory).
+    /// `[data_encryption]` at the new key (the old one no longer opens the directory).
     Rewrap {
         /// The node's configuration: its data directory and current key-encryption key.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
-        /// The new key-encryption key (`trellis data new-kek`).
-        #[arg(long, value_name = "FILE")]
-        new_kek: PathBuf,
+        /// The new key-encryption key: a file (`--new-kek FILE`) or an HSM key
+        /// (`--new-kek pkcs11:…`), made by `trellis data new-kek`.
+        #[arg(long, value_name = "FILE|PKCS11-URI")]
+        new_kek: String,
     },
 }
 
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
-        DataCommand::NewKek { out } => {
-            let kek = LocalKek::create(&out)?;
-            println!(
-                "key-encryption key {} written to {}",
-                kek.id(),
-                out.display()
-            );
-            Ok(())
-        }
+        DataCommand::NewKek { kek } => new_kek(kek),
         DataCommand::Rewrap { config, new_kek } => rewrap(&config, &new_kek),
         DataCommand::Encrypt { config } => encrypt(&config),
     }
 }
 
-fn encrypt(config: &Path) -> Result<()> {
+fn new_kek(kek: KekArg) -> Result<()> {
+    let (id, place) = match (kek.out, kek.hsm) {
+        (Some(out), _) => {
+            let kek = LocalKek::create(&out)?;
+            (kek.id(), out.display().to_string())
+        }
+        (None, Some(uri)) => {
+            let KeySource::Pkcs11(key) = KeySource::from_arg(&uri)? else {
+                bail!("--hsm takes a pkcs11: URI");
+            };
+            let token = key.open_token(Path::new("."))?;
+            let kek = trellis_hsm::AesKek::generate(&token, &key.label)?;
+            (kek.id(), format!("token {:?}", token.label()))
+        }
+        (None, None) => bail!("give --out FILE or --hsm PKCS11-URI"),
+    };
+    println!("key-encryption key {id} made in {place}");
+    Ok(())
+}
+
+/// A key-encryption key named by a file path or a `pkcs11:` URI.
+fn kek_from_arg(spec: &str) -> Result<Kek> {
+    Ok(match KeySource::from_arg(spec)? {
+        KeySource::Pkcs11(key) => Kek::Hsm {
+            key,
+            base: PathBuf::from("."),
+        },
+        KeySource::File(path) => Kek::File {
+            path,
+            create: false,
+        },
+    })
+}
+
+fn configured(config: &Path) -> Result<(PathBuf, Kek)> {
     let settings = DataSettings::load(config)?;
     let Some(kek) = settings.kek else {
         bail!(
-            "{} names no [data_encryption]: add it with kek_file naming the key-encryption key (`trellis data new-kek --out FILE` makes one)",
+            "{} names no [data_encryption]: add it, naming the key-encryption key (`trellis data new-kek` makes one)",
             config.display()
         );
     };
-    let dir = &settings.data_dir;
-    let kek = kek.for_dir(dir)?;
-    let migrated = trellis_node::migrate::encrypt(dir, kek.as_ref(), |line| eprintln!("{line}"))
+    Ok((settings.data_dir, kek))
+}
+
+fn encrypt(config: &Path) -> Result<()> {
+    let (dir, kek) = configured(config)?;
+    let kek = kek.for_dir(&dir)?;
+    let migrated = trellis_node::migrate::encrypt(&dir, kek.as_ref(), |line| eprintln!("{line}"))
         .with_context(|| format!("encrypting {}", dir.display()))?;
     println!(
         "{} encrypted: {} partition(s), {} blob(s), {:.1} MiB; the node now starts with it as it is",
@@ -75,26 +119,18 @@ fn encrypt(config: &Path) -> Result<()> {
     Ok(())
 }
 
-fn rewrap(config: &Path, new_kek: &Path) -> Result<()> {
-    let settings = DataSettings::load(config)?;
-    let Some(Kek::File { path: old, .. }) = settings.kek else {
-        bail!(
-            "{} names no [data_encryption]: the node's data is stored in clear",
-            config.display()
-        );
-    };
-    let old = LocalKek::load(&old)?;
-    let new = LocalKek::load(new_kek)?;
-    let store = KeyStore::of(&settings.data_dir);
+fn rewrap(config: &Path, new_kek: &str) -> Result<()> {
+    let (dir, old) = configured(config)?;
+    let old = old.for_dir(&dir)?;
+    let new = kek_from_arg(new_kek)?.for_dir(&dir)?;
+    let store = KeyStore::of(&dir);
     store
-        .rewrap(&old, &new)
+        .rewrap(old.as_ref(), new.as_ref())
         .with_context(|| format!("re-wrapping the data keys in {}", store.path().display()))?;
     println!(
-        "the data keys in {} are now wrapped by {} ({}); set kek_file = {:?} in {} before the node next starts",
+        "the data keys in {} are now wrapped by {} ({new_kek}); name it in {}'s [data_encryption] before the node next starts",
         store.path().display(),
         new.id(),
-        new_kek.display(),
-        new_kek.display().to_string(),
         config.display()
     );
     Ok(())

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 use support::operator::{encryption, failing_node, node_args, one_validator_chain, trellis};
-use support::{DevNode, NodeProcess, copy_dir, dev_accounts, hex_u64};
+use support::{DevNode, NodeProcess, copy_dir, dev_accounts, hex_u64, softhsm::SoftHsm};
 
 /// Every file under `dir` with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -296,4 +296,74 @@ fn a_plaintext_directory_is_encrypted_in_place_and_keeps_its_chain() {
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("is already encrypted"), "{error}");
+}
+
+#[test]
+fn a_key_encryption_key_in_an_hsm_wraps_the_data_keys_and_never_leaves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsm = SoftHsm::new(dir.path());
+    hsm.init_token("member-0");
+    let (plain, _) = one_validator_chain(dir.path(), 3333);
+    let uri = hsm.uri("member-0", "data-kek");
+    let output = hsm.trellis(&["data", "new-kek", "--hsm", &uri]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("pkcs11:member-0/data-kek#"), "{stdout}");
+    let again = hsm.trellis(&["data", "new-kek", "--hsm", &uri]);
+    assert!(!again.status.success(), "a label names one key");
+
+    let table = |pin: &Path| {
+        format!(
+            "[data_encryption.kek_hsm]\nmodule = \"{}\"\ntoken = \"member-0\"\nlabel = \"data-kek\"\npin_file = {:?}\n",
+            trellis_hsm::SOFTHSM2_MODULE,
+            pin.display().to_string()
+        )
+    };
+    let config = with_encryption(&plain, &table(&hsm.pin_file), "hsm.toml");
+    let data = dir.path().join("data");
+
+    // A wrong PIN: refused, nothing written.
+    let wrong = dir.path().join("wrong.pin");
+    std::fs::write(&wrong, "000000\n").unwrap();
+    let wrong_config = with_encryption(&plain, &table(&wrong), "wrong-pin.toml");
+    let output = hsm.trellis(&["node", "--config", wrong_config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("PIN"), "{error}");
+    assert!(!data.exists(), "nothing written");
+
+    let node = NodeProcess::start_with_env(&node_args(&config), &hsm.env());
+    assert!(node.logged("encrypting a new data directory"));
+    node.wait_for_height(2, Duration::from_secs(30));
+    node.kill();
+    let keys = std::fs::read_to_string(data.join("trellis-data-keys.toml")).unwrap();
+    assert!(keys.contains("kek = \"pkcs11:member-0/data-kek#"), "{keys}");
+    let node = NodeProcess::start_with_env(&node_args(&config), &hsm.env());
+    assert!(node.logged("data at rest is encrypted"));
+    node.wait_for_height(4, Duration::from_secs(30));
+    node.kill();
+
+    // Without the token's key the directory does not open; re-wrapped under a key file, it
+    // opens with that instead.
+    let file_kek = dir.path().join("file-kek");
+    let output = trellis(&["data", "new-kek", "--out", file_kek.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let file_config = with_encryption(
+        &plain,
+        "[data_encryption]\nkek_file = \"file-kek\"\n",
+        "file.toml",
+    );
+    let error = failing_node(&file_config);
+    assert!(error.contains("pkcs11:member-0/data-kek#"), "{error}");
+    let output = hsm.trellis(&[
+        "data",
+        "rewrap",
+        "--config",
+        config.to_str().unwrap(),
+        "--new-kek",
+        file_kek.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let node = NodeProcess::start(&node_args(&file_config));
+    node.wait_for_height(6, Duration::from_secs(30));
 }

@@ -77,6 +77,8 @@ pub enum HsmError {
         #[source]
         source: Pkcs11Error,
     },
+    #[error("the operating system's random generator failed")]
+    Random(#[source] getrandom::Error),
     #[error(
         "invalid PKCS#11 key URI {uri:?}: {reason}; expected pkcs11:token=LABEL;object=KEY?module-path=/path/lib.so&pin-source=file:/path/pin"
     )]

@@ -7,27 +7,56 @@
 //! ```toml
 //! [data_encryption]
 //! kek_file = "/etc/trellis/kek"   # 32 random bytes in hex, mode 0600, not on the data disk
+//!
+//! # or, in production, an AES-256 key that never leaves an HSM (`trellis data new-kek --hsm`):
+//! [data_encryption.kek_hsm]
+//! module = "/usr/lib/softhsm/libsofthsm2.so"
+//! token = "member-0"
+//! label = "data-kek"
+//! pin_file = "hsm.pin"
 //! ```
 //!
 //! Every check that can refuse runs before anything is written: a missing or wrong
 //! key-encryption key leaves the directory exactly as it was.
 
-use crate::{FileProblem, NodeError};
+use crate::{FileProblem, NodeError, signer::Pkcs11Key};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use tracing::info;
+use trellis_hsm::AesKek;
 use trellis_vault::{KeyStore, KeyWrapper, LocalKek, Protection};
 
 /// The context a node's chain and consensus run on: the runtime's, with storage in clear or
 /// encrypted as the data directory is. p2p runs on the runtime's own.
 pub type NodeContext = trellis_vault::Vaulted<commonware_runtime::tokio::Context>;
 
-/// node.toml's `[data_encryption]`.
+/// node.toml's `[data_encryption]`: exactly one key-encryption key.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataEncryption {
     /// The key-encryption key's file; relative to node.toml.
-    pub kek_file: PathBuf,
+    #[serde(default)]
+    pub kek_file: Option<PathBuf>,
+    /// An AES-256 key on a PKCS#11 token; relative paths from node.toml.
+    #[serde(default)]
+    pub kek_hsm: Option<Pkcs11Key>,
+}
+
+impl DataEncryption {
+    /// The key it names, relative paths taken from `base` (node.toml's directory).
+    pub fn kek(&self, base: &Path) -> Result<Kek, FileProblem> {
+        match (&self.kek_file, &self.kek_hsm) {
+            (Some(path), None) => Ok(Kek::File {
+                path: base.join(path),
+                create: false,
+            }),
+            (None, Some(key)) => Ok(Kek::Hsm {
+                key: key.clone(),
+                base: base.to_owned(),
+            }),
+            _ => Err(FileProblem::OneKek),
+        }
+    }
 }
 
 /// Where a node's key-encryption key is.
@@ -35,6 +64,8 @@ pub struct DataEncryption {
 pub enum Kek {
     /// A key file, made on first use if `create` (a dev chain's).
     File { path: PathBuf, create: bool },
+    /// An AES-256 key on a token; its PIN file's path is relative to `base`.
+    Hsm { key: Pkcs11Key, base: PathBuf },
 }
 
 impl Kek {
@@ -46,6 +77,7 @@ impl Kek {
                 path,
                 create: false,
             } => LocalKek::load(path).map(drop)?,
+            Self::Hsm { .. } => drop(self.for_dir(Path::new(""))?),
         }
         Ok(())
     }
@@ -67,6 +99,11 @@ impl Kek {
                 } else {
                     LocalKek::load(path)?
                 };
+                Ok(Box::new(kek))
+            }
+            Self::Hsm { key, base } => {
+                let token = key.open_token(base)?;
+                let kek = AesKek::open(&token, &key.label).map_err(|e| key.error(e))?;
                 Ok(Box::new(kek))
             }
         }

@@ -150,6 +150,8 @@ pub enum FileProblem {
     NextKeyOfOtherRole,
     #[error("give exactly one of validator_key (a validator) and full_node_key (a full node)")]
     OneKey,
+    #[error("[data_encryption] needs exactly one of kek_file and kek_hsm")]
+    OneKek,
     #[error("a chain needs at least one validator")]
     NoValidators,
     #[error(

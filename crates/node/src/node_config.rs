@@ -136,10 +136,11 @@ impl DataSettings {
         let base = path.parent().unwrap_or(Path::new("."));
         Ok(Self {
             data_dir: base.join(&file.data_dir),
-            kek: file.data_encryption.map(|e| Kek::File {
-                path: base.join(e.kek_file),
-                create: false,
-            }),
+            kek: file
+                .data_encryption
+                .map(|e| e.kek(base))
+                .transpose()
+                .map_err(|e| config_error(path, e))?,
         })
     }
 }
@@ -229,10 +230,11 @@ impl NodeConfig {
             p2p_listen: file.p2p_listen,
             state_cache_bytes: file.state_cache_mib << 20,
             state_keep_blocks: file.state_keep_blocks,
-            kek: file.data_encryption.map(|e| Kek::File {
-                path: resolve(&e.kek_file),
-                create: false,
-            }),
+            kek: file
+                .data_encryption
+                .map(|e| e.kek(base))
+                .transpose()
+                .map_err(|e| config_error(path, e))?,
         })
     }
 }

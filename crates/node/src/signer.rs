@@ -71,12 +71,12 @@ impl KeySource {
 impl Pkcs11Key {
     /// Generates a new validator key on the token, under this key's label.
     pub fn generate(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
-        let token = self.token(base)?;
+        let token = self.open_token(base)?;
         let key = Ed25519Key::generate(&token, &self.label).map_err(|e| self.error(e))?;
         ValidatorSigner::device(Arc::new(key)).map_err(|e| self.wrong_kind(e))
     }
 
-    fn error(&self, problem: trellis_hsm::HsmError) -> NodeError {
+    pub(crate) fn error(&self, problem: trellis_hsm::HsmError) -> NodeError {
         NodeError::Hsm {
             token: self.token.clone(),
             label: self.label.clone(),
@@ -93,13 +93,14 @@ impl Pkcs11Key {
         })
     }
 
-    fn token(&self, base: &Path) -> Result<Arc<Token>, NodeError> {
+    /// The key's token, logged in with the PIN in `pin_file` (relative to `base`).
+    pub fn open_token(&self, base: &Path) -> Result<Arc<Token>, NodeError> {
         let pin = Pin::from_file(&base.join(&self.pin_file)).map_err(|e| self.error(e))?;
         Token::open(&self.module, &self.token, pin).map_err(|e| self.error(e))
     }
 
     fn open(&self, base: &Path) -> Result<ValidatorSigner, NodeError> {
-        let token = self.token(base)?;
+        let token = self.open_token(base)?;
         let key = Ed25519Key::open(&token, &self.label).map_err(|e| self.error(e))?;
         // Prove the key signs before the node relies on it.
         key.sign(b"trellis: a node checks its key at start")

@@ -31,4 +31,4 @@ pub use header::{BlobHeader, HEADER_LEN, HeaderError, KeyId};
 pub use keystore::{KEYSTORE_FILE, KeyStore, KeyStoreError};
 pub use storage::{Keyring, open_encrypted};
 pub use stored::StoredBlob;
-pub use wrap::{KekFileError, KeyWrapper, LocalKek, WrapError};
+pub use wrap::{KekFileError, KeyWrapper, LocalKek, WRAP_DOMAIN, WrapError};

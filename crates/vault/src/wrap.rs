@@ -16,8 +16,8 @@ use std::{
 use zeroize::Zeroizing;
 
 const NONCE_LEN: usize = 12;
-/// Bound into every wrapping: a wrapped data key opens as nothing else.
-const WRAP_DOMAIN: &[u8] = b"trellis-vault data key";
+/// Bound into every wrapping (with the key's id): a wrapped data key opens as nothing else.
+pub const WRAP_DOMAIN: &[u8] = b"trellis-vault data key";
 
 /// Wraps and unwraps data keys under a key-encryption key it holds (or reaches).
 pub trait KeyWrapper: Send + Sync {
