@@ -37,6 +37,19 @@ pub enum DataCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Make a new data key and encrypt everything written from now on under it: a running
+    /// node takes it within seconds. Blobs already written keep their keys (see `status`).
+    RotateKey {
+        /// The node's configuration: its data directory and key-encryption key.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// The directory's data keys, and how many blobs (and bytes) each encrypts.
+    Status {
+        /// The node's configuration.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Wrap the node's data keys under another key-encryption key, in place and in seconds;
     /// the data itself is untouched, and a running node goes on. Then point node.toml's
     /// `[data_encryption]` at the new key (the old one no longer opens the directory).
@@ -56,6 +69,8 @@ pub fn run(command: DataCommand) -> Result<()> {
         DataCommand::NewKek { kek } => new_kek(kek),
         DataCommand::Rewrap { config, new_kek } => rewrap(&config, &new_kek),
         DataCommand::Encrypt { config } => encrypt(&config),
+        DataCommand::RotateKey { config } => rotate_key(&config),
+        DataCommand::Status { config } => status(&config),
     }
 }
 
@@ -116,6 +131,46 @@ fn encrypt(config: &Path) -> Result<()> {
         migrated.blobs,
         migrated.bytes as f64 / (1 << 20) as f64
     );
+    Ok(())
+}
+
+fn rotate_key(config: &Path) -> Result<()> {
+    let (dir, kek) = configured(config)?;
+    let kek = kek.for_dir(&dir)?;
+    let id = KeyStore::of(&dir)
+        .add_key(kek.as_ref())
+        .with_context(|| format!("adding a data key to {}", dir.display()))?;
+    println!(
+        "{id} made: what the node writes from now on is encrypted under it (a running node takes it within seconds); blobs already written keep their keys (`trellis data status` counts them)"
+    );
+    Ok(())
+}
+
+fn status(config: &Path) -> Result<()> {
+    let (dir, kek) = configured(config)?;
+    let kek = kek.for_dir(&dir)?;
+    let keys = KeyStore::of(&dir)
+        .open(kek.as_ref())
+        .with_context(|| format!("opening the data keys of {}", dir.display()))?;
+    println!(
+        "{}: data keys wrapped by {}; {} encrypts new data",
+        dir.display(),
+        kek.id(),
+        keys.current()
+    );
+    let census =
+        trellis_vault::census(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    for (key, tally) in &census.by_key {
+        let name = key.map_or_else(
+            || "in clear or unrecognised".to_owned(),
+            |id| id.to_string(),
+        );
+        println!(
+            "  {name}: {} blob(s), {:.1} MiB",
+            tally.blobs,
+            tally.bytes as f64 / (1 << 20) as f64
+        );
+    }
     Ok(())
 }
 

@@ -16,6 +16,24 @@ use std::{
 use support::operator::{encryption, failing_node, node_args, one_validator_chain, trellis};
 use support::{DevNode, NodeProcess, copy_dir, dev_accounts, hex_u64, softhsm::SoftHsm};
 
+/// A signed transfer of `value` wei to `to`, as raw bytes.
+fn transfer(
+    account: &trellis_crypto::AccountKey,
+    chain_id: u64,
+    nonce: u64,
+    (to, value): (Address, u64),
+) -> Bytes {
+    account.sign_transaction(TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value: U256::from(value),
+        ..TxEip1559::default()
+    })
+}
+
 /// Every file under `dir` with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
@@ -241,15 +259,7 @@ fn a_plaintext_directory_is_encrypted_in_place_and_keeps_its_chain() {
     let data = dir.path().join("data");
     let node = NodeProcess::start(&node_args(&plain));
     let recipient = Address::from([0x6f; 20]);
-    let raw = account.sign_transaction(TxEip1559 {
-        chain_id: 3232,
-        nonce: 0,
-        gas_limit: 21_000,
-        max_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(recipient),
-        value: U256::from(4_242),
-        ..TxEip1559::default()
-    });
+    let raw = transfer(&account, 3232, 0, (recipient, 4_242));
     let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
     node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
     let height = hex_u64(&node.call("eth_blockNumber", json!([])));
@@ -366,4 +376,54 @@ fn a_key_encryption_key_in_an_hsm_wraps_the_data_keys_and_never_leaves_it() {
     assert!(output.status.success(), "{output:?}");
     let node = NodeProcess::start(&node_args(&file_config));
     node.wait_for_height(6, Duration::from_secs(30));
+}
+
+#[test]
+fn a_data_key_rotated_while_the_node_runs_encrypts_what_it_writes_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, account) = one_validator_chain(dir.path(), 3434);
+    let config = with_encryption(&plain, &encryption(dir.path(), "kek"), "encrypted.toml");
+    let node = NodeProcess::start(&node_args(&config));
+    node.wait_for_height(2, Duration::from_secs(30));
+    let data = |command: &str| trellis(&["data", command, "--config", config.to_str().unwrap()]);
+
+    let output = data("rotate-key");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("data key #2 made"), "{stdout}");
+    let start = std::time::Instant::now();
+    while !node.logged("a rotated data key now encrypts") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the node never took it"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let recipient = Address::from([0x7a; 20]);
+    for nonce in 0..5u64 {
+        let raw = transfer(&account, 3434, nonce, (recipient, 1));
+        let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+        node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+    }
+    let height = hex_u64(&node.call("eth_blockNumber", json!([])));
+    node.wait_for_height(height + 10, Duration::from_secs(60));
+    node.kill();
+
+    // Blobs made after the rotation are under the new key, the older ones under theirs.
+    let output = data("status");
+    assert!(output.status.success(), "{output:?}");
+    let status = String::from_utf8_lossy(&output.stdout);
+    assert!(status.contains("data key #2 encrypts new data"), "{status}");
+    assert!(status.contains("  data key #1: "), "{status}");
+    assert!(status.contains("  data key #2: "), "{status}");
+    assert!(!status.contains("in clear"), "{status}");
+
+    // Restarted, the node reads blobs under either key.
+    let node = NodeProcess::start(&node_args(&config));
+    assert!(node.logged("data at rest is encrypted"));
+    assert_eq!(
+        node.call("eth_getBalance", json!([recipient, "latest"])),
+        json!("0x5")
+    );
+    node.wait_for_height(height + 12, Duration::from_secs(30));
 }

@@ -237,10 +237,13 @@ pub fn run(
     ready: impl FnOnce(SocketAddr) + Send + 'static,
 ) -> Result<(), NodeError> {
     crate::check_rpc_port(rpc_addr)?;
-    let protection = crate::encryption::open(&chain.storage, chain.kek.as_ref())?;
+    let (protection, watch) = crate::encryption::open(&chain.storage, chain.kek.as_ref())?;
     let runtime = tokio::Config::new().with_storage_directory(&chain.storage);
     crate::disk::log_usage(&chain.storage);
     tokio::Runner::new(runtime).start(|context| async move {
+        if let Some(watch) = watch {
+            crate::key_watch::follow(&context, watch);
+        }
         let genesis = chain.genesis.genesis()?;
         let peers = chain.genesis.peers()?;
         let peer_count = peers.len();

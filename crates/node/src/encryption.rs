@@ -19,7 +19,7 @@
 //! Every check that can refuse runs before anything is written: a missing or wrong
 //! key-encryption key leaves the directory exactly as it was.
 
-use crate::{FileProblem, NodeError, signer::Pkcs11Key};
+use crate::{FileProblem, NodeError, key_watch::KeyWatch, signer::Pkcs11Key};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use tracing::info;
@@ -124,8 +124,9 @@ fn inside(path: &Path, dir: &Path) -> bool {
 /// Opens data directory `dir` as `kek` says: encrypted under the keys its keystore holds
 /// (made now for an empty directory), or in clear without a `kek`. Refuses a plaintext
 /// directory asked to be encrypted and an encrypted one started without its key, naming what
-/// to do; marks the storage format of a fresh directory (`format.rs`).
-pub fn open(dir: &Path, kek: Option<&Kek>) -> Result<Protection, NodeError> {
+/// to do; marks the storage format of a fresh directory (`format.rs`). An encrypted directory
+/// comes with what follows its keystore while the node runs (`key_watch.rs`).
+pub fn open(dir: &Path, kek: Option<&Kek>) -> Result<(Protection, Option<KeyWatch>), NodeError> {
     let refuse = |problem| NodeError::DataDir {
         path: dir.display().to_string(),
         problem,
@@ -133,11 +134,11 @@ pub fn open(dir: &Path, kek: Option<&Kek>) -> Result<Protection, NodeError> {
     let kek = kek.map(|kek| kek.for_dir(dir)).transpose()?;
     let store = KeyStore::of(dir);
     let fresh = crate::format::is_fresh(dir).map_err(|e| refuse(e.into()))?;
-    let keys = match (kek, store.exists()) {
+    let (keys, kek) = match (kek, store.exists()) {
         (None, false) => {
             crate::format::check_or_mark(dir)?;
             info!("data at rest is stored in clear: node.toml names no [data_encryption]");
-            return Ok(Protection::Plain);
+            return Ok((Protection::Plain, None));
         }
         (None, true) => return Err(refuse(FileProblem::EncryptedData)),
         (Some(_), false) if !fresh => return Err(refuse(FileProblem::PlaintextData)),
@@ -145,7 +146,7 @@ pub fn open(dir: &Path, kek: Option<&Kek>) -> Result<Protection, NodeError> {
             crate::format::check_or_mark(dir)?;
             let keys = store.create(kek.as_ref())?;
             info!(kek = %kek.id(), "encrypting a new data directory under a fresh data key");
-            keys
+            (keys, kek)
         }
         (Some(kek), true) => {
             if !crate::migrate::staged_partitions(dir)
@@ -157,8 +158,17 @@ pub fn open(dir: &Path, kek: Option<&Kek>) -> Result<Protection, NodeError> {
             let keys = store.open(kek.as_ref())?;
             crate::format::check_or_mark(dir)?;
             info!(kek = %kek.id(), current = %keys.current(), "data at rest is encrypted");
-            keys
+            (keys, kek)
         }
     };
-    Ok(Protection::Encrypted(std::sync::Arc::new(keys)))
+    let keys = std::sync::Arc::new(keys);
+    let watch = KeyWatch {
+        seen: std::fs::metadata(store.path())
+            .and_then(|m| m.modified())
+            .ok(),
+        store,
+        kek,
+        keys: keys.clone(),
+    };
+    Ok((Protection::Encrypted(keys), Some(watch)))
 }

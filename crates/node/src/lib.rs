@@ -19,6 +19,7 @@ mod format;
 pub mod full_node;
 pub mod genesis_file;
 pub mod hello;
+pub mod key_watch;
 pub mod keyfile;
 pub mod members;
 pub mod migrate;

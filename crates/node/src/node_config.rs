@@ -262,9 +262,12 @@ pub fn run(
     crate::check_rpc_port(config.rpc_addr)?;
     crate::network::check_port_free(config.p2p_addr()?)?;
     // Before anything is written: a missing or wrong key-encryption key refuses here.
-    let protection = crate::encryption::open(&config.data_dir, config.kek.as_ref())?;
+    let (protection, watch) = crate::encryption::open(&config.data_dir, config.kek.as_ref())?;
     let runtime = commonware_runtime::tokio::Config::new().with_storage_directory(&config.data_dir);
     commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+        if let Some(watch) = watch {
+            crate::key_watch::follow(&context, watch);
+        }
         let genesis = config.genesis.genesis()?;
         let peers = config.genesis.peers()?;
         let full_nodes = config.genesis.full_node_peers()?;

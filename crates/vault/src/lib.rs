@@ -16,19 +16,23 @@
 //! its job: the checksums and roots above detect a tampered page.
 
 mod blob;
+mod census;
 mod cipher;
 mod context;
 mod header;
+mod keyring;
 mod keystore;
 mod storage;
 mod stored;
 mod wrap;
 
 pub use blob::EncryptedBlob;
+pub use census::{Census, Tally, census};
 pub use cipher::{BlobCipher, DataKey};
 pub use context::{Protection, Vaulted};
 pub use header::{BlobHeader, HEADER_LEN, HeaderError, KeyId};
+pub use keyring::Keyring;
 pub use keystore::{KEYSTORE_FILE, KeyStore, KeyStoreError};
-pub use storage::{Keyring, open_encrypted};
+pub use storage::open_encrypted;
 pub use stored::StoredBlob;
 pub use wrap::{KekFileError, KeyWrapper, LocalKek, WRAP_DOMAIN, WrapError};

@@ -1,46 +1,9 @@
 //! Opening a blob encrypted: an [`EncryptedBlob`] over the inner storage's blob, its header
 //! written (and made durable) when the blob is made; and the keys it is opened with.
 
-use crate::{BlobHeader, DataKey, EncryptedBlob, HEADER_LEN, HeaderError, KeyId, StoredBlob};
+use crate::{BlobHeader, EncryptedBlob, HEADER_LEN, HeaderError, Keyring, StoredBlob};
 use commonware_runtime::{Blob as _, BlobVersion, Error, Storage, WriteOptions};
-use std::{collections::BTreeMap, sync::Arc};
-
-/// The data keys a node holds, and the one new blobs are encrypted under.
-#[derive(Clone, Debug)]
-pub struct Keyring {
-    current: KeyId,
-    keys: BTreeMap<KeyId, DataKey>,
-}
-
-impl Keyring {
-    /// A keyring of one key, used for every new blob.
-    pub fn new(id: KeyId, key: DataKey) -> Self {
-        Self {
-            current: id,
-            keys: BTreeMap::from([(id, key)]),
-        }
-    }
-
-    /// A keyring of `keys`, `current` used for new blobs (`None` if it is not among them).
-    pub fn from_keys(current: KeyId, keys: BTreeMap<KeyId, DataKey>) -> Option<Self> {
-        keys.contains_key(&current)
-            .then_some(Self { current, keys })
-    }
-
-    /// The key new blobs are encrypted under.
-    pub fn current(&self) -> KeyId {
-        self.current
-    }
-
-    #[cfg(test)]
-    pub(crate) fn key_bytes(&self, id: KeyId) -> Option<[u8; 32]> {
-        self.keys.get(&id).map(|key| *key.expose())
-    }
-
-    fn key(&self, id: KeyId) -> Result<&DataKey, HeaderError> {
-        self.keys.get(&id).ok_or(HeaderError::UnknownKey(id))
-    }
-}
+use std::sync::Arc;
 
 /// A refused open, naming the blob and why.
 fn refused(partition: &str, name: &[u8], error: HeaderError) -> Error {
@@ -95,10 +58,8 @@ pub async fn open_encrypted<S: Storage>(
     let header = if size < HEADER_LEN {
         // Made now, or torn before its header was durable (and so before any data was
         // written): it gets a header.
-        let key = keys
-            .key(keys.current)
-            .map_err(|e| refused(partition, name, e))?;
-        let header = BlobHeader::new(keys.current, key)
+        let (current, key) = keys.current_key();
+        let header = BlobHeader::new(current, &key)
             .map_err(|e| Error::Io(Arc::new(std::io::Error::other(e))))?;
         blob.resize(0).await?;
         blob.write_at(0, header.encode(), WriteOptions::SYNC)
@@ -115,7 +76,7 @@ pub async fn open_encrypted<S: Storage>(
         .key(header.key_id)
         .map_err(|e| refused(partition, name, e))?;
     let cipher = header
-        .cipher(key, keyed_as, name)
+        .cipher(&key, keyed_as, name)
         .map_err(|e| refused(partition, name, e))?;
     let len = size.saturating_sub(HEADER_LEN);
     Ok((EncryptedBlob::new(blob, cipher, len), len, version))

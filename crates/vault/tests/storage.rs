@@ -19,6 +19,19 @@ where
     tokio::Runner::new(config).start(test);
 }
 
+/// The keys of `keys(1)` after a rotation: key 1, and key 2 for new blobs.
+fn rotated() -> Keyring {
+    Keyring::from_keys(
+        KeyId(2),
+        [
+            (KeyId(1), DataKey::from_bytes([1; 32])),
+            (KeyId(2), DataKey::from_bytes([2; 32])),
+        ]
+        .into(),
+    )
+    .unwrap()
+}
+
 fn keys(byte: u8) -> Keyring {
     Keyring::new(KeyId(1), DataKey::from_bytes([byte; 32]))
 }
@@ -258,4 +271,81 @@ fn a_plaintext_context_writes_in_clear_and_refuses_an_encrypted_blob() {
         let message = format!("{error:?}");
         assert!(message.contains("Encrypted"), "{message}");
     });
+}
+
+#[test]
+fn a_key_added_while_running_encrypts_new_blobs_and_old_ones_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), |context| async move {
+        let keyring = std::sync::Arc::new(keys(1));
+        let storage = Vaulted::with(
+            context.child("vault"),
+            trellis_vault::Protection::Encrypted(keyring.clone()),
+        );
+        let (old, _) = storage.open(PARTITION, b"old").await.unwrap();
+        old.write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        old.sync().await.unwrap();
+        drop(old);
+
+        assert_eq!(keyring.update(rotated()), Some(KeyId(2)));
+        let (new, _) = storage.open(PARTITION, b"new").await.unwrap();
+        new.write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        new.sync().await.unwrap();
+        drop(new);
+
+        // Opened with key 2 alone, the new blob reads back and the old one is refused.
+        let only_new = Vaulted::new(
+            context.child("only_new"),
+            Keyring::new(KeyId(2), DataKey::from_bytes([2; 32])),
+        );
+        let (new, _) = only_new.open(PARTITION, b"new").await.unwrap();
+        let read = new
+            .read_at(0, SECRET.len(), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(read.coalesce().as_ref(), SECRET);
+        assert!(only_new.open(PARTITION, b"old").await.is_err());
+        // The running keyring still reads both.
+        let (old, _) = storage.open(PARTITION, b"old").await.unwrap();
+        let read = old
+            .read_at(0, SECRET.len(), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(read.coalesce().as_ref(), SECRET);
+    });
+}
+
+#[test]
+fn a_census_counts_blobs_by_their_data_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(dir.path(), |context| async move {
+        let keyring = std::sync::Arc::new(keys(1));
+        let storage = Vaulted::with(
+            context.child("vault"),
+            trellis_vault::Protection::Encrypted(keyring.clone()),
+        );
+        for name in [b"a", b"b"] {
+            let (blob, _) = storage.open(PARTITION, name).await.unwrap();
+            blob.sync().await.unwrap();
+        }
+        keyring.update(rotated());
+        let (blob, _) = storage.open("other", b"c").await.unwrap();
+        blob.sync().await.unwrap();
+        let plain = Vaulted::plain(context.child("plain"));
+        let (blob, _) = plain.open("clear", b"d").await.unwrap();
+        blob.write_at(0, SECRET.to_vec(), WriteOptions::default())
+            .await
+            .unwrap();
+        blob.sync().await.unwrap();
+    });
+    let census = trellis_vault::census(&path).unwrap();
+    let blobs = |key| census.by_key.get(&key).map_or(0, |t| t.blobs);
+    assert_eq!(blobs(Some(KeyId(1))), 2, "{census:?}");
+    assert_eq!(blobs(Some(KeyId(2))), 1, "{census:?}");
+    assert_eq!(blobs(None), 1, "{census:?}");
 }
