@@ -189,12 +189,24 @@ fn a_node_without_its_key_encryption_key_refuses_and_writes_nothing() {
     assert!(!data.exists(), "nothing written");
     std::fs::rename(dir.path().join("kek.away"), dir.path().join("kek")).unwrap();
 
+    // A key file beside the node's own key file: both in clear on one host, refused unless a
+    // trial accepts it.
+    let beside = with_encryption(
+        &plain,
+        "[data_encryption]\nkek_file = \"kek\"\n",
+        "beside.toml",
+    );
+    let error = failing_node(&beside);
+    assert!(error.contains("both be held in clear"), "{error}");
+    assert!(error.contains("kek_hsm"), "{error}");
+    assert!(!data.exists(), "nothing written");
+
     // Kept inside the data directory, it would be copied with the data: refused.
     std::fs::create_dir_all(&data).unwrap();
     std::fs::copy(dir.path().join("kek"), data.join("kek")).unwrap();
     let inside = with_encryption(
         &plain,
-        "[data_encryption]\nkek_file = \"data/kek\"\n",
+        "[data_encryption]\nkek_file = \"data/kek\"\ninsecure_local_kek = true\n",
         "inside.toml",
     );
     let error = failing_node(&inside);
@@ -360,7 +372,7 @@ fn a_key_encryption_key_in_an_hsm_wraps_the_data_keys_and_never_leaves_it() {
     assert!(output.status.success(), "{output:?}");
     let file_config = with_encryption(
         &plain,
-        "[data_encryption]\nkek_file = \"file-kek\"\n",
+        "[data_encryption]\nkek_file = \"file-kek\"\ninsecure_local_kek = true\n",
         "file.toml",
     );
     let error = failing_node(&file_config);

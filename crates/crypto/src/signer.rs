@@ -85,6 +85,11 @@ impl ValidatorSigner {
         })
     }
 
+    /// Whether the private key is held in this process's memory (not in a device).
+    pub fn in_memory(&self) -> bool {
+        matches!(self.holder, Holder::Memory(_))
+    }
+
     /// The identity recorded in the headers of blocks this validator proposes.
     pub fn validator_id(&self) -> ValidatorId {
         validator_id_of(&self.public)

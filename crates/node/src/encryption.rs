@@ -40,9 +40,22 @@ pub struct DataEncryption {
     /// An AES-256 key on a PKCS#11 token; relative paths from node.toml.
     #[serde(default)]
     pub kek_hsm: Option<Pkcs11Key>,
+    /// Accept a `kek_file` while the node's transport key is a file too: both then sit in
+    /// clear on one host, which the white paper rules out. For dev chains and trials only.
+    #[serde(default)]
+    pub insecure_local_kek: bool,
 }
 
 impl DataEncryption {
+    /// Refuses a key-encryption key held in clear beside a transport key held in clear
+    /// (`transport_in_memory`), unless `insecure_local_kek` accepts it.
+    pub fn check_apart(&self, transport_in_memory: bool) -> Result<(), FileProblem> {
+        if self.kek_file.is_some() && transport_in_memory && !self.insecure_local_kek {
+            return Err(FileProblem::KekBesideTransportKey);
+        }
+        Ok(())
+    }
+
     /// The key it names, relative paths taken from `base` (node.toml's directory).
     pub fn kek(&self, base: &Path) -> Result<Kek, FileProblem> {
         match (&self.kek_file, &self.kek_hsm) {

@@ -153,6 +153,10 @@ pub enum FileProblem {
     OneKey,
     #[error("[data_encryption] needs exactly one of kek_file and kek_hsm")]
     OneKek,
+    #[error(
+        "names a kek_file while the node's key is a file too: the key-encryption key and the transport key would both be held in clear on this host; keep the key-encryption key in an HSM ([data_encryption.kek_hsm], `trellis data new-kek --hsm`) or the node's key on one, or, for a trial, accept it with insecure_local_kek = true"
+    )]
+    KekBesideTransportKey,
     #[error("a chain needs at least one validator")]
     NoValidators,
     #[error(

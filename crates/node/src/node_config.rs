@@ -203,6 +203,11 @@ impl NodeConfig {
                 FileProblem::CacheOutOfRange(file.state_cache_mib),
             ));
         }
+        if let Some(encryption) = &file.data_encryption {
+            encryption
+                .check_apart(key.in_memory())
+                .map_err(|e| config_error(path, e))?;
+        }
         let me = key.validator_id();
         match role {
             // A validator added by governance is in no genesis list: it names where it listens.
@@ -321,7 +326,8 @@ pub struct NodeFileText<'a> {
     pub state_cache_mib: Option<usize>,
     /// The file that opens a sealed key file, if the key is sealed.
     pub passphrase_file: Option<&'a str>,
-    /// The key-encryption key's file, if the data is encrypted.
+    /// A dev chain's key-encryption key file, if its data is encrypted (accepted beside the
+    /// key file, as a dev chain keeps every key on one host).
     pub kek_file: Option<&'a str>,
 }
 
@@ -361,7 +367,9 @@ impl NodeFileText<'_> {
             text.push_str(&format!(
                 "# What the node stores is encrypted; this key (kept off the data disk) unwraps its keys.\n\
                  [data_encryption]\n\
-                 kek_file = {}\n",
+                 kek_file = {}\n\
+                 # A dev chain: its key file and this key sit on one host (in production, an HSM holds one).\n\
+                 insecure_local_kek = true\n",
                 quote(file)
             ));
         }

@@ -154,5 +154,5 @@ pub fn failing_node(config: &Path) -> String {
 pub fn encryption(dir: &Path, name: &str) -> String {
     let output = trellis(&["data", "new-kek", "--out", dir.join(name).to_str().unwrap()]);
     assert!(output.status.success(), "{output:?}");
-    format!("[data_encryption]\nkek_file = {name:?}\n")
+    format!("[data_encryption]\nkek_file = {name:?}\ninsecure_local_kek = true\n")
 }
