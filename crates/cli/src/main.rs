@@ -45,6 +45,8 @@ enum Command {
     /// A node's data at rest: key-encryption keys and re-wrapping the data keys.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// The key manager for nodes without an HSM (also its own binary, `trellis-keyd`).
+    Keyd(trellis_keyd::cli::KeydArgs),
     /// Run a development chain: N validators in this process, funded accounts, JSON-RPC.
     Dev {
         /// How many validators (each with its own keys, storage and p2p port on 127.0.0.1).
@@ -296,6 +298,10 @@ fn main() -> Result<()> {
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
         Command::Data(command) => data::run(command),
+        Command::Keyd(args) => {
+            init_logging();
+            trellis_keyd::cli::run(args)
+        }
         Command::Init(args) => init(args),
         Command::Node { config } => run_node(&config),
         Command::VerifyProof { proof, root } => verify_proof(&proof, root.as_deref()),

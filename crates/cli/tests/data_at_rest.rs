@@ -439,3 +439,79 @@ fn a_data_key_rotated_while_the_node_runs_encrypts_what_it_writes_next() {
     );
     node.wait_for_height(height + 12, Duration::from_secs(30));
 }
+
+/// The validator key genesis file `genesis` lists first.
+fn first_validator(genesis: &Path) -> String {
+    let text = std::fs::read_to_string(genesis).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("public_key = "))
+        .expect("a validator in the genesis");
+    line.trim_matches('"').to_owned()
+}
+
+#[test]
+fn a_key_manager_in_its_own_process_holds_the_key_encryption_key() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, _) = one_validator_chain(dir.path(), 3535);
+    let node_key = first_validator(&dir.path().join("genesis-3535.toml"));
+    let keyd_dir = dir.path().join("keyd");
+    let keyd = |args: &[&str]| {
+        let mut all = vec!["keyd", "--dir", keyd_dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        trellis(&all)
+    };
+    let listen = format!("127.0.0.1:{}", support::free_ports(1));
+    let output = keyd(&["init", "--listen", &listen]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let identity = stdout
+        .trim()
+        .strip_prefix("trellis-keyd identity ")
+        .expect("the identity printed")
+        .to_owned();
+    let output = keyd(&["allow", "--name", "member-0", "--node", &node_key]);
+    assert!(output.status.success(), "{output:?}");
+
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["keyd", "--dir", keyd_dir.to_str().unwrap(), "run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("trellis-keyd listening on"), "{line}");
+
+    let table =
+        format!("[data_encryption.keyd]\naddress = \"{listen}\"\npublic_key = \"{identity}\"\n");
+    let config = with_encryption(&plain, &table, "keyd-node.toml");
+    let node = NodeProcess::start(&node_args(&config));
+    assert!(node.logged("encrypting a new data directory"));
+    node.wait_for_height(2, Duration::from_secs(30));
+    node.kill();
+    let data = dir.path().join("data");
+    let keys = std::fs::read_to_string(data.join("trellis-data-keys.toml")).unwrap();
+    assert!(keys.contains("kek = \"keyd:"), "{keys}");
+    // The node's directory holds no key-encryption key: the key manager's does.
+    let kek_files: Vec<_> = std::fs::read_dir(keyd_dir.join("keks")).unwrap().collect();
+    assert_eq!(kek_files.len(), 1);
+    let node = NodeProcess::start(&node_args(&config));
+    assert!(node.logged("data at rest is encrypted"));
+    node.wait_for_height(4, Duration::from_secs(30));
+    node.kill();
+
+    // Without its key manager the node cannot open its data: refused, naming where it looked.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let before = snapshot(&data);
+    let error = failing_node(&config);
+    assert!(
+        error.contains(&format!("cannot reach the key manager at {listen}")),
+        "{error}"
+    );
+    assert_eq!(snapshot(&data), before, "nothing written");
+}

@@ -5,6 +5,7 @@
 //! (which authenticates it to the key manager) and that key are never both in its hands.
 
 mod channel;
+pub mod cli;
 pub mod client;
 pub mod protocol;
 pub mod server;

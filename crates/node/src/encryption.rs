@@ -14,6 +14,11 @@
 //! token = "member-0"
 //! label = "data-kek"
 //! pin_file = "hsm.pin"
+//!
+//! # or, without an HSM, a key manager on another host holds it (`trellis keyd`):
+//! [data_encryption.keyd]
+//! address = "10.0.0.9:7400"
+//! public_key = "0x…"               # the key manager's identity (`trellis keyd init`)
 //! ```
 //!
 //! Every check that can refuse runs before anything is written: a missing or wrong
@@ -21,9 +26,12 @@
 
 use crate::{FileProblem, NodeError, key_watch::KeyWatch, signer::Pkcs11Key};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tracing::info;
+use trellis_crypto::ValidatorSigner;
 use trellis_hsm::AesKek;
+use trellis_keyd::KeydKek;
 use trellis_vault::{KeyStore, KeyWrapper, LocalKek, Protection};
 
 /// The context a node's chain and consensus run on: the runtime's, with storage in clear or
@@ -40,10 +48,21 @@ pub struct DataEncryption {
     /// An AES-256 key on a PKCS#11 token; relative paths from node.toml.
     #[serde(default)]
     pub kek_hsm: Option<Pkcs11Key>,
+    /// A key manager holding it, reached as this node's transport key.
+    #[serde(default)]
+    pub keyd: Option<KeydSettings>,
     /// Accept a `kek_file` while the node's transport key is a file too: both then sit in
     /// clear on one host, which the white paper rules out. For dev chains and trials only.
     #[serde(default)]
     pub insecure_local_kek: bool,
+}
+
+/// Where a node's key manager is, and who it is.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeydSettings {
+    pub address: SocketAddr,
+    pub public_key: String,
 }
 
 impl DataEncryption {
@@ -56,16 +75,21 @@ impl DataEncryption {
         Ok(())
     }
 
-    /// The key it names, relative paths taken from `base` (node.toml's directory).
-    pub fn kek(&self, base: &Path) -> Result<Kek, FileProblem> {
-        match (&self.kek_file, &self.kek_hsm) {
-            (Some(path), None) => Ok(Kek::File {
+    /// The key it names, relative paths taken from `base` (node.toml's directory); a key
+    /// manager is reached as `node` (the node's transport key).
+    pub fn kek(&self, base: &Path, node: Option<&ValidatorSigner>) -> Result<Kek, FileProblem> {
+        match (&self.kek_file, &self.kek_hsm, &self.keyd) {
+            (Some(path), None, None) => Ok(Kek::File {
                 path: base.join(path),
                 create: false,
             }),
-            (None, Some(key)) => Ok(Kek::Hsm {
+            (None, Some(key), None) => Ok(Kek::Hsm {
                 key: key.clone(),
                 base: base.to_owned(),
+            }),
+            (None, None, Some(keyd)) => Ok(Kek::Keyd {
+                settings: keyd.clone(),
+                node: node.ok_or(FileProblem::KeydWithoutNodeKey)?.clone(),
             }),
             _ => Err(FileProblem::OneKek),
         }
@@ -79,6 +103,11 @@ pub enum Kek {
     File { path: PathBuf, create: bool },
     /// An AES-256 key on a token; its PIN file's path is relative to `base`.
     Hsm { key: Pkcs11Key, base: PathBuf },
+    /// A key manager's, reached as `node`.
+    Keyd {
+        settings: KeydSettings,
+        node: ValidatorSigner,
+    },
 }
 
 impl Kek {
@@ -90,7 +119,7 @@ impl Kek {
                 path,
                 create: false,
             } => LocalKek::load(path).map(drop)?,
-            Self::Hsm { .. } => drop(self.for_dir(Path::new(""))?),
+            Self::Hsm { .. } | Self::Keyd { .. } => drop(self.for_dir(Path::new(""))?),
         }
         Ok(())
     }
@@ -117,6 +146,10 @@ impl Kek {
             Self::Hsm { key, base } => {
                 let token = key.open_token(base)?;
                 let kek = AesKek::open(&token, &key.label).map_err(|e| key.error(e))?;
+                Ok(Box::new(kek))
+            }
+            Self::Keyd { settings, node } => {
+                let kek = KeydKek::connect(settings.address, &settings.public_key, node.clone())?;
                 Ok(Box::new(kek))
             }
         }

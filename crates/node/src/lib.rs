@@ -43,6 +43,8 @@ pub enum NodeError {
     #[error(transparent)]
     Kek(#[from] trellis_vault::KekFileError),
     #[error(transparent)]
+    Keyd(#[from] trellis_keyd::KeydClientError),
+    #[error(transparent)]
     KeyStore(#[from] trellis_vault::KeyStoreError),
     #[error("consensus settings: {0}")]
     Consensus(#[from] trellis_consensus::ConfigError),
@@ -151,8 +153,10 @@ pub enum FileProblem {
     NextKeyOfOtherRole,
     #[error("give exactly one of validator_key (a validator) and full_node_key (a full node)")]
     OneKey,
-    #[error("[data_encryption] needs exactly one of kek_file and kek_hsm")]
+    #[error("[data_encryption] needs exactly one of kek_file, kek_hsm and keyd")]
     OneKek,
+    #[error("a key manager knows the node by its key: the node's key must be loaded to reach it")]
+    KeydWithoutNodeKey,
     #[error(
         "names a kek_file while the node's key is a file too: the key-encryption key and the transport key would both be held in clear on this host; keep the key-encryption key in an HSM ([data_encryption.kek_hsm], `trellis data new-kek --hsm`) or the node's key on one, or, for a trial, accept it with insecure_local_kek = true"
     )]

@@ -123,7 +123,8 @@ fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
 }
 
 /// Where a node keeps its data and the key-encryption key it is encrypted under: what the
-/// `trellis data` commands need, read without opening the node's keys.
+/// `trellis data` commands need, read without opening the node's keys (but with a key manager,
+/// which knows the node by its key).
 pub struct DataSettings {
     pub data_dir: PathBuf,
     pub kek: Option<Kek>,
@@ -134,11 +135,22 @@ impl DataSettings {
         let text = std::fs::read_to_string(path).map_err(|e| config_error(path, e))?;
         let file: NodeFile = toml::from_str(&text).map_err(|e| config_error(path, e))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if file
+            .data_encryption
+            .as_ref()
+            .is_some_and(|e| e.keyd.is_some())
+        {
+            let config = NodeConfig::load(path)?;
+            return Ok(Self {
+                data_dir: config.data_dir,
+                kek: config.kek,
+            });
+        }
         Ok(Self {
             data_dir: base.join(&file.data_dir),
             kek: file
                 .data_encryption
-                .map(|e| e.kek(base))
+                .map(|e| e.kek(base, None))
                 .transpose()
                 .map_err(|e| config_error(path, e))?,
         })
@@ -228,7 +240,6 @@ impl NodeConfig {
         Ok(Self {
             genesis,
             role,
-            key,
             next_key,
             data_dir: resolve(&file.data_dir),
             rpc_addr: file.rpc_addr,
@@ -237,9 +248,10 @@ impl NodeConfig {
             state_keep_blocks: file.state_keep_blocks,
             kek: file
                 .data_encryption
-                .map(|e| e.kek(base))
+                .map(|e| e.kek(base, Some(&key)))
                 .transpose()
                 .map_err(|e| config_error(path, e))?,
+            key,
         })
     }
 }
