@@ -4,7 +4,11 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
-use trellis_node::{encryption::Kek, node_config::DataSettings, signer::KeySource};
+use trellis_node::{
+    encryption::{Kek, KeydSettings},
+    node_config::DataSettings,
+    signer::KeySource,
+};
 use trellis_vault::{KeyStore, KeyWrapper as _, LocalKek};
 
 /// A key-encryption key named on the command line.
@@ -58,8 +62,9 @@ pub enum DataCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         /// The new key-encryption key: a file (`--new-kek FILE`) or an HSM key
-        /// (`--new-kek pkcs11:…`), made by `trellis data new-kek`.
-        #[arg(long, value_name = "FILE|PKCS11-URI")]
+        /// (`--new-kek pkcs11:…`), made by `trellis data new-kek`, or the key a key manager
+        /// holds for this node (`--new-kek keyd:ADDR@0xIDENTITY`, after `trellis keyd allow`).
+        #[arg(long, value_name = "FILE|PKCS11-URI|keyd:ADDR@0xKEY")]
         new_kek: String,
     },
 }
@@ -94,8 +99,25 @@ fn new_kek(kek: KekArg) -> Result<()> {
     Ok(())
 }
 
-/// A key-encryption key named by a file path or a `pkcs11:` URI.
-fn kek_from_arg(spec: &str) -> Result<Kek> {
+/// A key-encryption key named by a file path, a `pkcs11:` URI or `keyd:ADDR@0xIDENTITY` (a key
+/// manager, reached as the node `config` configures).
+fn kek_from_arg(spec: &str, config: &Path) -> Result<Kek> {
+    if let Some(keyd) = spec.strip_prefix("keyd:") {
+        let Some((address, public_key)) = keyd.split_once('@') else {
+            bail!("{spec}: name a key manager as keyd:ADDR@0xIDENTITY");
+        };
+        let address = address
+            .parse()
+            .with_context(|| format!("{address} is not a socket address"))?;
+        let node = trellis_node::node_config::NodeConfig::load(config)?.key;
+        return Ok(Kek::Keyd {
+            settings: KeydSettings {
+                address,
+                public_key: public_key.to_owned(),
+            },
+            node,
+        });
+    }
     Ok(match KeySource::from_arg(spec)? {
         KeySource::Pkcs11(key) => Kek::Hsm {
             key,
@@ -177,7 +199,7 @@ fn status(config: &Path) -> Result<()> {
 fn rewrap(config: &Path, new_kek: &str) -> Result<()> {
     let (dir, old) = configured(config)?;
     let old = old.for_dir(&dir)?;
-    let new = kek_from_arg(new_kek)?.for_dir(&dir)?;
+    let new = kek_from_arg(new_kek, config)?.for_dir(&dir)?;
     let store = KeyStore::of(&dir);
     store
         .rewrap(old.as_ref(), new.as_ref())

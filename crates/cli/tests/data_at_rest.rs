@@ -504,6 +504,28 @@ fn a_key_manager_in_its_own_process_holds_the_key_encryption_key() {
     node.wait_for_height(4, Duration::from_secs(30));
     node.kill();
 
+    // Re-wrapped onto a key file and back onto the key manager.
+    let table = encryption(dir.path(), "file-kek");
+    let file_config = with_encryption(&plain, &table, "file-node.toml");
+    let rewrap = |config: &Path, new: &str| {
+        trellis(&[
+            "data",
+            "rewrap",
+            "--config",
+            config.to_str().unwrap(),
+            "--new-kek",
+            new,
+        ])
+    };
+    let output = rewrap(&config, dir.path().join("file-kek").to_str().unwrap());
+    assert!(output.status.success(), "{output:?}");
+    assert!(failing_node(&config).contains("wrapped by key-encryption key file:"));
+    let output = rewrap(&file_config, &format!("keyd:{listen}@{identity}"));
+    assert!(output.status.success(), "{output:?}");
+    let node = NodeProcess::start(&node_args(&config));
+    node.wait_for_height(5, Duration::from_secs(30));
+    node.kill();
+
     // Without its key manager the node cannot open its data: refused, naming where it looked.
     server.kill().unwrap();
     server.wait().unwrap();
