@@ -9,7 +9,7 @@ use trellis_node::{
     node_config::DataSettings,
     signer::KeySource,
 };
-use trellis_vault::{KeyStore, KeyWrapper as _, LocalKek};
+use trellis_vault::{KeyStore, KeyWrapper, LocalKek};
 
 /// A key-encryption key named on the command line.
 #[derive(Debug, Args)]
@@ -130,7 +130,8 @@ fn kek_from_arg(spec: &str, config: &Path) -> Result<Kek> {
     })
 }
 
-fn configured(config: &Path) -> Result<(PathBuf, Kek)> {
+/// The node's data directory and its key-encryption key, opened.
+fn configured(config: &Path) -> Result<(PathBuf, Box<dyn KeyWrapper>)> {
     let settings = DataSettings::load(config)?;
     let Some(kek) = settings.kek else {
         bail!(
@@ -138,12 +139,12 @@ fn configured(config: &Path) -> Result<(PathBuf, Kek)> {
             config.display()
         );
     };
+    let kek = kek.for_dir(&settings.data_dir)?;
     Ok((settings.data_dir, kek))
 }
 
 fn encrypt(config: &Path) -> Result<()> {
     let (dir, kek) = configured(config)?;
-    let kek = kek.for_dir(&dir)?;
     let migrated = trellis_node::migrate::encrypt(&dir, kek.as_ref(), |line| eprintln!("{line}"))
         .with_context(|| format!("encrypting {}", dir.display()))?;
     println!(
@@ -158,7 +159,6 @@ fn encrypt(config: &Path) -> Result<()> {
 
 fn rotate_key(config: &Path) -> Result<()> {
     let (dir, kek) = configured(config)?;
-    let kek = kek.for_dir(&dir)?;
     let id = KeyStore::of(&dir)
         .add_key(kek.as_ref())
         .with_context(|| format!("adding a data key to {}", dir.display()))?;
@@ -170,7 +170,6 @@ fn rotate_key(config: &Path) -> Result<()> {
 
 fn status(config: &Path) -> Result<()> {
     let (dir, kek) = configured(config)?;
-    let kek = kek.for_dir(&dir)?;
     let keys = KeyStore::of(&dir)
         .open(kek.as_ref())
         .with_context(|| format!("opening the data keys of {}", dir.display()))?;
@@ -198,7 +197,6 @@ fn status(config: &Path) -> Result<()> {
 
 fn rewrap(config: &Path, new_kek: &str) -> Result<()> {
     let (dir, old) = configured(config)?;
-    let old = old.for_dir(&dir)?;
     let new = kek_from_arg(new_kek, config)?.for_dir(&dir)?;
     let store = KeyStore::of(&dir);
     store

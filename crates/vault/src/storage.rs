@@ -61,8 +61,12 @@ pub async fn open_encrypted<S: Storage>(
         let (current, key) = keys.current_key();
         let header = BlobHeader::new(current, &key)
             .map_err(|e| Error::Io(Arc::new(std::io::Error::other(e))))?;
-        blob.resize(0).await?;
-        blob.write_at(0, header.encode(), WriteOptions::SYNC)
+        if size > 0 {
+            blob.resize(0).await?;
+        }
+        // One sync makes the resize and the header durable together (a SYNC write is no
+        // barrier for the resize before it, so the two are not combined that way).
+        blob.write_at(0, header.encode(), WriteOptions::default())
             .await?;
         blob.sync().await?;
         header
