@@ -40,7 +40,7 @@ pub fn state(dir: PathBuf, config: BenchConfig, encrypted: bool) -> Result<(), B
     let settings = config.clone();
     let keys = if encrypted {
         let key = DataKey::generate().map_err(BenchError::Random)?;
-        Protection::Encrypted(Arc::new(Keyring::new(KeyId(1), key)))
+        Protection::encrypted(Arc::new(Keyring::new(KeyId(1), key)))
     } else {
         Protection::Plain
     };

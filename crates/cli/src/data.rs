@@ -163,7 +163,7 @@ fn rotate_key(config: &Path) -> Result<()> {
         .add_key(kek.as_ref())
         .with_context(|| format!("adding a data key to {}", dir.display()))?;
     println!(
-        "{id} made: what the node writes from now on is encrypted under it (a running node takes it within seconds); blobs already written keep their keys (`trellis data status` counts them)"
+        "{id} made: what the node writes from now on is encrypted under it (a running node takes it within seconds), and the running node moves what it wrote before to it in the background (`trellis data status` shows how far)"
     );
     Ok(())
 }
@@ -190,6 +190,27 @@ fn status(config: &Path) -> Result<()> {
             "  {name}: {} blob(s), {:.1} MiB",
             tally.blobs,
             tally.bytes as f64 / (1 << 20) as f64
+        );
+    }
+    let behind: usize = census
+        .by_key
+        .iter()
+        .filter(|(key, _)| key.is_some_and(|key| key != keys.current()))
+        .map(|(_, tally)| tally.blobs)
+        .sum();
+    if census.moving.blobs > 0 {
+        println!(
+            "  moving to a newer key now: {} blob(s), {:.1} MiB still under their old key",
+            census.moving.blobs,
+            census.moving.bytes as f64 / (1 << 20) as f64
+        );
+    }
+    if behind == 0 {
+        println!("  every blob is under {}", keys.current());
+    } else {
+        println!(
+            "  {behind} blob(s) under older keys: the running node moves them to {} in the background",
+            keys.current()
         );
     }
     Ok(())

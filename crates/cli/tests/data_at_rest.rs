@@ -390,54 +390,83 @@ fn a_key_encryption_key_in_an_hsm_wraps_the_data_keys_and_never_leaves_it() {
     node.wait_for_height(6, Duration::from_secs(30));
 }
 
+/// Waits up to `limit` for `node` to have logged `text`.
+fn wait_for_log(node: &NodeProcess, text: &str, limit: Duration) {
+    let start = std::time::Instant::now();
+    while !node.logged(text) {
+        assert!(start.elapsed() < limit, "never logged: {text}");
+    }
+}
+
 #[test]
-fn a_data_key_rotated_while_the_node_runs_encrypts_what_it_writes_next() {
+fn a_data_key_rotated_while_the_node_runs_encrypts_everything_under_it_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let (plain, account) = one_validator_chain(dir.path(), 3434);
     let config = with_encryption(&plain, &encryption(dir.path(), "kek"), "encrypted.toml");
     let node = NodeProcess::start(&node_args(&config));
-    node.wait_for_height(2, Duration::from_secs(30));
-    let data = |command: &str| trellis(&["data", command, "--config", config.to_str().unwrap()]);
-
-    let output = data("rotate-key");
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("data key #2 made"), "{stdout}");
-    let start = std::time::Instant::now();
-    while !node.logged("a rotated data key now encrypts") {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the node never took it"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let recipient = Address::from([0x7a; 20]);
     for nonce in 0..5u64 {
         let raw = transfer(&account, 3434, nonce, (recipient, 1));
         let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
         node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
     }
+    let data = |command: &str| trellis(&["data", command, "--config", config.to_str().unwrap()]);
+
+    let output = data("rotate-key");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("data key #2 made"), "{stdout}");
+    wait_for_log(
+        &node,
+        "a rotated data key now encrypts",
+        Duration::from_secs(20),
+    );
+    // Killed (SIGKILL) as the move of the older blobs starts: the next start finishes it.
+    wait_for_log(
+        &node,
+        "re-encrypting data written under older data keys",
+        Duration::from_secs(20),
+    );
+    node.kill();
+    let output = data("status");
+    assert!(output.status.success(), "{output:?}");
+    eprintln!(
+        "killed while moving: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let node = NodeProcess::start(&node_args(&config));
+    for nonce in 5..10u64 {
+        // The node answers and commits while it re-encrypts.
+        let raw = transfer(&account, 3434, nonce, (recipient, 1));
+        let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+        node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+    }
+    wait_for_log(&node, "re-encryption pass done", Duration::from_secs(120));
     let height = hex_u64(&node.call("eth_blockNumber", json!([])));
-    node.wait_for_height(height + 10, Duration::from_secs(60));
+    node.wait_for_height(height + 5, Duration::from_secs(60));
     node.kill();
 
-    // Blobs made after the rotation are under the new key, the older ones under theirs.
+    // Everything is under the new key now: what was written before and after the rotation.
     let output = data("status");
     assert!(output.status.success(), "{output:?}");
     let status = String::from_utf8_lossy(&output.stdout);
     assert!(status.contains("data key #2 encrypts new data"), "{status}");
-    assert!(status.contains("  data key #1: "), "{status}");
-    assert!(status.contains("  data key #2: "), "{status}");
+    assert!(!status.contains("  data key #1: "), "{status}");
+    assert!(
+        status.contains("every blob is under data key #2"),
+        "{status}"
+    );
     assert!(!status.contains("in clear"), "{status}");
 
-    // Restarted, the node reads blobs under either key.
+    // Restarted, the node reads it all.
     let node = NodeProcess::start(&node_args(&config));
     assert!(node.logged("data at rest is encrypted"));
     assert_eq!(
         node.call("eth_getBalance", json!([recipient, "latest"])),
-        json!("0x5")
+        json!("0xa")
     );
-    node.wait_for_height(height + 12, Duration::from_secs(30));
+    node.wait_for_height(height + 7, Duration::from_secs(30));
 }
 
 /// The validator key genesis file `genesis` lists first.

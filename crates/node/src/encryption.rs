@@ -32,7 +32,7 @@ use tracing::info;
 use trellis_crypto::ValidatorSigner;
 use trellis_hsm::AesKek;
 use trellis_keyd::KeydKek;
-use trellis_vault::{KeyStore, KeyWrapper, LocalKek, Protection};
+use trellis_vault::{KeyStore, KeyWrapper, LocalKek, Protection, Vault};
 
 /// The context a node's chain and consensus run on: the runtime's, with storage in clear or
 /// encrypted as the data directory is. p2p runs on the runtime's own.
@@ -207,14 +207,16 @@ pub fn open(dir: &Path, kek: Option<&Kek>) -> Result<(Protection, Option<KeyWatc
             (keys, kek)
         }
     };
-    let keys = std::sync::Arc::new(keys);
+    let vault = std::sync::Arc::new(Vault::new(std::sync::Arc::new(keys)));
+    let protection = Protection::Encrypted(vault.clone());
     let watch = KeyWatch {
         seen: std::fs::metadata(store.path())
             .and_then(|m| m.modified())
             .ok(),
         store,
         kek,
-        keys: keys.clone(),
+        keys: vault.keys().clone(),
+        protection: protection.clone(),
     };
-    Ok((Protection::Encrypted(keys), Some(watch)))
+    Ok((protection, Some(watch)))
 }

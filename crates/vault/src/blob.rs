@@ -1,59 +1,41 @@
 //! An encrypted blob: the inner blob holds the header, then the data encrypted at its offset.
-//! Offsets and lengths callers see leave the header out.
+//! Offsets and lengths callers see leave the header out. Handles to one blob share its state
+//! (`shared.rs`), so a re-encryption moving it to a new key is seen by all of them.
 
-use crate::{BlobCipher, HEADER_LEN};
+use crate::{
+    HEADER_LEN,
+    shared::{Entry, SharedBlob},
+};
 use bytes::BufMut as _;
 use commonware_runtime::{Blob, Error, Handle, IoBufs, IoBufsMut, ReadOptions, WriteOptions};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A blob whose bytes are encrypted in the inner blob `B`.
 pub struct EncryptedBlob<B: Blob> {
-    inner: B,
-    cipher: BlobCipher,
-    /// The data's length: a blob grown by `resize` must read back zeros, so the new range is
-    /// written as encrypted zeros, which needs the old length. Held only to read or set it.
-    len: Arc<Mutex<u64>>,
+    shared: Arc<SharedBlob<B>>,
+}
+
+fn physical(offset: u64) -> Result<u64, Error> {
+    offset.checked_add(HEADER_LEN).ok_or(Error::OffsetOverflow)
 }
 
 impl<B: Blob> EncryptedBlob<B> {
-    pub(crate) fn new(inner: B, cipher: BlobCipher, len: u64) -> Self {
-        Self {
-            inner,
-            cipher,
-            len: Arc::new(Mutex::new(len)),
-        }
-    }
-
-    fn physical(offset: u64) -> Result<u64, Error> {
-        offset.checked_add(HEADER_LEN).ok_or(Error::OffsetOverflow)
-    }
-
-    fn len(&self) -> u64 {
-        *self
-            .len
-            .lock()
-            .expect("the length lock is never held across a panic")
-    }
-
-    fn grow_to(&self, end: u64) {
-        let mut len = self
-            .len
-            .lock()
-            .expect("the length lock is never held across a panic");
-        *len = (*len).max(end);
+    pub(crate) fn new(shared: Arc<SharedBlob<B>>) -> Self {
+        Self { shared }
     }
 
     /// Writes encrypted zeros over `[from, to)`: what a plain blob reads in a range it grew by
     /// (the inner blob's own zeros would decrypt to noise). A bounded chunk at a time.
-    async fn write_zeros(&self, from: u64, to: u64) -> Result<(), Error> {
+    async fn write_zeros(&self, entry: &Entry<'_, B>, from: u64, to: u64) -> Result<(), Error> {
         const CHUNK: u64 = 1 << 20;
         let mut at = from;
         while at < to {
             let size = (to - at).min(CHUNK);
             let mut zeros = vec![0u8; size as usize];
-            self.cipher.apply(at, &mut zeros);
-            self.inner
-                .write_at(Self::physical(at)?, zeros, WriteOptions::default())
+            entry.keys.apply(at, &mut zeros);
+            self.shared
+                .inner
+                .write_at(physical(at)?, zeros, WriteOptions::default())
                 .await?;
             at += size;
         }
@@ -67,12 +49,15 @@ impl<B: Blob> EncryptedBlob<B> {
         len: usize,
         options: ReadOptions,
     ) -> Result<Vec<u8>, Error> {
+        let end = offset.saturating_add(len as u64);
+        let entry = self.shared.enter(|_| offset..end).await?;
         let read = self
+            .shared
             .inner
-            .read_at(Self::physical(offset)?, len, options)
+            .read_at(physical(offset)?, len, options)
             .await?;
         let mut bytes = read.coalesce().as_ref().to_vec();
-        self.cipher.apply(offset, &mut bytes);
+        entry.keys.apply(offset, &mut bytes);
         Ok(bytes)
     }
 }
@@ -114,37 +99,36 @@ impl<B: Blob> Blob for EncryptedBlob<B> {
         let end = offset
             .checked_add(bytes.len() as u64)
             .ok_or(Error::OffsetOverflow)?;
-        self.cipher.apply(offset, &mut bytes);
-        let len = self.len();
-        if offset > len {
-            self.write_zeros(len, offset).await?;
+        // A write past the end also fills the gap from the end with zeros.
+        let entry = self.shared.enter(|len| offset.min(len)..end).await?;
+        entry.keys.apply(offset, &mut bytes);
+        if offset > entry.len {
+            self.write_zeros(&entry, entry.len, offset).await?;
         }
-        self.inner
-            .write_at(Self::physical(offset)?, bytes, options)
+        self.shared
+            .inner
+            .write_at(physical(offset)?, bytes, options)
             .await?;
-        self.grow_to(end);
+        entry.grew_to(end);
         Ok(())
     }
 
     async fn resize(&self, len: u64) -> Result<(), Error> {
-        let old = self.len();
-        if len > old {
-            self.write_zeros(old, len).await?;
+        let entry = self.shared.enter(|old| old.min(len)..u64::MAX).await?;
+        if len > entry.len {
+            self.write_zeros(&entry, entry.len, len).await?;
         } else {
-            self.inner.resize(Self::physical(len)?).await?;
+            self.shared.inner.resize(physical(len)?).await?;
         }
-        *self
-            .len
-            .lock()
-            .expect("the length lock is never held across a panic") = len;
+        entry.resized_to(len);
         Ok(())
     }
 
     async fn sync(&self) -> Result<(), Error> {
-        self.inner.sync().await
+        self.shared.inner.sync().await
     }
 
     async fn start_sync(&self) -> Handle<()> {
-        self.inner.start_sync().await
+        self.shared.inner.start_sync().await
     }
 }

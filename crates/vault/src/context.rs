@@ -4,10 +4,7 @@
 //! never writes a byte in clear. A plaintext directory runs on the same type
 //! ([`Vaulted::plain`]), which refuses any blob that is encrypted.
 
-use crate::{
-    Keyring, StoredBlob,
-    storage::{open_encrypted, open_plain},
-};
+use crate::{EncryptedBlob, Keyring, StoredBlob, Vault, registry::Create, storage::open_plain};
 use commonware_runtime::{
     BlobVersion, Clock, Error, Handle, Metrics, Spawner, Storage, Supervisor,
     signal::Signal,
@@ -24,8 +21,15 @@ use std::{
 pub enum Protection {
     /// In clear (an encrypted blob is refused).
     Plain,
-    /// Encrypted under these keys (a plaintext blob is refused).
-    Encrypted(Arc<Keyring>),
+    /// Encrypted under the vault's keys (a plaintext blob is refused).
+    Encrypted(Arc<Vault>),
+}
+
+impl Protection {
+    /// Encrypted under `keys`.
+    pub fn encrypted(keys: Arc<Keyring>) -> Self {
+        Self::Encrypted(Arc::new(Vault::new(keys)))
+    }
 }
 
 /// Context `C` with its storage protected as `keys` says.
@@ -37,7 +41,7 @@ pub struct Vaulted<C> {
 impl<C> Vaulted<C> {
     /// `inner` with its storage encrypted under `keys`.
     pub fn new(inner: C, keys: Keyring) -> Self {
-        Self::with(inner, Protection::Encrypted(Arc::new(keys)))
+        Self::with(inner, Protection::encrypted(Arc::new(keys)))
     }
 
     /// `inner` with its storage in clear.
@@ -196,17 +200,26 @@ impl<C: Storage> Storage for Vaulted<C> {
     ) -> Result<(Self::Blob, u64, BlobVersion), Error> {
         match &self.keys {
             Protection::Plain => open_plain(&self.inner, partition, name, versions).await,
-            Protection::Encrypted(keys) => {
-                let (blob, len, version) =
-                    open_encrypted(&self.inner, keys, (partition, partition), name, versions)
-                        .await?;
-                Ok((StoredBlob::Encrypted(blob), len, version))
+            Protection::Encrypted(vault) => {
+                let blob = vault
+                    .open(&self.inner, partition, name, versions, Create::Yes)
+                    .await?
+                    .expect("an open that may create a blob finds it");
+                let (len, version) = (blob.state().len, blob.version);
+                Ok((
+                    StoredBlob::Encrypted(EncryptedBlob::new(blob)),
+                    len,
+                    version,
+                ))
             }
         }
     }
 
     async fn remove(&self, partition: &str, name: Option<&[u8]>) -> Result<(), Error> {
-        self.inner.remove(partition, name).await
+        match &self.keys {
+            Protection::Plain => self.inner.remove(partition, name).await,
+            Protection::Encrypted(vault) => vault.remove(&self.inner, partition, name).await,
+        }
     }
 
     async fn scan(&self, partition: &str) -> Result<Vec<Vec<u8>>, Error> {

@@ -27,7 +27,7 @@ pub struct BlobHeader {
     pub key_id: KeyId,
     pub salt: [u8; 16],
     /// HMAC of the salt under the data key: proves the key without revealing it.
-    check: [u8; 16],
+    pub(crate) check: [u8; 16],
 }
 
 /// Why a blob's first bytes are not a header this key opens.
@@ -49,11 +49,29 @@ pub enum HeaderError {
         "the blob is encrypted under another {0} than the one this node holds (another key, or another node's directory)"
     )]
     WrongKey(KeyId),
+    #[error(
+        "the blob's move to a new data key was interrupted while rewriting a chunk, and the copy of that chunk (partition trellis-vault-rekey) is missing or damaged: restore the directory from a backup or resync the node"
+    )]
+    LostChunk,
+}
+
+impl HeaderError {
+    /// The storage error refusing to open blob `name` of `partition` for this reason.
+    pub fn refusing(self, partition: &str, name: &[u8]) -> commonware_runtime::Error {
+        commonware_runtime::Error::BlobOpenFailed(
+            partition.to_owned(),
+            hex::encode(name),
+            std::sync::Arc::new(std::io::Error::other(self)),
+        )
+    }
 }
 
 impl BlobHeader {
     /// Bytes of the magic every header starts with.
     pub const MAGIC_LEN: usize = MAGIC.len();
+    /// Bytes the header's fields take (the rest of its page is zeros, or re-encryption
+    /// records): what replacing a header rewrites.
+    pub const FIELDS_LEN: usize = 44;
 
     /// Whether `bytes` (a blob's first [`Self::MAGIC_LEN`] bytes) are a header's magic.
     pub fn has_magic(bytes: &[u8]) -> bool {
@@ -105,7 +123,7 @@ impl BlobHeader {
     /// almost never is, so it is refused rather than taken for a new blob and overwritten.
     pub fn torn_prefix(bytes: &[u8]) -> bool {
         let magic = bytes.iter().zip(MAGIC).all(|(b, m)| *b == 0 || b == m);
-        magic && bytes.iter().skip(44).all(|b| *b == 0)
+        magic && bytes.iter().skip(Self::FIELDS_LEN).all(|b| *b == 0)
     }
 
     /// The blob's keystream, if `key` is the one its header names.

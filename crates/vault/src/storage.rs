@@ -1,22 +1,13 @@
 //! Opening a blob encrypted: an [`EncryptedBlob`] over the inner storage's blob, its header
 //! written (and made durable) when the blob is made; and the keys it is opened with.
 
-use crate::{BlobHeader, EncryptedBlob, HEADER_LEN, HeaderError, Keyring, StoredBlob};
+use crate::{
+    BlobHeader, EncryptedBlob, HEADER_LEN, HeaderError, Keyring, StoredBlob,
+    recover::{Names, resume},
+    shared::{Keys, SharedBlob},
+};
 use commonware_runtime::{Blob as _, BlobVersion, Error, Storage, WriteOptions};
 use std::sync::Arc;
-
-/// A refused open, naming the blob and why.
-fn refused(partition: &str, name: &[u8], error: HeaderError) -> Error {
-    Error::BlobOpenFailed(
-        partition.to_owned(),
-        hex(name),
-        Arc::new(std::io::Error::other(error)),
-    )
-}
-
-fn hex(name: &[u8]) -> String {
-    name.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Opens blob `name` of `partition` in `inner` in clear, refusing one that is encrypted (a
 /// node started without its keys would otherwise read noise).
@@ -31,7 +22,7 @@ pub(crate) async fn open_plain<S: Storage>(
     if probe > 0 {
         let bytes = blob.read_at(0, probe, Default::default()).await?;
         if BlobHeader::has_magic(bytes.coalesce().as_ref()) {
-            return Err(refused(partition, name, HeaderError::Encrypted));
+            return Err(HeaderError::Encrypted.refusing(partition, name));
         }
     }
     Ok((StoredBlob::Plain(blob), size, version))
@@ -48,14 +39,34 @@ pub async fn open_encrypted<S: Storage>(
     name: &[u8],
     versions: std::ops::RangeInclusive<BlobVersion>,
 ) -> Result<(EncryptedBlob<S::Blob>, u64, BlobVersion), Error> {
+    let names = Names {
+        partition,
+        keyed_as,
+        name,
+    };
+    let shared = open_shared(inner, keys, names, versions).await?;
+    let (len, version) = (shared.state().len, shared.version);
+    Ok((EncryptedBlob::new(Arc::new(shared)), len, version))
+}
+
+/// [`open_encrypted`], as the state its handles share.
+pub(crate) async fn open_shared<S: Storage>(
+    inner: &S,
+    keys: &Keyring,
+    names: Names<'_>,
+    versions: std::ops::RangeInclusive<BlobVersion>,
+) -> Result<SharedBlob<S::Blob>, Error> {
+    let Names {
+        partition, name, ..
+    } = names;
     let (blob, size, version) = inner.open_versioned(partition, name, versions).await?;
     if size > 0 && size < HEADER_LEN {
         let bytes = blob.read_at(0, size as usize, Default::default()).await?;
         if !BlobHeader::torn_prefix(bytes.coalesce().as_ref()) {
-            return Err(refused(partition, name, HeaderError::NotEncrypted));
+            return Err(HeaderError::NotEncrypted.refusing(partition, name));
         }
     }
-    let header = if size < HEADER_LEN {
+    if size < HEADER_LEN {
         // Made now, or torn before its header was durable (and so before any data was
         // written): it gets a header.
         let (current, key) = keys.current_key();
@@ -69,19 +80,22 @@ pub async fn open_encrypted<S: Storage>(
         blob.write_at(0, header.encode(), WriteOptions::default())
             .await?;
         blob.sync().await?;
-        header
-    } else {
-        let bytes = blob
-            .read_at(0, HEADER_LEN as usize, Default::default())
-            .await?;
-        BlobHeader::decode(bytes.coalesce().as_ref()).map_err(|e| refused(partition, name, e))?
-    };
-    let key = keys
-        .key(header.key_id)
-        .map_err(|e| refused(partition, name, e))?;
-    let cipher = header
-        .cipher(&key, keyed_as, name)
-        .map_err(|e| refused(partition, name, e))?;
-    let len = size.saturating_sub(HEADER_LEN);
-    Ok((EncryptedBlob::new(blob, cipher, len), len, version))
+        let cipher = header
+            .cipher(&key, names.keyed_as, name)
+            .map_err(|e| e.refusing(partition, name))?;
+        let keys = Keys::Fixed(Arc::new(cipher));
+        return Ok(SharedBlob::new(blob, version, 0, keys, header));
+    }
+    let page = blob
+        .read_at(0, HEADER_LEN as usize, Default::default())
+        .await?;
+    let page = page.coalesce();
+    let opened = resume(inner, &blob, keys, names, page.as_ref()).await?;
+    let shared = SharedBlob::new(blob, version, size - HEADER_LEN, opened.keys, opened.header);
+    {
+        let mut state = shared.state();
+        state.record = opened.record;
+        state.last_seq = opened.last_seq;
+    }
+    Ok(shared)
 }

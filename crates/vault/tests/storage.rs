@@ -2,39 +2,13 @@
 //! nothing written is on disk in clear, a blob grows with zeros, and a wrong key or a plaintext
 //! blob is refused by name.
 
-use commonware_runtime::{
-    Blob as _, Runner as _, Storage as _, Supervisor as _, WriteOptions, tokio,
-};
+use commonware_runtime::{Blob as _, Storage as _, Supervisor as _, WriteOptions, tokio};
 use std::path::Path;
 use trellis_vault::{DataKey, KeyId, Keyring, Vaulted};
 
-const PARTITION: &str = "ledger";
+mod support;
 
-fn run<F, Fut>(dir: &Path, test: F)
-where
-    F: FnOnce(tokio::Context) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let config = tokio::Config::new().with_storage_directory(dir);
-    tokio::Runner::new(config).start(test);
-}
-
-/// The keys of `keys(1)` after a rotation: key 1, and key 2 for new blobs.
-fn rotated() -> Keyring {
-    Keyring::from_keys(
-        KeyId(2),
-        [
-            (KeyId(1), DataKey::from_bytes([1; 32])),
-            (KeyId(2), DataKey::from_bytes([2; 32])),
-        ]
-        .into(),
-    )
-    .unwrap()
-}
-
-fn keys(byte: u8) -> Keyring {
-    Keyring::new(KeyId(1), DataKey::from_bytes([byte; 32]))
-}
+use support::{PARTITION, contains, keys, rotated, run};
 
 /// Every file under `dir`, as bytes.
 fn files(dir: &Path) -> Vec<Vec<u8>> {
@@ -48,12 +22,6 @@ fn files(dir: &Path) -> Vec<Vec<u8>> {
         }
     }
     found
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
 }
 
 const SECRET: &[u8] = b"transfer 1000 to 0x00000000000000000000000000000000000a11ce";
@@ -280,7 +248,7 @@ fn a_key_added_while_running_encrypts_new_blobs_and_old_ones_keep_theirs() {
         let keyring = std::sync::Arc::new(keys(1));
         let storage = Vaulted::with(
             context.child("vault"),
-            trellis_vault::Protection::Encrypted(keyring.clone()),
+            trellis_vault::Protection::encrypted(keyring.clone()),
         );
         let (old, _) = storage.open(PARTITION, b"old").await.unwrap();
         old.write_at(0, SECRET.to_vec(), WriteOptions::default())
@@ -327,7 +295,7 @@ fn a_census_counts_blobs_by_their_data_key() {
         let keyring = std::sync::Arc::new(keys(1));
         let storage = Vaulted::with(
             context.child("vault"),
-            trellis_vault::Protection::Encrypted(keyring.clone()),
+            trellis_vault::Protection::encrypted(keyring.clone()),
         );
         for name in [b"a", b"b"] {
             let (blob, _) = storage.open(PARTITION, name).await.unwrap();
