@@ -1,6 +1,7 @@
 //! Benchmarks of Trellis's storage on real disk, with figures printed: `trellis bench state`
 //! (the state layer on QMDB: committed slot updates, proofs, histories, reopening; [`state`])
-//! and `trellis bench logs` (`eth_getLogs` through the block store's log index; [`logs`]).
+//! `trellis bench logs` (`eth_getLogs` through the block store's log index; [`logs`]) and
+//! `trellis bench rekey` (the background re-encryption after a data-key rotation; [`rekey`]).
 //! [`run`] runs each on a runtime of its own in a fresh directory and prints the report.
 //!
 //! They live in a crate of their own so that nothing of them is compiled into the crates a node
@@ -8,6 +9,7 @@
 
 pub mod hsm;
 pub mod logs;
+pub mod rekey;
 pub mod run;
 pub mod state;
 

@@ -22,6 +22,12 @@ pub enum StateBenchError {
     Proof(ProofError),
     #[error("a fresh history fails: {0}")]
     History(ProofError),
+    #[error("the task committing blocks stopped")]
+    Stopped,
+    #[error("cannot read the directory's blobs")]
+    Census(#[source] std::io::Error),
+    #[error("{left} blob(s) are still under the old data key after the re-encryption pass")]
+    NotMoved { left: usize },
 }
 
 /// What to measure.
@@ -130,13 +136,51 @@ fn token_account() -> Account {
     }
 }
 
-async fn commit<E: Runtime>(
+pub async fn commit<E: Runtime>(
     store: &mut QmdbStore<E>,
     changes: &ChangeSet,
 ) -> Result<(), StateError> {
     let staged = store.stage(None, store.next_height(), changes)?;
     store.commit(&staged).await?;
     Ok(())
+}
+
+/// Fills a fresh `store` with `accounts` holders, each with a balance and a slot in the token.
+pub async fn populate<E: Runtime>(
+    store: &mut QmdbStore<E>,
+    accounts: u64,
+    progress: &mut impl FnMut(&str),
+) -> Result<(), StateError> {
+    let chunk = 50_000;
+    let mut first = 0;
+    while first < accounts {
+        let last = (first + chunk).min(accounts);
+        let mut changes = ChangeSet::new();
+        changes.set_account(token(), token_account());
+        for i in first..last {
+            changes.set_account(holder(i), Account::with_balance(U256::from(1_000 + i)));
+            changes.set_storage(token(), U256::from(i), U256::from(i + 1));
+        }
+        commit(store, &changes).await?;
+        first = last;
+        progress(&format!("populated {last} accounts"));
+    }
+    Ok(())
+}
+
+/// A block's changes: `count` random holders' slots set to random values.
+pub fn updates(random: &mut Random, accounts: u64, count: usize) -> ChangeSet {
+    let mut changes = ChangeSet::new();
+    changes.set_account(token(), token_account());
+    while changes
+        .account(&token())
+        .map_or(0, |change| change.storage.len())
+        < count
+    {
+        let i = random.next_u64() % accounts;
+        changes.set_storage(token(), U256::from(i), U256::from(random.next_u64()));
+    }
+    changes
 }
 
 /// Runs the benchmark on a fresh store in `context`'s storage; `progress` hears each phase.
@@ -153,36 +197,14 @@ pub async fn run<E: Runtime>(
     }
 
     let start = Instant::now();
-    let chunk = 50_000;
-    let mut first = 0;
-    while first < config.accounts {
-        let last = (first + chunk).min(config.accounts);
-        let mut changes = ChangeSet::new();
-        changes.set_account(token(), token_account());
-        for i in first..last {
-            changes.set_account(holder(i), Account::with_balance(U256::from(1_000 + i)));
-            changes.set_storage(token(), U256::from(i), U256::from(i + 1));
-        }
-        commit(&mut store, &changes).await?;
-        first = last;
-        progress(&format!("populated {last} accounts"));
-    }
+    populate(&mut store, config.accounts, &mut progress).await?;
     let populate = start.elapsed();
 
     let mut random = Random(42);
     let mut blocks = Vec::with_capacity(config.blocks);
     let mut blocks_cpu = Some(Duration::ZERO);
     for block in 0..config.blocks {
-        let mut changes = ChangeSet::new();
-        changes.set_account(token(), token_account());
-        while changes
-            .account(&token())
-            .map_or(0, |change| change.storage.len())
-            < config.updates_per_block
-        {
-            let i = random.next_u64() % config.accounts;
-            changes.set_storage(token(), U256::from(i), U256::from(random.next_u64()));
-        }
+        let changes = updates(&mut random, config.accounts, config.updates_per_block);
         let cpu_before = process_cpu();
         let start = Instant::now();
         let staged = store.stage(None, store.next_height(), &changes)?;

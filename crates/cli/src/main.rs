@@ -151,6 +151,24 @@ enum BenchCommand {
         #[arg(long)]
         encrypted: bool,
     },
+    /// A data key rotated under an encrypted state that keeps committing blocks: how fast the
+    /// node's background re-encryption moves the data, and what commits cost meanwhile. Run it
+    /// on a release build.
+    Rekey {
+        /// How many accounts (each with one slot in a token contract).
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: u64,
+        /// Slot updates per block.
+        #[arg(long, default_value_t = 10_000)]
+        block_updates: usize,
+        /// MiB of page cache for the state (a validator's default).
+        #[arg(long, default_value_t = 512)]
+        cache_mib: usize,
+        /// A directory to create for the run (removed afterwards). Default: in the system's
+        /// temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Log queries as eth_getLogs runs them: one contract's transfers to one recipient over a
     /// long chain, through the log index. Run it on a release build.
     Logs {
@@ -325,6 +343,24 @@ fn main() -> Result<()> {
                 proofs: 1_000,
             };
             trellis_bench::run::state(dir, config, encrypted).context("state benchmark")
+        }
+        Command::Bench(BenchCommand::Rekey {
+            accounts,
+            block_updates,
+            cache_mib,
+            dir,
+        }) => {
+            init_logging();
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("trellis-bench-rekey-{}", std::process::id()))
+            });
+            let config = trellis_bench::rekey::RekeyConfig {
+                accounts,
+                updates_per_block: block_updates,
+                page_cache_bytes: cache_mib << 20,
+                blocks_before: 20,
+            };
+            trellis_bench::run::rekey(dir, config).context("re-encryption benchmark")
         }
         Command::Bench(BenchCommand::Logs {
             blocks,

@@ -25,7 +25,7 @@ pub mod members;
 pub mod migrate;
 pub mod network;
 pub mod node_config;
-mod reencrypt;
+pub mod reencrypt;
 pub mod rotation;
 pub mod signer;
 pub mod supervised;

@@ -39,7 +39,7 @@ pub(crate) fn start(context: NodeContext, dir: PathBuf) -> Nudge {
         loop {
             // Passes until one finds nothing: a blob whose move was to a key since
             // superseded moves again on the next.
-            while pass(&context, &dir).await {}
+            while pass(&context, &dir).await.blobs > 0 {}
             if rx.recv().await.is_none() {
                 return;
             }
@@ -75,15 +75,26 @@ async fn behind(context: &NodeContext, dir: &Path, current: KeyId) -> Vec<Stored
     }
 }
 
-/// One pass over every blob behind the current key. Whether it moved anything.
-async fn pass(context: &NodeContext, dir: &Path) -> bool {
+/// What a pass moved.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pass {
+    /// Blobs now wholly under the key that was current when the pass began.
+    pub blobs: usize,
+    /// Bytes rewritten.
+    pub bytes: u64,
+    pub duration: Duration,
+}
+
+/// One pass over every blob of `dir` behind the current key, as the node makes it in the
+/// background (`trellis bench rekey` measures it).
+pub async fn pass(context: &NodeContext, dir: &Path) -> Pass {
     let Protection::Encrypted(vault) = context.protection() else {
-        return false;
+        return Pass::default();
     };
     let current = vault.keys().current();
     let todo = behind(context, dir, current).await;
     if todo.is_empty() {
-        return false;
+        return Pass::default();
     }
     let total: u64 = todo.iter().map(|blob| blob.bytes).sum();
     info!(
@@ -123,19 +134,22 @@ async fn pass(context: &NodeContext, dir: &Path) -> bool {
             }
         }
     }
-    let seconds = context
+    let duration = context
         .current()
         .duration_since(started)
-        .unwrap_or_default()
-        .as_secs_f64();
+        .unwrap_or_default();
     info!(
         blobs = blobs_moved,
         mib = format!("{:.1}", mib(progress.moved)),
-        seconds = format!("{seconds:.1}"),
+        seconds = format!("{:.1}", duration.as_secs_f64()),
         %current,
         "re-encryption pass done: the data it reached is under the current data key"
     );
-    blobs_moved > 0
+    Pass {
+        blobs: blobs_moved,
+        bytes: progress.moved,
+        duration,
+    }
 }
 
 struct Progress {
@@ -153,8 +167,8 @@ impl Progress {
         self.last = now;
         info!(
             moved_mib = format!("{:.1}", mib(self.moved)),
-            of_mib = format!("{:.1}", mib(self.total)),
-            "re-encrypting under the current data key"
+            listed_mib = format!("{:.1}", mib(self.total)),
+            "re-encrypting under the current data key (blobs still being written grow past what was listed)"
         );
     }
 }
