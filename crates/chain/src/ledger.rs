@@ -138,6 +138,7 @@ struct Shared<E: Runtime> {
     heads: tokio::sync::watch::Sender<Height>,
     /// Hashes of transactions as the pool admits them (for subscribers; lagging ones skip).
     admitted: tokio::sync::broadcast::Sender<TxHash>,
+    metrics: crate::metrics::ChainMetrics,
 }
 
 /// The chain as one validator holds it. Cheap to clone; clones share everything.
@@ -214,6 +215,8 @@ impl<E: Runtime> Chain<E> {
         let finalized = resume::resume(&executor, &store, state, &genesis_block).await?;
         info!(height = %finalized.tip.height, hash = %finalized.tip_hash, "chain opened");
         let heads = tokio::sync::watch::Sender::new(finalized.tip.height);
+        let metrics = crate::metrics::ChainMetrics::register(&context);
+        metrics.finalized(finalized.tip.height.0, 0, 0);
         let (admitted, _) = tokio::sync::broadcast::channel(ADMITTED_BACKLOG);
         let rules = Arc::new(Rules {
             executor,
@@ -252,6 +255,7 @@ impl<E: Runtime> Chain<E> {
                 gossip: Mutex::new(None),
                 heads,
                 admitted,
+                metrics,
             }),
         })
     }
@@ -437,6 +441,8 @@ impl<E: Runtime> Ledger for Chain<E> {
             info!(%height, senders = applied.barred.len(), dropped, "dropped the pending transactions of accounts the rules now refuse");
         }
         self.shared.heads.send_replace(height);
+        let metrics = &self.shared.metrics;
+        metrics.finalized(height.0, included.len(), mempool.len());
         debug!(%height, %hash, txs = included.len(), "finalized");
     }
 }

@@ -21,6 +21,7 @@ mod genesis;
 pub mod gossip;
 mod ledger;
 pub mod log_index;
+mod metrics;
 mod store;
 mod stored;
 mod tx_index;

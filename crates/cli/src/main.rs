@@ -62,6 +62,10 @@ enum Command {
         /// others serve on the ports after it).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8545")]
         rpc_addr: SocketAddr,
+        /// Where `GET /metrics` (Prometheus's text format) serves every validator's metrics
+        /// (not with --processes: each node's node.toml names its own `metrics_addr`).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9545")]
+        metrics_addr: SocketAddr,
         /// Run each validator as its own `trellis node` process (logs in DIR/node-<i>/node.log);
         /// none is restarted if it dies, and Ctrl-C stops them all.
         #[arg(long)]
@@ -289,30 +293,34 @@ fn main() -> Result<()> {
             accounts,
             data_dir,
             rpc_addr,
+            metrics_addr,
             processes,
             governed,
             epoch_length,
             validator_token,
             plaintext,
-        } => run_dev(DevOptions {
-            data_dir: data_dir.unwrap_or_else(default_dev_dir),
-            validators,
-            accounts,
-            rpc_addr,
-            processes,
-            governed,
-            epoch_length,
-            plaintext,
-            validator_token: validator_token
-                .map(|uri| trellis_hsm::KeyUri::parse(&uri))
-                .transpose()?
-                .map(|uri| trellis_node::signer::Pkcs11Key {
-                    module: uri.module,
-                    token: uri.token,
-                    label: uri.object,
-                    pin_file: uri.pin_file,
-                }),
-        }),
+        } => run_dev(
+            metrics_addr,
+            DevOptions {
+                data_dir: data_dir.unwrap_or_else(default_dev_dir),
+                validators,
+                accounts,
+                rpc_addr,
+                processes,
+                governed,
+                epoch_length,
+                plaintext,
+                validator_token: validator_token
+                    .map(|uri| trellis_hsm::KeyUri::parse(&uri))
+                    .transpose()?
+                    .map(|uri| trellis_node::signer::Pkcs11Key {
+                        module: uri.module,
+                        token: uri.token,
+                        label: uri.object,
+                        pin_file: uri.pin_file,
+                    }),
+            },
+        ),
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
         Command::Data(command) => data::run(command),
@@ -629,9 +637,9 @@ fn run_node(path: &std::path::Path) -> Result<()> {
         node_config::Role::Validator => "validator",
         node_config::Role::FullNode => "full node",
     };
-    let rotated = node_config::run(config, move |rpc| {
+    let rotated = node_config::run(config, move |at| {
         println!("Trellis {role} running, data in {data_dir}");
-        println!("JSON-RPC listening on http://{rpc}");
+        print_endpoints(at);
     })
     .context(context)?;
     println!(
@@ -641,6 +649,14 @@ fn run_node(path: &std::path::Path) -> Result<()> {
     );
     Err(trellis_node::rotation::restart_in_place(rotated))
         .context("restarting with the node's successor key")
+}
+
+/// Where a started node answers; the JSON-RPC line last (scripts and tests wait for it).
+fn print_endpoints(at: trellis_node::Endpoints) {
+    if let Some(metrics) = at.metrics {
+        println!("Metrics at http://{metrics}/metrics");
+    }
+    println!("JSON-RPC listening on http://{}", at.rpc);
 }
 
 fn init_logging() {
@@ -657,7 +673,7 @@ fn default_dev_dir() -> PathBuf {
     home.join(".trellis").join("dev")
 }
 
-fn run_dev(options: DevOptions) -> Result<()> {
+fn run_dev(metrics_addr: SocketAddr, options: DevOptions) -> Result<()> {
     init_logging();
     let chain = dev::prepare(&options).context("preparing the dev chain")?;
     let accounts = serde_json::to_string_pretty(&chain.accounts)?;
@@ -685,11 +701,11 @@ fn run_dev(options: DevOptions) -> Result<()> {
         })
         .context("running the dev chain's validator processes");
     }
-    dev::run(chain, options.rpc_addr, move |rpc| {
+    dev::run(chain, options.rpc_addr, Some(metrics_addr), move |at| {
         println!("Trellis dev chain: {validators} validator(s), data in {dir}");
         println!("Funded accounts (also in {dir}/dev-accounts.json):\n{accounts}");
         println!("{governance}");
-        println!("JSON-RPC listening on http://{rpc}");
+        print_endpoints(at);
     })
     .context("running the dev chain")
 }

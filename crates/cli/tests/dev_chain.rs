@@ -274,6 +274,8 @@ fn a_dev_directory_with_another_validator_count_is_refused() {
             "3",
             "--rpc-addr",
             "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir.path())

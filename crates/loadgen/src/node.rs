@@ -148,6 +148,7 @@ impl DevNode {
             .arg("--data-dir")
             .arg(dir.join("chain"))
             .args(["--rpc-addr", &rpc.to_string()])
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .args(processes.then_some("--processes"))
             .args(flags.governed.then_some("--governed"))
             .args(flags.plaintext.then_some("--plaintext"))

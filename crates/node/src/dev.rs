@@ -15,6 +15,7 @@
 //! outside them, so a copy of the data directory alone reads as noise. An existing chain keeps
 //! the way it was written.
 
+use crate::Endpoints;
 use crate::signer::{KeySource, Pkcs11Key};
 use crate::{
     FileProblem, NodeError,
@@ -229,18 +230,22 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Runs a prepared dev chain until interrupted: every validator, and the JSON-RPC server on
-/// validator 0's chain. `ready` is called with the RPC address once it listens.
+/// Runs a prepared dev chain until interrupted: every validator, the JSON-RPC server on
+/// validator 0's chain and, on `metrics_addr`, the metrics of all of them. `ready` is called
+/// with where they answer once they listen.
 pub fn run(
     chain: DevChain,
     rpc_addr: SocketAddr,
-    ready: impl FnOnce(SocketAddr) + Send + 'static,
+    metrics_addr: Option<SocketAddr>,
+    ready: impl FnOnce(Endpoints) + Send + 'static,
 ) -> Result<(), NodeError> {
     crate::check_rpc_port(rpc_addr)?;
+    crate::check_metrics_port(metrics_addr)?;
     let (protection, watch) = crate::encryption::open(&chain.storage, chain.kek.as_ref())?;
     let runtime = tokio::Config::new().with_storage_directory(&chain.storage);
     crate::disk::log_usage(&chain.storage);
     tokio::Runner::new(runtime).start(|context| async move {
+        let metrics = crate::serve_metrics(&context, metrics_addr).await?;
         if let Some(watch) = watch {
             crate::key_watch::follow(&context, watch);
         }
@@ -257,7 +262,10 @@ pub fn run(
         let mut rpc_config = crate::rpc_config(peer_count);
         rpc_config.certificates = running[0].certificates.clone();
         let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone(), rpc_config).await?;
-        ready(server.local_addr());
+        ready(Endpoints {
+            rpc: server.local_addr(),
+            metrics: metrics.as_ref().map(|m| m.local_addr()),
+        });
         // Validators run until the process is interrupted; every finalized block is already
         // durable, so stopping at any point loses nothing.
         let first = running.swap_remove(0);

@@ -83,6 +83,13 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot listen for metrics on {addr}: {source} (is another node using that port?)")]
+    MetricsPort {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Metrics(#[from] trellis_metrics::MetricsError),
     #[error("consensus stopped")]
     Stopped,
     #[error("supervising the validator processes: {0}")]
@@ -181,6 +188,37 @@ pub fn check_rpc_port(addr: SocketAddr) -> Result<(), NodeError> {
     std::net::TcpListener::bind(addr)
         .map(drop)
         .map_err(|source| NodeError::RpcPort { addr, source })
+}
+
+/// Refuses, before anything is written, a metrics address that cannot be listened on.
+pub fn check_metrics_port(addr: Option<SocketAddr>) -> Result<(), NodeError> {
+    let Some(addr) = addr else { return Ok(()) };
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| NodeError::MetricsPort { addr, source })
+}
+
+/// Where a started node answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoints {
+    /// The JSON-RPC server (HTTP and WebSocket).
+    pub rpc: SocketAddr,
+    /// `GET /metrics` (Prometheus's text format), if configured.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Serves the runtime's metrics (every metric registered under `context`'s runtime) on
+/// `addr`, if configured.
+pub async fn serve_metrics(
+    context: &commonware_runtime::tokio::Context,
+    addr: Option<SocketAddr>,
+) -> Result<Option<trellis_metrics::MetricsServer>, NodeError> {
+    use commonware_runtime::{Metrics as _, Supervisor as _};
+    let Some(addr) = addr else { return Ok(None) };
+    let metrics = context.child("metrics");
+    let server = trellis_metrics::serve(addr, move || metrics.encode()).await?;
+    tracing::info!(url = server.url(), "metrics served");
+    Ok(Some(server))
 }
 
 /// The JSON-RPC server's configuration for a node among `validators` validators (itself

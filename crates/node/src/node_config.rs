@@ -7,6 +7,7 @@
 //! key_passphrase_file = "/run/trellis/pass" # opens a sealed key file (`trellis keys seal`)
 //! data_dir = "data"                 # this validator's storage
 //! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
+//! metrics_addr = "127.0.0.1:9100"   # optional: GET /metrics for Prometheus (none by default)
 //! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
 //!
 //! # next_validator_key = "next.json" # a rotation under way (`trellis keys rotate-validator`):
@@ -26,7 +27,7 @@
 //! ```
 
 use crate::{
-    FileProblem, NodeError,
+    Endpoints, FileProblem, NodeError,
     encryption::{DataEncryption, Kek},
     full_node,
     genesis_file::GenesisFile,
@@ -71,6 +72,10 @@ struct NodeFile {
     data_dir: PathBuf,
     #[serde(default = "default_rpc_addr")]
     rpc_addr: SocketAddr,
+    /// Where to serve `GET /metrics` (none without it: expose it to the monitoring network
+    /// only).
+    #[serde(default)]
+    metrics_addr: Option<SocketAddr>,
     /// Where to listen for p2p, when it differs from the address the genesis gives the others
     /// (behind NAT, a port forward or a relay).
     #[serde(default)]
@@ -108,6 +113,7 @@ pub struct NodeConfig {
     pub next_key: Option<ValidatorSigner>,
     pub data_dir: PathBuf,
     pub rpc_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
     pub p2p_listen: Option<SocketAddr>,
     pub state_cache_bytes: usize,
     pub state_keep_blocks: Option<u64>,
@@ -243,6 +249,7 @@ impl NodeConfig {
             next_key,
             data_dir: resolve(&file.data_dir),
             rpc_addr: file.rpc_addr,
+            metrics_addr: file.metrics_addr,
             p2p_listen: file.p2p_listen,
             state_cache_bytes: file.state_cache_mib << 20,
             state_keep_blocks: file.state_keep_blocks,
@@ -273,15 +280,17 @@ fn genesis_listing(
 /// called with the RPC address once it listens.
 pub fn run(
     config: NodeConfig,
-    ready: impl FnOnce(SocketAddr) + Send + 'static,
+    ready: impl FnOnce(Endpoints) + Send + 'static,
 ) -> Result<Rotated, NodeError> {
-    // Both ports first: a node that cannot serve writes nothing.
+    // The ports first: a node that cannot serve writes nothing.
     crate::check_rpc_port(config.rpc_addr)?;
+    crate::check_metrics_port(config.metrics_addr)?;
     crate::network::check_port_free(config.p2p_addr()?)?;
     // Before anything is written: a missing or wrong key-encryption key refuses here.
     let (protection, watch) = crate::encryption::open(&config.data_dir, config.kek.as_ref())?;
     let runtime = commonware_runtime::tokio::Config::new().with_storage_directory(&config.data_dir);
     commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+        let metrics = crate::serve_metrics(&context, config.metrics_addr).await?;
         if let Some(watch) = watch {
             crate::key_watch::follow(&context, watch);
         }
@@ -314,7 +323,10 @@ pub fn run(
         };
         rpc_config.certificates = running.certificates.clone();
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
-        ready(server.local_addr());
+        ready(Endpoints {
+            rpc: server.local_addr(),
+            metrics: metrics.as_ref().map(|m| m.local_addr()),
+        });
         let Some(rotated) = running.rotated else {
             let _ = running.consensus.await;
             return Err(NodeError::Stopped);

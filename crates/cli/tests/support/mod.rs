@@ -24,6 +24,8 @@ use std::{
 pub struct NodeProcess {
     child: Child,
     pub rpc: SocketAddr,
+    /// Where it serves `GET /metrics`, if it said so.
+    pub metrics: Option<SocketAddr>,
     /// Every line the process wrote to stderr (its log) so far.
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -38,6 +40,7 @@ impl NodeProcess {
         let mut all: Vec<String> = vec!["dev".into(), "--data-dir".into()];
         all.push(dir.display().to_string());
         all.extend(["--rpc-addr".into(), "127.0.0.1:0".into()]);
+        all.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
         all.extend(args.iter().map(|a| a.to_string()));
         Self::start(&all)
     }
@@ -68,9 +71,19 @@ impl NodeProcess {
         });
         let stdout = child.stdout.take().unwrap();
         let (sender, receiver) = mpsc::channel();
+        let metrics = Arc::new(Mutex::new(None));
+        let metrics_seen = metrics.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                // Printed before the JSON-RPC line.
+                if let Some(url) = line.strip_prefix("Metrics at http://") {
+                    let addr = url
+                        .trim_end_matches("/metrics")
+                        .parse::<SocketAddr>()
+                        .unwrap();
+                    *metrics_seen.lock().unwrap() = Some(addr);
+                }
                 if let Some(addr) = line.strip_prefix("JSON-RPC listening on http://") {
                     let _ = sender.send(addr.parse::<SocketAddr>().unwrap());
                 }
@@ -98,7 +111,13 @@ impl NodeProcess {
                 }
             }
         };
-        Self { child, rpc, log }
+        let metrics = *metrics.lock().unwrap();
+        Self {
+            child,
+            rpc,
+            metrics,
+            log,
+        }
     }
 
     /// Whether a line of the process's log contains `text`, waiting up to 5 s for it (the log
@@ -214,12 +233,31 @@ pub fn post(addr: SocketAddr, body: &str) -> (String, String) {
     .unwrap();
     // The server may answer (413) and close before reading a body it refuses.
     let _ = stream.write_all(body.as_bytes());
+    response(stream)
+}
+
+/// The status line and body of the response `stream` carries.
+fn response(mut stream: TcpStream) -> (String, String) {
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let response = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
     let status = head.lines().next().unwrap_or_default().to_string();
     (status, body.to_string())
+}
+
+/// `GET path` over HTTP/1.1: the status line and the body.
+pub fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    response(stream)
 }
 
 /// One JSON-RPC request over HTTP; the whole response object.
