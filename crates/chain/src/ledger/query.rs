@@ -50,9 +50,6 @@ impl<E: Runtime> Chain<E> {
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
         let admitted = self.admit_batch(batch.clone(), WhenFull::Refuse).await;
-        self.shared
-            .metrics
-            .offered(crate::metrics::Source::Client, &admitted);
         let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
         if let Some(feed) = feed.as_ref() {
             let gossiped: Vec<_> = batch
@@ -77,11 +74,7 @@ impl<E: Runtime> Chain<E> {
         &self,
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
-        let admitted = self.admit_batch(batch, WhenFull::Wait).await;
-        self.shared
-            .metrics
-            .offered(crate::metrics::Source::Peer, &admitted);
-        admitted
+        self.admit_batch(batch, WhenFull::Wait).await
     }
 
     /// Recovery (the expensive part) on the admission thread, then all the senders' accounts
