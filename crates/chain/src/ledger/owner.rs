@@ -63,9 +63,11 @@ pub(super) struct Mailbox<E: Runtime> {
 impl<E: Runtime> Mailbox<E> {
     /// Runs `job` on the owned state and returns its result.
     ///
-    /// # Panics
-    /// If the owner is gone: it only stops by panicking in a job, after which the node cannot
-    /// go on.
+    /// If the owner is gone, this never returns. The owner stops only when the runtime shuts
+    /// down (a node restarting under a rotated key does, while its other tasks still run) or
+    /// when a job panics, which shuts the runtime down too (panics are not caught); either way
+    /// the runtime is about to abort the asker. Panicking here instead raced that shutdown: a
+    /// second panic mid-shutdown made the process exit rather than restart.
     pub async fn ask<T: Send + 'static>(
         &self,
         lane: Lane,
@@ -81,11 +83,12 @@ impl<E: Runtime> Mailbox<E> {
             Lane::Clients => &self.clients,
         };
         if mailbox.send(job).await.is_err() {
-            panic!("the chain's state owner has stopped (a job panicked)");
+            return std::future::pending().await;
         }
-        answer
-            .await
-            .unwrap_or_else(|_| panic!("the chain's state owner stopped during a job"))
+        match answer.await {
+            Ok(answer) => answer,
+            Err(_) => std::future::pending().await,
+        }
     }
 }
 
@@ -113,5 +116,46 @@ async fn serve<E: Runtime>(
             else => return,
         };
         job(&mut inner);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{Clock as _, Runner as _, deterministic};
+    use futures::{FutureExt as _, future::Either};
+    use std::time::Duration;
+
+    /// A task asking a stopped owner (the runtime is shutting down) waits to be aborted; it
+    /// does not panic, which would turn the shutdown into a crash.
+    #[test]
+    fn asking_a_stopped_owner_waits_instead_of_panicking() {
+        deterministic::Runner::default().start(|context| async move {
+            for lane in [Lane::Consensus, Lane::Clients] {
+                let (consensus, consensus_jobs) = mpsc::channel(1);
+                let (clients, client_jobs) = mpsc::channel(1);
+                drop((consensus_jobs, client_jobs));
+                let mailbox: Mailbox<deterministic::Context> = Mailbox { consensus, clients };
+                let asked = mailbox.ask(lane, |_| 1u8).boxed();
+                let waited = context.sleep(Duration::from_millis(50)).boxed();
+                let outcome = futures::future::select(asked, waited).await;
+                assert!(matches!(outcome, Either::Right(_)), "{lane:?}: answered");
+            }
+            // The owner takes the job and stops before running it.
+            let (consensus, mut jobs) = mpsc::channel(1);
+            let (clients, _client_jobs) = mpsc::channel(1);
+            let mailbox: Mailbox<deterministic::Context> = Mailbox { consensus, clients };
+            let asked = mailbox.ask(Lane::Consensus, |_| 1u8).boxed();
+            let stopping = async {
+                drop(jobs.recv().await.expect("the job"));
+                context.sleep(Duration::from_millis(50)).await;
+            }
+            .boxed();
+            let outcome = futures::future::select(asked, stopping).await;
+            assert!(
+                matches!(outcome, Either::Right(_)),
+                "answered without a job run"
+            );
+        });
     }
 }
