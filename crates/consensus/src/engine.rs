@@ -29,7 +29,10 @@ use commonware_cryptography::{
 };
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
-use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
+use commonware_runtime::{
+    Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef,
+    telemetry::metrics::MetricsExt as _,
+};
 use commonware_storage::archive::immutable;
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
 use futures::channel::mpsc;
@@ -239,8 +242,13 @@ where
         marshal_mailbox.clone(),
         epocher(config.epoch_length),
     );
+    let faults = context.family(
+        "faults",
+        "Conflicting votes seen, by kind and validator key (equivocation evidence)",
+    );
     let orchestrator = Orchestrator {
         context,
+        faults,
         ledger: config.ledger,
         peers,
         schemes,

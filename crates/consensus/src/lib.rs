@@ -11,6 +11,7 @@ mod block;
 mod certificates;
 pub mod engine;
 mod epochs;
+mod faults;
 mod follower;
 mod ledger;
 mod orchestrator;

@@ -13,6 +13,7 @@
 //! block of the epoch before (its genesis). The previous engine is aborted once the new one
 //! runs.
 
+use crate::faults::{Fault, FaultWatch};
 use crate::{
     application::App,
     block::ConsensusBlock,
@@ -37,7 +38,10 @@ use commonware_p2p::{
     utils::mux::{Builder as _, MuxHandle, Muxer},
 };
 use commonware_parallel::Sequential;
-use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
+use commonware_runtime::{
+    Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef,
+    telemetry::metrics::CounterFamily,
+};
 use commonware_utils::{NZDuration, vec::NonEmptyVec};
 use futures::{StreamExt as _, channel::mpsc};
 use rand::CryptoRng;
@@ -60,6 +64,8 @@ where
     pub schemes: Schemes,
     pub marshal: MarshalMailbox<Scheme, Standard<ConsensusBlock>>,
     pub application: Application<E, L>,
+    /// Conflicting votes seen (`faults.rs`).
+    pub faults: CounterFamily<Fault>,
     pub blocker: B,
     pub length: EpochLength,
     pub timeouts: Timeouts,
@@ -258,12 +264,17 @@ where
                 .child("simplex")
                 .with_attribute("epoch", epoch.0),
             simplex::config::Config {
-                scheme,
+                scheme: scheme.clone(),
                 elector: RoundRobin::<Sha256>::default(),
                 blocker: self.blocker.clone(),
                 automaton: self.application.clone(),
                 relay: self.application.clone(),
-                reporter: self.application.clone(),
+                reporter: FaultWatch {
+                    inner: self.application.clone(),
+                    faults: self.faults.clone(),
+                    epoch,
+                    scheme,
+                },
                 strategy: Sequential,
                 partition,
                 mailbox_size: self.mailbox_size,

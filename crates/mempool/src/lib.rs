@@ -106,6 +106,32 @@ pub enum AdmissionError {
     Registry(#[from] RegistryError),
 }
 
+impl AdmissionError {
+    /// The kind of refusal, as a metric label: stable, short, no values in it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Oversized { .. } => "oversized",
+            Self::Malformed(_) => "malformed",
+            Self::UnsupportedType(_) => "unsupported_type",
+            Self::InvalidSignature => "invalid_signature",
+            Self::WrongChainId { .. } => "wrong_chain_id",
+            Self::NonceTooLow { .. } => "nonce_too_low",
+            Self::NonceTooHigh { .. } => "nonce_too_high",
+            Self::InsufficientFunds { .. } => "insufficient_funds",
+            Self::GasLimitTooHigh { .. } => "gas_limit_too_high",
+            Self::GasLimitTooLow { .. } => "gas_limit_too_low",
+            Self::FeeTooLow { .. } => "fee_too_low",
+            Self::AlreadyKnown => "already_known",
+            Self::ReplacementUnderpriced => "replacement_underpriced",
+            Self::PoolFull { .. } => "pool_full",
+            Self::Busy { .. } => "busy",
+            Self::State(_) => "state_unavailable",
+            Self::NotPermitted(_) => "not_permitted",
+            Self::Registry(_) => "registry",
+        }
+    }
+}
+
 impl From<TxError> for AdmissionError {
     fn from(error: TxError) -> Self {
         match error {

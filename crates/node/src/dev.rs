@@ -24,7 +24,7 @@ use crate::{
     network::NodeSetup,
     validator,
 };
-use commonware_runtime::{Runner as _, Supervisor as _, tokio};
+use commonware_runtime::{Runner as _, tokio};
 use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
@@ -252,14 +252,17 @@ pub fn run(
         let genesis = chain.genesis.genesis()?;
         let peers = chain.genesis.peers()?;
         let peer_count = peers.len();
+        let node = crate::node_context(&context, "validator");
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
             let mut setup = NodeSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             setup.protection = protection.clone();
-            running.push(validator::start(&context.child("validator"), setup).await?);
+            running.push(validator::start(&node, setup).await?);
         }
-        let mut rpc_config = crate::rpc_config(peer_count);
+        // Measured once the validators' partitions exist.
+        crate::disk::watch(&node, &chain.storage);
+        let mut rpc_config = crate::rpc_config(&node, peer_count);
         rpc_config.certificates = running[0].certificates.clone();
         let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone(), rpc_config).await?;
         ready(Endpoints {

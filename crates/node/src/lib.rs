@@ -221,11 +221,28 @@ pub async fn serve_metrics(
     Ok(Some(server))
 }
 
+/// The context a node's parts (chain, p2p, consensus, API) run under: their metrics are named
+/// `trellis_…` whatever the node's role, which a label says (`role="validator"` or
+/// `"full_node"`), so one set of alert rules fits every node.
+pub fn node_context(
+    context: &commonware_runtime::tokio::Context,
+    role: &'static str,
+) -> commonware_runtime::tokio::Context {
+    use commonware_runtime::Supervisor as _;
+    context.child("trellis").with_attribute("role", role)
+}
+
 /// The JSON-RPC server's configuration for a node among `validators` validators (itself
-/// included): default limits; its peers are the other validators.
-pub fn rpc_config(validators: usize) -> trellis_rpc::RpcConfig {
+/// included): default limits; its peers are the other validators; calls counted under
+/// `context` (`trellis_rpc_…`).
+pub fn rpc_config(
+    context: &commonware_runtime::tokio::Context,
+    validators: usize,
+) -> trellis_rpc::RpcConfig {
+    use commonware_runtime::Supervisor as _;
     trellis_rpc::RpcConfig {
         peers: validators.saturating_sub(1) as u64,
+        metrics: Some(trellis_rpc::RpcMetrics::register(&context.child("rpc"))),
         ..Default::default()
     }
 }

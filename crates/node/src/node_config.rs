@@ -36,7 +36,7 @@ use crate::{
     signer::KeySource,
     validator,
 };
-use commonware_runtime::{Runner as _, Supervisor as _};
+use commonware_runtime::Runner as _;
 use serde::Deserialize;
 use std::{
     net::SocketAddr,
@@ -297,12 +297,13 @@ pub fn run(
         let genesis = config.genesis.genesis()?;
         let peers = config.genesis.peers()?;
         let full_nodes = config.genesis.full_node_peers()?;
-        let (prefix, connected) = match config.role {
-            Role::Validator => ("validator", peers.len()),
+        let (prefix, role, connected) = match config.role {
+            Role::Validator => ("validator", "validator", peers.len()),
             // A full node connects to every validator, and counts itself among none of them.
-            Role::FullNode => ("full-node", peers.len() + 1),
+            Role::FullNode => ("full-node", "full_node", peers.len() + 1),
         };
-        let mut rpc_config = crate::rpc_config(connected);
+        let node = crate::node_context(&context, role);
+        let mut rpc_config = crate::rpc_config(&node, connected);
         let mut setup = NodeSetup::new(config.key, genesis, peers, prefix.into());
         setup.next_key = config.next_key;
         setup.full_nodes = full_nodes;
@@ -318,9 +319,11 @@ pub fn run(
             }
         }
         let running = match config.role {
-            Role::Validator => validator::start(&context.child("validator"), setup).await?,
-            Role::FullNode => full_node::start(&context.child("full_node"), setup).await?,
+            Role::Validator => validator::start(&node, setup).await?,
+            Role::FullNode => full_node::start(&node, setup).await?,
         };
+        // Measured once the node's partitions exist.
+        crate::disk::watch(&node, &config.data_dir);
         rpc_config.certificates = running.certificates.clone();
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         ready(Endpoints {

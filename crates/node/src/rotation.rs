@@ -10,6 +10,7 @@
 //! that tolerates a fault is missing for the few seconds the restart takes.
 
 use crate::{NodeError, encryption::NodeContext};
+use commonware_runtime::telemetry::metrics::{EncodeLabelSet, GaugeFamily, MetricsExt as _};
 use std::os::unix::process::CommandExt as _;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -25,6 +26,12 @@ pub struct Rotated {
     /// The first epoch of the successor key.
     pub epoch: Epoch,
     pub key: ValidatorId,
+}
+
+/// The node key a metric is about (hex).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Key {
+    key: String,
 }
 
 /// Whether a node running `current` should switch to `next` for an epoch of `set`.
@@ -125,7 +132,15 @@ fn watch_term(
 ) {
     use commonware_runtime::{Spawner as _, Supervisor as _};
     let length = chain.epoch_length();
-    context.child("key_term").spawn(move |_| async move {
+    let term = context.child("key_term");
+    let blocks_left: GaugeFamily<Key> = term.family(
+        "blocks_left",
+        "Blocks until this node's key leaves the set (its term ends, or it was reported); no sample while the term has no end",
+    );
+    let label = Key {
+        key: hex::encode(current.0),
+    };
+    term.spawn(move |_| async move {
         let mut heads = chain.heads();
         let mut said: Option<(Epoch, Epoch, Option<ValidatorId>)> = None;
         let mut said_compromise = false;
@@ -151,6 +166,16 @@ fn watch_term(
                     );
                 }
                 let ends = record.term.until.filter(|until| *until > epoch);
+                match ends.and_then(|until| length.last_before(until)) {
+                    Some(last) => {
+                        let left = last.get().saturating_sub(height.get());
+                        let left = i64::try_from(left).unwrap_or(i64::MAX);
+                        blocks_left.get_or_create(&label).set(left);
+                    }
+                    None => {
+                        blocks_left.remove(&label);
+                    }
+                }
                 let now = ends.map(|until| (epoch, until, successor));
                 if let Some(until) = ends.filter(|_| now != said) {
                     let stops = length.last_before(until).map_or(height, Height::next);

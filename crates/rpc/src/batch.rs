@@ -10,6 +10,7 @@
 
 use crate::{
     error::admission_error,
+    metrics::RpcMetrics,
     requests::{RawTransaction, Request as _},
 };
 use jsonrpsee::{
@@ -20,6 +21,7 @@ use jsonrpsee::{
     },
     types::{ErrorObjectOwned, Id},
 };
+use std::time::Instant;
 use trellis_chain::{Chain, Runtime};
 
 const METHOD: &str = "eth_sendRawTransaction";
@@ -54,6 +56,8 @@ pub struct TransactionBatches<S, E: Runtime> {
     pub service: S,
     pub chain: Chain<E>,
     pub max_response_bytes: usize,
+    /// Where the transaction runs are counted (other calls are, by the layer inside).
+    pub metrics: Option<RpcMetrics>,
 }
 
 // By hand: a derive would ask the runtime type `E` itself to be `Clone`.
@@ -63,6 +67,7 @@ impl<S: Clone, E: Runtime> Clone for TransactionBatches<S, E> {
             service: self.service.clone(),
             chain: self.chain.clone(),
             max_response_bytes: self.max_response_bytes,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -149,8 +154,11 @@ where
             .map(|request| RawTransaction::parse(&request.params()).map(|raw| raw.0))
             .collect();
         let raws = parsed.iter().filter_map(|p| p.as_ref().ok()).cloned();
+        let started = Instant::now();
         let mut admitted = self.chain.submit_many(raws.collect()).await.into_iter();
-        run.into_iter()
+        let seconds = started.elapsed().as_secs_f64();
+        let responses = run
+            .into_iter()
             .zip(parsed)
             .map(|(request, parsed)| {
                 let outcome: Result<String, ErrorObjectOwned> = parsed.and_then(|_| {
@@ -161,7 +169,12 @@ where
                 });
                 self.respond(request, outcome)
             })
-            .collect()
+            .collect::<Vec<_>>();
+        if let Some(metrics) = &self.metrics {
+            // Each call of the run waited for the whole run to be answered.
+            metrics.answered(METHOD, &responses, seconds);
+        }
+        responses
     }
 
     fn respond(

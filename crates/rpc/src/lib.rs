@@ -41,6 +41,7 @@ mod info;
 mod keys;
 mod log_filter;
 mod logs;
+mod metrics;
 mod params;
 mod proofs;
 mod pubsub;
@@ -49,6 +50,7 @@ mod state;
 mod transport;
 
 pub use error::code;
+pub use metrics::RpcMetrics;
 
 use alloy_primitives::{Address, TxHash, U64, keccak256};
 use error::Answer;
@@ -120,6 +122,8 @@ pub struct RpcConfig {
     /// The node's archived finalization certificates (a validator's consensus); `None`:
     /// `trellis_keyActivity` lists no votes.
     pub certificates: Option<certificates::Certificates>,
+    /// Where calls are counted and timed; `None`: nowhere.
+    pub metrics: Option<RpcMetrics>,
 }
 
 /// What every method reads: the chain, the installed filters, the limits.
@@ -173,13 +177,28 @@ where
         .build();
     let max_response_bytes = limits.max_response_bytes as usize;
     let batches_of = chain.clone();
+    let module = methods(Rpc {
+        chain,
+        filters: filters::Filters::default(),
+        limits: config.limits,
+        peers: config.peers,
+        certificates: config.certificates,
+    });
+    let known = metrics::Known(Arc::new(module.method_names().collect()));
+    let measured = config.metrics.map(|metrics| (metrics, known));
+    let batch_metrics = measured.clone();
     let middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
         .layer_fn(move |service| batch::TransactionBatches {
             service,
             chain: batches_of.clone(),
             max_response_bytes,
+            metrics: batch_metrics.clone().map(|(metrics, _)| metrics),
         })
-        .layer_fn(transport::SubscriptionsNeedWebSocket);
+        .layer_fn(transport::SubscriptionsNeedWebSocket)
+        .layer_fn(move |service| metrics::Measured {
+            service,
+            metrics: measured.clone(),
+        });
     let server = Server::builder()
         .set_config(server_config)
         .set_rpc_middleware(middleware)
@@ -189,14 +208,7 @@ where
     let bound = server
         .local_addr()
         .map_err(|source| RpcError::Bind { addr, source })?;
-    let rpc = Rpc {
-        chain,
-        filters: filters::Filters::default(),
-        limits: config.limits,
-        peers: config.peers,
-        certificates: config.certificates,
-    };
-    let handle = server.start(methods(rpc));
+    let handle = server.start(module);
     tracing::info!(addr = %bound, "JSON-RPC listening (HTTP and WebSocket)");
     Ok(RpcServer {
         handle,

@@ -50,6 +50,9 @@ impl<E: Runtime> Chain<E> {
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
         let admitted = self.admit_batch(batch.clone(), WhenFull::Refuse).await;
+        self.shared
+            .metrics
+            .offered(crate::metrics::Source::Client, &admitted);
         let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
         if let Some(feed) = feed.as_ref() {
             let gossiped: Vec<_> = batch
@@ -74,7 +77,11 @@ impl<E: Runtime> Chain<E> {
         &self,
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
-        self.admit_batch(batch, WhenFull::Wait).await
+        let admitted = self.admit_batch(batch, WhenFull::Wait).await;
+        self.shared
+            .metrics
+            .offered(crate::metrics::Source::Peer, &admitted);
+        admitted
     }
 
     /// Recovery (the expensive part) on the admission thread, then all the senders' accounts
