@@ -50,6 +50,8 @@ fn a_dev_chain_serves_its_metrics_for_prometheus() {
     // Consensus's and storage's own metrics are in the same scrape.
     assert!(scrape.contains("trellis_consensus_"), "consensus metrics");
     assert!(scrape.contains("runtime_tasks_running"), "runtime metrics");
+    // Each vote this validator signed, timed.
+    assert!(sample(&scrape, "trellis_consensus_signing_seconds_count") >= 3.0);
     // The data directory and its filesystem, measured at start.
     assert!(sample(&scrape, "trellis_disk_state_bytes") > 0.0);
     let free = sample(&scrape, "trellis_disk_free_bytes");

@@ -5,7 +5,7 @@
 //! p2p network (authenticated `lookup` in the node, `simulated` in tests): only channel pairs,
 //! a peer provider and a blocker are needed.
 
-use crate::scheme::Scheme;
+use crate::scheme::{Scheme, Signing};
 use crate::{
     application::{App, BlockTiming, Finalizer},
     block::ConsensusBlock,
@@ -207,7 +207,8 @@ where
     config.validate()?;
     let me = config.signer.public_key();
     let prefix = config.partition_prefix.clone();
-    let schemes = Schemes::new(&config.namespace, Some(config.signer));
+    let schemes = Schemes::new(&config.namespace, Some(config.signer))
+        .measured(Signing::register(&context.child("signing")));
     let page_cache = page_cache();
     let genesis = config.genesis;
     let (events, events_in) = orchestrator::events();

@@ -10,7 +10,7 @@
 //!   ones are dropped once their last epoch is behind;
 //! - a validator starts the epoch's simplex engine (`orchestrator.rs`).
 
-use crate::scheme::Scheme;
+use crate::scheme::{Scheme, Signing};
 use crate::{
     block::ConsensusBlock,
     ledger::{Ledger, Member},
@@ -57,6 +57,7 @@ pub(crate) enum Event {
 pub struct Schemes {
     namespace: Arc<[u8]>,
     signer: Option<ValidatorSigner>,
+    signing: Option<Signing>,
     epochs: Arc<RwLock<BTreeMap<Epoch, Arc<Scheme>>>>,
 }
 
@@ -66,8 +67,15 @@ impl Schemes {
         Self {
             namespace: namespace.into(),
             signer,
+            signing: None,
             epochs: Arc::default(),
         }
+    }
+
+    /// These schemes, this validator's signatures measured in `signing`.
+    pub(crate) fn measured(mut self, signing: Signing) -> Self {
+        self.signing = Some(signing);
+        self
     }
 
     /// Records `epoch`'s validators; returns the scheme and whether this node signs in it.
@@ -77,7 +85,8 @@ impl Schemes {
         let signing = self
             .signer
             .clone()
-            .and_then(|key| Scheme::signer(&self.namespace, set.clone(), key));
+            .and_then(|key| Scheme::signer(&self.namespace, set.clone(), key))
+            .map(|scheme| scheme.measured(self.signing.clone()));
         let signs = signing.is_some();
         let scheme = Arc::new(signing.unwrap_or_else(|| Scheme::verifier(&self.namespace, set)));
         let mut epochs = self.epochs.write().expect("schemes lock poisoned");

@@ -13,6 +13,10 @@ use commonware_cryptography::{
     ed25519::{self, certificate::Generic},
 };
 use commonware_parallel::Strategy;
+use commonware_runtime::{
+    Metrics,
+    telemetry::metrics::{Counter, Histogram, MetricsExt as _},
+};
 use commonware_utils::{
     N3f1, Participant,
     iter::NonEmpty,
@@ -21,11 +25,46 @@ use commonware_utils::{
 use rand_core::CryptoRng;
 use trellis_crypto::ValidatorSigner;
 
+/// How this validator's votes are signed: seconds per signature (an HSM's round trip shows
+/// here) and signatures its device failed to give (`trellis_consensus_signing_…`).
+#[derive(Clone)]
+pub(crate) struct Signing {
+    seconds: Histogram,
+    failures: Counter,
+}
+
+impl Signing {
+    pub fn register(context: &impl Metrics) -> Self {
+        const BUCKETS: [f64; 10] = [
+            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25,
+        ];
+        Self {
+            seconds: context.histogram(
+                "seconds",
+                "Seconds to sign one consensus vote with this validator's key (memory or HSM)",
+                BUCKETS,
+            ),
+            failures: context.counter(
+                "failures",
+                "Consensus votes the key's device failed to sign (the view goes without this vote)",
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signing")
+    }
+}
+
 /// An ed25519 simplex scheme for one epoch's participants.
 #[derive(Clone, Debug)]
 pub struct Scheme {
     generic: Generic<Namespace>,
     signer: Option<(Participant, ValidatorSigner)>,
+    /// Where signing is measured, if anywhere.
+    signing: Option<Signing>,
 }
 
 impl Scheme {
@@ -40,7 +79,14 @@ impl Scheme {
         Some(Self {
             generic: Generic::verifier(namespace, participants),
             signer: Some((index, signer)),
+            signing: None,
         })
+    }
+
+    /// This scheme, its signatures measured in `signing`.
+    pub(crate) fn measured(mut self, signing: Option<Signing>) -> Self {
+        self.signing = signing;
+        self
     }
 
     /// A scheme that verifies only.
@@ -48,6 +94,7 @@ impl Scheme {
         Self {
             generic: Generic::verifier(namespace, participants),
             signer: None,
+            signing: None,
         }
     }
 }
@@ -122,7 +169,17 @@ impl certificate::Scheme for Scheme {
         use commonware_cryptography::certificate::Subject as _;
         let (index, signer) = self.signer.as_ref()?;
         let namespace = subject.namespace(&self.generic.namespace);
-        let signature = signer.try_sign(namespace, &subject.message())?;
+        let started = std::time::Instant::now();
+        let signature = signer.try_sign(namespace, &subject.message());
+        if let Some(signing) = &self.signing {
+            match signature {
+                Some(_) => signing.seconds.observe(started.elapsed().as_secs_f64()),
+                None => {
+                    signing.failures.inc();
+                }
+            }
+        }
+        let signature = signature?;
         Some(Attestation {
             signer: *index,
             signature: signature.into(),
