@@ -61,6 +61,14 @@ impl Measure {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
     }
 
+    /// The measure's name in a rules file.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("", |(name, _)| name)
+    }
+
     fn names() -> String {
         Self::ALL.map(|(name, _)| name).join(", ")
     }
@@ -110,11 +118,32 @@ pub enum Threshold {
     Percent(u8),
 }
 
+impl Threshold {
+    /// The threshold as a number in its unit (events, wei, percent).
+    pub fn amount(self) -> u128 {
+        match self {
+            Self::Count(n) => u128::from(n),
+            Self::Wei(n) => n,
+            Self::Percent(n) => u128::from(n),
+        }
+    }
+}
+
 /// What a crossed rule does besides raising its alarm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     Throttle,
     ProposeFreeze,
+}
+
+impl Action {
+    /// The action's name in a rules file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::ProposeFreeze => "propose_freeze",
+        }
+    }
 }
 
 /// A rule's name, unique in its file.
@@ -242,10 +271,7 @@ fn check(raw: RawRule, at: &impl Fn(Range<usize>) -> usize) -> Result<Rule, Rule
             found: raw.measure.get_ref().clone(),
             known: Measure::names(),
         })?;
-    let measure_name = Measure::ALL
-        .iter()
-        .find(|(_, m)| *m == measure)
-        .map_or("", |(name, _)| name);
+    let measure_name = measure.name();
     let window = parse_window(raw.window.get_ref()).ok_or_else(|| RulesError::BadWindow {
         line: at(raw.window.span()),
         found: raw.window.get_ref().clone(),
