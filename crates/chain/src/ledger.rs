@@ -139,6 +139,8 @@ struct Shared<E: Runtime> {
     /// Hashes of transactions as the pool admits them (for subscribers; lagging ones skip).
     admitted: tokio::sync::broadcast::Sender<TxHash>,
     metrics: crate::metrics::ChainMetrics,
+    /// Risk control's view of admission, once the node sets one.
+    watch: std::sync::OnceLock<Arc<dyn crate::watch::AdmissionWatch>>,
 }
 
 /// The chain as one validator holds it. Cheap to clone; clones share everything.
@@ -256,6 +258,7 @@ impl<E: Runtime> Chain<E> {
                 heads,
                 admitted,
                 metrics,
+                watch: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -25,6 +25,7 @@ mod metrics;
 mod store;
 mod stored;
 mod tx_index;
+pub mod watch;
 
 pub use faults::Faults;
 #[cfg(feature = "fault-injection")]

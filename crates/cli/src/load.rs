@@ -80,6 +80,10 @@ pub struct LoadArgs {
     /// both to see what encryption costs).
     #[arg(long)]
     plaintext: bool,
+    /// The node watches these risk rules (`trellis dev --risk-rules`): run with and without to
+    /// see what risk control costs.
+    #[arg(long, value_name = "FILE")]
+    risk_rules: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -128,6 +132,11 @@ pub fn run(args: LoadArgs) -> Result<()> {
         epoch_length: args.epoch_length,
         softhsm: args.softhsm,
         plaintext: args.plaintext,
+        risk_rules: args
+            .risk_rules
+            .map(std::path::absolute)
+            .transpose()
+            .context("--risk-rules")?,
         dir: args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("trellis-bench-load-{}", std::process::id()))
         }),

@@ -3,6 +3,7 @@
 //! This binary only parses arguments and wires library crates together; every rule it relies on
 //! lives in a library crate where it can be tested on its own.
 
+mod alarms;
 mod bench;
 mod data;
 mod gov;
@@ -88,6 +89,10 @@ enum Command {
         /// DIR/dev-kek (kept outside the data directories); an existing chain keeps its way.
         #[arg(long)]
         plaintext: bool,
+        /// Watch these risk rules (TOML; reloaded when the file changes): alarms in the log,
+        /// `trellis alarms`, the metrics; throttles at admission.
+        #[arg(long, value_name = "FILE")]
+        risk_rules: Option<PathBuf>,
     },
     /// Write a genesis file: the chain id, validators, initial balances and gas rules every
     /// member's node starts from.
@@ -100,6 +105,8 @@ enum Command {
     /// Propose, vote on and read the consortium's governance proposals through a node.
     #[command(subcommand)]
     Gov(gov::GovCommand),
+    /// The alarms a node's risk rules raised, with their evidence.
+    Alarms(alarms::AlarmsArgs),
     /// Approve, reject, reclaim or read transfers held for an approver's co-signature.
     #[command(subcommand)]
     Holds(holds::HoldsCommand),
@@ -146,6 +153,7 @@ fn main() -> Result<()> {
             epoch_length,
             validator_token,
             plaintext,
+            risk_rules,
         } => run_dev(
             metrics_addr,
             DevOptions {
@@ -157,6 +165,7 @@ fn main() -> Result<()> {
                 governed,
                 epoch_length,
                 plaintext,
+                risk_rules,
                 validator_token: validator_token
                     .map(|uri| trellis_hsm::KeyUri::parse(&uri))
                     .transpose()?
@@ -170,6 +179,7 @@ fn main() -> Result<()> {
         ),
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
+        Command::Alarms(args) => alarms::run(args),
         Command::Data(command) => data::run(command),
         Command::Keyd(args) => {
             init_logging();

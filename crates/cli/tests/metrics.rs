@@ -9,20 +9,7 @@ use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, TxKind, U256};
 use serde_json::json;
 use std::time::Duration;
-use support::{DevNode, dev_accounts, get, hex_u64};
-
-/// The value of the first sample of metric `name` whose labels include `labels`.
-fn sample_with(scrape: &str, name: &str, labels: &str) -> f64 {
-    scrape
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (metric, value) = line.rsplit_once(' ')?;
-            let bare = metric.split('{').next()?;
-            (bare.ends_with(name) && metric.contains(labels)).then(|| value.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no {name} with {labels} in the scrape"))
-}
+use support::{DevNode, dev_accounts, get, hex_u64, sample_with};
 
 /// The value of the first sample of metric `name` (with any labels).
 fn sample(scrape: &str, name: &str) -> f64 {

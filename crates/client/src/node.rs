@@ -92,6 +92,21 @@ impl Node {
             .await
     }
 
+    /// `trellis_alarms`: up to `limit` alarms the node's risk rules raised with ids above
+    /// `after`, oldest first.
+    pub async fn alarms(
+        &self,
+        after: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<trellis_risk::Alarm>, ClientError> {
+        let mut options = serde_json::Map::new();
+        options.insert("after".into(), json!(after));
+        if let Some(limit) = limit {
+            options.insert("limit".into(), json!(limit));
+        }
+        self.request("trellis_alarms", rpc_params![options]).await
+    }
+
     /// A read-only call on the latest block; a revert is [`ClientError::Refused`] with its
     /// reason.
     pub async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ClientError> {

@@ -136,6 +136,8 @@ pub struct Config<L> {
     pub timeouts: Timeouts,
     pub timing: BlockTiming,
     pub ledger: L,
+    /// Told of every conflicting vote seen (the node's risk control), if set.
+    pub fault_sink: Option<std::sync::Arc<dyn crate::FaultSink>>,
 }
 
 impl<L> Config<L> {
@@ -250,6 +252,7 @@ where
     let orchestrator = Orchestrator {
         context,
         faults,
+        fault_sink: config.fault_sink,
         ledger: config.ledger,
         peers,
         schemes,
@@ -494,6 +497,7 @@ mod tests {
             timeouts: Timeouts::default(),
             timing: BlockTiming::new(Duration::from_secs(1), Duration::from_secs(1)),
             ledger: NoLedger,
+            fault_sink: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Evidence of Byzantine validators: simplex reports a validator's conflicting votes (two
 //! notarizes or two finalizes in one view, or a nullify and a finalize); this reporter counts
-//! each (`trellis_consensus_faults_total{kind,validator}`) and raises an alarm naming the key,
-//! then passes every activity on to marshal unchanged.
+//! each (`trellis_consensus_faults_total{kind,validator}`), raises an alarm naming the key and
+//! tells the node's [`FaultSink`] (its risk control), then passes every activity on to marshal
+//! unchanged.
 
 use crate::scheme::Scheme;
 use commonware_actor::Feedback;
@@ -12,8 +13,16 @@ use commonware_consensus::{
 use commonware_cryptography::{Digest, certificate::Scheme as _};
 use commonware_runtime::telemetry::metrics::{CounterFamily, EncodeLabelSet};
 use commonware_utils::Participant;
+use std::sync::Arc;
 use tracing::warn;
 use trellis_types::Epoch;
+
+/// Who else hears of each fault: the node's risk control. Must not wait (it is told on
+/// consensus's own task).
+pub trait FaultSink: Send + Sync + 'static {
+    /// `validator` (its public key, hex) committed a fault of `kind` in `epoch`.
+    fn fault(&self, epoch: Epoch, kind: &'static str, validator: &str);
+}
 
 /// What a fault was and whose.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +54,7 @@ pub(crate) struct FaultWatch<R> {
     pub faults: CounterFamily<Fault>,
     pub epoch: Epoch,
     pub scheme: Scheme,
+    pub sink: Option<Arc<dyn FaultSink>>,
 }
 
 impl<R, D> Reporter for FaultWatch<R>
@@ -64,6 +74,9 @@ where
                 epoch = %self.epoch, %kind, %validator,
                 "ALARM: a validator signed conflicting votes (equivocation): its key may be leaked or its node faulty; its operator reports it (`trellis keys report-validator`); see what it signed with `trellis keys activity`"
             );
+            if let Some(sink) = &self.sink {
+                sink.fault(self.epoch, kind, &validator);
+            }
             let fault = Fault {
                 kind: kind.to_owned(),
                 validator,
@@ -100,8 +113,21 @@ mod tests {
         }
     }
 
-    /// A validator's two notarizes for different blocks in one view are counted under its key
-    /// and passed on; an honest vote counts nothing.
+    /// What the node's risk control was told.
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<(Epoch, &'static str, String)>>);
+
+    impl FaultSink for Told {
+        fn fault(&self, epoch: Epoch, kind: &'static str, validator: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((epoch, kind, validator.to_owned()));
+        }
+    }
+
+    /// A validator's two notarizes for different blocks in one view are counted under its key,
+    /// told to the sink and passed on; an honest vote counts nothing.
     #[test]
     fn conflicting_votes_are_counted_under_the_signers_key() {
         deterministic::Runner::default().start(|context| async move {
@@ -112,11 +138,13 @@ mod tests {
             let scheme =
                 Scheme::signer(b"test", set.clone(), liar.validator_signer()).expect("listed");
             let heard = Heard::default();
+            let told = Arc::new(Told::default());
             let mut watch = FaultWatch {
                 inner: heard.clone(),
                 faults: context.family("faults", "test"),
-                epoch: Epoch(0),
+                epoch: Epoch(3),
                 scheme: scheme.clone(),
+                sink: Some(told.clone()),
             };
             let round = Round::new(SimplexEpoch::new(0), View::new(7));
             let vote = |byte: u8| {
@@ -138,6 +166,12 @@ mod tests {
                 liar.public_key()
             );
             assert!(scrape.contains(&expected), "{scrape}");
+            let key = liar.public_key().to_string();
+            assert_eq!(
+                *told.0.lock().unwrap(),
+                vec![(Epoch(3), "conflicting_notarize", key)],
+                "risk control hears of the fault alone"
+            );
             assert_eq!(
                 *heard.0.lock().unwrap(),
                 2,

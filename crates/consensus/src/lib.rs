@@ -25,6 +25,7 @@ pub use block::{ConsensusBlock, ConsensusBlockError, ProposalContext, validator_
 pub use certificates::{Certificates, FinalizationRecord};
 pub use engine::{Channels, Config, ConfigError, Started, Timeouts, max_message_size, start};
 pub use epochs::{PeerSets, Schemes};
+pub use faults::FaultSink;
 pub use follower::{FollowerConfig, follow};
 pub use ledger::{Built, Ledger, Member, Path, Proposal};
 pub use trellis_types::EpochLength;

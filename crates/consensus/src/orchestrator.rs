@@ -13,7 +13,7 @@
 //! block of the epoch before (its genesis). The previous engine is aborted once the new one
 //! runs.
 
-use crate::faults::{Fault, FaultWatch};
+use crate::faults::{Fault, FaultSink, FaultWatch};
 use crate::{
     application::App,
     block::ConsensusBlock,
@@ -66,6 +66,8 @@ where
     pub application: Application<E, L>,
     /// Conflicting votes seen (`faults.rs`).
     pub faults: CounterFamily<Fault>,
+    /// Who else hears of them (the node's risk control).
+    pub fault_sink: Option<std::sync::Arc<dyn FaultSink>>,
     pub blocker: B,
     pub length: EpochLength,
     pub timeouts: Timeouts,
@@ -274,6 +276,7 @@ where
                     faults: self.faults.clone(),
                     epoch,
                     scheme,
+                    sink: self.fault_sink.clone(),
                 },
                 strategy: Sequential,
                 partition,

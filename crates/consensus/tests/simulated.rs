@@ -286,6 +286,7 @@ async fn spawn_validator_with(
         timeouts: Timeouts::default(),
         timing,
         ledger,
+        fault_sink: None,
     };
     simulation::spawn(context, oracle, control, channels, config)
 }

@@ -65,6 +65,8 @@ pub struct LoadOptions {
     pub softhsm: bool,
     /// The chain stores its data in clear instead of encrypted (a dev chain's default).
     pub plaintext: bool,
+    /// The risk rules the node watches (`trellis dev --risk-rules`), if any.
+    pub risk_rules: Option<PathBuf>,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -138,6 +140,7 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
             epoch_length: options.epoch_length,
             softhsm: options.softhsm,
             plaintext: options.plaintext,
+            risk_rules: options.risk_rules.clone(),
         },
     )
     .await?;

@@ -57,7 +57,7 @@ pub struct DevNode {
 }
 
 /// How the dev chain is made: a consortium's or not, its epochs, where its validator keys are.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ChainFlags {
     pub governed: bool,
     pub epoch_length: Option<u64>,
@@ -65,6 +65,8 @@ pub struct ChainFlags {
     pub softhsm: bool,
     /// Store the chain's data in clear (`trellis dev --plaintext`) instead of encrypted.
     pub plaintext: bool,
+    /// The risk rules the node watches (`trellis dev --risk-rules`).
+    pub risk_rules: Option<PathBuf>,
 }
 
 /// The run's own SoftHSM2 (tokens under `dir/softhsm`) with one token: `--validator-token`'s
@@ -152,6 +154,12 @@ impl DevNode {
             .args(processes.then_some("--processes"))
             .args(flags.governed.then_some("--governed"))
             .args(flags.plaintext.then_some("--plaintext"))
+            .args(
+                flags
+                    .risk_rules
+                    .iter()
+                    .flat_map(|rules| [std::ffi::OsStr::new("--risk-rules"), rules.as_os_str()]),
+            )
             .args(
                 flags
                     .epoch_length

@@ -98,6 +98,13 @@ pub enum AdmissionError {
     PoolFull { capacity: usize },
     #[error("txpool is busy: {queue} transactions await sender recovery, try again later")]
     Busy { queue: usize },
+    #[error(
+        "throttled: this node's risk rules refuse transactions from {sender} for another {retry_after_ms} ms (too many, or too much value, in a short time); the node's operator sees the alarm"
+    )]
+    Throttled {
+        sender: Address,
+        retry_after_ms: u64,
+    },
     #[error("state unavailable: {0}")]
     State(#[from] StateError),
     #[error("not permitted: {0}")]
@@ -125,6 +132,7 @@ impl AdmissionError {
             Self::ReplacementUnderpriced => "replacement_underpriced",
             Self::PoolFull { .. } => "pool_full",
             Self::Busy { .. } => "busy",
+            Self::Throttled { .. } => "throttled",
             Self::State(_) => "state_unavailable",
             Self::NotPermitted(_) => "not_permitted",
             Self::Registry(_) => "registry",
@@ -153,6 +161,16 @@ impl Prepared {
     /// The recovered sender, whose account admission needs.
     pub fn sender(&self) -> Address {
         self.0.sender()
+    }
+
+    /// The transaction's hash.
+    pub fn hash(&self) -> TxHash {
+        self.0.hash()
+    }
+
+    /// The value it sends.
+    pub fn value(&self) -> U256 {
+        self.0.envelope().value()
     }
 
     /// What it asks, as the consortium's rules see it (a creation needs the deployer role; a

@@ -57,6 +57,8 @@ pub struct DevOptions {
     pub validator_token: Option<Pkcs11Key>,
     /// Store a new chain's data in clear instead of encrypted.
     pub plaintext: bool,
+    /// The risk rules the validator serving RPC watches (each validator, with `processes`).
+    pub risk_rules: Option<PathBuf>,
 }
 
 /// How many of a governed chain's accounts are governors (see [`consortium_of`]).
@@ -73,6 +75,8 @@ pub struct DevChain {
     pub storage: PathBuf,
     /// The key-encryption key of the chain's data, if it is encrypted.
     pub kek: Option<Kek>,
+    /// The risk rules file (absolute, checked), if any.
+    pub risk_rules: Option<PathBuf>,
 }
 
 /// The dev chain's key-encryption key file, beside (not in) its data directories.
@@ -132,12 +136,20 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
     let text = std::fs::read_to_string(&accounts_path).map_err(|e| dir_error(&accounts_path, e))?;
     let accounts: Vec<DevAccount> =
         serde_json::from_str(&text).map_err(|e| dir_error(&accounts_path, e))?;
+    let risk_rules = match &options.risk_rules {
+        Some(path) => {
+            crate::risk::load_rules(path)?;
+            Some(std::path::absolute(path).map_err(|e| dir_error(path, e))?)
+        }
+        None => None,
+    };
     Ok(DevChain {
         genesis,
         validator_keys,
         accounts,
         storage: dir.join("storage"),
         kek: dev_kek(options)?,
+        risk_rules,
     })
 }
 
@@ -253,17 +265,24 @@ pub fn run(
         let peers = chain.genesis.peers()?;
         let peer_count = peers.len();
         let node = crate::node_context(&context, "validator");
+        // The validator serving the API watches the rules.
+        let risk = chain
+            .risk_rules
+            .map(|rules| crate::risk::Risk::start(&node, rules, &chain.storage))
+            .transpose()?;
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
             let mut setup = NodeSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             setup.protection = protection.clone();
+            setup.risk = if i == 0 { risk.clone() } else { None };
             running.push(validator::start(&node, setup).await?);
         }
         // Measured once the validators' partitions exist.
         crate::disk::watch(&node, &chain.storage);
         let mut rpc_config = crate::rpc_config(&node, peer_count);
         rpc_config.certificates = running[0].certificates.clone();
+        rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
         let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone(), rpc_config).await?;
         ready(Endpoints {
             rpc: server.local_addr(),

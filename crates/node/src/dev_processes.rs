@@ -57,6 +57,7 @@ fn write_config(
     i: usize,
     rpc: SocketAddr,
     encrypted: bool,
+    risk_rules: Option<&Path>,
 ) -> Result<PathBuf, NodeError> {
     let folder = node_folder(dir, i);
     let io = |e: std::io::Error| NodeError::DataDir {
@@ -74,6 +75,7 @@ fn write_config(
         rpc_addr: rpc,
         state_cache_mib: Some(DEV_STATE_CACHE_MIB),
         kek_file: encrypted.then_some(&kek_file),
+        risk_rules: risk_rules.as_ref().and_then(|p| p.to_str()),
     }
     .render();
     let path = folder.join("node.toml");
@@ -173,7 +175,13 @@ pub fn run(
         kek.make_ready()?;
     }
     for (i, addr) in addresses.iter().enumerate() {
-        write_config(dir, i, *addr, chain.kek.is_some())?;
+        write_config(
+            dir,
+            i,
+            *addr,
+            chain.kek.is_some(),
+            chain.risk_rules.as_deref(),
+        )?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -26,6 +26,7 @@ pub mod migrate;
 pub mod network;
 pub mod node_config;
 pub mod reencrypt;
+pub mod risk;
 pub mod rotation;
 pub mod signer;
 pub mod supervised;
@@ -137,6 +138,8 @@ pub enum FileProblem {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Toml(#[from] toml::de::Error),
+    #[error("risk rules: {0}")]
+    Rules(trellis_risk::RulesError),
     #[error("{0}")]
     Key(#[from] trellis_crypto::KeyError),
     #[error(

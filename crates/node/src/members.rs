@@ -309,6 +309,7 @@ fn write_files(
             state_cache_mib: None,
             passphrase_file: passphrase_file.as_deref(),
             kek_file: None,
+            risk_rules: None,
         };
         let path = folder.join("node.toml");
         std::fs::write(&path, node.render()).map_err(write_error(&path))?;

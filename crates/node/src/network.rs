@@ -66,6 +66,8 @@ pub struct NodeSetup {
     pub state_keep_blocks: Option<u64>,
     /// Whether what the node writes is encrypted, and under which keys.
     pub protection: Protection,
+    /// The risk control watching this node's admission and consensus, if any.
+    pub risk: Option<crate::risk::Risk>,
 }
 
 /// A node's default state page cache: enough to hold the hot part of a large state.
@@ -87,6 +89,7 @@ impl NodeSetup {
             state_cache_bytes: DEFAULT_STATE_CACHE_BYTES,
             state_keep_blocks: None,
             protection: Protection::Plain,
+            risk: None,
         }
     }
 }
@@ -210,6 +213,9 @@ pub(crate) async fn join(
         },
     )
     .await?;
+    if let Some(risk) = &setup.risk {
+        chain.watch_admissions(std::sync::Arc::new(risk.clone()));
+    }
     let (key, next_key) =
         crate::rotation::choose(&chain, role, &setup.key, setup.next_key.as_ref()).await;
     let genesis_block = chain.genesis_block();

@@ -9,6 +9,7 @@
 //! rpc_addr = "127.0.0.1:8545"       # optional; this is the default
 //! metrics_addr = "127.0.0.1:9100"   # optional: GET /metrics for Prometheus (none by default)
 //! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
+//! risk_rules = "risk.toml"          # optional: the risk rules this node watches (`risk.rs`)
 //!
 //! # next_validator_key = "next.json" # a rotation under way (`trellis keys rotate-validator`):
 //! #                                 # the node switches to it at the epoch that lists it
@@ -89,6 +90,9 @@ struct NodeFile {
     /// Encrypts what the node stores; absent stores it in clear.
     #[serde(default)]
     data_encryption: Option<DataEncryption>,
+    /// The risk rules this node watches (reloaded when the file changes); absent: none.
+    #[serde(default)]
+    risk_rules: Option<PathBuf>,
 }
 
 fn default_state_cache_mib() -> usize {
@@ -119,6 +123,8 @@ pub struct NodeConfig {
     pub state_keep_blocks: Option<u64>,
     /// The key-encryption key of an encrypted data directory.
     pub kek: Option<Kek>,
+    /// The risk rules file (checked at load).
+    pub risk_rules: Option<PathBuf>,
 }
 
 fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
@@ -226,6 +232,10 @@ impl NodeConfig {
                 .check_apart(key.in_memory())
                 .map_err(|e| config_error(path, e))?;
         }
+        let risk_rules = file.risk_rules.as_ref().map(|p| resolve(p));
+        if let Some(rules) = &risk_rules {
+            crate::risk::load_rules(rules)?;
+        }
         let me = key.validator_id();
         match role {
             // A validator added by governance is in no genesis list: it names where it listens.
@@ -258,6 +268,7 @@ impl NodeConfig {
                 .map(|e| e.kek(base, Some(&key)))
                 .transpose()
                 .map_err(|e| config_error(path, e))?,
+            risk_rules,
             key,
         })
     }
@@ -311,6 +322,11 @@ pub fn run(
         setup.state_cache_bytes = config.state_cache_bytes;
         setup.state_keep_blocks = config.state_keep_blocks;
         setup.protection = protection;
+        let risk = config
+            .risk_rules
+            .map(|rules| crate::risk::Risk::start(&node, rules, &config.data_dir))
+            .transpose()?;
+        setup.risk = risk.clone();
         crate::disk::log_usage(&config.data_dir);
         match config.role {
             Role::Validator => tracing::info!("starting a validator"),
@@ -325,6 +341,7 @@ pub fn run(
         // Measured once the node's partitions exist.
         crate::disk::watch(&node, &config.data_dir);
         rpc_config.certificates = running.certificates.clone();
+        rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         ready(Endpoints {
             rpc: server.local_addr(),
@@ -356,6 +373,8 @@ pub struct NodeFileText<'a> {
     /// A dev chain's key-encryption key file, if its data is encrypted (accepted beside the
     /// key file, as a dev chain keeps every key on one host).
     pub kek_file: Option<&'a str>,
+    /// The risk rules file, if the node watches any.
+    pub risk_rules: Option<&'a str>,
 }
 
 impl NodeFileText<'_> {
@@ -389,6 +408,13 @@ impl NodeFileText<'_> {
         }
         if let Some(mib) = self.state_cache_mib {
             text.push_str(&format!("state_cache_mib = {mib}\n"));
+        }
+        if let Some(file) = self.risk_rules {
+            text.push_str(&format!(
+                "# The risk rules this node watches (reloaded when the file changes).\n\
+                 risk_rules = {}\n",
+                quote(file)
+            ));
         }
         if let Some(file) = self.kek_file {
             text.push_str(&format!(

@@ -52,6 +52,10 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         timeouts: setup.timeouts,
         timing: setup.timing,
         ledger: joined.chain.clone(),
+        fault_sink: setup
+            .risk
+            .clone()
+            .map(|risk| Arc::new(risk) as Arc<dyn trellis_consensus::FaultSink>),
     };
     let started = trellis_consensus::start(
         setup.store(

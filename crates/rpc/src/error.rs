@@ -69,6 +69,9 @@ pub fn admission_error(error: AdmissionError) -> ErrorObjectOwned {
         AdmissionError::PoolFull { .. } | AdmissionError::Busy { .. } => {
             overloaded(error.to_string(), POOL_FULL_RETRY_MS)
         }
+        AdmissionError::Throttled { retry_after_ms, .. } => {
+            overloaded(error.to_string(), retry_after_ms)
+        }
         AdmissionError::NotPermitted(_) => {
             ErrorObjectOwned::owned(code::NOT_PERMITTED, error.to_string(), None::<()>)
         }

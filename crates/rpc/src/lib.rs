@@ -17,6 +17,8 @@
 //!   `newHeads`, `logs` and `newPendingTransactions` ([`pubsub`]).
 //! - `trellis_getProof` and `trellis_getHistory`: proven reads ([`proofs`]).
 //! - `trellis_keyActivity`: what a key is on chain and what it signed ([`keys`]).
+//! - `trellis_alarms`: the alarms the node's risk rules raised, with their evidence
+//!   ([`alarms`]).
 //!
 //! # Conventions
 //! - Quantities are `0x`-prefixed hex without leading zeros; data is `0x`-prefixed hex.
@@ -31,6 +33,7 @@
 //!   `already known`, ...). A full pool answers -32005 (`txpool is full`) with
 //!   `{"retryAfterMs": …}` as data: backpressure, the transaction may be sent again.
 
+pub mod alarms;
 mod batch;
 mod blocks;
 pub mod certificates;
@@ -59,8 +62,8 @@ use jsonrpsee::{
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
 };
 use requests::{
-    BlockByHash, BlockByNumber, CountByHash, CountByNumber, FilterId, NoParams, RawTransaction,
-    Request, Sha3, TransactionByHash, TransactionByNumber,
+    AlarmsAfter, BlockByHash, BlockByNumber, CountByHash, CountByNumber, FilterId, NoParams,
+    RawTransaction, Request, Sha3, TransactionByHash, TransactionByNumber,
 };
 use std::{net::SocketAddr, sync::Arc};
 use trellis_chain::{Chain, Runtime};
@@ -124,6 +127,8 @@ pub struct RpcConfig {
     pub certificates: Option<certificates::Certificates>,
     /// Where calls are counted and timed; `None`: nowhere.
     pub metrics: Option<RpcMetrics>,
+    /// The alarms the node's risk rules raised; `None`: it runs none.
+    pub alarms: Option<alarms::Alarms>,
 }
 
 /// What every method reads: the chain, the installed filters, the limits.
@@ -133,6 +138,7 @@ pub(crate) struct Rpc<E: Runtime> {
     limits: Limits,
     peers: u64,
     certificates: Option<certificates::Certificates>,
+    alarms: Option<alarms::Alarms>,
 }
 
 /// A running server; it stops when this is dropped or [`RpcServer::stop`] is called.
@@ -183,6 +189,7 @@ where
         limits: config.limits,
         peers: config.peers,
         certificates: config.certificates,
+        alarms: config.alarms,
     });
     let known = metrics::Known(Arc::new(module.method_names().collect()));
     let measured = config.metrics.map(|metrics| (metrics, known));
@@ -304,6 +311,13 @@ fn register_state<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
     async_method!(module, "trellis_getProof", proofs::get_proof);
     async_method!(module, "trellis_getHistory", proofs::get_history);
     async_method!(module, "trellis_keyActivity", keys::key_activity);
+    async_method!(
+        module,
+        "trellis_alarms",
+        |rpc: Arc<Rpc<E>>, request: AlarmsAfter| async move {
+            alarms::alarms(rpc.alarms.as_ref(), request.after, request.limit).await
+        }
+    );
     async_method!(module, "eth_sendRawTransaction", send_raw_transaction);
 }
 

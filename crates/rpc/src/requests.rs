@@ -525,3 +525,40 @@ impl Request for Subscription {
 
 #[cfg(test)]
 mod tests;
+
+/// `trellis_alarms({after, limit}?)`.
+pub struct AlarmsAfter {
+    /// Alarms with ids above this (0: from the first kept).
+    pub after: u64,
+    pub limit: usize,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlarmsOptions {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+impl Request for AlarmsAfter {
+    const MAX: usize = 1;
+    fn read(args: &Args) -> Result<Self, ErrorObjectOwned> {
+        let options: Option<AlarmsOptions> =
+            args.optional(0, "{\"after\": ALARM_ID, \"limit\": N}")?;
+        let (after, limit) = options.map_or((None, None), |o| (o.after, o.limit));
+        let max = crate::alarms::MAX_ALARMS;
+        let limit = match limit {
+            None => max,
+            Some(n) if (1..=max).contains(&n) => n,
+            Some(n) => {
+                return Err(invalid(format!(
+                    "limit {n} is out of range: give 1 to {max}"
+                )));
+            }
+        };
+        Ok(Self {
+            after: after.unwrap_or(0),
+            limit,
+        })
+    }
+}

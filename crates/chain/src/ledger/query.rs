@@ -8,6 +8,7 @@
 
 use super::{Chain, Inner, admission::WhenFull, context_of, owner::Lane};
 use crate::Runtime;
+use crate::watch::{AdmissionWatch, Offer};
 use alloy_primitives::{Address, Bytes, TxHash, U256};
 use trellis_execution::{CallOutcome, CallRequest, ExecutionError};
 use trellis_governance::{ChainParams, Day, Registry, Request, When};
@@ -49,10 +50,9 @@ impl<E: Runtime> Chain<E> {
         &self,
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
-        let admitted = self.admit_batch(batch.clone(), WhenFull::Refuse).await;
-        self.shared
-            .metrics
-            .offered(crate::metrics::Source::Client, &admitted);
+        let admitted = self
+            .admit_batch(batch.clone(), crate::metrics::Source::Client)
+            .await;
         let feed = self.shared.gossip.lock().expect("gossip lock poisoned");
         if let Some(feed) = feed.as_ref() {
             let gossiped: Vec<_> = batch
@@ -77,21 +77,76 @@ impl<E: Runtime> Chain<E> {
         &self,
         batch: Vec<trellis_types::Bytes>,
     ) -> Vec<Result<TxHash, AdmissionError>> {
-        let admitted = self.admit_batch(batch, WhenFull::Wait).await;
-        self.shared
-            .metrics
-            .offered(crate::metrics::Source::Peer, &admitted);
-        admitted
+        self.admit_batch(batch, crate::metrics::Source::Peer).await
     }
 
-    /// Recovery (the expensive part) on the admission thread, then all the senders' accounts
-    /// in one job on the state's owner, then the pool, in the batch's order.
+    /// Sets risk control's view of admission (once; later calls are ignored): it sees every
+    /// batch offered and throttles clients' senders.
+    pub fn watch_admissions(&self, watch: std::sync::Arc<dyn AdmissionWatch>) {
+        let _ = self.shared.watch.set(watch);
+    }
+
+    /// Admits `batch` from `source`, counts what became of it, and tells risk control.
     async fn admit_batch(
         &self,
         batch: Vec<trellis_types::Bytes>,
-        when_full: WhenFull,
+        source: crate::metrics::Source,
     ) -> Vec<Result<TxHash, AdmissionError>> {
-        let prepared = self.shared.admission.prepare(batch, when_full).await;
+        let watch = self.shared.watch.get();
+        let when_full = match source {
+            crate::metrics::Source::Client => WhenFull::Refuse,
+            crate::metrics::Source::Peer => WhenFull::Wait,
+        };
+        let mut prepared = self.shared.admission.prepare(batch, when_full).await;
+        let Some(watch) = watch else {
+            let admitted = self.admit_prepared(prepared).await;
+            self.shared.metrics.offered(source, &admitted);
+            return admitted;
+        };
+        let facts: Vec<Option<(Address, TxHash, U256)>> = prepared
+            .iter()
+            .map(|slot| {
+                slot.as_ref()
+                    .ok()
+                    .map(|p| (p.sender(), p.hash(), p.value()))
+            })
+            .collect();
+        // A throttle refuses a client's transactions, not a peer's gossip: the node the
+        // client reached applies its own rules.
+        if matches!(source, crate::metrics::Source::Client) {
+            for (slot, fact) in prepared.iter_mut().zip(&facts) {
+                if let Some((sender, ..)) = fact
+                    && let Some(left) = watch.throttled(sender)
+                {
+                    *slot = Err(crate::watch::throttled(*sender, left));
+                }
+            }
+        }
+        let admitted = self.admit_prepared(prepared).await;
+        self.shared.metrics.offered(source, &admitted);
+        let offers = facts
+            .into_iter()
+            .zip(&admitted)
+            .filter_map(|(fact, outcome)| {
+                let (sender, hash, value) = fact?;
+                Some(Offer {
+                    sender,
+                    hash,
+                    value,
+                    refused: outcome.as_ref().err().map(AdmissionError::reason),
+                })
+            })
+            .collect();
+        watch.offered(offers);
+        admitted
+    }
+
+    /// All the senders' accounts in one job on the state's owner, then the pool, in the
+    /// batch's order.
+    async fn admit_prepared(
+        &self,
+        prepared: Vec<Result<Prepared, AdmissionError>>,
+    ) -> Vec<Result<TxHash, AdmissionError>> {
         let senders: Vec<Request> = prepared
             .iter()
             .filter_map(|p| p.as_ref().ok().map(Prepared::request))

@@ -174,6 +174,7 @@ pub async fn spawn_validator(
         timeouts: Timeouts::default(),
         timing: simulation::timing(),
         ledger: chain,
+        fault_sink: None,
     };
     simulation::spawn(context, oracle, control, channels, config)
 }

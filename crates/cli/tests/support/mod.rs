@@ -287,6 +287,20 @@ pub fn dev_accounts(dir: &Path) -> Vec<trellis_crypto::AccountKey> {
         .collect()
 }
 
+/// The value of the first sample of metric `name` (its name ends so) whose labels include
+/// `labels`, in a `/metrics` scrape.
+pub fn sample_with(scrape: &str, name: &str, labels: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (metric, value) = line.rsplit_once(' ')?;
+            let bare = metric.split('{').next()?;
+            (bare.ends_with(name) && metric.contains(labels)).then(|| value.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no {name} with {labels} in the scrape"))
+}
+
 pub fn hex_u64(value: &Value) -> u64 {
     let text = value.as_str().expect("a hex quantity");
     u64::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()

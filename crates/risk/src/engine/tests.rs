@@ -270,3 +270,10 @@ fn alarms_read_back_from_json() {
     let back: Alarm = serde_json::from_str(&json).expect("reads back");
     assert_eq!(back, alarm);
 }
+
+#[test]
+fn the_shipped_example_reads() {
+    let text = include_str!("../../../../deploy/risk/rules.toml");
+    let rules = Rules::parse(text).expect("deploy/risk/rules.toml reads");
+    assert_eq!(rules.rules.len(), 7);
+}
