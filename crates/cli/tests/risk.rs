@@ -230,3 +230,75 @@ fn reload_keeps_rules_until_a_good_file(node: &DevNode, rules_file: &Path, hook:
     assert_eq!(sample(&scrape(node), "trellis_risk_rules", ""), 2.0);
     node.wait_for_height(height + 2, Duration::from_secs(30));
 }
+
+/// A rule with `propose_freeze`: on a governed dev chain the first account (a governor)
+/// proposes freezing the account that moved too much; a second governor's vote passes it, and
+/// the account is refused from then on.
+#[test]
+fn a_large_outflow_is_proposed_for_a_freeze_that_governors_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    let rules_file = dir.path().join("risk.toml");
+    std::fs::write(
+        &rules_file,
+        "[[rule]]\nname = \"large-outflow\"\nmeasure = \"sender_value\"\nwindow = \"1h\"\nabove = \"5 ether\"\nactions = [\"propose_freeze\"]\n",
+    )
+    .unwrap();
+    let rules_arg = rules_file.display().to_string();
+    let node = DevNode::dev(
+        &chain,
+        &["--accounts", "5", "--governed", "--risk-rules", &rules_arg],
+    );
+    let accounts = dev_accounts(&chain);
+    let (governor, suspect) = (&accounts[1], &accounts[4]);
+    let ether = 1_000_000_000_000_000_000u64;
+    let mut last = String::new();
+    for nonce in 0..2 {
+        let raw = suspect.sign_transaction(TxEip1559 {
+            chain_id: 1337,
+            nonce,
+            gas_limit: 21_000,
+            to: TxKind::Call(accounts[3].address()),
+            value: U256::from(3 * ether),
+            ..TxEip1559::default()
+        });
+        let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+        last = hash.as_str().unwrap().to_owned();
+    }
+    node.wait_for_receipt(&last, Duration::from_secs(30));
+    let alarm = first_alarms(&node).remove(0);
+    assert_eq!(alarm["rule"], "large-outflow");
+    let party: Address = serde_json::from_value(alarm["party"]["id"].clone()).unwrap();
+    assert_eq!(party, suspect.address());
+    let value: U256 = serde_json::from_value(alarm["evidence"]["value"].clone()).unwrap();
+    assert_eq!(value, U256::from(6 * ether), "the outflow at stake");
+    wait_for_log(&node, &["risk control proposed freezing"]);
+
+    let vote = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["gov", "vote", "--rpc", &format!("http://{}", node.rpc)])
+        .arg("--key")
+        .arg(chain.join("dev-accounts.json"))
+        .args(["--from", &governor.address().to_string(), "1"])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&vote.stdout).into_owned() + &String::from_utf8_lossy(&vote.stderr);
+    assert!(vote.status.success(), "{said}");
+    assert!(
+        said.contains("proposal 1 passed and was carried out"),
+        "{said}"
+    );
+
+    let raw = suspect.sign_transaction(TxEip1559 {
+        chain_id: 1337,
+        nonce: 2,
+        gas_limit: 21_000,
+        to: TxKind::Call(accounts[3].address()),
+        value: U256::from(1),
+        ..TxEip1559::default()
+    });
+    let refused = node.request("eth_sendRawTransaction", json!([format!("{raw}")]));
+    assert_eq!(refused["error"]["code"], -32003, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("frozen"), "{message}");
+}

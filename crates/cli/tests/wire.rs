@@ -203,6 +203,20 @@ fn p2p_traffic_carries_nothing_in_clear() {
 fn a_key_the_genesis_does_not_list_gets_no_connection() {
     let dir = tempfile::tempdir().unwrap();
     let network = TestNetwork::init(dir.path(), 4646, 4, 1);
+    // Validator 0 watches for strangers: any key outside the set raises an alarm.
+    let rules = dir.path().join("risk.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"strangers\"\nmeasure = \"unknown_peers\"\nwindow = \"1h\"\nabove = 0\n",
+    )
+    .unwrap();
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_ports(1)));
+    let mut config = std::fs::read_to_string(&network.configs[0]).unwrap();
+    config.push_str(&format!(
+        "metrics_addr = \"{metrics}\"\nrisk_rules = \"{}\"\n",
+        rules.display()
+    ));
+    std::fs::write(&network.configs[0], config).unwrap();
     let nodes: Vec<NodeProcess> = (0..4).map(|i| network.start(i)).collect();
 
     // An outsider with a copy of the genesis that lists it as a full node (the list is not part
@@ -249,4 +263,22 @@ fn a_key_the_genesis_does_not_list_gets_no_connection() {
         0,
         "the outsider received no block"
     );
+    // Validator 0 counted the refused handshakes and traced them to the outsider's key.
+    let key = bundle["validator"]["public_key"].as_str().unwrap();
+    let key = key.trim_start_matches("0x").to_lowercase();
+    let alarms = nodes[0].call("trellis_alarms", json!([]));
+    let alarm = &alarms[0];
+    assert_eq!(alarm["rule"], "strangers", "{alarms}");
+    assert_eq!(
+        alarm["party"],
+        json!({"kind": "peer", "id": key}),
+        "{alarms}"
+    );
+    let (_, scrape) = support::get(metrics, "/metrics");
+    let refused = support::sample_with(
+        &scrape,
+        "trellis_p2p_handshake_failures_total",
+        "reason=\"unknown_peer\"",
+    );
+    assert!(refused >= 1.0, "{refused}");
 }

@@ -300,11 +300,21 @@ where
                 track_historical_votes: false,
             },
         );
-        let closed = "the muxers run as long as the node";
-        let votes = channels.votes.register(epoch.0).await.expect(closed);
-        let certificates = channels.certificates.register(epoch.0).await.expect(closed);
-        let resolver = channels.resolver.register(epoch.0).await.expect(closed);
+        let votes = open(channels.votes.register(epoch.0).await).await;
+        let certificates = open(channels.certificates.register(epoch.0).await).await;
+        let resolver = open(channels.resolver.register(epoch.0).await).await;
         engine.start(votes, certificates, resolver)
+    }
+}
+
+/// A muxer's registration. Muxers close only when the node's runtime stops, a validator's
+/// restart under its successor key included: then this waits to be aborted with every other
+/// task. A panic here would end the process before it could restart (seen in CI: the
+/// rotated validator never came back).
+async fn open<T, E>(registration: Result<T, E>) -> T {
+    match registration {
+        Ok(registered) => registered,
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -79,6 +79,40 @@ pub struct DevChain {
     pub risk_rules: Option<PathBuf>,
 }
 
+impl DevChain {
+    /// The account that proposes the freezes risk rules ask for: on a governed chain, the
+    /// first account (a governor).
+    pub fn risk_operator(&self) -> Option<alloy_primitives::Address> {
+        if self.genesis.organisations.is_empty() {
+            return None;
+        }
+        self.accounts.first()?.address.parse().ok()
+    }
+
+    fn risk_setup(&self) -> Result<Option<crate::risk::RiskSetup>, NodeError> {
+        let Some(rules_file) = self.risk_rules.clone() else {
+            return Ok(None);
+        };
+        let operator = match self.risk_operator() {
+            None => None,
+            Some(_) => {
+                let secret = &self.accounts[0].private_key;
+                let key = trellis_crypto::AccountKey::from_hex(secret).map_err(|e| {
+                    NodeError::KeyFile {
+                        path: "dev-accounts.json".into(),
+                        problem: e.into(),
+                    }
+                })?;
+                Some(std::sync::Arc::new(key) as std::sync::Arc<dyn trellis_crypto::TxSigner>)
+            }
+        };
+        Ok(Some(crate::risk::RiskSetup {
+            rules_file,
+            operator,
+        }))
+    }
+}
+
 /// The dev chain's key-encryption key file, beside (not in) its data directories.
 pub const DEV_KEK_FILE: &str = "dev-kek";
 
@@ -267,8 +301,8 @@ pub fn run(
         let node = crate::node_context(&context, "validator");
         // The validator serving the API watches the rules.
         let risk = chain
-            .risk_rules
-            .map(|rules| crate::risk::Risk::start(&node, rules, &chain.storage))
+            .risk_setup()?
+            .map(|setup| crate::risk::Risk::start(&node, setup, &chain.storage))
             .transpose()?;
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
@@ -284,6 +318,9 @@ pub fn run(
         rpc_config.certificates = running[0].certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
         let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone(), rpc_config).await?;
+        if let Some(risk) = &risk {
+            risk.serving_at(server.local_addr());
+        }
         ready(Endpoints {
             rpc: server.local_addr(),
             metrics: metrics.as_ref().map(|m| m.local_addr()),

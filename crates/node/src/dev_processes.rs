@@ -57,8 +57,9 @@ fn write_config(
     i: usize,
     rpc: SocketAddr,
     encrypted: bool,
-    risk_rules: Option<&Path>,
+    risk: (Option<&Path>, Option<alloy_primitives::Address>),
 ) -> Result<PathBuf, NodeError> {
+    let (risk_rules, operator) = risk;
     let folder = node_folder(dir, i);
     let io = |e: std::io::Error| NodeError::DataDir {
         path: folder.display().to_string(),
@@ -76,6 +77,7 @@ fn write_config(
         state_cache_mib: Some(DEV_STATE_CACHE_MIB),
         kek_file: encrypted.then_some(&kek_file),
         risk_rules: risk_rules.as_ref().and_then(|p| p.to_str()),
+        risk_operator: operator.map(|account| ("../dev-accounts.json", account)),
     }
     .render();
     let path = folder.join("node.toml");
@@ -180,7 +182,7 @@ pub fn run(
             i,
             *addr,
             chain.kek.is_some(),
-            chain.risk_rules.as_deref(),
+            (chain.risk_rules.as_deref(), chain.risk_operator()),
         )?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

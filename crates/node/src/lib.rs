@@ -18,6 +18,7 @@ mod faults;
 mod format;
 pub mod full_node;
 pub mod genesis_file;
+mod handshakes;
 pub mod hello;
 pub mod key_watch;
 pub mod keyfile;
@@ -140,6 +141,12 @@ pub enum FileProblem {
     Toml(#[from] toml::de::Error),
     #[error("risk rules: {0}")]
     Rules(trellis_risk::RulesError),
+    #[error(
+        "names a risk_operator_key but no risk_rules: the key only proposes the freezes rules ask for"
+    )]
+    OperatorWithoutRules,
+    #[error("risk_operator_key: {0}")]
+    OperatorKey(Box<trellis_client::ClientError>),
     #[error("{0}")]
     Key(#[from] trellis_crypto::KeyError),
     #[error(

@@ -310,6 +310,7 @@ fn write_files(
             passphrase_file: passphrase_file.as_deref(),
             kek_file: None,
             risk_rules: None,
+            risk_operator: None,
         };
         let path = folder.join("node.toml");
         std::fs::write(&path, node.render()).map_err(write_error(&path))?;

@@ -14,7 +14,7 @@ use commonware_p2p::{
     Address, AddressableManager as _, AddressableTrackedPeers,
     authenticated::lookup::{self, Oracle},
 };
-use commonware_runtime::{Quota, Supervisor as _, tokio};
+use commonware_runtime::{Quota, Supervisor as _, telemetry::metrics::MetricsExt as _, tokio};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -227,15 +227,23 @@ pub(crate) async fn join(
     )
     .into_bytes();
 
-    let handshake = Cups::<_, ChaCha20Poly1305>::new(
-        Sake {
-            signer: key.clone(),
-            synchrony_bound: Duration::from_secs(5),
-            max_handshake_age: Duration::from_secs(10),
-            version: sake::Version::V1,
-        },
-        cups::Version::V1,
-    );
+    let p2p_context = context.child("p2p").with_attribute("node", prefix);
+    let handshake = crate::handshakes::Watched {
+        inner: Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: key.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        ),
+        failures: p2p_context.family(
+            "handshake_failures",
+            "p2p handshakes that failed, by direction and reason (unknown_peer: a key outside the network's set)",
+        ),
+        risk: setup.risk.clone(),
+    };
     // Sized for the largest validator set governance allows, so messages (certificates carry
     // a signature per validator) never outgrow what peers accept as the set grows.
     let largest_set = MAX_VALIDATORS + MAX_FULL_NODES;
@@ -250,8 +258,7 @@ pub(crate) async fn join(
     p2p.block_duration = crate::hello::BLOCK_FOR;
     // The running epoch's peers and the one before's, for nodes still finishing it.
     p2p.tracked_peer_sets = NZUsize!(2);
-    let (mut network, oracle) =
-        lookup::Network::new(context.child("p2p").with_attribute("node", prefix), p2p);
+    let (mut network, oracle) = lookup::Network::new(p2p_context, p2p);
     let peers = EpochPeers {
         oracle: oracle.clone(),
         listed: setup

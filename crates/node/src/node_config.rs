@@ -10,6 +10,10 @@
 //! metrics_addr = "127.0.0.1:9100"   # optional: GET /metrics for Prometheus (none by default)
 //! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
 //! risk_rules = "risk.toml"          # optional: the risk rules this node watches (`risk.rs`)
+//! # risk_operator_key = "governor.json" # a governor's account key (or a pkcs11: URI) that
+//! #                                 # proposes the freezes rules ask for (propose_freeze)
+//! # risk_operator_from = "0x…"      # which account of that file; risk_operator_passphrase_file
+//! #                                 # opens it if sealed
 //!
 //! # next_validator_key = "next.json" # a rotation under way (`trellis keys rotate-validator`):
 //! #                                 # the node switches to it at the epoch that lists it
@@ -93,6 +97,14 @@ struct NodeFile {
     /// The risk rules this node watches (reloaded when the file changes); absent: none.
     #[serde(default)]
     risk_rules: Option<PathBuf>,
+    /// A governor's account key (a key file or a `pkcs11:` URI) that signs the freeze
+    /// proposals rules ask for.
+    #[serde(default)]
+    risk_operator_key: Option<String>,
+    #[serde(default)]
+    risk_operator_from: Option<alloy_primitives::Address>,
+    #[serde(default)]
+    risk_operator_passphrase_file: Option<PathBuf>,
 }
 
 fn default_state_cache_mib() -> usize {
@@ -123,8 +135,8 @@ pub struct NodeConfig {
     pub state_keep_blocks: Option<u64>,
     /// The key-encryption key of an encrypted data directory.
     pub kek: Option<Kek>,
-    /// The risk rules file (checked at load).
-    pub risk_rules: Option<PathBuf>,
+    /// Risk control: the rules file (checked at load) and the operator's key.
+    pub risk: Option<crate::risk::RiskSetup>,
 }
 
 fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
@@ -204,12 +216,7 @@ impl NodeConfig {
             (None, Some(key)) => (Role::FullNode, key),
             _ => return Err(config_error(path, FileProblem::OneKey)),
         };
-        let passphrase = file
-            .key_passphrase_file
-            .as_ref()
-            .map(|p| Passphrase::from_file(&resolve(p)))
-            .transpose()
-            .map_err(|e| config_error(path, e))?;
+        let passphrase = open_passphrase(file.key_passphrase_file.as_ref(), path, &resolve)?;
         let key = key_source.load(base, passphrase.as_ref())?;
         let next_key = match (role, &file.next_validator_key, &file.next_full_node_key) {
             (_, None, None) => None,
@@ -232,10 +239,7 @@ impl NodeConfig {
                 .check_apart(key.in_memory())
                 .map_err(|e| config_error(path, e))?;
         }
-        let risk_rules = file.risk_rules.as_ref().map(|p| resolve(p));
-        if let Some(rules) = &risk_rules {
-            crate::risk::load_rules(rules)?;
-        }
+        let risk = risk_setup(&file, path, &resolve)?;
         let me = key.validator_id();
         match role {
             // A validator added by governance is in no genesis list: it names where it listens.
@@ -268,10 +272,56 @@ impl NodeConfig {
                 .map(|e| e.kek(base, Some(&key)))
                 .transpose()
                 .map_err(|e| config_error(path, e))?,
-            risk_rules,
+            risk,
             key,
         })
     }
+}
+
+/// The passphrase in `file` (relative to node.toml at `path`), if one is named.
+fn open_passphrase(
+    file: Option<&PathBuf>,
+    path: &Path,
+    resolve: &impl Fn(&Path) -> PathBuf,
+) -> Result<Option<Passphrase>, NodeError> {
+    file.map(|p| Passphrase::from_file(&resolve(p)))
+        .transpose()
+        .map_err(|e| config_error(path, e))
+}
+
+/// Risk control as node.toml sets it up: the rules checked now, the operator's key opened.
+fn risk_setup(
+    file: &NodeFile,
+    path: &Path,
+    resolve: &impl Fn(&Path) -> PathBuf,
+) -> Result<Option<crate::risk::RiskSetup>, NodeError> {
+    let Some(rules) = &file.risk_rules else {
+        if file.risk_operator_key.is_some() {
+            return Err(config_error(path, FileProblem::OperatorWithoutRules));
+        }
+        return Ok(None);
+    };
+    let rules_file = resolve(rules);
+    crate::risk::load_rules(&rules_file)?;
+    let operator = match &file.risk_operator_key {
+        None => None,
+        Some(spec) => {
+            let passphrase =
+                open_passphrase(file.risk_operator_passphrase_file.as_ref(), path, resolve)?;
+            let spec = match spec.starts_with("pkcs11:") {
+                true => spec.clone(),
+                false => resolve(Path::new(spec)).display().to_string(),
+            };
+            let signer =
+                trellis_client::open_signer(&spec, file.risk_operator_from, passphrase.as_ref())
+                    .map_err(|e| config_error(path, FileProblem::OperatorKey(Box::new(e))))?;
+            Some(std::sync::Arc::from(signer))
+        }
+    };
+    Ok(Some(crate::risk::RiskSetup {
+        rules_file,
+        operator,
+    }))
 }
 
 /// Where the genesis file says validator `key` listens. A key that took over from a genesis
@@ -323,8 +373,8 @@ pub fn run(
         setup.state_keep_blocks = config.state_keep_blocks;
         setup.protection = protection;
         let risk = config
-            .risk_rules
-            .map(|rules| crate::risk::Risk::start(&node, rules, &config.data_dir))
+            .risk
+            .map(|setup| crate::risk::Risk::start(&node, setup, &config.data_dir))
             .transpose()?;
         setup.risk = risk.clone();
         crate::disk::log_usage(&config.data_dir);
@@ -343,6 +393,9 @@ pub fn run(
         rpc_config.certificates = running.certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
+        if let Some(risk) = &risk {
+            risk.serving_at(server.local_addr());
+        }
         ready(Endpoints {
             rpc: server.local_addr(),
             metrics: metrics.as_ref().map(|m| m.local_addr()),
@@ -375,6 +428,8 @@ pub struct NodeFileText<'a> {
     pub kek_file: Option<&'a str>,
     /// The risk rules file, if the node watches any.
     pub risk_rules: Option<&'a str>,
+    /// The key file and account that propose the freezes rules ask for.
+    pub risk_operator: Option<(&'a str, alloy_primitives::Address)>,
 }
 
 impl NodeFileText<'_> {
@@ -413,6 +468,14 @@ impl NodeFileText<'_> {
             text.push_str(&format!(
                 "# The risk rules this node watches (reloaded when the file changes).\n\
                  risk_rules = {}\n",
+                quote(file)
+            ));
+        }
+        if let Some((file, account)) = self.risk_operator {
+            text.push_str(&format!(
+                "# The governor account that proposes the freezes risk rules ask for.\n\
+                 risk_operator_key = {}\n\
+                 risk_operator_from = \"{account}\"\n",
                 quote(file)
             ));
         }

@@ -13,6 +13,7 @@
 //! The rules file is read again when it changes (checked every [`RELOAD_EVERY`]) or on SIGHUP;
 //! a file that does not read keeps the rules in force, and the log names the line at fault.
 
+mod freeze;
 mod host;
 mod log;
 mod webhook;
@@ -29,10 +30,11 @@ use std::{
     future::Future,
     path::{Path, PathBuf},
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, SystemTime},
 };
 use trellis_chain::watch::{AdmissionWatch, Offer};
+use trellis_crypto::TxSigner;
 use trellis_risk::{Action, Alarm, Engine, Event, Measure, Party, Rules};
 
 /// Events that may wait for the owner; beyond that they are dropped and counted.
@@ -71,9 +73,19 @@ enum Query {
     },
 }
 
+/// What risk control starts from.
+pub struct RiskSetup {
+    /// The rules file (reloaded when it changes).
+    pub rules_file: PathBuf,
+    /// The governor account that signs `propose_freeze` proposals, if any.
+    pub operator: Option<Arc<dyn TxSigner>>,
+}
+
 /// A handle on the node's risk control. Cheap to clone.
 #[derive(Clone)]
 pub struct Risk {
+    /// Where the node's JSON-RPC server answers, once it listens (freeze proposals go there).
+    api: Arc<OnceLock<String>>,
     events: ::tokio::sync::mpsc::Sender<Event>,
     queries: ::tokio::sync::mpsc::Sender<Query>,
     throttled: ::tokio::sync::watch::Receiver<Throttled>,
@@ -82,13 +94,17 @@ pub struct Risk {
 }
 
 impl Risk {
-    /// Starts risk control under `context` with the rules in `rules_file` (checked: a bad
+    /// Starts risk control under `context` with the rules in `setup`'s file (checked: a bad
     /// file refuses to start), its alarm log in `data_dir`.
     pub fn start(
         context: &tokio::Context,
-        rules_file: PathBuf,
+        setup: RiskSetup,
         data_dir: &Path,
     ) -> Result<Self, NodeError> {
+        let RiskSetup {
+            rules_file,
+            operator,
+        } = setup;
         let rules = load_rules(&rules_file)?;
         let log = log::AlarmLog::open(data_dir).map_err(|e| NodeError::DataDir {
             path: data_dir.join(log::FILE).display().to_string(),
@@ -97,7 +113,7 @@ impl Risk {
         let context = context.child("risk");
         let metrics = Arc::new(RiskMetrics::register(&context));
         metrics.rules.set(rules.rules.len() as i64);
-        warn_of_unsupported(&rules);
+        warn_of_unsupported(&rules, operator.is_some());
         tracing::info!(
             file = %rules_file.display(),
             rules = rules.rules.len(),
@@ -112,7 +128,20 @@ impl Risk {
             metrics.webhook_failures.clone(),
             metrics.webhook_dropped.clone(),
         );
+        let api = Arc::new(OnceLock::new());
+        let freezes = freeze::Freezes::start(
+            context.child("freeze"),
+            operator.clone(),
+            api.clone(),
+            freeze::FreezeMetrics {
+                proposed: metrics.freezes_proposed.clone(),
+                failed: metrics.freeze_failures.clone(),
+                dropped: metrics.freezes_dropped.clone(),
+            },
+        );
         let owner = Owner {
+            freezes,
+            operator: operator.is_some(),
             engine: Engine::new(rules, CAPACITY, log.next_id()),
             rules_file,
             rules_modified: None,
@@ -127,6 +156,7 @@ impl Risk {
             .dedicated()
             .spawn(move |context| owner.run(context, inbox, asked));
         Ok(Self {
+            api,
             events,
             queries,
             throttled,
@@ -140,6 +170,11 @@ impl Risk {
         if self.events.try_send(event).is_err() {
             self.metrics.dropped.inc();
         }
+    }
+
+    /// Tells risk control where this node's JSON-RPC server answers.
+    pub fn serving_at(&self, addr: std::net::SocketAddr) {
+        let _ = self.api.set(format!("http://{addr}"));
     }
 
     /// The server's view of the alarms.
@@ -196,24 +231,21 @@ impl trellis_rpc::alarms::AlarmSource for Risk {
 
 /// A rule asks for what this node does not do yet: say so at load, rather than let the rule
 /// seem to watch.
-fn warn_of_unsupported(rules: &Rules) {
+fn warn_of_unsupported(rules: &Rules, operator: bool) {
     for rule in &rules.rules {
         let unfed = match rule.measure {
             Measure::FailedAuthentication | Measure::CallerReads => {
                 Some("the API has no caller identities yet (issue 25, part 4)")
             }
-            Measure::UnknownPeers => Some(
-                "p2p does not report refused peers to risk control yet; trellis_p2p_listener_handshakes_blocked_total counts them",
-            ),
             _ => None,
         };
         if let Some(why) = unfed {
             tracing::warn!(rule = %rule.name.0, measure = rule.measure.name(), "this rule cannot fire yet: {why}");
         }
-        if rule.actions.contains(&Action::ProposeFreeze) {
+        if rule.actions.contains(&Action::ProposeFreeze) && !operator {
             tracing::warn!(
                 rule = %rule.name.0,
-                "propose_freeze: this node proposes no freeze by itself yet; its alarms name the account, and a governor proposes the freeze (`trellis gov propose set-account-status`)"
+                "propose_freeze: node.toml names no risk_operator_key, so this node proposes no freeze; its alarms name the account for a governor to propose (`trellis gov propose freeze ACCOUNT`)"
             );
         }
     }
@@ -240,6 +272,9 @@ struct RiskMetrics {
     log_failures: Counter,
     webhook_failures: Counter,
     webhook_dropped: Counter,
+    freezes_proposed: Counter,
+    freeze_failures: Counter,
+    freezes_dropped: Counter,
 }
 
 impl RiskMetrics {
@@ -272,6 +307,18 @@ impl RiskMetrics {
                 "webhook_dropped",
                 "Alarm posts dropped because too many were waiting",
             ),
+            freezes_proposed: context.counter(
+                "freezes_proposed",
+                "Governance proposals to freeze an account this node made for a rule",
+            ),
+            freeze_failures: context.counter(
+                "freeze_failures",
+                "Freeze proposals that could not be made (refused, or no receipt)",
+            ),
+            freezes_dropped: context.counter(
+                "freezes_dropped",
+                "Freeze proposals dropped because too many were waiting",
+            ),
         }
     }
 }
@@ -285,6 +332,9 @@ struct Owner {
     host: host::Host,
     publish: ::tokio::sync::watch::Sender<Throttled>,
     webhooks: webhook::Webhooks,
+    freezes: freeze::Freezes,
+    /// Whether freezes are proposed (for the warning at reload).
+    operator: bool,
     metrics: Arc<RiskMetrics>,
 }
 
@@ -385,6 +435,14 @@ impl Owner {
             if let Some(url) = webhook {
                 self.webhooks.post(url, alarm);
             }
+            if let Party::Account(account) = alarm.party
+                && alarm
+                    .actions
+                    .iter()
+                    .any(|a| a == Action::ProposeFreeze.name())
+            {
+                self.freezes.propose(account);
+            }
         }
     }
 
@@ -421,7 +479,7 @@ impl Owner {
         match load_rules(&self.rules_file) {
             Ok(rules) => {
                 let count = rules.rules.len();
-                warn_of_unsupported(&rules);
+                warn_of_unsupported(&rules, self.operator);
                 self.engine.replace_rules(rules);
                 self.metrics.rules.set(count as i64);
                 tracing::info!(file = %self.rules_file.display(), rules = count, "risk rules reloaded ({why})");

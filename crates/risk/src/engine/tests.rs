@@ -275,5 +275,5 @@ fn alarms_read_back_from_json() {
 fn the_shipped_example_reads() {
     let text = include_str!("../../../../deploy/risk/rules.toml");
     let rules = Rules::parse(text).expect("deploy/risk/rules.toml reads");
-    assert_eq!(rules.rules.len(), 7);
+    assert_eq!(rules.rules.len(), 8);
 }
