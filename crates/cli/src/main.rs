@@ -4,6 +4,7 @@
 //! lives in a library crate where it can be tested on its own.
 
 mod alarms;
+mod audit;
 mod bench;
 mod data;
 mod gov;
@@ -107,6 +108,9 @@ enum Command {
     Gov(gov::GovCommand),
     /// The alarms a node's risk rules raised, with their evidence.
     Alarms(alarms::AlarmsArgs),
+    /// Check a node's audit log offline, or export it for auditors.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Approve, reject, reclaim or read transfers held for an approver's co-signature.
     #[command(subcommand)]
     Holds(holds::HoldsCommand),
@@ -180,6 +184,7 @@ fn main() -> Result<()> {
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
         Command::Alarms(args) => alarms::run(args),
+        Command::Audit(command) => audit::run(command),
         Command::Data(command) => data::run(command),
         Command::Keyd(args) => {
             init_logging();

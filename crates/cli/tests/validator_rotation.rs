@@ -108,6 +108,28 @@ fn a_validator_rotates_its_key_at_an_epoch_boundary_while_transfers_flow() {
     }
     // The same process: it started again in place, nobody had to restart it.
     assert!(members[0].is_running());
+    // Its audit log recorded the rotation before the restart, under the old key, and the
+    // start after it under the new one; it verifies against the two.
+    let log = folder.join("data").join("audit.jsonl");
+    let hex_of =
+        |id: &trellis_types::ValidatorId| format!("0x{}", alloy_primitives::hex::encode(id.0));
+    let verified = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["audit", "verify", "--log", &log.display().to_string()])
+        .args([
+            "--key",
+            &hex_of(&old),
+            "--key",
+            &hex_of(&new_key.validator_id()),
+        ])
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", text(&verified));
+    let records = std::fs::read_to_string(&log).unwrap();
+    let rotated = records
+        .find(r#""kind":"key_rotated""#)
+        .expect("the rotation is recorded");
+    let restarted = records.rfind(r#""kind":"node_started""#).unwrap();
+    assert!(rotated < restarted, "recorded before the restart");
 
     // The old key led blocks before the boundary and none after; the chain never stalled.
     let top = height(&members[1]);

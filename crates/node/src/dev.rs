@@ -299,10 +299,22 @@ pub fn run(
         let peers = chain.genesis.peers()?;
         let peer_count = peers.len();
         let node = crate::node_context(&context, "validator");
-        // The validator serving the API watches the rules.
+        // Validator 0 serves the API: its key signs the audit log, it watches the rules.
+        let audit =
+            crate::audit::Audit::start(&node, &chain.storage, chain.validator_keys[0].clone())?;
+        audit.record(
+            "node_started",
+            serde_json::json!({
+                "role": "dev",
+                "validators": chain.validator_keys.len(),
+                "key": chain.validator_keys[0].public_hex(),
+                "version": env!("CARGO_PKG_VERSION"),
+                "riskRules": chain.risk_rules.as_ref().map(|p| p.display().to_string()),
+            }),
+        );
         let risk = chain
             .risk_setup()?
-            .map(|setup| crate::risk::Risk::start(&node, setup, &chain.storage))
+            .map(|setup| crate::risk::Risk::start(&node, setup, &chain.storage, audit.clone()))
             .transpose()?;
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {

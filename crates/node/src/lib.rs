@@ -10,6 +10,7 @@
 //!   environment to kill itself in the middle of a state commit (`faults.rs`).
 
 pub mod accounts;
+pub mod audit;
 pub mod dev;
 pub mod dev_processes;
 pub mod disk;
@@ -92,6 +93,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Metrics(#[from] trellis_metrics::MetricsError),
+    #[error(transparent)]
+    Audit(trellis_audit::AuditError),
     #[error("consensus stopped")]
     Stopped,
     #[error("supervising the validator processes: {0}")]

@@ -364,6 +364,17 @@ pub fn run(
             Role::FullNode => ("full-node", "full_node", peers.len() + 1),
         };
         let node = crate::node_context(&context, role);
+        let audit = crate::audit::Audit::start(&node, &config.data_dir, config.key.clone())?;
+        audit.record(
+            "node_started",
+            serde_json::json!({
+                "role": role,
+                "key": config.key.public_hex(),
+                "version": env!("CARGO_PKG_VERSION"),
+                "rpc": config.rpc_addr.to_string(),
+                "riskRules": config.risk.as_ref().map(|r| r.rules_file.display().to_string()),
+            }),
+        );
         let mut rpc_config = crate::rpc_config(&node, connected);
         let mut setup = NodeSetup::new(config.key, genesis, peers, prefix.into());
         setup.next_key = config.next_key;
@@ -374,7 +385,7 @@ pub fn run(
         setup.protection = protection;
         let risk = config
             .risk
-            .map(|setup| crate::risk::Risk::start(&node, setup, &config.data_dir))
+            .map(|setup| crate::risk::Risk::start(&node, setup, &config.data_dir, audit.clone()))
             .transpose()?;
         setup.risk = risk.clone();
         crate::disk::log_usage(&config.data_dir);
@@ -404,10 +415,17 @@ pub fn run(
             let _ = running.consensus.await;
             return Err(NodeError::Stopped);
         };
-        tokio::select! {
+        let rotated = tokio::select! {
             _ = running.consensus => Err(NodeError::Stopped),
             rotated = rotated => rotated.map_err(|_| NodeError::Stopped),
-        }
+        }?;
+        // On disk before the node restarts under its successor key.
+        let detail = serde_json::json!({
+            "epoch": rotated.epoch.0,
+            "successor": format!("0x{}", hex::encode(rotated.key.0)),
+        });
+        audit.write("key_rotated", detail).await;
+        Ok(rotated)
     })
 }
 

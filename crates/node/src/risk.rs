@@ -18,13 +18,14 @@ mod host;
 mod log;
 mod webhook;
 
-use crate::{FileProblem, NodeError};
+use crate::{FileProblem, NodeError, audit::Audit};
 use alloy_primitives::Address;
 use commonware_runtime::{
     Clock as _, Metrics as _, Spawner as _, Supervisor as _,
     telemetry::metrics::{Counter, CounterFamily, EncodeLabelSet, Gauge, MetricsExt as _, raw},
     tokio,
 };
+use serde_json::json;
 use std::{
     collections::HashMap,
     future::Future,
@@ -100,6 +101,7 @@ impl Risk {
         context: &tokio::Context,
         setup: RiskSetup,
         data_dir: &Path,
+        audit: Audit,
     ) -> Result<Self, NodeError> {
         let RiskSetup {
             rules_file,
@@ -114,6 +116,10 @@ impl Risk {
         let metrics = Arc::new(RiskMetrics::register(&context));
         metrics.rules.set(rules.rules.len() as i64);
         warn_of_unsupported(&rules, operator.is_some());
+        audit.record(
+            "risk_rules_loaded",
+            json!({ "file": rules_file.display().to_string(), "rules": rule_names(&rules) }),
+        );
         tracing::info!(
             file = %rules_file.display(),
             rules = rules.rules.len(),
@@ -133,6 +139,7 @@ impl Risk {
             context.child("freeze"),
             operator.clone(),
             api.clone(),
+            audit.clone(),
             freeze::FreezeMetrics {
                 proposed: metrics.freezes_proposed.clone(),
                 failed: metrics.freeze_failures.clone(),
@@ -140,6 +147,7 @@ impl Risk {
             },
         );
         let owner = Owner {
+            audit,
             freezes,
             operator: operator.is_some(),
             engine: Engine::new(rules, CAPACITY, log.next_id()),
@@ -325,6 +333,7 @@ impl RiskMetrics {
 
 /// The owner of the engine, the alarm log and the host sampler.
 struct Owner {
+    audit: Audit,
     engine: Engine,
     rules_file: PathBuf,
     rules_modified: Option<SystemTime>,
@@ -417,6 +426,16 @@ impl Owner {
                 actions = ?alarm.actions,
                 "ALARM {alarm}"
             );
+            self.audit.record(
+                "alarm",
+                json!({
+                    "id": alarm.id,
+                    "rule": alarm.rule,
+                    "party": alarm.party,
+                    "observed": alarm.observed,
+                    "actions": alarm.actions,
+                }),
+            );
             let label = RuleLabel {
                 rule: alarm.rule.clone(),
             };
@@ -480,16 +499,28 @@ impl Owner {
             Ok(rules) => {
                 let count = rules.rules.len();
                 warn_of_unsupported(&rules, self.operator);
+                let detail = json!({ "why": why, "rules": rule_names(&rules) });
+                self.audit.record("risk_rules_reloaded", detail);
                 self.engine.replace_rules(rules);
                 self.metrics.rules.set(count as i64);
                 tracing::info!(file = %self.rules_file.display(), rules = count, "risk rules reloaded ({why})");
             }
             Err(error) => {
+                let detail = json!({ "why": why, "error": error.to_string() });
+                self.audit.record("risk_rules_refused", detail);
                 self.metrics.reload_failures.inc();
                 tracing::error!(%error, "risk rules not reloaded ({why}): the rules in force stay");
             }
         }
     }
+}
+
+fn rule_names(rules: &Rules) -> Vec<&str> {
+    rules
+        .rules
+        .iter()
+        .map(|rule| rule.name.0.as_str())
+        .collect()
 }
 
 fn since_epoch(time: SystemTime) -> Duration {

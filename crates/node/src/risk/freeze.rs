@@ -44,6 +44,7 @@ impl Freezes {
         context: tokio::Context,
         operator: Option<Arc<dyn TxSigner>>,
         api: Arc<OnceLock<String>>,
+        audit: crate::audit::Audit,
         metrics: FreezeMetrics,
     ) -> Self {
         let Some(operator) = operator else {
@@ -61,10 +62,14 @@ impl Freezes {
                 match propose(api.get(), operator.as_ref(), account).await {
                     Ok(detail) => {
                         proposed.inc();
+                        let record = serde_json::json!({ "account": account, "proposal": detail });
+                        audit.record("freeze_proposed", record);
                         tracing::warn!(%account, "risk control proposed freezing {account}: {detail}");
                     }
                     Err(error) => {
                         failed.inc();
+                        let record = serde_json::json!({ "account": account, "error": error });
+                        audit.record("freeze_not_proposed", record);
                         tracing::error!(%account, "risk control could not propose freezing {account}: {error}");
                     }
                 }
