@@ -165,7 +165,9 @@ fn watch_term(
                         "ALARM: the chain records this node's key as compromised: it leaves the set at the next epoch boundary; check what it signed from that block on (`trellis keys activity`)"
                     );
                 }
-                let ends = record.term.until.filter(|until| *until > epoch);
+                // `>=`: a vote passed in an epoch's last block ends the term at the epoch this
+                // node has just entered; it must still hear that once.
+                let ends = record.term.until.filter(|until| *until >= epoch);
                 match ends.and_then(|until| length.last_before(until)) {
                     Some(last) => {
                         let left = last.get().saturating_sub(height.get());
