@@ -162,7 +162,7 @@ pub struct Rule {
     pub window: Window,
     pub above: Threshold,
     pub actions: Vec<Action>,
-    /// Where the alarm is POSTed (JSON), on the operator's network.
+    /// Where the alarm is POSTed (JSON): https, or http on the operator's own network.
     pub webhook: Option<String>,
 }
 

@@ -120,11 +120,12 @@ fn ends_a_line(path: &Path) -> std::io::Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use trellis_risk::{Amount, Evidence, Party};
 
-    fn alarm(id: u64) -> Alarm {
+    /// A sample alarm numbered `id`.
+    pub(in crate::risk) fn alarm(id: u64) -> Alarm {
         Alarm {
             id,
             raised_at_ms: 1_000 * id,
