@@ -40,6 +40,7 @@ mod resume;
 mod system_slots;
 
 pub use error::ChainError;
+pub use keys::CallerRecord;
 pub use recovery::RecoveredBlock;
 
 use crate::Runtime;

@@ -32,7 +32,7 @@ pub use faults::Faults;
 pub use faults::InterruptCommit;
 pub use genesis::{Genesis, GenesisError};
 
-pub use ledger::{Chain, ChainConfig, ChainError};
+pub use ledger::{CallerRecord, Chain, ChainConfig, ChainError};
 pub use log_index::{FoundLog, LogQuery, matching_logs};
 pub use store::{BlockStore, LogsError, StoreError};
 pub use stored::{ReceiptRecord, StoredBlock};

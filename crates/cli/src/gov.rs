@@ -50,6 +50,14 @@ pub struct NodeArg {
     /// The node's JSON-RPC address.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8545")]
     rpc: String,
+    /// The API token to present, for a node that asks callers for one (`trellis api token`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRELLIS_API_TOKEN",
+        hide_env_values = true
+    )]
+    api_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -506,7 +514,7 @@ async fn run_async(command: GovCommand) -> Result<()> {
 
 impl NodeArg {
     pub(crate) fn open(&self) -> Result<Node> {
-        Ok(Node::new(&self.rpc)?)
+        Ok(Node::with_token(&self.rpc, self.api_token.as_deref())?)
     }
 }
 

@@ -4,6 +4,7 @@
 //! lives in a library crate where it can be tested on its own.
 
 mod alarms;
+mod api;
 mod audit;
 mod bench;
 mod data;
@@ -108,6 +109,9 @@ enum Command {
     Gov(gov::GovCommand),
     /// The alarms a node's risk rules raised, with their evidence.
     Alarms(alarms::AlarmsArgs),
+    /// Access to a node's API: tokens for nodes that ask callers for one.
+    #[command(subcommand)]
+    Api(api::ApiCommand),
     /// Check a node's audit log offline, or export it for auditors.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -184,6 +188,7 @@ fn main() -> Result<()> {
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
         Command::Alarms(args) => alarms::run(args),
+        Command::Api(command) => api::run(command),
         Command::Audit(command) => audit::run(command),
         Command::Data(command) => data::run(command),
         Command::Keyd(args) => {

@@ -10,6 +10,10 @@ pub enum ClientError {
         url: String,
         source: jsonrpsee_core::ClientError,
     },
+    #[error(
+        "the API token holds characters an HTTP header cannot carry: give it as `trellis api token` printed it"
+    )]
+    BadToken,
     #[error("the node at {url} did not answer {method}: {source}")]
     Rpc {
         url: String,

@@ -34,13 +34,28 @@ pub struct Sent {
 impl Node {
     /// A client of the node at `url` (`http://host:port`); nothing is sent yet.
     pub fn new(url: &str) -> Result<Self, ClientError> {
+        Self::with_token(url, None)
+    }
+
+    /// A client presenting API token `token` (`trellis api token`) with every call, for a
+    /// node that asks callers for one.
+    pub fn with_token(url: &str, token: Option<&str>) -> Result<Self, ClientError> {
+        let bad_url = |source| ClientError::BadUrl {
+            url: url.to_owned(),
+            source,
+        };
+        let mut headers = jsonrpsee_http_client::HeaderMap::new();
+        if let Some(token) = token {
+            let value = format!("Bearer {}", token.trim())
+                .parse()
+                .map_err(|_| ClientError::BadToken)?;
+            headers.insert("authorization", value);
+        }
         let http = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(30))
+            .set_headers(headers)
             .build(url)
-            .map_err(|source| ClientError::BadUrl {
-                url: url.to_owned(),
-                source,
-            })?;
+            .map_err(bad_url)?;
         Ok(Self {
             http,
             url: url.to_owned(),

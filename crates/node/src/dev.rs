@@ -329,9 +329,10 @@ pub fn run(
         let mut rpc_config = crate::rpc_config(&node, peer_count);
         rpc_config.certificates = running[0].certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
+        let genesis_chain_id = running[0].chain.genesis().chain_id;
         let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone(), rpc_config).await?;
         if let Some(risk) = &risk {
-            risk.serving_at(server.local_addr());
+            risk.serving_at(server.local_addr(), genesis_chain_id);
         }
         ready(Endpoints {
             rpc: server.local_addr(),

@@ -10,6 +10,7 @@
 //!   environment to kill itself in the middle of a state commit (`faults.rs`).
 
 pub mod accounts;
+pub mod api_access;
 pub mod audit;
 pub mod dev;
 pub mod dev_processes;
@@ -148,6 +149,18 @@ pub enum FileProblem {
         "names a risk_operator_key but no risk_rules: the key only proposes the freezes rules ask for"
     )]
     OperatorWithoutRules,
+    #[error(
+        "api_access = \"anonymous\" would let anyone who reaches rpc_addr {0} call anything: anonymous access is for loopback addresses (dev chains); use api_access = \"tokens\""
+    )]
+    AnonymousApi(std::net::SocketAddr),
+    #[error("api_public and api_rate apply to api_access = \"tokens\" only")]
+    AnonymousApiSettings,
+    #[error(
+        "API tokens are checked against the chain's registry of accounts, and this chain has none (`trellis init --governed` creates one): without tokens, serve the API on a loopback address only (rpc_addr is {0})"
+    )]
+    TokensWithoutRegistry(std::net::SocketAddr),
+    #[error("api_rate = 0 would refuse every call: give the calls a second each caller may make")]
+    ZeroApiRate,
     #[error("risk_operator_key: {0}")]
     OperatorKey(Box<trellis_client::ClientError>),
     #[error("{0}")]

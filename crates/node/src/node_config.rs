@@ -14,6 +14,10 @@
 //! #                                 # proposes the freezes rules ask for (propose_freeze)
 //! # risk_operator_from = "0x…"      # which account of that file; risk_operator_passphrase_file
 //! #                                 # opens it if sealed
+//! # api_access = "tokens"           # who may call the API (`api_access.rs`): callers present
+//! #                                 # API tokens; the default unless rpc_addr is loopback
+//! # api_public = "blocks"           # what callers without a token read ("nothing" by default)
+//! # api_rate = 1000                 # calls a second per caller
 //!
 //! # next_validator_key = "next.json" # a rotation under way (`trellis keys rotate-validator`):
 //! #                                 # the node switches to it at the epoch that lists it
@@ -33,6 +37,7 @@
 
 use crate::{
     Endpoints, FileProblem, NodeError,
+    api_access::{AccessMode, ApiFile, ApiSettings, PublicMode},
     encryption::{DataEncryption, Kek},
     full_node,
     genesis_file::GenesisFile,
@@ -105,6 +110,13 @@ struct NodeFile {
     risk_operator_from: Option<alloy_primitives::Address>,
     #[serde(default)]
     risk_operator_passphrase_file: Option<PathBuf>,
+    /// Who may call the API: `tokens` or `anonymous` (loopback only).
+    #[serde(default)]
+    api_access: Option<AccessMode>,
+    #[serde(default)]
+    api_public: Option<PublicMode>,
+    #[serde(default)]
+    api_rate: Option<u32>,
 }
 
 fn default_state_cache_mib() -> usize {
@@ -137,6 +149,8 @@ pub struct NodeConfig {
     pub kek: Option<Kek>,
     /// Risk control: the rules file (checked at load) and the operator's key.
     pub risk: Option<crate::risk::RiskSetup>,
+    /// Access control on the API; `None`: anonymous (a loopback address).
+    pub api: Option<ApiSettings>,
 }
 
 fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
@@ -240,6 +254,13 @@ impl NodeConfig {
                 .map_err(|e| config_error(path, e))?;
         }
         let risk = risk_setup(&file, path, &resolve)?;
+        let api = ApiFile {
+            access: file.api_access,
+            public: file.api_public,
+            rate: file.api_rate,
+        }
+        .check(file.rpc_addr, genesis.genesis()?.epochs().is_some())
+        .map_err(|e| config_error(path, e))?;
         let me = key.validator_id();
         match role {
             // A validator added by governance is in no genesis list: it names where it listens.
@@ -273,6 +294,7 @@ impl NodeConfig {
                 .transpose()
                 .map_err(|e| config_error(path, e))?,
             risk,
+            api,
             key,
         })
     }
@@ -403,9 +425,13 @@ pub fn run(
         crate::disk::watch(&node, &config.data_dir);
         rpc_config.certificates = running.certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
+        rpc_config.access = config
+            .api
+            .map(|api| api.access(risk.clone(), audit.clone()));
+        let genesis_chain_id = running.chain.genesis().chain_id;
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         if let Some(risk) = &risk {
-            risk.serving_at(server.local_addr());
+            risk.serving_at(server.local_addr(), genesis_chain_id);
         }
         ready(Endpoints {
             rpc: server.local_addr(),

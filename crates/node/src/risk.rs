@@ -86,7 +86,7 @@ pub struct RiskSetup {
 #[derive(Clone)]
 pub struct Risk {
     /// Where the node's JSON-RPC server answers, once it listens (freeze proposals go there).
-    api: Arc<OnceLock<String>>,
+    api: Arc<OnceLock<freeze::OwnApi>>,
     events: ::tokio::sync::mpsc::Sender<Event>,
     queries: ::tokio::sync::mpsc::Sender<Query>,
     throttled: ::tokio::sync::watch::Receiver<Throttled>,
@@ -180,9 +180,12 @@ impl Risk {
         }
     }
 
-    /// Tells risk control where this node's JSON-RPC server answers.
-    pub fn serving_at(&self, addr: std::net::SocketAddr) {
-        let _ = self.api.set(format!("http://{addr}"));
+    /// Tells risk control where this node's JSON-RPC server answers, for chain `chain_id`.
+    pub fn serving_at(&self, addr: std::net::SocketAddr, chain_id: u64) {
+        let _ = self.api.set(freeze::OwnApi {
+            url: format!("http://{addr}"),
+            chain_id,
+        });
     }
 
     /// The server's view of the alarms.
@@ -237,18 +240,18 @@ impl trellis_rpc::alarms::AlarmSource for Risk {
     }
 }
 
-/// A rule asks for what this node does not do yet: say so at load, rather than let the rule
-/// seem to watch.
+/// A rule asks for what this node may not do: say so at load, rather than let the rule seem
+/// to watch.
 fn warn_of_unsupported(rules: &Rules, operator: bool) {
     for rule in &rules.rules {
-        let unfed = match rule.measure {
-            Measure::FailedAuthentication | Measure::CallerReads => {
-                Some("the API has no caller identities yet (issue 25, part 4)")
-            }
-            _ => None,
-        };
-        if let Some(why) = unfed {
-            tracing::warn!(rule = %rule.name.0, measure = rule.measure.name(), "this rule cannot fire yet: {why}");
+        if matches!(
+            rule.measure,
+            Measure::FailedAuthentication | Measure::CallerReads
+        ) {
+            tracing::info!(
+                rule = %rule.name.0, measure = rule.measure.name(),
+                "this rule weighs API callers: it fires on a node that asks them for API tokens (api_access = \"tokens\" in node.toml), never on an anonymous API"
+            );
         }
         if rule.actions.contains(&Action::ProposeFreeze) && !operator {
             tracing::warn!(

@@ -19,6 +19,9 @@ pub mod code {
     pub const LIMIT_EXCEEDED: i32 = -32005;
     /// EIP-1474's "transaction rejected": the consortium's rules forbid it.
     pub const NOT_PERMITTED: i32 = -32003;
+    /// EIP-1193's "unauthorized": the caller's token is refused, or its standing lacks the
+    /// permission the method needs (the message names it).
+    pub const UNAUTHORIZED: i32 = 4100;
     /// A call or gas estimate reverted; the error's data is the revert data (as geth answers).
     pub const EXECUTION_REVERTED: i32 = 3;
 }

@@ -33,6 +33,7 @@
 //!   `already known`, ...). A full pool answers -32005 (`txpool is full`) with
 //!   `{"retryAfterMs": …}` as data: backpressure, the transaction may be sent again.
 
+pub mod access;
 pub mod alarms;
 mod batch;
 mod blocks;
@@ -129,6 +130,8 @@ pub struct RpcConfig {
     pub metrics: Option<RpcMetrics>,
     /// The alarms the node's risk rules raised; `None`: it runs none.
     pub alarms: Option<alarms::Alarms>,
+    /// Who may call what; `None`: anyone may call anything (dev chains, loopback).
+    pub access: Option<access::AccessConfig>,
 }
 
 /// What every method reads: the chain, the installed filters, the limits.
@@ -192,9 +195,18 @@ where
         alarms: config.alarms,
     });
     let known = metrics::Known(Arc::new(module.method_names().collect()));
+    for method in known.0.iter() {
+        // A method without a class would need `read:audit`: closed by mistake, not by choice.
+        debug_assert!(
+            trellis_access::Permission::classed(method, None).is_some(),
+            "{method} has no permission class in trellis_access::permission"
+        );
+    }
+    let guarding = access::Guarding::new(&batches_of, config.access, known.clone());
     let measured = config.metrics.map(|metrics| (metrics, known));
     let batch_metrics = measured.clone();
     let middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+        .layer_fn(move |service| guarding.wrap(service))
         .layer_fn(move |service| batch::TransactionBatches {
             service,
             chain: batches_of.clone(),
@@ -209,6 +221,7 @@ where
     let server = Server::builder()
         .set_config(server_config)
         .set_rpc_middleware(middleware)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(access::BearerLayer))
         .build(addr)
         .await
         .map_err(|source| RpcError::Bind { addr, source })?;

@@ -101,6 +101,10 @@ impl RpcMetrics {
 pub(crate) struct Known(pub Arc<HashSet<&'static str>>);
 
 impl Known {
+    pub fn contains(&self, method: &str) -> bool {
+        self.0.contains(method)
+    }
+
     pub fn label<'a>(&self, method: &'a str) -> &'a str {
         if self.0.contains(method) {
             method

@@ -5,8 +5,23 @@
 use super::{Chain, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::Address;
-use trellis_governance::{AccountRecord, Registry, RegistryError, ValidatorLifecycle};
-use trellis_types::ValidatorId;
+use trellis_governance::{
+    AccountRecord, IdentityRecord, Registry, RegistryError, Role, ValidatorLifecycle,
+};
+use trellis_types::{Height, ValidatorId};
+
+/// What the registry records of an API caller's account, for access control: read at once
+/// from the latest finalized state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerRecord {
+    /// The block the state was read after.
+    pub height: Height,
+    pub account: Option<AccountRecord>,
+    /// The account's identity, if the account is registered and the identity exists.
+    pub identity: Option<IdentityRecord>,
+    /// Whether that identity holds the `auditor` role.
+    pub auditor: bool,
+}
 
 impl<E: Runtime> Chain<E> {
     /// `account`'s registration, if any (always `None` on a chain without a registry).
@@ -37,6 +52,39 @@ impl<E: Runtime> Chain<E> {
         let key = *key;
         self.ask(Lane::Clients, move |inner| {
             Registry::new(&inner.finalized.state).validator_lifecycle(&key)
+        })
+        .await
+    }
+
+    /// `account`'s registration, identity and auditor role, as the API's access control needs
+    /// them; on a chain without a registry, nothing is registered.
+    pub async fn caller_record(&self, account: &Address) -> Result<CallerRecord, RegistryError> {
+        if self.genesis().epochs().is_none() {
+            return Ok(CallerRecord {
+                height: self.latest().0.height,
+                account: None,
+                identity: None,
+                auditor: false,
+            });
+        }
+        let account = *account;
+        self.ask(Lane::Clients, move |inner| {
+            let registry = Registry::new(&inner.finalized.state);
+            let record = registry.account(&account)?;
+            let identity = match &record {
+                Some(record) => registry.identity(record.identity)?,
+                None => None,
+            };
+            let auditor = match &identity {
+                Some(identity) => registry.holds(identity.id, &Role::auditor())?,
+                None => false,
+            };
+            Ok(CallerRecord {
+                height: inner.finalized.tip.height,
+                account: record,
+                identity,
+                auditor,
+            })
         })
         .await
     }

@@ -221,13 +221,26 @@ impl Drop for NodeProcess {
 
 /// One HTTP/1.1 POST of `body` with `Connection: close`: the status line and the body.
 pub fn post(addr: SocketAddr, body: &str) -> (String, String) {
+    post_as(addr, None, body)
+}
+
+/// [`post`] presenting API token `token` (`Authorization: Bearer`), if any.
+pub fn post_as(addr: SocketAddr, token: Option<&str>, body: &str) -> (String, String) {
+    post_to(addr, "/", token, body)
+}
+
+/// [`post_as`] to `path` (a query may carry the token instead).
+pub fn post_to(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (String, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the RPC server");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -262,8 +275,13 @@ pub fn get(addr: SocketAddr, path: &str) -> (String, String) {
 
 /// One JSON-RPC request over HTTP; the whole response object.
 pub fn rpc_request(addr: SocketAddr, method: &str, params: Value) -> Value {
+    rpc_request_as(addr, None, method, params)
+}
+
+/// [`rpc_request`] presenting API token `token`, if any.
+pub fn rpc_request_as(addr: SocketAddr, token: Option<&str>, method: &str, params: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let (status, body) = post(addr, &body);
+    let (status, body) = post_as(addr, token, &body);
     assert!(status.starts_with("HTTP/1.1 200"), "HTTP error: {status}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
 }

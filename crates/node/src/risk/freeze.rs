@@ -43,7 +43,7 @@ impl Freezes {
     pub fn start(
         context: tokio::Context,
         operator: Option<Arc<dyn TxSigner>>,
-        api: Arc<OnceLock<String>>,
+        api: Arc<OnceLock<OwnApi>>,
         audit: crate::audit::Audit,
         metrics: FreezeMetrics,
     ) -> Self {
@@ -105,14 +105,37 @@ impl Freezes {
     }
 }
 
+/// Where this node's own API answers, and its chain: the operator's proposals go there with
+/// an API token the operator's key signs (a node may ask every caller for one).
+#[derive(Clone, Debug)]
+pub(crate) struct OwnApi {
+    pub url: String,
+    pub chain_id: u64,
+}
+
+/// How long the token of one proposal stays valid: the proposal's round trips.
+const TOKEN_SECONDS: u64 = 600;
+
 /// One proposal through the node's own API; what it did, or why not.
 async fn propose(
-    api: Option<&String>,
+    api: Option<&OwnApi>,
     operator: &dyn TxSigner,
     account: Address,
 ) -> Result<String, String> {
-    let url = api.ok_or("the node's API is not listening yet")?;
-    let node = Node::new(url).map_err(|e| e.to_string())?;
+    let api = api.ok_or("the node's API is not listening yet")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let claims = trellis_access::TokenClaims {
+        chain_id: api.chain_id,
+        account: operator.address(),
+        expires: trellis_access::UnixTime(now.as_secs() + TOKEN_SECONDS),
+    };
+    let signature = operator
+        .sign_hash(claims.digest())
+        .map_err(|e| format!("signing the API token: {e}"))?;
+    let token = claims.encode(&signature);
+    let node = Node::with_token(&api.url, Some(&token)).map_err(|e| e.to_string())?;
     let action = Action::SetAccountStatus {
         account,
         status: AccountStatus::Frozen,

@@ -1,0 +1,285 @@
+//! Access control on a node's API: a governed chain's node asks callers for API tokens
+//! (`api_access = "tokens"`). Callers without one read blocks only (`api_public = "blocks"`);
+//! a member's token opens its reads and transactions, an auditor's everything; forged, expired,
+//! foreign and unreadable tokens are refused and recorded; a flood is held to its caller's rate
+//! while others pass; and a frozen account's token stops working from the block that froze it.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::{path::Path, process::Command, time::Duration};
+use support::{NodeProcess, network::TestNetwork, post_to, rpc_request_as};
+use trellis_node::genesis_file::GenesisFile;
+
+const CHAIN_ID: u64 = 4848;
+/// Calls a second per caller: the burst is twice that.
+const RATE: u64 = 50;
+/// An account whose identity is a member but no auditor.
+const MEMBER: usize = 5;
+/// An auditor (every generated identity is one, but for [`MEMBER`]'s).
+const AUDITOR: usize = 3;
+
+/// `trellis api token` for account `account` of the network, valid for `valid_for`.
+fn token(network: &TestNetwork, account: usize, chain_id: u64, valid_for: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["api", "token", "--key"])
+        .arg(network.dir.join("accounts.json"))
+        .args(["--from", &network.accounts[account].address().to_string()])
+        .args([
+            "--chain-id",
+            &chain_id.to_string(),
+            "--valid-for",
+            valid_for,
+        ])
+        .output()
+        .expect("run trellis api token");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "trellis api token: {said}");
+    assert!(said.contains("API token of account"), "{said}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The error of a refused call: its code, message and data.
+fn refusal(response: &Value) -> (i64, String, Value) {
+    let error = &response["error"];
+    assert!(error.is_object(), "not refused: {response}");
+    let message = error["message"].as_str().unwrap_or_default().to_owned();
+    (
+        error["code"].as_i64().unwrap(),
+        message,
+        error["data"].clone(),
+    )
+}
+
+fn ok(response: &Value) -> &Value {
+    assert!(response.get("error").is_none(), "refused: {response}");
+    &response["result"]
+}
+
+/// Takes the auditor role from account `account`'s identity before the chain starts.
+fn no_auditor_role(network: &TestNetwork, account: usize) {
+    let path = network.configs[0].with_file_name("genesis.toml");
+    let mut genesis = GenesisFile::load(&path).unwrap();
+    let address = network.accounts[account].address();
+    let identity = genesis.organisations[0]
+        .identities
+        .iter_mut()
+        .find(|identity| identity.accounts.contains(&address))
+        .unwrap();
+    identity.roles.retain(|role| role != "auditor");
+    std::fs::remove_file(&path).unwrap();
+    genesis.write_new(&path).unwrap();
+}
+
+fn ask_tokens(config: &Path) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(&format!(
+        "api_access = \"tokens\"\napi_public = \"blocks\"\napi_rate = {RATE}\n"
+    ));
+    std::fs::write(config, text).unwrap();
+}
+
+/// `trellis gov ARGS` through `node` with API token `token` (or none), signed by governor
+/// `governor`.
+fn gov(
+    network: &TestNetwork,
+    node: &NodeProcess,
+    token: Option<&str>,
+    governor: usize,
+    args: &[&str],
+) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trellis"));
+    command
+        .args(["gov", args[0], "--rpc", &format!("http://{}", node.rpc)])
+        .arg("--key")
+        .arg(network.dir.join("accounts.json"))
+        .args(["--from", &network.accounts[governor].address().to_string()])
+        .args(&args[1..])
+        .env_remove("TRELLIS_API_TOKEN");
+    if let Some(token) = token {
+        command.env("TRELLIS_API_TOKEN", token);
+    }
+    let out = command.output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
+}
+
+fn batch(node: &NodeProcess, token: &str, calls: u64) -> Vec<Value> {
+    let body: Vec<Value> = (0..calls)
+        .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "eth_blockNumber", "params": []}))
+        .collect();
+    let (_, answer) = post_to(node.rpc, "/", Some(token), &Value::from(body).to_string());
+    match serde_json::from_str::<Value>(&answer).unwrap() {
+        Value::Array(answers) => answers,
+        single => vec![single],
+    }
+}
+
+#[test]
+fn callers_read_what_their_standing_on_chain_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::governed(dir.path(), CHAIN_ID, (1, 0), 6, 1_000);
+    no_auditor_role(&network, MEMBER);
+    ask_tokens(&network.configs[0]);
+    let node = network.start(0);
+    let member_address = network.accounts[MEMBER].address().to_string();
+    let balance = json!([member_address, "latest"]);
+
+    // Without a token: blocks, not state nor full transactions.
+    ok(&rpc_request_as(
+        node.rpc,
+        None,
+        "eth_blockNumber",
+        json!([]),
+    ));
+    ok(&rpc_request_as(
+        node.rpc,
+        None,
+        "eth_getBlockByNumber",
+        json!(["0x0", false]),
+    ));
+    let (code, message, data) = refusal(&rpc_request_as(
+        node.rpc,
+        None,
+        "eth_getBalance",
+        balance.clone(),
+    ));
+    assert_eq!(code, 4100);
+    assert!(
+        message.contains("eth_getBalance needs the permission read:state, which members hold"),
+        "{message}"
+    );
+    assert!(message.contains("carries no API token"), "{message}");
+    assert_eq!(data["permission"], "read:state");
+    let full = rpc_request_as(node.rpc, None, "eth_getBlockByNumber", json!(["0x0", true]));
+    assert!(refusal(&full).1.contains("read:transactions"));
+
+    // A member reads state; the audit methods are the auditors'.
+    let member = token(&network, MEMBER, CHAIN_ID, "1h");
+    ok(&rpc_request_as(
+        node.rpc,
+        Some(&member),
+        "eth_getBalance",
+        balance.clone(),
+    ));
+    let (code, message, _) = refusal(&rpc_request_as(
+        node.rpc,
+        Some(&member),
+        "trellis_keyActivity",
+        json!([member_address]),
+    ));
+    assert_eq!(code, 4100);
+    assert!(
+        message.contains("needs the permission read:audit, which auditors hold"),
+        "{message}"
+    );
+    assert!(
+        message.contains("does not hold the auditor role"),
+        "{message}"
+    );
+    // The token may ride in the URL instead (a wallet's RPC URL).
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance", "params": balance})
+        .to_string();
+    let (_, answer) = post_to(node.rpc, &format!("/?token={member}"), None, &body);
+    ok(&serde_json::from_str(&answer).unwrap());
+
+    // An auditor reads everything.
+    let auditor = token(&network, AUDITOR, CHAIN_ID, "1h");
+    ok(&rpc_request_as(
+        node.rpc,
+        Some(&auditor),
+        "trellis_keyActivity",
+        json!([member_address]),
+    ));
+    ok(&rpc_request_as(
+        node.rpc,
+        Some(&auditor),
+        "eth_getBlockByNumber",
+        json!(["0x0", true]),
+    ));
+
+    // Bad tokens: refused, saying why.
+    let claimed = network.accounts[MEMBER]
+        .address()
+        .to_string()
+        .to_lowercase();
+    let other = network.accounts[4].address().to_string().to_lowercase();
+    let forged = member.replace(&claimed, &other);
+    assert_ne!(forged, member, "the token names its account");
+    let foreign = token(&network, MEMBER, CHAIN_ID + 1, "1h");
+    let short = token(&network, MEMBER, CHAIN_ID, "1s");
+    std::thread::sleep(Duration::from_millis(2_100));
+    for (bad, why) in [
+        (forged.as_str(), "forged or altered"),
+        (
+            foreign.as_str(),
+            "is for chain 4849, this node serves chain 4848",
+        ),
+        (short.as_str(), "expired"),
+        ("nonsense", "malformed"),
+    ] {
+        let (code, message, _) = refusal(&rpc_request_as(
+            node.rpc,
+            Some(bad),
+            "eth_blockNumber",
+            json!([]),
+        ));
+        assert_eq!(code, 4100, "{message}");
+        assert!(message.contains(why), "{bad}: {message}");
+    }
+
+    // A flood: the member's burst, then its next batch refused with a time to come back; the
+    // auditor is untouched. A batch beyond the burst can never pass.
+    let burst = 2 * RATE;
+    let passed = batch(&node, &member, burst);
+    assert!(
+        passed.iter().all(|answer| answer.get("error").is_none()),
+        "{passed:?}"
+    );
+    let held = batch(&node, &member, burst);
+    let (code, message, data) = refusal(&held[0]);
+    assert_eq!(code, -32005, "{message}");
+    assert!(
+        data["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0),
+        "{data}"
+    );
+    ok(&rpc_request_as(
+        node.rpc,
+        Some(&auditor),
+        "eth_blockNumber",
+        json!([]),
+    ));
+    let too_big = batch(&node, &auditor, burst + 1);
+    assert!(refusal(&too_big[0]).1.contains("split it"), "{too_big:?}");
+
+    // Governance through the CLI: refused without a token, naming the permission; with one,
+    // the governors freeze the member, whose token is refused from then on.
+    let freeze = ["propose", "freeze", member_address.as_str()];
+    let (passed, said) = gov(&network, &node, None, 0, &freeze);
+    assert!(!passed && said.contains("needs the permission"), "{said}");
+    let (passed, said) = gov(&network, &node, Some(&auditor), 0, &freeze);
+    assert!(passed && said.contains("proposal 1 made"), "{said}");
+    let (passed, said) = gov(&network, &node, Some(&auditor), 1, &["vote", "1"]);
+    assert!(
+        passed && said.contains("passed and was carried out"),
+        "{said}"
+    );
+    let (code, message, _) = refusal(&rpc_request_as(
+        node.rpc,
+        Some(&member),
+        "eth_getBalance",
+        balance,
+    ));
+    assert_eq!(code, 4100);
+    assert!(message.contains("is frozen (by proposal 1"), "{message}");
+
+    // Every refusal is in the node's audit log.
+    let log = network.configs[0]
+        .with_file_name("data")
+        .join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("\"api_call_refused\""), "{text}");
+    assert!(text.contains("\"api_token_refused\""), "{text}");
+    assert!(text.contains("forged or altered"), "{text}");
+}
