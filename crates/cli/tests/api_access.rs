@@ -3,12 +3,18 @@
 //! a member's token opens its reads and transactions, an auditor's everything; forged, expired,
 //! foreign and unreadable tokens are refused and recorded; a flood is held to its caller's rate
 //! while others pass; and a frozen account's token stops working from the block that froze it.
+//! ethers.js, signing its own token, calls such a node over HTTP and WebSocket.
 
 mod support;
 
 use serde_json::{Value, json};
 use std::{path::Path, process::Command, time::Duration};
-use support::{NodeProcess, network::TestNetwork, post_to, rpc_request_as};
+use support::{
+    NodeProcess,
+    clients::{npm_ethers, run},
+    network::TestNetwork,
+    post_to, rpc_request_as,
+};
 use trellis_node::genesis_file::GenesisFile;
 
 const CHAIN_ID: u64 = 4848;
@@ -73,8 +79,9 @@ fn no_auditor_role(network: &TestNetwork, account: usize) {
 
 fn ask_tokens(config: &Path) {
     let mut text = std::fs::read_to_string(config).unwrap();
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_ports(1)));
     text.push_str(&format!(
-        "api_access = \"tokens\"\napi_public = \"blocks\"\napi_rate = {RATE}\n"
+        "api_access = \"tokens\"\napi_public = \"blocks\"\napi_rate = {RATE}\nmetrics_addr = \"{metrics}\"\n"
     ));
     std::fs::write(config, text).unwrap();
 }
@@ -116,13 +123,19 @@ fn batch(node: &NodeProcess, token: &str, calls: u64) -> Vec<Value> {
     }
 }
 
-#[test]
-fn callers_read_what_their_standing_on_chain_allows() {
-    let dir = tempfile::tempdir().unwrap();
-    let network = TestNetwork::governed(dir.path(), CHAIN_ID, (1, 0), 6, 1_000);
+/// A governed one-validator network whose node asks for tokens, [`MEMBER`] no auditor.
+fn token_network(dir: &Path) -> (TestNetwork, NodeProcess) {
+    let network = TestNetwork::governed(dir, CHAIN_ID, (1, 0), 6, 1_000);
     no_auditor_role(&network, MEMBER);
     ask_tokens(&network.configs[0]);
     let node = network.start(0);
+    (network, node)
+}
+
+#[test]
+fn callers_read_what_their_standing_on_chain_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (network, node) = token_network(dir.path());
     let member_address = network.accounts[MEMBER].address().to_string();
     let balance = json!([member_address, "latest"]);
 
@@ -274,6 +287,13 @@ fn callers_read_what_their_standing_on_chain_allows() {
     assert_eq!(code, 4100);
     assert!(message.contains("is frozen (by proposal 1"), "{message}");
 
+    // Calls are counted by what their caller is; refusals by their code.
+    let (_, scrape) = support::get(node.metrics.unwrap(), "/metrics");
+    let calls = |labels: &str| support::sample_with(&scrape, "trellis_rpc_calls_total", labels);
+    assert!(calls("method=\"eth_getBalance\",status=\"ok\",caller=\"member\"") >= 1.0);
+    assert!(calls("method=\"eth_getBalance\",status=\"4100\",caller=\"public\"") >= 1.0);
+    assert!(calls("method=\"eth_blockNumber\",status=\"-32005\",caller=\"member\"") >= 1.0);
+
     // Every refusal is in the node's audit log.
     let log = network.configs[0]
         .with_file_name("data")
@@ -282,4 +302,17 @@ fn callers_read_what_their_standing_on_chain_allows() {
     assert!(text.contains("\"api_call_refused\""), "{text}");
     assert!(text.contains("\"api_token_refused\""), "{text}");
     assert!(text.contains("forged or altered"), "{text}");
+}
+
+/// ethers.js signs the member's token itself (`signMessage`), is refused without it, reads and
+/// transfers with it in a header, and subscribes over WebSocket with it in the URL.
+#[test]
+fn ethers_signs_its_own_token_and_calls_over_http_and_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (network, node) = token_network(dir.path());
+    let key = network.accounts[MEMBER].secret_hex();
+    let mut command = npm_ethers(&node, &["run", "test:access", "--silent"], &key);
+    command.env("TRELLIS_CHAIN_ID", CHAIN_ID.to_string());
+    run("ethers.js with API tokens", command);
+    assert!(!node.logged("panicked"), "the node panicked");
 }

@@ -11,14 +11,16 @@ mod gate;
 pub use bearer::{BearerLayer, Presented};
 pub use gate::{Caller, CallerKey};
 
+use crate::metrics::{CallerClass, Known, RpcMetrics};
 use gate::Gate;
 use jsonrpsee::{
     MethodResponse,
     core::middleware::BatchEntryErr,
     server::middleware::rpc::{Batch, BatchEntry, Notification, Request, RpcServiceT},
+    types::ErrorObjectOwned,
 };
 use std::sync::Arc;
-use trellis_access::{Permission, Policy, TokenError};
+use trellis_access::{Permission, Policy, Standing, TokenError};
 use trellis_chain::{Chain, Runtime};
 
 /// How a node controls access to its API.
@@ -57,25 +59,25 @@ pub trait AccessWatch: Send + Sync + 'static {
 /// The RPC layer; `service` answers the calls it lets through.
 pub struct Guard<S, E: Runtime> {
     service: S,
-    /// `None`: anonymous access, every call let through.
-    gate: Option<Arc<Gate<E>>>,
-    known: crate::metrics::Known,
+    guarding: Guarding<E>,
 }
 
 impl<S: Clone, E: Runtime> Clone for Guard<S, E> {
     fn clone(&self) -> Self {
         Self {
             service: self.service.clone(),
-            gate: self.gate.clone(),
-            known: self.known.clone(),
+            guarding: self.guarding.clone(),
         }
     }
 }
 
 /// What builds a [`Guard`] around each connection's service.
 pub(crate) struct Guarding<E: Runtime> {
+    /// `None`: anonymous access, every call let through.
     gate: Option<Arc<Gate<E>>>,
-    known: crate::metrics::Known,
+    known: Known,
+    /// Where refused calls are counted.
+    metrics: Option<RpcMetrics>,
 }
 
 impl<E: Runtime> Clone for Guarding<E> {
@@ -83,6 +85,7 @@ impl<E: Runtime> Clone for Guarding<E> {
         Self {
             gate: self.gate.clone(),
             known: self.known.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -92,20 +95,37 @@ impl<E: Runtime> Guarding<E> {
     pub fn new(
         chain: &Chain<E>,
         config: Option<AccessConfig>,
-        known: crate::metrics::Known,
+        known: Known,
+        metrics: Option<RpcMetrics>,
     ) -> Self {
         Self {
             gate: config.map(|config| Arc::new(Gate::new(chain.clone(), config))),
             known,
+            metrics,
         }
     }
 
     pub fn wrap<S>(&self, service: S) -> Guard<S, E> {
         Guard {
             service,
-            gate: self.gate.clone(),
-            known: self.known.clone(),
+            guarding: self.clone(),
         }
+    }
+
+    /// Counts a refused call of `method`.
+    fn refused(&self, method: &str, caller: &'static str, error: &ErrorObjectOwned) {
+        if let Some(metrics) = &self.metrics {
+            metrics.refused(self.known.label(method), caller, error.code());
+        }
+    }
+}
+
+/// The metrics' label of a caller.
+fn class(caller: &Result<Caller, ErrorObjectOwned>) -> &'static str {
+    match caller.as_ref().map(|caller| caller.standing) {
+        Ok(Standing::Member) => "member",
+        Ok(Standing::Auditor) => "auditor",
+        Ok(Standing::Public) | Err(_) => "public",
     }
 }
 
@@ -122,27 +142,35 @@ where
     type NotificationResponse = MethodResponse;
     type BatchResponse = MethodResponse;
 
-    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+    fn call<'a>(
+        &self,
+        mut request: Request<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
         let this = self.clone();
         async move {
+            let guarding = &this.guarding;
             // An unknown method: jsonrpsee answers "method not found", nothing to guard.
-            let Some(gate) = this
+            let Some(gate) = guarding
                 .gate
                 .as_ref()
-                .filter(|_| this.known.contains(request.method_name()))
+                .filter(|_| guarding.known.contains(request.method_name()))
             else {
                 return this.service.call(request).await;
             };
             let token = token(request.extensions());
-            let checked = match gate.caller(token.as_deref()).await {
-                Ok(caller) => gate
-                    .permit(&caller, request.method_name(), request.params().as_str())
-                    .and_then(|()| gate.limit(&caller, 1)),
-                Err(error) => Err(error),
-            };
+            let caller = gate.caller(token.as_deref()).await;
+            let class = class(&caller);
+            let checked = caller.and_then(|caller| {
+                gate.permit(&caller, request.method_name(), request.params().as_str())
+                    .and_then(|()| gate.limit(&caller, 1))
+            });
             match checked {
-                Ok(()) => this.service.call(request).await,
+                Ok(()) => {
+                    request.extensions_mut().insert(CallerClass(class));
+                    this.service.call(request).await
+                }
                 Err(error) => {
+                    guarding.refused(request.method_name(), class, &error);
                     let extensions = request.extensions().clone();
                     MethodResponse::error(request.id, error).with_extensions(extensions)
                 }
@@ -153,42 +181,42 @@ where
     fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
         let this = self.clone();
         async move {
-            let Some(gate) = this.gate.clone() else {
+            let guarding = &this.guarding;
+            let Some(gate) = guarding.gate.clone() else {
                 return this.service.batch(batch).await;
             };
             let token = token(batch.extensions());
             let caller = gate.caller(token.as_deref()).await;
+            let class = class(&caller);
             let mut entries = Vec::with_capacity(batch.len());
             let mut allowed = 0u32;
             for entry in batch {
-                let entry = match (entry, &caller) {
+                let checked = match (&entry, &caller) {
                     (Ok(BatchEntry::Call(request)), _)
-                        if !this.known.contains(request.method_name()) =>
+                        if !guarding.known.contains(request.method_name()) =>
                     {
+                        Ok(())
+                    }
+                    (Ok(entry), Ok(caller)) => {
+                        let params = entry.params().map(|params| params.get());
+                        gate.permit(caller, entry.method_name(), params)
+                    }
+                    (Ok(_), Err(error)) => Err(error.clone()),
+                    (Err(_), _) => Ok(()),
+                };
+                let entry = match (entry, checked) {
+                    (Ok(BatchEntry::Call(mut request)), Ok(())) => {
+                        allowed += 1;
+                        request.extensions_mut().insert(CallerClass(class));
                         Ok(BatchEntry::Call(request))
                     }
-                    (Ok(BatchEntry::Call(request)), Ok(caller)) => {
-                        match gate.permit(caller, request.method_name(), request.params().as_str())
-                        {
-                            Ok(()) => {
-                                allowed += 1;
-                                Ok(BatchEntry::Call(request))
-                            }
-                            Err(error) => Err(BatchEntryErr::new(request.id, error)),
-                        }
-                    }
                     (Ok(BatchEntry::Call(request)), Err(error)) => {
-                        Err(BatchEntryErr::new(request.id, error.clone()))
+                        guarding.refused(request.method_name(), class, &error);
+                        Err(BatchEntryErr::new(request.id, error))
                     }
-                    (Ok(BatchEntry::Notification(notification)), Ok(caller)) => {
-                        // A refused notification is dropped: it has no answer to carry an error.
-                        match gate.permit(caller, notification.method_name(), None) {
-                            Ok(()) => Ok(BatchEntry::Notification(notification)),
-                            Err(_) => continue,
-                        }
-                    }
+                    // A refused notification is dropped: it has no answer to carry an error.
                     (Ok(BatchEntry::Notification(_)), Err(_)) => continue,
-                    (Err(error), _) => Err(error),
+                    (entry, _) => entry,
                 };
                 entries.push(entry);
             }
@@ -198,6 +226,7 @@ where
             {
                 for entry in &mut entries {
                     if let Ok(BatchEntry::Call(request)) = entry {
+                        guarding.refused(request.method_name(), class, &error);
                         let id = request.id.clone();
                         *entry = Err(BatchEntryErr::new(id, error.clone()));
                     }
@@ -213,7 +242,7 @@ where
     ) -> impl Future<Output = MethodResponse> + Send + 'a {
         let this = self.clone();
         async move {
-            let Some(gate) = this.gate.clone() else {
+            let Some(gate) = this.guarding.gate.clone() else {
                 return this.service.notification(notification).await;
             };
             let token = token(notification.extensions());

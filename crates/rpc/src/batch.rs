@@ -10,7 +10,7 @@
 
 use crate::{
     error::admission_error,
-    metrics::RpcMetrics,
+    metrics::{CallerClass, RpcMetrics},
     requests::{RawTransaction, Request as _},
 };
 use jsonrpsee::{
@@ -153,6 +153,9 @@ where
             .iter()
             .map(|request| RawTransaction::parse(&request.params()).map(|raw| raw.0))
             .collect();
+        let caller = run
+            .first()
+            .map_or("open", |request| CallerClass::of(request.extensions()));
         let raws = parsed.iter().filter_map(|p| p.as_ref().ok()).cloned();
         let started = Instant::now();
         let mut admitted = self.chain.submit_many(raws.collect()).await.into_iter();
@@ -172,7 +175,7 @@ where
             .collect::<Vec<_>>();
         if let Some(metrics) = &self.metrics {
             // Each call of the run waited for the whole run to be answered.
-            metrics.answered(METHOD, &responses, seconds);
+            metrics.answered((METHOD, caller), &responses, seconds);
         }
         responses
     }

@@ -202,7 +202,12 @@ where
             "{method} has no permission class in trellis_access::permission"
         );
     }
-    let guarding = access::Guarding::new(&batches_of, config.access, known.clone());
+    let guarding = access::Guarding::new(
+        &batches_of,
+        config.access,
+        known.clone(),
+        config.metrics.clone(),
+    );
     let measured = config.metrics.map(|metrics| (metrics, known));
     let batch_metrics = measured.clone();
     let middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()

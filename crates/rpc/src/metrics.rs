@@ -1,5 +1,5 @@
-//! The API's metrics, in the runtime's registry: calls by method and status, and how long
-//! each method takes to answer.
+//! The API's metrics, in the runtime's registry: calls by method, status and caller, and how
+//! long each method takes to answer.
 //!
 //! A method label is one of this server's method names, or `unknown`: a client naming methods
 //! at random must not grow the registry without bound.
@@ -25,6 +25,21 @@ struct Call {
     method: String,
     /// `ok`, or the JSON-RPC error code (`-32602`, `-32000`, …).
     status: String,
+    /// What the caller is to the API: [`CallerClass`].
+    caller: &'static str,
+}
+
+/// What a call's caller is to the API, as the access layer found it (in the call's
+/// extensions): `public`, `member` or `auditor`; `open` on a node without access control. A
+/// class, not an account: the label's values stay few.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallerClass(pub &'static str);
+
+impl CallerClass {
+    /// The caller of a call whose extensions are `extensions`.
+    pub fn of(extensions: &jsonrpsee::Extensions) -> &'static str {
+        extensions.get::<Self>().map_or("open", |class| class.0)
+    }
 }
 
 /// One method's label.
@@ -57,7 +72,7 @@ impl RpcMetrics {
         Self {
             calls: context.register(
                 "calls",
-                "JSON-RPC calls answered, by method and status (ok, or the error code)",
+                "JSON-RPC calls answered, by method, status (ok, or the error code) and caller (open, public, member, auditor)",
                 raw::Family::default(),
             ),
             latency: context.register(
@@ -68,9 +83,14 @@ impl RpcMetrics {
         }
     }
 
-    /// Calls of `method` answered with `responses`, each after `seconds`; one registry
-    /// lookup per distinct status, as batches of transactions are large.
-    pub(crate) fn answered(&self, method: &str, responses: &[MethodResponse], seconds: f64) {
+    /// Calls of `method` by a `caller` answered with `responses`, each after `seconds`; one
+    /// registry lookup per distinct status, as batches of transactions are large.
+    pub(crate) fn answered(
+        &self,
+        (method, caller): (&str, &'static str),
+        responses: &[MethodResponse],
+        seconds: f64,
+    ) {
         let mut statuses: Vec<(Option<i32>, u64)> = Vec::new();
         for response in responses {
             let code = response.as_error_code();
@@ -83,6 +103,7 @@ impl RpcMetrics {
             let call = Call {
                 method: method.to_owned(),
                 status: code.map_or_else(|| "ok".to_owned(), |code| code.to_string()),
+                caller,
             };
             self.calls.get_or_create(&call).inc_by(n);
         }
@@ -93,6 +114,19 @@ impl RpcMetrics {
         for _ in responses {
             latency.observe(seconds);
         }
+    }
+}
+
+impl RpcMetrics {
+    /// A call of `method` by a `caller` that access control refused with `code`: counted, not
+    /// timed (nothing ran).
+    pub(crate) fn refused(&self, method: &str, caller: &'static str, code: i32) {
+        let call = Call {
+            method: method.to_owned(),
+            status: code.to_string(),
+            caller,
+        };
+        self.calls.get_or_create(&call).inc();
     }
 }
 
@@ -141,10 +175,11 @@ where
                 return service.call(request).await;
             };
             let method = known.label(request.method_name()).to_owned();
+            let caller = CallerClass::of(request.extensions());
             let started = Instant::now();
             let response = service.call(request).await;
             let seconds = started.elapsed().as_secs_f64();
-            metrics.answered(&method, std::slice::from_ref(&response), seconds);
+            metrics.answered((&method, caller), std::slice::from_ref(&response), seconds);
             response
         }
     }

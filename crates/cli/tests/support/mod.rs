@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod hostile;
 pub mod network;
 pub mod operator;
