@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | `read:chain` | chain facts (id, height, gas price, fee history), blocks with their transactions' hashes, block filters, `newHeads` | everyone when the node serves `public = "blocks"`, members otherwise |
 //! | `read:state` | balances, nonces, code, storage, calls, estimates, proofs, histories | members |
-//! | `read:transactions` | transactions, receipts, blocks with full transactions, logs and log filters, pending transactions | members |
+//! | `read:transactions` | transactions and receipts by hash or position, `eth_getLogs`: a member's own (from or to its account; logs naming it in a topic) | members |
+//! | `read:all-transactions` | everyone's: blocks with full transactions, block receipts, log filters and subscriptions, pending transactions, and others' transactions | auditors |
 //! | `send:transactions` | `eth_sendRawTransaction` | members (the chain's own rules then decide what each account may do) |
 //! | `read:audit` | `trellis_keyActivity`, `trellis_alarms` | auditors |
 //!
@@ -21,7 +22,9 @@ use std::fmt;
 pub enum Permission {
     Chain,
     State,
+    /// A caller's own transactions (the API narrows the answers to them).
     Transactions,
+    AllTransactions,
     Send,
     Audit,
 }
@@ -33,6 +36,7 @@ impl Permission {
             Self::Chain => "read:chain",
             Self::State => "read:state",
             Self::Transactions => "read:transactions",
+            Self::AllTransactions => "read:all-transactions",
             Self::Send => "send:transactions",
             Self::Audit => "read:audit",
         }
@@ -40,7 +44,7 @@ impl Permission {
 
     /// The permission `method` needs when called with `params` (the raw JSON parameters; a
     /// block asked with full transactions, or a subscription other than `newHeads`, needs
-    /// `read:transactions`). A method the table does not class needs `read:audit`.
+    /// `read:all-transactions`). A method the table does not class needs `read:audit`.
     pub fn of(method: &str, params: Option<&str>) -> Self {
         Self::classed(method, params).unwrap_or(Self::Audit)
     }
@@ -69,14 +73,14 @@ impl Permission {
             // Ids of filters and subscriptions are random: a caller polls only its own.
             "eth_getBlockByNumber" | "eth_getBlockByHash" => {
                 if param(params, 1).as_ref().and_then(Value::as_bool) == Some(true) {
-                    Self::Transactions
+                    Self::AllTransactions
                 } else {
                     Self::Chain
                 }
             }
             "eth_subscribe" => match param(params, 0).as_ref().and_then(Value::as_str) {
                 Some("newHeads") => Self::Chain,
-                _ => Self::Transactions,
+                _ => Self::AllTransactions,
             },
             "eth_getBalance"
             | "eth_getTransactionCount"
@@ -90,11 +94,11 @@ impl Permission {
             | "eth_getTransactionByBlockHashAndIndex"
             | "eth_getTransactionByBlockNumberAndIndex"
             | "eth_getTransactionReceipt"
-            | "eth_getBlockReceipts"
-            | "eth_getLogs"
+            | "eth_getLogs" => Self::Transactions,
+            "eth_getBlockReceipts"
             | "eth_newFilter"
             | "eth_getFilterLogs"
-            | "eth_newPendingTransactionFilter" => Self::Transactions,
+            | "eth_newPendingTransactionFilter" => Self::AllTransactions,
             "eth_sendRawTransaction" => Self::Send,
             "trellis_keyActivity" | "trellis_alarms" => Self::Audit,
             _ => return None,
@@ -157,7 +161,7 @@ impl Policy {
             Permission::Chain | Permission::State | Permission::Transactions | Permission::Send => {
                 Standing::Member
             }
-            Permission::Audit => Standing::Auditor,
+            Permission::AllTransactions | Permission::Audit => Standing::Auditor,
         }
     }
 
@@ -172,7 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn full_blocks_and_log_subscriptions_need_transactions() {
+    fn everyones_transactions_are_the_auditors() {
         let cases = [
             (
                 "eth_getBlockByNumber",
@@ -187,15 +191,17 @@ mod tests {
             (
                 "eth_getBlockByHash",
                 Some(r#"["0x00",true]"#),
-                Permission::Transactions,
+                Permission::AllTransactions,
             ),
             ("eth_subscribe", Some(r#"["newHeads"]"#), Permission::Chain),
             (
                 "eth_subscribe",
                 Some(r#"["logs",{}]"#),
-                Permission::Transactions,
+                Permission::AllTransactions,
             ),
-            ("eth_subscribe", None, Permission::Transactions),
+            ("eth_subscribe", None, Permission::AllTransactions),
+            ("eth_getTransactionReceipt", None, Permission::Transactions),
+            ("eth_getBlockReceipts", None, Permission::AllTransactions),
             ("eth_getBalance", None, Permission::State),
             ("eth_sendRawTransaction", None, Permission::Send),
             ("trellis_alarms", None, Permission::Audit),
@@ -220,5 +226,7 @@ mod tests {
         assert!(!open.allows(Standing::Member, Permission::Audit));
         assert!(closed.allows(Standing::Auditor, Permission::Audit));
         assert!(closed.allows(Standing::Auditor, Permission::Transactions));
+        assert!(!open.allows(Standing::Member, Permission::AllTransactions));
+        assert!(!open.allows(Standing::Member, Permission::AllTransactions));
     }
 }

@@ -3,7 +3,7 @@
 //! a member's token opens its reads and transactions, an auditor's everything; forged, expired,
 //! foreign and unreadable tokens are refused and recorded; a flood is held to its caller's rate
 //! while others pass; and a frozen account's token stops working from the block that froze it.
-//! ethers.js, signing its own token, calls such a node over HTTP and WebSocket.
+//! ethers.js and web3.py, signing their own tokens, call such a node.
 
 mod support;
 
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::{path::Path, process::Command, time::Duration};
 use support::{
     NodeProcess,
-    clients::{npm_ethers, run},
+    clients::{npm_ethers, run, web3py},
     network::TestNetwork,
     post_to, rpc_request_as,
 };
@@ -166,7 +166,7 @@ fn callers_read_what_their_standing_on_chain_allows() {
     assert!(message.contains("carries no API token"), "{message}");
     assert_eq!(data["permission"], "read:state");
     let full = rpc_request_as(node.rpc, None, "eth_getBlockByNumber", json!(["0x0", true]));
-    assert!(refusal(&full).1.contains("read:transactions"));
+    assert!(refusal(&full).1.contains("read:all-transactions"));
 
     // A member reads state; the audit methods are the auditors'.
     let member = token(&network, MEMBER, CHAIN_ID, "1h");
@@ -273,6 +273,42 @@ fn callers_read_what_their_standing_on_chain_allows() {
     assert!(!passed && said.contains("needs the permission"), "{said}");
     let (passed, said) = gov(&network, &node, Some(&auditor), 0, &freeze);
     assert!(passed && said.contains("proposal 1 made"), "{said}");
+
+    // A member sees its own transactions only: not a governor's proposal, nor its events,
+    // which the auditor sees.
+    let proposal = said
+        .split("transaction ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no transaction in {said}"));
+    let receipt = json!([proposal]);
+    ok(&rpc_request_as(
+        node.rpc,
+        Some(&auditor),
+        "eth_getTransactionReceipt",
+        receipt.clone(),
+    ));
+    for method in ["eth_getTransactionReceipt", "eth_getTransactionByHash"] {
+        let (code, message, _) = refusal(&rpc_request_as(
+            node.rpc,
+            Some(&member),
+            method,
+            receipt.clone(),
+        ));
+        assert_eq!(code, 4100);
+        assert!(
+            message.contains("is neither from nor to account"),
+            "{message}"
+        );
+        assert!(message.contains("read:all-transactions"), "{message}");
+    }
+    let everything = json!([{"fromBlock": "0x0", "toBlock": "latest"}]);
+    let seen = |token: &str| {
+        let logs = rpc_request_as(node.rpc, Some(token), "eth_getLogs", everything.clone());
+        ok(&logs).as_array().unwrap().len()
+    };
+    assert!(seen(&auditor) >= 1, "the proposal's events");
+    assert_eq!(seen(&member), 0, "a member saw logs that do not name it");
     let (passed, said) = gov(&network, &node, Some(&auditor), 1, &["vote", "1"]);
     assert!(
         passed && said.contains("passed and was carried out"),
@@ -305,14 +341,19 @@ fn callers_read_what_their_standing_on_chain_allows() {
 }
 
 /// ethers.js signs the member's token itself (`signMessage`), is refused without it, reads and
-/// transfers with it in a header, and subscribes over WebSocket with it in the URL.
+/// transfers with it in a header, and subscribes over WebSocket with it in the URL; web3.py
+/// does the same over HTTP with eth_account's `sign_message`.
 #[test]
-fn ethers_signs_its_own_token_and_calls_over_http_and_websocket() {
+fn real_clients_sign_their_own_tokens_and_call_over_http_and_websocket() {
     let dir = tempfile::tempdir().unwrap();
     let (network, node) = token_network(dir.path());
     let key = network.accounts[MEMBER].secret_hex();
     let mut command = npm_ethers(&node, &["run", "test:access", "--silent"], &key);
     command.env("TRELLIS_CHAIN_ID", CHAIN_ID.to_string());
     run("ethers.js with API tokens", command);
+    let key = network.accounts[MEMBER - 1].secret_hex();
+    let mut command = web3py(&node, "test_access.py", &key);
+    command.env("TRELLIS_CHAIN_ID", CHAIN_ID.to_string());
+    run("web3.py with API tokens", command);
     assert!(!node.logged("panicked"), "the node panicked");
 }

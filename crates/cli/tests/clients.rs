@@ -7,29 +7,12 @@ mod support;
 use std::process::Command;
 use support::{
     DevNode,
-    clients::{clients_dir, npm_ethers, run},
+    clients::{npm_ethers, run, web3py},
     dev_accounts,
 };
 
 fn ethers(node: &DevNode, key: &str) -> Command {
     npm_ethers(node, &["test", "--silent"], key)
-}
-
-fn web3py(node: &DevNode, key: &str) -> Command {
-    let dir = clients_dir().join("web3py");
-    let python = dir.join(".venv/bin/python");
-    assert!(
-        python.is_file(),
-        "web3.py's environment {} is missing: run ./scripts/setup",
-        python.display()
-    );
-    let mut command = Command::new(python);
-    command
-        .arg("test_trellis.py")
-        .current_dir(dir)
-        .env("TRELLIS_HTTP", format!("http://{}", node.rpc))
-        .env("TRELLIS_KEY", key);
-    command
 }
 
 #[test]
@@ -41,7 +24,7 @@ fn ethers_and_web3py_work_unchanged_against_four_validators() {
         .map(|key| key.secret_hex())
         .collect();
     run("ethers.js", ethers(&node, &keys[0]));
-    run("web3.py", web3py(&node, &keys[1]));
+    run("web3.py", web3py(&node, "test_trellis.py", &keys[1]));
     assert!(
         !node.logged("panicked"),
         "the node panicked while serving the clients"

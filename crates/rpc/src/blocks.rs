@@ -3,6 +3,7 @@
 
 use crate::{
     Rpc,
+    access::Scope,
     error::{Answer, internal},
     format::{self, RpcBlock, RpcReceipt, RpcTransaction},
     params::BlockId,
@@ -59,6 +60,7 @@ pub async fn transaction_count<E: Runtime>(
 pub async fn transaction_by_index<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     at: TransactionAt,
+    scope: Scope,
 ) -> Answer<Option<RpcTransaction>> {
     let Some(stored) = stored(&rpc, at.block).await? else {
         return Ok(None);
@@ -67,19 +69,32 @@ pub async fn transaction_by_index<E: Runtime>(
     if index >= stored.receipts.len() {
         return Ok(None);
     }
-    Ok(Some(format::transaction(&stored, index)))
+    visible(format::transaction(&stored, index), scope).map(Some)
+}
+
+/// `tx`, if the caller's `scope` holds it.
+fn visible(tx: RpcTransaction, scope: Scope) -> Answer<RpcTransaction> {
+    use alloy_consensus::Transaction as _;
+    if scope.sees(tx.inner.signer(), tx.to()) {
+        Ok(tx)
+    } else {
+        Err(scope.refusal(*tx.inner.tx_hash()))
+    }
 }
 
 /// `eth_getTransactionByHash`: from the block store, or the pool while pending.
 pub async fn transaction_by_hash<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     TxHash(hash): TxHash,
+    scope: Scope,
 ) -> Answer<Option<RpcTransaction>> {
     if let Some((stored, index)) = located(&rpc, hash).await? {
-        return Ok(Some(format::transaction(&stored, index)));
+        return visible(format::transaction(&stored, index), scope).map(Some);
     }
     let pending = rpc.chain.pending_transaction(&hash);
-    Ok(pending.map(|tx| format::pending_transaction(&tx)))
+    pending
+        .map(|tx| visible(format::pending_transaction(&tx), scope))
+        .transpose()
 }
 
 /// The block holding transaction `hash` and its index there.
@@ -102,9 +117,16 @@ async fn located<E: Runtime>(
 pub async fn receipt<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     TxHash(hash): TxHash,
+    scope: Scope,
 ) -> Answer<Option<RpcReceipt>> {
-    let located = located(&rpc, hash).await?;
-    Ok(located.map(|(stored, index)| format::receipt(&stored, index)))
+    let Some((stored, index)) = located(&rpc, hash).await? else {
+        return Ok(None);
+    };
+    let receipt = format::receipt(&stored, index);
+    if !scope.sees(receipt.from, receipt.to) {
+        return Err(scope.refusal(hash));
+    }
+    Ok(Some(receipt))
 }
 
 /// `eth_getBlockReceipts(block)`: every receipt of a block, in order.

@@ -261,6 +261,19 @@ macro_rules! async_method {
     };
 }
 
+/// Registers an async method whose answer the caller's [`access::Scope`] narrows:
+/// `$handler(rpc, request, scope)`.
+macro_rules! scoped_method {
+    ($module:expr, $name:literal, $handler:expr) => {
+        $module
+            .register_async_method($name, move |params, rpc, extensions| async move {
+                let request = Request::parse(&params)?;
+                $handler(rpc, request, access::Scope::of(&extensions)).await
+            })
+            .expect("method names are unique");
+    };
+}
+
 /// Registers a method answered at once, `$body` computing the reply from `rpc` and the
 /// request (of the type `$request`).
 macro_rules! method {
@@ -358,27 +371,27 @@ fn register_blocks<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
         "eth_getBlockTransactionCountByHash",
         |rpc, CountByHash(block)| blocks::transaction_count(rpc, block)
     );
-    async_method!(
+    scoped_method!(
         module,
         "eth_getTransactionByBlockNumberAndIndex",
-        |rpc, TransactionByNumber(at)| blocks::transaction_by_index(rpc, at)
+        |rpc, TransactionByNumber(at), scope| blocks::transaction_by_index(rpc, at, scope)
     );
-    async_method!(
+    scoped_method!(
         module,
         "eth_getTransactionByBlockHashAndIndex",
-        |rpc, TransactionByHash(at)| blocks::transaction_by_index(rpc, at)
+        |rpc, TransactionByHash(at), scope| blocks::transaction_by_index(rpc, at, scope)
     );
-    async_method!(
+    scoped_method!(
         module,
         "eth_getTransactionByHash",
         blocks::transaction_by_hash
     );
-    async_method!(module, "eth_getTransactionReceipt", blocks::receipt);
+    scoped_method!(module, "eth_getTransactionReceipt", blocks::receipt);
     async_method!(module, "eth_getBlockReceipts", blocks::block_receipts);
 }
 
 fn register_logs<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
-    async_method!(module, "eth_getLogs", logs::get_logs);
+    scoped_method!(module, "eth_getLogs", logs::get_logs);
     async_method!(module, "eth_newFilter", filters::new_filter);
     method!(module, "eth_newBlockFilter", |_r: NoParams, rpc| {
         filters::new_block_filter(rpc)

@@ -3,6 +3,7 @@
 
 use crate::{
     Rpc,
+    access::Scope,
     error::{Answer, internal, invalid, limit, rejected},
     format,
     log_filter::{Blocks, LogFilter},
@@ -72,10 +73,14 @@ pub async fn query<E: Runtime>(
 }
 
 /// `eth_getLogs(filter)`.
+/// `eth_getLogs`: the logs the caller's `scope` holds (a member's: those naming its account).
 pub async fn get_logs<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     Logs(filter): Logs,
+    scope: Scope,
 ) -> Answer<Vec<alloy_rpc_types_eth::Log>> {
     let heights = heights(&rpc, &filter).await?;
-    query(&rpc, &filter, heights).await
+    let mut logs = query(&rpc, &filter, heights).await?;
+    logs.retain(|log| scope.sees_log(log.topics()));
+    Ok(logs)
 }

@@ -74,3 +74,22 @@ pub fn npm_ethers(node: &NodeProcess, args: &[&str], key: &str) -> Command {
         .env("TRELLIS_KEY", key);
     command
 }
+
+/// `python SCRIPT` of clients/web3py, in its environment, pointed at `node`, signing with
+/// `key`.
+pub fn web3py(node: &NodeProcess, script: &str, key: &str) -> Command {
+    let dir = clients_dir().join("web3py");
+    let python = dir.join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "web3.py's environment {} is missing: run ./scripts/setup",
+        python.display()
+    );
+    let mut command = Command::new(python);
+    command
+        .arg(script)
+        .current_dir(dir)
+        .env("TRELLIS_HTTP", format!("http://{}", node.rpc))
+        .env("TRELLIS_KEY", key);
+    command
+}
