@@ -3,12 +3,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use std::{
-    path::PathBuf,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
-use trellis_access::{TokenClaims, UnixTime};
-use trellis_client::open_signer;
+use std::{path::PathBuf, time::Duration};
+use trellis_client::{api_token, open_signer};
 use trellis_types::Address;
 
 #[derive(Debug, Subcommand)]
@@ -51,18 +47,9 @@ fn token(args: &TokenArgs) -> Result<()> {
         .map(trellis_crypto::Passphrase::from_file)
         .transpose()?;
     let key = open_signer(&args.key, args.from, passphrase.as_ref())?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("the clock is before 1970")?;
-    let claims = TokenClaims {
-        chain_id: args.chain_id,
-        account: key.address(),
-        expires: UnixTime(now.as_secs().saturating_add(args.valid_for.as_secs())),
-    };
-    let signature = key
-        .sign_hash(claims.digest())
-        .context("signing the token")?;
-    println!("{}", claims.encode(&signature));
+    let (claims, token) =
+        api_token(key.as_ref(), args.chain_id, args.valid_for).context("signing the token")?;
+    println!("{token}");
     eprintln!(
         "API token of account {} for chain {}, valid until {} (seconds since 1970)",
         claims.account.to_checksum(None),

@@ -11,9 +11,11 @@ mod governance;
 mod holds;
 mod key;
 mod node;
+mod token;
 
 pub use error::ClientError;
 pub use governance::{Decided, GovernanceClient, GovernanceEvent, RegistrationEnd};
 pub use holds::{Decision, HeldTransfer, HoldEvent, HoldsClient, Settled};
 pub use key::{load_account_key, load_account_key_with, open_signer};
 pub use node::{Node, Sent};
+pub use token::api_token;

@@ -114,7 +114,7 @@ pub(crate) struct OwnApi {
 }
 
 /// How long the token of one proposal stays valid: the proposal's round trips.
-const TOKEN_SECONDS: u64 = 600;
+const TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// One proposal through the node's own API; what it did, or why not.
 async fn propose(
@@ -123,18 +123,8 @@ async fn propose(
     account: Address,
 ) -> Result<String, String> {
     let api = api.ok_or("the node's API is not listening yet")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let claims = trellis_access::TokenClaims {
-        chain_id: api.chain_id,
-        account: operator.address(),
-        expires: trellis_access::UnixTime(now.as_secs() + TOKEN_SECONDS),
-    };
-    let signature = operator
-        .sign_hash(claims.digest())
+    let (_, token) = trellis_client::api_token(operator, api.chain_id, TOKEN_LIFETIME)
         .map_err(|e| format!("signing the API token: {e}"))?;
-    let token = claims.encode(&signature);
     let node = Node::with_token(&api.url, Some(&token)).map_err(|e| e.to_string())?;
     let action = Action::SetAccountStatus {
         account,

@@ -13,7 +13,7 @@ use serde_json::json;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 use trellis_access::{Limiter, Permission, Policy, Standing, TokenClaims, TokenError, UnixTime};
 use trellis_chain::{CallerRecord, Chain, Runtime};
@@ -117,7 +117,7 @@ impl<E: Runtime> Gate<E> {
             }
         };
         let claims = verified?;
-        claims.check_expiry(now())?;
+        claims.check_expiry(UnixTime::now())?;
         Ok(claims)
     }
 
@@ -240,13 +240,6 @@ fn standing_of(record: &CallerRecord, address: Address) -> (Standing, String) {
 /// EIP-1193's "unauthorized": the caller is not allowed what it asked.
 fn unauthorized(message: String, data: serde_json::Value) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code::UNAUTHORIZED, message, Some(data))
-}
-
-fn now() -> UnixTime {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    UnixTime(since.as_secs())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
