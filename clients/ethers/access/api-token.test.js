@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ethers } from 'ethers';
+import { compile } from '../lib/solidity.js';
 
 const HTTP = process.env.TRELLIS_HTTP;
 const WS = process.env.TRELLIS_WS;
@@ -89,4 +90,55 @@ test('over WebSocket, the token rides in the URL', async () => {
   });
   assert.ok(head > 0);
   await socket.destroy();
+});
+
+/** Resolves with the first value `subscribe(resolve)` delivers, or fails after 30 s. */
+function first(what, subscribe) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${what} within 30 s`)), 30_000);
+    subscribe((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}
+
+test("a member hears its own token's events: subscribed over WebSocket, polled over HTTP", async () => {
+  const token = await apiToken(600);
+  const member = provider(token);
+  const socket = new ethers.WebSocketProvider(`${WS}/?token=${token}`, CHAIN_ID, {
+    staticNetwork: true,
+  });
+  const { abi, bytecode } = compile('TrellisToken.sol', 'TrellisToken');
+  const factory = new ethers.ContractFactory(abi, bytecode, wallet.connect(member));
+  const erc20 = await factory.deploy('Member Token', 'MBR', 1_000_000n);
+  await erc20.waitForDeployment();
+  const address = await erc20.getAddress();
+  const polled = new ethers.Contract(address, abi, member);
+  const subscribed = new ethers.Contract(address, abi, socket);
+  const viaFilter = first('Transfer over an HTTP filter', (done) =>
+    polled.once('Transfer', (from, to, value) => done({ from, to, value })),
+  );
+  const viaSocket = first('Transfer over a WebSocket subscription', (done) =>
+    subscribed.once('Transfer', (from, to, value) => done({ from, to, value })),
+  );
+  // Let both listeners be installed (eth_newFilter, eth_subscribe) before the transfer.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const payee = ethers.Wallet.createRandom().address;
+  await (await erc20.transfer(payee, 42n)).wait();
+  for (const heard of [await viaFilter, await viaSocket]) {
+    assert.equal(heard.from, wallet.address);
+    assert.equal(heard.to, payee);
+    assert.equal(heard.value, 42n);
+  }
+  // Every log a member reads names its account: the chain's other events are not its own.
+  const logs = await member.getLogs({ fromBlock: 0, toBlock: 'latest' });
+  const own = ethers.zeroPadValue(wallet.address.toLowerCase(), 32);
+  assert.ok(logs.length >= 2, 'the mint and the transfer');
+  for (const log of logs) assert.ok(log.topics.includes(own), JSON.stringify(log));
+  await polled.removeAllListeners();
+  await subscribed.removeAllListeners();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await socket.destroy();
+  member.destroy();
 });

@@ -6,42 +6,20 @@
 //   TRELLIS_HTTP=http://127.0.0.1:8545 TRELLIS_WS=ws://127.0.0.1:8545 TRELLIS_KEY=0x… npm test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import solc from 'solc';
 import { ethers } from 'ethers';
+import { compile } from '../lib/solidity.js';
 
 // ethers answers an identical request from a 250 ms cache by default. Trellis finalizes a
 // transaction faster than that, so a nonce read just before a transaction is included would
 // be served stale to the next transaction: wallets sending back to back must turn it off.
 const NO_CACHE = { cacheTimeout: -1 };
 
-const SOURCES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'contracts', 'src');
 const SUPPLY = 1_000_000n * 10n ** 18n;
 
 function env(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: see the header of this file`);
   return value;
-}
-
-/** Compiles a contract of contracts/src with solc-js, as a member's build would. */
-function compile(file, name) {
-  const input = {
-    language: 'Solidity',
-    sources: { [file]: { content: readFileSync(join(SOURCES, file), 'utf8') } },
-    settings: {
-      evmVersion: 'prague',
-      optimizer: { enabled: true, runs: 200 },
-      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
-    },
-  };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
-  const errors = (output.errors || []).filter((e) => e.severity === 'error');
-  assert.deepEqual(errors, [], 'solc compiles the contract');
-  const contract = output.contracts[file][name];
-  return { abi: contract.abi, bytecode: '0x' + contract.evm.bytecode.object };
 }
 
 /** Resolves with the first value `subscribe(resolve)` delivers, or fails after `ms`. */

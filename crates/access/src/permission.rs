@@ -4,8 +4,8 @@
 //! |---|---|---|
 //! | `read:chain` | chain facts (id, height, gas price, fee history), blocks with their transactions' hashes, block filters, `newHeads` | everyone when the node serves `public = "blocks"`, members otherwise |
 //! | `read:state` | balances, nonces, code, storage, calls, estimates, proofs, histories | members |
-//! | `read:transactions` | transactions and receipts by hash or position, `eth_getLogs`: a member's own (from or to its account; logs naming it in a topic) | members |
-//! | `read:all-transactions` | everyone's: blocks with full transactions, block receipts, log filters and subscriptions, pending transactions, and others' transactions | auditors |
+//! | `read:transactions` | transactions and receipts by hash or position, logs (`eth_getLogs`, log filters, `logs` subscriptions): a member's own (from or to its account; logs naming it in a topic) | members |
+//! | `read:all-transactions` | everyone's: blocks with full transactions, block receipts, pending transactions, and others' transactions and logs | auditors |
 //! | `send:transactions` | `eth_sendRawTransaction` | members (the chain's own rules then decide what each account may do) |
 //! | `read:audit` | `trellis_keyActivity`, `trellis_alarms` | auditors |
 //!
@@ -80,6 +80,7 @@ impl Permission {
             }
             "eth_subscribe" => match param(params, 0).as_ref().and_then(Value::as_str) {
                 Some("newHeads") => Self::Chain,
+                Some("logs") => Self::Transactions,
                 _ => Self::AllTransactions,
             },
             "eth_getBalance"
@@ -94,11 +95,10 @@ impl Permission {
             | "eth_getTransactionByBlockHashAndIndex"
             | "eth_getTransactionByBlockNumberAndIndex"
             | "eth_getTransactionReceipt"
-            | "eth_getLogs" => Self::Transactions,
-            "eth_getBlockReceipts"
+            | "eth_getLogs"
             | "eth_newFilter"
-            | "eth_getFilterLogs"
-            | "eth_newPendingTransactionFilter" => Self::AllTransactions,
+            | "eth_getFilterLogs" => Self::Transactions,
+            "eth_getBlockReceipts" | "eth_newPendingTransactionFilter" => Self::AllTransactions,
             "eth_sendRawTransaction" => Self::Send,
             "trellis_keyActivity" | "trellis_alarms" => Self::Audit,
             _ => return None,
@@ -197,8 +197,14 @@ mod tests {
             (
                 "eth_subscribe",
                 Some(r#"["logs",{}]"#),
+                Permission::Transactions,
+            ),
+            (
+                "eth_subscribe",
+                Some(r#"["newPendingTransactions"]"#),
                 Permission::AllTransactions,
             ),
+            ("eth_newFilter", None, Permission::Transactions),
             ("eth_subscribe", None, Permission::AllTransactions),
             ("eth_getTransactionReceipt", None, Permission::Transactions),
             ("eth_getBlockReceipts", None, Permission::AllTransactions),

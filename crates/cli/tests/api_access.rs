@@ -271,6 +271,15 @@ fn callers_read_what_their_standing_on_chain_allows() {
     let freeze = ["propose", "freeze", member_address.as_str()];
     let (passed, said) = gov(&network, &node, None, 0, &freeze);
     assert!(!passed && said.contains("needs the permission"), "{said}");
+    // Log filters installed now report what each caller's scope holds (the member's bucket,
+    // emptied above, refills within two seconds).
+    std::thread::sleep(Duration::from_millis(2_100));
+    let install = |token: &str| {
+        let filter = json!([{"fromBlock": "latest"}]);
+        let id = rpc_request_as(node.rpc, Some(token), "eth_newFilter", filter);
+        ok(&id).as_str().unwrap().to_owned()
+    };
+    let filters = [(install(&auditor), &auditor), (install(&member), &member)];
     let (passed, said) = gov(&network, &node, Some(&auditor), 0, &freeze);
     assert!(passed && said.contains("proposal 1 made"), "{said}");
 
@@ -309,6 +318,18 @@ fn callers_read_what_their_standing_on_chain_allows() {
     };
     assert!(seen(&auditor) >= 1, "the proposal's events");
     assert_eq!(seen(&member), 0, "a member saw logs that do not name it");
+    let polled = filters.map(|(id, token)| {
+        let changes = rpc_request_as(node.rpc, Some(token), "eth_getFilterChanges", json!([id]));
+        ok(&changes).as_array().unwrap().len()
+    });
+    assert!(
+        polled[0] >= 1,
+        "the auditor's filter saw the proposal's events"
+    );
+    assert_eq!(
+        polled[1], 0,
+        "the member's filter saw logs that do not name it"
+    );
     let (passed, said) = gov(&network, &node, Some(&auditor), 1, &["vote", "1"]);
     assert!(
         passed && said.contains("passed and was carried out"),

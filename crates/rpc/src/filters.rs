@@ -8,6 +8,7 @@
 
 use crate::{
     Rpc,
+    access::Scope,
     error::{Answer, internal, invalid, limit},
     log_filter::{Blocks, LogFilter},
     logs,
@@ -31,7 +32,8 @@ pub const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
 /// What a filter reports.
 enum Kind {
     Blocks,
-    Logs(LogFilter),
+    /// Logs, narrowed to the scope of the caller who installed the filter.
+    Logs(LogFilter, Scope),
     Pending(Receiver<TxHash>),
 }
 
@@ -90,7 +92,12 @@ fn next_block<E: Runtime>(rpc: &Rpc<E>) -> Height {
     rpc.chain.latest().0.height.next()
 }
 
-pub async fn new_filter<E: Runtime>(rpc: Arc<Rpc<E>>, Logs(filter): Logs) -> Answer<String> {
+/// `eth_newFilter`: a log filter that reports what the caller's `scope` holds.
+pub async fn new_filter<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    Logs(filter): Logs,
+    scope: Scope,
+) -> Answer<String> {
     if let Blocks::Hash(_) = filter.blocks {
         return Err(invalid(
             "a polled filter takes fromBlock/toBlock, not blockHash",
@@ -98,7 +105,7 @@ pub async fn new_filter<E: Runtime>(rpc: Arc<Rpc<E>>, Logs(filter): Logs) -> Ans
     }
     let next = next_block(&rpc);
     rpc.filters
-        .install(Kind::Logs(filter), next, rpc.limits.max_filters)
+        .install(Kind::Logs(filter, scope), next, rpc.limits.max_filters)
 }
 
 pub fn new_block_filter<E: Runtime>(rpc: &Rpc<E>) -> Answer<String> {
@@ -122,7 +129,7 @@ pub fn uninstall<E: Runtime>(rpc: &Rpc<E>, FilterId(id): FilterId) -> Answer<boo
 /// What a poll found: block range to report and the filter's kind, or pending hashes.
 enum Due {
     Blocks(std::ops::RangeInclusive<u64>),
-    Logs(LogFilter, std::ops::RangeInclusive<u64>),
+    Logs(LogFilter, Scope, std::ops::RangeInclusive<u64>),
     Pending(Vec<TxHash>),
 }
 
@@ -146,14 +153,14 @@ pub async fn changes<E: Runtime>(
         }
         match &mut filter.kind {
             Kind::Blocks => Due::Blocks(first..=last),
-            Kind::Logs(log_filter) => Due::Logs(log_filter.clone(), first..=last),
+            Kind::Logs(log_filter, scope) => Due::Logs(log_filter.clone(), *scope, first..=last),
             Kind::Pending(receiver) => Due::Pending(drain(receiver)),
         }
     };
     match due {
         Due::Blocks(heights) => Ok(FilterChanges::Hashes(block_hashes(&rpc, heights).await?)),
-        Due::Logs(filter, heights) => Ok(FilterChanges::Logs(
-            logs::query(&rpc, &filter, heights).await?,
+        Due::Logs(filter, scope, heights) => Ok(FilterChanges::Logs(
+            logs::query_scoped(&rpc, &filter, heights, scope).await?,
         )),
         Due::Pending(hashes) => Ok(FilterChanges::Hashes(hashes)),
     }
@@ -189,15 +196,15 @@ pub async fn filter_logs<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     FilterId(id): FilterId,
 ) -> Answer<Vec<alloy_rpc_types_eth::Log>> {
-    let filter = {
+    let (filter, scope) = {
         let mut installed = rpc.filters.lock();
         let filter = installed.get_mut(&id).ok_or_else(|| not_found(&id))?;
         filter.polled = Instant::now();
         match &filter.kind {
-            Kind::Logs(filter) => filter.clone(),
+            Kind::Logs(filter, scope) => (filter.clone(), *scope),
             _ => return Err(invalid(format!("filter {id} is not a log filter"))),
         }
     };
     let heights = logs::heights(&rpc, &filter).await?;
-    logs::query(&rpc, &filter, heights).await
+    logs::query_scoped(&rpc, &filter, heights, scope).await
 }

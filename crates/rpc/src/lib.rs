@@ -392,7 +392,7 @@ fn register_blocks<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
 
 fn register_logs<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
     scoped_method!(module, "eth_getLogs", logs::get_logs);
-    async_method!(module, "eth_newFilter", filters::new_filter);
+    scoped_method!(module, "eth_newFilter", filters::new_filter);
     method!(module, "eth_newBlockFilter", |_r: NoParams, rpc| {
         filters::new_block_filter(rpc)
     });
@@ -411,7 +411,9 @@ fn register_logs<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
             "eth_subscribe",
             "eth_subscription",
             "eth_unsubscribe",
-            |params, pending, rpc, _| pubsub::subscribe(rpc, params, pending),
+            |params, pending, rpc, extensions| {
+                pubsub::subscribe(rpc, params, pending, access::Scope::of(&extensions))
+            },
         )
         .expect("method names are unique");
 }

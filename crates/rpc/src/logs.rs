@@ -72,15 +72,24 @@ pub async fn query<E: Runtime>(
     Ok(found.iter().map(format::log).collect())
 }
 
-/// `eth_getLogs(filter)`.
-/// `eth_getLogs`: the logs the caller's `scope` holds (a member's: those naming its account).
+/// [`query`] narrowed to what `scope` holds (a member's: the logs naming its account).
+pub async fn query_scoped<E: Runtime>(
+    rpc: &Rpc<E>,
+    filter: &LogFilter,
+    heights: std::ops::RangeInclusive<u64>,
+    scope: Scope,
+) -> Answer<Vec<alloy_rpc_types_eth::Log>> {
+    let mut logs = query(rpc, filter, heights).await?;
+    logs.retain(|log| scope.sees_log(log.topics()));
+    Ok(logs)
+}
+
+/// `eth_getLogs(filter)`: the logs the caller's `scope` holds.
 pub async fn get_logs<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     Logs(filter): Logs,
     scope: Scope,
 ) -> Answer<Vec<alloy_rpc_types_eth::Log>> {
     let heights = heights(&rpc, &filter).await?;
-    let mut logs = query(&rpc, &filter, heights).await?;
-    logs.retain(|log| scope.sees_log(log.topics()));
-    Ok(logs)
+    query_scoped(&rpc, &filter, heights, scope).await
 }

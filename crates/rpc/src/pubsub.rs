@@ -5,7 +5,9 @@
 //! store, so a block finalized while a notification was being sent is never skipped.
 
 use crate::{
-    Rpc, format,
+    Rpc,
+    access::Scope,
+    format,
     log_filter::LogFilter,
     requests::{Request as _, Subscription},
 };
@@ -19,11 +21,13 @@ use tokio::sync::broadcast::error::RecvError;
 use trellis_chain::Runtime;
 use trellis_types::Height;
 
-/// `eth_subscribe`: accepts or rejects, then sends notifications until the client leaves.
+/// `eth_subscribe`: accepts or rejects, then sends notifications until the client leaves;
+/// `logs` sends only what the subscriber's `scope` holds.
 pub async fn subscribe<E: Runtime>(
     rpc: Arc<Rpc<E>>,
     params: Params<'static>,
     pending: PendingSubscriptionSink,
+    scope: Scope,
 ) {
     let topic = match Subscription::parse(&params) {
         Ok(topic) => topic,
@@ -38,7 +42,7 @@ pub async fn subscribe<E: Runtime>(
     match topic {
         Subscription::PendingTransactions { full } => pending_transactions(&rpc, &sink, full).await,
         Subscription::NewHeads => blocks(&rpc, &sink, None).await,
-        Subscription::Logs(filter) => blocks(&rpc, &sink, Some(&filter)).await,
+        Subscription::Logs(filter) => blocks(&rpc, &sink, Some((&filter, scope))).await,
     }
 }
 
@@ -50,8 +54,12 @@ async fn send(sink: &SubscriptionSink, value: &impl serde::Serialize) -> bool {
     sink.send(SubscriptionMessage::from(message)).await.is_ok()
 }
 
-/// Each new block's header, or each matching log of it when `filter` is given.
-async fn blocks<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink, filter: Option<&LogFilter>) {
+/// Each new block's header, or each log of it `filter` matches and the scope holds.
+async fn blocks<E: Runtime>(
+    rpc: &Rpc<E>,
+    sink: &SubscriptionSink,
+    filter: Option<(&LogFilter, Scope)>,
+) {
     let mut heads = rpc.chain.heads();
     let mut next = heads.borrow_and_update().next();
     loop {
@@ -70,9 +78,10 @@ async fn blocks<E: Runtime>(rpc: &Rpc<E>, sink: &SubscriptionSink, filter: Optio
                     let base_fee = rpc.chain.params_for(next).await.base_fee_per_gas;
                     send(sink, &format::header(&stored, base_fee)).await
                 }
-                Some(filter) => {
+                Some((filter, scope)) => {
                     let mut logs = Vec::new();
                     filter.collect(&stored, &mut logs);
+                    logs.retain(|log| scope.sees_log(log.topics()));
                     let mut sent = true;
                     for log in &logs {
                         sent = sent && send(sink, log).await;
