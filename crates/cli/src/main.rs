@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod bench;
 mod data;
+mod field;
 mod gov;
 mod holds;
 mod init;
@@ -115,6 +116,10 @@ enum Command {
     /// Check a node's audit log offline, or export it for auditors.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Sensitive fields kept off the ledger in clear: salted commitments, envelopes to the
+    /// parties and an auditor, and proofs of a field's value.
+    #[command(subcommand)]
+    Field(field::FieldCommand),
     /// Approve, reject, reclaim or read transfers held for an approver's co-signature.
     #[command(subcommand)]
     Holds(holds::HoldsCommand),
@@ -190,6 +195,7 @@ fn main() -> Result<()> {
         Command::Alarms(args) => alarms::run(args),
         Command::Api(command) => api::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Field(command) => field::run(command),
         Command::Data(command) => data::run(command),
         Command::Keyd(args) => {
             init_logging();

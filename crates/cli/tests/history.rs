@@ -4,15 +4,11 @@
 
 mod support;
 
-use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use alloy_sol_types::{SolCall, SolValue, sol};
 use serde_json::{Value, json};
-use std::time::Duration;
 use support::{DevNode, dev_accounts, hex_u64};
-use trellis_crypto::AccountKey;
 
-const CHAIN_ID: u64 = 1337;
 /// `balanceOf` is the fourth state variable of `TrellisToken` (after name, symbol, totalSupply).
 const BALANCES_SLOT: u64 = 3;
 
@@ -31,23 +27,6 @@ fn token_creation_code() -> Bytes {
     let supply = U256::from(1_000_000u64);
     code.extend(("History Token".to_string(), "HIST".to_string(), supply).abi_encode_params());
     Bytes::from(code)
-}
-
-fn send(node: &DevNode, key: &AccountKey, nonce: u64, to: TxKind, input: Bytes) -> Value {
-    let raw = key.sign_transaction(TxEip1559 {
-        chain_id: CHAIN_ID,
-        nonce,
-        gas_limit: 3_000_000,
-        max_fee_per_gas: 0,
-        max_priority_fee_per_gas: 0,
-        to,
-        input,
-        ..TxEip1559::default()
-    });
-    let hash = node.call("eth_sendRawTransaction", json!([format!("{raw}")]));
-    let receipt = node.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
-    assert_eq!(receipt["status"], "0x1", "{receipt}");
-    receipt
 }
 
 /// The storage slot of `owner`'s balance in the token's `balanceOf` mapping.
@@ -73,7 +52,7 @@ fn an_erc20_balance_history_lists_five_transfers_each_proven() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::dev(dir.path(), &["--validators", "1", "--accounts", "1"]);
     let owner = &dev_accounts(dir.path())[0];
-    let deployed = send(&node, owner, 0, TxKind::Create, token_creation_code());
+    let deployed = node.execute(owner, 0, TxKind::Create, token_creation_code());
     let token: Address = deployed["contractAddress"]
         .as_str()
         .unwrap()
@@ -87,13 +66,7 @@ fn an_erc20_balance_history_lists_five_transfers_each_proven() {
             to: recipient,
             value: U256::from(10 * (i + 1)),
         };
-        let receipt = send(
-            &node,
-            owner,
-            1 + i,
-            TxKind::Call(token),
-            call.abi_encode().into(),
-        );
+        let receipt = node.execute(owner, 1 + i, TxKind::Call(token), call.abi_encode().into());
         transfers.push((
             hex_u64(&receipt["blockNumber"]),
             receipt["transactionHash"].as_str().unwrap().to_string(),

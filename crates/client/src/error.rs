@@ -49,4 +49,10 @@ pub enum ClientError {
     NoSuchAccount { path: String, address: Address },
     #[error("key file {path} holds {count} accounts: say which with --from ADDRESS")]
     WhichAccount { path: String, count: usize },
+    #[error("transaction {tx} is not in a block on this chain (check the hash and the node)")]
+    UnknownTransaction { tx: TxHash },
+    #[error(
+        "transaction {tx} does not record commitment {commitment}: the opening is of another value, salt or label, or the field is in another transaction"
+    )]
+    NotDisclosed { commitment: String, tx: TxHash },
 }

@@ -7,6 +7,7 @@
 //! not hold the key asked for, a node that does not answer.
 
 mod error;
+mod fields;
 mod governance;
 mod holds;
 mod key;
@@ -14,6 +15,7 @@ mod node;
 mod token;
 
 pub use error::ClientError;
+pub use fields::{Disclosed, Mined};
 pub use governance::{Decided, GovernanceClient, GovernanceEvent, RegistrationEnd};
 pub use holds::{Decision, HeldTransfer, HoldEvent, HoldsClient, Settled};
 pub use key::{load_account_key, load_account_key_with, open_signer};

@@ -62,7 +62,7 @@ impl Node {
         })
     }
 
-    async fn request<R: DeserializeOwned>(
+    pub(crate) async fn request<R: DeserializeOwned>(
         &self,
         method: &'static str,
         params: jsonrpsee_core::params::ArrayParams,

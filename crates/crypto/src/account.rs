@@ -1,6 +1,6 @@
 //! secp256k1 account keys: the keys that sign Ethereum transactions.
 
-use crate::{KeyError, parse_hex_32, random_32};
+use crate::{AccountPublicKey, KeyError, parse_hex_32, random_32};
 use alloy_consensus::crypto::secp256k1::{public_key_to_address, sign_message};
 use alloy_consensus::{SignableTransaction, Signed, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
@@ -53,6 +53,17 @@ impl AccountKey {
     /// The Ethereum address of this key.
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// The public key, which others encrypt to.
+    pub fn public_key(&self) -> AccountPublicKey {
+        AccountPublicKey(PublicKey::from_secret_key_global(&self.secret))
+    }
+
+    /// The secret this key shares with the holder of `public` (ECDH: SHA-256 of the shared
+    /// point, as libsecp256k1 computes it); either side gets the same 32 bytes.
+    pub fn agree(&self, public: &AccountPublicKey) -> [u8; 32] {
+        secp256k1::ecdh::SharedSecret::new(&public.0, &self.secret).secret_bytes()
     }
 
     /// The private key as `0x`-prefixed hex, the form wallets import.
@@ -113,6 +124,30 @@ mod tests {
         let hash = alloy_primitives::keccak256(b"trellis");
         let signature = key.sign_hash(hash);
         assert_eq!(recover_signer(&signature, hash).unwrap(), key.address());
+    }
+
+    #[test]
+    fn both_sides_agree_and_a_public_key_names_its_account() {
+        let (alice, bob) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
+        assert_eq!(
+            alice.agree(&bob.public_key()),
+            bob.agree(&alice.public_key())
+        );
+        let carol = AccountKey::generate().unwrap();
+        assert_ne!(
+            alice.agree(&bob.public_key()),
+            carol.agree(&bob.public_key())
+        );
+        let text = alice.public_key().to_string();
+        assert_eq!(text.len(), 2 + 66);
+        let parsed: AccountPublicKey = text.parse().unwrap();
+        assert_eq!(parsed, alice.public_key());
+        assert_eq!(parsed.address(), alice.address());
+        assert!("0x02ff".parse::<AccountPublicKey>().is_err());
+        assert!("zz".parse::<AccountPublicKey>().is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! are stored sealed under a passphrase ([`SealedKey`]).
 
 mod account;
+mod account_public;
 mod file;
 mod sealed;
 mod signer;
@@ -23,6 +24,7 @@ mod tx_signer;
 mod validator;
 
 pub use account::AccountKey;
+pub use account_public::AccountPublicKey;
 pub use alloy_primitives::Address;
 pub use file::{AccountEntry, KeyBundle, ValidatorEntry, read_first_line, write_secret_file};
 pub use sealed::{Passphrase, SealedKey};

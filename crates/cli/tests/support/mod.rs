@@ -196,6 +196,29 @@ impl NodeProcess {
         response["result"].clone()
     }
 
+    /// Signs a transaction of `key` for this node's chain (no fee: dev chains charge none),
+    /// sends it and waits for its successful receipt.
+    pub fn execute(
+        &self,
+        key: &trellis_crypto::AccountKey,
+        nonce: u64,
+        to: alloy_primitives::TxKind,
+        input: alloy_primitives::Bytes,
+    ) -> Value {
+        let raw = key.sign_transaction(alloy_consensus::TxEip1559 {
+            chain_id: hex_u64(&self.call("eth_chainId", json!([]))),
+            nonce,
+            gas_limit: 3_000_000,
+            to,
+            input,
+            ..Default::default()
+        });
+        let hash = self.call("eth_sendRawTransaction", json!([format!("{raw}")]));
+        let receipt = self.wait_for_receipt(hash.as_str().unwrap(), Duration::from_secs(30));
+        assert_eq!(receipt["status"], "0x1", "{receipt}");
+        receipt
+    }
+
     /// Waits up to `timeout` for the receipt of `hash`.
     pub fn wait_for_receipt(&self, hash: &str, timeout: Duration) -> Value {
         let start = Instant::now();
