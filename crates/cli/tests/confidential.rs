@@ -4,6 +4,7 @@
 //! node's files holds the diagnosis in clear; each recipient opens the envelope from the
 //! transaction alone, an outsider cannot; the auditor checks the opening against the
 //! transaction, and the contract's own hash agrees; an altered opening is refused, saying why.
+//! ethers.js (clients/ethers/lib/fields.js) reads and writes the same fields.
 
 mod support;
 
@@ -11,7 +12,11 @@ use alloy_primitives::{B256, Bytes, TxKind};
 use alloy_sol_types::{SolCall, sol};
 use serde_json::{Value, json};
 use std::{path::Path, process::Command, time::Duration};
-use support::{DevNode, dev_accounts, hex_u64};
+use support::{
+    DevNode,
+    clients::{npm_ethers, run},
+    dev_accounts, hex_u64,
+};
 use trellis_crypto::AccountKey;
 
 const DIAGNOSIS: &str = "fractured left wrist, surgery on 2026-11-30";
@@ -206,6 +211,33 @@ fn a_sealed_field_is_read_by_its_recipients_and_proven_to_an_auditor() {
     assert!(stdout.contains(DIAGNOSIS), "{stdout}");
     let (ok, _, stderr) = verify(&own_opening);
     assert!(ok, "the insurer's own copy proves the same: {stderr}");
+
+    // ethers.js, with the same format (clients/ethers/lib/fields.js), opens the CLI's envelope,
+    // and seals a field of its own that the CLI opens.
+    let js_tx = secrets.path().join("js-tx");
+    let mut command = npm_ethers(
+        &node,
+        &["run", "test:fields", "--silent"],
+        &clinic.secret_hex(),
+    );
+    command
+        .env("TRELLIS_INSURER_KEY", insurer.secret_hex())
+        .env("TRELLIS_AUDITOR_PUBLIC", &recipients[2])
+        .env("TRELLIS_RECORDS", records.to_string())
+        .env("TRELLIS_TX", &tx)
+        .env("TRELLIS_VALUE", DIAGNOSIS)
+        .env("TRELLIS_OUT", &js_tx);
+    run("ethers.js sealed fields", command);
+    let js_tx = std::fs::read_to_string(&js_tx).unwrap();
+    let from = auditor.address().to_string();
+    let (stdout, stderr) = trellis_ok(&[
+        "field", "open", "--key", key_file, "--from", &from, "--tx", &js_tx, "--rpc", &rpc,
+    ]);
+    assert!(
+        stderr.contains("field claim.amount: \"12500 EUR\""),
+        "{stderr}"
+    );
+    assert!(stdout.contains("claim.amount"), "{stdout}");
 
     // The contract computes the same commitment: an opening checks on chain by eth_call.
     let opening: Value =

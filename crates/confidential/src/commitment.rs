@@ -251,6 +251,11 @@ mod tests {
         preimage.extend_from_slice(keccak256([]).as_slice());
         let commitment = Commitment::of(&label("a"), &Salt([0; 32]), b"");
         assert_eq!(commitment.0, keccak256(&preimage));
+        // What clients/ethers/lib/fields.js computes for the same field.
+        let ethers: B256 = "0x375268621dabfb1d0b014e0b0587d8d9e3a07551ebeabe6edcdc346cde266c66"
+            .parse()
+            .unwrap();
+        assert_eq!(commitment.0, ethers);
     }
 
     #[test]
