@@ -7,13 +7,16 @@
 //! that was edited, removed, inserted or moved, or whose signature does not hold
 //! (`verify.rs`). A log cut short at its end still verifies: compare its head (the last
 //! record's number and hash) with one kept elsewhere (an export, or an anchor on chain).
-//! [`AuditLog`] appends and syncs records (`log.rs`).
+//! [`AuditLog`] appends and syncs records (`log.rs`); [`check_anchors`] compares a log with
+//! the anchors of its head kept on chain (`anchor.rs`).
 
+mod anchor;
 mod log;
 mod record;
 mod verify;
 
-pub use log::{AuditError, AuditLog};
+pub use anchor::{Anchor, AnchorProblem, check_anchors};
+pub use log::{AuditError, AuditLog, Head};
 pub use record::{Digest, NAMESPACE, Record};
 pub use verify::{Broken, Problem, Summary, verify};
 

@@ -35,8 +35,18 @@ pub struct AuditLog {
     signer: ValidatorSigner,
     next: u64,
     prev: Digest,
+    /// The first record's hash: the log's name, under which its head is anchored.
+    first: Option<Digest>,
     /// A torn last line cut when the log opened (bytes), reported by the first record.
     cut: Option<u64>,
+}
+
+/// Where a log stands: its name (the first record's hash) and its last record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub log: Digest,
+    pub seq: u64,
+    pub hash: Digest,
 }
 
 impl AuditLog {
@@ -54,7 +64,7 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(io)?;
-        let (last, lines, good_len, total) = last_record(&file).map_err(io)?;
+        let (first, last, lines, good_len, total) = first_and_last(&file).map_err(io)?;
         let mut cut = None;
         if good_len < total {
             // Only the tail after the last newline: a write torn by a crash.
@@ -80,7 +90,17 @@ impl AuditLog {
             signer,
             next,
             prev,
+            first: first.and_then(Result::ok).map(|record| record.hash),
             cut,
+        })
+    }
+
+    /// The log's name and last record, once it has one.
+    pub fn head(&self) -> Option<Head> {
+        Some(Head {
+            log: self.first?,
+            seq: self.next - 1,
+            hash: self.prev,
         })
     }
 
@@ -128,17 +148,21 @@ impl AuditLog {
         self.file.sync_data().map_err(io)?;
         self.next += 1;
         self.prev = hash;
+        self.first.get_or_insert(hash);
         Ok(record)
     }
 }
 
-/// The log's last complete line read as a record (or why not), how many complete lines it
-/// has, the length up to its last newline, and its whole length.
-#[allow(clippy::type_complexity)]
-fn last_record(file: &File) -> std::io::Result<(Option<Result<Record, String>>, usize, u64, u64)> {
+/// A complete line read as a record, or why not.
+type Line = Option<Result<Record, String>>;
+
+/// The log's first and last complete lines read as records, how many complete lines it has,
+/// the length up to its last newline, and its whole length.
+fn first_and_last(file: &File) -> std::io::Result<(Line, Line, usize, u64, u64)> {
     let total = file.metadata()?.len();
     let mut reader = BufReader::new(file);
     reader.seek(SeekFrom::Start(0))?;
+    let mut first_line: Option<String> = None;
     let mut last_line: Option<String> = None;
     let mut lines = 0;
     let mut good_len = 0;
@@ -151,10 +175,18 @@ fn last_record(file: &File) -> std::io::Result<(Option<Result<Record, String>>, 
         }
         lines += 1;
         good_len += read as u64;
+        if first_line.is_none() {
+            first_line = Some(line.trim_end().to_owned());
+        }
         last_line = Some(line.trim_end().to_owned());
     }
-    // Only the last record is read here; the ones before are verify's business.
-    let last =
-        last_line.map(|text| serde_json::from_str::<Record>(&text).map_err(|e| e.to_string()));
-    Ok((last, lines, good_len, total))
+    // Only the first and last records are read here; the ones between are verify's business.
+    let parse = |text: String| serde_json::from_str::<Record>(&text).map_err(|e| e.to_string());
+    Ok((
+        first_line.map(parse),
+        last_line.map(parse),
+        lines,
+        good_len,
+        total,
+    ))
 }

@@ -48,10 +48,38 @@ fn an_intact_log_verifies_and_goes_on_after_a_reopen() {
     assert_eq!(summary.first_at_ms, Some(1_000));
     assert_eq!(summary.last_at_ms, Some(5_000));
     let mut log = AuditLog::open(&path, key.clone()).expect("reopens");
+    let first = summary.first.expect("a first record");
+    let fifth = summary.head.expect("a head").1;
+    assert_eq!(
+        log.head(),
+        Some(Head {
+            log: first,
+            seq: 5,
+            hash: fifth
+        })
+    );
     let sixth = log.append(6_000, "event", json!({"n": 6})).unwrap();
     assert_eq!(sixth.seq, 6);
     let summary = check(&path, &[]).expect("intact");
     assert_eq!(summary.head, Some((6, sixth.hash)));
+    assert_eq!(summary.first, Some(first), "the log keeps its name");
+    assert_eq!(
+        log.head().map(|head| (head.log, head.seq)),
+        Some((first, 6))
+    );
+}
+
+#[test]
+fn a_new_log_is_named_by_its_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = AuditLog::open(&dir.path().join("audit.jsonl"), signer()).unwrap();
+    assert_eq!(log.head(), None);
+    let record = log.append(1, "node_started", json!({})).unwrap();
+    let head = log.head().unwrap();
+    assert_eq!(
+        (head.log, head.seq, head.hash),
+        (record.hash, 1, record.hash)
+    );
 }
 
 #[test]

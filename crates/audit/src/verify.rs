@@ -65,6 +65,8 @@ pub struct Summary {
     /// The last record's number and hash: compare it with one kept elsewhere to see that
     /// nothing was cut from the end.
     pub head: Option<(u64, Digest)>,
+    /// The first record's hash: the log's name, under which its head is anchored on chain.
+    pub first: Option<Digest>,
     /// The keys that signed records.
     pub keys: BTreeSet<ValidatorId>,
     pub first_at_ms: Option<u64>,
@@ -123,6 +125,7 @@ pub fn verify(
         prev = record.hash;
         summary.records = record.seq;
         summary.head = Some((record.seq, record.hash));
+        summary.first.get_or_insert(record.hash);
         summary.keys.insert(record.key.0);
         summary.first_at_ms.get_or_insert(record.at_ms);
         summary.last_at_ms = Some(record.at_ms);

@@ -1,14 +1,15 @@
 //! `trellis audit verify|export`: a node's audit log checked offline, record by record, and
 //! handed to auditors once it holds.
 
+use crate::{gov::NodeArg, lifecycle::runtime};
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use std::{
     io::BufReader,
     path::{Path, PathBuf},
 };
-use trellis_audit::{Record, Summary};
-use trellis_types::ValidatorId;
+use trellis_audit::{Digest, Record, Summary};
+use trellis_types::{Address, ValidatorId};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -22,6 +23,8 @@ pub enum AuditCommand {
         /// its signatures hold.
         #[arg(long = "key", value_name = "HEX")]
         keys: Vec<String>,
+        #[command(flatten)]
+        anchors: AnchorArgs,
     },
     /// Print the records of a log that verifies, as one JSON document for auditors, with its
     /// head (the last record's number and hash) to compare a later copy against.
@@ -36,11 +39,26 @@ pub enum AuditCommand {
     },
 }
 
+/// The anchors of the log's head on chain to check it against.
+#[derive(Debug, Args)]
+pub struct AnchorArgs {
+    /// The AuditAnchors contract the node anchors its head at (node.toml's
+    /// `[audit_anchor] contract`): the log must match every anchor of it, asked of --rpc.
+    #[arg(long = "anchors", value_name = "ADDRESS")]
+    contract: Option<Address>,
+    #[command(flatten)]
+    node: NodeArg,
+}
+
 pub fn run(command: AuditCommand) -> Result<()> {
     match command {
-        AuditCommand::Verify { log, keys } => {
-            let summary = check(&log, &keys, |_| {})?;
-            print_summary(&log, &summary);
+        AuditCommand::Verify { log, keys, anchors } => {
+            let mut hashes = Vec::new();
+            let summary = check(&log, &keys, |record| hashes.push(record.hash))?;
+            print_summary(&log, &summary, anchors.contract.is_none());
+            if let Some(contract) = anchors.contract {
+                check_anchors(&log, &hashes, contract, &anchors.node)?;
+            }
             Ok(())
         }
         AuditCommand::Export { log, keys, out } => {
@@ -55,7 +73,7 @@ pub fn run(command: AuditCommand) -> Result<()> {
                 Some(path) => {
                     std::fs::write(&path, text + "\n")
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    print_summary(&log, &summary);
+                    print_summary(&log, &summary, true);
                 }
                 None => println!("{text}"),
             }
@@ -86,7 +104,42 @@ fn parse_key(text: &str) -> Result<ValidatorId> {
     Ok(ValidatorId(bytes))
 }
 
-fn print_summary(log: &Path, summary: &Summary) {
+/// Checks the log's record `hashes` against every anchor of it at `contract`.
+fn check_anchors(log: &Path, hashes: &[Digest], contract: Address, node: &NodeArg) -> Result<()> {
+    let Some(first) = hashes.first().copied() else {
+        bail!(
+            "{} is empty: there is nothing to check against anchors",
+            log.display()
+        );
+    };
+    let anchors = runtime()?
+        .block_on(node.open()?.audit_anchors(contract, first))
+        .with_context(|| format!("reading the anchors at {contract}"))?;
+    match trellis_audit::check_anchors(hashes, &anchors) {
+        Ok(newest) => {
+            println!(
+                "matches its {} anchor(s) at {contract}; the newest: record {} in block {}",
+                anchors.len(),
+                newest.seq,
+                newest.block
+            );
+            let after = hashes.len() as u64 - newest.seq;
+            if after > 0 {
+                println!(
+                    "note: the {after} record(s) after record {} are not anchored yet",
+                    newest.seq
+                );
+            }
+            Ok(())
+        }
+        Err(problem) => bail!(
+            "{} does not hold against the chain: {problem}",
+            log.display()
+        ),
+    }
+}
+
+fn print_summary(log: &Path, summary: &Summary, note_cut: bool) {
     let Some((seq, hash)) = summary.head else {
         println!("{}: empty", log.display());
         return;
@@ -101,7 +154,9 @@ fn print_summary(log: &Path, summary: &Summary) {
     for key in &summary.keys {
         println!("  signed by 0x{}", hex::encode(key.0));
     }
-    println!(
-        "note: a log cut short at its end still verifies; compare the head with one kept elsewhere (an earlier export)"
-    );
+    if note_cut {
+        println!(
+            "note: a log cut short at its end still verifies; compare the head with one kept elsewhere (an earlier export, or the anchors on chain: --anchors)"
+        );
+    }
 }

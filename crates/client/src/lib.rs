@@ -6,6 +6,7 @@
 //! (learned by estimating it first, so nothing is sent that would fail), a key file that does
 //! not hold the key asked for, a node that does not answer.
 
+mod anchors;
 mod error;
 mod fields;
 mod governance;

@@ -21,7 +21,7 @@ use std::{
     },
     time::SystemTime,
 };
-use trellis_audit::AuditLog;
+use trellis_audit::{AuditLog, Head};
 use trellis_crypto::ValidatorSigner;
 
 /// Records that may wait for the owner.
@@ -44,6 +44,8 @@ pub struct Audit {
     entries: ::tokio::sync::mpsc::Sender<Entry>,
     dropped: Arc<AtomicU64>,
     clock: Arc<tokio::Context>,
+    /// The log's name and last record, as the owner last wrote it.
+    head: ::tokio::sync::watch::Receiver<Option<Head>>,
 }
 
 impl Audit {
@@ -70,6 +72,7 @@ impl Audit {
         let (entries, mut queue) = ::tokio::sync::mpsc::channel::<Entry>(QUEUE);
         let owner_dropped = dropped.clone();
         let cut = log.cut();
+        let (heads, head) = ::tokio::sync::watch::channel(log.head());
         context
             .child("owner")
             .dedicated()
@@ -81,6 +84,7 @@ impl Audit {
                 ) {
                     Ok(_) => {
                         written.inc();
+                        heads.send_replace(log.head());
                     }
                     Err(error) => {
                         failures.inc();
@@ -108,7 +112,13 @@ impl Audit {
             entries,
             dropped,
             clock: Arc::new(context),
+            head,
         })
+    }
+
+    /// The log's name and last record, following every record written.
+    pub fn head(&self) -> ::tokio::sync::watch::Receiver<Option<Head>> {
+        self.head.clone()
     }
 
     /// Hands a record of `kind` to the log without waiting (counted as dropped if too many

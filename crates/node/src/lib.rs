@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod api_access;
 pub mod audit;
+pub mod audit_anchor;
 pub mod dev;
 pub mod dev_processes;
 pub mod disk;
@@ -163,6 +164,10 @@ pub enum FileProblem {
     ZeroApiRate,
     #[error("risk_operator_key: {0}")]
     OperatorKey(Box<trellis_client::ClientError>),
+    #[error("[audit_anchor] every_secs = 0: give the seconds between anchors (600 by default)")]
+    AnchorEveryZero,
+    #[error("[audit_anchor] key: {0}")]
+    AnchorKey(Box<trellis_client::ClientError>),
     #[error("{0}")]
     Key(#[from] trellis_crypto::KeyError),
     #[error(

@@ -23,6 +23,12 @@
 //! #                                 # the node switches to it at the epoch that lists it
 //! # next_full_node_key = "next.json" # the same for a full node's transport key
 //!
+//! # The audit log's head anchored on chain (`audit_anchor.rs`)
+//! # [audit_anchor]
+//! # contract = "0x…"                # an AuditAnchors contract
+//! # key = "anchor.json"             # the account that sends the anchors (or a pkcs11: URI)
+//! # every_secs = 600
+//!
 //! # Data at rest encrypted (`encryption.rs`): the key-encryption key, kept off the data disk
 //! # [data_encryption]
 //! # kek_file = "/etc/trellis/kek"
@@ -38,6 +44,7 @@
 use crate::{
     Endpoints, FileProblem, NodeError,
     api_access::{AccessMode, ApiFile, ApiSettings, PublicMode},
+    audit_anchor::{AnchorFile, AnchorSetup},
     encryption::{DataEncryption, Kek},
     full_node,
     genesis_file::GenesisFile,
@@ -117,6 +124,9 @@ struct NodeFile {
     api_public: Option<PublicMode>,
     #[serde(default)]
     api_rate: Option<u32>,
+    /// Anchors the audit log's head on chain; absent: not anchored.
+    #[serde(default)]
+    audit_anchor: Option<AnchorFile>,
 }
 
 fn default_state_cache_mib() -> usize {
@@ -151,6 +161,8 @@ pub struct NodeConfig {
     pub risk: Option<crate::risk::RiskSetup>,
     /// Access control on the API; `None`: anonymous (a loopback address).
     pub api: Option<ApiSettings>,
+    /// Where and how the audit log's head is anchored on chain.
+    pub audit_anchor: Option<AnchorSetup>,
 }
 
 fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
@@ -261,6 +273,12 @@ impl NodeConfig {
         }
         .check(file.rpc_addr, genesis.genesis()?.epochs().is_some())
         .map_err(|e| config_error(path, e))?;
+        let audit_anchor = file
+            .audit_anchor
+            .as_ref()
+            .map(|anchor| anchor.open(base))
+            .transpose()
+            .map_err(|e| config_error(path, e))?;
         let me = key.validator_id();
         match role {
             // A validator added by governance is in no genesis list: it names where it listens.
@@ -295,6 +313,7 @@ impl NodeConfig {
                 .map_err(|e| config_error(path, e))?,
             risk,
             api,
+            audit_anchor,
             key,
         })
     }
@@ -433,6 +452,10 @@ pub fn run(
         if let Some(risk) = &risk {
             risk.serving_at(server.local_addr(), genesis_chain_id);
         }
+        if let Some(anchor) = config.audit_anchor {
+            let url = format!("http://{}", server.local_addr());
+            crate::audit_anchor::start(&node, anchor, audit.clone(), url, genesis_chain_id);
+        }
         ready(Endpoints {
             rpc: server.local_addr(),
             metrics: metrics.as_ref().map(|m| m.local_addr()),
@@ -486,8 +509,8 @@ impl NodeFileText<'_> {
              # This node's ed25519 key (mode 0600); keep it on this host only.\n\
              {} = {}\n\
              data_dir = {}\n\
-             # JSON-RPC (HTTP and WebSocket). 0.0.0.0:PORT serves other hosts too: the API has no\n\
-             # access control yet, so expose it only on a trusted network.\n\
+             # JSON-RPC (HTTP and WebSocket). 0.0.0.0:PORT serves other hosts too: callers then\n\
+             # present API tokens (api_access = \"tokens\", README \"Who may call the API\").\n\
              rpc_addr = {}\n",
             quote(self.genesis),
             match self.role {
