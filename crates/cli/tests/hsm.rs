@@ -121,7 +121,9 @@ fn a_validator_and_an_account_sign_inside_softhsm2() {
         &account_uri,
     ]);
     assert!(out.status.success(), "{out:?}");
-    let before = hex_u128(&members[0].call("eth_getBalance", json!([payee, "latest"])));
+    // Read where the transfer is sent: that node has its block when `tx send` returns (another
+    // may be a block behind).
+    let before = hex_u128(&members[1].call("eth_getBalance", json!([payee, "latest"])));
     let rpc = format!("http://{}", members[1].rpc);
     let out = hsm.trellis(&[
         "tx",
@@ -138,7 +140,7 @@ fn a_validator_and_an_account_sign_inside_softhsm2() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(text.contains(&payer.address().to_string()), "{text}");
-    let after = hex_u128(&members[0].call("eth_getBalance", json!([payee, "latest"])));
+    let after = hex_u128(&members[1].call("eth_getBalance", json!([payee, "latest"])));
     assert_eq!(after - before, 123_456_789);
 
     // The chain finalizes with the HSM member among the proposers: its key signed blocks, and
