@@ -106,6 +106,17 @@ impl Permission {
     }
 }
 
+impl Permission {
+    /// Whether a call needing it reads data the public may not: state, transactions, the
+    /// audit methods (what the audit log records of each caller).
+    pub fn reads_protected_data(self) -> bool {
+        matches!(
+            self,
+            Self::State | Self::Transactions | Self::AllTransactions | Self::Audit
+        )
+    }
+}
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

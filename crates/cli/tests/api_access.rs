@@ -359,6 +359,22 @@ fn callers_read_what_their_standing_on_chain_allows() {
     assert!(text.contains("\"api_call_refused\""), "{text}");
     assert!(text.contains("\"api_token_refused\""), "{text}");
     assert!(text.contains("forged or altered"), "{text}");
+    // So are reads of protected data: who read what, counted per window.
+    let started = std::time::Instant::now();
+    let read_by_member = |text: &str| {
+        text.lines().any(|line| {
+            line.contains(r#""kind":"api_reads""#)
+                && line.contains(&member_address)
+                && line.contains(r#""method":"eth_getBalance""#)
+        })
+    };
+    while !read_by_member(&std::fs::read_to_string(&log).unwrap()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no api_reads record of the member's eth_getBalance"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// ethers.js signs the member's token itself (`signMessage`), is refused without it, reads and

@@ -1,6 +1,6 @@
 //! Who may call this node's API, as node.toml sets it, and where what the API's access control
-//! hears goes: failed authentications and callers' reads to risk control, refusals to the
-//! audit log.
+//! hears goes: failed authentications and callers' reads to risk control, refusals and reads of
+//! protected data to the audit log (reads counted per window, `api_reads.rs`).
 //!
 //! ```toml
 //! api_access = "tokens"   # every caller presents an API token (`trellis api token`); the
@@ -12,7 +12,7 @@
 //! api_rate = 1000         # calls a second each caller may make (twice that at once)
 //! ```
 
-use crate::{FileProblem, audit::Audit, risk::Risk};
+use crate::{FileProblem, api_reads::Reads, audit::Audit, risk::Risk};
 use serde::Deserialize;
 use serde_json::json;
 use std::{net::SocketAddr, sync::Arc};
@@ -91,12 +91,18 @@ impl ApiFile {
 
 impl ApiSettings {
     /// The server's access control, telling `risk` and `audit` what it hears.
-    pub fn access(self, risk: Option<Risk>, audit: Audit) -> AccessConfig {
+    pub fn access(
+        self,
+        context: &commonware_runtime::tokio::Context,
+        risk: Option<Risk>,
+        audit: Audit,
+    ) -> AccessConfig {
+        let reads = Reads::start(context, audit.clone());
         AccessConfig {
             policy: self.policy,
             rate: self.rate,
             burst: self.rate.saturating_mul(2),
-            watch: Some(Arc::new(ApiWatch { risk, audit })),
+            watch: Some(Arc::new(ApiWatch { risk, audit, reads })),
         }
     }
 }
@@ -105,6 +111,7 @@ impl ApiSettings {
 struct ApiWatch {
     risk: Option<Risk>,
     audit: Audit,
+    reads: Reads,
 }
 
 impl AccessWatch for ApiWatch {
@@ -125,6 +132,10 @@ impl AccessWatch for ApiWatch {
             "api_call_refused",
             json!({ "caller": caller, "method": method, "permission": permission.name() }),
         );
+    }
+
+    fn permitted(&self, caller: &str, method: &str, permission: Permission) {
+        self.reads.add(caller, method, permission);
     }
 
     fn served(&self, caller: &str, calls: u64) {

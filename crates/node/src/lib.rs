@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod api_access;
+pub mod api_reads;
 pub mod audit;
 pub mod audit_anchor;
 pub mod dev;

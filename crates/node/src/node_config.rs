@@ -446,7 +446,7 @@ pub fn run(
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
         rpc_config.access = config
             .api
-            .map(|api| api.access(risk.clone(), audit.clone()));
+            .map(|api| api.access(&node, risk.clone(), audit.clone()));
         let genesis_chain_id = running.chain.genesis().chain_id;
         let server = trellis_rpc::serve(config.rpc_addr, running.chain.clone(), rpc_config).await?;
         if let Some(risk) = &risk {

@@ -53,6 +53,8 @@ pub trait AccessWatch: Send + Sync + 'static {
     fn authentication_failed(&self, caller: &str, error: &TokenError);
     /// A call was refused `permission`.
     fn refused(&self, caller: &str, method: &str, permission: Permission);
+    /// A call of `method` needing `permission` was allowed.
+    fn permitted(&self, caller: &str, method: &str, permission: Permission);
     /// `calls` calls by `caller` were let through.
     fn served(&self, caller: &str, calls: u64);
 }

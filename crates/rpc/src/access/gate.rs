@@ -152,6 +152,9 @@ impl<E: Runtime> Gate<E> {
     ) -> Result<(), ErrorObjectOwned> {
         let permission = Permission::of(method, params);
         if self.policy.allows(caller.standing, permission) {
+            if let Some(watch) = &self.watch {
+                watch.permitted(&caller.name(), method, permission);
+            }
             return Ok(());
         }
         if let Some(watch) = &self.watch {
