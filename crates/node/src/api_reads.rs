@@ -26,7 +26,10 @@ const MAX_PAIRS: usize = 4_096;
 /// The reads of one window.
 #[derive(Debug, Default)]
 pub struct ReadTally {
-    counts: BTreeMap<(String, String), (Permission, u64)>,
+    /// Caller → method → (permission, calls): nested, so a repeated read is counted without
+    /// allocating (this runs on every call the API lets through).
+    counts: BTreeMap<String, BTreeMap<String, (Permission, u64)>>,
+    pairs: usize,
     /// Reads of pairs beyond [`MAX_PAIRS`].
     uncounted: u64,
 }
@@ -38,11 +41,18 @@ impl ReadTally {
         if !permission.reads_protected_data() {
             return;
         }
-        let key = (caller.to_owned(), method.to_owned());
-        if let Some((_, calls)) = self.counts.get_mut(&key) {
+        if let Some((_, calls)) = self
+            .counts
+            .get_mut(caller)
+            .and_then(|methods| methods.get_mut(method))
+        {
             *calls += 1;
-        } else if self.counts.len() < MAX_PAIRS {
-            self.counts.insert(key, (permission, 1));
+        } else if self.pairs < MAX_PAIRS {
+            self.pairs += 1;
+            self.counts
+                .entry(caller.to_owned())
+                .or_default()
+                .insert(method.to_owned(), (permission, 1));
         } else {
             self.uncounted += 1;
         }
@@ -53,15 +63,20 @@ impl ReadTally {
         if self.counts.is_empty() && self.uncounted == 0 {
             return None;
         }
+        self.pairs = 0;
         let reads: Vec<Value> = std::mem::take(&mut self.counts)
             .into_iter()
-            .map(|((caller, method), (permission, calls))| {
-                json!({
-                    "caller": caller,
-                    "method": method,
-                    "permission": permission.name(),
-                    "calls": calls,
-                })
+            .flat_map(|(caller, methods)| {
+                methods
+                    .into_iter()
+                    .map(move |(method, (permission, calls))| {
+                        json!({
+                            "caller": caller,
+                            "method": method,
+                            "permission": permission.name(),
+                            "calls": calls,
+                        })
+                    })
             })
             .collect();
         let mut detail = json!({ "windowSecs": WINDOW.as_secs(), "reads": reads });

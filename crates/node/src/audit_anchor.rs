@@ -28,7 +28,7 @@ use std::{
 };
 use trellis_audit::Head;
 use trellis_client::{ClientError, Node};
-use trellis_crypto::{Passphrase, TxSigner};
+use trellis_crypto::TxSigner;
 
 /// How often the head is anchored by default.
 const DEFAULT_EVERY_SECS: u64 = 600;
@@ -65,20 +65,16 @@ impl AnchorFile {
         if every == 0 {
             return Err(FileProblem::AnchorEveryZero);
         }
-        let passphrase = self
-            .passphrase_file
-            .as_ref()
-            .map(|file| Passphrase::from_file(&base.join(file)))
-            .transpose()?;
-        let spec = match self.key.starts_with("pkcs11:") {
-            true => self.key.clone(),
-            false => base.join(&self.key).display().to_string(),
-        };
-        let key = trellis_client::open_signer(&spec, self.from, passphrase.as_ref())
-            .map_err(|e| FileProblem::AnchorKey(Box::new(e)))?;
+        let key = crate::signer::account_signer(
+            base,
+            &self.key,
+            self.from,
+            self.passphrase_file.as_deref(),
+            FileProblem::AnchorKey,
+        )?;
         Ok(AnchorSetup {
             contract: self.contract,
-            key: Arc::from(key),
+            key,
             every: Duration::from_secs(every),
         })
     }

@@ -344,21 +344,21 @@ fn risk_setup(
     };
     let rules_file = resolve(rules);
     crate::risk::load_rules(&rules_file)?;
-    let operator = match &file.risk_operator_key {
-        None => None,
-        Some(spec) => {
-            let passphrase =
-                open_passphrase(file.risk_operator_passphrase_file.as_ref(), path, resolve)?;
-            let spec = match spec.starts_with("pkcs11:") {
-                true => spec.clone(),
-                false => resolve(Path::new(spec)).display().to_string(),
-            };
-            let signer =
-                trellis_client::open_signer(&spec, file.risk_operator_from, passphrase.as_ref())
-                    .map_err(|e| config_error(path, FileProblem::OperatorKey(Box::new(e))))?;
-            Some(std::sync::Arc::from(signer))
-        }
-    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let operator = file
+        .risk_operator_key
+        .as_deref()
+        .map(|spec| {
+            crate::signer::account_signer(
+                base,
+                spec,
+                file.risk_operator_from,
+                file.risk_operator_passphrase_file.as_deref(),
+                FileProblem::OperatorKey,
+            )
+        })
+        .transpose()
+        .map_err(|e| config_error(path, e))?;
     Ok(Some(crate::risk::RiskSetup {
         rules_file,
         operator,

@@ -108,3 +108,25 @@ impl Pkcs11Key {
         ValidatorSigner::device(Arc::new(key)).map_err(|e| self.wrong_kind(e))
     }
 }
+
+/// An account key node.toml names, opened: `spec` a key file (relative to `base`) or a
+/// `pkcs11:` URI, `from` which account of the file, `passphrase_file` what opens a sealed one.
+/// A key that does not open is wrapped by `setting`, naming the line at fault.
+pub(crate) fn account_signer(
+    base: &std::path::Path,
+    spec: &str,
+    from: Option<alloy_primitives::Address>,
+    passphrase_file: Option<&std::path::Path>,
+    setting: fn(Box<trellis_client::ClientError>) -> crate::FileProblem,
+) -> Result<std::sync::Arc<dyn trellis_crypto::TxSigner>, crate::FileProblem> {
+    let passphrase = passphrase_file
+        .map(|file| Passphrase::from_file(&base.join(file)))
+        .transpose()?;
+    let spec = match spec.starts_with("pkcs11:") {
+        true => spec.to_owned(),
+        false => base.join(spec).display().to_string(),
+    };
+    let key = trellis_client::open_signer(&spec, from, passphrase.as_ref())
+        .map_err(|e| setting(Box::new(e)))?;
+    Ok(std::sync::Arc::from(key))
+}
