@@ -394,3 +394,140 @@ fn real_clients_sign_their_own_tokens_and_call_over_http_and_websocket() {
     run("web3.py with API tokens", command);
     assert!(!node.logged("panicked"), "the node panicked");
 }
+
+alloy_sol_types::sol! {
+    function record(bytes32 id, bytes32 commitment, bytes envelope);
+}
+
+/// Signs and sends a transaction of account `from` with `token`; its receipt, once mined.
+fn send_as(
+    network: &TestNetwork,
+    node: &NodeProcess,
+    token: &str,
+    (from, nonce): (usize, u64),
+    to: alloy_primitives::TxKind,
+    input: Vec<u8>,
+) -> Value {
+    let raw = network.accounts[from].sign_transaction(alloy_consensus::TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 3_000_000,
+        to,
+        input: input.into(),
+        ..Default::default()
+    });
+    let sent = rpc_request_as(
+        node.rpc,
+        Some(token),
+        "eth_sendRawTransaction",
+        json!([raw.to_string()]),
+    );
+    let hash = ok(&sent).clone();
+    let started = std::time::Instant::now();
+    loop {
+        let answer = rpc_request_as(
+            node.rpc,
+            Some(token),
+            "eth_getTransactionReceipt",
+            json!([hash]),
+        );
+        let receipt = ok(&answer);
+        if !receipt.is_null() {
+            assert_eq!(receipt["status"], "0x1", "{receipt}");
+            return receipt.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no receipt for {hash}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A member follows the application it deployed: the calls others make to its contract and
+/// the contract's events, which name neither its account nor are its transactions; a member
+/// that deployed nothing there sees neither.
+#[test]
+fn a_member_sees_the_calls_and_events_of_the_contracts_it_deployed() {
+    const OPERATOR: usize = 4;
+    const OUTSIDER: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::governed(dir.path(), CHAIN_ID, (1, 0), 7, 1_000);
+    for account in [OPERATOR, MEMBER, OUTSIDER] {
+        no_auditor_role(&network, account);
+    }
+    ask_tokens(&network.configs[0]);
+    let node = network.start(0);
+    let [operator, member, outsider] =
+        [OPERATOR, MEMBER, OUTSIDER].map(|account| token(&network, account, CHAIN_ID, "1h"));
+
+    let artifact: Value = serde_json::from_str(include_str!(
+        "../../../contracts/artifacts/SealedRecords.json"
+    ))
+    .unwrap();
+    let code = alloy_primitives::hex::decode(artifact["bytecode"].as_str().unwrap()).unwrap();
+    let create = alloy_primitives::TxKind::Create;
+    let deployed = send_as(&network, &node, &operator, (OPERATOR, 0), create, code);
+    let contract: alloy_primitives::Address = deployed["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let install = |token: &str| {
+        let filter = json!([{"fromBlock": "latest", "address": contract}]);
+        let id = rpc_request_as(node.rpc, Some(token), "eth_newFilter", filter);
+        ok(&id).as_str().unwrap().to_owned()
+    };
+    let filters = [&operator, &outsider].map(|token| (install(token), token));
+
+    // Another member records through the operator's contract.
+    let input = recordCall {
+        id: alloy_primitives::B256::repeat_byte(7),
+        commitment: alloy_primitives::B256::repeat_byte(8),
+        envelope: vec![1, 2, 3].into(),
+    };
+    let call = alloy_primitives::TxKind::Call(contract);
+    let receipt = send_as(
+        &network,
+        &node,
+        &member,
+        (MEMBER, 0),
+        call,
+        alloy_sol_types::SolCall::abi_encode(&input),
+    );
+    let hash = json!([receipt["transactionHash"]]);
+
+    for method in ["eth_getTransactionByHash", "eth_getTransactionReceipt"] {
+        let seen = rpc_request_as(node.rpc, Some(&operator), method, hash.clone());
+        assert_eq!(ok(&seen)["from"], receipt["from"], "{method}: {seen}");
+        let (code, message, _) = refusal(&rpc_request_as(
+            node.rpc,
+            Some(&outsider),
+            method,
+            hash.clone(),
+        ));
+        assert_eq!(code, 4100);
+        assert!(
+            message.contains("nor a call of a contract it deployed"),
+            "{message}"
+        );
+    }
+    let everything = json!([{"fromBlock": "0x0", "toBlock": "latest", "address": contract}]);
+    let logs = |token: &str| {
+        let answer = rpc_request_as(node.rpc, Some(token), "eth_getLogs", everything.clone());
+        ok(&answer).as_array().unwrap().clone()
+    };
+    let operators = logs(&operator);
+    assert_eq!(operators.len(), 1, "{operators:?}");
+    assert_eq!(operators[0]["transactionHash"], receipt["transactionHash"]);
+    assert!(
+        logs(&outsider).is_empty(),
+        "an outsider saw the contract's events"
+    );
+    let polled = filters.map(|(id, token)| {
+        let changes = rpc_request_as(node.rpc, Some(token), "eth_getFilterChanges", json!([id]));
+        ok(&changes).as_array().unwrap().len()
+    });
+    assert_eq!(polled, [1, 0], "the operator's filter and the outsider's");
+    assert!(!node.logged("panicked"), "the node panicked");
+}

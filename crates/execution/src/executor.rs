@@ -275,11 +275,17 @@ impl Executor {
                     db.tx_index =
                         u32::try_from(place).expect("a block holds fewer than 2^32 transactions");
                     let mut result = outcome.result;
+                    let created = if governed {
+                        created_contracts(&outcome.state)
+                    } else {
+                        Vec::new()
+                    };
                     evm.commit(outcome.state);
                     if governed && result.is_success() {
                         let db = &mut evm.ctx.journaled_state.database;
                         record_spending(db, &request, when)?;
                         hold_if_due(db, &request, context.height, &mut result)?;
+                        record_deployments(db, request.sender, &created, context.height)?;
                     }
                     result
                 }
@@ -529,6 +535,37 @@ fn record_spending<R: StateReader + ?Sized>(
         trellis_governance::spending_record(&*db, &request.sender, request.value, when.day)?;
     if let Some((slot, total)) = record {
         db.write_system_slot(trellis_governance::REGISTRY_ADDRESS, slot, total)?;
+    }
+    Ok(())
+}
+
+/// The contracts a transaction created and left standing, in address order (the state is a
+/// hash map: its order must not reach the registry's writes).
+fn created_contracts(state: &revm::state::EvmState) -> Vec<Address> {
+    let mut created: Vec<Address> = state
+        .iter()
+        .filter(|(_, account)| account.is_created() && !account.is_selfdestructed())
+        .map(|(address, _)| *address)
+        .collect();
+    created.sort_unstable();
+    created
+}
+
+/// Records `deployer` as the deployer of each of `contracts` (`trellis_governance::Deployment`).
+fn record_deployments<R: StateReader + ?Sized>(
+    db: &mut BlockDb<'_, R>,
+    deployer: Address,
+    contracts: &[Address],
+    height: trellis_types::Height,
+) -> Result<(), ExecutionError> {
+    for &contract in contracts {
+        let deployment = trellis_governance::Deployment {
+            contract,
+            deployer,
+            height,
+        };
+        let (slot, value) = deployment.record();
+        db.write_system_slot(trellis_governance::REGISTRY_ADDRESS, slot, value)?;
     }
     Ok(())
 }

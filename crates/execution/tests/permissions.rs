@@ -7,7 +7,9 @@ use alloy_primitives::Address;
 use common::*;
 use trellis_crypto::AccountKey;
 use trellis_execution::SkipReason;
-use trellis_governance::{IdentityId, OrgId, Refusal, RegistryWriter, Role, Window};
+use trellis_governance::{
+    Deployment, IdentityId, OrgId, Refusal, Registry, RegistryWriter, Role, Window,
+};
 use trellis_state::{ChangeSet, StateReader as _};
 
 /// A chain where Alice may transact and deploy, Bob only transact; Carol is not registered.
@@ -98,6 +100,7 @@ fn a_contract_creates_contracts_only_for_a_signer_who_may_deploy() {
         salt: alloy_primitives::B256::repeat_byte(9),
     }
     .abi_encode();
+    let height = chain.context().height;
     let (outcome, _) = chain.apply(&[
         deploy_tx(&alice, 0, creation_code("Factory"), &[]),
         call_tx(&bob, 0, factory, make.clone()),
@@ -128,4 +131,18 @@ fn a_contract_creates_contracts_only_for_a_signer_who_may_deploy() {
         account(factory.create(2)).is_none(),
         "only one CREATE child"
     );
+    // The registry names Alice as the deployer of the factory and of its child, created by a
+    // transaction she signed; Bob's reverted attempts left no record.
+    let registry = Registry::new(&chain.store);
+    for contract in [factory, factory.create(1)] {
+        assert_eq!(
+            registry.deployment(&contract).unwrap(),
+            Some(Deployment {
+                contract,
+                deployer: alice.address(),
+                height,
+            })
+        );
+    }
+    assert_eq!(registry.deployment(&factory.create(2)).unwrap(), None);
 }

@@ -22,6 +22,7 @@
 //! | `validator-term` | key (32 B) | `01` ‖ from epoch (u64) ‖ until epoch (u64, `0` = never) ‖ operator identity (u64, `0` = none) |
 //! | `validator-p2p` | key (32 B) | `4` or `6` ‖ IP (16 B, IPv4 mapped) ‖ port (u16); none for a genesis validator |
 //! | `validator-successor` | key (32 B) | the key that took over from a rotated one (32 B) |
+//! | `deployment` | contract (20 B) | `01` ‖ the signer of the transaction that created it (20 B) ‖ height (u64) |
 //!
 //! A zero slot means "no record": the leading `01` makes every record non-zero.
 
@@ -67,6 +68,11 @@ pub fn account_status(address: &Address) -> U256 {
 /// The account that took over from a rotated one.
 pub fn account_successor(address: &Address) -> U256 {
     slot("account-successor", address.as_slice())
+}
+
+/// Who deployed a contract (`deployments.rs`).
+pub fn deployment(contract: &Address) -> U256 {
+    slot("deployment", contract.as_slice())
 }
 
 pub fn role(role: &Role, identity: u64) -> U256 {
@@ -237,6 +243,7 @@ mod tests {
             identity(1),
             account(&a),
             account_status(&a),
+            deployment(&a),
             role(&Role::governor(), 1),
             role(&Role::governor(), 2),
             role(&Role::auditor(), 1),

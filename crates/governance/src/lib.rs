@@ -15,6 +15,7 @@
 //! of governors, which changes the rules by weighted vote.
 
 pub mod contracts;
+mod deployments;
 mod error;
 mod founders;
 mod keys;
@@ -33,6 +34,7 @@ mod writer;
 pub use contracts::{
     Effects, SYSTEM_ADDRESSES, SystemCall, SystemError, changes_rules, system_call,
 };
+pub use deployments::Deployment;
 pub use error::{RegistryError, RotationSigner};
 pub use founders::{Founders, FoundingIdentity, FoundingOrganisation};
 pub use keys::{check_rotation_proof, rotation_digest};

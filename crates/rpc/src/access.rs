@@ -7,12 +7,13 @@
 
 mod bearer;
 mod gate;
+mod scope;
 
 pub use bearer::{BearerLayer, Presented};
 pub use gate::{Caller, CallerKey};
+pub use scope::Scope;
 
 use crate::metrics::{CallerClass, Known, RpcMetrics};
-use alloy_primitives::Address;
 use gate::Gate;
 use jsonrpsee::{
     MethodResponse,
@@ -120,66 +121,6 @@ impl<E: Runtime> Guarding<E> {
         if let Some(metrics) = &self.metrics {
             metrics.refused(self.known.label(method), caller, error.code());
         }
-    }
-}
-
-/// Whose transactions a call may see, as [`Guard`] found it (in the call's extensions): the
-/// methods of `read:transactions` narrow their answers by it. A node without access control
-/// puts none: everything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    /// A member's: from or to its account, or naming it in a log's topic.
-    Own(Address),
-    Nothing,
-}
-
-impl Scope {
-    pub(crate) fn of(extensions: &jsonrpsee::Extensions) -> Self {
-        extensions.get::<Self>().copied().unwrap_or(Self::All)
-    }
-
-    fn for_caller(caller: &Caller) -> Self {
-        match (caller.standing, &caller.key) {
-            (Standing::Auditor, _) => Self::All,
-            (Standing::Member, CallerKey::Account(account)) => Self::Own(*account),
-            _ => Self::Nothing,
-        }
-    }
-
-    /// Whether a transaction from `from` to `to` is the caller's to see.
-    pub(crate) fn sees(self, from: Address, to: Option<Address>) -> bool {
-        match self {
-            Self::All => true,
-            Self::Own(account) => from == account || to == Some(account),
-            Self::Nothing => false,
-        }
-    }
-
-    /// Whether a log is the caller's to see: it names the caller's account in a topic (an
-    /// ERC-20 `Transfer` from or to it, say).
-    pub(crate) fn sees_log(self, topics: &[alloy_primitives::B256]) -> bool {
-        match self {
-            Self::All => true,
-            Self::Own(account) => topics.contains(&account.into_word()),
-            Self::Nothing => false,
-        }
-    }
-
-    /// The refusal of transaction `hash`, not the caller's to see.
-    pub(crate) fn refusal(self, hash: alloy_primitives::TxHash) -> ErrorObjectOwned {
-        let whose = match self {
-            Self::Own(account) => format!("is neither from nor to account {account}"),
-            Self::All | Self::Nothing => "is not the caller's".to_owned(),
-        };
-        ErrorObjectOwned::owned(
-            crate::code::UNAUTHORIZED,
-            format!(
-                "transaction {hash} {whose}: others' transactions need the permission {}, which auditors hold",
-                Permission::AllTransactions
-            ),
-            Some(serde_json::json!({ "permission": Permission::AllTransactions.name() })),
-        )
     }
 }
 

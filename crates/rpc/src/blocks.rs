@@ -69,13 +69,19 @@ pub async fn transaction_by_index<E: Runtime>(
     if index >= stored.receipts.len() {
         return Ok(None);
     }
-    visible(format::transaction(&stored, index), scope).map(Some)
+    visible(&rpc, format::transaction(&stored, index), scope)
+        .await
+        .map(Some)
 }
 
 /// `tx`, if the caller's `scope` holds it.
-fn visible(tx: RpcTransaction, scope: Scope) -> Answer<RpcTransaction> {
+async fn visible<E: Runtime>(
+    rpc: &Rpc<E>,
+    tx: RpcTransaction,
+    scope: Scope,
+) -> Answer<RpcTransaction> {
     use alloy_consensus::Transaction as _;
-    if scope.sees(tx.inner.signer(), tx.to()) {
+    if scope.sees(&rpc.chain, tx.inner.signer(), tx.to()).await? {
         Ok(tx)
     } else {
         Err(scope.refusal(*tx.inner.tx_hash()))
@@ -89,12 +95,16 @@ pub async fn transaction_by_hash<E: Runtime>(
     scope: Scope,
 ) -> Answer<Option<RpcTransaction>> {
     if let Some((stored, index)) = located(&rpc, hash).await? {
-        return visible(format::transaction(&stored, index), scope).map(Some);
+        return visible(&rpc, format::transaction(&stored, index), scope)
+            .await
+            .map(Some);
     }
-    let pending = rpc.chain.pending_transaction(&hash);
-    pending
-        .map(|tx| visible(format::pending_transaction(&tx), scope))
-        .transpose()
+    match rpc.chain.pending_transaction(&hash) {
+        Some(tx) => visible(&rpc, format::pending_transaction(&tx), scope)
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The block holding transaction `hash` and its index there.
@@ -123,7 +133,7 @@ pub async fn receipt<E: Runtime>(
         return Ok(None);
     };
     let receipt = format::receipt(&stored, index);
-    if !scope.sees(receipt.from, receipt.to) {
+    if !scope.sees(&rpc.chain, receipt.from, receipt.to).await? {
         return Err(scope.refusal(hash));
     }
     Ok(Some(receipt))

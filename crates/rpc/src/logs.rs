@@ -72,7 +72,8 @@ pub async fn query<E: Runtime>(
     Ok(found.iter().map(format::log).collect())
 }
 
-/// [`query`] narrowed to what `scope` holds (a member's: the logs naming its account).
+/// [`query`] narrowed to what `scope` holds (a member's: the logs naming its account and its
+/// contracts' logs).
 pub async fn query_scoped<E: Runtime>(
     rpc: &Rpc<E>,
     filter: &LogFilter,
@@ -80,7 +81,7 @@ pub async fn query_scoped<E: Runtime>(
     scope: Scope,
 ) -> Answer<Vec<alloy_rpc_types_eth::Log>> {
     let mut logs = query(rpc, filter, heights).await?;
-    logs.retain(|log| scope.sees_log(log.topics()));
+    scope.retain_logs(&rpc.chain, &mut logs).await?;
     Ok(logs)
 }
 

@@ -81,7 +81,10 @@ async fn blocks<E: Runtime>(
                 Some((filter, scope)) => {
                     let mut logs = Vec::new();
                     filter.collect(&stored, &mut logs);
-                    logs.retain(|log| scope.sees_log(log.topics()));
+                    if let Err(error) = scope.retain_logs(&rpc.chain, &mut logs).await {
+                        tracing::warn!(height = %next, error = %error.message(), "whose logs a subscriber sees is not readable");
+                        return;
+                    }
                     let mut sent = true;
                     for log in &logs {
                         sent = sent && send(sink, log).await;

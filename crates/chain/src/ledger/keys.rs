@@ -88,4 +88,30 @@ impl<E: Runtime> Chain<E> {
         })
         .await
     }
+
+    /// Which of `contracts` `deployer` deployed (signed the transaction creating them), read
+    /// at once from the latest finalized state; on a chain without a registry, none.
+    pub async fn deployed_by(
+        &self,
+        deployer: Address,
+        contracts: Vec<Address>,
+    ) -> Result<Vec<Address>, RegistryError> {
+        if self.genesis().epochs().is_none() || contracts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ask(Lane::Clients, move |inner| {
+            let registry = Registry::new(&inner.finalized.state);
+            let mut own = Vec::new();
+            for contract in contracts {
+                if registry
+                    .deployment(&contract)?
+                    .is_some_and(|deployment| deployment.deployer == deployer)
+                {
+                    own.push(contract);
+                }
+            }
+            Ok(own)
+        })
+        .await
+    }
 }
