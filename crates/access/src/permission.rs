@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `read:chain` | chain facts (id, height, gas price, fee history), blocks with their transactions' hashes, block filters, `newHeads` | everyone when the node serves `public = "blocks"`, members otherwise |
 //! | `read:state` | balances, nonces, code, storage, calls, estimates, proofs, histories | members |
-//! | `read:transactions` | transactions and receipts by hash or position, logs (`eth_getLogs`, log filters, `logs` subscriptions): a member's own (from or to its account; logs naming it in a topic; calls and logs of the contracts it deployed) | members |
+//! | `read:transactions` | transactions and receipts by hash or position, logs (`eth_getLogs`, log filters, `logs` subscriptions): a member's own (from or to an account of its identity; logs naming one in a topic; calls and logs of the contracts they deployed) | members |
 //! | `read:all-transactions` | everyone's: blocks with full transactions, block receipts, pending transactions, and others' transactions and logs | auditors |
 //! | `send:transactions` | `eth_sendRawTransaction` | members (the chain's own rules then decide what each account may do) |
 //! | `read:audit` | `trellis_keyActivity`, `trellis_alarms` | auditors |

@@ -84,6 +84,10 @@ pub struct LoadArgs {
     /// see what risk control costs.
     #[arg(long, value_name = "FILE")]
     risk_rules: Option<std::path::PathBuf>,
+    /// The node asks callers for API tokens (`trellis dev --api-tokens`) and each connection
+    /// presents a sender's: run with and without to see what access control costs.
+    #[arg(long, requires = "governed", conflicts_with_all = ["processes", "slow_readers", "down"])]
+    api_tokens: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -132,6 +136,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
         epoch_length: args.epoch_length,
         softhsm: args.softhsm,
         plaintext: args.plaintext,
+        api_tokens: args.api_tokens,
         risk_rules: args
             .risk_rules
             .map(std::path::absolute)

@@ -96,6 +96,13 @@ enum Command {
         /// `trellis alarms`, the metrics; throttles at admission.
         #[arg(long, value_name = "FILE")]
         risk_rules: Option<PathBuf>,
+        /// Ask API callers for tokens (`trellis api token`, signed by a dev account), as a
+        /// member's node does; callers without one read blocks only.
+        #[arg(long, conflicts_with = "processes")]
+        api_tokens: bool,
+        /// With --api-tokens: calls a second each caller may make (twice that at once).
+        #[arg(long, value_name = "CALLS", requires = "api_tokens", value_parser = clap::value_parser!(u32).range(1..))]
+        api_rate: Option<u32>,
     },
     /// Write a genesis file: the chain id, validators, initial balances and gas rules every
     /// member's node starts from.
@@ -167,6 +174,8 @@ fn main() -> Result<()> {
             validator_token,
             plaintext,
             risk_rules,
+            api_tokens,
+            api_rate,
         } => run_dev(
             metrics_addr,
             DevOptions {
@@ -179,6 +188,7 @@ fn main() -> Result<()> {
                 epoch_length,
                 plaintext,
                 risk_rules,
+                api: api_tokens.then(|| trellis_node::api_access::ApiSettings::dev(api_rate)),
                 validator_token: validator_token
                     .map(|uri| trellis_hsm::KeyUri::parse(&uri))
                     .transpose()?
@@ -376,10 +386,19 @@ fn run_dev(metrics_addr: SocketAddr, options: DevOptions) -> Result<()> {
         })
         .context("running the dev chain's validator processes");
     }
+    let access = options.api.map(|api| {
+        format!(
+            "API tokens: callers without one read blocks only; each account makes one with `trellis api token --key {dir}/dev-accounts.json --from ADDRESS --chain-id {}` ({} calls a second each)",
+            chain.genesis.chain_id, api.rate
+        )
+    });
     dev::run(chain, options.rpc_addr, Some(metrics_addr), move |at| {
         println!("Trellis dev chain: {validators} validator(s), data in {dir}");
         println!("Funded accounts (also in {dir}/dev-accounts.json):\n{accounts}");
         println!("{governance}");
+        if let Some(access) = access {
+            println!("{access}");
+        }
         print_endpoints(at);
     })
     .context("running the dev chain")

@@ -444,22 +444,42 @@ fn send_as(
     }
 }
 
+/// Moves account `account` into the identity of account `of` before the chain starts (its own
+/// identity goes).
+fn join_identity(network: &TestNetwork, account: usize, of: usize) {
+    let path = network.configs[0].with_file_name("genesis.toml");
+    let mut genesis = GenesisFile::load(&path).unwrap();
+    let [moved, host] = [account, of].map(|i| network.accounts[i].address());
+    let identities = &mut genesis.organisations[0].identities;
+    identities.retain(|identity| !identity.accounts.contains(&moved));
+    let identity = identities
+        .iter_mut()
+        .find(|identity| identity.accounts.contains(&host))
+        .unwrap();
+    identity.accounts.push(moved);
+    std::fs::remove_file(&path).unwrap();
+    genesis.write_new(&path).unwrap();
+}
+
 /// A member follows the application it deployed: the calls others make to its contract and
-/// the contract's events, which name neither its account nor are its transactions; a member
-/// that deployed nothing there sees neither.
+/// the contract's events, which name neither its account nor are its transactions, with any
+/// key of its identity; a member that deployed nothing there sees neither.
 #[test]
 fn a_member_sees_the_calls_and_events_of_the_contracts_it_deployed() {
     const OPERATOR: usize = 4;
     const OUTSIDER: usize = 6;
+    /// A second key of the operator's identity.
+    const OPERATOR_KEY: usize = 7;
     let dir = tempfile::tempdir().unwrap();
-    let network = TestNetwork::governed(dir.path(), CHAIN_ID, (1, 0), 7, 1_000);
+    let network = TestNetwork::governed(dir.path(), CHAIN_ID, (1, 0), 8, 1_000);
     for account in [OPERATOR, MEMBER, OUTSIDER] {
         no_auditor_role(&network, account);
     }
+    join_identity(&network, OPERATOR_KEY, OPERATOR);
     ask_tokens(&network.configs[0]);
     let node = network.start(0);
-    let [operator, member, outsider] =
-        [OPERATOR, MEMBER, OUTSIDER].map(|account| token(&network, account, CHAIN_ID, "1h"));
+    let [operator, member, outsider, operator_key] = [OPERATOR, MEMBER, OUTSIDER, OPERATOR_KEY]
+        .map(|account| token(&network, account, CHAIN_ID, "1h"));
 
     let artifact: Value = serde_json::from_str(include_str!(
         "../../../contracts/artifacts/SealedRecords.json"
@@ -498,8 +518,10 @@ fn a_member_sees_the_calls_and_events_of_the_contracts_it_deployed() {
     let hash = json!([receipt["transactionHash"]]);
 
     for method in ["eth_getTransactionByHash", "eth_getTransactionReceipt"] {
-        let seen = rpc_request_as(node.rpc, Some(&operator), method, hash.clone());
-        assert_eq!(ok(&seen)["from"], receipt["from"], "{method}: {seen}");
+        for token in [&operator, &operator_key] {
+            let seen = rpc_request_as(node.rpc, Some(token), method, hash.clone());
+            assert_eq!(ok(&seen)["from"], receipt["from"], "{method}: {seen}");
+        }
         let (code, message, _) = refusal(&rpc_request_as(
             node.rpc,
             Some(&outsider),
@@ -508,7 +530,7 @@ fn a_member_sees_the_calls_and_events_of_the_contracts_it_deployed() {
         ));
         assert_eq!(code, 4100);
         assert!(
-            message.contains("nor a call of a contract it deployed"),
+            message.contains("nor a call of a contract they deployed"),
             "{message}"
         );
     }
@@ -517,9 +539,11 @@ fn a_member_sees_the_calls_and_events_of_the_contracts_it_deployed() {
         let answer = rpc_request_as(node.rpc, Some(token), "eth_getLogs", everything.clone());
         ok(&answer).as_array().unwrap().clone()
     };
-    let operators = logs(&operator);
-    assert_eq!(operators.len(), 1, "{operators:?}");
-    assert_eq!(operators[0]["transactionHash"], receipt["transactionHash"]);
+    for token in [&operator, &operator_key] {
+        let operators = logs(token);
+        assert_eq!(operators.len(), 1, "{operators:?}");
+        assert_eq!(operators[0]["transactionHash"], receipt["transactionHash"]);
+    }
     assert!(
         logs(&outsider).is_empty(),
         "an outsider saw the contract's events"

@@ -263,28 +263,31 @@ fn bad_transactions_get_precise_errors_and_change_nothing() {
 }
 
 #[test]
-fn a_dev_directory_with_another_validator_count_is_refused() {
+fn a_dev_directory_refuses_another_validator_count_and_tokens_without_a_registry() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::dev(dir.path(), &[]);
     node.kill();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"))
-        .args([
-            "dev",
-            "--validators",
-            "3",
-            "--rpc-addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let refusal = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"))
+            .arg("dev")
+            .args(args)
+            .args(["--rpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refusal(&["--validators", "3"]);
     assert!(
         stderr.contains("holds a dev chain of 1 validator(s), not 3"),
+        "{stderr}"
+    );
+    // API tokens name registered accounts: a chain without a registry has none.
+    let stderr = refusal(&["--api-tokens"]);
+    assert!(
+        stderr.contains("API tokens are checked against the chain's registry of accounts, and this chain has none"),
         "{stderr}"
     );
 }

@@ -38,6 +38,9 @@ pub enum ClientError {
 pub struct Client {
     addr: SocketAddr,
     stream: BufReader<TcpStream>,
+    /// The `Authorization` header line every request carries, for a node that asks for API
+    /// tokens.
+    authorization: Option<String>,
 }
 
 impl Client {
@@ -49,7 +52,14 @@ impl Client {
         Ok(Self {
             addr,
             stream: BufReader::new(stream),
+            authorization: None,
         })
+    }
+
+    /// Presents `token` (an API token) with every request, if there is one.
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        self.authorization = token.map(|token| format!("Authorization: Bearer {token}\r\n"));
+        self
     }
 
     /// One call; its `result`, or its `error` as [`ClientError::Rpc`].
@@ -75,9 +85,10 @@ impl Client {
 
     async fn exchange(&mut self, body: &[u8]) -> Result<Value, ClientError> {
         let head = format!(
-            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
             self.addr,
-            body.len()
+            body.len(),
+            self.authorization.as_deref().unwrap_or_default()
         );
         let stream = self.stream.get_mut();
         stream.write_all(head.as_bytes()).await?;

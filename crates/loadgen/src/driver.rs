@@ -60,6 +60,8 @@ pub struct RunConfig {
     pub duration: Option<Duration>,
     /// Print progress to standard error once a second.
     pub progress: bool,
+    /// API tokens the connections present, taken in turn (none: the node asks for none).
+    pub tokens: Vec<String>,
 }
 
 /// Why a run failed.
@@ -106,7 +108,10 @@ pub async fn run(config: RunConfig, prepared: Prepared) -> Result<Report, RunErr
         index,
         total,
     } = prepared;
-    let mut watcher = Client::connect(config.rpc).await?;
+    let token = |i: usize| {
+        (!config.tokens.is_empty()).then(|| config.tokens[i % config.tokens.len()].as_str())
+    };
+    let mut watcher = Client::connect(config.rpc).await?.with_token(token(0));
     let first_height = height(&mut watcher).await?;
     let shared = Arc::new(Shared {
         start: Instant::now(),
@@ -121,8 +126,8 @@ pub async fn run(config: RunConfig, prepared: Prepared) -> Result<Report, RunErr
     let own_cpu = Process::SELF.cpu().unwrap_or_default();
     let connections = queues.len().max(1);
     let mut workers = Vec::new();
-    for queue in queues {
-        let client = Client::connect(config.rpc).await?;
+    for (i, queue) in queues.into_iter().enumerate() {
+        let client = Client::connect(config.rpc).await?.with_token(token(i));
         let pace = match config.pace {
             Pace::Saturate => None,
             Pace::Rate(rate) => Some(rate / connections as f64),
@@ -471,6 +476,7 @@ fn report(
         percent_of_ceiling: None,
         slow_readers: None,
         processes: false,
+        api_tokens: false,
         validators_down: 0,
         catch_up: Vec::new(),
     }

@@ -67,6 +67,9 @@ pub struct LoadOptions {
     pub plaintext: bool,
     /// The risk rules the node watches (`trellis dev --risk-rules`), if any.
     pub risk_rules: Option<PathBuf>,
+    /// The node asks callers for API tokens (`trellis dev --api-tokens`; needs `governed`):
+    /// each connection presents the token of one of the senders.
+    pub api_tokens: bool,
     /// Where the chain lives during the run; must not exist.
     pub dir: PathBuf,
     /// Keep the directory (and the node's log) afterwards.
@@ -141,6 +144,7 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
             softhsm: options.softhsm,
             plaintext: options.plaintext,
             risk_rules: options.risk_rules.clone(),
+            api_tokens: options.api_tokens,
         },
     )
     .await?;
@@ -160,7 +164,21 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         per_sender * keys.len(),
         options.workload
     ));
-    let mut client = Client::connect(node.rpc).await?;
+    let tokens = if options.api_tokens {
+        let mut client = Client::connect(node.rpc).await?;
+        let chain_id = client::quantity(&client.call("eth_chainId", serde_json::json!([])).await?)
+            .unwrap_or_default();
+        say(&format!(
+            "signing an API token for each of {} senders",
+            keys.len()
+        ));
+        api_tokens(&keys, chain_id)
+    } else {
+        Vec::new()
+    };
+    let mut client = Client::connect(node.rpc)
+        .await?
+        .with_token(tokens.first().map(String::as_str));
     let prepared = workload::prepare(
         &mut client,
         &keys,
@@ -190,6 +208,7 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         pace: options.pace,
         duration: options.duration,
         progress: options.progress,
+        tokens,
     };
     let outcome = driver::run(config, prepared).await;
     if outcome.is_err() || !node.is_running() {
@@ -208,6 +227,7 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
     let mut report = outcome?;
     report.against(&limit);
     report.processes = options.processes;
+    report.api_tokens = options.api_tokens;
     report.validators_down = stopped.len();
     for index in stopped {
         report
@@ -218,6 +238,21 @@ async fn run_async(options: &LoadOptions, limit: Limit) -> Result<Report, LoadEr
         report.slow_readers = Some(readers.finish().await?);
     }
     Ok(report)
+}
+
+/// An API token of each of `keys` for chain `chain_id`, valid for a day.
+fn api_tokens(keys: &[trellis_crypto::AccountKey], chain_id: u64) -> Vec<String> {
+    let expires = trellis_access::UnixTime(trellis_access::UnixTime::now().0 + 86_400);
+    keys.iter()
+        .map(|key| {
+            let claims = trellis_access::TokenClaims {
+                chain_id,
+                account: key.address(),
+                expires,
+            };
+            claims.encode(&key.sign_hash(claims.digest()))
+        })
+        .collect()
 }
 
 /// The necessary work of this run's workload, measured in a directory beside the chain's.

@@ -67,7 +67,13 @@ pub struct ChainFlags {
     pub plaintext: bool,
     /// The risk rules the node watches (`trellis dev --risk-rules`).
     pub risk_rules: Option<PathBuf>,
+    /// The node asks callers for API tokens (`trellis dev --api-tokens`), with a rate no
+    /// caller of the run reaches: what access control costs, not its limits.
+    pub api_tokens: bool,
 }
+
+/// Calls a second each caller may make when the node asks for tokens.
+const UNREACHED_RATE: &str = "100000000";
 
 /// The run's own SoftHSM2 (tokens under `dir/softhsm`) with one token: `--validator-token`'s
 /// argument and the environment the dev process needs to find it.
@@ -154,6 +160,13 @@ impl DevNode {
             .args(processes.then_some("--processes"))
             .args(flags.governed.then_some("--governed"))
             .args(flags.plaintext.then_some("--plaintext"))
+            .args(
+                flags
+                    .api_tokens
+                    .then_some(["--api-tokens", "--api-rate", UNREACHED_RATE])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(
                 flags
                     .risk_rules

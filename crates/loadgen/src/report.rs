@@ -62,6 +62,8 @@ pub struct Report {
     pub slow_readers: Option<SlowReadersOutcome>,
     /// Whether each validator ran as a process of its own.
     pub processes: bool,
+    /// Whether the node asked callers for API tokens.
+    pub api_tokens: bool,
     /// Validators stopped (SIGKILL) for the whole run.
     pub validators_down: usize,
     /// Each of them restarted after the run, fetching what it missed.
@@ -96,11 +98,14 @@ impl fmt::Display for Report {
         let offered = self
             .offered_tps
             .map_or("saturating".to_string(), |r| format!("offered {r:.0} TPS"));
-        let shape = match (self.processes, self.validators_down) {
+        let mut shape = match (self.processes, self.validators_down) {
             (false, _) => "in one process".to_string(),
             (true, 0) => "each its own process".to_string(),
             (true, down) => format!("each its own process, {down} of them stopped for the run"),
         };
+        if self.api_tokens {
+            shape.push_str(", callers with API tokens");
+        }
         writeln!(
             f,
             "load: {:?}, {} validator(s) ({shape}), {} accounts, {offered}",

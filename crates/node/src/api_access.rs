@@ -90,6 +90,17 @@ impl ApiFile {
 }
 
 impl ApiSettings {
+    /// A dev chain's, when it asks for tokens: callers without one read blocks; each caller
+    /// may make `rate` calls a second ([`DEFAULT_RATE`] if `None`).
+    pub fn dev(rate: Option<u32>) -> Self {
+        Self {
+            policy: Policy {
+                public: PublicReads::Blocks,
+            },
+            rate: rate.unwrap_or(DEFAULT_RATE),
+        }
+    }
+
     /// The server's access control, telling `risk` and `audit` what it hears.
     pub fn access(
         self,

@@ -59,6 +59,9 @@ pub struct DevOptions {
     pub plaintext: bool,
     /// The risk rules the validator serving RPC watches (each validator, with `processes`).
     pub risk_rules: Option<PathBuf>,
+    /// Ask API callers for tokens (a governed chain's accounts sign them), as a member's node
+    /// does; `None`: anyone on loopback may call anything. One process only.
+    pub api: Option<crate::api_access::ApiSettings>,
 }
 
 /// How many of a governed chain's accounts are governors (see [`consortium_of`]).
@@ -77,6 +80,8 @@ pub struct DevChain {
     pub kek: Option<Kek>,
     /// The risk rules file (absolute, checked), if any.
     pub risk_rules: Option<PathBuf>,
+    /// The API's access control, if callers need tokens.
+    pub api: Option<crate::api_access::ApiSettings>,
 }
 
 impl DevChain {
@@ -170,6 +175,12 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
     let text = std::fs::read_to_string(&accounts_path).map_err(|e| dir_error(&accounts_path, e))?;
     let accounts: Vec<DevAccount> =
         serde_json::from_str(&text).map_err(|e| dir_error(&accounts_path, e))?;
+    if options.api.is_some() && genesis.organisations.is_empty() {
+        return Err(dir_error(
+            &genesis_path,
+            FileProblem::TokensWithoutRegistry(options.rpc_addr),
+        ));
+    }
     let risk_rules = match &options.risk_rules {
         Some(path) => {
             crate::risk::load_rules(path)?;
@@ -184,6 +195,7 @@ pub fn prepare(options: &DevOptions) -> Result<DevChain, NodeError> {
         storage: dir.join("storage"),
         kek: dev_kek(options)?,
         risk_rules,
+        api: options.api,
     })
 }
 
@@ -329,6 +341,9 @@ pub fn run(
         let mut rpc_config = crate::rpc_config(&node, peer_count);
         rpc_config.certificates = running[0].certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
+        rpc_config.access = chain
+            .api
+            .map(|api| api.access(&node, risk.clone(), audit.clone()));
         let genesis_chain_id = running[0].chain.genesis().chain_id;
         let server = trellis_rpc::serve(rpc_addr, running[0].chain.clone(), rpc_config).await?;
         if let Some(risk) = &risk {

@@ -6,7 +6,7 @@ use super::{Chain, owner::Lane};
 use crate::Runtime;
 use alloy_primitives::Address;
 use trellis_governance::{
-    AccountRecord, IdentityRecord, Registry, RegistryError, Role, ValidatorLifecycle,
+    AccountRecord, IdentityId, IdentityRecord, Registry, RegistryError, Role, ValidatorLifecycle,
 };
 use trellis_types::{Height, ValidatorId};
 
@@ -89,25 +89,32 @@ impl<E: Runtime> Chain<E> {
         .await
     }
 
-    /// Which of `contracts` `deployer` deployed (signed the transaction creating them), read
+    /// Which of `candidates` are `identity`'s: its accounts (registered to it, whatever their
+    /// status now, so a rotated key's past stays its own) and the contracts they deployed. Read
     /// at once from the latest finalized state; on a chain without a registry, none.
-    pub async fn deployed_by(
+    pub async fn belonging_to(
         &self,
-        deployer: Address,
-        contracts: Vec<Address>,
+        identity: IdentityId,
+        candidates: Vec<Address>,
     ) -> Result<Vec<Address>, RegistryError> {
-        if self.genesis().epochs().is_none() || contracts.is_empty() {
+        if self.genesis().epochs().is_none() || candidates.is_empty() {
             return Ok(Vec::new());
         }
         self.ask(Lane::Clients, move |inner| {
             let registry = Registry::new(&inner.finalized.state);
+            let of_identity = |account: &Address| -> Result<bool, RegistryError> {
+                Ok(registry
+                    .account(account)?
+                    .is_some_and(|record| record.identity == identity))
+            };
             let mut own = Vec::new();
-            for contract in contracts {
-                if registry
-                    .deployment(&contract)?
-                    .is_some_and(|deployment| deployment.deployer == deployer)
-                {
-                    own.push(contract);
+            for candidate in candidates {
+                let deployed_by_it = match registry.deployment(&candidate)? {
+                    Some(deployment) => of_identity(&deployment.deployer)?,
+                    None => false,
+                };
+                if deployed_by_it || of_identity(&candidate)? {
+                    own.push(candidate);
                 }
             }
             Ok(own)

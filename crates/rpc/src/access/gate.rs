@@ -17,7 +17,7 @@ use std::{
 };
 use trellis_access::{Limiter, Permission, Policy, Standing, TokenClaims, TokenError, UnixTime};
 use trellis_chain::{CallerRecord, Chain, Runtime};
-use trellis_governance::{AccountStatus, status_setter};
+use trellis_governance::{AccountStatus, IdentityId, status_setter};
 use trellis_types::Height;
 
 /// Entries each cache keeps before it starts over.
@@ -36,18 +36,30 @@ pub enum CallerKey {
 pub struct Caller {
     pub key: CallerKey,
     pub standing: Standing,
+    /// A member's or an auditor's identity: whose transactions are the caller's own.
+    pub identity: Option<IdentityId>,
     /// Why an account with a token is not a member (or not an auditor): for refusals.
-    why: String,
+    why: Arc<str>,
+    /// How logs, alarms and the audit log name it (a checksummed address costs a hash: made
+    /// once per block, not per call).
+    name: Arc<str>,
 }
 
 impl Caller {
     /// How logs, alarms and the audit log name it.
-    pub fn name(&self) -> String {
-        match &self.key {
-            CallerKey::Anonymous => "anonymous".into(),
-            CallerKey::Account(account) => account.to_checksum(None),
-        }
+    pub fn name(&self) -> &str {
+        &self.name
     }
+}
+
+/// What the gate read of an account, until the next block.
+#[derive(Clone)]
+struct Looked {
+    height: Height,
+    standing: Standing,
+    identity: Option<IdentityId>,
+    why: Arc<str>,
+    name: Arc<str>,
 }
 
 pub(crate) struct Gate<E: Runtime> {
@@ -57,7 +69,7 @@ pub(crate) struct Gate<E: Runtime> {
     limiter: Limiter<CallerKey>,
     watch: Option<Arc<dyn AccessWatch>>,
     tokens: Mutex<HashMap<String, Result<TokenClaims, TokenError>>>,
-    standings: Mutex<HashMap<Address, (Height, Standing, String)>>,
+    standings: Mutex<HashMap<Address, Looked>>,
 }
 
 impl<E: Runtime> Gate<E> {
@@ -79,7 +91,9 @@ impl<E: Runtime> Gate<E> {
             return Ok(Caller {
                 key: CallerKey::Anonymous,
                 standing: Standing::Public,
+                identity: None,
                 why: "the call carries no API token (make one with `trellis api token` and send it as `Authorization: Bearer <token>`)".into(),
+                name: "anonymous".into(),
             });
         };
         let claims = self.claims(token).map_err(|error| {
@@ -94,11 +108,13 @@ impl<E: Runtime> Gate<E> {
                 json!({ "reason": "token", "caller": caller }),
             )
         })?;
-        let (standing, why) = self.standing(claims.account).await?;
+        let looked = self.standing(claims.account).await?;
         Ok(Caller {
             key: CallerKey::Account(claims.account),
-            standing,
-            why,
+            standing: looked.standing,
+            identity: looked.identity,
+            why: looked.why,
+            name: looked.name,
         })
     }
 
@@ -121,12 +137,12 @@ impl<E: Runtime> Gate<E> {
         Ok(claims)
     }
 
-    async fn standing(&self, account: Address) -> Result<(Standing, String), ErrorObjectOwned> {
+    async fn standing(&self, account: Address) -> Result<Looked, ErrorObjectOwned> {
         let height = self.chain.latest().0.height;
-        if let Some((at, standing, why)) = lock(&self.standings).get(&account)
-            && *at == height
+        if let Some(looked) = lock(&self.standings).get(&account)
+            && looked.height == height
         {
-            return Ok((*standing, why.clone()));
+            return Ok(looked.clone());
         }
         let record = self
             .chain
@@ -134,12 +150,21 @@ impl<E: Runtime> Gate<E> {
             .await
             .map_err(crate::error::internal)?;
         let (standing, why) = standing_of(&record, account);
+        let looked = Looked {
+            height: record.height,
+            standing,
+            identity: (standing != Standing::Public)
+                .then(|| record.account.as_ref().map(|account| account.identity))
+                .flatten(),
+            why: why.into(),
+            name: account.to_checksum(None).into(),
+        };
         let mut standings = lock(&self.standings);
         if standings.len() >= CACHED {
             standings.clear();
         }
-        standings.insert(account, (record.height, standing, why.clone()));
-        Ok((standing, why))
+        standings.insert(account, looked.clone());
+        Ok(looked)
     }
 
     /// Whether `caller` may call `method` with `params`; refused, the error names the
@@ -153,12 +178,12 @@ impl<E: Runtime> Gate<E> {
         let permission = Permission::of(method, params);
         if self.policy.allows(caller.standing, permission) {
             if let Some(watch) = &self.watch {
-                watch.permitted(&caller.name(), method, permission);
+                watch.permitted(caller.name(), method, permission);
             }
             return Ok(());
         }
         if let Some(watch) = &self.watch {
-            watch.refused(&caller.name(), method, permission);
+            watch.refused(caller.name(), method, permission);
         }
         let needs = self.policy.needs(permission);
         Err(unauthorized(
@@ -181,7 +206,7 @@ impl<E: Runtime> Gate<E> {
         match self.limiter.take(&caller.key, calls, Instant::now()) {
             Ok(()) => {
                 if let Some(watch) = &self.watch {
-                    watch.served(&caller.name(), u64::from(calls));
+                    watch.served(caller.name(), u64::from(calls));
                 }
                 Ok(())
             }
@@ -252,7 +277,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trellis_governance::{AccountRecord, IdentityId, IdentityRecord, OrgId, Window};
+    use trellis_governance::{AccountRecord, IdentityRecord, OrgId, Window};
 
     fn record(status: AccountStatus, auditor: bool) -> CallerRecord {
         let address = Address::repeat_byte(7);

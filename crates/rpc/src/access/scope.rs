@@ -1,25 +1,31 @@
 //! Whose transactions and logs a call may see, as [`super::Guard`] found it (in the call's
-//! extensions): the methods of `read:transactions` narrow their answers by it. A member sees
-//! its own transactions (from or to its account), the calls of contracts it deployed (the
-//! registry records who signed the transaction creating each contract), the logs naming its
-//! account in a topic and the logs of its contracts: the application a member runs is the
-//! member's to follow, whoever calls it.
+//! extensions): the methods of `read:transactions` narrow their answers by it. A member is an
+//! identity, not one key: it sees the transactions from or to any account registered to its
+//! identity (a rotated key's past included), the calls of the contracts those accounts deployed
+//! (the registry records who signed the transaction creating each contract), the logs naming
+//! one of its accounts in a topic and the logs of its contracts: the application a member runs
+//! is the member's to follow, whoever calls it.
 
 use super::gate::{Caller, CallerKey};
 use crate::error::{code, internal};
-use alloy_primitives::{Address, TxHash};
+use alloy_primitives::{Address, B256, TxHash};
 use alloy_rpc_types_eth::Log;
 use jsonrpsee::types::ErrorObjectOwned;
 use std::collections::BTreeSet;
 use trellis_access::{Permission, Standing};
 use trellis_chain::{Chain, Runtime};
+use trellis_governance::IdentityId;
 
 /// A caller's view. A node without access control puts none in a call: everything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     All,
-    /// A member's: its account's transactions and logs, and its contracts'.
-    Own(Address),
+    /// A member's: its identity's accounts' transactions and logs, and its contracts'.
+    Own {
+        /// The account the caller's token names: its own transactions need no lookup.
+        account: Address,
+        identity: IdentityId,
+    },
     Nothing,
 }
 
@@ -29,15 +35,17 @@ impl Scope {
     }
 
     pub(super) fn for_caller(caller: &Caller) -> Self {
-        match (caller.standing, &caller.key) {
-            (Standing::Auditor, _) => Self::All,
-            (Standing::Member, CallerKey::Account(account)) => Self::Own(*account),
+        match (caller.standing, &caller.key, caller.identity) {
+            (Standing::Auditor, _, _) => Self::All,
+            (Standing::Member, CallerKey::Account(account), Some(identity)) => Self::Own {
+                account: *account,
+                identity,
+            },
             _ => Self::Nothing,
         }
     }
 
-    /// Whether a transaction from `from` to `to` is the caller's to see: from or to its
-    /// account, or a call of a contract it deployed.
+    /// Whether a transaction from `from` to `to` is the caller's to see.
     pub(crate) async fn sees<E: Runtime>(
         self,
         chain: &Chain<E>,
@@ -47,49 +55,61 @@ impl Scope {
         match self {
             Self::All => Ok(true),
             Self::Nothing => Ok(false),
-            Self::Own(account) if from == account || to == Some(account) => Ok(true),
-            Self::Own(account) => match to {
-                None => Ok(false),
-                Some(to) => Ok(!deployed_by(chain, account, vec![to]).await?.is_empty()),
-            },
+            Self::Own { account, .. } if from == account || to == Some(account) => Ok(true),
+            Self::Own { identity, .. } => {
+                let candidates = std::iter::once(from).chain(to).collect();
+                Ok(!belonging_to(chain, identity, candidates).await?.is_empty())
+            }
         }
     }
 
-    /// Keeps the `logs` the caller sees: naming its account in a topic (an ERC-20 `Transfer`
-    /// from or to it, say), or emitted by a contract it deployed.
+    /// Keeps the `logs` the caller sees: naming one of its accounts in a topic (an ERC-20
+    /// `Transfer` from or to it, say), or emitted by one of its contracts.
     pub(crate) async fn retain_logs<E: Runtime>(
         self,
         chain: &Chain<E>,
         logs: &mut Vec<Log>,
     ) -> Result<(), ErrorObjectOwned> {
-        let account = match self {
+        let (account, identity) = match self {
             Self::All => return Ok(()),
             Self::Nothing => {
                 logs.clear();
                 return Ok(());
             }
-            Self::Own(account) => account,
+            Self::Own { account, identity } => (account, identity),
         };
-        let names = |log: &Log| log.topics().contains(&account.into_word());
-        // Each contract asked once, whatever the number of its logs.
-        let emitters: BTreeSet<Address> = logs
+        let names_account = |log: &Log| log.topics().contains(&account.into_word());
+        // Each address asked once, whatever the number of logs naming it.
+        let candidates: BTreeSet<Address> = logs
             .iter()
-            .filter(|log| !names(log))
-            .map(|log| log.address())
+            .filter(|log| !names_account(log))
+            .flat_map(|log| {
+                let named = log.topics().iter().filter_map(address_in);
+                std::iter::once(log.address()).chain(named)
+            })
             .collect();
-        let own: BTreeSet<Address> = deployed_by(chain, account, emitters.into_iter().collect())
-            .await?
-            .into_iter()
-            .collect();
-        logs.retain(|log| names(log) || own.contains(&log.address()));
+        let own: BTreeSet<Address> =
+            belonging_to(chain, identity, candidates.into_iter().collect())
+                .await?
+                .into_iter()
+                .collect();
+        logs.retain(|log| {
+            names_account(log)
+                || own.contains(&log.address())
+                || log
+                    .topics()
+                    .iter()
+                    .filter_map(address_in)
+                    .any(|named| own.contains(&named))
+        });
         Ok(())
     }
 
     /// The refusal of transaction `hash`, not the caller's to see.
     pub(crate) fn refusal(self, hash: TxHash) -> ErrorObjectOwned {
         let whose = match self {
-            Self::Own(account) => format!(
-                "is neither from nor to account {account} nor a call of a contract it deployed"
+            Self::Own { account, identity } => format!(
+                "is neither from nor to account {account} or another account of its identity {identity}, nor a call of a contract they deployed"
             ),
             Self::All | Self::Nothing => "is not the caller's".to_owned(),
         };
@@ -104,13 +124,34 @@ impl Scope {
     }
 }
 
-async fn deployed_by<E: Runtime>(
+/// The address a topic holds, if it has an address's shape (an indexed `address` argument:
+/// twelve zero bytes, then twenty not all zero).
+fn address_in(topic: &B256) -> Option<Address> {
+    let (pad, address) = topic.split_at(12);
+    (pad.iter().all(|byte| *byte == 0) && address.iter().any(|byte| *byte != 0))
+        .then(|| Address::from_slice(address))
+}
+
+async fn belonging_to<E: Runtime>(
     chain: &Chain<E>,
-    deployer: Address,
-    contracts: Vec<Address>,
+    identity: IdentityId,
+    candidates: Vec<Address>,
 ) -> Result<Vec<Address>, ErrorObjectOwned> {
     chain
-        .deployed_by(deployer, contracts)
+        .belonging_to(identity, candidates)
         .await
         .map_err(internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_address_shaped_topics_name_an_account() {
+        let account = Address::repeat_byte(0xab);
+        assert_eq!(address_in(&account.into_word()), Some(account));
+        assert_eq!(address_in(&B256::ZERO), None);
+        assert_eq!(address_in(&B256::repeat_byte(1)), None);
+    }
 }
