@@ -5,6 +5,7 @@
 //! | `read:chain` | chain facts (id, height, gas price, fee history), blocks with their transactions' hashes, block filters, `newHeads` | everyone when the node serves `public = "blocks"`, members otherwise |
 //! | `read:state` | balances, nonces, code, storage, calls, estimates, proofs, histories | members |
 //! | `read:transactions` | transactions and receipts by hash or position, logs (`eth_getLogs`, log filters, `logs` subscriptions): a member's own (from or to an account of its identity; logs naming one in a topic; calls and logs of the contracts they deployed) | members |
+//! | `read:all-state` | balances, nonces, proofs and histories of accounts without code that are not the caller's identity's (contracts' state is shared: any member reads it) | auditors |
 //! | `read:all-transactions` | everyone's: blocks with full transactions, block receipts, pending transactions, and others' transactions and logs | auditors |
 //! | `send:transactions` | `eth_sendRawTransaction` | members (the chain's own rules then decide what each account may do) |
 //! | `read:audit` | `trellis_keyActivity`, `trellis_alarms` | auditors |
@@ -25,6 +26,9 @@ pub enum Permission {
     /// A caller's own transactions (the API narrows the answers to them).
     Transactions,
     AllTransactions,
+    /// Others' accounts' balances, nonces, proofs and histories (the API refuses a member
+    /// them; no method needs it as a whole).
+    AllState,
     Send,
     Audit,
 }
@@ -37,6 +41,7 @@ impl Permission {
             Self::State => "read:state",
             Self::Transactions => "read:transactions",
             Self::AllTransactions => "read:all-transactions",
+            Self::AllState => "read:all-state",
             Self::Send => "send:transactions",
             Self::Audit => "read:audit",
         }
@@ -112,7 +117,7 @@ impl Permission {
     pub fn reads_protected_data(self) -> bool {
         matches!(
             self,
-            Self::State | Self::Transactions | Self::AllTransactions | Self::Audit
+            Self::State | Self::Transactions | Self::AllTransactions | Self::AllState | Self::Audit
         )
     }
 }
@@ -172,7 +177,9 @@ impl Policy {
             Permission::Chain | Permission::State | Permission::Transactions | Permission::Send => {
                 Standing::Member
             }
-            Permission::AllTransactions | Permission::Audit => Standing::Auditor,
+            Permission::AllTransactions | Permission::AllState | Permission::Audit => {
+                Standing::Auditor
+            }
         }
     }
 

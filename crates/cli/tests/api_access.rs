@@ -553,5 +553,42 @@ fn a_member_sees_the_calls_and_events_of_the_contracts_it_deployed() {
         ok(&changes).as_array().unwrap().len()
     });
     assert_eq!(polled, [1, 0], "the operator's filter and the outsider's");
+
+    // State: a member reads its identity's accounts and every contract, not others' accounts.
+    let address = |i: usize| network.accounts[i].address().to_string();
+    let read = |token: &str, method: &str, params: Value| {
+        rpc_request_as(node.rpc, Some(token), method, params)
+    };
+    ok(&read(
+        &operator_key,
+        "eth_getBalance",
+        json!([address(OPERATOR), "latest"]),
+    ));
+    ok(&read(
+        &outsider,
+        "eth_getTransactionCount",
+        json!([contract, "latest"]),
+    ));
+    ok(&read(
+        &outsider,
+        "trellis_getProof",
+        json!([contract, [], "latest"]),
+    ));
+    for (method, params) in [
+        ("eth_getBalance", json!([address(OPERATOR), "latest"])),
+        (
+            "eth_getTransactionCount",
+            json!([address(OPERATOR), "pending"]),
+        ),
+        ("trellis_getProof", json!([address(OPERATOR), [], "latest"])),
+    ] {
+        let (code, message, data) = refusal(&read(&outsider, method, params));
+        assert_eq!(code, 4100, "{method}: {message}");
+        assert!(
+            message.contains("is not the caller's to read (it is neither an account of identity"),
+            "{method}: {message}"
+        );
+        assert_eq!(data["permission"], "read:all-state");
+    }
     assert!(!node.logged("panicked"), "the node panicked");
 }

@@ -333,14 +333,14 @@ fn register_info<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
 }
 
 fn register_state<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
-    async_method!(module, "eth_getBalance", state::balance);
-    async_method!(module, "eth_getTransactionCount", state::transaction_count);
+    scoped_method!(module, "eth_getBalance", state::balance);
+    scoped_method!(module, "eth_getTransactionCount", state::transaction_count);
     async_method!(module, "eth_getCode", state::code);
     async_method!(module, "eth_getStorageAt", state::storage_at);
     async_method!(module, "eth_call", state::call);
     async_method!(module, "eth_estimateGas", state::estimate_gas);
-    async_method!(module, "trellis_getProof", proofs::get_proof);
-    async_method!(module, "trellis_getHistory", proofs::get_history);
+    scoped_method!(module, "trellis_getProof", proofs::get_proof);
+    scoped_method!(module, "trellis_getHistory", proofs::get_history);
     async_method!(module, "trellis_keyActivity", keys::key_activity);
     async_method!(
         module,

@@ -35,7 +35,9 @@ fn latest_only(height: Height, latest: Height) -> Result<(), ErrorObjectOwned> {
 pub async fn get_proof<E: Runtime>(
     rpc: Arc<crate::Rpc<E>>,
     request: Proof,
+    scope: crate::access::Scope,
 ) -> Answer<Anchored<StateProof>> {
+    scope.reads_account(&rpc.chain, request.address).await?;
     let Proof {
         address,
         slots,
@@ -59,7 +61,9 @@ pub async fn get_proof<E: Runtime>(
 pub async fn get_history<E: Runtime>(
     rpc: Arc<crate::Rpc<E>>,
     request: History,
+    scope: crate::access::Scope,
 ) -> Answer<Anchored<trellis_state::History>> {
+    scope.reads_account(&rpc.chain, request.address).await?;
     let chain = &rpc.chain;
     let History {
         address,

@@ -3,6 +3,7 @@
 
 use crate::{
     Rpc,
+    access::Scope,
     blocks::committed,
     error::{Answer, internal, rejected, reverted},
     params::{BlockId, BlockTag},
@@ -69,7 +70,12 @@ async fn height_of<E: Runtime>(
     Ok((height, block == BlockId::Tag(BlockTag::Pending)))
 }
 
-pub async fn balance<E: Runtime>(rpc: Arc<Rpc<E>>, request: AccountAt) -> Answer<U256> {
+pub async fn balance<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    request: AccountAt,
+    scope: Scope,
+) -> Answer<U256> {
+    scope.reads_account(&rpc.chain, request.address).await?;
     let (height, _) = height_of(&rpc, request.block).await?;
     let account = rpc
         .chain
@@ -80,7 +86,12 @@ pub async fn balance<E: Runtime>(rpc: Arc<Rpc<E>>, request: AccountAt) -> Answer
 }
 
 /// The account's nonce; at `pending`, counting its transactions in the pool.
-pub async fn transaction_count<E: Runtime>(rpc: Arc<Rpc<E>>, request: AccountAt) -> Answer<U64> {
+pub async fn transaction_count<E: Runtime>(
+    rpc: Arc<Rpc<E>>,
+    request: AccountAt,
+    scope: Scope,
+) -> Answer<U64> {
+    scope.reads_account(&rpc.chain, request.address).await?;
     let (height, pending) = height_of(&rpc, request.block).await?;
     let address = &request.address;
     let nonce = match pending {

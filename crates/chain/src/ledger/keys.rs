@@ -8,6 +8,7 @@ use alloy_primitives::Address;
 use trellis_governance::{
     AccountRecord, IdentityId, IdentityRecord, Registry, RegistryError, Role, ValidatorLifecycle,
 };
+use trellis_state::StateReader as _;
 use trellis_types::{Height, ValidatorId};
 
 /// What the registry records of an API caller's account, for access control: read at once
@@ -118,6 +119,30 @@ impl<E: Runtime> Chain<E> {
                 }
             }
             Ok(own)
+        })
+        .await
+    }
+
+    /// Whether `identity` may read `address`'s account: it holds code (a contract: an
+    /// application the members share) or is registered to the identity. Read from the latest
+    /// finalized state; on a chain without a registry, only contracts.
+    pub async fn shared_or_belongs(
+        &self,
+        identity: IdentityId,
+        address: Address,
+    ) -> Result<bool, RegistryError> {
+        let governed = self.genesis().epochs().is_some();
+        self.ask(Lane::Clients, move |inner| {
+            let state = &inner.finalized.state;
+            let code = state
+                .account(&address)?
+                .is_some_and(|account| account.code_hash != alloy_primitives::KECCAK256_EMPTY);
+            if code || !governed {
+                return Ok(code);
+            }
+            Ok(Registry::new(state)
+                .account(&address)?
+                .is_some_and(|record| record.identity == identity))
         })
         .await
     }

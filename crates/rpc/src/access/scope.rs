@@ -4,7 +4,8 @@
 //! identity (a rotated key's past included), the calls of the contracts those accounts deployed
 //! (the registry records who signed the transaction creating each contract), the logs naming
 //! one of its accounts in a topic and the logs of its contracts: the application a member runs
-//! is the member's to follow, whoever calls it.
+//! is the member's to follow, whoever calls it. Of state, a member reads its identity's accounts
+//! and every contract, not others' accounts (their balances, nonces, proofs and histories).
 
 use super::gate::{Caller, CallerKey};
 use crate::error::{code, internal};
@@ -105,6 +106,30 @@ impl Scope {
         Ok(())
     }
 
+    /// Whether the caller may read `address`'s account (its balance, nonce, proof or
+    /// history): a member reads its identity's accounts and every contract (the applications
+    /// members share), not others' accounts; refused, the error says so.
+    pub(crate) async fn reads_account<E: Runtime>(
+        self,
+        chain: &Chain<E>,
+        address: Address,
+    ) -> Result<(), ErrorObjectOwned> {
+        let identity = match self {
+            Self::All => return Ok(()),
+            Self::Own { account, .. } if account == address => return Ok(()),
+            Self::Own { identity, .. } => identity,
+            Self::Nothing => return Err(not_readable(address, "the caller is no member")),
+        };
+        match chain.shared_or_belongs(identity, address).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_readable(
+                address,
+                &format!("it is neither an account of identity {identity} nor a contract"),
+            )),
+            Err(error) => Err(internal(error)),
+        }
+    }
+
     /// The refusal of transaction `hash`, not the caller's to see.
     pub(crate) fn refusal(self, hash: TxHash) -> ErrorObjectOwned {
         let whose = match self {
@@ -122,6 +147,18 @@ impl Scope {
             Some(serde_json::json!({ "permission": Permission::AllTransactions.name() })),
         )
     }
+}
+
+/// The refusal of a read of `address`'s account.
+fn not_readable(address: Address, why: &str) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(
+        code::UNAUTHORIZED,
+        format!(
+            "account {address} is not the caller's to read ({why}): others' balances, nonces, proofs and histories need the permission {}, which auditors hold",
+            Permission::AllState
+        ),
+        Some(serde_json::json!({ "permission": Permission::AllState.name() })),
+    )
 }
 
 /// The address a topic holds, if it has an address's shape (an indexed `address` argument:
