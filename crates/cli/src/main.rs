@@ -342,6 +342,9 @@ fn print_endpoints(at: trellis_node::Endpoints) {
         println!("Metrics at http://{metrics}/metrics");
     }
     println!("JSON-RPC listening on http://{}", at.rpc);
+    if let Some(tls) = at.rpc_tls {
+        println!("JSON-RPC over TLS listening on https://{tls}");
+    }
 }
 
 fn init_logging() {

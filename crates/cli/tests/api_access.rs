@@ -592,3 +592,254 @@ fn a_member_sees_the_calls_and_events_of_the_contracts_it_deployed() {
     }
     assert!(!node.logged("panicked"), "the node panicked");
 }
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A P-256 key `name.key` and a certificate `name.pem` for it, issued by `ca` (its `.pem`
+/// and `.key`) with the extensions `extensions`; `ca` `None`: a self-signed authority.
+fn certificate(dir: &Path, name: &str, ca: Option<&str>, extensions: &str) {
+    let key = format!("{name}.key");
+    let pem = format!("{name}.pem");
+    let subject = format!("/CN={name}");
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "raw.key",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkcs8", "-topk8", "-nocrypt", "-in", "raw.key", "-out", &key,
+        ],
+    );
+    std::fs::write(dir.join(format!("{name}.ext")), extensions).unwrap();
+    let ext = format!("{name}.ext");
+    match ca {
+        None => openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                &key,
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-subj",
+                &subject,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ),
+        Some(ca) => {
+            let csr = format!("{name}.csr");
+            openssl(
+                dir,
+                &["req", "-new", "-key", &key, "-out", &csr, "-subj", &subject],
+            );
+            let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    &ca_pem,
+                    "-CAkey",
+                    &ca_key,
+                    "-CAcreateserial",
+                    "-out",
+                    &pem,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &ext,
+                ],
+            );
+        }
+    }
+}
+
+/// One JSON-RPC call through curl over HTTPS to `addr`, trusting `dir/ca.pem`, presenting
+/// the client certificate `client` (its `.pem` and `.key` in `dir`) and `token` if given:
+/// the answer, or `None` if the connection failed.
+fn over_tls(
+    dir: &Path,
+    addr: std::net::SocketAddr,
+    client: Option<&str>,
+    token: Option<&str>,
+    method: &str,
+    params: Value,
+) -> Option<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut command = Command::new("curl");
+    command
+        .current_dir(dir)
+        .args(["-sS", "--max-time", "10", "--cacert", "ca.pem"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body.to_string(),
+        ]);
+    if let Some(client) = client {
+        command.args([
+            "--cert",
+            &format!("{client}.pem"),
+            "--key",
+            &format!("{client}.key"),
+        ]);
+    }
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = command.arg(format!("https://{addr}/")).output().unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The API over TLS for other hosts: a member's client certificate, issued by the members'
+/// authority and naming its account, is that account's authentication (no token needed); its
+/// standing on chain still decides what it may call. A certificate of another authority, one
+/// naming no account, or plain HTTP never get an answer; callers without a certificate still
+/// authenticate by token.
+#[test]
+fn members_call_over_mutual_tls_with_their_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = TestNetwork::governed(dir.path(), CHAIN_ID, (1, 0), 6, 1_000);
+    no_auditor_role(&network, MEMBER);
+    let pki = network.configs[0].parent().unwrap().to_path_buf();
+    let member_address = network.accounts[MEMBER].address().to_string();
+    let client_ext = |account: &str| {
+        format!("subjectAltName=URI:trellis:account:{account}\nextendedKeyUsage=clientAuth\n")
+    };
+    certificate(&pki, "ca", None, "");
+    certificate(
+        &pki,
+        "api",
+        Some("ca"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    );
+    certificate(&pki, "member", Some("ca"), &client_ext(&member_address));
+    certificate(
+        &pki,
+        "nameless",
+        Some("ca"),
+        "extendedKeyUsage=clientAuth\n",
+    );
+    certificate(&pki, "rogue-ca", None, "");
+    certificate(
+        &pki,
+        "rogue",
+        Some("rogue-ca"),
+        &client_ext(&member_address),
+    );
+    let tls = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_ports(1)));
+    let mut text = std::fs::read_to_string(&network.configs[0]).unwrap();
+    text.push_str(&format!(
+        "api_public = \"blocks\"\n\n[api_tls]\naddr = \"{tls}\"\ncert = \"api.pem\"\nkey = \"api.key\"\nclient_ca = \"ca.pem\"\n"
+    ));
+    std::fs::write(&network.configs[0], text).unwrap();
+    let node = network.start(0);
+    let started = std::time::Instant::now();
+    while over_tls(&pki, tls, None, None, "eth_blockNumber", json!([])).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no TLS server");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let balance = json!([member_address, "latest"]);
+    // The member's certificate alone: its reads, not the auditors'.
+    let answer = over_tls(
+        &pki,
+        tls,
+        Some("member"),
+        None,
+        "eth_getBalance",
+        balance.clone(),
+    );
+    ok(&answer.unwrap());
+    let answer = over_tls(
+        &pki,
+        tls,
+        Some("member"),
+        None,
+        "trellis_keyActivity",
+        json!([member_address]),
+    );
+    let (code, message, _) = refusal(&answer.unwrap());
+    assert_eq!(code, 4100);
+    assert!(
+        message.contains("does not hold the auditor role"),
+        "{message}"
+    );
+    // Without a certificate: blocks only, or a token.
+    let answer = over_tls(&pki, tls, None, None, "eth_getBalance", balance.clone());
+    let (_, message, _) = refusal(&answer.unwrap());
+    assert!(message.contains("carries no API token"), "{message}");
+    let member = token(&network, MEMBER, CHAIN_ID, "1h");
+    let answer = over_tls(
+        &pki,
+        tls,
+        None,
+        Some(&member),
+        "eth_getBalance",
+        balance.clone(),
+    );
+    ok(&answer.unwrap());
+    // A token of another account beside the certificate: refused.
+    let auditor = token(&network, AUDITOR, CHAIN_ID, "1h");
+    let answer = over_tls(
+        &pki,
+        tls,
+        Some("member"),
+        Some(&auditor),
+        "eth_getBalance",
+        balance.clone(),
+    );
+    let (_, message, _) = refusal(&answer.unwrap());
+    assert!(
+        message.contains("but the client certificate names"),
+        "{message}"
+    );
+    // No answer for another authority's certificate, one naming no account, or plain HTTP.
+    for client in ["rogue", "nameless"] {
+        let answer = over_tls(&pki, tls, Some(client), None, "eth_blockNumber", json!([]));
+        assert!(answer.is_none(), "{client}: {answer:?}");
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []});
+    let plain = support::network::try_post(tls, &body);
+    assert!(
+        plain.is_none(),
+        "plain HTTP answered over the TLS port: {plain:?}"
+    );
+    // The plain server on loopback is unchanged (anonymous, for the host's own tools).
+    ok(&rpc_request_as(node.rpc, None, "eth_getBalance", balance));
+    assert!(node.logged("a client certificate was refused"));
+}

@@ -351,6 +351,7 @@ pub fn run(
         }
         ready(Endpoints {
             rpc: server.local_addr(),
+            rpc_tls: None,
             metrics: metrics.as_ref().map(|m| m.local_addr()),
         });
         // Validators run until the process is interrupted; every finalized block is already

@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod api_access;
 pub mod api_reads;
+pub mod api_tls;
 pub mod audit;
 pub mod audit_anchor;
 pub mod dev;
@@ -169,6 +170,8 @@ pub enum FileProblem {
     AnchorEveryZero,
     #[error("[audit_anchor] key: {0}")]
     AnchorKey(Box<trellis_client::ClientError>),
+    #[error("[api_tls]: {0}")]
+    ApiTls(#[from] trellis_rpc::tls::TlsError),
     #[error("{0}")]
     Key(#[from] trellis_crypto::KeyError),
     #[error(
@@ -235,6 +238,8 @@ pub fn check_metrics_port(addr: Option<SocketAddr>) -> Result<(), NodeError> {
 pub struct Endpoints {
     /// The JSON-RPC server (HTTP and WebSocket).
     pub rpc: SocketAddr,
+    /// The JSON-RPC server over TLS (HTTPS and WSS), if configured.
+    pub rpc_tls: Option<SocketAddr>,
     /// `GET /metrics` (Prometheus's text format), if configured.
     pub metrics: Option<SocketAddr>,
 }

@@ -29,6 +29,13 @@
 //! # key = "anchor.json"             # the account that sends the anchors (or a pkcs11: URI)
 //! # every_secs = 600
 //!
+//! # The API over TLS for other hosts, optionally mutual (`api_tls.rs`)
+//! # [api_tls]
+//! # addr = "0.0.0.0:8443"
+//! # cert = "api-cert.pem"
+//! # key = "api-key.pem"
+//! # client_ca = "members-ca.pem"
+//!
 //! # Data at rest encrypted (`encryption.rs`): the key-encryption key, kept off the data disk
 //! # [data_encryption]
 //! # kek_file = "/etc/trellis/kek"
@@ -44,6 +51,7 @@
 use crate::{
     Endpoints, FileProblem, NodeError,
     api_access::{AccessMode, ApiFile, ApiSettings, PublicMode},
+    api_tls::{ApiTls, ApiTlsFile},
     audit_anchor::{AnchorFile, AnchorSetup},
     encryption::{DataEncryption, Kek},
     full_node,
@@ -127,6 +135,9 @@ struct NodeFile {
     /// Anchors the audit log's head on chain; absent: not anchored.
     #[serde(default)]
     audit_anchor: Option<AnchorFile>,
+    /// The API over TLS for other hosts (`api_tls.rs`); absent: none.
+    #[serde(default)]
+    api_tls: Option<ApiTlsFile>,
 }
 
 fn default_state_cache_mib() -> usize {
@@ -163,6 +174,8 @@ pub struct NodeConfig {
     pub api: Option<ApiSettings>,
     /// Where and how the audit log's head is anchored on chain.
     pub audit_anchor: Option<AnchorSetup>,
+    /// The API over TLS, if configured.
+    pub api_tls: Option<ApiTls>,
 }
 
 fn config_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
@@ -266,13 +279,31 @@ impl NodeConfig {
                 .map_err(|e| config_error(path, e))?;
         }
         let risk = risk_setup(&file, path, &resolve)?;
-        let api = ApiFile {
+        let governed = genesis.genesis()?.epochs().is_some();
+        let api_file = ApiFile {
             access: file.api_access,
             public: file.api_public,
             rate: file.api_rate,
-        }
-        .check(file.rpc_addr, genesis.genesis()?.epochs().is_some())
-        .map_err(|e| config_error(path, e))?;
+        };
+        let api_tls = file
+            .api_tls
+            .as_ref()
+            .map(|tls| tls.load(base, api_file, governed))
+            .transpose()
+            .map_err(|e| config_error(path, e))?;
+        // With a TLS server, api_public and api_rate are its settings even when the plain
+        // server on loopback is anonymous.
+        let plain = match (&api_tls, api_file.access) {
+            (Some(_), None | Some(AccessMode::Anonymous)) => ApiFile {
+                public: None,
+                rate: None,
+                ..api_file
+            },
+            _ => api_file,
+        };
+        let api = plain
+            .check(file.rpc_addr, governed)
+            .map_err(|e| config_error(path, e))?;
         let audit_anchor = file
             .audit_anchor
             .as_ref()
@@ -314,6 +345,7 @@ impl NodeConfig {
             risk,
             api,
             audit_anchor,
+            api_tls,
             key,
         })
     }
@@ -444,6 +476,15 @@ pub fn run(
         crate::disk::watch(&node, &config.data_dir);
         rpc_config.certificates = running.certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
+        let tls_server = match config.api_tls {
+            Some(tls) => {
+                let mut tls_config = rpc_config.clone();
+                tls_config.access = Some(tls.settings.access(&node, risk.clone(), audit.clone()));
+                tls_config.tls = Some(tls.config);
+                Some(trellis_rpc::serve(tls.addr, running.chain.clone(), tls_config).await?)
+            }
+            None => None,
+        };
         rpc_config.access = config
             .api
             .map(|api| api.access(&node, risk.clone(), audit.clone()));
@@ -458,6 +499,7 @@ pub fn run(
         }
         ready(Endpoints {
             rpc: server.local_addr(),
+            rpc_tls: tls_server.as_ref().map(trellis_rpc::RpcServer::local_addr),
             metrics: metrics.as_ref().map(|m| m.local_addr()),
         });
         let Some(rotated) = running.rotated else {

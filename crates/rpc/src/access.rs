@@ -137,6 +137,13 @@ fn token(extensions: &jsonrpsee::Extensions) -> Option<String> {
     extensions.get::<Presented>().map(|p| p.0.clone())
 }
 
+/// The account the connection's client certificate names (the API over mutual TLS).
+fn certified(extensions: &jsonrpsee::Extensions) -> Option<alloy_primitives::Address> {
+    extensions
+        .get::<crate::tls::CertifiedAccount>()
+        .map(|certified| certified.0)
+}
+
 impl<S, E> RpcServiceT for Guard<S, E>
 where
     S: crate::batch::Inner,
@@ -162,7 +169,8 @@ where
                 return this.service.call(request).await;
             };
             let token = token(request.extensions());
-            let caller = gate.caller(token.as_deref()).await;
+            let certified = certified(request.extensions());
+            let caller = gate.caller(token.as_deref(), certified).await;
             let class = class(&caller);
             let checked = caller.and_then(|caller| {
                 gate.permit(&caller, request.method_name(), request.params().as_str())
@@ -192,7 +200,8 @@ where
                 return this.service.batch(batch).await;
             };
             let token = token(batch.extensions());
-            let caller = gate.caller(token.as_deref()).await;
+            let certified = certified(batch.extensions());
+            let caller = gate.caller(token.as_deref(), certified).await;
             let class = class(&caller);
             let mut entries = Vec::with_capacity(batch.len());
             let mut allowed = 0u32;
@@ -255,7 +264,8 @@ where
                 return this.service.notification(notification).await;
             };
             let token = token(notification.extensions());
-            let allowed = match gate.caller(token.as_deref()).await {
+            let certified = certified(notification.extensions());
+            let allowed = match gate.caller(token.as_deref(), certified).await {
                 Ok(caller) => gate
                     .permit(&caller, notification.method_name(), None)
                     .is_ok(),

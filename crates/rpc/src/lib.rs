@@ -51,6 +51,7 @@ mod proofs;
 mod pubsub;
 mod requests;
 mod state;
+pub mod tls;
 mod transport;
 
 pub use error::code;
@@ -132,6 +133,8 @@ pub struct RpcConfig {
     pub alarms: Option<alarms::Alarms>,
     /// Who may call what; `None`: anyone may call anything (dev chains, loopback).
     pub access: Option<access::AccessConfig>,
+    /// Serve over TLS (HTTPS, WSS), optionally with client certificates; `None`: plain.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 /// What every method reads: the chain, the installed filters, the limits.
@@ -148,12 +151,18 @@ pub(crate) struct Rpc<E: Runtime> {
 pub struct RpcServer {
     handle: ServerHandle,
     addr: SocketAddr,
+    tls: bool,
 }
 
 impl RpcServer {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether it serves over TLS (`https://`, `wss://`).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     pub fn stop(&self) {
@@ -176,6 +185,7 @@ where
     E: Runtime,
 {
     let limits = &config.limits;
+    let max_connections = limits.max_connections;
     let server_config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
         .max_response_body_size(limits.max_response_bytes)
@@ -223,21 +233,58 @@ where
             service,
             metrics: measured.clone(),
         });
-    let server = Server::builder()
+    let builder = Server::builder()
         .set_config(server_config)
         .set_rpc_middleware(middleware)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(access::BearerLayer))
-        .build(addr)
-        .await
-        .map_err(|source| RpcError::Bind { addr, source })?;
-    let bound = server
-        .local_addr()
-        .map_err(|source| RpcError::Bind { addr, source })?;
-    let handle = server.start(module);
-    tracing::info!(addr = %bound, "JSON-RPC listening (HTTP and WebSocket)");
+        .set_http_middleware(tower::ServiceBuilder::new().layer(access::BearerLayer));
+    let bind = |source| RpcError::Bind { addr, source };
+    let Some(tls) = config.tls else {
+        let server = builder.build(addr).await.map_err(bind)?;
+        let bound = server.local_addr().map_err(bind)?;
+        let handle = server.start(module);
+        tracing::info!(addr = %bound, "JSON-RPC listening (HTTP and WebSocket)");
+        return Ok(RpcServer {
+            handle,
+            addr: bound,
+            tls: false,
+        });
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let services = builder.to_service_builder();
+    let methods: jsonrpsee::Methods = module.into();
+    let shutdown = stop.clone();
+    let serve = move |stream: tls::TlsStream, certified: Option<tls::CertifiedAccount>| {
+        let (services, methods, stop) = (services.clone(), methods.clone(), shutdown.clone());
+        let service =
+            tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                if let Some(certified) = certified {
+                    request.extensions_mut().insert(certified);
+                }
+                let mut service = services.clone().build(methods.clone(), stop.clone());
+                async move { tower::Service::call(&mut service, request).await }
+            });
+        let stopped = shutdown.clone().shutdown();
+        // Boxed with its bounds spelled out: rustc cannot prove the inferred future Send (the
+        // "implementation of From is not general enough" of BoxError in async blocks).
+        let connection: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), jsonrpsee::core::BoxError>> + Send>,
+        > = Box::pin(jsonrpsee::server::serve_with_graceful_shutdown(
+            stream, service, stopped,
+        ));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "an API connection over TLS ended");
+            }
+        })
+    };
+    tokio::spawn(tls::accept(listener, tls, stop, max_connections, serve));
+    tracing::info!(addr = %bound, "JSON-RPC listening over TLS (HTTPS and WSS)");
     Ok(RpcServer {
         handle,
         addr: bound,
+        tls: true,
     })
 }
 

@@ -85,8 +85,16 @@ impl<E: Runtime> Gate<E> {
         }
     }
 
-    /// The caller that presented `token` (none: anonymous), or why its token is refused.
-    pub async fn caller(&self, token: Option<&str>) -> Result<Caller, ErrorObjectOwned> {
+    /// The caller that presented `token` or a client certificate naming account `certified`
+    /// (neither: anonymous), or why it is refused.
+    pub async fn caller(
+        &self,
+        token: Option<&str>,
+        certified: Option<Address>,
+    ) -> Result<Caller, ErrorObjectOwned> {
+        if let Some(account) = certified {
+            return self.certified(token, account).await;
+        }
         let Some(token) = token else {
             return Ok(Caller {
                 key: CallerKey::Anonymous,
@@ -108,9 +116,37 @@ impl<E: Runtime> Gate<E> {
                 json!({ "reason": "token", "caller": caller }),
             )
         })?;
-        let looked = self.standing(claims.account).await?;
+        self.account_caller(claims.account).await
+    }
+
+    /// The caller of a connection whose client certificate names `account`; a token sent as
+    /// well must be valid and name the same account.
+    async fn certified(
+        &self,
+        token: Option<&str>,
+        account: Address,
+    ) -> Result<Caller, ErrorObjectOwned> {
+        if let Some(token) = token {
+            let claims = self
+                .claims(token)
+                .map_err(|error| unauthorized(error.to_string(), json!({ "reason": "token" })))?;
+            if claims.account != account {
+                return Err(unauthorized(
+                    format!(
+                        "the API token names account {} but the client certificate names {account}: send one or the other",
+                        claims.account
+                    ),
+                    json!({ "reason": "token" }),
+                ));
+            }
+        }
+        self.account_caller(account).await
+    }
+
+    async fn account_caller(&self, account: Address) -> Result<Caller, ErrorObjectOwned> {
+        let looked = self.standing(account).await?;
         Ok(Caller {
-            key: CallerKey::Account(claims.account),
+            key: CallerKey::Account(account),
             standing: looked.standing,
             identity: looked.identity,
             why: looked.why,
