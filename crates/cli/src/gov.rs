@@ -58,6 +58,21 @@ pub struct NodeArg {
         hide_env_values = true
     )]
     api_token: Option<String>,
+    /// For an https:// node: the authority that issued its certificate (PEM).
+    #[arg(long, value_name = "FILE", env = "TRELLIS_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// Mutual TLS: your certificate (PEM), issued by the consortium's members' authority and
+    /// naming your account; with --tls-key.
+    #[arg(long, value_name = "FILE", env = "TRELLIS_TLS_CERT", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "TRELLIS_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -514,7 +529,15 @@ async fn run_async(command: GovCommand) -> Result<()> {
 
 impl NodeArg {
     pub(crate) fn open(&self) -> Result<Node> {
-        Ok(Node::with_token(&self.rpc, self.api_token.as_deref())?)
+        let tls = self.tls_ca.clone().map(|ca| trellis_client::ClientTls {
+            ca,
+            identity: self.tls_cert.clone().zip(self.tls_key.clone()),
+        });
+        Ok(Node::with_credentials(
+            &self.rpc,
+            self.api_token.as_deref(),
+            tls.as_ref(),
+        )?)
     }
 }
 

@@ -159,6 +159,9 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    // Two TLS providers are linked (aws-lc-rs, and ring through the HTTP client): name the
+    // default, or rustls refuses to pick one for a client of an https:// node.
+    let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
     match Cli::parse().command {
         Command::Keys(command) => keys::run(command),
         Command::Tx(command) => tx::run(command),

@@ -841,5 +841,32 @@ fn members_call_over_mutual_tls_with_their_certificates() {
     );
     // The plain server on loopback is unchanged (anonymous, for the host's own tools).
     ok(&rpc_request_as(node.rpc, None, "eth_getBalance", balance));
+
+    // The CLI over TLS: the member's certificate reads what a member may, not the alarms.
+    let cli = |args: &[&str], client: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trellis"));
+        command
+            .current_dir(&pki)
+            .args(args)
+            .args(["--rpc", &format!("https://{tls}"), "--tls-ca", "ca.pem"])
+            .env_remove("TRELLIS_API_TOKEN");
+        if let Some(client) = client {
+            command.args(["--tls-cert", &format!("{client}.pem")]);
+            command.args(["--tls-key", &format!("{client}.key")]);
+        }
+        let out = command.output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), said)
+    };
+    let (passed, said) = cli(&["gov", "list"], Some("member"));
+    assert!(passed && said.contains("no proposals yet"), "{said}");
+    let (passed, said) = cli(&["alarms"], Some("member"));
+    assert!(
+        !passed && said.contains("does not hold the auditor role"),
+        "{said}"
+    );
+    let (passed, said) = cli(&["gov", "list"], None);
+    assert!(!passed && said.contains("carries no API token"), "{said}");
     assert!(node.logged("a client certificate was refused"));
 }

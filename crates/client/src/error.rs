@@ -14,6 +14,8 @@ pub enum ClientError {
         "the API token holds characters an HTTP header cannot carry: give it as `trellis api token` printed it"
     )]
     BadToken,
+    #[error("TLS with {path}: {why}")]
+    Tls { path: String, why: String },
     #[error("the node at {url} did not answer {method}: {source}")]
     Rpc {
         url: String,

@@ -13,6 +13,7 @@ mod governance;
 mod holds;
 mod key;
 mod node;
+mod tls;
 mod token;
 
 pub use error::ClientError;
@@ -21,4 +22,5 @@ pub use governance::{Decided, GovernanceClient, GovernanceEvent, RegistrationEnd
 pub use holds::{Decision, HeldTransfer, HoldEvent, HoldsClient, Settled};
 pub use key::{load_account_key, load_account_key_with, open_signer};
 pub use node::{Node, Sent};
+pub use tls::ClientTls;
 pub use token::api_token;

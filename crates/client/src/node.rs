@@ -40,6 +40,16 @@ impl Node {
     /// A client presenting API token `token` (`trellis api token`) with every call, for a
     /// node that asks callers for one.
     pub fn with_token(url: &str, token: Option<&str>) -> Result<Self, ClientError> {
+        Self::with_credentials(url, token, None)
+    }
+
+    /// A client presenting `token`, if any, and reaching an `https://` node with `tls`: the
+    /// node's authority and, for mutual TLS, the caller's certificate.
+    pub fn with_credentials(
+        url: &str,
+        token: Option<&str>,
+        tls: Option<&crate::ClientTls>,
+    ) -> Result<Self, ClientError> {
         let bad_url = |source| ClientError::BadUrl {
             url: url.to_owned(),
             source,
@@ -51,11 +61,13 @@ impl Node {
                 .map_err(|_| ClientError::BadToken)?;
             headers.insert("authorization", value);
         }
-        let http = HttpClientBuilder::default()
+        let mut builder = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(30))
-            .set_headers(headers)
-            .build(url)
-            .map_err(bad_url)?;
+            .set_headers(headers);
+        if let Some(tls) = tls {
+            builder = builder.with_custom_cert_store(tls.config()?);
+        }
+        let http = builder.build(url).map_err(bad_url)?;
         Ok(Self {
             http,
             url: url.to_owned(),

@@ -75,7 +75,12 @@ impl TlsConfig {
             path: key.display().to_string(),
             source,
         })?;
-        let builder = ServerConfig::builder();
+        // Named, not the process default: the build links two providers (ring comes with the
+        // CLI's HTTP client), and rustls picks none when two are linked.
+        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Server)?;
         let builder = match client_ca {
             None => builder.with_no_client_auth(),
             Some(path) => {
@@ -87,10 +92,11 @@ impl TlsConfig {
                 for authority in certificates(path, "the members' certificate authority")? {
                     roots.add(authority).map_err(|e| bad(e.to_string()))?;
                 }
-                let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|e| bad(e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
