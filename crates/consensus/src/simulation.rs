@@ -136,8 +136,20 @@ pub fn spawn<L: Ledger>(
     channels: Channels<SimSender, SimReceiver>,
     config: Config<L>,
 ) -> Handle<()> {
+    spawn_followed(context, oracle, control, channels, config, Vec::new())
+}
+
+/// [`spawn`], on a network where `followers` (full nodes' keys) stay connected in every epoch.
+pub fn spawn_followed<L: Ledger>(
+    context: &deterministic::Context,
+    oracle: &SimOracle,
+    control: SimControl,
+    channels: Channels<SimSender, SimReceiver>,
+    config: Config<L>,
+    followers: Vec<PublicKey>,
+) -> Handle<()> {
     let provider = oracle.manager();
-    let peers = SimPeers::new(oracle, Vec::new());
+    let peers = SimPeers::new(oracle, followers);
     context
         .child("validator")
         .with_attribute("prefix", &config.partition_prefix)

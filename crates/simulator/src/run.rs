@@ -1,0 +1,203 @@
+//! One run: the cluster started, the plan's faults applied and lifted on time while the
+//! workload sends, then, once every fault has healed, progress required within the plan's bound
+//! and the end-of-run invariants checked.
+
+use crate::{
+    cluster::Cluster,
+    invariants::{self, Tips, Violation},
+    plan::{Fault, NodeId, Plan, Seed},
+    workload::Workload,
+};
+use commonware_runtime::{Clock as _, Runner as _, deterministic};
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    time::{Duration, SystemTime},
+};
+use trellis_types::Height;
+
+/// The driver's step: faults start and end, transfers go out, on this grid.
+const TICK: Duration = Duration::from_millis(50);
+/// Receipts and tips are checked this often.
+const POLL: Duration = Duration::from_secs(1);
+/// Past the plan's deadline, the runtime itself stops the run (a hang the driver cannot see).
+const BACKSTOP: Duration = Duration::from_secs(300);
+/// Blocks every node must finalize after the faults heal (liveness).
+const PROGRESS_AFTER_HEAL: u64 = 3;
+
+/// What a passing run did.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub seed: Seed,
+    /// The height every node reached.
+    pub height: Height,
+    pub transfers: usize,
+    pub faults: usize,
+    /// Simulated time the run took.
+    pub simulated: Duration,
+    /// The runtime's audit of every event: equal for two runs of one seed.
+    pub audit: String,
+}
+
+/// Runs `plan`; a panic anywhere in the simulated nodes is a violation too.
+pub fn run(plan: &Plan) -> Result<Report, Violation> {
+    let config = deterministic::Config::new()
+        .with_seed(plan.seed.0)
+        .with_timeout(Some(plan.deadline() + BACKSTOP));
+    let runner = deterministic::Runner::new(config);
+    let plan = plan.clone();
+    match catch_unwind(AssertUnwindSafe(move || {
+        runner.start(|context| drive(context, plan))
+    })) {
+        Ok(outcome) => outcome,
+        Err(payload) => Err(Violation::Panic(panic_message(payload.as_ref()))),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".into())
+}
+
+/// Where the run stands: which faults have started and ended.
+struct Progress {
+    started: Vec<bool>,
+    ended: Vec<bool>,
+}
+
+impl Progress {
+    fn active<'a>(&self, plan: &'a Plan) -> Vec<&'a Fault> {
+        plan.injections
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.started[*i] && !self.ended[*i])
+            .map(|(_, injection)| &injection.fault)
+            .collect()
+    }
+
+    /// Marks the faults that start or end by `now`; whether any did.
+    fn advance(&mut self, plan: &Plan, now: Duration) -> bool {
+        let mut changed = false;
+        for (i, injection) in plan.injections.iter().enumerate() {
+            if !self.started[i] && injection.from <= now {
+                self.started[i] = true;
+                changed = true;
+            }
+            if self.started[i] && !self.ended[i] && injection.until <= now {
+                self.ended[i] = true;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+async fn drive(context: deterministic::Context, plan: Plan) -> Result<Report, Violation> {
+    let began = context.current();
+    let elapsed = |context: &deterministic::Context| since(began, context.current());
+    let mut cluster = Cluster::start(&context, &plan).await;
+    let mut workload = Workload::new(plan.seed);
+    let mut tips = Tips::default();
+    let mut progress = Progress {
+        started: vec![false; plan.injections.len()],
+        ended: vec![false; plan.injections.len()],
+    };
+    let mut next_send = Duration::ZERO;
+    let mut next_poll = POLL;
+    let mut polls = 0usize;
+    let mut height_at_heal: Option<Height> = None;
+    loop {
+        let now = elapsed(&context);
+        if progress.advance(&plan, now) {
+            apply(&mut cluster, &progress.active(&plan)).await;
+        }
+        while now < plan.sending_until && next_send <= now {
+            workload.send(&cluster, now).await;
+            next_send += plan.send_every;
+        }
+        if next_poll <= now {
+            next_poll += POLL;
+            polls += 1;
+            tips.observe(&cluster)?;
+            // Each poll asks another node, so every node's index is read.
+            let asked = NodeId(polls % crate::plan::NODES);
+            workload.poll(&cluster, asked, now).await?;
+            if now >= plan.healed_at {
+                let floor = *height_at_heal.get_or_insert_with(|| top(&cluster));
+                if settled(&cluster, &workload, &plan, now, floor) {
+                    break;
+                }
+                if now >= plan.deadline() {
+                    return Err(Violation::Stalled {
+                        bound: plan.recovery_bound,
+                        outstanding: workload.outstanding(),
+                        heights: invariants::heights(&cluster),
+                    });
+                }
+            }
+        }
+        context.sleep(TICK).await;
+    }
+    invariants::check_settled(&cluster, &workload).await?;
+    Ok(Report {
+        seed: plan.seed,
+        height: top(&cluster),
+        transfers: workload.receipted().len(),
+        faults: plan.injections.len(),
+        simulated: elapsed(&context),
+        audit: context.auditor().state(),
+    })
+}
+
+fn since(began: SystemTime, now: SystemTime) -> Duration {
+    now.duration_since(began)
+        .expect("simulated time never goes back")
+}
+
+/// Crashes the nodes an active fault stops and restarts the others, then sets the links.
+async fn apply(cluster: &mut Cluster, active: &[&Fault]) {
+    for node in NodeId::all() {
+        let down = active.iter().any(|f| **f == Fault::Crash(node));
+        match (down, cluster.is_running(node)) {
+            (true, true) => cluster.crash(node),
+            (false, false) => cluster.restart(node).await,
+            _ => {}
+        }
+    }
+    cluster.reconcile(active).await;
+}
+
+/// The highest finalized height among the nodes.
+fn top(cluster: &Cluster) -> Height {
+    invariants::heights(cluster)
+        .into_iter()
+        .map(|(_, h)| h)
+        .max()
+        .unwrap_or_default()
+}
+
+/// Whether the run is done: sending is over, every transfer has a receipt, and every node
+/// has finalized past both the receipts and a few blocks beyond the heal.
+fn settled(
+    cluster: &Cluster,
+    workload: &Workload,
+    plan: &Plan,
+    now: Duration,
+    height_at_heal: Height,
+) -> bool {
+    let last_receipt = workload
+        .receipted()
+        .values()
+        .map(|r| r.location.height)
+        .max()
+        .unwrap_or_default();
+    let needed = last_receipt.max(Height(height_at_heal.0 + PROGRESS_AFTER_HEAL));
+    now >= plan.sending_until
+        && workload.outstanding() == 0
+        && invariants::heights(cluster)
+            .iter()
+            .all(|(_, h)| *h >= needed)
+        && NodeId::all().all(|n| cluster.is_running(n))
+}

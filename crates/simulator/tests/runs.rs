@@ -1,0 +1,50 @@
+//! Whole runs of the simulator: a seed replays exactly, and the checks catch a chain that
+//! stops.
+
+use std::time::Duration;
+use trellis_simulator::{
+    Plan, Seed, Violation,
+    plan::{Fault, Injection, NodeId},
+    run,
+};
+
+/// A seed with crashes, partitions and bad links across epochs of ten blocks.
+const BUSY_SEED: Seed = Seed(3);
+
+#[test]
+fn a_seed_replays_to_the_same_audit_of_every_event() {
+    let plan = Plan::draw(BUSY_SEED);
+    assert!(
+        plan.injections
+            .iter()
+            .any(|i| matches!(i.fault, Fault::Crash(_))),
+        "the seed crashes a node:\n{plan}"
+    );
+    let first = run(&plan).unwrap_or_else(|v| panic!("seed {BUSY_SEED}: {v}"));
+    let again = run(&plan).unwrap_or_else(|v| panic!("seed {BUSY_SEED} replayed: {v}"));
+    assert_eq!(first.audit, again.audit, "the replay took another course");
+    assert_eq!(first.height, again.height);
+    assert!(first.transfers > 20, "{first:?}");
+}
+
+/// Two of four validators down for good: no quorum, so the run must end in a stall naming
+/// every node's height, not pass.
+#[test]
+fn a_chain_without_a_quorum_fails_as_stalled() {
+    let mut plan = Plan::draw(Seed(1));
+    let down = |node| Injection {
+        fault: Fault::Crash(NodeId(node)),
+        from: Duration::from_secs(2),
+        until: Duration::from_secs(3_600),
+    };
+    plan.injections = vec![down(1), down(2)];
+    plan.healed_at = Duration::from_secs(5);
+    plan.sending_until = Duration::from_secs(6);
+    plan.recovery_bound = Duration::from_secs(10);
+    match run(&plan) {
+        Err(Violation::Stalled { heights, .. }) => {
+            assert!(!heights.is_empty());
+        }
+        other => panic!("expected a stall, got {other:?}"),
+    }
+}
