@@ -28,6 +28,7 @@ pub use epochs::{PeerSets, Schemes};
 pub use faults::FaultSink;
 pub use follower::{FollowerConfig, follow};
 pub use ledger::{Built, Ledger, Member, Path, Proposal};
+pub use scheme::Scheme;
 pub use trellis_types::EpochLength;
 
 /// Consensus key types, re-exported so callers need not depend on commonware directly.

@@ -10,7 +10,7 @@ use crate::{
 };
 use commonware_cryptography::ed25519::PublicKey;
 use commonware_p2p::{
-    Manager, TrackedPeers,
+    Manager, Sender, TrackedPeers,
     simulated::{self, Link, Network, Oracle},
 };
 use commonware_runtime::{Handle, Quota, Spawner as _, Supervisor as _, deterministic};
@@ -139,15 +139,20 @@ pub fn spawn<L: Ledger>(
     spawn_followed(context, oracle, control, channels, config, Vec::new())
 }
 
-/// [`spawn`], on a network where `followers` (full nodes' keys) stay connected in every epoch.
-pub fn spawn_followed<L: Ledger>(
+/// [`spawn`], on a network where `followers` (full nodes' keys) stay connected in every epoch,
+/// sending through any sender (the simulator's byzantine validator wraps its own).
+pub fn spawn_followed<S, L>(
     context: &deterministic::Context,
     oracle: &SimOracle,
     control: SimControl,
-    channels: Channels<SimSender, SimReceiver>,
+    channels: Channels<S, SimReceiver>,
     config: Config<L>,
     followers: Vec<PublicKey>,
-) -> Handle<()> {
+) -> Handle<()>
+where
+    S: Sender<PublicKey = PublicKey>,
+    L: Ledger,
+{
     let provider = oracle.manager();
     let peers = SimPeers::new(oracle, followers);
     context

@@ -7,19 +7,23 @@
 //! restart opens the same partitions. Links are reconciled with what the active faults want
 //! after every change, so overlapping faults compose.
 
-use crate::plan::{Fault, LinkQuality, NodeId, Plan, VALIDATORS};
+use crate::{
+    accusations::Accusations,
+    byzantine::{Carries, Spoiling, Twist, Twisted},
+    plan::{Fault, LinkQuality, NodeId, Plan, VALIDATORS},
+};
 use alloy_primitives::{Address, U256};
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_p2p::simulated::Link;
 use commonware_runtime::{Handle, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::Probability;
 use futures::channel::oneshot;
-use std::{collections::BTreeMap, num::NonZeroU64};
+use std::{collections::BTreeMap, num::NonZeroU64, sync::Arc, time::Duration};
 use trellis_chain::{Chain, ChainConfig, Genesis};
 use trellis_consensus::{
-    Config, ConsensusBlock, FollowerConfig, PublicKey, Timeouts,
+    Channels, Config, ConsensusBlock, FollowerConfig, PublicKey, Scheme, Set, Timeouts,
     engine::channel,
-    simulation::{self, SimOracle, SimPeers},
+    simulation::{self, SimOracle, SimPeers, SimReceiver, SimSender},
     validator_id,
 };
 use trellis_crypto::AccountKey;
@@ -27,6 +31,11 @@ use trellis_governance::{
     EpochLength, Founders, FoundingIdentity, FoundingOrganisation, IdentityId, OrgId, Role, Window,
 };
 use trellis_types::BlockLimits;
+
+/// How long a node refuses a peer it blocked (for a message that did not decode or verify, or
+/// a conflicting vote). A node blocks for an hour, or until it restarts; the simulation lifts
+/// blocks sooner so that a byzantine validator keeps getting chances to do harm.
+const BLOCKED_FOR: Duration = Duration::from_secs(10);
 
 /// A chain on the simulated runtime.
 pub type SimChain = Chain<deterministic::Context>;
@@ -49,7 +58,7 @@ pub fn senders() -> Vec<AccountKey> {
 }
 
 /// The node's transport key (a validator's is also its consensus key).
-fn node_key(node: NodeId) -> ed25519::PrivateKey {
+pub fn node_key(node: NodeId) -> ed25519::PrivateKey {
     ed25519::PrivateKey::from_seed(500 + node.0 as u64)
 }
 
@@ -107,6 +116,11 @@ pub struct Cluster {
     nodes: Vec<Node>,
     /// The links as they are now.
     links: BTreeMap<(NodeId, NodeId), LinkQuality>,
+    /// Since when each node has blocked each peer (the blocker first).
+    blocked: BTreeMap<(NodeId, NodeId), Duration>,
+    /// The byzantine validator's twist, if the plan has one.
+    twist: Option<(NodeId, Arc<Twist>)>,
+    accusations: Arc<Accusations>,
 }
 
 impl Cluster {
@@ -126,6 +140,16 @@ impl Cluster {
                 })
                 .collect(),
             links: BTreeMap::new(),
+            blocked: BTreeMap::new(),
+            twist: plan.byzantine.map(|byzantine| {
+                let validators =
+                    Set::from_iter_dedup(NodeId::validators().map(|n| node_key(n).public_key()));
+                let signer = trellis_crypto::ValidatorSigner::memory(node_key(byzantine.node));
+                let scheme = Scheme::signer(NAMESPACE, validators, signer)
+                    .expect("the byzantine node is a validator");
+                (byzantine.node, Twist::new(byzantine, scheme, plan.seed.0))
+            }),
+            accusations: Arc::default(),
         };
         for node in NodeId::all() {
             cluster.restart(node).await;
@@ -142,6 +166,25 @@ impl Cluster {
     /// The nodes that run, with their chains.
     pub fn running(&self) -> impl Iterator<Item = (NodeId, &SimChain)> {
         NodeId::all().filter_map(|n| self.chain(n).map(|c| (n, c)))
+    }
+
+    /// The running nodes that follow the protocol.
+    pub fn honest(&self) -> impl Iterator<Item = (NodeId, &SimChain)> {
+        self.running().filter(|(n, _)| !self.is_byzantine(*n))
+    }
+
+    pub fn is_byzantine(&self, node: NodeId) -> bool {
+        self.twist.as_ref().is_some_and(|(n, _)| *n == node)
+    }
+
+    /// The byzantine validator's twist, if any.
+    pub fn twist(&self) -> Option<&Arc<Twist>> {
+        self.twist.as_ref().map(|(_, twist)| twist)
+    }
+
+    /// Every fault the nodes' consensus reported.
+    pub fn accusations(&self) -> &Accusations {
+        &self.accusations
     }
 
     pub fn is_running(&self, node: NodeId) -> bool {
@@ -169,6 +212,12 @@ impl Cluster {
             oracle: self.oracle.clone(),
             genesis: self.genesis.clone(),
             follower: self.keys[VALIDATORS].clone(),
+            twist: self
+                .twist
+                .as_ref()
+                .filter(|(n, _)| *n == node)
+                .map(|(_, twist)| twist.clone()),
+            accusations: self.accusations.clone(),
         };
         let handle = self
             .context
@@ -180,6 +229,39 @@ impl Cluster {
             .await
             .expect("a node opens its chain from its storage");
         self.nodes[node.0].running = Some((handle, chain));
+    }
+
+    /// Lifts the blocks older than [`BLOCKED_FOR`] at `now`, and those of nodes that restarted
+    /// (a node forgets whom it blocked). Returns how many blocks are in force.
+    pub async fn lift_blocks(&mut self, now: Duration) -> usize {
+        let node_of =
+            |key: &PublicKey| NodeId(self.keys.iter().position(|k| k == key).unwrap_or(0));
+        let current: Vec<(NodeId, NodeId)> = self
+            .oracle
+            .blocked()
+            .await
+            .expect("the simulated network answers")
+            .iter()
+            .map(|(by, peer)| (node_of(by), node_of(peer)))
+            .collect();
+        self.blocked.retain(|pair, _| current.contains(pair));
+        for pair in &current {
+            self.blocked.entry(*pair).or_insert(now);
+        }
+        let expired: Vec<(NodeId, NodeId)> = self
+            .blocked
+            .iter()
+            .filter(|((by, _), since)| now >= **since + BLOCKED_FOR || !self.is_running(*by))
+            .map(|(pair, _)| *pair)
+            .collect();
+        for (by, peer) in expired {
+            self.oracle
+                .unblock(self.keys[by.0].clone(), self.keys[peer.0].clone())
+                .await
+                .expect("the simulated network answers");
+            self.blocked.remove(&(by, peer));
+        }
+        self.blocked.len()
     }
 
     /// Sets every link to what the running nodes and `active` faults want: none to or from a
@@ -267,9 +349,28 @@ struct NodeSetup {
     genesis: Genesis,
     /// The full node's key: validators keep it connected in every epoch.
     follower: PublicKey,
+    /// What this node does wrong, if it is the byzantine one.
+    twist: Option<Arc<Twist>>,
+    accusations: Arc<Accusations>,
 }
 
 impl NodeSetup {
+    /// A validator's consensus settings over `ledger` (the chain, or the chain spoiled).
+    fn consensus<L>(&self, chain: &SimChain, ledger: L, genesis: ConsensusBlock) -> Config<L> {
+        Config {
+            signer: trellis_crypto::ValidatorSigner::memory(self.key.clone()),
+            epoch_length: chain.epoch_length(),
+            namespace: NAMESPACE.to_vec(),
+            partition_prefix: format!("n{}", self.node.0),
+            genesis,
+            limits: BlockLimits::default(),
+            timeouts: Timeouts::default(),
+            timing: simulation::timing(),
+            ledger,
+            fault_sink: Some(self.accusations.sink(self.node)),
+        }
+    }
+
     /// The node's process: opens its chain, hands it out, then runs gossip and consensus
     /// until aborted.
     async fn run(self, context: deterministic::Context, started: oneshot::Sender<SimChain>) {
@@ -277,7 +378,7 @@ impl NodeSetup {
         let chain = Chain::open(
             context.child("chain"),
             ChainConfig {
-                genesis: self.genesis,
+                genesis: self.genesis.clone(),
                 limits: BlockLimits::default(),
                 partition_prefix: format!("n{index}-chain"),
                 state_cache_bytes: STATE_CACHE_BYTES,
@@ -299,26 +400,33 @@ impl NodeSetup {
         let genesis = ConsensusBlock::new(chain.genesis_block()).expect("genesis is a block");
         let _ = started.send(chain.clone());
         let consensus = if self.node.is_validator() {
-            let config = Config {
-                signer: trellis_crypto::ValidatorSigner::memory(self.key),
-                epoch_length: chain.epoch_length(),
-                namespace: NAMESPACE.to_vec(),
-                partition_prefix: format!("n{index}"),
-                genesis,
-                limits: BlockLimits::default(),
-                timeouts: Timeouts::default(),
-                timing: simulation::timing(),
-                ledger: chain,
-                fault_sink: None,
-            };
-            simulation::spawn_followed(
-                &context,
-                &self.oracle,
-                control,
-                channels,
-                config,
-                vec![self.follower],
-            )
+            let followers = vec![self.follower.clone()];
+            match &self.twist {
+                None => {
+                    let config = self.consensus(&chain, chain.clone(), genesis);
+                    simulation::spawn_followed(
+                        &context,
+                        &self.oracle,
+                        control,
+                        channels,
+                        config,
+                        followers,
+                    )
+                }
+                Some(twist) => {
+                    let ledger = Spoiling::new(chain.clone(), twist.clone());
+                    let config = self.consensus(&chain, ledger, genesis);
+                    let channels = twisted(channels, twist);
+                    simulation::spawn_followed(
+                        &context,
+                        &self.oracle,
+                        control,
+                        channels,
+                        config,
+                        followers,
+                    )
+                }
+            }
         } else {
             let config = FollowerConfig {
                 public_key: self.key.public_key(),
@@ -341,5 +449,22 @@ impl NodeSetup {
             .await
         };
         let _ = consensus.await;
+    }
+}
+
+/// The byzantine validator's channels: what it sends goes through its twist.
+fn twisted(
+    channels: Channels<SimSender, SimReceiver>,
+    twist: &Arc<Twist>,
+) -> Channels<Twisted<SimSender>, SimReceiver> {
+    let wrap = |(sender, receiver): (SimSender, SimReceiver), carries| {
+        (Twisted::new(sender, twist.clone(), carries), receiver)
+    };
+    Channels {
+        votes: wrap(channels.votes, Carries::Votes),
+        certificates: wrap(channels.certificates, Carries::Certificates),
+        simplex_resolver: wrap(channels.simplex_resolver, Carries::Other),
+        blocks: wrap(channels.blocks, Carries::Other),
+        backfill: wrap(channels.backfill, Carries::Other),
     }
 }

@@ -8,14 +8,15 @@
 //! still where it first was, on every node; balances and nonces add up to the transfers made.
 
 use crate::{
-    cluster::{ALLOCATION, Cluster, SimChain, senders},
+    cluster::{ALLOCATION, Cluster, SimChain, node_key, senders},
     plan::NodeId,
     workload::{AMOUNT, RECIPIENTS, Receipted, Workload, recipient},
 };
 use alloy_primitives::U256;
+use commonware_cryptography::Signer as _;
 use std::{collections::BTreeMap, error::Error, time::Duration};
 use trellis_chain::TxLocation;
-use trellis_types::{BlockHash, Height, StateRoot, TxHash};
+use trellis_types::{BlockHash, Epoch, Height, StateRoot, TxHash};
 
 /// A broken invariant.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,17 @@ pub enum Violation {
         what: &'static str,
         source: Box<dyn Error + Send + Sync>,
     },
+    #[error(
+        "{by} reported {accused} for {kind} in epoch {epoch:?}, but that validator followed the protocol"
+    )]
+    FalseAccusation {
+        by: NodeId,
+        accused: String,
+        kind: &'static str,
+        epoch: Epoch,
+    },
+    #[error("{node} sent {equivocations} conflicting votes and no node reported it")]
+    Unnoticed { node: NodeId, equivocations: u64 },
     #[error("{node}: block {height} is missing below its finalized tip")]
     Missing { node: NodeId, height: Height },
     #[error("a task panicked: {0}")]
@@ -115,7 +127,7 @@ impl Tips {
     /// Records every running node's finalized tip; a different block at a height already seen
     /// is a fork.
     pub fn observe(&mut self, cluster: &Cluster) -> Result<(), Violation> {
-        for (node, chain) in cluster.running() {
+        for (node, chain) in cluster.honest() {
             let (header, hash) = chain.latest();
             let (seen, by) = *self.0.entry(header.height).or_insert((hash, node));
             if seen != hash {
@@ -132,25 +144,58 @@ impl Tips {
     }
 }
 
-/// Every node's finalized height.
+/// Every honest node's finalized height.
 pub fn heights(cluster: &Cluster) -> Vec<(NodeId, Height)> {
     cluster
-        .running()
+        .honest()
         .map(|(node, chain)| (node, chain.latest().0.height))
         .collect()
 }
 
 /// The end-of-run checks, with every node running and every transfer receipted.
 pub async fn check_settled(cluster: &Cluster, workload: &Workload) -> Result<(), Violation> {
+    accusations_are_true(cluster)?;
     let mut chains: Vec<(NodeId, Vec<BlockHash>)> = Vec::new();
-    for (node, chain) in cluster.running() {
+    for (node, chain) in cluster.honest() {
         chains.push((node, chain_of(node, chain).await?));
     }
     same_prefixes(&chains)?;
-    for (node, chain) in cluster.running() {
+    for (node, chain) in cluster.honest() {
         state_matches_header(node, chain).await?;
         finalized_once(node, chain, workload.receipted()).await?;
         balances_add_up(node, chain, workload).await?;
+    }
+    Ok(())
+}
+
+/// Below this many equivocations, no report is required: each needs a peer to get both votes
+/// while it is still in that view.
+const EQUIVOCATIONS_THAT_MUST_BE_SEEN: u64 = 5;
+
+/// Only the byzantine validator is ever reported, and it is once it equivocated enough.
+fn accusations_are_true(cluster: &Cluster) -> Result<(), Violation> {
+    let accusations = cluster.accusations().all();
+    let byzantine = NodeId::validators().find(|n| cluster.is_byzantine(*n));
+    for accusation in &accusations {
+        let accused = NodeId::validators()
+            .find(|n| node_key(*n).public_key().to_string() == accusation.validator);
+        if accused.is_none() || accused != byzantine {
+            return Err(Violation::FalseAccusation {
+                by: accusation.by,
+                accused: accused.map_or(accusation.validator.clone(), |n| n.to_string()),
+                kind: accusation.kind,
+                epoch: accusation.epoch,
+            });
+        }
+    }
+    if let (Some(node), Some(twist)) = (byzantine, cluster.twist()) {
+        let equivocations = twist.misdeeds().equivocations;
+        if equivocations >= EQUIVOCATIONS_THAT_MUST_BE_SEEN && accusations.is_empty() {
+            return Err(Violation::Unnoticed {
+                node,
+                equivocations,
+            });
+        }
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! [`invariants`] and returns a [`Report`] or the first [`Violation`], the same every time the
 //! seed is replayed.
 
+pub mod accusations;
+pub mod byzantine;
 pub mod cluster;
 pub mod invariants;
 pub mod plan;

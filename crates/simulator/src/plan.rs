@@ -103,6 +103,31 @@ impl fmt::Display for Fault {
     }
 }
 
+/// What the byzantine validator does wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Byzantine {
+    pub node: NodeId,
+    pub equivocates: bool,
+    pub proposes_invalid_blocks: bool,
+    pub replays: bool,
+}
+
+impl std::fmt::Display for Byzantine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut wrongs = Vec::new();
+        if self.equivocates {
+            wrongs.push("equivocates");
+        }
+        if self.proposes_invalid_blocks {
+            wrongs.push("proposes invalid blocks");
+        }
+        if self.replays {
+            wrongs.push("replays old messages");
+        }
+        write!(f, "{} is byzantine: {}", self.node, wrongs.join(", "))
+    }
+}
+
 /// A fault and the span of simulated time it lasts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Injection {
@@ -127,6 +152,8 @@ pub struct Plan {
     pub send_every: Duration,
     /// Faults, by start time; every one has ended by [`Plan::healed_at`].
     pub injections: Vec<Injection>,
+    /// The validator that breaks the protocol, if any (it stays byzantine all run).
+    pub byzantine: Option<Byzantine>,
     /// When the last fault ends: from here on the chain must make progress.
     pub healed_at: Duration,
     /// When the workload stops sending.
@@ -164,11 +191,13 @@ impl Plan {
             .map(|i| i.until)
             .max()
             .unwrap_or(QUIET_START);
+        let byzantine = draw.byzantine();
         Self {
             seed,
             epoch_length,
             send_every,
             injections,
+            byzantine,
             healed_at,
             sending_until: healed_at + Duration::from_secs(5),
             recovery_bound: Duration::from_secs(60),
@@ -188,6 +217,9 @@ impl fmt::Display for Plan {
             "seed {}: epochs of {} blocks, a transfer every {:?}, healed at {:?}",
             self.seed, self.epoch_length, self.send_every, self.healed_at
         )?;
+        if let Some(byzantine) = &self.byzantine {
+            writeln!(f, "  all run:             {byzantine}")?;
+        }
         for i in &self.injections {
             writeln!(f, "  {:>7.1?} – {:>7.1?}  {}", i.from, i.until, i.fault)?;
         }
@@ -242,6 +274,21 @@ impl Draw {
         }
         nodes.sort();
         nodes
+    }
+
+    /// Every other run has a byzantine validator doing one to three wrongs.
+    fn byzantine(&mut self) -> Option<Byzantine> {
+        if self.below(2) == 0 {
+            return None;
+        }
+        let node = NodeId(self.below(VALIDATORS as u64) as usize);
+        let wrongs = self.between(1, 7);
+        Some(Byzantine {
+            node,
+            equivocates: wrongs & 1 != 0,
+            proposes_invalid_blocks: wrongs & 2 != 0,
+            replays: wrongs & 4 != 0,
+        })
     }
 
     fn fault(&mut self) -> Fault {

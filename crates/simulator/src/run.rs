@@ -3,6 +3,7 @@
 //! and the end-of-run invariants checked.
 
 use crate::{
+    byzantine::Misdeeds,
     cluster::Cluster,
     invariants::{self, Tips, Violation},
     plan::{Fault, NodeId, Plan, Seed},
@@ -34,6 +35,10 @@ pub struct Report {
     pub faults: usize,
     /// Simulated time the run took.
     pub simulated: Duration,
+    /// What the byzantine validator did, if there was one.
+    pub misdeeds: Option<Misdeeds>,
+    /// Faults the nodes reported (all of them the byzantine validator's).
+    pub accusations: usize,
     /// The runtime's audit of every event: equal for two runs of one seed.
     pub audit: String,
 }
@@ -121,9 +126,14 @@ async fn drive(context: deterministic::Context, plan: Plan) -> Result<Report, Vi
             next_poll += POLL;
             polls += 1;
             tips.observe(&cluster)?;
-            // Each poll asks another node, so every node's index is read.
-            let asked = NodeId(polls % crate::plan::NODES);
-            workload.poll(&cluster, asked, now).await?;
+            cluster.lift_blocks(now).await;
+            // Each poll asks another honest node, so every one's index is read.
+            let honest: Vec<NodeId> = cluster.honest().map(|(n, _)| n).collect();
+            if !honest.is_empty() {
+                workload
+                    .poll(&cluster, honest[polls % honest.len()], now)
+                    .await?;
+            }
             if now >= plan.healed_at {
                 let floor = *height_at_heal.get_or_insert_with(|| top(&cluster));
                 if settled(&cluster, &workload, &plan, now, floor) {
@@ -147,6 +157,8 @@ async fn drive(context: deterministic::Context, plan: Plan) -> Result<Report, Vi
         transfers: workload.receipted().len(),
         faults: plan.injections.len(),
         simulated: elapsed(&context),
+        misdeeds: cluster.twist().map(|t| t.misdeeds()),
+        accusations: cluster.accusations().all().len(),
         audit: context.auditor().state(),
     })
 }

@@ -48,3 +48,23 @@ fn a_chain_without_a_quorum_fails_as_stalled() {
         other => panic!("expected a stall, got {other:?}"),
     }
 }
+
+/// A seed whose byzantine validator equivocates and proposes invalid blocks: the honest nodes
+/// agree, keep finalizing, and report it (and only it).
+const BYZANTINE_SEED: Seed = Seed(20);
+
+#[test]
+fn a_byzantine_validator_is_reported_while_the_honest_agree() {
+    let plan = Plan::draw(BYZANTINE_SEED);
+    let byzantine = plan.byzantine.expect("the seed has a byzantine validator");
+    assert!(
+        byzantine.equivocates && byzantine.proposes_invalid_blocks,
+        "{plan}"
+    );
+    let report = run(&plan).unwrap_or_else(|v| panic!("seed {BYZANTINE_SEED}: {v}"));
+    let misdeeds = report.misdeeds.expect("misdeeds are counted");
+    assert!(misdeeds.equivocations > 0, "{report:?}");
+    assert!(misdeeds.invalid_blocks > 0, "{report:?}");
+    assert!(report.accusations > 0, "{report:?}");
+    assert!(report.transfers > 20, "{report:?}");
+}

@@ -74,8 +74,14 @@ fn one(seed: Seed, twice: bool) -> Result<ExitCode> {
     }
     match first {
         Ok(report) => {
+            let byzantine = report.misdeeds.map_or(String::new(), |m| {
+                format!(
+                    ", byzantine: {} equivocations, {} invalid blocks, {} replays, {} reports",
+                    m.equivocations, m.invalid_blocks, m.replays, report.accusations
+                )
+            });
             println!(
-                "PASS seed {seed}: height {}, {} transfers, {} faults, {:.0?} simulated in {:.1?}, audit {}",
+                "PASS seed {seed}: height {}, {} transfers, {} faults{byzantine}, {:.0?} simulated in {:.1?}, audit {}",
                 report.height,
                 report.transfers,
                 report.faults,
