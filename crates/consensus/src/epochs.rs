@@ -63,6 +63,11 @@ pub struct Schemes {
 
 impl Schemes {
     /// `signer`: this validator's key (a full node has none).
+    /// The chain's namespace every consensus signature is bound to.
+    pub(crate) fn namespace(&self) -> &[u8] {
+        &self.namespace
+    }
+
     pub(crate) fn new(namespace: &[u8], signer: Option<ValidatorSigner>) -> Self {
         Self {
             namespace: namespace.into(),

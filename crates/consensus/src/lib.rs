@@ -11,6 +11,7 @@ mod block;
 mod certificates;
 pub mod engine;
 mod epochs;
+mod evidence;
 mod faults;
 mod follower;
 mod ledger;
@@ -25,6 +26,7 @@ pub use block::{ConsensusBlock, ConsensusBlockError, ProposalContext, validator_
 pub use certificates::{Certificates, FinalizationRecord};
 pub use engine::{Channels, Config, ConfigError, Started, Timeouts, max_message_size, start};
 pub use epochs::{PeerSets, Schemes};
+pub use evidence::{Evidence, EvidenceError, FaultKind};
 pub use faults::FaultSink;
 pub use follower::{FollowerConfig, follow};
 pub use ledger::{Built, Ledger, Member, Path, Proposal};

@@ -276,6 +276,7 @@ where
                     faults: self.faults.clone(),
                     epoch,
                     scheme,
+                    namespace: self.schemes.namespace().into(),
                     sink: self.fault_sink.clone(),
                 },
                 strategy: Sequential,

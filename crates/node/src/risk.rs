@@ -213,10 +213,13 @@ impl AdmissionWatch for Risk {
 }
 
 impl trellis_consensus::FaultSink for Risk {
-    fn fault(&self, _epoch: trellis_types::Epoch, kind: &'static str, validator: &str) {
+    fn fault(&self, evidence: &trellis_consensus::Evidence) {
+        let validator = evidence
+            .validator_key()
+            .map_or_else(|| "an unknown signer".to_owned(), |key| key.to_string());
         self.report(Event::ConsensusFault {
-            validator: validator.to_owned(),
-            kind: kind.to_owned(),
+            validator,
+            kind: evidence.kind().name().to_owned(),
         });
     }
 }

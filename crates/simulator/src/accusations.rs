@@ -4,17 +4,14 @@
 
 use crate::plan::NodeId;
 use std::sync::{Arc, Mutex};
-use trellis_consensus::FaultSink;
-use trellis_types::Epoch;
+use trellis_consensus::{Evidence, FaultSink};
 
 /// One fault report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Accusation {
     pub by: NodeId,
-    pub epoch: Epoch,
-    pub kind: &'static str,
-    /// The accused validator's key, hex.
-    pub validator: String,
+    /// The evidence's bytes, as a node hands them out.
+    pub evidence: Vec<u8>,
 }
 
 /// Every report of the run, in the order made.
@@ -44,16 +41,14 @@ struct Accuser {
 }
 
 impl FaultSink for Accuser {
-    fn fault(&self, epoch: Epoch, kind: &'static str, validator: &str) {
+    fn fault(&self, evidence: &Evidence) {
         self.log
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(Accusation {
                 by: self.by,
-                epoch,
-                kind,
-                validator: validator.to_owned(),
+                evidence: evidence.to_bytes(),
             });
     }
 }

@@ -16,7 +16,8 @@ use alloy_primitives::U256;
 use commonware_cryptography::Signer as _;
 use std::{collections::BTreeMap, error::Error, time::Duration};
 use trellis_chain::TxLocation;
-use trellis_types::{BlockHash, Epoch, Height, StateRoot, TxHash};
+use trellis_consensus::{Evidence, EvidenceError, validator_id};
+use trellis_types::{BlockHash, Height, StateRoot, TxHash, ValidatorId};
 
 /// A broken invariant.
 #[derive(Debug, thiserror::Error)]
@@ -88,15 +89,14 @@ pub enum Violation {
         what: &'static str,
         source: Box<dyn Error + Send + Sync>,
     },
-    #[error(
-        "{by} reported {accused} for {kind} in epoch {epoch:?}, but that validator followed the protocol"
-    )]
+    #[error("{by} reported {accused} ({evidence}), but that validator followed the protocol")]
     FalseAccusation {
         by: NodeId,
         accused: String,
-        kind: &'static str,
-        epoch: Epoch,
+        evidence: String,
     },
+    #[error("{by} reported a fault whose evidence does not hold: {error}")]
+    BadEvidence { by: NodeId, error: EvidenceError },
     #[error("{node} sent {equivocations} conflicting votes and no node reported it")]
     Unnoticed { node: NodeId, equivocations: u64 },
     #[error("{node}: block {height} is missing below its finalized tip")]
@@ -172,19 +172,28 @@ pub async fn check_settled(cluster: &Cluster, workload: &Workload) -> Result<(),
 /// while it is still in that view.
 const EQUIVOCATIONS_THAT_MUST_BE_SEEN: u64 = 5;
 
-/// Only the byzantine validator is ever reported, and it is once it equivocated enough.
+fn node_id(node: NodeId) -> ValidatorId {
+    validator_id(&node_key(node).public_key())
+}
+
+/// Every report's evidence verifies on its own; only the byzantine validator is ever reported, and it is once it equivocated enough.
 fn accusations_are_true(cluster: &Cluster) -> Result<(), Violation> {
     let accusations = cluster.accusations().all();
     let byzantine = NodeId::validators().find(|n| cluster.is_byzantine(*n));
     for accusation in &accusations {
-        let accused = NodeId::validators()
-            .find(|n| node_key(*n).public_key().to_string() == accusation.validator);
+        let bad = |error| Violation::BadEvidence {
+            by: accusation.by,
+            error,
+        };
+        // From its bytes alone, as `trellis verify-evidence` checks it.
+        let evidence = Evidence::from_bytes(&accusation.evidence).map_err(bad)?;
+        let validator = evidence.verify().map_err(bad)?;
+        let accused = NodeId::validators().find(|n| node_id(*n) == validator);
         if accused.is_none() || accused != byzantine {
             return Err(Violation::FalseAccusation {
                 by: accusation.by,
-                accused: accused.map_or(accusation.validator.clone(), |n| n.to_string()),
-                kind: accusation.kind,
-                epoch: accusation.epoch,
+                accused: accused.map_or(format!("{validator:?}"), |n| n.to_string()),
+                evidence: evidence.to_string(),
             });
         }
     }
