@@ -2,7 +2,7 @@
 //!
 //! | permission | methods | held by |
 //! |---|---|---|
-//! | `read:chain` | chain facts (id, height, gas price, fee history), blocks with their transactions' hashes, block filters, `newHeads` | everyone when the node serves `public = "blocks"`, members otherwise |
+//! | `read:chain` | chain facts (id, height, gas price, fee history), blocks with their transactions' hashes, block filters, `newHeads`, validators' equivocation evidence (`trellis_getEvidence`) | everyone when the node serves `public = "blocks"`, members otherwise |
 //! | `read:state` | balances, nonces, code, storage, calls, estimates, proofs, histories | members |
 //! | `read:transactions` | transactions and receipts by hash or position, logs (`eth_getLogs`, log filters, `logs` subscriptions): a member's own (from or to an account of its identity; logs naming one in a topic; calls and logs of the contracts they deployed) | members |
 //! | `read:all-state` | balances, nonces, proofs and histories of accounts without code that are not the caller's identity's (contracts' state is shared: any member reads it) | auditors |
@@ -74,7 +74,9 @@ impl Permission {
             | "eth_newBlockFilter"
             | "eth_getFilterChanges"
             | "eth_uninstallFilter"
-            | "eth_unsubscribe" => Self::Chain,
+            | "eth_unsubscribe"
+            // Which validator broke the protocol is every member's business.
+            | "trellis_getEvidence" => Self::Chain,
             // Ids of filters and subscriptions are random: a caller polls only its own.
             "eth_getBlockByNumber" | "eth_getBlockByHash" => {
                 if param(params, 1).as_ref().and_then(Value::as_bool) == Some(true) {
@@ -229,6 +231,7 @@ mod tests {
             ("eth_getBalance", None, Permission::State),
             ("eth_sendRawTransaction", None, Permission::Send),
             ("trellis_alarms", None, Permission::Audit),
+            ("trellis_getEvidence", None, Permission::Chain),
             ("debug_traceTransaction", None, Permission::Audit),
         ];
         for (method, params, needs) in cases {

@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod bench;
 mod data;
+mod evidence;
 mod field;
 mod gov;
 mod holds;
@@ -117,6 +118,10 @@ enum Command {
     Gov(gov::GovCommand),
     /// The alarms a node's risk rules raised, with their evidence.
     Alarms(alarms::AlarmsArgs),
+    /// Validators a node caught signing conflicting votes, each proof checked here.
+    Evidence(evidence::EvidenceArgs),
+    /// Check evidence of equivocation offline, from the evidence alone.
+    VerifyEvidence(evidence::VerifyEvidenceArgs),
     /// Access to a node's API: tokens for nodes that ask callers for one.
     #[command(subcommand)]
     Api(api::ApiCommand),
@@ -206,6 +211,8 @@ fn main() -> Result<()> {
         Command::Gov(command) => gov::run(command),
         Command::Holds(command) => holds::run(command),
         Command::Alarms(args) => alarms::run(args),
+        Command::Evidence(args) => evidence::list(args),
+        Command::VerifyEvidence(args) => evidence::verify(args),
         Command::Api(command) => api::run(command),
         Command::Audit(command) => audit::run(command),
         Command::Field(command) => field::run(command),

@@ -134,6 +134,12 @@ impl Node {
         self.request("trellis_alarms", rpc_params![options]).await
     }
 
+    /// The evidence of equivocation the node kept (`trellis_getEvidence`), as it answered: a
+    /// JSON array of records, which the caller verifies for itself.
+    pub async fn evidence(&self) -> Result<serde_json::Value, ClientError> {
+        self.request("trellis_getEvidence", rpc_params![]).await
+    }
+
     /// A read-only call on the latest block; a revert is [`ClientError::Refused`] with its
     /// reason.
     pub async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ClientError> {

@@ -130,7 +130,7 @@ pub enum EvidenceError {
     #[error("the messages are of epoch {signed}, the evidence claims epoch {claimed}")]
     WrongEpoch { signed: u64, claimed: u64 },
     #[error(
-        "a signature does not verify: these are not messages validator {validator:?} signed on this chain"
+        "a signature does not verify: these are not messages validator {validator} signed on this chain"
     )]
     BadSignature { validator: ValidatorId },
 }
@@ -220,7 +220,7 @@ impl fmt::Display for Evidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let validator = self
             .validator()
-            .map_or_else(|| "an unknown validator".to_owned(), |v| format!("{v:?}"));
+            .map_or_else(|| "an unknown validator".to_owned(), |v| v.to_string());
         let what = match &self.proof {
             Proof::Notarize(_) => "notarized two different blocks",
             Proof::Finalize(_) => "voted to finalize two different blocks",

@@ -328,12 +328,19 @@ pub fn run(
             .risk_setup()?
             .map(|setup| crate::risk::Risk::start(&node, setup, &chain.storage, audit.clone()))
             .transpose()?;
+        let evidence = crate::evidence::EvidenceLog::start(
+            &node,
+            &chain.storage,
+            risk.clone(),
+            audit.clone(),
+        )?;
         let mut running = Vec::new();
         for (i, key) in chain.validator_keys.into_iter().enumerate() {
             let mut setup = NodeSetup::new(key, genesis.clone(), peers.clone(), format!("v{i}"));
             setup.state_cache_bytes = DEV_STATE_CACHE_BYTES;
             setup.protection = protection.clone();
             setup.risk = if i == 0 { risk.clone() } else { None };
+            setup.evidence = (i == 0).then(|| evidence.clone());
             running.push(validator::start(&node, setup).await?);
         }
         // Measured once the validators' partitions exist.
@@ -341,6 +348,7 @@ pub fn run(
         let mut rpc_config = crate::rpc_config(&node, peer_count);
         rpc_config.certificates = running[0].certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
+        rpc_config.evidence = Some(evidence.book());
         rpc_config.access = chain
             .api
             .map(|api| api.access(&node, risk.clone(), audit.clone()));

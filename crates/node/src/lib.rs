@@ -19,6 +19,7 @@ pub mod dev;
 pub mod dev_processes;
 pub mod disk;
 pub mod encryption;
+pub mod evidence;
 mod faults;
 mod format;
 pub mod full_node;

@@ -68,6 +68,8 @@ pub struct NodeSetup {
     pub protection: Protection,
     /// The risk control watching this node's admission and consensus, if any.
     pub risk: Option<crate::risk::Risk>,
+    /// Where a validator keeps the evidence of equivocation it sees (it tells `risk` too).
+    pub evidence: Option<crate::evidence::EvidenceLog>,
 }
 
 /// A node's default state page cache: enough to hold the hot part of a large state.
@@ -90,6 +92,7 @@ impl NodeSetup {
             state_keep_blocks: None,
             protection: Protection::Plain,
             risk: None,
+            evidence: None,
         }
     }
 }

@@ -461,6 +461,17 @@ pub fn run(
             .map(|setup| crate::risk::Risk::start(&node, setup, &config.data_dir, audit.clone()))
             .transpose()?;
         setup.risk = risk.clone();
+        // Only a validator's consensus sees votes, and so conflicting ones.
+        let evidence = match config.role {
+            Role::Validator => Some(crate::evidence::EvidenceLog::start(
+                &node,
+                &config.data_dir,
+                risk.clone(),
+                audit.clone(),
+            )?),
+            Role::FullNode => None,
+        };
+        setup.evidence = evidence.clone();
         crate::disk::log_usage(&config.data_dir);
         match config.role {
             Role::Validator => tracing::info!("starting a validator"),
@@ -476,6 +487,7 @@ pub fn run(
         crate::disk::watch(&node, &config.data_dir);
         rpc_config.certificates = running.certificates.clone();
         rpc_config.alarms = risk.as_ref().map(crate::risk::Risk::alarms);
+        rpc_config.evidence = evidence.as_ref().map(crate::evidence::EvidenceLog::book);
         let tls_server = match config.api_tls {
             Some(tls) => {
                 let mut tls_config = rpc_config.clone();

@@ -52,10 +52,12 @@ pub async fn start(context: &tokio::Context, setup: NodeSetup) -> Result<Running
         timeouts: setup.timeouts,
         timing: setup.timing,
         ledger: joined.chain.clone(),
-        fault_sink: setup
-            .risk
-            .clone()
-            .map(|risk| Arc::new(risk) as Arc<dyn trellis_consensus::FaultSink>),
+        // The evidence log passes each fault on to risk control.
+        fault_sink: match (&setup.evidence, &setup.risk) {
+            (Some(log), _) => Some(Arc::new(log.clone()) as Arc<dyn trellis_consensus::FaultSink>),
+            (None, Some(risk)) => Some(Arc::new(risk.clone()) as _),
+            (None, None) => None,
+        },
     };
     let started = trellis_consensus::start(
         setup.store(

@@ -19,6 +19,8 @@
 //! - `trellis_keyActivity`: what a key is on chain and what it signed ([`keys`]).
 //! - `trellis_alarms`: the alarms the node's risk rules raised, with their evidence
 //!   ([`alarms`]).
+//! - `trellis_getEvidence`: validators' conflicting signed votes, checkable offline
+//!   ([`evidence`]).
 //!
 //! # Conventions
 //! - Quantities are `0x`-prefixed hex without leading zeros; data is `0x`-prefixed hex.
@@ -39,6 +41,7 @@ mod batch;
 mod blocks;
 pub mod certificates;
 pub mod error;
+pub mod evidence;
 mod filters;
 mod format;
 mod info;
@@ -131,6 +134,8 @@ pub struct RpcConfig {
     pub metrics: Option<RpcMetrics>,
     /// The alarms the node's risk rules raised; `None`: it runs none.
     pub alarms: Option<alarms::Alarms>,
+    /// The evidence of equivocation the node kept; `None`: it keeps none.
+    pub evidence: Option<evidence::EvidenceBook>,
     /// Who may call what; `None`: anyone may call anything (dev chains, loopback).
     pub access: Option<access::AccessConfig>,
     /// Serve over TLS (HTTPS, WSS), optionally with client certificates; `None`: plain.
@@ -145,6 +150,7 @@ pub(crate) struct Rpc<E: Runtime> {
     peers: u64,
     certificates: Option<certificates::Certificates>,
     alarms: Option<alarms::Alarms>,
+    evidence: Option<evidence::EvidenceBook>,
 }
 
 /// A running server; it stops when this is dropped or [`RpcServer::stop`] is called.
@@ -203,6 +209,7 @@ where
         peers: config.peers,
         certificates: config.certificates,
         alarms: config.alarms,
+        evidence: config.evidence,
     });
     let known = metrics::Known(Arc::new(module.method_names().collect()));
     for method in known.0.iter() {
@@ -395,6 +402,11 @@ fn register_state<E: Runtime>(module: &mut RpcModule<Rpc<E>>) {
         |rpc: Arc<Rpc<E>>, request: AlarmsAfter| async move {
             alarms::alarms(rpc.alarms.as_ref(), request.after, request.limit).await
         }
+    );
+    async_method!(
+        module,
+        "trellis_getEvidence",
+        |rpc: Arc<Rpc<E>>, _: NoParams| async move { evidence::evidence(rpc.evidence.as_ref()).await }
     );
     async_method!(module, "eth_sendRawTransaction", send_raw_transaction);
 }

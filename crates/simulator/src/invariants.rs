@@ -192,7 +192,7 @@ fn accusations_are_true(cluster: &Cluster) -> Result<(), Violation> {
         if accused.is_none() || accused != byzantine {
             return Err(Violation::FalseAccusation {
                 by: accusation.by,
-                accused: accused.map_or(format!("{validator:?}"), |n| n.to_string()),
+                accused: accused.map_or(validator.to_string(), |n| n.to_string()),
                 evidence: evidence.to_string(),
             });
         }

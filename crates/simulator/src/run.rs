@@ -39,6 +39,9 @@ pub struct Report {
     pub misdeeds: Option<Misdeeds>,
     /// Faults the nodes reported (all of them the byzantine validator's).
     pub accusations: usize,
+    /// The evidence of each distinct conflict reported, as its bytes (what
+    /// `trellis verify-evidence` checks).
+    pub evidence: Vec<Vec<u8>>,
     /// The runtime's audit of every event: equal for two runs of one seed.
     pub audit: String,
 }
@@ -159,6 +162,14 @@ async fn drive(context: deterministic::Context, plan: Plan) -> Result<Report, Vi
         simulated: elapsed(&context),
         misdeeds: cluster.twist().map(|t| t.misdeeds()),
         accusations: cluster.accusations().all().len(),
+        evidence: cluster
+            .accusations()
+            .all()
+            .into_iter()
+            .map(|a| a.evidence)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         audit: context.auditor().state(),
     })
 }

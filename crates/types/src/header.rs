@@ -38,6 +38,13 @@ impl ValidatorId {
     }
 }
 
+/// The key in hex, `0x`-prefixed: as node.toml, the genesis file and the CLI write it.
+impl fmt::Display for ValidatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", B256::from(self.0))
+    }
+}
+
 impl fmt::Debug for ValidatorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ValidatorId({})", B256::from(self.0))

@@ -40,12 +40,16 @@ struct Args {
     /// With `--seed`: run it twice and require the same audit of every event.
     #[arg(long, requires = "seed")]
     twice: bool,
+    /// With `--seed`: write the evidence of the conflicting votes the nodes reported to FILE,
+    /// one piece a line in hex (`trellis verify-evidence FILE` checks it).
+    #[arg(long, value_name = "FILE", requires = "seed")]
+    evidence_out: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<ExitCode> {
     let args = Args::parse();
     match (args.seed, args.seeds) {
-        (Some(seed), _) => one(Seed(seed), args.twice),
+        (Some(seed), _) => one(Seed(seed), args.twice, args.evidence_out.as_deref()),
         (None, Some(count)) => {
             let jobs = args
                 .jobs
@@ -57,7 +61,7 @@ fn main() -> Result<ExitCode> {
 }
 
 /// The line a child prints last: `PASS …` or `FAIL …`, read by [`many`].
-fn one(seed: Seed, twice: bool) -> Result<ExitCode> {
+fn one(seed: Seed, twice: bool, evidence_out: Option<&std::path::Path>) -> Result<ExitCode> {
     let plan = Plan::draw(seed);
     print!("{plan}");
     let started = Instant::now();
@@ -71,6 +75,14 @@ fn one(seed: Seed, twice: bool) -> Result<ExitCode> {
             );
             return Ok(ExitCode::FAILURE);
         }
+    }
+    if let (Ok(report), Some(path)) = (&first, evidence_out) {
+        let lines: String = report
+            .evidence
+            .iter()
+            .map(|bytes| format!("0x{}\n", hex(bytes)))
+            .collect();
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
     }
     match first {
         Ok(report) => {
@@ -177,4 +189,8 @@ fn last_line(output: &std::process::Output) -> String {
         output.status,
         tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
     )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
