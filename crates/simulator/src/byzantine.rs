@@ -49,7 +49,8 @@ pub struct Twist {
 
 struct TwistState {
     draw: Draw,
-    sent: VecDeque<IoBuf>,
+    /// Copies, not the runtime's buffers: the twist outlives a power loss's runtime.
+    sent: VecDeque<Vec<u8>>,
     misdeeds: Misdeeds,
 }
 
@@ -114,14 +115,14 @@ impl Twist {
             if state.sent.len() > REPLAY_AGE && state.draw.below(4) == 0 {
                 let eligible = (state.sent.len() - REPLAY_AGE) as u64;
                 let old = state.draw.below(eligible) as usize;
-                let replayed = state.sent[old].clone();
+                let replayed = IoBuf::from(state.sent[old].clone());
                 state.misdeeds.replays += 1;
                 extras.push((recipients.to_vec(), replayed));
             }
             if state.sent.len() == REPLAY_MEMORY {
                 state.sent.pop_front();
             }
-            state.sent.push_back(frame.clone());
+            state.sent.push_back(frame.as_ref().to_vec());
         }
         extras
     }

@@ -100,6 +100,29 @@ fn genesis(plan: &Plan) -> Genesis {
     }
 }
 
+/// What outlives the nodes' memory across a power loss: the byzantine validator's twist (what
+/// it did) and every fault reported.
+pub struct Kept {
+    twist: Option<(NodeId, Arc<Twist>)>,
+    accusations: Arc<Accusations>,
+}
+
+impl Kept {
+    pub fn new(plan: &Plan) -> Self {
+        Self {
+            twist: plan.byzantine.map(|byzantine| {
+                let validators =
+                    Set::from_iter_dedup(NodeId::validators().map(|n| node_key(n).public_key()));
+                let signer = trellis_crypto::ValidatorSigner::memory(node_key(byzantine.node));
+                let scheme = Scheme::signer(NAMESPACE, validators, signer)
+                    .expect("the byzantine node is a validator");
+                (byzantine.node, Twist::new(byzantine, scheme, plan.seed.0))
+            }),
+            accusations: Arc::default(),
+        }
+    }
+}
+
 /// One node: its task while it runs, and the chain it serves.
 struct Node {
     running: Option<(Handle<()>, SimChain)>,
@@ -124,8 +147,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts every node of `plan`'s chain, all linked.
-    pub async fn start(context: &deterministic::Context, plan: &Plan) -> Self {
+    /// Starts every node of `plan`'s chain, all linked; `kept` is what outlives a power
+    /// loss (the byzantine validator's twist and the reports so far).
+    pub async fn start(context: &deterministic::Context, plan: &Plan, kept: &Kept) -> Self {
         let keys: Vec<PublicKey> = NodeId::all().map(|n| node_key(n).public_key()).collect();
         let oracle = simulation::network(context, &keys, &[]).await;
         let mut cluster = Self {
@@ -141,15 +165,8 @@ impl Cluster {
                 .collect(),
             links: BTreeMap::new(),
             blocked: BTreeMap::new(),
-            twist: plan.byzantine.map(|byzantine| {
-                let validators =
-                    Set::from_iter_dedup(NodeId::validators().map(|n| node_key(n).public_key()));
-                let signer = trellis_crypto::ValidatorSigner::memory(node_key(byzantine.node));
-                let scheme = Scheme::signer(NAMESPACE, validators, signer)
-                    .expect("the byzantine node is a validator");
-                (byzantine.node, Twist::new(byzantine, scheme, plan.seed.0))
-            }),
-            accusations: Arc::default(),
+            twist: kept.twist.clone(),
+            accusations: kept.accusations.clone(),
         };
         for node in NodeId::all() {
             cluster.restart(node).await;

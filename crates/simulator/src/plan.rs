@@ -128,6 +128,16 @@ impl std::fmt::Display for Byzantine {
     }
 }
 
+/// All nodes lose power at once, then start again from what their storage kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerLoss {
+    pub at: Duration,
+    /// Of each write not yet synced, the share of bytes the disk kept (torn writes).
+    pub kept_percent: u8,
+    /// Kept bytes are a prefix of each write (`true`) or scattered through it.
+    pub prefix: bool,
+}
+
 /// A fault and the span of simulated time it lasts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Injection {
@@ -154,6 +164,9 @@ pub struct Plan {
     pub injections: Vec<Injection>,
     /// The validator that breaks the protocol, if any (it stays byzantine all run).
     pub byzantine: Option<Byzantine>,
+    /// When every node loses power at once, if it does: their storage keeps what was synced
+    /// and a part of what was not, as [`PowerLoss::kept_percent`] says.
+    pub power_loss: Option<PowerLoss>,
     /// When the last fault ends: from here on the chain must make progress.
     pub healed_at: Duration,
     /// When the workload stops sending.
@@ -192,12 +205,15 @@ impl Plan {
             .max()
             .unwrap_or(QUIET_START);
         let byzantine = draw.byzantine();
+        let power_loss = draw.power_loss();
+        let healed_at = healed_at.max(power_loss.map_or(Duration::ZERO, |p| p.at));
         Self {
             seed,
             epoch_length,
             send_every,
             injections,
             byzantine,
+            power_loss,
             healed_at,
             sending_until: healed_at + Duration::from_secs(5),
             recovery_bound: Duration::from_secs(60),
@@ -219,6 +235,18 @@ impl fmt::Display for Plan {
         )?;
         if let Some(byzantine) = &self.byzantine {
             writeln!(f, "  all run:             {byzantine}")?;
+        }
+        if let Some(p) = &self.power_loss {
+            let how = if p.prefix {
+                "a prefix"
+            } else {
+                "scattered bytes"
+            };
+            writeln!(
+                f,
+                "  {:>7.1?}             every node loses power; of unsynced writes the disks keep {}% ({how})",
+                p.at, p.kept_percent
+            )?;
         }
         for i in &self.injections {
             writeln!(f, "  {:>7.1?} – {:>7.1?}  {}", i.from, i.until, i.fault)?;
@@ -274,6 +302,18 @@ impl Draw {
         }
         nodes.sort();
         nodes
+    }
+
+    /// One run in three loses power, within the fault window.
+    fn power_loss(&mut self) -> Option<PowerLoss> {
+        if self.below(3) != 0 {
+            return None;
+        }
+        Some(PowerLoss {
+            at: QUIET_START + self.duration_below(FAULT_WINDOW),
+            kept_percent: self.below(101) as u8,
+            prefix: self.below(2) == 0,
+        })
     }
 
     /// Every other run has a byzantine validator doing one to three wrongs.

@@ -4,12 +4,16 @@
 
 use crate::{
     byzantine::Misdeeds,
-    cluster::Cluster,
+    cluster::{Cluster, Kept},
     invariants::{self, Tips, Violation},
-    plan::{Fault, NodeId, Plan, Seed},
+    plan::{Fault, NodeId, Plan, PowerLoss, Seed},
     workload::Workload,
 };
-use commonware_runtime::{Clock as _, Runner as _, deterministic};
+use commonware_runtime::{
+    Clock as _, Runner as _,
+    deterministic::{self, FaultConfig, PartialWriteMode, WriteConfig},
+};
+use commonware_utils::Probability;
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     time::{Duration, SystemTime},
@@ -46,18 +50,53 @@ pub struct Report {
     pub audit: String,
 }
 
-/// Runs `plan`; a panic anywhere in the simulated nodes is a violation too.
+/// Runs `plan`; a panic anywhere in the simulated nodes is a violation too. A power loss
+/// ends the runtime there (its storage crashed as the plan says) and a second runtime, from
+/// that storage, goes on.
 pub fn run(plan: &Plan) -> Result<Report, Violation> {
-    let config = deterministic::Config::new()
+    let mut config = deterministic::Config::new()
         .with_seed(plan.seed.0)
         .with_timeout(Some(plan.deadline() + BACKSTOP));
+    if let Some(loss) = plan.power_loss {
+        config = config.with_storage_fault_config(torn_writes(loss));
+    }
     let runner = deterministic::Runner::new(config);
-    let plan = plan.clone();
-    match catch_unwind(AssertUnwindSafe(move || {
-        runner.start(|context| drive(context, plan))
-    })) {
-        Ok(outcome) => outcome,
+    let outcome = catch_unwind(AssertUnwindSafe(|| match plan.power_loss {
+        None => runner.start(|context| drive(context, plan.clone(), None)),
+        Some(loss) => {
+            let (first, storage) = runner.start_and_recover(|context| {
+                drive_until(context, plan.clone(), None, Some(loss.at))
+            });
+            match first? {
+                Segment::PoweredOff(carried) => deterministic::Runner::from(storage)
+                    .start(|context| drive(context, plan.clone(), Some(carried))),
+                done => Ok(done),
+            }
+        }
+    }));
+    match outcome {
+        Ok(Ok(Segment::Done(report))) => Ok(*report),
+        Ok(Ok(Segment::PoweredOff(_))) => unreachable!("the second runtime runs to the end"),
+        Ok(Err(violation)) => Err(violation),
         Err(payload) => Err(Violation::Panic(panic_message(payload.as_ref()))),
+    }
+}
+
+/// Disks that keep all that was synced and, of each write that was not, `kept_percent` of
+/// its bytes; no write fails while the nodes run.
+fn torn_writes(loss: PowerLoss) -> FaultConfig {
+    FaultConfig {
+        write_rate: Some(WriteConfig {
+            failure_rate: Probability::new(0, 100).expect("zero is a probability"),
+            retention_rate: Probability::new(u64::from(loss.kept_percent), 100)
+                .expect("a percentage is a probability"),
+            mode: if loss.prefix {
+                PartialWriteMode::Prefix
+            } else {
+                PartialWriteMode::Subset
+            },
+        }),
+        ..FaultConfig::default()
     }
 }
 
@@ -70,7 +109,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Where the run stands: which faults have started and ended.
-struct Progress {
+pub(crate) struct Progress {
     started: Vec<bool>,
     ended: Vec<bool>,
 }
@@ -102,50 +141,95 @@ impl Progress {
     }
 }
 
-async fn drive(context: deterministic::Context, plan: Plan) -> Result<Report, Violation> {
-    let began = context.current();
+/// What the driver carries across a power loss: everything but the nodes.
+pub(crate) struct Carried {
+    began: SystemTime,
+    workload: Workload,
+    tips: Tips,
+    progress: Progress,
+    kept: Kept,
+    next_send: Duration,
+    next_poll: Duration,
+    polls: usize,
+    height_at_heal: Option<Height>,
+}
+
+/// How one runtime's part of a run ended.
+enum Segment {
+    Done(Box<Report>),
+    /// Power was lost: this runtime ends, the next starts from its storage.
+    PoweredOff(Box<Carried>),
+}
+
+/// Drives one runtime's part of the run: from the start (`Carried` is `None`) or from where a
+/// power loss left it, until the end or `power_off_at`.
+async fn drive(
+    context: deterministic::Context,
+    plan: Plan,
+    from: Option<Box<Carried>>,
+) -> Result<Segment, Violation> {
+    drive_until(context, plan, from, None).await
+}
+
+async fn drive_until(
+    context: deterministic::Context,
+    plan: Plan,
+    from: Option<Box<Carried>>,
+    power_off_at: Option<Duration>,
+) -> Result<Segment, Violation> {
+    let mut run = from.unwrap_or_else(|| {
+        Box::new(Carried {
+            began: context.current(),
+            workload: Workload::new(plan.seed),
+            tips: Tips::default(),
+            progress: Progress {
+                started: vec![false; plan.injections.len()],
+                ended: vec![false; plan.injections.len()],
+            },
+            kept: Kept::new(&plan),
+            next_send: Duration::ZERO,
+            next_poll: POLL,
+            polls: 0,
+            height_at_heal: None,
+        })
+    });
+    let began = run.began;
     let elapsed = |context: &deterministic::Context| since(began, context.current());
-    let mut cluster = Cluster::start(&context, &plan).await;
-    let mut workload = Workload::new(plan.seed);
-    let mut tips = Tips::default();
-    let mut progress = Progress {
-        started: vec![false; plan.injections.len()],
-        ended: vec![false; plan.injections.len()],
-    };
-    let mut next_send = Duration::ZERO;
-    let mut next_poll = POLL;
-    let mut polls = 0usize;
-    let mut height_at_heal: Option<Height> = None;
+    let mut cluster = Cluster::start(&context, &plan, &run.kept).await;
+    // After a power loss, the nodes a fault holds down stay down.
+    apply(&mut cluster, &run.progress.active(&plan)).await;
     loop {
         let now = elapsed(&context);
-        if progress.advance(&plan, now) {
-            apply(&mut cluster, &progress.active(&plan)).await;
+        if power_off_at.is_some_and(|at| now >= at) {
+            return Ok(Segment::PoweredOff(run));
         }
-        while now < plan.sending_until && next_send <= now {
-            workload.send(&cluster, now).await;
-            next_send += plan.send_every;
+        if run.progress.advance(&plan, now) {
+            apply(&mut cluster, &run.progress.active(&plan)).await;
         }
-        if next_poll <= now {
-            next_poll += POLL;
-            polls += 1;
-            tips.observe(&cluster)?;
+        while now < plan.sending_until && run.next_send <= now {
+            run.workload.send(&cluster, now).await;
+            run.next_send += plan.send_every;
+        }
+        if run.next_poll <= now {
+            run.next_poll += POLL;
+            run.polls += 1;
+            run.tips.observe(&cluster)?;
             cluster.lift_blocks(now).await;
             // Each poll asks another honest node, so every one's index is read.
             let honest: Vec<NodeId> = cluster.honest().map(|(n, _)| n).collect();
             if !honest.is_empty() {
-                workload
-                    .poll(&cluster, honest[polls % honest.len()], now)
-                    .await?;
+                let asked = honest[run.polls % honest.len()];
+                run.workload.poll(&cluster, asked, now).await?;
             }
             if now >= plan.healed_at {
-                let floor = *height_at_heal.get_or_insert_with(|| top(&cluster));
-                if settled(&cluster, &workload, &plan, now, floor) {
+                let floor = *run.height_at_heal.get_or_insert_with(|| top(&cluster));
+                if settled(&cluster, &run.workload, &plan, now, floor) {
                     break;
                 }
                 if now >= plan.deadline() {
                     return Err(Violation::Stalled {
                         bound: plan.recovery_bound,
-                        outstanding: workload.outstanding(),
+                        outstanding: run.workload.outstanding(),
                         heights: invariants::heights(&cluster),
                     });
                 }
@@ -153,11 +237,11 @@ async fn drive(context: deterministic::Context, plan: Plan) -> Result<Report, Vi
         }
         context.sleep(TICK).await;
     }
-    invariants::check_settled(&cluster, &workload).await?;
-    Ok(Report {
+    invariants::check_settled(&cluster, &run.workload).await?;
+    Ok(Segment::Done(Box::new(Report {
         seed: plan.seed,
         height: top(&cluster),
-        transfers: workload.receipted().len(),
+        transfers: run.workload.receipted().len(),
         faults: plan.injections.len(),
         simulated: elapsed(&context),
         misdeeds: cluster.twist().map(|t| t.misdeeds()),
@@ -171,7 +255,7 @@ async fn drive(context: deterministic::Context, plan: Plan) -> Result<Report, Vi
             .into_iter()
             .collect(),
         audit: context.auditor().state(),
-    })
+    })))
 }
 
 fn since(began: SystemTime, now: SystemTime) -> Duration {

@@ -8,7 +8,8 @@ use trellis_simulator::{
     run,
 };
 
-/// A seed with crashes, partitions and bad links across epochs of ten blocks.
+/// A seed with crashes, partitions and bad links across epochs of ten blocks, and a power
+/// loss of every node with torn unsynced writes.
 const BUSY_SEED: Seed = Seed(3);
 
 #[test]
@@ -20,6 +21,7 @@ fn a_seed_replays_to_the_same_audit_of_every_event() {
             .any(|i| matches!(i.fault, Fault::Crash(_))),
         "the seed crashes a node:\n{plan}"
     );
+    assert!(plan.power_loss.is_some(), "the seed loses power:\n{plan}");
     let first = run(&plan).unwrap_or_else(|v| panic!("seed {BUSY_SEED}: {v}"));
     let again = run(&plan).unwrap_or_else(|v| panic!("seed {BUSY_SEED} replayed: {v}"));
     assert_eq!(first.audit, again.audit, "the replay took another course");
