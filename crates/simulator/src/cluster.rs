@@ -251,8 +251,10 @@ impl Cluster {
     /// Lifts the blocks older than [`BLOCKED_FOR`] at `now`, and those of nodes that restarted
     /// (a node forgets whom it blocked). Returns how many blocks are in force.
     pub async fn lift_blocks(&mut self, now: Duration) -> usize {
-        let node_of =
-            |key: &PublicKey| NodeId(self.keys.iter().position(|k| k == key).unwrap_or(0));
+        let node_of = |key: &PublicKey| {
+            let index = self.keys.iter().position(|k| k == key);
+            NodeId(index.expect("every peer of the simulated network is a node"))
+        };
         let current: Vec<(NodeId, NodeId)> = self
             .oracle
             .blocked()

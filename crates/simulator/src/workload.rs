@@ -73,8 +73,8 @@ impl Workload {
         self.in_flight.len()
     }
 
-    /// Transfers each sender made that got a receipt, in nonce order: all of them once the
-    /// run has settled.
+    /// Transfers `sender` signed (its next nonce); once the run has settled, every one of
+    /// them has a receipt.
     pub fn sent_by(&self, sender: usize) -> u64 {
         self.next_nonce[sender]
     }
