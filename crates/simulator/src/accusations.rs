@@ -1,9 +1,12 @@
-//! What the nodes' consensus reported as faults (conflicting votes), and by whom: the
-//! simulator's stand-in for a node's risk control, so a run can check that the byzantine
-//! validator was caught and that no honest one was ever accused.
+//! What the nodes' consensus reported as faults (conflicting votes), and by whom, and which
+//! peers they blocked: the simulator's stand-in for a node's risk control, so a run can check
+//! that the byzantine validator was caught and that no honest one was ever accused.
 
 use crate::plan::NodeId;
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
 use trellis_consensus::{Evidence, FaultSink};
 
 /// One fault report.
@@ -14,16 +17,36 @@ pub struct Accusation {
     pub evidence: Vec<u8>,
 }
 
-/// Every report of the run, in the order made.
+/// Every report of the run, in the order made, and every block seen in force.
 #[derive(Default)]
-pub struct Accusations(Mutex<Vec<Accusation>>);
+pub struct Accusations {
+    reports: Mutex<Vec<Accusation>>,
+    /// (blocker, blocked) pairs, each as first seen.
+    blocks: Mutex<BTreeSet<(NodeId, NodeId)>>,
+}
 
 impl Accusations {
     pub fn all(&self) -> Vec<Accusation> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        lock(&self.reports).clone()
+    }
+
+    /// Notes that `by` blocked `peer` (a node blocks a peer whose message it refuses).
+    pub fn blocked(&self, by: NodeId, peer: NodeId) {
+        lock(&self.blocks).insert((by, peer));
+    }
+
+    /// Every (blocker, blocked) pair seen in the run.
+    pub fn blocks(&self) -> Vec<(NodeId, NodeId)> {
+        lock(&self.blocks).iter().copied().collect()
+    }
+
+    /// The nodes that blocked `peer` at some time in the run.
+    pub fn blockers_of(&self, peer: NodeId) -> Vec<NodeId> {
+        self.blocks()
+            .into_iter()
+            .filter(|(_, blocked)| *blocked == peer)
+            .map(|(by, _)| by)
+            .collect()
     }
 
     /// The sink `by`'s consensus reports to.
@@ -42,13 +65,15 @@ struct Accuser {
 
 impl FaultSink for Accuser {
     fn fault(&self, evidence: &Evidence) {
-        self.log
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(Accusation {
-                by: self.by,
-                evidence: evidence.to_bytes(),
-            });
+        lock(&self.log.reports).push(Accusation {
+            by: self.by,
+            evidence: evidence.to_bytes(),
+        });
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -264,6 +264,9 @@ impl Cluster {
             .map(|(by, peer)| (node_of(by), node_of(peer)))
             .collect();
         self.blocked.retain(|pair, _| current.contains(pair));
+        for &(by, peer) in &current {
+            self.accusations.blocked(by, peer);
+        }
         for pair in &current {
             self.blocked.entry(*pair).or_insert(now);
         }

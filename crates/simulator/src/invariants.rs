@@ -97,7 +97,7 @@ pub enum Violation {
     },
     #[error("{by} reported a fault whose evidence does not hold: {error}")]
     BadEvidence { by: NodeId, error: EvidenceError },
-    #[error("{node} sent {equivocations} conflicting votes and no node reported it")]
+    #[error("{node} sent {equivocations} conflicting votes and no node reported or blocked it")]
     Unnoticed { node: NodeId, equivocations: u64 },
     #[error("{node}: block {height} is missing below its finalized tip")]
     Missing { node: NodeId, height: Height },
@@ -168,15 +168,21 @@ pub async fn check_settled(cluster: &Cluster, workload: &Workload) -> Result<(),
     Ok(())
 }
 
-/// Below this many equivocations, no report is required: each needs a peer to get both votes
-/// while it is still in that view.
+/// Below this many equivocations, none need be noticed: each needs a peer to get both votes
+/// (over links that may lose them) while that view is still tracked.
 const EQUIVOCATIONS_THAT_MUST_BE_SEEN: u64 = 5;
 
 fn node_id(node: NodeId) -> ValidatorId {
     validator_id(&node_key(node).public_key())
 }
 
-/// Every report's evidence verifies on its own; only the byzantine validator is ever reported, and it is once it equivocated enough.
+/// Every report's evidence verifies on its own; only the byzantine validator is ever reported;
+/// once it equivocated enough, some honest node noticed.
+///
+/// Noticing is a report with evidence or a block. A node keeps evidence only while the view
+/// still holds the first of the two votes: once a view has its certificate, commonware keeps
+/// just who voted, so a conflicting vote arriving then (late, over a slow link) gets its sender
+/// blocked without evidence.
 fn accusations_are_true(cluster: &Cluster) -> Result<(), Violation> {
     let accusations = cluster.accusations().all();
     let byzantine = NodeId::validators().find(|n| cluster.is_byzantine(*n));
@@ -199,7 +205,15 @@ fn accusations_are_true(cluster: &Cluster) -> Result<(), Violation> {
     }
     if let (Some(node), Some(twist)) = (byzantine, cluster.twist()) {
         let equivocations = twist.misdeeds().equivocations;
-        if equivocations >= EQUIVOCATIONS_THAT_MUST_BE_SEEN && accusations.is_empty() {
+        let blocked_by_honest = cluster
+            .accusations()
+            .blockers_of(node)
+            .into_iter()
+            .any(|by| !cluster.is_byzantine(by));
+        if equivocations >= EQUIVOCATIONS_THAT_MUST_BE_SEEN
+            && accusations.is_empty()
+            && !blocked_by_honest
+        {
             return Err(Violation::Unnoticed {
                 node,
                 equivocations,

@@ -43,6 +43,8 @@ pub struct Report {
     pub misdeeds: Option<Misdeeds>,
     /// Faults the nodes reported (all of them the byzantine validator's).
     pub accusations: usize,
+    /// Every (blocker, blocked) pair of nodes seen in the run.
+    pub blocks: Vec<(NodeId, NodeId)>,
     /// The evidence of each distinct conflict reported, as its bytes (what
     /// `trellis verify-evidence` checks).
     pub evidence: Vec<Vec<u8>>,
@@ -246,6 +248,7 @@ async fn drive_until(
         simulated: elapsed(&context),
         misdeeds: cluster.twist().map(|t| t.misdeeds()),
         accusations: cluster.accusations().all().len(),
+        blocks: cluster.accusations().blocks(),
         evidence: cluster
             .accusations()
             .all()

@@ -48,6 +48,11 @@ struct Args {
 
 fn main() -> Result<ExitCode> {
     let args = Args::parse();
+    // The nodes' own logs, on stderr, when RUST_LOG asks for them (off by default).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     match (args.seed, args.seeds) {
         (Some(seed), _) => one(Seed(seed), args.twice, args.evidence_out.as_deref()),
         (None, Some(count)) => {
@@ -92,8 +97,21 @@ fn one(seed: Seed, twice: bool, evidence_out: Option<&std::path::Path>) -> Resul
                     m.equivocations, m.invalid_blocks, m.replays, report.accusations
                 )
             });
+            let blocks: Vec<String> = report
+                .blocks
+                .iter()
+                .map(|(by, peer)| format!("{by} blocked {peer}"))
+                .collect();
+            let blocks = if blocks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", blocks.join(", "))
+            };
+            let power = plan.power_loss.map_or(String::new(), |loss| {
+                format!(", power lost at {:.1?}", loss.at)
+            });
             println!(
-                "PASS seed {seed}: height {}, {} transfers, {} faults{byzantine}, {:.0?} simulated in {:.1?}, audit {}",
+                "PASS seed {seed}: height {}, {} transfers, {} faults{byzantine}{blocks}{power}, {:.0?} simulated in {:.1?}, audit {}",
                 report.height,
                 report.transfers,
                 report.faults,
@@ -143,11 +161,15 @@ fn many(from: u64, count: u64, jobs: usize) -> Result<ExitCode> {
         .collect();
     drop(done);
     let mut failures = Vec::new();
-    let mut passed = 0u64;
+    let (mut passed, mut byzantine, mut power_lost) = (0u64, 0u64, 0u64);
     for (seed, ok, line) in results {
         println!("{line}");
         if ok {
+            // The plan is the seed's alone, so the parent draws it again to count.
+            let plan = Plan::draw(Seed(seed));
             passed += 1;
+            byzantine += u64::from(plan.byzantine.is_some());
+            power_lost += u64::from(plan.power_loss.is_some());
         } else {
             failures.push((seed, line));
         }
@@ -157,7 +179,8 @@ fn many(from: u64, count: u64, jobs: usize) -> Result<ExitCode> {
     }
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!(
-        "{passed} of {count} seeds passed in {:.1?} ({:.1} seeds per minute, {jobs} at a time)",
+        "{passed} of {count} seeds passed in {:.1?} ({:.1} seeds per minute, {jobs} at a time); \
+         of those passed, {byzantine} had a byzantine validator and {power_lost} a power loss",
         started.elapsed(),
         count as f64 / minutes.max(f64::EPSILON)
     );
