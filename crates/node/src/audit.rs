@@ -1,5 +1,5 @@
 //! The node's audit log, `audit.jsonl` in its data directory (`trellis_audit`): its start, its
-//! risk rules loaded, reloaded or refused, the alarms they raised, the freezes it proposed and
+//! risk rules loaded, reloaded or refused, the alarms they raised, the freezes and validator removals it proposed and
 //! the rotation of its key, each record chained to the one before and signed by the node's key.
 //!
 //! One owner task, on a thread of its own (each record is signed, perhaps by an HSM, and

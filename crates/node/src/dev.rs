@@ -85,7 +85,7 @@ pub struct DevChain {
 }
 
 impl DevChain {
-    /// The account that proposes the freezes risk rules ask for: on a governed chain, the
+    /// The account that makes the proposals risk rules ask for: on a governed chain, the
     /// first account (a governor).
     pub fn risk_operator(&self) -> Option<alloy_primitives::Address> {
         if self.genesis.organisations.is_empty() {

@@ -150,7 +150,7 @@ pub enum FileProblem {
     #[error("risk rules: {0}")]
     Rules(trellis_risk::RulesError),
     #[error(
-        "names a risk_operator_key but no risk_rules: the key only proposes the freezes rules ask for"
+        "names a risk_operator_key but no risk_rules: the key only makes the proposals rules ask for (freezes, validator removals)"
     )]
     OperatorWithoutRules,
     #[error(

@@ -11,7 +11,8 @@
 //! p2p_listen = "0.0.0.0:30300"      # optional; default: this node's address in the genesis
 //! risk_rules = "risk.toml"          # optional: the risk rules this node watches (`risk.rs`)
 //! # risk_operator_key = "governor.json" # a governor's account key (or a pkcs11: URI) that
-//! #                                 # proposes the freezes rules ask for (propose_freeze)
+//! #                                 # makes the proposals rules ask for (propose_freeze,
+//! #                                 # propose_removal)
 //! # risk_operator_from = "0x…"      # which account of that file; risk_operator_passphrase_file
 //! #                                 # opens it if sealed
 //! # api_access = "tokens"           # who may call the API (`api_access.rs`): callers present
@@ -117,8 +118,8 @@ struct NodeFile {
     /// The risk rules this node watches (reloaded when the file changes); absent: none.
     #[serde(default)]
     risk_rules: Option<PathBuf>,
-    /// A governor's account key (a key file or a `pkcs11:` URI) that signs the freeze
-    /// proposals rules ask for.
+    /// A governor's account key (a key file or a `pkcs11:` URI) that signs the
+    /// proposals rules ask for (freezes, validator removals).
     #[serde(default)]
     risk_operator_key: Option<String>,
     #[serde(default)]
@@ -549,7 +550,7 @@ pub struct NodeFileText<'a> {
     pub kek_file: Option<&'a str>,
     /// The risk rules file, if the node watches any.
     pub risk_rules: Option<&'a str>,
-    /// The key file and account that propose the freezes rules ask for.
+    /// The key file and account that make the proposals rules ask for.
     pub risk_operator: Option<(&'a str, alloy_primitives::Address)>,
 }
 
@@ -594,7 +595,7 @@ impl NodeFileText<'_> {
         }
         if let Some((file, account)) = self.risk_operator {
             text.push_str(&format!(
-                "# The governor account that proposes the freezes risk rules ask for.\n\
+                "# The governor account that makes the proposals risk rules ask for.\n\
                  risk_operator_key = {}\n\
                  risk_operator_from = \"{account}\"\n",
                 quote(file)

@@ -8,14 +8,15 @@
 //! What the owner decides flows back the same way: the senders it throttles are published as
 //! a snapshot admission reads (a `watch`), alarms are logged, counted by rule
 //! (`trellis_risk_alarms_total`), appended to the alarm log (`log.rs`) and posted to their
-//! rule's webhook (`webhook.rs`); `trellis_alarms` asks the owner for them.
+//! rule's webhook (`webhook.rs`); the governance proposals a rule asks for (a freeze, a
+//! validator's removal) are made by `proposals.rs`; `trellis_alarms` asks the owner for them.
 //!
 //! The rules file is read again when it changes (checked every [`RELOAD_EVERY`]) or on SIGHUP;
 //! a file that does not read keeps the rules in force, and the log names the line at fault.
 
-mod freeze;
 mod host;
 mod log;
+mod proposals;
 mod webhook;
 
 use crate::{FileProblem, NodeError, audit::Audit};
@@ -37,6 +38,7 @@ use std::{
 use trellis_chain::watch::{AdmissionWatch, Offer};
 use trellis_crypto::TxSigner;
 use trellis_risk::{Action, Alarm, Engine, Event, Measure, Party, Rules};
+use trellis_types::ValidatorId;
 
 /// Events that may wait for the owner; beyond that they are dropped and counted.
 const INBOX: usize = 1_024;
@@ -78,15 +80,15 @@ enum Query {
 pub struct RiskSetup {
     /// The rules file (reloaded when it changes).
     pub rules_file: PathBuf,
-    /// The governor account that signs `propose_freeze` proposals, if any.
+    /// The governor account that signs the proposals rules ask for, if any.
     pub operator: Option<Arc<dyn TxSigner>>,
 }
 
 /// A handle on the node's risk control. Cheap to clone.
 #[derive(Clone)]
 pub struct Risk {
-    /// Where the node's JSON-RPC server answers, once it listens (freeze proposals go there).
-    api: Arc<OnceLock<freeze::OwnApi>>,
+    /// Where the node's JSON-RPC server answers, once it listens (proposals go there).
+    api: Arc<OnceLock<proposals::OwnApi>>,
     events: ::tokio::sync::mpsc::Sender<Event>,
     queries: ::tokio::sync::mpsc::Sender<Query>,
     throttled: ::tokio::sync::watch::Receiver<Throttled>,
@@ -135,20 +137,20 @@ impl Risk {
             metrics.webhook_dropped.clone(),
         );
         let api = Arc::new(OnceLock::new());
-        let freezes = freeze::Freezes::start(
-            context.child("freeze"),
+        let proposals = proposals::Proposals::start(
+            context.child("proposals"),
             operator.clone(),
             api.clone(),
             audit.clone(),
-            freeze::FreezeMetrics {
-                proposed: metrics.freezes_proposed.clone(),
-                failed: metrics.freeze_failures.clone(),
-                dropped: metrics.freezes_dropped.clone(),
+            proposals::ProposalMetrics {
+                proposed: metrics.proposals_made.clone(),
+                failed: metrics.proposal_failures.clone(),
+                dropped: metrics.proposals_dropped.clone(),
             },
         );
         let owner = Owner {
             audit,
-            freezes,
+            proposals,
             operator: operator.is_some(),
             engine: Engine::new(rules, CAPACITY, log.next_id()),
             rules_file,
@@ -182,7 +184,7 @@ impl Risk {
 
     /// Tells risk control where this node's JSON-RPC server answers, for chain `chain_id`.
     pub fn serving_at(&self, addr: std::net::SocketAddr, chain_id: u64) {
-        let _ = self.api.set(freeze::OwnApi {
+        let _ = self.api.set(proposals::OwnApi {
             url: format!("http://{addr}"),
             chain_id,
         });
@@ -213,14 +215,18 @@ impl AdmissionWatch for Risk {
 }
 
 impl trellis_consensus::FaultSink for Risk {
+    /// Weighs only evidence that verifies on its own: a rule may propose the validator's
+    /// removal, so the accusation must be what anyone can check (`trellis verify-evidence`).
     fn fault(&self, evidence: &trellis_consensus::Evidence) {
-        let validator = evidence
-            .validator_key()
-            .map_or_else(|| "an unknown signer".to_owned(), |key| key.to_string());
-        self.report(Event::ConsensusFault {
-            validator,
-            kind: evidence.kind().name().to_owned(),
-        });
+        match evidence.verify() {
+            Ok(validator) => self.report(Event::ConsensusFault {
+                validator: validator.to_string(),
+                kind: evidence.kind().name().to_owned(),
+            }),
+            Err(error) => {
+                tracing::error!(%error, %evidence, "consensus reported a fault whose evidence does not verify: not weighed");
+            }
+        }
     }
 }
 
@@ -262,6 +268,12 @@ fn warn_of_unsupported(rules: &Rules, operator: bool) {
                 "propose_freeze: node.toml names no risk_operator_key, so this node proposes no freeze; its alarms name the account for a governor to propose (`trellis gov propose freeze ACCOUNT`)"
             );
         }
+        if rule.actions.contains(&Action::ProposeRemoval) && !operator {
+            tracing::warn!(
+                rule = %rule.name.0,
+                "propose_removal: node.toml names no risk_operator_key, so this node proposes no removal; its alarms name the validator for a governor to propose (`trellis gov propose remove-validator KEY`)"
+            );
+        }
     }
 }
 
@@ -286,9 +298,9 @@ struct RiskMetrics {
     log_failures: Counter,
     webhook_failures: Counter,
     webhook_dropped: Counter,
-    freezes_proposed: Counter,
-    freeze_failures: Counter,
-    freezes_dropped: Counter,
+    proposals_made: Counter,
+    proposal_failures: Counter,
+    proposals_dropped: Counter,
 }
 
 impl RiskMetrics {
@@ -321,17 +333,17 @@ impl RiskMetrics {
                 "webhook_dropped",
                 "Alarm posts dropped because too many were waiting",
             ),
-            freezes_proposed: context.counter(
-                "freezes_proposed",
-                "Governance proposals to freeze an account this node made for a rule",
+            proposals_made: context.counter(
+                "proposals_made",
+                "Governance proposals this node made for a rule (freezes, validator removals)",
             ),
-            freeze_failures: context.counter(
-                "freeze_failures",
-                "Freeze proposals that could not be made (refused, or no receipt)",
+            proposal_failures: context.counter(
+                "proposal_failures",
+                "Proposals a rule asked for that could not be made (refused, or no receipt)",
             ),
-            freezes_dropped: context.counter(
-                "freezes_dropped",
-                "Freeze proposals dropped because too many were waiting",
+            proposals_dropped: context.counter(
+                "proposals_dropped",
+                "Proposals a rule asked for, dropped because too many were waiting",
             ),
         }
     }
@@ -347,8 +359,8 @@ struct Owner {
     host: host::Host,
     publish: ::tokio::sync::watch::Sender<Throttled>,
     webhooks: webhook::Webhooks,
-    freezes: freeze::Freezes,
-    /// Whether freezes are proposed (for the warning at reload).
+    proposals: proposals::Proposals,
+    /// Whether proposals are made (for the warning at reload).
     operator: bool,
     metrics: Arc<RiskMetrics>,
 }
@@ -460,13 +472,8 @@ impl Owner {
             if let Some(url) = webhook {
                 self.webhooks.post(url, alarm);
             }
-            if let Party::Account(account) = alarm.party
-                && alarm
-                    .actions
-                    .iter()
-                    .any(|a| a == Action::ProposeFreeze.name())
-            {
-                self.freezes.propose(account);
+            if let Some(motion) = motion(alarm) {
+                self.proposals.propose(motion);
             }
         }
     }
@@ -518,6 +525,27 @@ impl Owner {
                 tracing::error!(%error, "risk rules not reloaded ({why}): the rules in force stay");
             }
         }
+    }
+}
+
+/// The proposal `alarm`'s rule asks for, if any.
+fn motion(alarm: &Alarm) -> Option<proposals::Motion> {
+    let asks = |action: Action| alarm.actions.iter().any(|a| a == action.name());
+    match &alarm.party {
+        Party::Account(account) if asks(Action::ProposeFreeze) => {
+            Some(proposals::Motion::Freeze(*account))
+        }
+        // The party is the validator a verified piece of evidence named (`fault`).
+        Party::Validator(key) if asks(Action::ProposeRemoval) => {
+            match key.parse::<alloy_primitives::B256>() {
+                Ok(key) => Some(proposals::Motion::RemoveValidator(ValidatorId(key.0))),
+                Err(_) => {
+                    tracing::error!(%key, "an alarm names a validator by no key: no removal proposed");
+                    None
+                }
+            }
+        }
+        _ => None,
     }
 }
 

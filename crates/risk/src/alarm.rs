@@ -68,7 +68,7 @@ pub struct Alarm {
     /// The rule's threshold, crossed when `observed` is above it.
     pub above: Amount,
     pub window_seconds: u64,
-    /// What the node does besides raising the alarm (`throttle`, `propose_freeze`).
+    /// What the node does besides raising the alarm (`throttle`, `propose_freeze`, `propose_removal`).
     pub actions: Vec<String>,
     pub evidence: Evidence,
 }

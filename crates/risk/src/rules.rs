@@ -11,7 +11,9 @@
 //!
 //! Every rule crossed raises an alarm (log, metric, alarm record, and a POST to `webhook` if
 //! it names one); `actions` adds `throttle` (the sender or caller is slowed) or
-//! `propose_freeze` (a freeze of the sender's account is proposed through governance).
+//! `propose_freeze` (a freeze of the sender's account is proposed through governance) or, for
+//! `consensus_faults`, `propose_removal` (removing the validator that signed conflicting votes
+//! is proposed through governance).
 
 use serde::Deserialize;
 use std::{collections::BTreeSet, ops::Range, time::Duration};
@@ -93,6 +95,11 @@ impl Measure {
         )
     }
 
+    /// Whether the alarm names a validator (whose removal governance can be asked for).
+    pub fn names_validator(self) -> bool {
+        self == Self::ConsensusFaults
+    }
+
     fn unit(self) -> Unit {
         match self {
             Self::SenderValue => Unit::Wei,
@@ -134,6 +141,7 @@ impl Threshold {
 pub enum Action {
     Throttle,
     ProposeFreeze,
+    ProposeRemoval,
 }
 
 impl Action {
@@ -142,6 +150,7 @@ impl Action {
         match self {
             Self::Throttle => "throttle",
             Self::ProposeFreeze => "propose_freeze",
+            Self::ProposeRemoval => "propose_removal",
         }
     }
 }
@@ -194,7 +203,9 @@ pub enum RulesError {
         measure: &'static str,
         expected: &'static str,
     },
-    #[error("line {line}: unknown action {found:?}; one of: throttle, propose_freeze")]
+    #[error(
+        "line {line}: unknown action {found:?}; one of: throttle, propose_freeze, propose_removal"
+    )]
     UnknownAction { line: usize, found: String },
     #[error("line {line}: {action} needs a measure kept per {party}, not {measure}")]
     ActionDoesNotFit {
@@ -304,6 +315,12 @@ fn check(raw: RawRule, at: &impl Fn(Range<usize>) -> usize) -> Result<Rule, Rule
                 measure.per_account(),
                 "propose_freeze",
                 "account",
+            ),
+            "propose_removal" => (
+                Action::ProposeRemoval,
+                measure.names_validator(),
+                "propose_removal",
+                "validator",
             ),
             other => {
                 return Err(RulesError::UnknownAction {
@@ -437,6 +454,31 @@ above = 90
         assert_eq!(rules.rules[2].above, Threshold::Percent(90));
         assert!(rules.rules[2].actions.is_empty(), "an alarm only");
         assert_eq!(Rules::parse("").unwrap(), Rules::default());
+    }
+
+    /// `propose_removal` fits the one measure whose alarm names a validator, and no other.
+    #[test]
+    fn a_removal_is_proposed_only_for_a_validator_caught_equivocating() {
+        let rule = |measure: &str| {
+            format!(
+                "[[rule]]\nname = \"r\"\nmeasure = \"{measure}\"\nwindow = \"1h\"\nabove = 0\nactions = [\"propose_removal\"]\n"
+            )
+        };
+        let rules = Rules::parse(&rule("consensus_faults")).unwrap();
+        assert_eq!(rules.rules[0].actions, vec![Action::ProposeRemoval]);
+        let refused = Rules::parse(&rule("sender_transactions")).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RulesError::ActionDoesNotFit {
+                    line: 6,
+                    action: "propose_removal",
+                    party: "validator",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
     }
 
     /// Each fault is named with the line it is on.

@@ -12,7 +12,7 @@ use commonware_stream::{
     sake::{self, Sake},
 };
 use commonware_utils::{NZU32, NZUsize, ordered::Map};
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{future::Future, net::SocketAddr, path::Path, time::Duration};
 use trellis_consensus::PublicKey;
 use trellis_node::genesis_file::{GenesisFile, Peer};
 
@@ -42,6 +42,42 @@ pub fn send_junk(
     junk: Junk,
     duration: Duration,
 ) {
+    join(
+        genesis,
+        key_file,
+        listen,
+        &[junk.channel],
+        |context, mut channels| async move {
+            let (mut sender, _receiver) = channels.remove(0);
+            let until = context.current() + duration;
+            while context.current() < until {
+                let _ = sender.send(Recipients::All, junk.message.clone(), false);
+                context.sleep(Duration::from_millis(100)).await;
+            }
+        },
+    );
+}
+
+/// One registered channel: what is sent on it, what arrives.
+pub type Channel = (
+    lookup::Sender<PublicKey, tokio::Context>,
+    lookup::Receiver<PublicKey>,
+);
+
+/// Joins the network of `genesis` as the holder of the key in `key_file` (one the genesis
+/// admits), listening on `listen`, with `channels` registered; runs `act` on a runtime of its
+/// own and returns what it returns (blocks meanwhile).
+pub fn join<F, Fut, R>(
+    genesis: &Path,
+    key_file: &Path,
+    listen: SocketAddr,
+    channels: &[u64],
+    act: F,
+) -> R
+where
+    F: FnOnce(tokio::Context, Vec<Channel>) -> Fut,
+    Fut: Future<Output = R>,
+{
     let genesis = GenesisFile::load(genesis).unwrap();
     let validators = genesis.peers().unwrap();
     let full_nodes = genesis.full_node_peers().unwrap();
@@ -51,6 +87,7 @@ pub fn send_junk(
     let max = trellis_consensus::engine::max_message_size(validators.len() as u32, &limits)
         .saturating_mul(2);
     let runner = tokio::Runner::new(tokio::Config::default().with_worker_threads(1));
+    let channels = channels.to_vec();
     runner.start(|context| async move {
         let handshake = Cups::<_, ChaCha20Poly1305>::new(
             Sake {
@@ -74,13 +111,11 @@ pub fn send_junk(
             0,
             AddressableTrackedPeers::new(map(&validators), map(&full_nodes)),
         );
-        let (mut sender, _receiver) =
-            network.register(junk.channel, Quota::per_second(NZU32!(1_024)));
+        let registered: Vec<Channel> = channels
+            .iter()
+            .map(|channel| network.register(*channel, Quota::per_second(NZU32!(1_024))))
+            .collect();
         network.start();
-        let until = context.current() + duration;
-        while context.current() < until {
-            let _ = sender.send(Recipients::All, junk.message.clone(), false);
-            context.sleep(Duration::from_millis(100)).await;
-        }
-    });
+        act(context, registered).await
+    })
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod equivocator;
 pub mod hostile;
 pub mod network;
 pub mod operator;
@@ -141,6 +142,11 @@ impl NodeProcess {
     }
 
     /// Whether one line of the process's log contains every one of `parts`, waiting up to 5 s.
+    /// The lines logged so far, without their terminal colours (so fields read `key=value`).
+    pub fn plain_log(&self) -> Vec<String> {
+        self.log.lock().unwrap().iter().map(|l| plain(l)).collect()
+    }
+
     pub fn logged_all(&self, parts: &[&str]) -> bool {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
@@ -461,4 +467,18 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// `line` without ANSI escape sequences (ESC, then up to and including a letter).
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -22,12 +22,25 @@ pub fn text(out: &Output) -> String {
 /// Runs `trellis gov ARGS` against `node`, signed by account `from` of the network's
 /// `accounts.json`; returns its output, asserting it succeeded.
 pub fn gov(network: &TestNetwork, node: &NodeProcess, from: &AccountKey, args: &[&str]) -> String {
+    let key = network.dir.join("accounts.json");
+    let from = from.address().to_string();
+    run_gov(
+        node,
+        args,
+        &["--key", key.to_str().unwrap(), "--from", &from],
+    )
+}
+
+/// Runs `trellis gov show|list ARGS` against `node` (anyone may read proposals).
+pub fn gov_read(node: &NodeProcess, args: &[&str]) -> String {
+    run_gov(node, args, &[])
+}
+
+fn run_gov(node: &NodeProcess, args: &[&str], signer: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
         .args(["gov", args[0]])
         .args(["--rpc", &format!("http://{}", node.rpc)])
-        .arg("--key")
-        .arg(network.dir.join("accounts.json"))
-        .args(["--from", &from.address().to_string()])
+        .args(signer)
         .args(&args[1..])
         .output()
         .unwrap();
