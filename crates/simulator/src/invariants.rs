@@ -95,6 +95,10 @@ pub enum Violation {
         accused: String,
         evidence: String,
     },
+    #[error(
+        "{by} blocked {peer}, an honest node: it refused a message no honest node sends (one that did not decode or verify, or a vote conflicting with one it sent before)"
+    )]
+    HonestBlocked { by: NodeId, peer: NodeId },
     #[error("{by} reported a fault whose evidence does not hold: {error}")]
     BadEvidence { by: NodeId, error: EvidenceError },
     #[error("{node} sent {equivocations} conflicting votes and no node reported or blocked it")]
@@ -155,6 +159,7 @@ pub fn heights(cluster: &Cluster) -> Vec<(NodeId, Height)> {
 /// The end-of-run checks, with every node running and every transfer receipted.
 pub async fn check_settled(cluster: &Cluster, workload: &Workload) -> Result<(), Violation> {
     accusations_are_true(cluster)?;
+    honest_nodes_never_blocked(cluster)?;
     let mut chains: Vec<(NodeId, Vec<BlockHash>)> = Vec::new();
     for (node, chain) in cluster.honest() {
         chains.push((node, chain_of(node, chain).await?));
@@ -221,6 +226,22 @@ fn accusations_are_true(cluster: &Cluster) -> Result<(), Violation> {
         }
     }
     Ok(())
+}
+
+/// No honest node ever blocked another: an honest node sends only what decodes and verifies,
+/// and never, even after a crash or a power loss took back unsynced writes, a vote that
+/// conflicts with one it sent before.
+fn honest_nodes_never_blocked(cluster: &Cluster) -> Result<(), Violation> {
+    let honest = |node: NodeId| !cluster.is_byzantine(node);
+    match cluster
+        .accusations()
+        .blocks()
+        .into_iter()
+        .find(|(by, peer)| honest(*by) && honest(*peer))
+    {
+        Some((by, peer)) => Err(Violation::HonestBlocked { by, peer }),
+        None => Ok(()),
+    }
 }
 
 /// The hashes of `node`'s stored blocks from genesis, each checked to name the one before.

@@ -1,6 +1,7 @@
 //! `trellis-simulate`: runs one seed (`--seed S`), or many (`--seeds N`), each in a process of
 //! its own, as many at once as there are cores; prints what passed and, for each failure, the
-//! seed, what broke and the command that replays it.
+//! seed, what broke and the command that replays it. `RUST_LOG` shows the simulated nodes'
+//! own logs on stderr.
 
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
