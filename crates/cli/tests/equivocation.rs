@@ -116,17 +116,19 @@ fn a_validator_signing_conflicting_votes_is_proven_alarmed_and_proposed_for_remo
         "{said}"
     );
 
-    // The alarm names the validator, and governor 0's proposal to remove it is made once.
+    // Governor 0's proposal to remove the validator is made, after the alarm that asked for it
+    // (risk control weighs the evidence on its own task, so both are awaited, not assumed).
+    let proposed = format!("risk control proposed removing validator {accused}");
+    wait_until("the removal is proposed", Duration::from_secs(60), || {
+        members[0].logged(&proposed)
+    });
     let alarms = members[0].call("trellis_alarms", json!([]));
     let alarm = alarms
         .as_array()
         .and_then(|all| all.iter().find(|a| a["rule"] == "equivocation"))
         .unwrap_or_else(|| panic!("no equivocation alarm in {alarms}"));
+    assert_eq!(alarm["party"]["id"], accused.as_str(), "{alarm}");
     assert_eq!(alarm["actions"], json!(["propose_removal"]), "{alarm}");
-    let proposed = format!("risk control proposed removing validator {accused}");
-    wait_until("the removal is proposed", Duration::from_secs(60), || {
-        members[0].logged(&proposed)
-    });
     let shown = gov_read(&members[0], &["show", "1"]);
     assert!(shown.to_lowercase().contains(&accused), "{shown}");
 
