@@ -29,9 +29,21 @@ impl Supervisor {
             .arg(dir)
             .args(["--rpc-addr", &format!("127.0.0.1:{first_rpc}")])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Passed on as it comes, and kept for the panic if the supervisor stops early.
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let errors = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in stderr.lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let mut serving = false;
         let mut nodes = Vec::new();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         for line in lines.by_ref() {
@@ -55,8 +67,14 @@ impl Supervisor {
                 nodes.push((pid.parse().unwrap(), rpc.parse().unwrap()));
             }
             if line.starts_with("JSON-RPC listening on http://") {
+                serving = true;
                 break;
             }
+        }
+        if !serving {
+            let status = child.wait().unwrap();
+            let errors = errors.join().unwrap();
+            panic!("the supervisor stopped before serving ({status}); it said:\n{errors}");
         }
         // Keep draining stdout so the supervisor never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));

@@ -144,10 +144,41 @@ fn dir_error(path: &Path, problem: impl Into<FileProblem>) -> NodeError {
     }
 }
 
-/// A port on 127.0.0.1 that nothing listens on right now.
-fn free_port() -> Result<SocketAddr, NodeError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(NodeError::NoFreePort)?;
-    listener.local_addr().map_err(NodeError::NoFreePort)
+/// Where a dev chain's p2p ports are picked: below Linux's ephemeral range (32768–60999 by
+/// default), so no outgoing connection on the host ever holds the port a validator is about to
+/// listen on (one taken from the ephemeral range by `bind(0)` can be); and apart from
+/// 20000–32000, which Trellis's tests hand out for RPC.
+const DEV_P2P_PORTS: std::ops::Range<u16> = 10_000..20_000;
+
+/// `count` distinct ports of `DEV_P2P_PORTS` that nothing listens on now. The search starts at
+/// a place spread by the process id, so two dev chains created at the same moment (neither
+/// listening yet) pick far apart.
+fn free_p2p_ports(count: usize) -> Result<Vec<SocketAddr>, NodeError> {
+    let (first, span) = (DEV_P2P_PORTS.start, DEV_P2P_PORTS.end - DEV_P2P_PORTS.start);
+    let spread = std::process::id().wrapping_mul(997) % u32::from(span);
+    let start = u16::try_from(spread).expect("below the span, a u16");
+    // Held until all are picked, so the same port is never picked twice.
+    let mut held = Vec::with_capacity(count);
+    for step in 0..span {
+        if held.len() == count {
+            break;
+        }
+        let port = first + (start + step) % span;
+        if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            held.push((port, listener));
+        }
+    }
+    if held.len() < count {
+        return Err(NodeError::NoFreePort {
+            needed: count,
+            range: DEV_P2P_PORTS,
+        });
+    }
+    // The listeners close here: the validators bind these ports themselves.
+    Ok(held
+        .into_iter()
+        .map(|(port, _)| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .collect())
 }
 
 /// Creates the dev chain in `options.data_dir`, or loads it if it is there.
@@ -239,8 +270,9 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
         path: path.display().to_string(),
         problem: e.into(),
     };
+    let p2p_ports = free_p2p_ports(options.validators)?;
     let mut validators = Vec::new();
-    for i in 0..options.validators {
+    for (i, p2p) in p2p_ports.into_iter().enumerate() {
         let public_key = match &options.validator_token {
             Some(token) => {
                 let key = Pkcs11Key {
@@ -259,10 +291,7 @@ fn create(options: &DevOptions) -> Result<(), NodeError> {
                 key.public_hex()
             }
         };
-        validators.push(ValidatorEntry {
-            public_key,
-            p2p: free_port()?,
-        });
+        validators.push(ValidatorEntry { public_key, p2p });
     }
     let (accounts, alloc) =
         crate::accounts::create(options.accounts).map_err(|e| key_error(dir, e))?;
@@ -368,4 +397,24 @@ pub fn run(
         let _ = first.consensus.await;
         Err(NodeError::Stopped)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p2p_ports_are_distinct_outside_the_ephemeral_range_and_skip_a_taken_one() {
+        let ports = free_p2p_ports(3).unwrap();
+        assert_eq!(ports.len(), 3);
+        for (i, addr) in ports.iter().enumerate() {
+            assert!(DEV_P2P_PORTS.contains(&addr.port()), "{addr}");
+            assert!(!ports[..i].contains(addr), "{addr} twice");
+        }
+        // The search starts at the same place in this process: a port taken since is skipped.
+        let taken = TcpListener::bind(ports[0]).unwrap();
+        let again = free_p2p_ports(3).unwrap();
+        assert!(!again.contains(&ports[0]), "{again:?}");
+        drop(taken);
+    }
 }

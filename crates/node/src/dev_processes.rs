@@ -143,11 +143,23 @@ fn spawn(
     Ok((child, log, readiness))
 }
 
-/// The last lines of a log, for an error message.
+/// What a log says last, for an error message: the error a child exited with (without the
+/// backtrace that follows it when RUST_BACKTRACE is set), or else its last lines.
 fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(5)..].join("\n")
+    let from = match lines.iter().rposition(|l| l.starts_with("Error: ")) {
+        Some(error) => error,
+        None => lines.len().saturating_sub(5),
+    };
+    lines[from..]
+        .iter()
+        .take_while(|l| !l.starts_with("Stack backtrace:"))
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_owned()
 }
 
 fn signal_child(pid: u32, signal: Signal) {
@@ -330,5 +342,25 @@ async fn stop_all(running: &mut [Running]) {
             let _ = entry.child.kill();
             let _ = entry.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_childs_tail_is_its_error_without_the_backtrace() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        let error = "Error: running the node (data directory d)\n\nCaused by:\n    0: cannot \
+                     listen for p2p on 127.0.0.1:41457: Address already in use (os error 98)";
+        let text = format!("starting\n{error}\n\nStack backtrace:\n   0: anyhow\n   1: main\n");
+        std::fs::write(&log, text).unwrap();
+        assert_eq!(tail(&log), error);
+
+        let lines: String = (0..8).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&log, lines).unwrap();
+        assert_eq!(tail(&log), "line 3\nline 4\nline 5\nline 6\nline 7");
     }
 }

@@ -84,8 +84,15 @@ pub enum NodeError {
     KeyFile { path: String, problem: FileProblem },
     #[error("configuration file {path}: {problem}")]
     Config { path: String, problem: FileProblem },
-    #[error("no free port on 127.0.0.1 for a dev validator: {0}")]
-    NoFreePort(std::io::Error),
+    #[error(
+        "no {needed} free ports on 127.0.0.1 between {} and {} for the dev validators' p2p; \
+         stop what listens there, or create fewer validators",
+        range.start, range.end - 1
+    )]
+    NoFreePort {
+        needed: usize,
+        range: std::ops::Range<u16>,
+    },
     #[error("cannot listen for JSON-RPC on {addr}: {source} (is another node using that port?)")]
     RpcPort {
         addr: SocketAddr,
