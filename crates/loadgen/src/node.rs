@@ -6,7 +6,7 @@
 use crate::client::{Client, ClientError};
 use crate::process::{Process, ProcessGroup};
 use std::{
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -139,7 +139,6 @@ impl DevNode {
             source,
         };
         std::fs::create_dir(dir).map_err(dir_error)?;
-        let rpc = free_port().map_err(dir_error)?;
         let log = std::fs::File::create(dir.join("node.log")).map_err(dir_error)?;
         let err = log.try_clone().map_err(dir_error)?;
         let mut command = Command::new(exe);
@@ -155,7 +154,9 @@ impl DevNode {
             .args(["--accounts", &accounts.to_string()])
             .arg("--data-dir")
             .arg(dir.join("chain"))
-            .args(["--rpc-addr", &rpc.to_string()])
+            // Any free port, learnt from the node's output: one picked here and handed over could
+            // be taken meanwhile by an outgoing connection.
+            .args(["--rpc-addr", "127.0.0.1:0"])
             .args(["--metrics-addr", "127.0.0.1:0"])
             .args(processes.then_some("--processes"))
             .args(flags.governed.then_some("--governed"))
@@ -190,7 +191,7 @@ impl DevNode {
             })?;
         let mut node = Self {
             child,
-            rpc,
+            rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir: dir.to_path_buf(),
             keep,
             validators: Vec::new(),
@@ -227,13 +228,26 @@ impl DevNode {
                     log: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
                 });
             }
-            if answers(self.rpc).await {
+            if let Some(rpc) = self.listening_at()
+                && answers(rpc).await
+            {
+                self.rpc = rpc;
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(NodeError::NoAnswer {
             log: self.dir.join("node.log"),
+        })
+    }
+
+    /// Where the node said its JSON-RPC server listens (validator 0's, with --processes).
+    fn listening_at(&self) -> Option<SocketAddr> {
+        let text = std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default();
+        text.lines().find_map(|line| {
+            line.strip_prefix("JSON-RPC listening on http://")?
+                .parse()
+                .ok()
         })
     }
 
@@ -298,11 +312,6 @@ impl Drop for DevNode {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-/// A loopback address with a port nobody listens on now.
-fn free_port() -> std::io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 async fn answers(rpc: SocketAddr) -> bool {
