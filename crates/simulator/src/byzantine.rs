@@ -4,6 +4,10 @@
 //! - **Equivocation** (the mocks' conflicter): beside each notarize or finalize it signs, it
 //!   signs one for another block in the same view and sends it to some of its peers, so they
 //!   hold two votes of one view from one key: evidence.
+//! - **Forks as leader**: for some of the valid blocks it proposes, it builds a second valid
+//!   block of the same view (its timestamp a millisecond later), pushes both blocks to every
+//!   peer, and sends some peers its notarize for the second one ahead of the one for the first,
+//!   so honest validators split their votes between two real blocks of one view.
 //! - **Invalid blocks**: some blocks it proposes carry a wrong state root, name a wrong parent,
 //!   or hold a transaction that does not decode; honest validators must refuse them.
 //! - **Replays** (the mocks' outdated): it sends again votes and certificates it sent long ago.
@@ -22,8 +26,10 @@ use std::{
     sync::{Arc, Mutex},
     time::SystemTime,
 };
-use trellis_consensus::{Built, Ledger, Member, Path, Proposal as LedgerProposal, Scheme};
-use trellis_types::{Block, BlockHash, Bytes, ClaimedSenders, Epoch, Height, StateRoot};
+use trellis_consensus::{
+    Built, ConsensusBlock, Ledger, Member, Path, Proposal as LedgerProposal, Scheme,
+};
+use trellis_types::{Block, BlockHash, Bytes, ClaimedSenders, Epoch, Height, StateRoot, Timestamp};
 
 /// What the twisted node has done, for the end-of-run checks.
 #[derive(Debug, Default, Clone, Copy)]
@@ -32,12 +38,27 @@ pub struct Misdeeds {
     pub equivocations: u64,
     pub invalid_blocks: u64,
     pub replays: u64,
+    /// Views it proposed two valid blocks in (forks as leader).
+    pub forks: u64,
+}
+
+/// Two valid blocks it proposed for one view: the one its consensus proposed, and a second.
+#[derive(Clone, Debug)]
+pub struct Fork {
+    pub first: BlockHash,
+    pub second: BlockHash,
+    /// Both blocks as the block channel carries them.
+    first_bytes: Vec<u8>,
+    second_bytes: Vec<u8>,
 }
 
 /// Messages kept for replaying; older ones fall out.
 const REPLAY_MEMORY: usize = 512;
 /// A replayed message is at least this many sends old.
 const REPLAY_AGE: usize = 64;
+/// Forks still matched against what is sent; a block is pushed and voted on soon after it is
+/// proposed.
+const FORK_MEMORY: usize = 8;
 
 /// The byzantine validator's twisted state, shared by its senders and its ledger.
 pub struct Twist {
@@ -52,6 +73,14 @@ struct TwistState {
     /// Copies, not the runtime's buffers: the twist outlives a power loss's runtime.
     sent: VecDeque<Vec<u8>>,
     misdeeds: Misdeeds,
+    /// Every fork made, oldest first; only the last `FORK_MEMORY` are matched against sends.
+    forks: Vec<Fork>,
+}
+
+/// What to send beside a message: some before it, some after, each to its recipients.
+struct Extras<P> {
+    before: Vec<(Vec<P>, IoBuf)>,
+    after: Vec<(Vec<P>, IoBuf)>,
 }
 
 impl Twist {
@@ -63,12 +92,48 @@ impl Twist {
                 draw: Draw::new(seed ^ 0xb12a_0717_e000_0001),
                 sent: VecDeque::new(),
                 misdeeds: Misdeeds::default(),
+                forks: Vec::new(),
             }),
         })
     }
 
     pub fn misdeeds(&self) -> Misdeeds {
         self.state().misdeeds
+    }
+
+    /// Every fork it made as leader.
+    pub fn forks(&self) -> Vec<Fork> {
+        self.state().forks.clone()
+    }
+
+    /// The second block of a recent fork whose first block `matches`.
+    fn fork_of(&self, matches: impl Fn(&Fork) -> bool) -> Option<Fork> {
+        let state = self.state();
+        let recent = state.forks.len().saturating_sub(FORK_MEMORY);
+        state.forks[recent..]
+            .iter()
+            .rev()
+            .find(|f| matches(f))
+            .cloned()
+    }
+
+    /// Records a fork: `first`, the block its consensus proposed, and `second`.
+    fn fork(&self, first: &Built, second: Built) {
+        let bytes = |built: Built| {
+            ConsensusBlock::with_senders(built.block, built.senders)
+                .expect("the node's own block claims one sender per transaction")
+                .encode()
+                .to_vec()
+        };
+        let fork = Fork {
+            first: first.block.hash(),
+            second: second.block.hash(),
+            first_bytes: bytes(first.clone()),
+            second_bytes: bytes(second),
+        };
+        let mut state = self.state();
+        state.misdeeds.forks += 1;
+        state.forks.push(fork);
     }
 
     /// A hash that names no block.
@@ -82,21 +147,28 @@ impl Twist {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The messages to send beside `frame` (a vote or certificate, prefixed by its epoch),
-    /// with their recipients chosen among `recipients`.
-    fn extras<P: Clone>(
-        &self,
-        carries: Carries,
-        frame: &IoBuf,
-        recipients: &[P],
-    ) -> Vec<(Vec<P>, IoBuf)> {
-        let mut extras = Vec::new();
-        if carries == Carries::Other {
-            return extras;
+    /// The messages to send beside `frame` (a block, or a vote or certificate prefixed by its
+    /// epoch), with their recipients chosen among `recipients`.
+    fn extras<P: Clone>(&self, carries: Carries, frame: &IoBuf, recipients: &[P]) -> Extras<P> {
+        let mut extras = Extras {
+            before: Vec::new(),
+            after: Vec::new(),
+        };
+        match carries {
+            Carries::Other => return extras,
+            // The second block of a fork goes wherever its first goes.
+            Carries::Blocks => {
+                if let Some(fork) = self.fork_of(|f| f.first_bytes == frame.as_ref()) {
+                    let second = IoBuf::from(fork.second_bytes);
+                    extras.after.push((recipients.to_vec(), second));
+                }
+                return extras;
+            }
+            Carries::Votes | Carries::Certificates => {}
         }
         if self.byzantine.equivocates
             && carries == Carries::Votes
-            && let Some(forged) = self.forge(frame)
+            && let Some((forged, fork)) = self.forge(frame)
         {
             let mut state = self.state();
             // Some peers get both votes (they can prove the fault), the others only one.
@@ -107,7 +179,14 @@ impl Twist {
                 .collect();
             if !victims.is_empty() {
                 state.misdeeds.equivocations += 1;
-                extras.push((victims, forged));
+                // A fork's second notarize goes first, so its victims vote for the second
+                // block.
+                let to = if fork {
+                    &mut extras.before
+                } else {
+                    &mut extras.after
+                };
+                to.push((victims, forged));
             }
         }
         if self.byzantine.replays {
@@ -117,7 +196,7 @@ impl Twist {
                 let old = state.draw.below(eligible) as usize;
                 let replayed = IoBuf::from(state.sent[old].clone());
                 state.misdeeds.replays += 1;
-                extras.push((recipients.to_vec(), replayed));
+                extras.after.push((recipients.to_vec(), replayed));
             }
             if state.sent.len() == REPLAY_MEMORY {
                 state.sent.pop_front();
@@ -128,32 +207,44 @@ impl Twist {
     }
 
     /// A vote for another block in the same view as the notarize or finalize in `frame`,
-    /// signed with the validator's key; `None` for anything else.
-    fn forge(&self, frame: &IoBuf) -> Option<IoBuf> {
+    /// signed with the validator's key, and whether it is a fork's second notarize (for a real
+    /// block; otherwise the other block is noise); `None` for anything else.
+    fn forge(&self, frame: &IoBuf) -> Option<(IoBuf, bool)> {
         let mut buf = frame.clone();
         let epoch = UInt::<u64>::read(&mut buf).ok()?;
         let vote = Vote::<Scheme, BlockHash>::decode(buf).ok()?;
-        let other = |proposal: &Proposal<BlockHash>| {
-            let payload = BlockHash(self.noise());
+        let other = |proposal: &Proposal<BlockHash>, payload: BlockHash| {
             Proposal::new(proposal.round, proposal.parent, payload)
         };
-        let forged = match vote {
-            Vote::Notarize(n) => Vote::Notarize(Notarize::sign(&self.scheme, other(&n.proposal))?),
-            Vote::Finalize(f) => Vote::Finalize(Finalize::sign(&self.scheme, other(&f.proposal))?),
+        let (forged, fork) = match vote {
+            Vote::Notarize(n) => {
+                let fork = self.fork_of(|f| f.first == n.proposal.payload);
+                let payload = fork
+                    .as_ref()
+                    .map_or_else(|| BlockHash(self.noise()), |f| f.second);
+                let forged = Notarize::sign(&self.scheme, other(&n.proposal, payload))?;
+                (Vote::Notarize(forged), fork.is_some())
+            }
+            Vote::Finalize(f) => {
+                let payload = BlockHash(self.noise());
+                let forged = Finalize::sign(&self.scheme, other(&f.proposal, payload))?;
+                (Vote::Finalize(forged), false)
+            }
             Vote::Nullify(_) => return None,
         };
         let mut out = epoch.encode().to_vec();
         out.extend_from_slice(&forged.encode());
-        Some(IoBuf::from(out))
+        Some((IoBuf::from(out), fork))
     }
 }
 
 /// What a twisted channel carries: votes are forged and replayed, certificates replayed,
-/// the rest (blocks, fetches) left alone.
+/// blocks joined by a fork's second block, the rest (fetches) left alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Carries {
     Votes,
     Certificates,
+    Blocks,
     Other,
 }
 
@@ -216,9 +307,12 @@ impl<'a, S: Sender + 'a> CheckedSender for TwistedChecked<'a, S> {
     fn send(self, message: impl Into<IoBufs> + Send, priority: bool) -> Unreliable<Feedback> {
         let frame = message.into().coalesce();
         let recipients = self.checked.recipients();
-        let extras = self.twist.extras(self.carries, &frame, &recipients);
+        let Extras { before, after } = self.twist.extras(self.carries, &frame, &recipients);
+        for (to, extra) in before {
+            let _ = self.extra.send(Recipients::Some(to), extra, priority);
+        }
         let feedback = self.checked.send(frame, priority);
-        for (to, extra) in extras {
+        for (to, extra) in after {
             let _ = self.extra.send(Recipients::Some(to), extra, priority);
         }
         feedback
@@ -274,22 +368,32 @@ impl<L: Ledger> Ledger for Spoiling<L> {
     }
 
     async fn propose(&self, path: Path, proposal: LedgerProposal) -> Option<Built> {
-        let built = self.inner.propose(path, proposal).await?;
-        if !self.twist.byzantine.proposes_invalid_blocks {
-            return Some(built);
-        }
-        let how = {
+        let built = self.inner.propose(path.clone(), proposal).await?;
+        let (spoiled, forked) = {
+            let byzantine = self.twist.byzantine;
             let mut state = self.twist.state();
-            let spoiled = state.draw.below(2) == 0;
-            if spoiled {
+            let spoiled = (byzantine.proposes_invalid_blocks && state.draw.below(2) == 0)
+                .then(|| state.draw.below(3));
+            if spoiled.is_some() {
                 state.misdeeds.invalid_blocks += 1;
             }
-            spoiled.then(|| state.draw.below(3))
+            let forked = spoiled.is_none() && byzantine.equivocates && state.draw.below(2) == 0;
+            (spoiled, forked)
         };
-        Some(match how {
-            Some(how) => spoil(built, how, self.twist.noise()),
-            None => built,
-        })
+        if let Some(how) = spoiled {
+            return Some(spoil(built, how, self.twist.noise()));
+        }
+        if forked {
+            // As valid as the first: the same view, parent and pool, a millisecond later.
+            let later = LedgerProposal {
+                timestamp: Timestamp(proposal.timestamp.millis() + 1),
+                ..proposal
+            };
+            if let Some(second) = self.inner.propose(path, later).await {
+                self.twist.fork(&built, second);
+            }
+        }
+        Some(built)
     }
 
     async fn verify(&self, path: Path) -> Result<(), Self::Error> {

@@ -486,7 +486,7 @@ fn twisted(
         votes: wrap(channels.votes, Carries::Votes),
         certificates: wrap(channels.certificates, Carries::Certificates),
         simplex_resolver: wrap(channels.simplex_resolver, Carries::Other),
-        blocks: wrap(channels.blocks, Carries::Other),
+        blocks: wrap(channels.blocks, Carries::Blocks),
         backfill: wrap(channels.backfill, Carries::Other),
     }
 }

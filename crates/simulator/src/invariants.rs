@@ -156,8 +156,12 @@ pub fn heights(cluster: &Cluster) -> Vec<(NodeId, Height)> {
         .collect()
 }
 
-/// The end-of-run checks, with every node running and every transfer receipted.
-pub async fn check_settled(cluster: &Cluster, workload: &Workload) -> Result<(), Violation> {
+/// The end-of-run checks, with every node running and every transfer receipted. Returns the
+/// longest honest chain's block hashes, from genesis.
+pub async fn check_settled(
+    cluster: &Cluster,
+    workload: &Workload,
+) -> Result<Vec<BlockHash>, Violation> {
     accusations_are_true(cluster)?;
     honest_nodes_never_blocked(cluster)?;
     let mut chains: Vec<(NodeId, Vec<BlockHash>)> = Vec::new();
@@ -170,7 +174,11 @@ pub async fn check_settled(cluster: &Cluster, workload: &Workload) -> Result<(),
         finalized_once(node, chain, workload.receipted()).await?;
         balances_add_up(node, chain, workload).await?;
     }
-    Ok(())
+    Ok(chains
+        .into_iter()
+        .map(|(_, hashes)| hashes)
+        .max_by_key(Vec::len)
+        .unwrap_or_default())
 }
 
 /// Below this many equivocations, none need be noticed: each needs a peer to get both votes

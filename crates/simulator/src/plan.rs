@@ -116,7 +116,7 @@ impl std::fmt::Display for Byzantine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut wrongs = Vec::new();
         if self.equivocates {
-            wrongs.push("equivocates");
+            wrongs.push("equivocates (votes, and two blocks as leader)");
         }
         if self.proposes_invalid_blocks {
             wrongs.push("proposes invalid blocks");

@@ -3,7 +3,7 @@
 //! and the end-of-run invariants checked.
 
 use crate::{
-    byzantine::Misdeeds,
+    byzantine::{Fork, Misdeeds},
     cluster::{Cluster, Kept},
     invariants::{self, Tips, Violation},
     plan::{Fault, NodeId, Plan, PowerLoss, Seed},
@@ -18,7 +18,7 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     time::{Duration, SystemTime},
 };
-use trellis_types::Height;
+use trellis_types::{BlockHash, Height};
 
 /// The driver's step: faults start and end, transfers go out, on this grid.
 const TICK: Duration = Duration::from_millis(50);
@@ -41,6 +41,8 @@ pub struct Report {
     pub simulated: Duration,
     /// What the byzantine validator did, if there was one.
     pub misdeeds: Option<Misdeeds>,
+    /// How the byzantine validator's forks as leader ended, if it made any.
+    pub forks: ForkOutcomes,
     /// Faults the nodes reported (all of them the byzantine validator's).
     pub accusations: usize,
     /// Every (blocker, blocked) pair of nodes seen in the run.
@@ -50,6 +52,33 @@ pub struct Report {
     pub evidence: Vec<Vec<u8>>,
     /// The runtime's audit of every event: equal for two runs of one seed.
     pub audit: String,
+}
+
+/// Which block of each fork the chain kept: a fork's view finalizes one of its two blocks
+/// (the first, or the second that some honest validators were led to vote for) or neither.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkOutcomes {
+    pub first: usize,
+    pub second: usize,
+    pub neither: usize,
+}
+
+impl ForkOutcomes {
+    fn of(forks: &[Fork], chain: &[BlockHash]) -> Self {
+        let chain: std::collections::HashSet<&BlockHash> = chain.iter().collect();
+        let mut outcomes = Self::default();
+        for fork in forks {
+            // One height: the chain holds one of them at most.
+            if chain.contains(&fork.first) {
+                outcomes.first += 1;
+            } else if chain.contains(&fork.second) {
+                outcomes.second += 1;
+            } else {
+                outcomes.neither += 1;
+            }
+        }
+        outcomes
+    }
 }
 
 /// Runs `plan`; a panic anywhere in the simulated nodes is a violation too. A power loss
@@ -239,7 +268,8 @@ async fn drive_until(
         }
         context.sleep(TICK).await;
     }
-    invariants::check_settled(&cluster, &run.workload).await?;
+    let chain = invariants::check_settled(&cluster, &run.workload).await?;
+    let forks = cluster.twist().map_or_else(Vec::new, |t| t.forks());
     Ok(Segment::Done(Box::new(Report {
         seed: plan.seed,
         height: top(&cluster),
@@ -247,6 +277,7 @@ async fn drive_until(
         faults: plan.injections.len(),
         simulated: elapsed(&context),
         misdeeds: cluster.twist().map(|t| t.misdeeds()),
+        forks: ForkOutcomes::of(&forks, &chain),
         accusations: cluster.accusations().all().len(),
         blocks: cluster.accusations().blocks(),
         evidence: cluster

@@ -70,3 +70,24 @@ fn a_byzantine_validator_is_reported_while_the_honest_agree() {
     assert!(report.accusations > 0, "{report:?}");
     assert!(report.transfers > 20, "{report:?}");
 }
+
+/// A seed whose byzantine validator, as leader, proposes two valid blocks for one view and
+/// leads some honest validators to the second: the chain finalizes that second block, and the
+/// honest nodes still agree block by block.
+const FORK_SEED: Seed = Seed(33);
+
+#[test]
+fn a_leaders_second_block_for_one_view_can_be_finalized_and_the_honest_agree() {
+    let plan = Plan::draw(FORK_SEED);
+    assert!(plan.byzantine.is_some_and(|b| b.equivocates), "{plan}");
+    let report = run(&plan).unwrap_or_else(|v| panic!("seed {FORK_SEED}: {v}"));
+    let misdeeds = report.misdeeds.expect("misdeeds are counted");
+    assert!(misdeeds.forks >= 1, "{report:?}");
+    assert_eq!(
+        report.forks.first + report.forks.second + report.forks.neither,
+        misdeeds.forks as usize,
+        "every fork has one outcome"
+    );
+    assert!(report.forks.second >= 1, "{:?}", report.forks);
+    assert!(report.accusations > 0, "{report:?}");
+}

@@ -93,9 +93,18 @@ fn one(seed: Seed, twice: bool, evidence_out: Option<&std::path::Path>) -> Resul
     match first {
         Ok(report) => {
             let byzantine = report.misdeeds.map_or(String::new(), |m| {
+                let kept = report.forks;
                 format!(
-                    ", byzantine: {} equivocations, {} invalid blocks, {} replays, {} reports",
-                    m.equivocations, m.invalid_blocks, m.replays, report.accusations
+                    ", byzantine: {} equivocations, {} forks as leader (finalized: {} first, {} \
+                     second, {} neither), {} invalid blocks, {} replays, {} reports",
+                    m.equivocations,
+                    m.forks,
+                    kept.first,
+                    kept.second,
+                    kept.neither,
+                    m.invalid_blocks,
+                    m.replays,
+                    report.accusations
                 )
             });
             let blocks: Vec<String> = report
