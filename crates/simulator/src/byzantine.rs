@@ -106,7 +106,7 @@ impl Twist {
         self.state().forks.clone()
     }
 
-    /// The second block of a recent fork whose first block `matches`.
+    /// The most recent of the last `FORK_MEMORY` forks that `matches`.
     fn fork_of(&self, matches: impl Fn(&Fork) -> bool) -> Option<Fork> {
         let state = self.state();
         let recent = state.forks.len().saturating_sub(FORK_MEMORY);

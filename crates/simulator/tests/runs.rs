@@ -83,11 +83,6 @@ fn a_leaders_second_block_for_one_view_can_be_finalized_and_the_honest_agree() {
     let report = run(&plan).unwrap_or_else(|v| panic!("seed {FORK_SEED}: {v}"));
     let misdeeds = report.misdeeds.expect("misdeeds are counted");
     assert!(misdeeds.forks >= 1, "{report:?}");
-    assert_eq!(
-        report.forks.first + report.forks.second + report.forks.neither,
-        misdeeds.forks as usize,
-        "every fork has one outcome"
-    );
     assert!(report.forks.second >= 1, "{:?}", report.forks);
     assert!(report.accusations > 0, "{report:?}");
 }
